@@ -1,0 +1,67 @@
+# A thin wrapper over CMake so nobody needs to know it. The CLI lands at
+# build/agent-auth.
+#   make          build (installing missing Debian packages first)
+#   make demo     build, then decide a few requests on the enterprise example
+#   make test     build, then run the whole test suite (ctest)
+#   make asan     the test suite built with AddressSanitizer + UBSan
+#   make tsan     the multi-threaded tests under ThreadSanitizer
+#   make bench    build optimised and print the benchmark table
+#   make fuzz-smoke   run every fuzz target briefly
+#   make install PREFIX=/usr/local
+
+PREFIX ?= /usr/local
+BUILD ?= build
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+.PHONY: all deps dev-deps build demo test asan tsan bench fuzz fuzz-smoke install format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+dev-deps:
+	@scripts/deps.sh --dev
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@scripts/demo.sh $(BUILD)/agent-auth
+
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
+
+asan: dev-deps
+	@cmake -S . -B build-asan -DCMAKE_C_COMPILER=clang -DAA_SANITIZE=address,undefined -DAA_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan --output-on-failure -j$(JOBS)
+
+tsan: dev-deps
+	@cmake -S . -B build-tsan -DCMAKE_C_COMPILER=clang -DAA_SANITIZE=thread -DAA_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-tsan -j$(JOBS)
+	@ctest --test-dir build-tsan --output-on-failure -L threads
+
+bench: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DAA_BUILD_TESTS=OFF >/dev/null
+	@cmake --build build-bench -j$(JOBS)
+	@bench/run.sh build-bench
+
+fuzz: dev-deps
+	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DAA_BUILD_FUZZ=ON -DAA_BUILD_TESTS=OFF -DAA_BUILD_BENCH=OFF \
+	  -DAA_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+
+fuzz-smoke: fuzz
+	@scripts/fuzz.sh build-fuzz 30
+
+install: build
+	@cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	@clang-format -i include/*.h src/*.[ch] cli/*.[ch] tests/unit/*.[ch] bench/*.c fuzz/*.c
+
+clean:
+	@rm -rf build build-asan build-tsan build-bench build-fuzz

@@ -1,0 +1,1 @@
+echo "run.sh: not yet"

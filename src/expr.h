@@ -1,0 +1,138 @@
+/*
+ * expr.h - the condition language (contract section 6).
+ *
+ * A condition is compiled once (at policy load) into an immutable form that
+ * is evaluated many times, from many threads, without allocating. Built-in
+ * field names are resolved to slots at compile time; `$variables` are
+ * resolved to constants at compile time (an undefined one is a compile
+ * error). Evaluation errors (an unknown or failing matcher) are reported, not
+ * turned into "false", so that callers can fail closed.
+ */
+#ifndef AA_EXPR_H
+#define AA_EXPR_H
+
+#include "util.h"
+
+typedef enum {
+    AA__V_NULL = 0,
+    AA__V_BOOL,
+    AA__V_NUM,
+    AA__V_STR,
+    AA__V_LIST
+} aa__vtype;
+
+typedef struct aa__value {
+    aa__vtype type;
+    union {
+        bool b;
+        double n;
+        struct {
+            const char *p;
+            size_t len;
+        } s;
+        struct {
+            const struct aa__value *items;
+            size_t n;
+        } list;
+    } u;
+} aa__value;
+
+/* Built-in request fields, resolved to these slots at compile time. */
+typedef enum {
+    AA__F_AGENT = 0,
+    AA__F_USER,
+    AA__F_ACTION,
+    AA__F_RESOURCE,
+    AA__F_SCOPE,
+    AA__F_FROM_AGENT,
+    AA__F_TO_AGENT,
+    AA__F_COUNT
+} aa__field;
+
+/* Which built-in names a condition sees (contract section 6):
+ * APPROVAL: agent, user, action, resource, scope;
+ * A2A:      from_agent, to_agent, action.
+ * Any other bare name reads request metadata; `metadata.<key>` always does. */
+typedef enum { AA__CTX_APPROVAL = 0, AA__CTX_A2A = 1 } aa__ctx_kind;
+
+/* Limits: a condition longer than this, nested deeper, or with a list
+ * longer than this is a compile error. */
+#define AA__EXPR_MAX_LEN 65536
+#define AA__EXPR_MAX_DEPTH 64
+#define AA__EXPR_MAX_LIST 4096
+
+/* Looks up a policy variable ($name without the '$'); NULL if undefined.
+ * The value (and any list/strings inside) is copied by the compiler. */
+typedef const aa__value *(*aa__var_lookup_fn)(void *ud, const char *name,
+                                              size_t len);
+
+/* Runs matcher `name` on `value` (NULL for null; other non-strings as their
+ * text). Returns AA_OK with *result set, AA_ENOTFOUND for an unknown
+ * matcher, or another error status. */
+typedef int (*aa__matcher_call_fn)(void *ud, const char *name,
+                                   const char *value, bool *result);
+
+/* The request as a condition sees it. A NULL field is null. */
+typedef struct aa__expr_ctx {
+    const char *fields[AA__F_COUNT];
+    size_t field_len[AA__F_COUNT];
+    const aa_meta *meta;
+    size_t nmeta;
+    aa__matcher_call_fn matcher; /* NULL: every `matches` is an error */
+    void *matcher_ud;
+} aa__expr_ctx;
+
+/* A compile or evaluation error: 1-based column into the source (0 when
+ * not tied to a place) and a message without position. */
+typedef struct aa__expr_error {
+    int column;
+    char message[256];
+} aa__expr_error;
+
+typedef struct aa__expr aa__expr;
+
+/* Compiles `src` (NUL-terminated). An empty or blank condition compiles to
+ * "always true". Returns AA_OK, AA_EPARSE (syntax, undefined variable,
+ * limits; err filled) or AA_ENOMEM. */
+int aa__expr_compile(const char *src, aa__ctx_kind kind,
+                     aa__var_lookup_fn vars, void *vars_ud, aa__expr **out,
+                     aa__expr_error *err);
+void aa__expr_free(aa__expr *e);
+
+/* The source text as compiled. */
+const char *aa__expr_source(const aa__expr *e);
+/* True when the condition is empty/blank (always true). */
+bool aa__expr_is_empty(const aa__expr *e);
+
+/* Evaluates to a truth value. AA_OK, or AA_EEVAL with err filled (message
+ * names the matcher and what went wrong). Never allocates. Thread-safe. */
+int aa__expr_eval(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
+                  aa__expr_error *err);
+
+/* As aa__expr_eval, and appends to `out` a short explanation of which
+ * sub-expression decided the result, with the values it saw, e.g.
+ *   `action == "deploy"` is true (action = "deploy")
+ *   `amount > 1000` is false (amount = 20)
+ * (for an error: the sub-expression and the error). Allocates into out. */
+int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx,
+                     bool *result, aa__expr_error *err, aa__buf *out);
+
+/* Indexing support: true when the condition can only be true (or raise an
+ * evaluation error) if built-in field `f` equals one of the returned
+ * literals, so a caller may skip it for requests whose field is none of
+ * them without changing any outcome, errors included. That holds for
+ * `f == "lit"`, `"lit" == f`, `f in ["a", "b"]` as the left-most conjunct
+ * of a top-level `and` chain (or the whole condition), or anywhere in that
+ * chain when no conjunct before it could raise an evaluation error (none
+ * uses `matches`). The strings live as long as e. */
+bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
+                   size_t *n);
+
+/* Renders a two-line caret display of `src` with a '^' under `column` into
+ * out (for messages). */
+void aa__expr_caret(const char *src, int column, aa__buf *out);
+
+/* Truthiness: null, false, 0, "" and [] are false. */
+bool aa__value_truthy(const aa__value *v);
+
+#endif /* AA_EXPR_H */

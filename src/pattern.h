@@ -1,0 +1,75 @@
+/*
+ * pattern.h - glob patterns with fnmatch meaning (contract section 3).
+ *
+ * `*` any run (crossing ':' and '/'), `?` one character, `[abc]`, `[a-z]`,
+ * `[!abc]`; case-sensitive; the whole string must match; no escapes (as
+ * Python's fnmatchcase). Patterns are classified once so that the common
+ * cases never run the general matcher: exact names are hashed, `prefix*`
+ * is one memcmp.
+ */
+#ifndef AA_PATTERN_H
+#define AA_PATTERN_H
+
+#include "util.h"
+
+typedef enum {
+    AA__PAT_EXACT = 0, /* no wildcard */
+    AA__PAT_ANY,       /* "*" */
+    AA__PAT_PREFIX,    /* "lit*" */
+    AA__PAT_SUFFIX,    /* "*lit" */
+    AA__PAT_GLOB       /* anything else */
+} aa__pat_kind;
+
+typedef struct aa__pattern {
+    const char *text; /* the pattern as written (borrowed) */
+    const char *lit;  /* literal part for EXACT/PREFIX/SUFFIX (borrowed) */
+    size_t len;       /* strlen(text) */
+    size_t litlen;
+    aa__pat_kind kind;
+} aa__pattern;
+
+/* Classifies `text` (which must outlive the pattern). */
+void aa__pattern_init(aa__pattern *p, const char *text);
+bool aa__pattern_match(const aa__pattern *p, const char *s, size_t n);
+/* The general matcher, on raw text. */
+bool aa__glob_match(const char *pat, size_t plen, const char *s, size_t n);
+/* True when text holds any of * ? [ */
+bool aa__has_wildcard(const char *text);
+
+/*
+ * A set of patterns that answers "which entry matches s first?" quickly.
+ * Entries keep their insertion index (and an opaque tag the caller uses for
+ * explanations, e.g. where the entry came from).
+ */
+typedef struct aa__patset_entry {
+    aa__pattern pat;
+    int index; /* insertion order */
+    const void *tag;
+} aa__patset_entry;
+
+typedef struct aa__patset {
+    aa__patset_entry *entries; /* in insertion order */
+    size_t count;
+    size_t cap;
+    aa__map exact;          /* literal -> entry (first inserted wins) */
+    int *wild;              /* indexes of non-exact entries, in order */
+    size_t nwild;
+    bool any;               /* contains "*" */
+    int any_index;
+} aa__patset;
+
+void aa__patset_init(aa__patset *s);
+void aa__patset_free(aa__patset *s);
+/* `text` and `tag` are borrowed. false on OOM. Call aa__patset_build after
+ * the last add, before matching. */
+bool aa__patset_add(aa__patset *s, const char *text, const void *tag);
+bool aa__patset_build(aa__patset *s);
+/* The matching entry with the lowest insertion index, or NULL. `hash` is
+ * aa__hash(str, n) (computed once per request by the caller). */
+const aa__patset_entry *aa__patset_match_h(const aa__patset *s,
+                                           const char *str, size_t n,
+                                           uint64_t hash);
+const aa__patset_entry *aa__patset_match(const aa__patset *s,
+                                         const char *str, size_t n);
+
+#endif /* AA_PATTERN_H */

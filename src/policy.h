@@ -1,0 +1,176 @@
+/*
+ * policy.h - the compiled, immutable policy (contract sections 2-4).
+ *
+ * policy_load.c fills it from YAML; policy_index.c adds the lookup
+ * structures the engine uses; engine.c only reads it. All memory of a
+ * policy lives in its arena, except the pattern sets, maps and compiled
+ * expressions, which aa_policy_free releases.
+ */
+#ifndef AA_POLICY_H
+#define AA_POLICY_H
+
+#include "expr.h"
+#include "pattern.h"
+#include "util.h"
+
+/* A position in the policy file, for messages and explanations. */
+typedef struct aa__pos {
+    int line;
+    int col;
+} aa__pos;
+
+typedef struct aa__strlist {
+    const char **items;
+    aa__pos *pos; /* position of each item, or NULL */
+    size_t count;
+} aa__strlist;
+
+typedef struct aa__role {
+    const char *name;
+    const char *description;
+    aa__strlist actions; /* as written, own actions only */
+    const char *extends; /* as written, or NULL */
+    int parent;          /* index into roles, -1 for none */
+    int depth;           /* 0 for a root role */
+    aa__pos pos;
+} aa__role;
+
+/* Where an effective allow entry came from: a role (by index) or the
+ * profile's own allow list (role == -1). Used as the patset tag. */
+typedef struct aa__origin {
+    int role;  /* -1: the profile's allow list */
+    int index; /* index in that list */
+} aa__origin;
+
+typedef struct aa__profile {
+    const char *name;
+    const char *description;
+    const char *role_name; /* as written, or NULL */
+    int role;              /* index into roles, -1 for none */
+    aa__strlist allow;
+    aa__strlist deny;
+    aa__strlist scopes;
+    int64_t max_session_duration;
+    aa_tier default_tier;
+    aa__pos pos;
+    /* Compiled: */
+    aa__origin *origins; /* one per effective entry, tags of `effective` */
+    aa__patset effective; /* role chain actions (own role first) + allow */
+    aa__patset denied;    /* tags: NULL */
+    aa__patset scopeset;  /* tags: NULL */
+} aa__profile;
+
+typedef struct aa__approval {
+    const char *name;
+    const char *condition; /* source text */
+    const char *description;
+    aa_tier tier;
+    aa__expr *cond;
+    aa__pos pos;           /* of the list item */
+    aa__pos cond_pos;      /* of the condition value */
+} aa__approval;
+
+typedef struct aa__drule {
+    const char *name;
+    const char *description;
+    aa__strlist allowed_actions;
+    aa__patset allowed; /* compiled allowed_actions */
+    int64_t max_duration;
+    bool require_reason;
+    aa__pos pos;
+} aa__drule;
+
+typedef struct aa__a2a {
+    const char *name;
+    const char *description;
+    const char *from_agent; /* pattern, default "*" */
+    const char *to_agent;
+    const char *action;
+    bool allow;            /* effect */
+    const char *condition;
+    aa__expr *cond;
+    aa__pattern from_pat;
+    aa__pattern to_pat;
+    aa__pattern action_pat;
+    aa__pos pos;
+    aa__pos cond_pos;
+} aa__a2a;
+
+typedef enum {
+    AA__FSYNC_NEVER = 0,
+    AA__FSYNC_ALWAYS,
+    AA__FSYNC_INTERVAL
+} aa__fsync_mode;
+
+typedef struct aa__variable {
+    const char *name;
+    aa__value value; /* strings/lists in the arena */
+} aa__variable;
+
+/* The lookup structures built by policy_index.c (see there). */
+typedef struct aa__policy_index aa__policy_index;
+
+struct aa_policy {
+    aa__arena arena;
+    const char *file;
+    const char *version;
+    const char *name;        /* metadata.name or "" */
+    const char *description; /* metadata.description or "" */
+    const char *author;      /* metadata.author or "" */
+
+    aa__variable *variables;
+    size_t nvariables;
+
+    aa__role *roles;
+    size_t nroles;
+    aa__map role_by_name; /* name -> aa__role* */
+
+    aa__profile *profiles;
+    size_t nprofiles;
+    aa__map profile_by_name; /* name -> aa__profile* */
+
+    aa__approval *approvals;
+    size_t napprovals;
+
+    struct {
+        bool enabled;
+        int64_t default_duration;
+        int64_t max_duration;
+        aa__drule *rules;
+        size_t nrules;
+    } delegation;
+
+    struct {
+        bool default_allow;
+        aa__a2a *policies;
+        size_t npolicies;
+    } a2a;
+
+    struct {
+        int64_t default_duration;
+        int64_t max_duration;
+        int64_t cleanup_interval;
+    } sessions;
+
+    struct {
+        bool enabled;
+        const char *path;
+        int64_t retention_days;
+        aa__fsync_mode fsync;
+        bool on_failure_allow;
+    } audit;
+
+    const char *state_path; /* state.path, or state.db beside audit.path */
+
+    aa__policy_index *index;
+};
+
+/* policy_index.c: builds policy->index after a successful load. */
+int aa__policy_index_build(aa_policy *p, aa_error *err);
+void aa__policy_index_free(aa__policy_index *ix);
+
+/* policy_load.c helper, also used by tests: the profile by name, or NULL. */
+const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,
+                                      size_t len, uint64_t hash);
+
+#endif /* AA_POLICY_H */

@@ -1,0 +1,75 @@
+/*
+ * store.h - where sessions and delegation grants live.
+ *
+ * The engine reads and writes state only through this table of functions,
+ * so that it does not care whether state is in memory (tests, `agent-auth
+ * test`), in a SQLite file (the default), or, later, in a shared server.
+ * A store is plain persistence: the rules of contract section 9 (defaults,
+ * clamping, validation) live in state.c, which calls these.
+ *
+ * Every function may be called from several threads at once; an
+ * implementation serialises internally as it needs. Times are microseconds
+ * since the epoch; "now" is passed in so tests can move the clock.
+ * A grant is live when status is active and now < expires_at
+ * (now >= expires_at is expired).
+ */
+#ifndef AA_STORE_H
+#define AA_STORE_H
+
+#include "util.h"
+
+/* The delegation that permitted an action, as the engine reports it. */
+typedef struct aa__deleg_hit {
+    char delegation_id[37];
+    int64_t expires_at;
+    char pattern[256]; /* the grant's action pattern that matched (cut) */
+} aa__deleg_hit;
+
+typedef struct aa__store_ops {
+    const char *kind; /* "sqlite", "memory" */
+    void (*close)(aa_store *s);
+
+    /* Inserts a new session (id and every field already set). */
+    int (*session_put)(aa_store *s, const aa_session *sess, aa_error *err);
+    /* Fills *out (caller clears it) for any status. AA_ENOTFOUND when no
+     * such id. An active session with now >= expires_at is marked expired
+     * in the store and returned with status expired. */
+    int (*session_get)(aa_store *s, const char *id, int64_t now,
+                       aa_session *out, aa_error *err);
+    /* *revoked = 1 when it was active (and unexpired) and is now revoked. */
+    int (*session_revoke)(aa_store *s, const char *id, int64_t now,
+                          int *revoked, aa_error *err);
+    /* Live sessions, filters NULL for any, ordered by created_at. */
+    int (*session_list)(aa_store *s, const char *agent, const char *user,
+                        int64_t now, aa_session **out, size_t *n,
+                        aa_error *err);
+
+    int (*delegation_put)(aa_store *s, const aa_delegation *d,
+                          aa_error *err);
+    int (*delegation_get)(aa_store *s, const char *id, int64_t now,
+                          aa_delegation *out, aa_error *err);
+    /* The first live grant (oldest first) from `user` to `agent` with an
+     * action pattern that matches `action` (fnmatch, pattern.h). AA_OK and
+     * *hit filled when found, AA_ENOTFOUND when none. Must not scan grants
+     * of other (agent, user) pairs. */
+    int (*delegation_find)(aa_store *s, const char *agent, const char *user,
+                           const char *action, int64_t now,
+                           aa__deleg_hit *hit, aa_error *err);
+    int (*delegation_revoke)(aa_store *s, const char *id, int64_t now,
+                             int *revoked, aa_error *err);
+    /* Live grants, to `agent` (NULL for any), ordered by granted_at. */
+    int (*delegation_list)(aa_store *s, const char *agent, int64_t now,
+                           aa_delegation **out, size_t *n, aa_error *err);
+
+    /* Marks expired rows; deletes rows that are not active and whose
+     * expires_at is older than now - retention. */
+    int (*cleanup)(aa_store *s, int64_t now, int64_t retention_us,
+                   size_t *marked, size_t *purged, aa_error *err);
+} aa__store_ops;
+
+/* Every store implementation starts with this. */
+struct aa_store {
+    const aa__store_ops *ops;
+};
+
+#endif /* AA_STORE_H */

@@ -1,0 +1,293 @@
+/* util.c - arena, string buffer, hash map, clocks and UUIDs. */
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* ---- arena --------------------------------------------------------------- */
+
+struct aa__arena_block {
+    aa__arena_block *next;
+    size_t used;
+    size_t cap;
+    _Alignas(16) unsigned char data[];
+};
+
+#define AA__ARENA_BLOCK 16384
+
+void aa__arena_init(aa__arena *a) { memset(a, 0, sizeof *a); }
+
+void aa__arena_free(aa__arena *a) {
+    aa__arena_block *b = a->head;
+    while (b) {
+        aa__arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    a->head = NULL;
+    a->total = 0;
+}
+
+void *aa__arena_alloc(aa__arena *a, size_t size) {
+    size = (size + 15) & ~(size_t)15;
+    if (size == 0)
+        size = 16;
+    aa__arena_block *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > AA__ARENA_BLOCK / 4 ? size : AA__ARENA_BLOCK;
+        aa__arena_block *nb = malloc(sizeof *nb + cap);
+        if (!nb)
+            return NULL;
+        nb->used = 0;
+        nb->cap = cap;
+        if (b && cap == size) { /* big one-off: keep filling the current */
+            nb->next = b->next;
+            b->next = nb;
+        } else {
+            nb->next = b;
+            a->head = nb;
+        }
+        b = nb;
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    a->total += size;
+    memset(p, 0, size);
+    return p;
+}
+
+char *aa__arena_strndup(aa__arena *a, const char *s, size_t n) {
+    char *p = aa__arena_alloc(a, n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+char *aa__arena_strdup(aa__arena *a, const char *s) {
+    return s ? aa__arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+/* ---- string buffer ------------------------------------------------------- */
+
+void aa__buf_init(aa__buf *b) { memset(b, 0, sizeof *b); }
+
+void aa__buf_free(aa__buf *b) {
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+void aa__buf_reset(aa__buf *b) {
+    b->len = 0;
+    b->oom = false;
+    if (b->data)
+        b->data[0] = 0;
+}
+
+bool aa__buf_reserve(aa__buf *b, size_t extra) {
+    if (b->oom)
+        return false;
+    if (b->len + extra + 1 <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->data = p;
+    b->cap = cap;
+    return true;
+}
+
+void aa__buf_append(aa__buf *b, const char *s, size_t n) {
+    if (!aa__buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+void aa__buf_puts(aa__buf *b, const char *s) { aa__buf_append(b, s, strlen(s)); }
+
+void aa__buf_putc(aa__buf *b, char c) { aa__buf_append(b, &c, 1); }
+
+void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap) {
+    va_list ap2;
+    va_copy(ap2, ap);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    if (n < 0) {
+        va_end(ap2);
+        return;
+    }
+    if ((size_t)n < sizeof tmp) {
+        aa__buf_append(b, tmp, (size_t)n);
+    } else if (aa__buf_reserve(b, (size_t)n)) {
+        vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+        b->len += (size_t)n;
+    }
+    va_end(ap2);
+}
+
+void aa__buf_printf(aa__buf *b, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    aa__buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    if (!aa__buf_reserve(b, n + 2))
+        return;
+    aa__buf_putc(b, '"');
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+            continue;
+        aa__buf_append(b, s + start, i - start);
+        start = i + 1;
+        switch (c) {
+        case '"': aa__buf_append(b, "\\\"", 2); break;
+        case '\\': aa__buf_append(b, "\\\\", 2); break;
+        case '\n': aa__buf_append(b, "\\n", 2); break;
+        case '\r': aa__buf_append(b, "\\r", 2); break;
+        case '\t': aa__buf_append(b, "\\t", 2); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            aa__buf_append(b, esc, 6);
+        }
+        }
+    }
+    aa__buf_append(b, s + start, n - start);
+    aa__buf_putc(b, '"');
+}
+
+/* ---- hash map ------------------------------------------------------------ */
+
+uint64_t aa__hash(const char *s, size_t n) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h ^ (h >> 29);
+}
+
+void aa__map_init(aa__map *m) { memset(m, 0, sizeof *m); }
+
+void aa__map_free(aa__map *m) {
+    free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static bool map_grow(aa__map *m) {
+    size_t cap = m->cap ? m->cap * 2 : 16;
+    aa__map_slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return false;
+    for (size_t i = 0; i < m->cap; i++) {
+        aa__map_slot *s = &m->slots[i];
+        if (!s->key)
+            continue;
+        size_t j = s->hash & (cap - 1);
+        while (slots[j].key)
+            j = (j + 1) & (cap - 1);
+        slots[j] = *s;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->cap = cap;
+    return true;
+}
+
+bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
+    if ((m->count + 1) * 4 > m->cap * 3 && !map_grow(m))
+        return false;
+    uint64_t h = aa__hash(key, keylen);
+    size_t j = h & (m->cap - 1);
+    while (m->slots[j].key) {
+        aa__map_slot *s = &m->slots[j];
+        if (s->hash == h && s->keylen == keylen &&
+            memcmp(s->key, key, keylen) == 0) {
+            s->value = value;
+            return true;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->slots[j] = (aa__map_slot){key, keylen, h, value};
+    m->count++;
+    return true;
+}
+
+void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
+                    uint64_t h) {
+    if (m->count == 0)
+        return NULL;
+    size_t j = h & (m->cap - 1);
+    while (m->slots[j].key) {
+        const aa__map_slot *s = &m->slots[j];
+        if (s->hash == h && s->keylen == keylen &&
+            memcmp(s->key, key, keylen) == 0)
+            return s->value;
+        j = (j + 1) & (m->cap - 1);
+    }
+    return NULL;
+}
+
+void *aa__map_get(const aa__map *m, const char *key, size_t keylen) {
+    return aa__map_get_h(m, key, keylen, aa__hash(key, keylen));
+}
+
+/* ---- time and identifiers ------------------------------------------------ */
+
+int64_t aa__now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t aa__mono_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int aa__uuid4(char out[37]) {
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return AA_EIO;
+        }
+        got += (size_t)n;
+    }
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    static const char hex[] = "0123456789abcdef";
+    char *p = out;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            *p++ = '-';
+        *p++ = hex[r[i] >> 4];
+        *p++ = hex[r[i] & 15];
+    }
+    *p = 0;
+    return AA_OK;
+}
+
+char *aa__strdup(const char *s) { return s ? strdup(s) : NULL; }
+
+int64_t aa_now(void) { return aa__now_us(); }

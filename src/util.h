@@ -1,0 +1,117 @@
+/*
+ * util.h - small internal building blocks shared by every module: an arena,
+ * a string buffer, a string-keyed hash map, error reporting, clocks, UUIDs.
+ * Internal names are aa__*; nothing here is installed.
+ */
+#ifndef AA_UTIL_H
+#define AA_UTIL_H
+
+#include "agent_auth.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define AA__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define AA__LIKELY(x) __builtin_expect(!!(x), 1)
+#define AA__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define AA__PRINTF(f, a)
+#define AA__LIKELY(x) (x)
+#define AA__UNLIKELY(x) (x)
+#endif
+
+#define AA__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- arena: many small allocations freed together ---------------------- */
+
+typedef struct aa__arena_block aa__arena_block;
+typedef struct aa__arena {
+    aa__arena_block *head;
+    size_t total; /* bytes handed out, for limits and statistics */
+} aa__arena;
+
+void aa__arena_init(aa__arena *a);
+void aa__arena_free(aa__arena *a);
+/* Zeroed, 16-byte aligned; NULL only when out of memory. */
+void *aa__arena_alloc(aa__arena *a, size_t size);
+char *aa__arena_strdup(aa__arena *a, const char *s);
+char *aa__arena_strndup(aa__arena *a, const char *s, size_t n);
+
+/* ---- growable string buffer -------------------------------------------- */
+
+typedef struct aa__buf {
+    char *data; /* always NUL-terminated when cap > 0 */
+    size_t len;
+    size_t cap;
+    bool oom; /* an append failed; the content is truncated */
+} aa__buf;
+
+void aa__buf_init(aa__buf *b);
+void aa__buf_free(aa__buf *b);
+void aa__buf_reset(aa__buf *b); /* len = 0, keeps memory */
+bool aa__buf_reserve(aa__buf *b, size_t extra);
+void aa__buf_append(aa__buf *b, const char *s, size_t n);
+void aa__buf_puts(aa__buf *b, const char *s);
+void aa__buf_putc(aa__buf *b, char c);
+void aa__buf_printf(aa__buf *b, const char *fmt, ...) AA__PRINTF(2, 3);
+void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap);
+/* Appends s as a JSON string literal, quotes included. */
+void aa__buf_json_string(aa__buf *b, const char *s, size_t n);
+
+/* ---- hashing and a string -> pointer map -------------------------------- */
+
+/* 64-bit FNV-1a variant, fast on short keys. */
+uint64_t aa__hash(const char *s, size_t n);
+
+typedef struct aa__map_slot {
+    const char *key; /* borrowed: must outlive the map */
+    size_t keylen;
+    uint64_t hash;
+    void *value;
+} aa__map_slot;
+
+typedef struct aa__map {
+    aa__map_slot *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t count;
+} aa__map;
+
+void aa__map_init(aa__map *m);
+void aa__map_free(aa__map *m);
+/* Inserts or replaces; the key is not copied. Returns false on OOM. */
+bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value);
+/* NULL when absent. `hash` must be aa__hash(key, keylen). */
+void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
+                    uint64_t hash);
+void *aa__map_get(const aa__map *m, const char *key, size_t keylen);
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Appends a message to err (which may be NULL: then nothing happens). The
+ * file name is copied. line/col 0 mean unknown. Returns `status`. */
+int aa__error_add(aa_error *err, aa_severity sev, int status,
+                  const char *file, int line, int col, const char *fmt, ...)
+    AA__PRINTF(7, 8);
+int aa__error_vadd(aa_error *err, aa_severity sev, int status,
+                   const char *file, int line, int col, const char *fmt,
+                   va_list ap);
+/* Shorthand for an error without position. */
+int aa__fail(aa_error *err, int status, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+
+/* ---- time and identifiers ---------------------------------------------- */
+
+int64_t aa__now_us(void);       /* CLOCK_REALTIME, microseconds */
+uint64_t aa__mono_ns(void);     /* CLOCK_MONOTONIC, nanoseconds */
+/* A random version-4 UUID, lower case, 36 chars + NUL. AA_OK or AA_EIO. */
+int aa__uuid4(char out[37]);
+
+/* strdup that returns NULL for NULL. */
+char *aa__strdup(const char *s);
+/* True when s is NULL or "". */
+static inline bool aa__empty(const char *s) { return s == NULL || *s == 0; }
+
+#endif /* AA_UTIL_H */

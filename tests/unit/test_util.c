@@ -1,0 +1,187 @@
+/* test_util.c - the error model, status codes, patterns, time, UUIDs. */
+#include "testutil.h"
+
+#include <string.h>
+
+#include "pattern.h"
+#include "util.h"
+
+static void test_status_codes(void **state) {
+    (void)state;
+    assert_string_equal(aa_strerror(AA_OK), "success");
+    assert_string_equal(aa_strerror(AA_EINVAL), "invalid argument");
+    assert_string_equal(aa_strerror(AA_EAUDIT), "audit log unavailable");
+    assert_string_equal(aa_strerror(12345), "unknown status");
+    assert_string_equal(aa_status_name(AA_EPOLICY), "EPOLICY");
+    assert_string_equal(aa_status_name(-999), "UNKNOWN");
+}
+
+static void test_error_collects_every_message(void **state) {
+    (void)state;
+    aa_error *err = aa_error_new();
+    assert_non_null(err);
+    assert_int_equal(aa_error_count(err), 0);
+    int rc = aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, "p.yaml", 3, 7,
+                           "role '%s' is unknown", "admin");
+    assert_int_equal(rc, AA_EPOLICY);
+    aa__error_add(err, AA_SEVERITY_WARNING, AA_EPOLICY, "p.yaml", 9, 1,
+                  "unknown key 'deny_list'");
+    aa__fail(err, AA_EIO, "cannot open");
+    assert_int_equal(aa_error_count(err), 3);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_ERROR), 2);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_WARNING), 1);
+
+    const aa_diag *d = aa_error_get(err, 0);
+    assert_string_equal(d->file, "p.yaml");
+    assert_int_equal(d->line, 3);
+    assert_int_equal(d->column, 7);
+    assert_int_equal(d->status, AA_EPOLICY);
+    char buf[128];
+    aa_diag_format(d, buf, sizeof buf);
+    assert_string_equal(buf, "p.yaml:3:7: role 'admin' is unknown");
+    aa_diag_format(aa_error_get(err, 2), buf, sizeof buf);
+    assert_string_equal(buf, "cannot open");
+    assert_null(aa_error_get(err, 3));
+
+    aa_error_clear(err);
+    assert_int_equal(aa_error_count(err), 0);
+    /* A NULL error object is accepted everywhere. */
+    assert_int_equal(aa__fail(NULL, AA_ENOMEM, "x"), AA_ENOMEM);
+    aa_error_free(err);
+    aa_error_free(NULL);
+}
+
+static bool glob(const char *p, const char *s) {
+    aa__pattern pat;
+    aa__pattern_init(&pat, p);
+    bool a = aa__pattern_match(&pat, s, strlen(s));
+    bool b = aa__glob_match(p, strlen(p), s, strlen(s));
+    assert_int_equal(a, b); /* the fast paths agree with the general one */
+    return a;
+}
+
+static void test_glob(void **state) {
+    (void)state;
+    assert_true(glob("read", "read"));
+    assert_false(glob("read", "reads"));
+    assert_false(glob("Read", "read"));
+    assert_true(glob("read:*", "read:documents"));
+    assert_true(glob("read:*", "read:"));
+    assert_false(glob("read:*", "read"));
+    assert_true(glob("*", ""));
+    assert_true(glob("*:prod", "deploy:prod"));
+    assert_true(glob("*", "a/b:c"));
+    assert_true(glob("a*b*c", "aXXbYYc"));
+    assert_false(glob("a*b*c", "aXXbYY"));
+    assert_true(glob("?ead", "read"));
+    assert_false(glob("?ead", "ead"));
+    assert_true(glob("[rw]ead", "wead"));
+    assert_false(glob("[!rw]ead", "wead"));
+    assert_true(glob("[!rw]ead", "head"));
+    assert_true(glob("file[0-9]", "file7"));
+    assert_false(glob("file[0-9]", "filex"));
+    assert_true(glob("[", "["));      /* unclosed class is literal */
+    assert_true(glob("a[]]b", "a]b")); /* ']' first in a class is literal */
+    assert_true(glob("[a-]", "-"));
+    assert_true(glob("**x", "abx"));
+    /* Pathological: must finish quickly (no exponential backtracking). */
+    assert_false(glob("*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+}
+
+static void test_patset_first_match_wins(void **state) {
+    (void)state;
+    aa__patset s;
+    aa__patset_init(&s);
+    int tags[4] = {0, 1, 2, 3};
+    assert_true(aa__patset_add(&s, "write:*", &tags[0]));
+    assert_true(aa__patset_add(&s, "read", &tags[1]));
+    assert_true(aa__patset_add(&s, "*", &tags[2]));
+    assert_true(aa__patset_add(&s, "write:x", &tags[3]));
+    assert_true(aa__patset_build(&s));
+    const aa__patset_entry *e = aa__patset_match(&s, "write:x", 7);
+    assert_non_null(e);
+    assert_int_equal(e->index, 0);
+    e = aa__patset_match(&s, "read", 4);
+    assert_int_equal(e->index, 1);
+    e = aa__patset_match(&s, "other", 5);
+    assert_int_equal(e->index, 2);
+    assert_ptr_equal(e->tag, &tags[2]);
+    aa__patset_free(&s);
+
+    aa__patset_init(&s);
+    assert_true(aa__patset_build(&s));
+    assert_null(aa__patset_match(&s, "x", 1));
+    aa__patset_free(&s);
+}
+
+static void test_time(void **state) {
+    (void)state;
+    char buf[33];
+    aa_format_time(1795867200123456LL, buf);
+    assert_string_equal(buf, "2026-11-28T12:00:00.123456+00:00");
+    int64_t us;
+    assert_int_equal(aa_parse_time(buf, &us), AA_OK);
+    assert_int_equal(us, 1795867200123456LL);
+    assert_int_equal(aa_parse_time("2026-11-28", &us), AA_OK);
+    assert_int_equal(us, 1795824000000000LL);
+    assert_int_equal(aa_parse_time("2026-11-28T13:00:00+01:00", &us), AA_OK);
+    assert_int_equal(us, 1795867200000000LL);
+    assert_int_equal(aa_parse_time("2026-11-28T12:00:00Z", &us), AA_OK);
+    assert_int_equal(us, 1795867200000000LL);
+    assert_int_equal(aa_parse_time("yesterday", &us), AA_EINVAL);
+    assert_int_equal(aa_parse_time("2026-13-01", &us), AA_EINVAL);
+    assert_int_equal(aa_parse_time("2026-11-28T12:00:00junk", &us), AA_EINVAL);
+}
+
+static void test_uuid4(void **state) {
+    (void)state;
+    char a[37], b[37];
+    assert_int_equal(aa__uuid4(a), AA_OK);
+    assert_int_equal(aa__uuid4(b), AA_OK);
+    assert_int_equal(strlen(a), 36);
+    assert_int_equal(a[14], '4');
+    assert_true(strchr("89ab", a[19]) != NULL);
+    assert_string_not_equal(a, b);
+}
+
+static void test_buf_json(void **state) {
+    (void)state;
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_json_string(&b, "a\"b\\c\n\x01", 7);
+    assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    aa__buf_reset(&b);
+    aa__buf_printf(&b, "%d-%s", 42, "x");
+    assert_string_equal(b.data, "42-x");
+    aa__buf_free(&b);
+}
+
+static void test_map(void **state) {
+    (void)state;
+    aa__map m;
+    aa__map_init(&m);
+    char keys[200][8];
+    for (int i = 0; i < 200; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d", i);
+        assert_true(aa__map_put(&m, keys[i], strlen(keys[i]), &keys[i]));
+    }
+    for (int i = 0; i < 200; i++)
+        assert_ptr_equal(aa__map_get(&m, keys[i], strlen(keys[i])), &keys[i]);
+    assert_null(aa__map_get(&m, "nope", 4));
+    assert_int_equal(m.count, 200);
+    aa__map_free(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_codes),
+        cmocka_unit_test(test_error_collects_every_message),
+        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_patset_first_match_wins),
+        cmocka_unit_test(test_time),
+        cmocka_unit_test(test_uuid4),
+        cmocka_unit_test(test_buf_json),
+        cmocka_unit_test(test_map),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

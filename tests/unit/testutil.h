@@ -1,0 +1,26 @@
+/* testutil.h - helpers shared by the unit tests. */
+#ifndef AA_TESTUTIL_H
+#define AA_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agent_auth.h"
+
+/* The source tree (AA_SOURCE_DIR, else "."), and a path inside it. */
+const char *tu_source_dir(void);
+char *tu_path(const char *rel); /* malloc'd */
+/* Reads a whole file; NULL if it cannot. *len optional. malloc'd. */
+char *tu_read_file(const char *path, size_t *len);
+/* Writes a file (creating it), returns 0 on success. */
+int tu_write_file(const char *path, const char *data);
+/* A fresh temporary directory (removed by tu_rmdir). malloc'd. */
+char *tu_tmpdir(void);
+void tu_rmdir(const char *dir);
+/* Joins every message of err into one malloc'd string, one per line. */
+char *tu_error_text(const aa_error *err);
+
+#endif
