@@ -1,0 +1,39 @@
+/*
+ * engine.h - the engine object shared by engine.c (authorization), state.c
+ * (sessions and delegations with the rules of contract section 9) and the
+ * audit writer. Internal.
+ */
+#ifndef AA_ENGINE_H
+#define AA_ENGINE_H
+
+#include "audit.h"
+#include "policy.h"
+#include "store.h"
+#include "util.h"
+
+typedef struct aa__matcher {
+    char *name;
+    aa_matcher_fn fn;
+    void *userdata;
+} aa__matcher;
+
+struct aa_engine {
+    const aa_policy *policy; /* borrowed, immutable */
+    aa_store *store;         /* borrowed; NULL: no state */
+    aa__audit *audit;        /* owned; NULL when auditing is off */
+    bool audit_on_failure_allow;
+    aa_user_permission_fn user_permission;
+    void *user_permission_userdata;
+    int64_t (*clock)(void *userdata);
+    void *clock_userdata;
+    aa__matcher *matchers;
+    size_t nmatchers;
+    aa__map matcher_by_name; /* name -> aa__matcher* */
+};
+
+/* The engine's clock, microseconds since the epoch. */
+static inline int64_t aa__engine_now(const aa_engine *e) {
+    return e->clock ? e->clock(e->clock_userdata) : aa__now_us();
+}
+
+#endif /* AA_ENGINE_H */
