@@ -322,7 +322,13 @@ int aa_engine_register_matcher(aa_engine *engine, const char *name,
  * user or action (the decision is then a denial saying so). Thread-safe. */
 int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
 
-/* Sessions (contract section 9). duration < 0 means the default. */
+/* Pass as a duration to mean "the policy's default"; any other duration
+ * below 1 second is an error. */
+#define AA_DURATION_DEFAULT ((int64_t)-1)
+
+/* Sessions (contract section 9). The duration is clamped to
+ * sessions.max_duration and the agent profile's max_session_duration; a
+ * scope the profile does not accept is refused (AA_EREFUSED). */
 int aa_session_create(aa_engine *engine, const char *agent, const char *user,
                       const char *scope, int64_t duration_s, aa_session *out,
                       aa_error *err);
@@ -336,8 +342,7 @@ int aa_session_validate(aa_engine *engine, const char *session_id,
 int aa_session_list(aa_engine *engine, const char *agent, const char *user,
                     aa_session **out, size_t *n, aa_error *err);
 
-/* Delegations (contract section 9). duration < 0 means the default; reason
- * may be NULL. A refusal returns AA_EREFUSED with every reason in err. */
+/* Delegations (contract section 9). reason may be NULL. A refusal returns AA_EREFUSED with every reason in err. */
 int aa_delegation_create(aa_engine *engine, const char *from_user,
                          const char *to_agent, const char *const *actions,
                          size_t action_count, int64_t duration_s,

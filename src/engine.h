@@ -17,6 +17,27 @@ typedef struct aa__matcher {
     void *userdata;
 } aa__matcher;
 
+/* A sorted list of policy indexes (approval or A2A policies). */
+typedef struct aa__idlist {
+    int *items;
+    size_t count;
+} aa__idlist;
+
+/* Lookups over the policy so that policies a request does not touch cost
+ * nothing (engine_index.c). Each candidate set is the union of a list that
+ * always applies and a list found by hash, both in file order. */
+typedef struct aa__engine_index {
+    aa__idlist approvals_always;  /* conditions that pin no action */
+    aa__map approvals_by_action;  /* pinned action -> aa__idlist* */
+    aa__idlist a2a_always;        /* from_agent is a wildcard */
+    aa__map a2a_by_from;          /* exact from_agent -> aa__idlist* */
+    aa__idlist *lists;            /* storage of the mapped lists */
+    size_t nlists;
+} aa__engine_index;
+
+int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p);
+void aa__engine_index_free(aa__engine_index *ix);
+
 struct aa_engine {
     const aa_policy *policy; /* borrowed, immutable */
     aa_store *store;         /* borrowed; NULL: no state */
@@ -29,7 +50,13 @@ struct aa_engine {
     aa__matcher *matchers;
     size_t nmatchers;
     aa__map matcher_by_name; /* name -> aa__matcher* */
+    aa__engine_index index;
 };
+
+/* Audit hook for state.c: writes a lifecycle event when auditing is on.
+ * Returns AA_OK when written or off, else AA_EAUDIT (err says why). */
+int aa__engine_audit_event(aa_engine *e, const char *event,
+                           const char *fields, aa_error *err);
 
 /* The engine's clock, microseconds since the epoch. */
 static inline int64_t aa__engine_now(const aa_engine *e) {

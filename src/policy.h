@@ -1,8 +1,8 @@
 /*
  * policy.h - the compiled, immutable policy (contract sections 2-4).
  *
- * policy_load.c fills it from YAML; policy_index.c adds the lookup
- * structures the engine uses; engine.c only reads it. All memory of a
+ * policy_load.c fills it from YAML; the engine only reads it (and builds
+ * its own lookup indexes over it in engine_index.c). All memory of a
  * policy lives in its arena, except the pattern sets, maps and compiled
  * expressions, which aa_policy_free releases.
  */
@@ -107,9 +107,6 @@ typedef struct aa__variable {
     aa__value value; /* strings/lists in the arena */
 } aa__variable;
 
-/* The lookup structures built by policy_index.c (see there). */
-typedef struct aa__policy_index aa__policy_index;
-
 struct aa_policy {
     aa__arena arena;
     const char *file;
@@ -161,13 +158,7 @@ struct aa_policy {
     } audit;
 
     const char *state_path; /* state.path, or state.db beside audit.path */
-
-    aa__policy_index *index;
 };
-
-/* policy_index.c: builds policy->index after a successful load. */
-int aa__policy_index_build(aa_policy *p, aa_error *err);
-void aa__policy_index_free(aa__policy_index *ix);
 
 /* policy_load.c helper, also used by tests: the profile by name, or NULL. */
 const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,

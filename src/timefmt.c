@@ -12,9 +12,12 @@ void aa_format_time(int64_t us, char buf[33]) {
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(buf, 33, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
+    char tmp[96]; /* roomier than any value can need, for the compiler */
+    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
              (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    memcpy(buf, tmp, 32);
+    buf[32] = 0;
 }
 
 static bool digits(const char **p, int n, int *out) {

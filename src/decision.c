@@ -1,0 +1,93 @@
+/* decision.c - the reusable decision object and its explanation trace. */
+#include "decision.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+aa_decision *aa_decision_new(void) {
+    aa_decision *d = calloc(1, sizeof *d);
+    if (d)
+        aa__decision_reset(d);
+    return d;
+}
+
+void aa_decision_free(aa_decision *d) {
+    if (!d)
+        return;
+    aa__buf_free(&d->reason);
+    for (size_t i = 0; i < d->capsteps; i++)
+        aa__buf_free(&d->steps[i].detail);
+    free(d->steps);
+    free(d->view);
+    free(d);
+}
+
+void aa_decision_set_explain(aa_decision *d, int on) { d->explain = on != 0; }
+
+void aa__decision_reset(aa_decision *d) {
+    d->allowed = false;
+    d->tier = AA_TIER_AUTONOMOUS;
+    d->requires_approval = false;
+    d->approval_policy = "";
+    d->time_ms = 0;
+    aa__buf_reset(&d->reason);
+    d->nsteps = 0;
+    d->nview = 0;
+}
+
+aa__buf *aa__decision_step(aa_decision *d, const char *name, int outcome) {
+    if (!d->explain)
+        return NULL;
+    if (d->nsteps == d->capsteps) {
+        size_t cap = d->capsteps ? d->capsteps * 2 : 16;
+        aa__step *steps = realloc(d->steps, cap * sizeof *steps);
+        if (!steps)
+            return NULL;
+        memset(steps + d->capsteps, 0, (cap - d->capsteps) * sizeof *steps);
+        d->steps = steps;
+        d->capsteps = cap;
+    }
+    aa__step *s = &d->steps[d->nsteps++];
+    s->name = name;
+    s->outcome = outcome;
+    aa__buf_reset(&s->detail);
+    return &s->detail;
+}
+
+int aa_decision_allowed(const aa_decision *d) { return d->allowed; }
+aa_tier aa_decision_tier(const aa_decision *d) { return d->tier; }
+const char *aa_decision_reason(const aa_decision *d) {
+    return d->reason.data ? d->reason.data : "";
+}
+int aa_decision_requires_approval(const aa_decision *d) {
+    return d->requires_approval;
+}
+const char *aa_decision_approval_policy(const aa_decision *d) {
+    return d->approval_policy;
+}
+double aa_decision_time_ms(const aa_decision *d) { return d->time_ms; }
+int aa_decision_is_denied(const aa_decision *d) { return !d->allowed; }
+int aa_decision_is_autonomous(const aa_decision *d) {
+    return d->allowed && d->tier == AA_TIER_AUTONOMOUS && !d->requires_approval;
+}
+
+size_t aa_decision_trace_count(const aa_decision *d) { return d->nsteps; }
+
+const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i) {
+    if (i >= d->nsteps)
+        return NULL;
+    aa_decision *m = (aa_decision *)d; /* the view is a cache */
+    if (m->nview != m->nsteps) {
+        aa_trace_step *v = realloc(m->view, m->nsteps * sizeof *v);
+        if (!v)
+            return NULL;
+        m->view = v;
+        for (size_t k = 0; k < m->nsteps; k++) {
+            v[k].step = m->steps[k].name;
+            v[k].detail = m->steps[k].detail.data ? m->steps[k].detail.data : "";
+            v[k].outcome = m->steps[k].outcome;
+        }
+        m->nview = m->nsteps;
+    }
+    return &m->view[i];
+}

@@ -1,0 +1,34 @@
+/* decision.h - the reusable decision object (internal layout). */
+#ifndef AA_DECISION_H
+#define AA_DECISION_H
+
+#include "util.h"
+
+typedef struct aa__step {
+    const char *name;
+    aa__buf detail;
+    int outcome;
+} aa__step;
+
+struct aa_decision {
+    bool allowed;
+    aa_tier tier;
+    bool requires_approval;
+    const char *approval_policy; /* borrowed from the policy, or "" */
+    double time_ms;
+    aa__buf reason;
+    bool explain;
+    aa__step *steps;      /* reused across calls */
+    size_t nsteps;
+    size_t capsteps;
+    aa_trace_step *view;  /* public view of steps, built on demand */
+    size_t nview;
+};
+
+/* Starts a fresh decision (keeps buffers). */
+void aa__decision_reset(aa_decision *d);
+/* Adds a trace step when explain is on; returns its detail buffer to
+ * append to, or NULL when explain is off (or memory ran out). */
+aa__buf *aa__decision_step(aa_decision *d, const char *name, int outcome);
+
+#endif /* AA_DECISION_H */

@@ -1,0 +1,317 @@
+/*
+ * state.c - sessions and delegation grants with the rules of contract
+ * section 9 (defaults, clamping, validation), on top of the store interface,
+ * with every change written to the audit log.
+ */
+#include "engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int need_store(aa_engine *e, aa_error *err) {
+    if (!e)
+        return aa__fail(err, AA_EINVAL, "no engine");
+    if (!e->store)
+        return aa__fail(err, AA_ESTATE, "no state store is open");
+    return AA_OK;
+}
+
+static void json_field(aa__buf *b, const char *key, const char *val) {
+    if (b->len)
+        aa__buf_putc(b, ',');
+    aa__buf_json_string(b, key, strlen(key));
+    aa__buf_putc(b, ':');
+    if (val)
+        aa__buf_json_string(b, val, strlen(val));
+    else
+        aa__buf_puts(b, "null");
+}
+
+static void json_time(aa__buf *b, const char *key, int64_t us) {
+    char t[33];
+    aa_format_time(us, t);
+    json_field(b, key, t);
+}
+
+/* Writes a lifecycle event; a failure to audit undoes nothing that was
+ * stored, but is reported (and, with on_failure: deny, is an error). */
+static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
+                       aa_error *err) {
+    if (fields->oom)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    return aa__engine_audit_event(e, event, fields->data ? fields->data : "",
+                                  err);
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+int aa_session_create(aa_engine *e, const char *agent, const char *user,
+                      const char *scope, int64_t duration_s, aa_session *out,
+                      aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    if (aa__empty(agent))
+        return aa__fail(err, AA_EINVAL, "a session needs an agent");
+    if (aa__empty(user))
+        return aa__fail(err, AA_EINVAL, "a session needs a user");
+    const aa_policy *p = e->policy;
+    const aa__profile *prof = aa__map_get(&p->profile_by_name, agent, strlen(agent));
+    if (duration_s != AA_DURATION_DEFAULT && duration_s < 1)
+        return aa__fail(err, AA_EINVAL,
+                        "session duration must be at least 1 second (got %lld)",
+                        (long long)duration_s);
+    int64_t duration = duration_s;
+    if (duration == AA_DURATION_DEFAULT)
+        duration = prof ? prof->max_session_duration : p->sessions.default_duration;
+    if (duration > p->sessions.max_duration)
+        duration = p->sessions.max_duration;
+    if (prof && duration > prof->max_session_duration)
+        duration = prof->max_session_duration;
+    if (!aa__empty(scope) && prof && prof->scopeset.count &&
+        !aa__patset_match(&prof->scopeset, scope, strlen(scope)))
+        return aa__fail(err, AA_EREFUSED, "Scope '%s' not allowed by profile '%s'",
+                        scope, prof->name);
+
+    aa_session s;
+    memset(&s, 0, sizeof s);
+    if (aa__uuid4(s.session_id) != AA_OK)
+        return aa__fail(err, AA_EIO, "cannot read random bytes for a session id");
+    s.agent = (char *)agent;
+    s.user = (char *)user;
+    s.scope = (char *)(scope ? scope : "");
+    s.created_at = aa__engine_now(e);
+    s.expires_at = s.created_at + duration * 1000000;
+    s.status = AA_STATUS_ACTIVE;
+    rc = e->store->ops->session_put(e->store, &s, err);
+    if (rc != AA_OK)
+        return rc;
+
+    aa__buf f;
+    aa__buf_init(&f);
+    json_field(&f, "session_id", s.session_id);
+    json_field(&f, "agent", agent);
+    json_field(&f, "user", user);
+    json_field(&f, "scope", s.scope);
+    json_time(&f, "created_at", s.created_at);
+    json_time(&f, "expires_at", s.expires_at);
+    rc = audit_event(e, "session.create", &f, err);
+    aa__buf_free(&f);
+
+    if (out) {
+        *out = s;
+        out->agent = strdup(agent);
+        out->user = strdup(user);
+        out->scope = strdup(s.scope);
+        if (!out->agent || !out->user || !out->scope) {
+            aa_session_clear(out);
+            return aa__fail(err, AA_ENOMEM, "out of memory");
+        }
+    }
+    return rc;
+}
+
+int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
+                      aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    int r = 0;
+    if (aa__empty(id))
+        return aa__fail(err, AA_EINVAL, "a session id is required");
+    rc = e->store->ops->session_revoke(e->store, id, aa__engine_now(e), &r, err);
+    if (revoked)
+        *revoked = r;
+    if (rc != AA_OK || !r)
+        return rc;
+    aa__buf f;
+    aa__buf_init(&f);
+    json_field(&f, "session_id", id);
+    rc = audit_event(e, "session.revoke", &f, err);
+    aa__buf_free(&f);
+    return rc;
+}
+
+int aa_session_validate(aa_engine *e, const char *id, int *valid,
+                        aa_session *out, aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    *valid = 0;
+    aa_session s;
+    memset(&s, 0, sizeof s);
+    rc = e->store->ops->session_get(e->store, id ? id : "", aa__engine_now(e), &s, err);
+    if (rc == AA_ENOTFOUND)
+        return AA_OK;
+    if (rc != AA_OK)
+        return rc;
+    *valid = s.status == AA_STATUS_ACTIVE;
+    if (out)
+        *out = s;
+    else
+        aa_session_clear(&s);
+    return AA_OK;
+}
+
+int aa_session_list(aa_engine *e, const char *agent, const char *user,
+                    aa_session **out, size_t *n, aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    return e->store->ops->session_list(e->store, aa__empty(agent) ? NULL : agent,
+                                       aa__empty(user) ? NULL : user,
+                                       aa__engine_now(e), out, n, err);
+}
+
+/* ---- delegations --------------------------------------------------------- */
+
+int aa_delegation_create(aa_engine *e, const char *from_user,
+                         const char *to_agent, const char *const *actions,
+                         size_t nactions, int64_t duration_s,
+                         const char *reason, aa_delegation *out,
+                         aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    if (aa__empty(from_user))
+        return aa__fail(err, AA_EINVAL, "a delegation needs a user to delegate from");
+    if (aa__empty(to_agent))
+        return aa__fail(err, AA_EINVAL, "a delegation needs an agent to delegate to");
+    const aa_policy *p = e->policy;
+    int64_t duration = duration_s == AA_DURATION_DEFAULT
+                           ? p->delegation.default_duration
+                           : duration_s;
+    bool refused = false;
+#define REFUSE(...)                                                            \
+    do {                                                                       \
+        refused = true;                                                        \
+        aa__fail(err, AA_EREFUSED, __VA_ARGS__);                               \
+    } while (0)
+    if (!p->delegation.enabled)
+        REFUSE("Delegation is disabled");
+    if (duration < 1)
+        REFUSE("Duration must be at least 1 second (got %lld)", (long long)duration);
+    if (duration > p->delegation.max_duration)
+        REFUSE("Duration %llds exceeds maximum %llds", (long long)duration,
+               (long long)p->delegation.max_duration);
+    if (nactions == 0)
+        REFUSE("At least one action is required");
+    for (size_t i = 0; i < nactions; i++)
+        if (aa__empty(actions[i]))
+            REFUSE("Action %zu is empty", i + 1);
+    for (size_t r = 0; r < p->delegation.nrules; r++) {
+        const aa__drule *rule = &p->delegation.rules[r];
+        if (rule->allowed.count) {
+            for (size_t i = 0; i < nactions; i++) {
+                if (!aa__empty(actions[i]) &&
+                    !aa__patset_match(&rule->allowed, actions[i], strlen(actions[i])))
+                    REFUSE("Action '%s' not allowed by delegation rule '%s'",
+                           actions[i], rule->name);
+            }
+        }
+        if (duration > rule->max_duration)
+            REFUSE("Duration %llds exceeds rule '%s' maximum %llds",
+                   (long long)duration, rule->name, (long long)rule->max_duration);
+        if (rule->require_reason && aa__empty(reason))
+            REFUSE("Delegation rule '%s' requires a reason", rule->name);
+    }
+#undef REFUSE
+    if (refused)
+        return AA_EREFUSED;
+
+    aa_delegation g;
+    memset(&g, 0, sizeof g);
+    if (aa__uuid4(g.delegation_id) != AA_OK)
+        return aa__fail(err, AA_EIO, "cannot read random bytes for a delegation id");
+    g.from_user = (char *)from_user;
+    g.to_agent = (char *)to_agent;
+    g.actions = (char **)actions;
+    g.action_count = nactions;
+    g.granted_at = aa__engine_now(e);
+    g.expires_at = g.granted_at + duration * 1000000;
+    g.reason = (char *)(reason ? reason : "");
+    g.status = AA_STATUS_ACTIVE;
+    rc = e->store->ops->delegation_put(e->store, &g, err);
+    if (rc != AA_OK)
+        return rc;
+
+    aa__buf f;
+    aa__buf_init(&f);
+    json_field(&f, "delegation_id", g.delegation_id);
+    json_field(&f, "from_user", from_user);
+    json_field(&f, "to_agent", to_agent);
+    aa__buf_puts(&f, ",\"actions\":[");
+    for (size_t i = 0; i < nactions; i++) {
+        if (i)
+            aa__buf_putc(&f, ',');
+        aa__buf_json_string(&f, actions[i], strlen(actions[i]));
+    }
+    aa__buf_putc(&f, ']');
+    json_time(&f, "granted_at", g.granted_at);
+    json_time(&f, "expires_at", g.expires_at);
+    json_field(&f, "reason", g.reason);
+    rc = audit_event(e, "delegation.create", &f, err);
+    aa__buf_free(&f);
+
+    if (out) {
+        *out = g;
+        out->from_user = strdup(from_user);
+        out->to_agent = strdup(to_agent);
+        out->reason = strdup(g.reason);
+        out->actions = calloc(nactions, sizeof *out->actions);
+        bool oom = !out->from_user || !out->to_agent || !out->reason || !out->actions;
+        for (size_t i = 0; !oom && i < nactions; i++)
+            oom = !(out->actions[i] = strdup(actions[i]));
+        if (oom) {
+            aa_delegation_clear(out);
+            return aa__fail(err, AA_ENOMEM, "out of memory");
+        }
+    }
+    return rc;
+}
+
+int aa_delegation_revoke(aa_engine *e, const char *id, int *revoked,
+                         aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    int r = 0;
+    if (aa__empty(id))
+        return aa__fail(err, AA_EINVAL, "a delegation id is required");
+    rc = e->store->ops->delegation_revoke(e->store, id, aa__engine_now(e), &r, err);
+    if (revoked)
+        *revoked = r;
+    if (rc != AA_OK || !r)
+        return rc;
+    aa__buf f;
+    aa__buf_init(&f);
+    json_field(&f, "delegation_id", id);
+    rc = audit_event(e, "delegation.revoke", &f, err);
+    aa__buf_free(&f);
+    return rc;
+}
+
+int aa_delegation_list(aa_engine *e, const char *agent, aa_delegation **out,
+                       size_t *n, aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    return e->store->ops->delegation_list(e->store, aa__empty(agent) ? NULL : agent,
+                                          aa__engine_now(e), out, n, err);
+}
+
+int aa_state_cleanup(aa_engine *e, int64_t retention_s, size_t *marked,
+                     size_t *purged, aa_error *err) {
+    int rc = need_store(e, err);
+    if (rc != AA_OK)
+        return rc;
+    size_t m = 0, pu = 0;
+    rc = e->store->ops->cleanup(e->store, aa__engine_now(e),
+                                retention_s < 0 ? 0 : retention_s * 1000000, &m,
+                                &pu, err);
+    if (marked)
+        *marked = m;
+    if (purged)
+        *purged = pu;
+    return rc;
+}
