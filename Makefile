@@ -12,6 +12,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
 .PHONY: all deps dev-deps build demo test asan tsan bench fuzz fuzz-smoke install format clean
@@ -55,7 +56,7 @@ fuzz: dev-deps
 	@cmake --build build-fuzz -j$(JOBS)
 
 fuzz-smoke: fuzz
-	@scripts/fuzz.sh build-fuzz 30
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)

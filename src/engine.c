@@ -48,15 +48,21 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
     if (audit_on) {
         const char *path =
             opts->audit_path ? opts->audit_path : policy->audit.path;
-        rc = aa__audit_open(path, policy->audit.fsync, &e->audit, err);
-        /* Fail closed at run time rather than refusing to start: with
-         * on_failure: deny every decision then says why it was denied. */
-        if (rc != AA_OK && !e->audit_on_failure_allow) {
-            aa_engine_free(e);
-            return rc;
-        }
-        if (rc != AA_OK)
+        aa_error *aerr = aa_error_new();
+        rc = aa__audit_open(path, policy->audit.fsync, &e->audit, aerr);
+        /* Fail closed at decision time rather than refusing to start: with
+         * on_failure: deny, every decision then says why it was denied. */
+        if (rc != AA_OK) {
             e->audit = NULL;
+            const aa_diag *dg = aa_error_get(aerr, 0);
+            e->audit_broken = strdup(dg ? dg->message : aa_strerror(rc));
+            if (!e->audit_broken) {
+                aa_error_free(aerr);
+                aa_engine_free(e);
+                return aa__fail(err, AA_ENOMEM, "out of memory");
+            }
+        }
+        aa_error_free(aerr);
     }
     *out = e;
     return AA_OK;
@@ -67,6 +73,7 @@ void aa_engine_free(aa_engine *e) {
         return;
     if (e->audit)
         aa__audit_close(e->audit);
+    free(e->audit_broken);
     for (size_t i = 0; i < e->nmatchers; i++)
         free(e->matchers[i].name);
     free(e->matchers);
@@ -580,6 +587,11 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
             step(d, "audit", 0, "audit line not written (on_failure: allow)");
         }
         aa_error_free(aerr);
+    } else if (e->audit_broken && !e->audit_on_failure_allow) {
+        bool was_allowed = d->allowed;
+        deny(d, "Audit log unavailable: %s (the decision would have been: %s)",
+             e->audit_broken, was_allowed ? "allowed" : "denied");
+        step(d, "audit", -1, "%s", aa_decision_reason(d));
     }
     return AA_OK;
 }

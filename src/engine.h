@@ -42,6 +42,8 @@ struct aa_engine {
     const aa_policy *policy; /* borrowed, immutable */
     aa_store *store;         /* borrowed; NULL: no state */
     aa__audit *audit;        /* owned; NULL when auditing is off */
+    char *audit_broken;      /* why the log could not be opened: with
+                                on_failure deny, every decision is denied */
     bool audit_on_failure_allow;
     aa_user_permission_fn user_permission;
     void *user_permission_userdata;

@@ -16,6 +16,15 @@ static int need_store(aa_engine *e, aa_error *err) {
     return AA_OK;
 }
 
+/* A change that could not be audited is not made (fail closed), unless
+ * the policy says audit.on_failure: allow. */
+static int need_audit(aa_engine *e, aa_error *err) {
+    if (e->audit_broken && !e->audit_on_failure_allow)
+        return aa__fail(err, AA_EAUDIT, "audit log unavailable: %s",
+                        e->audit_broken);
+    return AA_OK;
+}
+
 static void json_field(aa__buf *b, const char *key, const char *val) {
     if (b->len)
         aa__buf_putc(b, ',');
@@ -73,6 +82,8 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
         return aa__fail(err, AA_EREFUSED, "Scope '%s' not allowed by profile '%s'",
                         scope, prof->name);
 
+    if ((rc = need_audit(e, err)) != AA_OK)
+        return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
     if (aa__uuid4(s.session_id) != AA_OK)
@@ -119,6 +130,8 @@ int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
     int r = 0;
     if (aa__empty(id))
         return aa__fail(err, AA_EINVAL, "a session id is required");
+    if ((rc = need_audit(e, err)) != AA_OK)
+        return rc;
     rc = e->store->ops->session_revoke(e->store, id, aa__engine_now(e), &r, err);
     if (revoked)
         *revoked = r;
@@ -219,6 +232,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (refused)
         return AA_EREFUSED;
 
+    if ((rc = need_audit(e, err)) != AA_OK)
+        return rc;
     aa_delegation g;
     memset(&g, 0, sizeof g);
     if (aa__uuid4(g.delegation_id) != AA_OK)
@@ -278,6 +293,8 @@ int aa_delegation_revoke(aa_engine *e, const char *id, int *revoked,
     int r = 0;
     if (aa__empty(id))
         return aa__fail(err, AA_EINVAL, "a delegation id is required");
+    if ((rc = need_audit(e, err)) != AA_OK)
+        return rc;
     rc = e->store->ops->delegation_revoke(e->store, id, aa__engine_now(e), &r, err);
     if (revoked)
         *revoked = r;

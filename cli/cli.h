@@ -1,0 +1,139 @@
+/*
+ * cli.h - shared pieces of the agent-auth command line: option parsing,
+ * output (colour, tables, JSON) and opening the policy and engine. The CLI
+ * is a thin client of the public API in agent_auth.h.
+ */
+#ifndef AA_CLI_H
+#define AA_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "agent_auth.h"
+
+/* Exit codes (contract section 11). */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+/* ---- options ------------------------------------------------------------- */
+
+typedef enum { OPT_FLAG, OPT_STRING, OPT_INT, OPT_MULTI } opt_kind;
+
+typedef struct opt_spec {
+    const char *name;    /* long name without dashes */
+    char short_name;     /* 0 for none */
+    opt_kind kind;
+    const char *metavar; /* for help */
+    const char *help;
+    long long min;       /* OPT_INT: smallest accepted value */
+} opt_spec;
+
+typedef struct opt_value {
+    bool set;
+    const char *str;
+    long long num;
+    const char **items; /* OPT_MULTI */
+    size_t count;
+} opt_value;
+
+typedef struct cli_command cli_command;
+
+/* What every command gets. */
+typedef struct cli_ctx {
+    const char *prog;
+    const char *config_path; /* -c/--config, default agent_auth.yaml */
+    const char *state_path;  /* --state, or NULL for the policy's */
+    bool color;              /* stdout is a terminal and NO_COLOR unset */
+    bool json;               /* -o json */
+    const cli_command *cmd;
+    opt_value *vals;         /* parallel to cmd->opts */
+    const char **args;       /* positional arguments */
+    size_t nargs;
+} cli_ctx;
+
+struct cli_command {
+    const char *name;
+    const char *summary;  /* one line for the top-level help */
+    const char *usage;    /* "check --agent A --user U --action ACT [...]" */
+    const char *examples; /* lines for --help, may be NULL */
+    const opt_spec *opts;
+    size_t nopts;
+    int max_args;         /* positional arguments accepted */
+    bool has_output;      /* accepts -o/--output console|json */
+    int (*run)(cli_ctx *ctx);
+};
+
+/* The value of option `name` of the current command (never NULL). */
+const opt_value *cli_opt(const cli_ctx *ctx, const char *name);
+const char *cli_str(const cli_ctx *ctx, const char *name); /* NULL if unset */
+
+/* ---- output -------------------------------------------------------------- */
+
+/* "Error: ..." on stderr. Returns EXIT_FAIL. */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A usage error for the current command; returns EXIT_USAGE. */
+int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints every message of err as "Error: ..." lines. */
+void cli_print_errors(const aa_error *err, const char *prefix);
+/* ANSI colour around text when ctx->color. */
+const char *cli_green(const cli_ctx *ctx);
+const char *cli_red(const cli_ctx *ctx);
+const char *cli_yellow(const cli_ctx *ctx);
+const char *cli_bold(const cli_ctx *ctx);
+const char *cli_dim(const cli_ctx *ctx);
+const char *cli_reset(const cli_ctx *ctx);
+
+/* A JSON string that is always valid: invalid UTF-8 becomes U+FFFD. */
+json_t *cli_jstr(const char *s);
+/* Prints a JSON value on stdout (indented), then a newline; steals it. */
+void cli_print_json(json_t *v);
+
+/* A simple aligned table: add rows of ncols strings, then print. */
+typedef struct cli_table {
+    size_t ncols;
+    char **cells; /* rows * ncols, owned */
+    size_t nrows;
+} cli_table;
+void cli_table_init(cli_table *t, size_t ncols, const char *const *headers);
+void cli_table_add(cli_table *t, const char *const *row);
+void cli_table_print(const cli_ctx *ctx, const cli_table *t, FILE *out);
+void cli_table_free(cli_table *t);
+
+/* "in 29m 59s" / "2h ago" relative to now, into buf. */
+void cli_relative_time(int64_t at_us, int64_t now_us, char *buf, size_t n);
+
+/* ---- policy and engine --------------------------------------------------- */
+
+/* Loads ctx->config_path; on failure prints the errors and returns NULL. */
+aa_policy *cli_load_policy(const cli_ctx *ctx);
+
+typedef struct cli_engine {
+    aa_policy *policy;
+    aa_store *store;
+    aa_engine *engine;
+} cli_engine;
+
+/* Loads the policy and opens the engine (with the state store when
+ * want_store). Prints errors; returns EXIT_OK or EXIT_FAIL. */
+int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
+             cli_engine *out);
+void cli_close(cli_engine *ce);
+
+/* Decides JSON Lines requests from path ("-": stdin); see batch.c. */
+int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path);
+
+/* Commands. */
+extern const cli_command cmd_validate, cmd_inspect, cmd_check, cmd_explain,
+    cmd_sessions, cmd_delegate, cmd_delegations, cmd_audit, cmd_test,
+    cmd_version;
+
+/* Decision -> JSON object with the fields of section 11 (and trace when
+ * with_trace). */
+json_t *cli_decision_json(const aa_decision *d, bool with_trace);
+/* Sessions/delegations -> JSON objects with every field of section 9. */
+json_t *cli_session_json(const aa_session *s);
+json_t *cli_delegation_json(const aa_delegation *g);
+
+#endif /* AA_CLI_H */

@@ -1,0 +1,215 @@
+/* cmd_audit.c - `audit`: read, filter, export, verify and rotate the log. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const opt_spec audit_opts[] = {
+    {"since", 0, OPT_STRING, "TIME", "entries at or after this ISO 8601 time", 0},
+    {"agent", 'a', OPT_STRING, "AGENT", "only this agent", 0},
+    {"user", 'u', OPT_STRING, "USER", "only this user", 0},
+    {"action", 0, OPT_STRING, "ACTION", "only this action", 0},
+    {"allowed", 0, OPT_STRING, "true|false", "only allowed (true) or denied (false) decisions", 0},
+    {"event", 0, OPT_STRING, "EVENT", "only this event (authorize, session.create, ...)", 0},
+    {"limit", 'n', OPT_INT, "N", "at most N entries (default 1000)", 1},
+    {"output-file", 0, OPT_STRING, "PATH", "write the entries there as a JSON array", 0},
+    {"verify", 0, OPT_FLAG, NULL, "check the hash chain (exit 1 if broken)", 0},
+    {"rotate", 0, OPT_FLAG, NULL, "archive entries older than audit.retention_days", 0},
+    {"file", 'f', OPT_STRING, "PATH", "the audit file (default: the policy's audit.path)", 0},
+};
+
+typedef struct collect {
+    json_t *entries;
+} collect;
+
+static int on_entry(void *ud, const char *line, size_t len) {
+    collect *c = ud;
+    json_t *o = json_loadb(line, len, 0, NULL);
+    if (o)
+        json_array_append_new(c->entries, o);
+    return 0;
+}
+
+static const char *str_of(json_t *o, const char *key) {
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static void print_console(const cli_ctx *ctx, json_t *entries, const char *path) {
+    size_t n = json_array_size(entries), allowed = 0, denied = 0;
+    static const char *const hdr[] = {"TIME", "EVENT", "AGENT", "USER", "ACTION", "DECISION", "REASON"};
+    cli_table t;
+    cli_table_init(&t, 7, hdr);
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        const char *event = str_of(e, "event");
+        char when[20];
+        snprintf(when, sizeof when, "%.19s", str_of(e, "timestamp"));
+        if (strlen(when) == 19)
+            when[10] = ' ';
+        json_t *a = json_object_get(e, "allowed");
+        const char *decision = "-";
+        char detail[256] = "";
+        if (json_is_boolean(a)) {
+            bool ok = json_is_true(a);
+            allowed += ok;
+            denied += !ok;
+            decision = !ok ? "DENIED"
+                       : json_is_true(json_object_get(e, "requires_approval"))
+                           ? (strcmp(str_of(e, "tier"), "strong") == 0 ? "STRONG" : "SOFT")
+                           : "ALLOWED";
+            snprintf(detail, sizeof detail, "%s", str_of(e, "reason"));
+        } else if (*str_of(e, "session_id")) {
+            snprintf(detail, sizeof detail, "session %s", str_of(e, "session_id"));
+        } else if (*str_of(e, "delegation_id")) {
+            snprintf(detail, sizeof detail, "delegation %s", str_of(e, "delegation_id"));
+        }
+        const char *agent = *str_of(e, "agent") ? str_of(e, "agent") : str_of(e, "to_agent");
+        const char *user = *str_of(e, "user") ? str_of(e, "user") : str_of(e, "from_user");
+        const char *row[] = {when, event, agent, user, str_of(e, "action"), decision, detail};
+        cli_table_add(&t, row);
+    }
+    if (n == 0) {
+        printf("No audit entries in %s match.\n", path);
+    } else {
+        cli_table_print(ctx, &t, stdout);
+        printf("\n%zu entr%s (%zu allowed, %zu denied) from %s\n", n, n == 1 ? "y" : "ies",
+               allowed, denied, path);
+    }
+    cli_table_free(&t);
+}
+
+static int run_audit(cli_ctx *ctx) {
+    const char *allowed = cli_str(ctx, "allowed");
+    if (allowed && strcmp(allowed, "true") != 0 && strcmp(allowed, "false") != 0)
+        return cli_usage_error(ctx, "option '--allowed' must be 'true' or 'false', not '%s'",
+                               allowed);
+    const char *since = cli_str(ctx, "since");
+    int64_t ts;
+    if (since && aa_parse_time(since, &ts) != AA_OK)
+        return cli_usage_error(ctx, "option '--since' needs an ISO 8601 time such as "
+                                    "2026-11-28 or 2026-11-28T17:00:00Z, not '%s'",
+                               since);
+    bool verify = cli_opt(ctx, "verify")->set, rotate = cli_opt(ctx, "rotate")->set;
+    if (verify && rotate)
+        return cli_usage_error(ctx, "--verify and --rotate cannot be combined");
+
+    const char *path = cli_str(ctx, "file");
+    aa_policy *policy = NULL;
+    if (!path || rotate) {
+        policy = cli_load_policy(ctx);
+        if (!policy)
+            return EXIT_FAIL;
+        if (!path)
+            path = aa_policy_audit_path(policy);
+    }
+    aa_error *err = aa_error_new();
+    int rc = EXIT_OK;
+    if (verify) {
+        size_t lines = 0, bad = 0;
+        int st = aa_audit_verify(path, &lines, &bad, err);
+        if (st == AA_OK) {
+            if (ctx->json) {
+                json_t *o = json_object();
+                json_object_set_new(o, "valid", json_true());
+                json_object_set_new(o, "lines", json_integer((json_int_t)lines));
+                cli_print_json(o);
+            } else {
+                printf("Audit log is intact: %zu entr%s, hash chain verified (%s)\n", lines,
+                       lines == 1 ? "y" : "ies", path);
+            }
+        } else {
+            if (ctx->json) {
+                json_t *o = json_object();
+                json_object_set_new(o, "valid", json_false());
+                json_object_set_new(o, "bad_line", json_integer((json_int_t)bad));
+                const aa_diag *d = aa_error_get(err, 0);
+                json_object_set_new(o, "error", cli_jstr(d ? d->message : aa_strerror(st)));
+                cli_print_json(o);
+            } else {
+                cli_print_errors(err, "Error: ");
+                if (aa_error_count(err) == 0)
+                    cli_error("%s: %s", path, aa_strerror(st));
+            }
+            rc = EXIT_FAIL;
+        }
+    } else if (rotate) {
+        char *archive = NULL;
+        size_t moved = 0;
+        /* The retention comes from the policy, read through its JSON view. */
+        char *desc = aa_policy_describe_json(policy);
+        json_t *dj = desc ? json_loads(desc, 0, NULL) : NULL;
+        json_int_t days = json_integer_value(
+            json_object_get(json_object_get(dj, "audit"), "retention_days"));
+        json_decref(dj);
+        free(desc);
+        int st = aa_audit_rotate(path, (int)(days > 0 ? days : 90), aa_now(), &archive,
+                                 &moved, err);
+        if (st != AA_OK) {
+            cli_print_errors(err, "Error: ");
+            rc = EXIT_FAIL;
+        } else if (archive) {
+            printf("Archived %zu entr%s to %s\n", moved, moved == 1 ? "y" : "ies", archive);
+        } else {
+            printf("Nothing older than %lld days to archive\n", (long long)days);
+        }
+        free(archive);
+    } else {
+        aa_audit_filter f = {
+            .since = since,
+            .agent = cli_str(ctx, "agent"),
+            .user = cli_str(ctx, "user"),
+            .action = cli_str(ctx, "action"),
+            .event = cli_str(ctx, "event"),
+            .allowed = allowed ? strcmp(allowed, "true") == 0 : -1,
+            .limit = cli_opt(ctx, "limit")->set ? (size_t)cli_opt(ctx, "limit")->num : 1000,
+        };
+        collect c = {json_array()};
+        size_t matched = 0, skipped = 0;
+        int st = aa_audit_read(path, &f, on_entry, &c, &matched, &skipped, err);
+        if (st != AA_OK) {
+            cli_print_errors(err, "Error: ");
+            if (aa_error_count(err) == 0)
+                cli_error("%s: %s", path, aa_strerror(st));
+            rc = EXIT_FAIL;
+        } else {
+            if (skipped)
+                fprintf(stderr, "Warning: skipped %zu malformed line%s in %s\n", skipped,
+                        skipped == 1 ? "" : "s", path);
+            const char *out = cli_str(ctx, "output-file");
+            if (out) {
+                if (json_dump_file(c.entries, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+                    rc = cli_error("cannot write '%s': %s", out, strerror(errno));
+                } else {
+                    printf("Exported %zu entries to %s\n", json_array_size(c.entries), out);
+                }
+            } else if (ctx->json) {
+                cli_print_json(json_incref(c.entries));
+            } else {
+                print_console(ctx, c.entries, path);
+            }
+        }
+        json_decref(c.entries);
+    }
+    aa_error_free(err);
+    aa_policy_free(policy);
+    return rc;
+}
+
+const cli_command cmd_audit = {
+    .name = "audit",
+    .summary = "Read, filter and export the audit log; verify its hash chain; rotate it",
+    .usage = "audit [--since TIME] [--agent A] [--user U] [--action ACT] [--allowed true|false]\n"
+             "                  [--event E] [--limit N] [-o json] [--output-file PATH]\n"
+             "       agent-auth audit --verify | --rotate",
+    .examples = "  agent-auth audit --agent copilot --allowed false\n"
+                "  agent-auth audit --since 2026-11-28T00:00:00Z -o json\n"
+                "  agent-auth audit --output-file audit-export.json\n"
+                "  agent-auth audit --verify\n",
+    .opts = audit_opts,
+    .nopts = sizeof audit_opts / sizeof audit_opts[0],
+    .has_output = true,
+    .run = run_audit,
+};

@@ -1,0 +1,296 @@
+/* common.c - output helpers and opening the policy, store and engine. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+int cli_error(const char *fmt, ...) {
+    fputs("Error: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return EXIT_FAIL;
+}
+
+void cli_print_errors(const aa_error *err, const char *prefix) {
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        char line[4096];
+        aa_diag_format(aa_error_get(err, i), line, sizeof line);
+        fprintf(stderr, "%s%s\n", prefix, line);
+    }
+}
+
+#define COLOR(fn, code)                                                        \
+    const char *fn(const cli_ctx *ctx) { return ctx->color ? code : ""; }
+COLOR(cli_green, "\033[32m")
+COLOR(cli_red, "\033[31m")
+COLOR(cli_yellow, "\033[33m")
+COLOR(cli_bold, "\033[1m")
+COLOR(cli_dim, "\033[2m")
+COLOR(cli_reset, "\033[0m")
+#undef COLOR
+
+json_t *cli_jstr(const char *s) {
+    if (!s)
+        return json_string("");
+    json_t *j = json_string(s);
+    if (j)
+        return j;
+    /* Not UTF-8: keep what is valid, replace each bad byte with U+FFFD. */
+    size_t n = strlen(s);
+    char *out = malloc(n * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
+        if (ok && len > 1) { /* reject overlong forms and surrogates */
+            char tmp[5] = {0};
+            memcpy(tmp, s + i, len);
+            json_t *probe = json_string(tmp);
+            ok = probe != NULL;
+            json_decref(probe);
+        }
+        if (ok) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = 0;
+    json_t *j2 = json_string(out);
+    free(out);
+    return j2 ? j2 : json_string("");
+}
+
+void cli_print_json(json_t *v) {
+    if (!v) {
+        cli_error("out of memory");
+        return;
+    }
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(v);
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+void cli_table_init(cli_table *t, size_t ncols, const char *const *headers) {
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols;
+    cli_table_add(t, headers);
+}
+
+void cli_table_add(cli_table *t, const char *const *row) {
+    char **cells = realloc(t->cells, (t->nrows + 1) * t->ncols * sizeof *cells);
+    if (!cells)
+        return;
+    t->cells = cells;
+    for (size_t c = 0; c < t->ncols; c++)
+        cells[t->nrows * t->ncols + c] = strdup(row[c] ? row[c] : "");
+    t->nrows++;
+}
+
+/* Display width of UTF-8 text: counts code points, not bytes. */
+static size_t text_width(const char *s) {
+    size_t w = 0;
+    for (; *s; s++)
+        w += ((unsigned char)*s & 0xC0) != 0x80;
+    return w;
+}
+
+void cli_table_print(const cli_ctx *ctx, const cli_table *t, FILE *out) {
+    size_t width[16] = {0};
+    for (size_t r = 0; r < t->nrows; r++)
+        for (size_t c = 0; c < t->ncols && c < 16; c++) {
+            size_t w = text_width(t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "");
+            if (w > width[c])
+                width[c] = w;
+        }
+    for (size_t r = 0; r < t->nrows; r++) {
+        if (r == 0)
+            fputs(cli_bold(ctx), out);
+        for (size_t c = 0; c < t->ncols; c++) {
+            const char *cell = t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "";
+            fputs(cell, out);
+            if (c + 1 < t->ncols)
+                for (size_t k = text_width(cell); k < width[c] + 2; k++)
+                    fputc(' ', out);
+        }
+        if (r == 0)
+            fputs(cli_reset(ctx), out);
+        fputc('\n', out);
+    }
+}
+
+void cli_table_free(cli_table *t) {
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    memset(t, 0, sizeof *t);
+}
+
+void cli_relative_time(int64_t at, int64_t now, char *buf, size_t n) {
+    int64_t d = (at - now) / 1000000;
+    bool past = d < 0;
+    if (past)
+        d = -d;
+    char span[32];
+    if (d < 60)
+        snprintf(span, sizeof span, "%llds", (long long)d);
+    else if (d < 3600)
+        snprintf(span, sizeof span, "%lldm %02llds", (long long)(d / 60), (long long)(d % 60));
+    else if (d < 86400)
+        snprintf(span, sizeof span, "%lldh %02lldm", (long long)(d / 3600),
+                 (long long)(d % 3600 / 60));
+    else
+        snprintf(span, sizeof span, "%lldd %02lldh", (long long)(d / 86400),
+                 (long long)(d % 86400 / 3600));
+    snprintf(buf, n, past ? "%s ago" : "in %s", span);
+}
+
+/* ---- policy, store, engine ----------------------------------------------- */
+
+aa_policy *cli_load_policy(const cli_ctx *ctx) {
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_file(ctx->config_path, NULL, &p, err);
+    if (rc != AA_OK) {
+        if (aa_error_count_severity(err, AA_SEVERITY_ERROR) <= 1 &&
+            rc != AA_EPOLICY) {
+            const aa_diag *d = aa_error_get(err, 0);
+            char line[4096];
+            if (d)
+                aa_diag_format(d, line, sizeof line);
+            cli_error("%s", d ? line : aa_strerror(rc));
+        } else {
+            fprintf(stderr, "Error: invalid policy '%s':\n", ctx->config_path);
+            for (size_t i = 0; i < aa_error_count(err); i++) {
+                const aa_diag *d = aa_error_get(err, i);
+                if (d->severity != AA_SEVERITY_ERROR)
+                    continue;
+                char line[4096];
+                aa_diag_format(d, line, sizeof line);
+                fprintf(stderr, "  - %s\n", line);
+            }
+        }
+    }
+    aa_error_free(err);
+    return p;
+}
+
+int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
+             cli_engine *ce) {
+    memset(ce, 0, sizeof *ce);
+    ce->policy = cli_load_policy(ctx);
+    if (!ce->policy)
+        return EXIT_FAIL;
+    aa_error *err = aa_error_new();
+    int rc = AA_OK;
+    if (want_store) {
+        const char *path = ctx->state_path ? ctx->state_path
+                                           : aa_policy_state_path(ce->policy);
+        rc = aa_store_open_sqlite(path, &ce->store, err);
+    }
+    if (rc == AA_OK) {
+        aa_engine_options o = {0};
+        o.store = ce->store;
+        o.audit_mode = audit;
+        rc = aa_engine_new(ce->policy, &o, &ce->engine, err);
+    }
+    if (rc != AA_OK) {
+        cli_print_errors(err, "Error: ");
+        if (aa_error_count(err) == 0)
+            cli_error("%s", aa_strerror(rc));
+        aa_error_free(err);
+        cli_close(ce);
+        return EXIT_FAIL;
+    }
+    aa_error_free(err);
+    return EXIT_OK;
+}
+
+void cli_close(cli_engine *ce) {
+    aa_engine_free(ce->engine);
+    aa_store_free(ce->store);
+    aa_policy_free(ce->policy);
+    memset(ce, 0, sizeof *ce);
+}
+
+/* ---- JSON shapes --------------------------------------------------------- */
+
+json_t *cli_decision_json(const aa_decision *d, bool with_trace) {
+    json_t *o = json_object();
+    json_object_set_new(o, "allowed", json_boolean(aa_decision_allowed(d)));
+    json_object_set_new(o, "tier", cli_jstr(aa_tier_name(aa_decision_tier(d))));
+    json_object_set_new(o, "reason", cli_jstr(aa_decision_reason(d)));
+    json_object_set_new(o, "requires_approval",
+                        json_boolean(aa_decision_requires_approval(d)));
+    json_object_set_new(o, "approval_policy",
+                        cli_jstr(aa_decision_approval_policy(d)));
+    json_object_set_new(o, "evaluation_time_ms",
+                        json_real((double)(long long)(aa_decision_time_ms(d) * 1000 + 0.5) / 1000));
+    if (with_trace) {
+        json_t *tr = json_array();
+        for (size_t i = 0; i < aa_decision_trace_count(d); i++) {
+            const aa_trace_step *s = aa_decision_trace_get(d, i);
+            json_t *st = json_object();
+            json_object_set_new(st, "step", cli_jstr(s->step));
+            json_object_set_new(st, "outcome",
+                                cli_jstr(s->outcome > 0   ? "pass"
+                                            : s->outcome < 0 ? "deny"
+                                                             : "no match"));
+            json_object_set_new(st, "detail", cli_jstr(s->detail));
+            json_array_append_new(tr, st);
+        }
+        json_object_set_new(o, "trace", tr);
+    }
+    return o;
+}
+
+static json_t *time_json(int64_t us) {
+    char t[33];
+    aa_format_time(us, t);
+    return cli_jstr(t);
+}
+
+json_t *cli_session_json(const aa_session *s) {
+    json_t *o = json_object();
+    json_object_set_new(o, "session_id", cli_jstr(s->session_id));
+    json_object_set_new(o, "agent", cli_jstr(s->agent));
+    json_object_set_new(o, "user", cli_jstr(s->user));
+    json_object_set_new(o, "scope", cli_jstr(s->scope ? s->scope : ""));
+    json_object_set_new(o, "created_at", time_json(s->created_at));
+    json_object_set_new(o, "expires_at", time_json(s->expires_at));
+    json_object_set_new(o, "status", cli_jstr(aa_grant_status_name(s->status)));
+    return o;
+}
+
+json_t *cli_delegation_json(const aa_delegation *g) {
+    json_t *o = json_object();
+    json_object_set_new(o, "delegation_id", cli_jstr(g->delegation_id));
+    json_object_set_new(o, "from_user", cli_jstr(g->from_user));
+    json_object_set_new(o, "to_agent", cli_jstr(g->to_agent));
+    json_t *a = json_array();
+    for (size_t i = 0; i < g->action_count; i++)
+        json_array_append_new(a, cli_jstr(g->actions[i]));
+    json_object_set_new(o, "actions", a);
+    json_object_set_new(o, "granted_at", time_json(g->granted_at));
+    json_object_set_new(o, "expires_at", time_json(g->expires_at));
+    json_object_set_new(o, "reason", cli_jstr(g->reason ? g->reason : ""));
+    json_object_set_new(o, "status", cli_jstr(aa_grant_status_name(g->status)));
+    return o;
+}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# Runs every fuzz target in BUILD/fuzz for SECONDS each, on a scratch copy of
+# its seed corpus (fuzz/corpus/<target>/), and fails on any crash, leak,
+# timeout or sanitizer report. Usage: scripts/fuzz.sh BUILD SECONDS
+set -eu
+build=${1:-build-fuzz}
+secs=${2:-30}
+top=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+for bin in "$build"/fuzz/fuzz_*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    corpus=$work/$name
+    mkdir -p "$corpus"
+    seeds=$top/fuzz/corpus/${name#fuzz_}
+    [ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
+    printf '%-24s ' "$name"
+    if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$work/$name-" "$corpus" >"$work/$name.log" 2>&1; then
+        runs=$(grep -Eo '^#[0-9]+' "$work/$name.log" | tail -1 | tr -d '#')
+        echo "ok: ${runs:-?} runs in ${secs}s"
+    else
+        echo "FAILED"
+        tail -40 "$work/$name.log"
+        status=1
+    fi
+done
+exit $status
