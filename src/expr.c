@@ -1,0 +1,1732 @@
+/*
+ * expr.c - the condition language (contract section 6): lexer, parser,
+ * evaluator, explanations and indexing support.
+ *
+ * Compiling happens in two passes over the source. The lexer first turns the
+ * whole condition into a token array, looking up every `$variable` and
+ * measuring it; from the token count and those sizes the compiler knows an
+ * upper bound for everything it will produce, so the expression, its nodes,
+ * constants and a copy of the source live in ONE allocation whose pointers
+ * never move. The recursive-descent parser then fills that block.
+ *
+ * The compiled form is an array of nodes referring to each other by index.
+ * `and`/`or` chains are n-ary nodes (their operands in `kids`), so a long
+ * chain is flat; nesting (parentheses, lists, `not`) is bounded by
+ * AA__EXPR_MAX_DEPTH at compile time, which also bounds the recursion of the
+ * evaluator. Built-in fields become slot numbers, variables become constants,
+ * lists of constants become one constant list.
+ *
+ * Evaluation reads the context, never allocates and never writes outside its
+ * stack. Values of `and`, `or`, `not` and of comparisons are booleans.
+ * Text forms (for `< > <= >=` across kinds and for `matches` on non-strings)
+ * of lists are rendered into a bounded stack buffer and cut at 255 bytes.
+ * Field strings in the context are expected to be NUL-terminated at
+ * field_len (they come from C strings), since matchers take C strings.
+ */
+#include "expr.h"
+
+#include <locale.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define AA__NOINLINE __attribute__((noinline))
+#else
+#define AA__NOINLINE
+#endif
+
+/* ---- compiled form ------------------------------------------------------ */
+
+enum {
+    N_CONST,  /* v */
+    N_FIELD,  /* a = slot */
+    N_META,   /* v.u.s = key */
+    N_NOPATH, /* a dotted path that reads nothing: null */
+    N_LIST,   /* kids[a .. a+b): elements evaluated on demand */
+    N_NOT,    /* a = operand */
+    N_AND,    /* kids[a .. a+b) */
+    N_OR,     /* kids[a .. a+b) */
+    N_CMP     /* a = left, b = right (MATCHES: b = offset of the name) */
+};
+
+enum {
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_GT,
+    OP_LE,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN,
+    OP_CONTAINS,
+    OP_STARTS,
+    OP_ENDS,
+    OP_MATCHES /* v.u.s = matcher name */
+};
+
+typedef struct node {
+    uint8_t kind;
+    uint8_t op;
+    uint8_t can_err; /* a `matches` somewhere in this subtree */
+    uint8_t is_var;  /* a constant that came from a $variable */
+    uint32_t a, b;
+    uint32_t start, end; /* source span in bytes, for explanations */
+    aa__value v;
+} node;
+
+struct aa__expr {
+    const char *src;
+    size_t srclen;
+    const node *nodes;
+    const uint32_t *kids;
+    uint32_t root;
+    bool empty;
+    bool pinned[AA__F_COUNT];
+    const char *const *pin_vals[AA__F_COUNT];
+    size_t pin_n[AA__F_COUNT];
+};
+
+static const char *const field_names[AA__F_COUNT] = {
+    "agent", "user", "action", "resource", "scope", "from_agent", "to_agent"};
+
+static bool field_in_kind(aa__ctx_kind kind, int f) {
+    if (kind == AA__CTX_A2A)
+        return f == AA__F_FROM_AGENT || f == AA__F_TO_AGENT ||
+               f == AA__F_ACTION;
+    return f <= AA__F_SCOPE;
+}
+
+/* 1-based column of byte offset `off`, counting UTF-8 characters. */
+static int column_of(const char *src, size_t off) {
+    int col = 1;
+    for (size_t i = 0; i < off && src[i]; i++)
+        if (((unsigned char)src[i] & 0xC0) != 0x80)
+            col++;
+    return col;
+}
+
+/* ---- numbers ------------------------------------------------------------ */
+
+/* The decimal point of the current locale is replaced so that numbers read
+ * and print the same everywhere. */
+static char locale_point(void) {
+    const struct lconv *lc = localeconv();
+    return lc && lc->decimal_point && lc->decimal_point[0]
+               ? lc->decimal_point[0]
+               : '.';
+}
+
+/* Parses [-]digits[.digits]. Exact and locale-free in the common case
+ * (a mantissa below 2^53 and at most 22 fraction digits). */
+static double parse_number(const char *s, size_t n) {
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
+                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+                                   1e18, 1e19, 1e20, 1e21, 1e22};
+    bool neg = s[0] == '-';
+    uint64_t m = 0;
+    int frac = 0;
+    bool dot = false, exact = true;
+    for (size_t i = neg; i < n; i++) {
+        if (s[i] == '.') {
+            dot = true;
+            continue;
+        }
+        if (m > ((UINT64_C(1) << 53) - 9) / 10) {
+            exact = false;
+            break;
+        }
+        m = m * 10 + (uint64_t)(s[i] - '0');
+        frac += dot;
+    }
+    if (exact && frac <= 22) {
+        double v = (double)m / pow10[frac];
+        return neg ? -v : v;
+    }
+    char stackbuf[64];
+    char *buf = n < sizeof stackbuf ? stackbuf : malloc(n + 1);
+    if (!buf)
+        return neg ? -HUGE_VAL : HUGE_VAL;
+    char point = locale_point();
+    for (size_t i = 0; i < n; i++)
+        buf[i] = s[i] == '.' ? point : s[i];
+    buf[n] = 0;
+    double v = strtod(buf, NULL);
+    if (buf != stackbuf)
+        free(buf);
+    return v;
+}
+
+/* Shortest text that reads back as d: 10 -> "10", 0.1 -> "0.1". */
+static size_t format_number(double d, char out[32]) {
+    int len;
+    if (d != d)
+        len = snprintf(out, 32, "nan");
+    else if (isinf(d))
+        len = snprintf(out, 32, d < 0 ? "-inf" : "inf");
+    else if (d == 0)
+        len = snprintf(out, 32, "0");
+    else if (d == floor(d) && fabs(d) < 1e15)
+        len = snprintf(out, 32, "%.0f", d);
+    else {
+        len = snprintf(out, 32, "%.15g", d);
+        if (strtod(out, NULL) != d)
+            len = snprintf(out, 32, "%.17g", d);
+        for (int i = 0; i < len; i++)
+            if (!strchr("0123456789+-eE", out[i]))
+                out[i] = '.';
+    }
+    return len < 0 ? 0 : (size_t)len;
+}
+
+/* ---- lexer -------------------------------------------------------------- */
+
+enum {
+    T_EOF,
+    T_ERR, /* lexing stopped here; the message is in the lexer */
+    T_STR,
+    T_NUM,
+    T_IDENT,
+    T_VAR,
+    T_LP,
+    T_RP,
+    T_LB,
+    T_RB,
+    T_COMMA,
+    T_DOT,
+    T_EQ,
+    T_NE,
+    T_LT,
+    T_GT,
+    T_LE,
+    T_GE,
+    /* keywords, case-insensitive */
+    T_AND,
+    T_OR,
+    T_NOT,
+    T_IN,
+    T_TRUE,
+    T_FALSE,
+    T_NULL,
+    T_MATCHES,
+    T_CONTAINS,
+    T_STARTS,
+    T_ENDS
+};
+
+typedef struct token {
+    uint8_t t;
+    uint32_t start, end;
+    double num;            /* T_NUM */
+    const aa__value *var;  /* T_VAR: the variable, NULL when undefined */
+} token;
+
+static const struct {
+    const char *word;
+    uint8_t t;
+} keywords[] = {
+    {"and", T_AND},         {"or", T_OR},           {"not", T_NOT},
+    {"in", T_IN},           {"true", T_TRUE},       {"false", T_FALSE},
+    {"null", T_NULL},       {"none", T_NULL},       {"matches", T_MATCHES},
+    {"contains", T_CONTAINS}, {"starts_with", T_STARTS},
+    {"ends_with", T_ENDS},
+};
+
+static bool is_ident_start(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+static bool is_ident(char c) {
+    return is_ident_start(c) || (c >= '0' && c <= '9');
+}
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+           c == '\v';
+}
+
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
+static uint8_t keyword(const char *s, size_t n) {
+    for (size_t k = 0; k < AA__ARRAY_LEN(keywords); k++) {
+        const char *w = keywords[k].word;
+        size_t i = 0;
+        while (i < n && w[i] && lower(s[i]) == w[i])
+            i++;
+        if (i == n && w[i] == 0)
+            return keywords[k].t;
+    }
+    return T_IDENT;
+}
+
+typedef struct lexer {
+    const char *src;
+    aa__var_lookup_fn vars;
+    void *vars_ud;
+    token *toks;
+    size_t ntok;
+    size_t var_vals;  /* values needed to copy every variable */
+    size_t var_chars; /* bytes needed to copy every variable */
+    int err_col;
+    char err_msg[sizeof(((aa__expr_error *)0)->message)];
+} lexer;
+
+static void lex_error(lexer *lx, size_t off, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static void lex_error(lexer *lx, size_t off, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(lx->err_msg, sizeof lx->err_msg, fmt, ap);
+    va_end(ap);
+    lx->err_col = column_of(lx->src, off);
+}
+
+/* Counts what copying v needs; false when nested deeper than the limit. */
+static bool measure_value(const aa__value *v, int depth, size_t *vals,
+                          size_t *chars) {
+    if (depth > AA__EXPR_MAX_DEPTH)
+        return false;
+    if (v->type == AA__V_STR)
+        *chars += v->u.s.len + 1;
+    else if (v->type == AA__V_LIST) {
+        *vals += v->u.list.n;
+        for (size_t i = 0; i < v->u.list.n; i++)
+            if (!measure_value(&v->u.list.items[i], depth + 1, vals, chars))
+                return false;
+    }
+    return true;
+}
+
+/* Scans one token at *pos. Returns false (with the error set) when the
+ * input cannot be tokenized there. */
+static bool lex_one(lexer *lx, size_t *pos, token *t) {
+    const char *s = lx->src;
+    size_t i = *pos;
+    while (is_space(s[i]))
+        i++;
+    memset(t, 0, sizeof *t);
+    t->start = (uint32_t)i;
+    char c = s[i];
+    size_t j = i + 1;
+    if (c == 0) {
+        t->t = T_EOF;
+        j = i;
+    } else if (c == '"' || c == '\'') {
+        for (j = i + 1; s[j] && s[j] != c; j++) {
+            if (s[j] != '\\')
+                continue;
+            char e = s[j + 1];
+            if (e == 0)
+                break;
+            if (!strchr("\\\"'nt", e)) {
+                if ((unsigned char)e >= 0x20 && (unsigned char)e < 0x7f)
+                    lex_error(lx, j, "unknown escape '\\%c' in string", e);
+                else
+                    lex_error(lx, j, "unknown escape in string");
+                return false;
+            }
+            j++;
+        }
+        if (s[j] != c) {
+            lex_error(lx, i, "unterminated string");
+            return false;
+        }
+        j++;
+        t->t = T_STR;
+    } else if (is_digit(c) || (c == '-' && is_digit(s[i + 1]))) {
+        j = i + 1;
+        while (is_digit(s[j]))
+            j++;
+        if (s[j] == '.' && is_digit(s[j + 1])) {
+            j++;
+            while (is_digit(s[j]))
+                j++;
+        }
+        t->t = T_NUM;
+        t->num = parse_number(s + i, j - i);
+    } else if (is_ident_start(c)) {
+        while (is_ident(s[j]))
+            j++;
+        t->t = keyword(s + i, j - i);
+    } else if (c == '$') {
+        if (!is_ident_start(s[j])) {
+            lex_error(lx, i, "expected a variable name after '$'");
+            return false;
+        }
+        while (is_ident(s[j]))
+            j++;
+        t->t = T_VAR;
+        t->var = lx->vars ? lx->vars(lx->vars_ud, s + i + 1, j - i - 1)
+                          : NULL;
+        if (t->var && !measure_value(t->var, 1, &lx->var_vals,
+                                     &lx->var_chars)) {
+            lex_error(lx, i, "variable '%.*s' is nested too deep",
+                      (int)(j - i), s + i);
+            return false;
+        }
+    } else {
+        switch (c) {
+        case '(': t->t = T_LP; break;
+        case ')': t->t = T_RP; break;
+        case '[': t->t = T_LB; break;
+        case ']': t->t = T_RB; break;
+        case ',': t->t = T_COMMA; break;
+        case '.': t->t = T_DOT; break;
+        case '=':
+            if (s[j] != '=') {
+                lex_error(lx, i, "unknown operator '=' (use '==')");
+                return false;
+            }
+            t->t = T_EQ;
+            j++;
+            break;
+        case '!':
+            if (s[j] != '=') {
+                lex_error(lx, i, "unknown operator '!' (use 'not' or '!=')");
+                return false;
+            }
+            t->t = T_NE;
+            j++;
+            break;
+        case '<':
+            if (s[j] == '>') {
+                lex_error(lx, i, "unknown operator '<>' (use '!=')");
+                return false;
+            }
+            t->t = s[j] == '=' ? T_LE : T_LT;
+            j += s[j] == '=';
+            break;
+        case '>':
+            t->t = s[j] == '=' ? T_GE : T_GT;
+            j += s[j] == '=';
+            break;
+        case '&':
+        case '|': {
+            bool twice = s[j] == c;
+            lex_error(lx, i, "unknown operator '%s' (use '%s')",
+                      c == '&' ? (twice ? "&&" : "&") : (twice ? "||" : "|"),
+                      c == '&' ? "and" : "or");
+            return false;
+        }
+        default:
+            if ((unsigned char)c >= 0x20 && (unsigned char)c < 0x7f)
+                lex_error(lx, i, "unexpected character '%c'", c);
+            else
+                lex_error(lx, i, "unexpected byte 0x%02x",
+                          (unsigned)(unsigned char)c);
+            return false;
+        }
+    }
+    t->end = (uint32_t)j;
+    *pos = j;
+    return true;
+}
+
+/* Tokenizes the whole source; the last token is T_EOF or T_ERR. */
+static int lex_all(lexer *lx) {
+    size_t cap = 16;
+    lx->toks = malloc(cap * sizeof *lx->toks);
+    if (!lx->toks)
+        return AA_ENOMEM;
+    size_t pos = 0;
+    for (;;) {
+        if (lx->ntok == cap) {
+            cap *= 2;
+            token *nt = realloc(lx->toks, cap * sizeof *nt);
+            if (!nt)
+                return AA_ENOMEM;
+            lx->toks = nt;
+        }
+        token *t = &lx->toks[lx->ntok++];
+        if (!lex_one(lx, &pos, t)) {
+            memset(t, 0, sizeof *t);
+            t->t = T_ERR;
+            t->start = t->end = (uint32_t)pos;
+            return AA_OK;
+        }
+        if (t->t == T_EOF)
+            return AA_OK;
+    }
+}
+
+/* ---- parser ------------------------------------------------------------- */
+
+typedef struct parser {
+    const char *src; /* the copy inside the block */
+    size_t srclen;
+    aa__ctx_kind kind;
+    const lexer *lx;
+    size_t ti; /* current token */
+    node *nodes;
+    uint32_t nn;
+    uint32_t *kids;
+    uint32_t nk;
+    aa__value *vals;
+    size_t nv;
+    char *chars;
+    size_t nc;
+    uint32_t *stack; /* operands of the n-ary nodes being built */
+    size_t sp;
+    int depth;
+    bool failed;
+    aa__expr_error *err;
+} parser;
+
+static const token *cur(const parser *p) { return &p->lx->toks[p->ti]; }
+static void advance(parser *p) {
+    if (cur(p)->t != T_EOF && cur(p)->t != T_ERR)
+        p->ti++;
+}
+static uint32_t prev_end(const parser *p) {
+    return p->ti ? p->lx->toks[p->ti - 1].end : 0;
+}
+
+/* Where an error at token t points: its start, or for the end of input the
+ * last character of the condition. */
+static size_t error_offset(const parser *p, const token *t) {
+    if (t->t != T_EOF)
+        return t->start;
+    size_t n = p->srclen;
+    while (n > 0 && is_space(p->src[n - 1]))
+        n--;
+    return n > 0 ? n - 1 : 0;
+}
+
+static int32_t fail_at(parser *p, size_t off, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static int32_t fail_at(parser *p, size_t off, const char *fmt, ...) {
+    if (p->failed)
+        return -1;
+    p->failed = true;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->err->message, sizeof p->err->message, fmt, ap);
+    va_end(ap);
+    p->err->column = column_of(p->src, off);
+    return -1;
+}
+
+/* An error about the current token; a lexing error there wins, since it
+ * explains why no proper token follows. */
+#define FAIL_TOK(p, ...)                                                      \
+    (cur(p)->t == T_ERR ? fail_lex(p)                                         \
+                        : fail_at((p), error_offset((p), cur(p)), __VA_ARGS__))
+
+static int32_t fail_lex(parser *p) {
+    if (p->failed)
+        return -1;
+    p->failed = true;
+    snprintf(p->err->message, sizeof p->err->message, "%s", p->lx->err_msg);
+    p->err->column = p->lx->err_col;
+    return -1;
+}
+
+/* "'text'" of the current token for messages, shortened when long. */
+static const char *tok_text(const parser *p, char buf[48]) {
+    const token *t = cur(p);
+    if (t->t == T_EOF)
+        return "the end of the condition";
+    size_t n = t->end - t->start;
+    if (n > 32)
+        snprintf(buf, 48, "'%.29s...'", p->src + t->start);
+    else
+        snprintf(buf, 48, "'%.*s'", (int)n, p->src + t->start);
+    return buf;
+}
+
+static int32_t new_node(parser *p, uint8_t kind, uint32_t start,
+                        uint32_t end) {
+    node *n = &p->nodes[p->nn];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    n->start = start;
+    n->end = end;
+    return (int32_t)p->nn++;
+}
+
+static bool enter(parser *p, size_t off) {
+    if (++p->depth > AA__EXPR_MAX_DEPTH) {
+        fail_at(p, off, "nesting too deep (the limit is %d levels)",
+                AA__EXPR_MAX_DEPTH);
+        return false;
+    }
+    return true;
+}
+
+static char *store_chars(parser *p, const char *s, size_t n) {
+    char *d = p->chars + p->nc;
+    if (n)
+        memcpy(d, s, n);
+    d[n] = 0;
+    p->nc += n + 1;
+    return d;
+}
+
+/* Deep copy of a variable's value into the block. */
+static void copy_value(parser *p, const aa__value *src, aa__value *dst) {
+    memset(dst, 0, sizeof *dst);
+    switch (src->type) {
+    case AA__V_BOOL:
+        dst->type = AA__V_BOOL;
+        dst->u.b = src->u.b;
+        break;
+    case AA__V_NUM:
+        dst->type = AA__V_NUM;
+        dst->u.n = src->u.n;
+        break;
+    case AA__V_STR:
+        dst->type = AA__V_STR;
+        dst->u.s.len = src->u.s.p ? src->u.s.len : 0;
+        dst->u.s.p = store_chars(p, src->u.s.p, dst->u.s.len);
+        break;
+    case AA__V_LIST: {
+        aa__value *items = p->vals + p->nv;
+        p->nv += src->u.list.n;
+        for (size_t i = 0; i < src->u.list.n; i++)
+            copy_value(p, &src->u.list.items[i], &items[i]);
+        dst->type = AA__V_LIST;
+        dst->u.list.items = items;
+        dst->u.list.n = src->u.list.n;
+        break;
+    }
+    default:
+        dst->type = AA__V_NULL;
+        break;
+    }
+}
+
+/* Decodes the string token t into the block. */
+static void decode_string(parser *p, const token *t, aa__value *v) {
+    const char *s = p->src + t->start + 1;
+    const char *e = p->src + t->end - 1;
+    char *d = p->chars + p->nc;
+    size_t n = 0;
+    while (s < e) {
+        char c = *s++;
+        if (c == '\\') {
+            c = *s++;
+            c = c == 'n' ? '\n' : c == 't' ? '\t' : c;
+        }
+        d[n++] = c;
+    }
+    d[n] = 0;
+    p->nc += n + 1;
+    v->type = AA__V_STR;
+    v->u.s.p = d;
+    v->u.s.len = n;
+}
+
+static int32_t parse_or(parser *p);
+
+/* Builds an n-ary node from the operands pushed since `base`. */
+static int32_t make_nary(parser *p, uint8_t kind, size_t base,
+                         uint32_t start) {
+    int32_t ni = new_node(p, kind, start, prev_end(p));
+    node *n = &p->nodes[ni];
+    n->a = p->nk;
+    n->b = (uint32_t)(p->sp - base);
+    for (size_t i = base; i < p->sp; i++) {
+        p->kids[p->nk++] = p->stack[i];
+        n->can_err |= p->nodes[p->stack[i]].can_err;
+    }
+    p->sp = base;
+    return ni;
+}
+
+static int32_t parse_list(parser *p) {
+    uint32_t start = cur(p)->start;
+    if (!enter(p, start))
+        return -1;
+    advance(p); /* [ */
+    size_t base = p->sp;
+    if (cur(p)->t != T_RB) {
+        for (;;) {
+            if (p->sp - base == AA__EXPR_MAX_LIST)
+                return fail_at(p, error_offset(p, cur(p)),
+                               "list too long (the limit is %d items)",
+                               AA__EXPR_MAX_LIST);
+            int32_t k = parse_or(p);
+            if (k < 0)
+                return -1;
+            p->stack[p->sp++] = (uint32_t)k;
+            if (cur(p)->t != T_COMMA)
+                break;
+            advance(p);
+        }
+        if (cur(p)->t != T_RB) {
+            char b[48];
+            return FAIL_TOK(p, "expected ',' or ']' in the list opened at "
+                               "column %d, found %s",
+                            column_of(p->src, start), tok_text(p, b));
+        }
+    }
+    advance(p); /* ] */
+    p->depth--;
+    bool all_const = true;
+    for (size_t i = base; i < p->sp; i++)
+        all_const &= p->nodes[p->stack[i]].kind == N_CONST;
+    if (!all_const)
+        return make_nary(p, N_LIST, base, start);
+    /* A list of constants is itself one constant. */
+    int32_t ni = new_node(p, N_CONST, start, prev_end(p));
+    node *n = &p->nodes[ni];
+    aa__value *items = p->vals + p->nv;
+    for (size_t i = base; i < p->sp; i++)
+        items[i - base] = p->nodes[p->stack[i]].v;
+    n->v.type = AA__V_LIST;
+    n->v.u.list.items = items;
+    n->v.u.list.n = p->sp - base;
+    p->nv += p->sp - base;
+    p->sp = base;
+    return ni;
+}
+
+/* IDENT ("." name)*: a built-in field, a metadata key, or null. */
+static int32_t parse_path(parser *p) {
+    const token *first = cur(p);
+    uint32_t start = first->start;
+    size_t segs = 1;
+    const token *second = NULL;
+    advance(p);
+    while (cur(p)->t == T_DOT) {
+        advance(p);
+        if (cur(p)->t != T_IDENT && cur(p)->t < T_AND) {
+            char b[48];
+            return FAIL_TOK(p, "expected a name after '.', found %s",
+                            tok_text(p, b));
+        }
+        if (segs++ == 1)
+            second = cur(p);
+        advance(p);
+    }
+    int32_t ni = new_node(p, N_NOPATH, start, prev_end(p));
+    node *n = &p->nodes[ni];
+    const char *name = p->src + first->start;
+    size_t len = first->end - first->start;
+    if (segs == 1) {
+        for (int f = 0; f < AA__F_COUNT; f++) {
+            if (field_in_kind(p->kind, f) && strlen(field_names[f]) == len &&
+                memcmp(field_names[f], name, len) == 0) {
+                n->kind = N_FIELD;
+                n->a = (uint32_t)f;
+                return ni;
+            }
+        }
+        n->kind = N_META;
+        n->v.type = AA__V_STR;
+        n->v.u.s.p = name;
+        n->v.u.s.len = len;
+    } else if (segs == 2 && len == 8 && memcmp(name, "metadata", 8) == 0) {
+        n->kind = N_META;
+        n->v.type = AA__V_STR;
+        n->v.u.s.p = p->src + second->start;
+        n->v.u.s.len = second->end - second->start;
+    }
+    return ni;
+}
+
+static int32_t parse_primary(parser *p) {
+    const token *t = cur(p);
+    int32_t ni;
+    switch (t->t) {
+    case T_STR:
+        ni = new_node(p, N_CONST, t->start, t->end);
+        decode_string(p, t, &p->nodes[ni].v);
+        advance(p);
+        return ni;
+    case T_NUM:
+        ni = new_node(p, N_CONST, t->start, t->end);
+        p->nodes[ni].v.type = AA__V_NUM;
+        p->nodes[ni].v.u.n = t->num;
+        advance(p);
+        return ni;
+    case T_TRUE:
+    case T_FALSE:
+        ni = new_node(p, N_CONST, t->start, t->end);
+        p->nodes[ni].v.type = AA__V_BOOL;
+        p->nodes[ni].v.u.b = t->t == T_TRUE;
+        advance(p);
+        return ni;
+    case T_NULL:
+        ni = new_node(p, N_CONST, t->start, t->end);
+        advance(p);
+        return ni;
+    case T_VAR:
+        if (!t->var)
+            return fail_at(p, t->start, "undefined variable '%.*s'",
+                           (int)(t->end - t->start), p->src + t->start);
+        ni = new_node(p, N_CONST, t->start, t->end);
+        copy_value(p, t->var, &p->nodes[ni].v);
+        p->nodes[ni].is_var = 1;
+        advance(p);
+        return ni;
+    case T_IDENT:
+        return parse_path(p);
+    case T_LB:
+        return parse_list(p);
+    case T_LP: {
+        uint32_t open = t->start;
+        if (!enter(p, open))
+            return -1;
+        advance(p);
+        ni = parse_or(p);
+        if (ni < 0)
+            return -1;
+        if (cur(p)->t != T_RP) {
+            char b[48];
+            return FAIL_TOK(p, "expected ')' to close the '(' at column %d, "
+                               "found %s",
+                            column_of(p->src, open), tok_text(p, b));
+        }
+        advance(p);
+        p->depth--;
+        return ni;
+    }
+    case T_EOF:
+        return fail_at(p, error_offset(p, t), "expected an operand");
+    default: {
+        char b[48];
+        return FAIL_TOK(p, "expected an operand, found %s", tok_text(p, b));
+    }
+    }
+}
+
+/* The name after `matches`: an identifier (dots allowed) or a string. */
+static bool parse_matcher_name(parser *p, node *n) {
+    const token *t = cur(p);
+    n->b = t->start;
+    if (t->t == T_STR) {
+        decode_string(p, t, &n->v);
+        advance(p);
+        return true;
+    }
+    if (t->t != T_IDENT) {
+        char b[48];
+        FAIL_TOK(p, "expected a matcher name (an identifier or a string) "
+                    "after 'matches', found %s",
+                 tok_text(p, b));
+        return false;
+    }
+    uint32_t start = t->start;
+    advance(p);
+    while (cur(p)->t == T_DOT && p->lx->toks[p->ti + 1].t == T_IDENT) {
+        advance(p);
+        advance(p);
+    }
+    n->v.type = AA__V_STR;
+    n->v.u.s.len = prev_end(p) - start;
+    n->v.u.s.p = store_chars(p, p->src + start, n->v.u.s.len);
+    return true;
+}
+
+static int32_t parse_cmp(parser *p) {
+    uint32_t start = cur(p)->start;
+    int32_t l = parse_primary(p);
+    if (l < 0)
+        return -1;
+    uint8_t op;
+    switch (cur(p)->t) {
+    case T_EQ: op = OP_EQ; break;
+    case T_NE: op = OP_NE; break;
+    case T_LT: op = OP_LT; break;
+    case T_GT: op = OP_GT; break;
+    case T_LE: op = OP_LE; break;
+    case T_GE: op = OP_GE; break;
+    case T_IN: op = OP_IN; break;
+    case T_CONTAINS: op = OP_CONTAINS; break;
+    case T_STARTS: op = OP_STARTS; break;
+    case T_ENDS: op = OP_ENDS; break;
+    case T_MATCHES: op = OP_MATCHES; break;
+    case T_NOT:
+        advance(p);
+        if (cur(p)->t != T_IN) {
+            char b[48];
+            return FAIL_TOK(p, "expected 'in' after 'not', found %s",
+                            tok_text(p, b));
+        }
+        op = OP_NOTIN;
+        break;
+    case T_IDENT:
+        return fail_at(p, cur(p)->start, "unknown operator '%.*s'",
+                       (int)(cur(p)->end - cur(p)->start),
+                       p->src + cur(p)->start);
+    default:
+        return l;
+    }
+    advance(p);
+    int32_t ni = new_node(p, N_CMP, start, 0);
+    p->nodes[ni].op = op;
+    p->nodes[ni].a = (uint32_t)l;
+    if (op == OP_MATCHES) {
+        if (!parse_matcher_name(p, &p->nodes[ni]))
+            return -1;
+        p->nodes[ni].can_err = 1;
+    } else {
+        int32_t r = parse_primary(p);
+        if (r < 0)
+            return -1;
+        p->nodes[ni].b = (uint32_t)r;
+        p->nodes[ni].can_err = p->nodes[l].can_err | p->nodes[r].can_err;
+    }
+    p->nodes[ni].can_err |= p->nodes[l].can_err;
+    p->nodes[ni].end = prev_end(p);
+    return ni;
+}
+
+static int32_t parse_not(parser *p) {
+    if (cur(p)->t != T_NOT)
+        return parse_cmp(p);
+    uint32_t start = cur(p)->start;
+    if (!enter(p, start))
+        return -1;
+    advance(p);
+    int32_t c = parse_not(p);
+    if (c < 0)
+        return -1;
+    p->depth--;
+    int32_t ni = new_node(p, N_NOT, start, prev_end(p));
+    p->nodes[ni].a = (uint32_t)c;
+    p->nodes[ni].can_err = p->nodes[c].can_err;
+    return ni;
+}
+
+static int32_t parse_and(parser *p) {
+    uint32_t start = cur(p)->start;
+    int32_t first = parse_not(p);
+    if (first < 0 || cur(p)->t != T_AND)
+        return first;
+    size_t base = p->sp;
+    p->stack[p->sp++] = (uint32_t)first;
+    while (cur(p)->t == T_AND) {
+        advance(p);
+        int32_t k = parse_not(p);
+        if (k < 0)
+            return -1;
+        p->stack[p->sp++] = (uint32_t)k;
+    }
+    return make_nary(p, N_AND, base, start);
+}
+
+static int32_t parse_or(parser *p) {
+    uint32_t start = cur(p)->start;
+    int32_t first = parse_and(p);
+    if (first < 0 || cur(p)->t != T_OR)
+        return first;
+    size_t base = p->sp;
+    p->stack[p->sp++] = (uint32_t)first;
+    while (cur(p)->t == T_OR) {
+        advance(p);
+        int32_t k = parse_and(p);
+        if (k < 0)
+            return -1;
+        p->stack[p->sp++] = (uint32_t)k;
+    }
+    return make_nary(p, N_OR, base, start);
+}
+
+/* ---- indexing support --------------------------------------------------- */
+
+/* Whether node n alone pins field f; stores the literals at *slot. */
+static bool pin_of(const aa__expr *e, const node *n, int f,
+                   const char ***slot, size_t *count) {
+    if (n->kind != N_CMP || (n->op != OP_EQ && n->op != OP_IN))
+        return false;
+    const node *l = &e->nodes[n->a], *r = &e->nodes[n->b];
+    if (n->op == OP_EQ && r->kind == N_FIELD && l->kind == N_CONST) {
+        const node *t = l;
+        l = r;
+        r = t;
+    }
+    if (l->kind != N_FIELD || l->a != (uint32_t)f || r->kind != N_CONST)
+        return false;
+    if (n->op == OP_EQ) {
+        if (r->v.type != AA__V_STR)
+            return false;
+        (*slot)[0] = r->v.u.s.p;
+        *count = 1;
+        return true;
+    }
+    if (r->v.type != AA__V_LIST)
+        return false;
+    for (size_t i = 0; i < r->v.u.list.n; i++)
+        if (r->v.u.list.items[i].type != AA__V_STR)
+            return false;
+    for (size_t i = 0; i < r->v.u.list.n; i++)
+        (*slot)[i] = r->v.u.list.items[i].u.s.p;
+    *count = r->v.u.list.n;
+    return true;
+}
+
+/* Fills e->pin_* from the top-level conjuncts. */
+static void compute_pins(aa__expr *e, const char **space) {
+    const node *root = &e->nodes[e->root];
+    for (int f = 0; f < AA__F_COUNT; f++) {
+        const char **slot = space;
+        size_t count = 0;
+        bool ok = false;
+        if (root->kind == N_AND) {
+            for (uint32_t i = 0; i < root->b && !ok; i++) {
+                const node *k = &e->nodes[e->kids[root->a + i]];
+                ok = pin_of(e, k, f, &slot, &count);
+                if (!ok && k->can_err)
+                    break; /* skipping could hide its error */
+            }
+        } else {
+            ok = pin_of(e, root, f, &slot, &count);
+        }
+        if (ok) {
+            e->pinned[f] = true;
+            e->pin_vals[f] = (const char *const *)slot;
+            e->pin_n[f] = count;
+            space += count;
+        }
+    }
+}
+
+/* ---- compile ------------------------------------------------------------ */
+
+static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+int aa__expr_compile(const char *src, aa__ctx_kind kind,
+                     aa__var_lookup_fn vars, void *vars_ud, aa__expr **out,
+                     aa__expr_error *err) {
+    aa__expr_error dummy;
+    if (!err)
+        err = &dummy;
+    memset(err, 0, sizeof *err);
+    if (!out)
+        return AA_EINVAL;
+    *out = NULL;
+    if (!src)
+        src = "";
+    size_t srclen = strlen(src);
+    if (srclen > AA__EXPR_MAX_LEN) {
+        snprintf(err->message, sizeof err->message,
+                 "condition too long (%zu bytes; the limit is %d)", srclen,
+                 AA__EXPR_MAX_LEN);
+        return AA_EPARSE;
+    }
+
+    lexer lx;
+    memset(&lx, 0, sizeof lx);
+    lx.src = src;
+    lx.vars = vars;
+    lx.vars_ud = vars_ud;
+    int rc = lex_all(&lx);
+    if (rc != AA_OK) {
+        free(lx.toks);
+        return rc;
+    }
+
+    /* Upper bounds: every token makes at most one node, one operand slot,
+     * one list item; decoded strings and names are no longer than the
+     * source, plus one NUL per token. */
+    size_t ntok = lx.ntok;
+    size_t nvals = ntok + lx.var_vals;
+    size_t nchars = (srclen + 1) + srclen + ntok + lx.var_chars;
+    size_t npins = nvals + AA__F_COUNT;
+    size_t off_nodes = align_up(sizeof(aa__expr), 16);
+    size_t off_vals = off_nodes + ntok * sizeof(node);
+    size_t off_pins = align_up(off_vals + nvals * sizeof(aa__value), 8);
+    size_t off_kids = off_pins + npins * sizeof(char *);
+    size_t off_chars = off_kids + ntok * sizeof(uint32_t);
+    size_t total = off_chars + nchars;
+
+    char *block = calloc(1, total);
+    uint32_t *stack = malloc(ntok * sizeof *stack);
+    if (!block || !stack) {
+        free(block);
+        free(stack);
+        free(lx.toks);
+        return AA_ENOMEM;
+    }
+    aa__expr *e = (aa__expr *)(void *)block;
+    parser p;
+    memset(&p, 0, sizeof p);
+    p.nodes = (node *)(void *)(block + off_nodes);
+    p.vals = (aa__value *)(void *)(block + off_vals);
+    p.kids = (uint32_t *)(void *)(block + off_kids);
+    p.chars = block + off_chars;
+    p.stack = stack;
+    p.kind = kind;
+    p.lx = &lx;
+    p.err = err;
+    p.src = store_chars(&p, src, srclen);
+    p.srclen = srclen;
+
+    e->src = p.src;
+    e->srclen = srclen;
+    e->nodes = p.nodes;
+    e->kids = p.kids;
+    if (lx.toks[0].t == T_EOF) {
+        e->empty = true;
+    } else {
+        enter(&p, 0);
+        int32_t root = parse_or(&p);
+        if (root >= 0 && cur(&p)->t != T_EOF) {
+            char b[48];
+            FAIL_TOK(&p, "unexpected token %s", tok_text(&p, b));
+        }
+        e->root = root < 0 ? 0 : (uint32_t)root;
+    }
+    free(stack);
+    free(lx.toks);
+    if (p.failed) {
+        free(block);
+        return AA_EPARSE;
+    }
+    if (!e->empty)
+        compute_pins(e, (const char **)(void *)(block + off_pins));
+    *out = e;
+    return AA_OK;
+}
+
+void aa__expr_free(aa__expr *e) { free(e); }
+
+const char *aa__expr_source(const aa__expr *e) { return e ? e->src : ""; }
+
+bool aa__expr_is_empty(const aa__expr *e) { return !e || e->empty; }
+
+bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
+                   size_t *n) {
+    if (!e || e->empty || (int)f < 0 || f >= AA__F_COUNT || !e->pinned[f])
+        return false;
+    if (vals)
+        *vals = e->pin_vals[f];
+    if (n)
+        *n = e->pin_n[f];
+    return true;
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+bool aa__value_truthy(const aa__value *v) {
+    if (!v)
+        return false;
+    switch (v->type) {
+    case AA__V_BOOL: return v->u.b;
+    case AA__V_NUM: return v->u.n != 0;
+    case AA__V_STR: return v->u.s.len > 0;
+    case AA__V_LIST: return v->u.list.n > 0;
+    default: return false;
+    }
+}
+
+/* A value during evaluation: a list is either constant (v.u.list.items) or
+ * a list node whose elements are evaluated when needed (dyn). */
+typedef struct xval {
+    aa__value v;
+    const node *dyn;
+} xval;
+
+typedef struct evst {
+    const aa__expr *e;
+    const aa__expr_ctx *c;
+    const node *errn; /* the `matches` that failed */
+    aa__expr_error *err;
+} evst;
+
+static int ev(evst *s, const node *n, xval *out);
+
+static const node *kid(const evst *s, const node *n, uint32_t i) {
+    return &s->e->nodes[s->e->kids[n->a + i]];
+}
+
+static void meta_value(const aa__expr_ctx *c, const char *key, size_t klen,
+                       aa__value *out) {
+    out->type = AA__V_NULL;
+    for (size_t i = 0; i < c->nmeta; i++) {
+        const char *k = c->meta[i].key;
+        if (!k || k[0] != key[0] || strncmp(k, key, klen) != 0 || k[klen])
+            continue;
+        const aa_meta *m = &c->meta[i];
+        switch (m->type) {
+        case AA_VALUE_BOOL:
+            out->type = AA__V_BOOL;
+            out->u.b = m->boolean != 0;
+            break;
+        case AA_VALUE_NUMBER:
+            out->type = AA__V_NUM;
+            out->u.n = m->number;
+            break;
+        case AA_VALUE_STRING:
+            if (m->string) {
+                out->type = AA__V_STR;
+                out->u.s.p = m->string;
+                out->u.s.len = strlen(m->string);
+            }
+            break;
+        default:
+            break;
+        }
+        return;
+    }
+}
+
+static int list_item(evst *s, const xval *l, size_t i, xval *out) {
+    if (l->dyn)
+        return ev(s, kid(s, l->dyn, (uint32_t)i), out);
+    out->v = l->v.u.list.items[i];
+    out->dyn = NULL;
+    return AA_OK;
+}
+
+static int equal(evst *s, const xval *a, const xval *b, bool *res) {
+    *res = false;
+    if (a->v.type != b->v.type)
+        return AA_OK;
+    switch (a->v.type) {
+    case AA__V_NULL: *res = true; return AA_OK;
+    case AA__V_BOOL: *res = a->v.u.b == b->v.u.b; return AA_OK;
+    case AA__V_NUM: *res = a->v.u.n == b->v.u.n; return AA_OK;
+    case AA__V_STR:
+        *res = a->v.u.s.len == b->v.u.s.len &&
+               (a->v.u.s.len == 0 ||
+                memcmp(a->v.u.s.p, b->v.u.s.p, a->v.u.s.len) == 0);
+        return AA_OK;
+    case AA__V_LIST:
+        if (a->v.u.list.n != b->v.u.list.n)
+            return AA_OK;
+        for (size_t i = 0; i < a->v.u.list.n; i++) {
+            xval x, y;
+            bool same;
+            int rc = list_item(s, a, i, &x);
+            if (rc == AA_OK)
+                rc = list_item(s, b, i, &y);
+            if (rc == AA_OK)
+                rc = equal(s, &x, &y, &same);
+            if (rc != AA_OK || !same)
+                return rc;
+        }
+        *res = true;
+        return AA_OK;
+    }
+    return AA_OK;
+}
+
+/* Bounded text sink for rendering lists. */
+typedef struct tsink {
+    char *p;
+    size_t len, cap; /* cap excludes the NUL */
+} tsink;
+
+static void sink_put(tsink *t, const char *s, size_t n) {
+    if (n > t->cap - t->len)
+        n = t->cap - t->len;
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = 0;
+}
+
+static int render(evst *s, const xval *v, tsink *t, bool quote) {
+    char num[32];
+    switch (v->v.type) {
+    case AA__V_NULL: sink_put(t, quote ? "null" : "", quote ? 4 : 0); break;
+    case AA__V_BOOL:
+        sink_put(t, v->v.u.b ? "true" : "false", v->v.u.b ? 4 : 5);
+        break;
+    case AA__V_NUM: sink_put(t, num, format_number(v->v.u.n, num)); break;
+    case AA__V_STR:
+        if (!quote) {
+            sink_put(t, v->v.u.s.p, v->v.u.s.len);
+            break;
+        }
+        sink_put(t, "\"", 1);
+        for (size_t i = 0; i < v->v.u.s.len && t->len < t->cap; i++) {
+            char c = v->v.u.s.p[i];
+            if (c == '"' || c == '\\')
+                sink_put(t, "\\", 1);
+            sink_put(t, &c, 1);
+        }
+        sink_put(t, "\"", 1);
+        break;
+    case AA__V_LIST:
+        sink_put(t, "[", 1);
+        for (size_t i = 0; i < v->v.u.list.n && t->len < t->cap; i++) {
+            xval item;
+            int rc = list_item(s, v, i, &item);
+            if (rc != AA_OK)
+                return rc;
+            if (i)
+                sink_put(t, ", ", 2);
+            rc = render(s, &item, t, true);
+            if (rc != AA_OK)
+                return rc;
+        }
+        sink_put(t, "]", 1);
+        break;
+    }
+    return AA_OK;
+}
+
+#define TEXT_BUF 256
+
+/* The text form of v: strings as they are, null "", others rendered into
+ * buf (TEXT_BUF bytes). */
+static int text_of(evst *s, const xval *v, char *buf, const char **p,
+                   size_t *n) {
+    if (v->v.type == AA__V_STR) {
+        *p = v->v.u.s.p;
+        *n = v->v.u.s.len;
+        return AA_OK;
+    }
+    tsink t = {buf, 0, TEXT_BUF - 1};
+    buf[0] = 0;
+    int rc = render(s, v, &t, false);
+    *p = buf;
+    *n = t.len;
+    return rc;
+}
+
+static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a,
+                              const xval *b, bool *res) {
+    int cmp;
+    if (a->v.type == AA__V_NUM && b->v.type == AA__V_NUM) {
+        double x = a->v.u.n, y = b->v.u.n;
+        if (x != x || y != y) { /* NaN: no order */
+            *res = false;
+            return AA_OK;
+        }
+        cmp = x < y ? -1 : x > y;
+    } else {
+        char ba[TEXT_BUF], bb[TEXT_BUF];
+        const char *pa, *pb;
+        size_t na, nb;
+        int rc = text_of(s, a, ba, &pa, &na);
+        if (rc == AA_OK)
+            rc = text_of(s, b, bb, &pb, &nb);
+        if (rc != AA_OK)
+            return rc;
+        size_t m = na < nb ? na : nb;
+        cmp = m ? memcmp(pa, pb, m) : 0;
+        if (cmp == 0)
+            cmp = na < nb ? -1 : na > nb;
+    }
+    switch (op) {
+    case OP_LT: *res = cmp < 0; break;
+    case OP_GT: *res = cmp > 0; break;
+    case OP_LE: *res = cmp <= 0; break;
+    default: *res = cmp >= 0; break;
+    }
+    return AA_OK;
+}
+
+static bool has_sub(const aa__value *hay, const aa__value *needle) {
+    if (needle->u.s.len == 0)
+        return true;
+    if (needle->u.s.len > hay->u.s.len)
+        return false;
+    return memmem(hay->u.s.p, hay->u.s.len, needle->u.s.p,
+                  needle->u.s.len) != NULL;
+}
+
+static int member(evst *s, const xval *a, const xval *b, bool *res) {
+    *res = false;
+    if (b->v.type == AA__V_LIST) {
+        for (size_t i = 0; i < b->v.u.list.n && !*res; i++) {
+            xval item;
+            int rc = list_item(s, b, i, &item);
+            if (rc == AA_OK)
+                rc = equal(s, a, &item, res);
+            if (rc != AA_OK)
+                return rc;
+        }
+    } else if (a->v.type == AA__V_STR && b->v.type == AA__V_STR) {
+        *res = has_sub(&b->v, &a->v);
+    }
+    return AA_OK;
+}
+
+static int eval_error(evst *s, const node *n, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static int eval_error(evst *s, const node *n, const char *fmt, ...) {
+    s->errn = n;
+    if (s->err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->err->message, sizeof s->err->message, fmt, ap);
+        va_end(ap);
+        s->err->column = column_of(s->e->src, n->b);
+    }
+    return AA_EEVAL;
+}
+
+static AA__NOINLINE int call_matcher(evst *s, const node *n, const xval *v,
+                                     bool *res) {
+    const char *name = n->v.u.s.p;
+    int name_len = (int)(n->v.u.s.len > 64 ? 64 : n->v.u.s.len);
+    if (!s->c->matcher)
+        return eval_error(s, n, "unknown matcher '%.*s'", name_len, name);
+    char buf[TEXT_BUF];
+    const char *text = NULL;
+    size_t len;
+    if (v->v.type != AA__V_NULL) {
+        int rc = text_of(s, v, buf, &text, &len);
+        if (rc != AA_OK)
+            return rc;
+    }
+    bool r = false;
+    int rc = s->c->matcher(s->c->matcher_ud, name, text, &r);
+    if (rc == AA_ENOTFOUND)
+        return eval_error(s, n, "unknown matcher '%.*s'", name_len, name);
+    if (rc != AA_OK)
+        return eval_error(s, n, "matcher '%.*s' failed: %s", name_len, name,
+                          aa_strerror(rc));
+    *res = r;
+    return AA_OK;
+}
+
+static int truth(evst *s, const node *n, bool *res);
+
+static int compare(evst *s, const node *n, bool *res) {
+    xval l, r;
+    int rc = ev(s, &s->e->nodes[n->a], &l);
+    if (rc != AA_OK)
+        return rc;
+    if (n->op == OP_MATCHES)
+        return call_matcher(s, n, &l, res);
+    rc = ev(s, &s->e->nodes[n->b], &r);
+    if (rc != AA_OK)
+        return rc;
+    switch (n->op) {
+    case OP_EQ: return equal(s, &l, &r, res);
+    case OP_NE:
+        rc = equal(s, &l, &r, res);
+        if (rc == AA_OK)
+            *res = !*res;
+        return rc;
+    case OP_IN: return member(s, &l, &r, res);
+    case OP_NOTIN:
+        rc = member(s, &l, &r, res);
+        if (rc == AA_OK)
+            *res = !*res;
+        return rc;
+    case OP_CONTAINS:
+        *res = l.v.type == AA__V_STR && r.v.type == AA__V_STR &&
+               has_sub(&l.v, &r.v);
+        return AA_OK;
+    case OP_STARTS:
+        *res = l.v.type == AA__V_STR && r.v.type == AA__V_STR &&
+               r.v.u.s.len <= l.v.u.s.len &&
+               (r.v.u.s.len == 0 ||
+                memcmp(l.v.u.s.p, r.v.u.s.p, r.v.u.s.len) == 0);
+        return AA_OK;
+    case OP_ENDS:
+        *res = l.v.type == AA__V_STR && r.v.type == AA__V_STR &&
+               r.v.u.s.len <= l.v.u.s.len &&
+               (r.v.u.s.len == 0 ||
+                memcmp(l.v.u.s.p + l.v.u.s.len - r.v.u.s.len, r.v.u.s.p,
+                       r.v.u.s.len) == 0);
+        return AA_OK;
+    default: return order(s, n->op, &l, &r, res);
+    }
+}
+
+static int ev(evst *s, const node *n, xval *out) {
+    out->dyn = NULL;
+    switch (n->kind) {
+    case N_CONST: out->v = n->v; return AA_OK;
+    case N_FIELD: {
+        const char *f = s->c->fields[n->a];
+        if (f) {
+            out->v.type = AA__V_STR;
+            out->v.u.s.p = f;
+            out->v.u.s.len = s->c->field_len[n->a];
+        } else {
+            out->v.type = AA__V_NULL;
+        }
+        return AA_OK;
+    }
+    case N_META:
+        meta_value(s->c, n->v.u.s.p, n->v.u.s.len, &out->v);
+        return AA_OK;
+    case N_NOPATH: out->v.type = AA__V_NULL; return AA_OK;
+    case N_LIST:
+        if (n->can_err) { /* every element is evaluated, errors surface */
+            for (uint32_t i = 0; i < n->b; i++) {
+                xval x;
+                int rc = ev(s, kid(s, n, i), &x);
+                if (rc != AA_OK)
+                    return rc;
+            }
+        }
+        out->v.type = AA__V_LIST;
+        out->v.u.list.items = NULL;
+        out->v.u.list.n = n->b;
+        out->dyn = n;
+        return AA_OK;
+    default: {
+        bool b = false;
+        int rc = truth(s, n, &b);
+        out->v.type = AA__V_BOOL;
+        out->v.u.b = b;
+        return rc;
+    }
+    }
+}
+
+static int truth(evst *s, const node *n, bool *res) {
+    int rc;
+    switch (n->kind) {
+    case N_CMP: return compare(s, n, res);
+    case N_AND:
+        for (uint32_t i = 0; i < n->b; i++) {
+            if ((rc = truth(s, kid(s, n, i), res)) != AA_OK || !*res)
+                return rc;
+        }
+        return AA_OK;
+    case N_OR:
+        for (uint32_t i = 0; i < n->b; i++) {
+            if ((rc = truth(s, kid(s, n, i), res)) != AA_OK || *res)
+                return rc;
+        }
+        return AA_OK;
+    case N_NOT:
+        rc = truth(s, &s->e->nodes[n->a], res);
+        if (rc == AA_OK)
+            *res = !*res;
+        return rc;
+    default: {
+        xval v;
+        rc = ev(s, n, &v);
+        *res = aa__value_truthy(&v.v);
+        return rc;
+    }
+    }
+}
+
+static const aa__expr_ctx empty_ctx;
+
+int aa__expr_eval(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
+                  aa__expr_error *err) {
+    if (!e || !result)
+        return AA_EINVAL;
+    if (e->empty) {
+        *result = true;
+        return AA_OK;
+    }
+    evst s = {e, ctx ? ctx : &empty_ctx, NULL, err};
+    *result = false;
+    int rc = truth(&s, &e->nodes[e->root], result);
+    if (rc != AA_OK)
+        *result = false;
+    return rc;
+}
+
+/* ---- explanations ------------------------------------------------------- */
+
+static void put_span(aa__buf *out, const char *src, uint32_t start,
+                     uint32_t end) {
+    size_t n = end - start;
+    bool cut = n > 120;
+    if (cut) {
+        n = 117;
+        while (n > 0 && ((unsigned char)src[start + n] & 0xC0) == 0x80)
+            n--;
+    }
+    aa__buf_putc(out, '`');
+    for (size_t i = 0; i < n; i++) {
+        char c = src[start + i];
+        aa__buf_putc(out, (unsigned char)c < 0x20 ? ' ' : c);
+    }
+    if (cut)
+        aa__buf_puts(out, "...");
+    aa__buf_putc(out, '`');
+}
+
+static void put_value(aa__buf *out, const aa__value *v, int depth) {
+    char num[32];
+    switch (v->type) {
+    case AA__V_NULL: aa__buf_puts(out, "null"); break;
+    case AA__V_BOOL: aa__buf_puts(out, v->u.b ? "true" : "false"); break;
+    case AA__V_NUM: aa__buf_append(out, num, format_number(v->u.n, num)); break;
+    case AA__V_STR: {
+        size_t n = v->u.s.len;
+        if (n <= 64) {
+            aa__buf_json_string(out, v->u.s.p, n);
+            break;
+        }
+        n = 61;
+        while (n > 0 && ((unsigned char)v->u.s.p[n] & 0xC0) == 0x80)
+            n--;
+        aa__buf_json_string(out, v->u.s.p, n);
+        out->len -= out->len ? 1 : 0; /* reopen the quote */
+        aa__buf_puts(out, "...\"");
+        break;
+    }
+    case AA__V_LIST:
+        if (depth > 2) {
+            aa__buf_puts(out, "[...]");
+            break;
+        }
+        aa__buf_putc(out, '[');
+        for (size_t i = 0; i < v->u.list.n; i++) {
+            if (i)
+                aa__buf_puts(out, ", ");
+            if (i == 8) {
+                aa__buf_printf(out, "... (%zu items)", v->u.list.n);
+                break;
+            }
+            put_value(out, &v->u.list.items[i], depth + 1);
+        }
+        aa__buf_putc(out, ']');
+        break;
+    }
+}
+
+#define MAX_READS 8
+
+typedef struct reads {
+    const node *n[MAX_READS];
+    size_t count;
+    bool more;
+} reads;
+
+static bool same_span(const char *src, const node *a, const node *b) {
+    return a->end - a->start == b->end - b->start &&
+           memcmp(src + a->start, src + b->start, a->end - a->start) == 0;
+}
+
+/* The fields, metadata and variables read under n, in source order. */
+static void collect_reads(const aa__expr *e, const node *n, reads *r) {
+    switch (n->kind) {
+    case N_CONST:
+        if (!n->is_var)
+            return;
+        break;
+    case N_FIELD:
+    case N_META:
+    case N_NOPATH: break;
+    case N_NOT: collect_reads(e, &e->nodes[n->a], r); return;
+    case N_CMP:
+        collect_reads(e, &e->nodes[n->a], r);
+        if (n->op != OP_MATCHES)
+            collect_reads(e, &e->nodes[n->b], r);
+        return;
+    default:
+        for (uint32_t i = 0; i < n->b; i++)
+            collect_reads(e, &e->nodes[e->kids[n->a + i]], r);
+        return;
+    }
+    for (size_t i = 0; i < r->count; i++)
+        if (same_span(e->src, r->n[i], n))
+            return;
+    if (r->count == MAX_READS)
+        r->more = true;
+    else
+        r->n[r->count++] = n;
+}
+
+static void put_reads(evst *s, const node *n, aa__buf *out) {
+    reads r;
+    r.count = 0;
+    r.more = false;
+    collect_reads(s->e, n, &r);
+    if (r.count == 0)
+        return;
+    aa__buf_puts(out, " (");
+    for (size_t i = 0; i < r.count; i++) {
+        const node *k = r.n[i];
+        if (i)
+            aa__buf_puts(out, ", ");
+        aa__buf_append(out, s->e->src + k->start, k->end - k->start);
+        aa__buf_puts(out, " = ");
+        xval v;
+        ev(s, k, &v); /* reads never fail */
+        put_value(out, &v.v, 0);
+    }
+    if (r.more)
+        aa__buf_puts(out, ", ...");
+    aa__buf_putc(out, ')');
+}
+
+int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx,
+                     bool *result, aa__expr_error *err, aa__buf *out) {
+    aa__expr_error local;
+    if (!err)
+        err = &local;
+    int rc = aa__expr_eval(e, ctx, result, err);
+    if (rc == AA_EINVAL || !out)
+        return rc;
+    if (e->empty) {
+        aa__buf_puts(out, "empty condition: always true");
+        return rc;
+    }
+    evst s = {e, ctx ? ctx : &empty_ctx, NULL, NULL};
+    if (rc != AA_OK) {
+        aa__expr_error again;
+        s.err = &again;
+        bool ignored = false;
+        truth(&s, &e->nodes[e->root], &ignored); /* find the failing node */
+        const node *n = s.errn ? s.errn : &e->nodes[e->root];
+        s.err = NULL;
+        put_span(out, e->src, n->start, n->end);
+        aa__buf_printf(out, " could not be evaluated: %s", err->message);
+        put_reads(&s, n, out);
+        return rc;
+    }
+    /* Walk down to the operand that decided an `and` (false) or `or`
+     * (true); anything else is explained as a whole. */
+    const node *n = &e->nodes[e->root];
+    bool val = *result;
+    for (;;) {
+        if (!((n->kind == N_AND && !val) || (n->kind == N_OR && val)))
+            break;
+        const node *decider = NULL;
+        for (uint32_t i = 0; i < n->b && !decider; i++) {
+            bool t;
+            if (truth(&s, kid(&s, n, i), &t) != AA_OK)
+                break;
+            if (t == val)
+                decider = kid(&s, n, i);
+        }
+        if (!decider)
+            break;
+        n = decider;
+    }
+    put_span(out, e->src, n->start, n->end);
+    aa__buf_puts(out, val ? " is true" : " is false");
+    put_reads(&s, n, out);
+    return rc;
+}
+
+/* ---- caret display ------------------------------------------------------ */
+
+void aa__expr_caret(const char *src, int column, aa__buf *out) {
+    if (!src || !out)
+        return;
+    /* Work in characters: column c is the c-th character. */
+    size_t nchars = 0;
+    for (const char *q = src; *q; q++)
+        nchars += ((unsigned char)*q & 0xC0) != 0x80;
+    size_t col = column < 1 ? 0 : (size_t)column;
+    if (col > nchars + 1)
+        col = nchars + 1;
+    size_t first = 0, last = nchars; /* characters shown: [first, last) */
+    if (nchars > 100) {
+        size_t at = col ? col - 1 : 0;
+        first = at > 50 ? at - 50 : 0;
+        last = first + 100 < nchars ? first + 100 : nchars;
+    }
+    bool pre = first > 0, post = last < nchars;
+    if (pre)
+        aa__buf_puts(out, "...");
+    size_t ci = 0;
+    for (const char *q = src; *q; q++) {
+        bool lead = ((unsigned char)*q & 0xC0) != 0x80;
+        if (lead && q != src)
+            ci++;
+        if (ci >= first && ci < last)
+            aa__buf_putc(out, (unsigned char)*q < 0x20 ? ' ' : *q);
+    }
+    if (post)
+        aa__buf_puts(out, "...");
+    if (col == 0)
+        return;
+    aa__buf_putc(out, '\n');
+    size_t pad = (pre ? 3 : 0) + (col - 1 - first);
+    for (size_t i = 0; i < pad; i++)
+        aa__buf_putc(out, ' ');
+    aa__buf_putc(out, '^');
+}

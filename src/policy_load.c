@@ -1,0 +1,1477 @@
+/*
+ * policy_load.c - reads agent_auth.yaml, checks it, and compiles it into the
+ * immutable struct aa_policy (contract sections 2-4).
+ *
+ * Three steps:
+ *   1. yaml_doc.c builds a tree that remembers where everything was written
+ *      (with bounded depth and alias expansion, duplicate keys reported);
+ *   2. the schema walk below checks the shape of every section (types,
+ *      unknown keys, required names, references, ranges), interpolates
+ *      ${NAME} in string values (after their type was checked, so that no
+ *      environment value appears in a structural error) and compiles every
+ *      condition;
+ *   3. when nothing was wrong, the pattern sets are built.
+ * Every problem is reported with file:line:col and loading goes on, so that
+ * one run shows them all; any error refuses the file.
+ */
+#include "policy.h"
+#include "yaml_doc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define AA__POLICY_MAX_BYTES ((size_t)16 * 1024 * 1024)
+
+/* Contract section 2 defaults. */
+#define DEF_SESSION_DURATION 3600
+#define DEF_SESSION_MAX 86400
+#define DEF_CLEANUP_INTERVAL 300
+#define DEF_DELEGATION_DURATION 3600
+#define DEF_DELEGATION_MAX 86400
+#define DEF_RULE_MAX 86400
+#define DEF_PROFILE_SESSION 3600
+#define DEF_RETENTION_DAYS 90
+#define DEF_AUDIT_PATH ".agent_auth/audit.jsonl"
+
+typedef struct loader {
+    const char *file;
+    aa_error *err;
+    bool strict;
+    aa_getenv_fn getenv_fn;
+    void *getenv_ud;
+    aa_policy *p;
+    size_t nerrors;
+    bool oom;
+    /* Per-role nodes, for messages about `extends`. */
+    const aa__ynode **extends_node;
+    /* The source, to place condition errors (line starts made on demand). */
+    const char *data;
+    size_t len;
+    size_t *lines;
+    size_t nlines;
+} loader;
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void lerr(loader *L, const aa__ynode *at, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static void lwarn(loader *L, const aa__ynode *at, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+
+static void lerr(loader *L, const aa__ynode *at, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    aa__error_vadd(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file,
+                   at ? at->line : 0, at ? at->col : 0, fmt, ap);
+    va_end(ap);
+    L->nerrors++;
+}
+
+/* A warning, or an error in strict mode. */
+static void lwarn(loader *L, const aa__ynode *at, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    aa__error_vadd(L->err,
+                   L->strict ? AA_SEVERITY_ERROR : AA_SEVERITY_WARNING,
+                   AA_EPOLICY, L->file, at ? at->line : 0, at ? at->col : 0,
+                   fmt, ap);
+    va_end(ap);
+    if (L->strict)
+        L->nerrors++;
+}
+
+static void *lalloc(loader *L, size_t size) {
+    void *p = aa__arena_alloc(&L->p->arena, size ? size : 1);
+    if (!p)
+        L->oom = true;
+    return p;
+}
+
+static const char *lstrndup(loader *L, const char *s, size_t n) {
+    char *p = aa__arena_strndup(&L->p->arena, s, n);
+    if (!p)
+        L->oom = true;
+    return p ? p : "";
+}
+
+/* How a node looks, for type errors: "a list", "the string \"1h\"". Uses
+ * the text as written (never an interpolated value). */
+static const char *describe_node(const aa__ynode *n, char *buf, size_t sz) {
+    if (n->kind == AA__Y_SEQ)
+        return "a list";
+    if (n->kind == AA__Y_MAP)
+        return "a mapping";
+    aa__yscalar v;
+    aa__yscalar_resolve(n, &v);
+    const char *dots = n->len > 40 ? "..." : "";
+    switch (v.type) {
+    case AA__YV_NULL: return "null";
+    case AA__YV_BOOL: snprintf(buf, sz, "the boolean %s", n->text); break;
+    case AA__YV_INT:
+    case AA__YV_FLOAT:
+        snprintf(buf, sz, "the number %.40s%s", n->text, dots);
+        break;
+    default: snprintf(buf, sz, "the string \"%.40s%s\"", n->text, dots); break;
+    }
+    return buf;
+}
+
+/* "profile 'x': 'allow' must be a list, not a mapping" */
+static void type_error(loader *L, const aa__ynode *n, const char *what,
+                       const char *key, const char *expected) {
+    char d[96];
+    const char *desc = describe_node(n, d, sizeof d);
+    if (what && key)
+        lerr(L, n, "%s: '%s' must be %s, not %s", what, key, expected, desc);
+    else if (key)
+        lerr(L, n, "'%s' must be %s, not %s", key, expected, desc);
+    else
+        lerr(L, n, "%s must be %s, not %s", what, expected, desc);
+}
+
+/* ---- "did you mean" ------------------------------------------------------ */
+
+static size_t edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return SIZE_MAX;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* True when every '_'-separated word of a is a word of b. */
+static bool words_within(const char *a, const char *b) {
+    const char *w = a;
+    while (*w) {
+        size_t n = strcspn(w, "_");
+        bool found = false;
+        for (const char *v = b; *v;) {
+            size_t m = strcspn(v, "_");
+            if (m == n && n > 0 && memcmp(v, w, n) == 0)
+                found = true;
+            v += m;
+            if (*v)
+                v++;
+        }
+        if (!found || n == 0)
+            return false;
+        w += n;
+        if (*w)
+            w++;
+    }
+    return true;
+}
+
+/* The candidate a typo most likely meant, or NULL. */
+static const char *suggest(const char *key, const char *const *cands,
+                           size_t n) {
+    const char *best = NULL;
+    size_t bestd = SIZE_MAX, klen = strlen(key);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(key, cands[i]);
+        size_t allowed = klen >= 6 ? 2 + klen / 6 : (klen >= 3 ? 1 : 0);
+        if (d <= allowed && d < bestd) {
+            best = cands[i];
+            bestd = d;
+        }
+    }
+    if (best)
+        return best;
+    /* A long common start: deny_list -> deny, approvals -> approval_... */
+    size_t bestp = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t cl = strlen(cands[i]), m = cl < klen ? cl : klen, c = 0;
+        while (c < m && key[c] == cands[i][c])
+            c++;
+        if (c >= 4 && c * 3 >= m * 2 && c > bestp) {
+            best = cands[i];
+            bestp = c;
+        }
+    }
+    if (best)
+        return best;
+    for (size_t i = 0; i < n; i++) /* max_duration -> max_session_duration */
+        if (words_within(key, cands[i]) || words_within(cands[i], key))
+            return cands[i];
+    return NULL;
+}
+
+static size_t count_strs(const char *const *list) {
+    size_t n = 0;
+    while (list[n])
+        n++;
+    return n;
+}
+
+/* Warns about every key of `map` that is not in `known`. */
+static void check_keys(loader *L, const aa__ynode *map,
+                       const char *const *known, const char *where) {
+    size_t nk = count_strs(known);
+    for (size_t i = 0; i < map->n; i++) {
+        const aa__ynode *k = map->u.pairs[i].key;
+        bool ok = false;
+        for (size_t j = 0; j < nk && !ok; j++)
+            ok = strcmp(k->text, known[j]) == 0;
+        if (ok)
+            continue;
+        const char *s = suggest(k->text, known, nk);
+        if (s)
+            lwarn(L, k, "unknown key '%.100s' %s (did you mean '%s'?)",
+                  k->text, where, s);
+        else
+            lwarn(L, k, "unknown key '%.100s' %s", k->text, where);
+    }
+}
+
+/* ---- environment interpolation ------------------------------------------ */
+
+static bool name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || c == '_';
+}
+
+/* The string value of a scalar with ${NAME} replaced, in the arena. */
+static const char *interp(loader *L, const aa__ynode *n) {
+    const char *s = n->text;
+    if (!strstr(s, "${"))
+        return lstrndup(L, s, n->len);
+    aa__buf b;
+    aa__buf_init(&b);
+    size_t i = 0, len = strlen(s);
+    while (i < len) {
+        if (s[i] == '$' && s[i + 1] == '{') {
+            size_t j = i + 2;
+            while (j < len && name_char(s[j]))
+                j++;
+            if (j > i + 2 && j < len && s[j] == '}' && j - i - 2 < 256) {
+                char name[256];
+                memcpy(name, s + i + 2, j - i - 2);
+                name[j - i - 2] = 0;
+                const char *v = L->getenv_fn
+                                    ? L->getenv_fn(L->getenv_ud, name)
+                                    : getenv(name);
+                if (v) {
+                    aa__buf_puts(&b, v);
+                    i = j + 1;
+                    continue;
+                }
+            }
+        }
+        aa__buf_putc(&b, s[i]);
+        i++;
+    }
+    const char *out = b.oom ? (L->oom = true, "")
+                            : lstrndup(L, b.data ? b.data : "", b.len);
+    aa__buf_free(&b);
+    return out;
+}
+
+/* ---- typed fields -------------------------------------------------------- */
+
+static bool is_null(const aa__ynode *n) {
+    if (n->kind != AA__Y_SCALAR)
+        return false;
+    aa__yscalar v;
+    aa__yscalar_resolve(n, &v);
+    return v.type == AA__YV_NULL;
+}
+
+/* The value of `key`, or NULL when absent or null (both mean "default"). */
+static const aa__ynode *field(const aa__ynode *map, const char *key) {
+    const aa__ypair *p = aa__ymap_find(map, key);
+    return p && !is_null(p->value) ? p->value : NULL;
+}
+
+static const aa__ynode *get_map(loader *L, const aa__ynode *map,
+                                const char *key, const char *what) {
+    const aa__ynode *v = field(map, key);
+    if (v && v->kind != AA__Y_MAP) {
+        type_error(L, v, what, key, "a mapping");
+        return NULL;
+    }
+    return v;
+}
+
+static const aa__ynode *get_seq(loader *L, const aa__ynode *map,
+                                const char *key, const char *what) {
+    const aa__ynode *v = field(map, key);
+    if (v && v->kind != AA__Y_SEQ) {
+        type_error(L, v, what, key, "a list");
+        return NULL;
+    }
+    return v;
+}
+
+/* A string field: any non-null scalar, as text, interpolated. */
+static const aa__ynode *get_str(loader *L, const aa__ynode *map,
+                                const char *key, const char *what,
+                                const char **out) {
+    const aa__ynode *v = field(map, key);
+    if (!v)
+        return NULL;
+    if (v->kind != AA__Y_SCALAR) {
+        type_error(L, v, what, key, "a string");
+        return NULL;
+    }
+    *out = interp(L, v);
+    return v;
+}
+
+static const aa__ynode *get_int(loader *L, const aa__ynode *map,
+                                const char *key, const char *what,
+                                int64_t *out) {
+    const aa__ynode *v = field(map, key);
+    if (!v)
+        return NULL;
+    aa__yscalar s = {0};
+    if (v->kind == AA__Y_SCALAR)
+        aa__yscalar_resolve(v, &s);
+    if (v->kind != AA__Y_SCALAR || s.type != AA__YV_INT) {
+        type_error(L, v, what, key, "a whole number");
+        return NULL;
+    }
+    if (s.overflow) {
+        lerr(L, v, "%s%s'%s' is out of range: %.40s", what ? what : "",
+             what ? ": " : "", key, v->text);
+        return NULL;
+    }
+    *out = s.i;
+    return v;
+}
+
+static const aa__ynode *get_bool(loader *L, const aa__ynode *map,
+                                 const char *key, const char *what,
+                                 bool *out) {
+    const aa__ynode *v = field(map, key);
+    if (!v)
+        return NULL;
+    aa__yscalar s = {0};
+    if (v->kind == AA__Y_SCALAR)
+        aa__yscalar_resolve(v, &s);
+    if (v->kind != AA__Y_SCALAR || s.type != AA__YV_BOOL) {
+        type_error(L, v, what, key, "true or false");
+        return NULL;
+    }
+    *out = s.b;
+    return v;
+}
+
+/* A list of strings (patterns). A lone string is a type error: the Python
+ * package iterates it character by character. */
+static const aa__ynode *get_strlist(loader *L, const aa__ynode *map,
+                                    const char *key, const char *what,
+                                    aa__strlist *out) {
+    memset(out, 0, sizeof *out);
+    const aa__ynode *v = field(map, key);
+    if (!v)
+        return NULL;
+    if (v->kind != AA__Y_SEQ) {
+        char d[96];
+        if (v->kind == AA__Y_SCALAR)
+            lerr(L, v, "%s: '%s' must be a list, not %s (write %s: [%.40s])",
+                 what, key, describe_node(v, d, sizeof d), key, v->text);
+        else
+            type_error(L, v, what, key, "a list");
+        return NULL;
+    }
+    if (v->n == 0)
+        return v;
+    out->items = lalloc(L, v->n * sizeof *out->items);
+    out->pos = lalloc(L, v->n * sizeof *out->pos);
+    if (!out->items || !out->pos)
+        return NULL;
+    for (size_t i = 0; i < v->n; i++) {
+        const aa__ynode *it = v->u.items[i];
+        if (it->kind != AA__Y_SCALAR || is_null(it)) {
+            char d[96];
+            lerr(L, it, "%s: every entry of '%s' must be a string, not %s",
+                 what, key, describe_node(it, d, sizeof d));
+            continue;
+        }
+        out->pos[out->count] = (aa__pos){it->line, it->col};
+        out->items[out->count++] = interp(L, it);
+    }
+    return v;
+}
+
+/* A mapping that groups settings (`sessions:`, `audit:`...), with its keys
+ * checked. NULL when absent or of the wrong type (reported). */
+static const aa__ynode *section(loader *L, const aa__ynode *root,
+                                const char *key, const char *const *known) {
+    const aa__ynode *m = get_map(L, root, key, NULL);
+    if (m && known) {
+        char where[64];
+        snprintf(where, sizeof where, "in '%s'", key);
+        check_keys(L, m, known, where);
+    }
+    return m;
+}
+
+static void at_least_one(loader *L, const aa__ynode *at, const char *what,
+                         const char *key, int64_t v) {
+    if (v < 1)
+        lerr(L, at, "%s%s%s must be at least 1, not %lld", what ? what : "",
+             what ? ": " : "", key, (long long)v);
+}
+
+/* ---- variables ----------------------------------------------------------- */
+
+static bool scalar_value(loader *L, const aa__ynode *n, aa__value *out,
+                         const char *name) {
+    aa__yscalar s;
+    aa__yscalar_resolve(n, &s);
+    switch (s.type) {
+    case AA__YV_NULL: out->type = AA__V_NULL; return true;
+    case AA__YV_BOOL:
+        out->type = AA__V_BOOL;
+        out->u.b = s.b;
+        return true;
+    case AA__YV_INT:
+    case AA__YV_FLOAT:
+        out->type = AA__V_NUM;
+        out->u.n = s.d;
+        return true;
+    case AA__YV_STR: {
+        const char *t = interp(L, n);
+        out->type = AA__V_STR;
+        out->u.s.p = t;
+        out->u.s.len = strlen(t);
+        return true;
+    }
+    default:
+        lerr(L, n, "variable '%s': '%.40s' does not fit its tag", name,
+             n->text);
+        return false;
+    }
+}
+
+static void load_variables(loader *L, const aa__ynode *root) {
+    const aa__ynode *m = get_map(L, root, "variables", NULL);
+    if (!m || m->n == 0)
+        return;
+    aa_policy *p = L->p;
+    p->variables = lalloc(L, m->n * sizeof *p->variables);
+    if (!p->variables)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
+        aa__variable *var = &p->variables[p->nvariables];
+        var->name = lstrndup(L, k->text, k->len);
+        char what[160];
+        snprintf(what, sizeof what, "variable '%.100s'", k->text);
+        if (v->kind == AA__Y_MAP) {
+            type_error(L, v, what, NULL, "a value or a list of values");
+            continue;
+        }
+        if (v->kind == AA__Y_SCALAR) {
+            if (scalar_value(L, v, &var->value, var->name))
+                p->nvariables++;
+            continue;
+        }
+        aa__value *items = lalloc(L, (v->n ? v->n : 1) * sizeof *items);
+        if (!items)
+            return;
+        bool ok = true;
+        for (size_t j = 0; j < v->n; j++) {
+            const aa__ynode *it = v->u.items[j];
+            if (it->kind != AA__Y_SCALAR) {
+                char d[96];
+                lerr(L, it, "%s: list entries must be single values, not %s",
+                     what, describe_node(it, d, sizeof d));
+                ok = false;
+                continue;
+            }
+            ok = scalar_value(L, it, &items[j], var->name) && ok;
+        }
+        if (!ok)
+            continue;
+        var->value.type = AA__V_LIST;
+        var->value.u.list.items = items;
+        var->value.u.list.n = v->n;
+        p->nvariables++;
+    }
+}
+
+static const aa__value *var_lookup(void *ud, const char *name, size_t len) {
+    const aa_policy *p = ud;
+    for (size_t i = 0; i < p->nvariables; i++) {
+        const char *vn = p->variables[i].name;
+        if (strlen(vn) == len && memcmp(vn, name, len) == 0)
+            return &p->variables[i].value;
+    }
+    return NULL;
+}
+
+/* ---- conditions ---------------------------------------------------------- */
+
+/* Where line `line` (1-based) starts in the source, or NULL. */
+static const char *source_line(loader *L, int line, size_t *len) {
+    if (!L->lines) {
+        size_t n = 1;
+        for (size_t i = 0; i < L->len; i++)
+            n += L->data[i] == '\n';
+        L->lines = malloc(n * sizeof *L->lines);
+        if (!L->lines)
+            return NULL;
+        L->nlines = 0;
+        L->lines[L->nlines++] = 0;
+        for (size_t i = 0; i < L->len; i++)
+            if (L->data[i] == '\n')
+                L->lines[L->nlines++] = i + 1;
+    }
+    if (line < 1 || (size_t)line > L->nlines)
+        return NULL;
+    size_t start = L->lines[line - 1];
+    const char *nl = memchr(L->data + start, '\n', L->len - start);
+    *len = (nl ? (size_t)(nl - L->data) : L->len) - start;
+    return L->data + start;
+}
+
+/* Skips `chars` UTF-8 characters of s (at most n bytes). */
+static size_t skip_chars(const char *s, size_t n, int chars) {
+    size_t i = 0;
+    while (i < n && chars > 0) {
+        i++;
+        while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80)
+            i++;
+        chars--;
+    }
+    return i;
+}
+
+/* The file position of byte `ecol` - 1 of condition `src` read from scalar
+ * n: exact when the source line holds the condition verbatim up to that
+ * point; otherwise the position of the value. */
+static void cond_position(loader *L, const aa__ynode *n, const char *src,
+                          int ecol, int *line, int *col) {
+    *line = n->line;
+    *col = n->col;
+    if (ecol < 1)
+        return;
+    int l = n->line, c = n->col; /* where the text starts */
+    size_t len;
+    const char *s;
+    if (n->style == AA__YS_LITERAL || n->style == AA__YS_FOLDED) {
+        /* The content starts on the first non-blank line after `|`/`>`. */
+        for (l = n->line + 1;; l++) {
+            s = source_line(L, l, &len);
+            if (!s)
+                return;
+            size_t k = 0;
+            while (k < len && s[k] == ' ')
+                k++;
+            if (k < len && s[k] != '\r')
+                break;
+        }
+        s = source_line(L, l, &len);
+        size_t ind = 0;
+        while (ind < len && s[ind] == ' ')
+            ind++;
+        c = (int)ind + 1;
+    } else if (n->style != AA__YS_PLAIN) {
+        c++; /* the opening quote */
+    }
+    s = source_line(L, l, &len);
+    if (!s)
+        return;
+    size_t off = skip_chars(s, len, c - 1), want = (size_t)ecol - 1;
+    if (off + want > len || strncmp(s + off, src, want) != 0 ||
+        strlen(src) < want)
+        return;
+    int chars = 0;
+    for (size_t i = 0; i < want; i++)
+        chars += ((unsigned char)src[i] & 0xC0) != 0x80;
+    *line = l;
+    *col = c + chars;
+}
+
+static aa__expr *compile_cond(loader *L, const aa__ynode *n, const char *src,
+                              aa__ctx_kind kind, const char *what) {
+    aa__expr *e = NULL;
+    aa__expr_error xe;
+    memset(&xe, 0, sizeof xe);
+    int rc = aa__expr_compile(src, kind, var_lookup, L->p, &e, &xe);
+    if (rc == AA_OK)
+        return e;
+    if (rc == AA_ENOMEM) {
+        L->oom = true;
+        return NULL;
+    }
+    int line = 0, col = 0;
+    if (n)
+        cond_position(L, n, src, xe.column, &line, &col);
+    if (xe.column > 0)
+        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line,
+                      col, "%s: condition: %s at column %d", what,
+                      xe.message, xe.column);
+    else
+        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line,
+                      col, "%s: condition: %s", what, xe.message);
+    L->nerrors++;
+    return NULL;
+}
+
+/* ---- sections ------------------------------------------------------------ */
+
+static const char *const top_keys[] = {
+    "version", "metadata",   "variables", "roles", "profiles",
+    "approval_policies",    "delegation", "a2a",   "sessions",
+    "audit",   "state",     NULL};
+static const char *const metadata_keys[] = {"name", "description", "author",
+                                            NULL};
+static const char *const role_keys[] = {"actions", "extends", "description",
+                                        NULL};
+static const char *const profile_keys[] = {
+    "role",          "allow",        "deny",        "scopes",
+    "max_session_duration", "default_tier", "description", NULL};
+static const char *const approval_keys[] = {"name", "condition", "tier",
+                                            "description", NULL};
+static const char *const delegation_keys[] = {
+    "enabled", "default_duration", "max_duration", "rules", NULL};
+static const char *const rule_keys[] = {"name", "allowed_actions",
+                                        "max_duration", "require_reason",
+                                        "description", NULL};
+static const char *const a2a_keys[] = {"default", "policies", NULL};
+static const char *const a2a_policy_keys[] = {
+    "name",   "from_agent", "to_agent",    "action",
+    "effect", "condition",  "description", NULL};
+static const char *const sessions_keys[] = {
+    "default_duration", "max_duration", "cleanup_interval", NULL};
+static const char *const audit_keys[] = {"enabled", "path", "retention_days",
+                                         "fsync", "on_failure", NULL};
+static const char *const state_keys[] = {"path", NULL};
+
+static void load_version(loader *L, const aa__ynode *root) {
+    L->p->version = "1.0";
+    const aa__ynode *v = field(root, "version");
+    if (!v)
+        return;
+    if (v->kind != AA__Y_SCALAR) {
+        type_error(L, v, NULL, "version", "the string \"1.0\"");
+        return;
+    }
+    aa__yscalar s;
+    aa__yscalar_resolve(v, &s);
+    if (s.type == AA__YV_FLOAT && s.d == 1.0) /* version: 1.0 */
+        return;
+    const char *text = s.type == AA__YV_STR ? interp(L, v) : v->text;
+    if (strcmp(text, "1.0") != 0)
+        lerr(L, v, "unsupported version '%.40s' (expected \"1.0\")", text);
+}
+
+static void load_metadata(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    p->name = p->description = p->author = "";
+    const aa__ynode *m = section(L, root, "metadata", metadata_keys);
+    if (!m)
+        return;
+    get_str(L, m, "name", "metadata", &p->name);
+    get_str(L, m, "description", "metadata", &p->description);
+    get_str(L, m, "author", "metadata", &p->author);
+}
+
+static void load_sessions(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    p->sessions.default_duration = DEF_SESSION_DURATION;
+    p->sessions.max_duration = DEF_SESSION_MAX;
+    p->sessions.cleanup_interval = DEF_CLEANUP_INTERVAL;
+    const aa__ynode *m = section(L, root, "sessions", sessions_keys);
+    if (!m)
+        return;
+    const aa__ynode *d = get_int(L, m, "default_duration", "sessions",
+                                 &p->sessions.default_duration);
+    const aa__ynode *x =
+        get_int(L, m, "max_duration", "sessions", &p->sessions.max_duration);
+    const aa__ynode *c = get_int(L, m, "cleanup_interval", "sessions",
+                                 &p->sessions.cleanup_interval);
+    at_least_one(L, d, "sessions", "default_duration",
+                 p->sessions.default_duration);
+    at_least_one(L, x, "sessions", "max_duration", p->sessions.max_duration);
+    at_least_one(L, c, "sessions", "cleanup_interval",
+                 p->sessions.cleanup_interval);
+    if (p->sessions.default_duration > p->sessions.max_duration &&
+        p->sessions.max_duration >= 1)
+        lerr(L, d ? d : (x ? x : m),
+             "sessions: default_duration (%lld) exceeds max_duration (%lld)",
+             (long long)p->sessions.default_duration,
+             (long long)p->sessions.max_duration);
+}
+
+static void load_roles(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    const aa__ynode *m = get_map(L, root, "roles", NULL);
+    if (!m || m->n == 0)
+        return;
+    p->roles = lalloc(L, m->n * sizeof *p->roles);
+    L->extends_node = calloc(m->n, sizeof *L->extends_node);
+    if (!p->roles || !L->extends_node) {
+        L->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
+        aa__role *r = &p->roles[p->nroles];
+        r->name = lstrndup(L, k->text, k->len);
+        r->description = "";
+        r->parent = -1;
+        r->pos = (aa__pos){k->line, k->col};
+        char what[160];
+        snprintf(what, sizeof what, "role '%.100s'", k->text);
+        if (k->len == 0)
+            lerr(L, k, "a role name must not be empty");
+        if (!is_null(v) && v->kind != AA__Y_MAP) {
+            type_error(L, v, what, NULL, "a mapping");
+        } else if (v->kind == AA__Y_MAP) {
+            char where[180];
+            snprintf(where, sizeof where, "in %s", what);
+            check_keys(L, v, role_keys, where);
+            get_str(L, v, "description", what, &r->description);
+            L->extends_node[p->nroles] =
+                get_str(L, v, "extends", what, &r->extends);
+            get_strlist(L, v, "actions", what, &r->actions);
+        }
+        if (!aa__map_put(&p->role_by_name, r->name, strlen(r->name), r))
+            L->oom = true;
+        p->nroles++;
+    }
+}
+
+/* Role names as candidates for "did you mean". */
+static const char *suggest_role(loader *L, const char *name) {
+    aa_policy *p = L->p;
+    const char **names = malloc((p->nroles + 1) * sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < p->nroles; i++)
+        names[i] = p->roles[i].name;
+    const char *s = suggest(name, names, p->nroles);
+    free(names);
+    return s;
+}
+
+static void undefined_role(loader *L, const aa__ynode *at, const char *pre,
+                           const char *name) {
+    const char *s = suggest_role(L, name);
+    if (s)
+        lerr(L, at, "%s: role '%.100s' is not defined (did you mean '%s'?)",
+             pre, name, s);
+    else
+        lerr(L, at, "%s: role '%.100s' is not defined", pre, name);
+}
+
+/* Resolves `extends` into parent indexes and depths; reports unknown
+ * parents and every cycle (once, named in order). */
+static void resolve_roles(loader *L) {
+    aa_policy *p = L->p;
+    size_t n = p->nroles;
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        aa__role *r = &p->roles[i];
+        if (!r->extends)
+            continue;
+        const aa__role *parent =
+            aa__map_get(&p->role_by_name, r->extends, strlen(r->extends));
+        if (parent) {
+            r->parent = (int)(parent - p->roles);
+        } else {
+            char pre[300];
+            snprintf(pre, sizeof pre, "role '%.100s' extends '%.100s'",
+                     r->name, r->extends);
+            undefined_role(L, L->extends_node[i], pre, r->extends);
+        }
+    }
+    unsigned char *state = calloc(n, 1); /* 0 new, 1 on path, 2 done */
+    int *path = malloc(n * sizeof *path);
+    int *depth = malloc(n * sizeof *depth);
+    if (!state || !path || !depth) {
+        L->oom = true;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        int j = (int)i;
+        while (j >= 0 && state[j] == 0) {
+            state[j] = 1;
+            path[k++] = j;
+            j = p->roles[j].parent;
+        }
+        if (j >= 0 && state[j] == 1) { /* back on our own path: a cycle */
+            size_t s = 0;
+            while (path[s] != j)
+                s++;
+            aa__buf b;
+            aa__buf_init(&b);
+            for (size_t t = s; t < k; t++)
+                aa__buf_printf(&b, "%.100s -> ", p->roles[path[t]].name);
+            aa__buf_printf(&b, "%.100s", p->roles[j].name);
+            lerr(L, L->extends_node[j], "circular inheritance: %s",
+                 b.data ? b.data : "");
+            aa__buf_free(&b);
+            p->roles[path[k - 1]].parent = -1; /* keep the rest acyclic */
+        }
+        for (size_t t = 0; t < k; t++)
+            state[path[t]] = 2;
+    }
+    /* Depths, now that every chain ends. */
+    for (size_t i = 0; i < n; i++)
+        depth[i] = -1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+        int j = (int)i;
+        while (j >= 0 && depth[j] < 0) {
+            path[k++] = j;
+            j = p->roles[j].parent;
+        }
+        int d = j >= 0 ? depth[j] + 1 : 0;
+        while (k > 0) {
+            depth[path[--k]] = d;
+            p->roles[path[k]].depth = d;
+            d++;
+        }
+    }
+done:
+    free(state);
+    free(path);
+    free(depth);
+}
+
+static void load_profiles(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    const aa__ynode *m = get_map(L, root, "profiles", NULL);
+    if (!m || m->n == 0)
+        return;
+    p->profiles = lalloc(L, m->n * sizeof *p->profiles);
+    if (!p->profiles)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
+        aa__profile *pr = &p->profiles[p->nprofiles++];
+        pr->name = lstrndup(L, k->text, k->len);
+        pr->description = "";
+        pr->role = -1;
+        pr->max_session_duration = DEF_PROFILE_SESSION;
+        pr->default_tier = AA_TIER_AUTONOMOUS;
+        pr->pos = (aa__pos){k->line, k->col};
+        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
+            L->oom = true;
+        char what[160];
+        snprintf(what, sizeof what, "profile '%.100s'", k->text);
+        if (k->len == 0)
+            lerr(L, k, "a profile name must not be empty");
+        if (!is_null(v) && v->kind != AA__Y_MAP) {
+            type_error(L, v, what, NULL, "a mapping");
+            continue;
+        }
+        if (v->kind != AA__Y_MAP)
+            continue;
+        char where[180];
+        snprintf(where, sizeof where, "in %s", what);
+        check_keys(L, v, profile_keys, where);
+        get_str(L, v, "description", what, &pr->description);
+        const aa__ynode *rn = get_str(L, v, "role", what, &pr->role_name);
+        get_strlist(L, v, "allow", what, &pr->allow);
+        get_strlist(L, v, "deny", what, &pr->deny);
+        get_strlist(L, v, "scopes", what, &pr->scopes);
+        const char *tier = NULL;
+        const aa__ynode *tn = get_str(L, v, "default_tier", what, &tier);
+        const aa__ynode *dn = get_int(L, v, "max_session_duration", what,
+                                      &pr->max_session_duration);
+        bool msd_ok = dn || !field(v, "max_session_duration");
+
+        if (rn) {
+            const aa__role *r = aa__map_get(&p->role_by_name, pr->role_name,
+                                            strlen(pr->role_name));
+            if (r)
+                pr->role = (int)(r - p->roles);
+            else
+                undefined_role(L, rn, what, pr->role_name);
+        }
+        if (tn && aa_tier_parse(tier, &pr->default_tier) != AA_OK)
+            lerr(L, tn,
+                 "%s: default_tier '%.40s' is not a tier (autonomous, soft, "
+                 "strong)",
+                 what, tier);
+        int64_t msd = pr->max_session_duration;
+        if (!msd_ok)
+            continue;
+        if (msd < 1)
+            lerr(L, dn ? dn : k,
+                 "%s: max_session_duration must be at least 1, not %lld",
+                 what, (long long)msd);
+        else if (msd > p->sessions.max_duration)
+            lerr(L, dn ? dn : k,
+                 "%s: max_session_duration%s (%lld) exceeds "
+                 "sessions.max_duration (%lld)",
+                 what, dn ? "" : " (default)", (long long)msd,
+                 (long long)p->sessions.max_duration);
+    }
+}
+
+/* Remembers item names to report duplicates; false when `name` was seen. */
+static bool unique_name(loader *L, aa__map *seen, const char *name,
+                        const aa__ynode *at, const char *kind) {
+    const aa__ynode *first = aa__map_get(seen, name, strlen(name));
+    if (first) {
+        lerr(L, at, "duplicate %s name '%.100s' (first at line %d)", kind,
+             name, first->line);
+        return false;
+    }
+    if (!aa__map_put(seen, name, strlen(name), (void *)at))
+        L->oom = true;
+    return true;
+}
+
+/* The list items of `key` that are mappings (others are reported). */
+static const aa__ynode *item_map(loader *L, const aa__ynode *it,
+                                 const char *key, size_t i) {
+    if (it->kind == AA__Y_MAP)
+        return it;
+    char d[96];
+    lerr(L, it, "%s: item %zu must be a mapping (name: ...), not %s", key,
+         i + 1, describe_node(it, d, sizeof d));
+    return NULL;
+}
+
+static void load_approvals(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    const aa__ynode *s = get_seq(L, root, "approval_policies", NULL);
+    if (!s || s->n == 0)
+        return;
+    p->approvals = lalloc(L, s->n * sizeof *p->approvals);
+    if (!p->approvals)
+        return;
+    aa__map seen;
+    aa__map_init(&seen);
+    for (size_t i = 0; i < s->n; i++) {
+        const aa__ynode *m = item_map(L, s->u.items[i], "approval_policies", i);
+        if (!m)
+            continue;
+        aa__approval *a = &p->approvals[p->napprovals++];
+        a->name = "";
+        a->condition = "";
+        a->description = "";
+        a->tier = AA_TIER_SOFT;
+        a->pos = (aa__pos){m->line, m->col};
+        char what[160];
+        snprintf(what, sizeof what, "approval policy #%zu", i + 1);
+        const aa__ynode *nn = get_str(L, m, "name", what, &a->name);
+        if (nn && *a->name)
+            snprintf(what, sizeof what, "approval policy '%.100s'", a->name);
+        char where[180];
+        snprintf(where, sizeof where, "in %s", what);
+        check_keys(L, m, approval_keys, where);
+        if (!*a->name)
+            lerr(L, nn ? nn : m, "%s has no name", what);
+        else
+            unique_name(L, &seen, a->name, nn, "approval policy");
+        get_str(L, m, "description", what, &a->description);
+        const char *tier = NULL;
+        const aa__ynode *tn = get_str(L, m, "tier", what, &tier);
+        if (tn && aa_tier_parse(tier, &a->tier) != AA_OK)
+            lerr(L, tn,
+                 "%s: tier '%.40s' is not a tier (autonomous, soft, strong)",
+                 what, tier);
+        const aa__ynode *cn = get_str(L, m, "condition", what, &a->condition);
+        if (cn)
+            a->cond_pos = (aa__pos){cn->line, cn->col};
+        a->cond = compile_cond(L, cn, a->condition, AA__CTX_APPROVAL, what);
+    }
+    aa__map_free(&seen);
+}
+
+static void load_delegation(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    p->delegation.enabled = true;
+    p->delegation.default_duration = DEF_DELEGATION_DURATION;
+    p->delegation.max_duration = DEF_DELEGATION_MAX;
+    const aa__ynode *m = section(L, root, "delegation", delegation_keys);
+    if (!m)
+        return;
+    const char *what = "delegation";
+    get_bool(L, m, "enabled", what, &p->delegation.enabled);
+    const aa__ynode *dn = get_int(L, m, "default_duration", what,
+                                  &p->delegation.default_duration);
+    const aa__ynode *xn =
+        get_int(L, m, "max_duration", what, &p->delegation.max_duration);
+    at_least_one(L, dn, what, "default_duration",
+                 p->delegation.default_duration);
+    at_least_one(L, xn, what, "max_duration", p->delegation.max_duration);
+    if (p->delegation.default_duration > p->delegation.max_duration &&
+        p->delegation.max_duration >= 1)
+        lerr(L, dn ? dn : (xn ? xn : m),
+             "delegation: default_duration (%lld) exceeds max_duration "
+             "(%lld)",
+             (long long)p->delegation.default_duration,
+             (long long)p->delegation.max_duration);
+
+    const aa__ynode *s = get_seq(L, m, "rules", what);
+    if (!s || s->n == 0)
+        return;
+    p->delegation.rules = lalloc(L, s->n * sizeof *p->delegation.rules);
+    if (!p->delegation.rules)
+        return;
+    aa__map seen;
+    aa__map_init(&seen);
+    for (size_t i = 0; i < s->n; i++) {
+        const aa__ynode *r = item_map(L, s->u.items[i], "delegation.rules", i);
+        if (!r)
+            continue;
+        aa__drule *d = &p->delegation.rules[p->delegation.nrules++];
+        d->name = "";
+        d->description = "";
+        d->max_duration = DEF_RULE_MAX;
+        d->pos = (aa__pos){r->line, r->col};
+        char rw[160];
+        snprintf(rw, sizeof rw, "delegation rule #%zu", i + 1);
+        const aa__ynode *nn = get_str(L, r, "name", rw, &d->name);
+        if (nn && *d->name)
+            snprintf(rw, sizeof rw, "delegation rule '%.100s'", d->name);
+        char where[180];
+        snprintf(where, sizeof where, "in %s", rw);
+        check_keys(L, r, rule_keys, where);
+        if (!*d->name)
+            lerr(L, nn ? nn : r, "%s has no name", rw);
+        else
+            unique_name(L, &seen, d->name, nn, "delegation rule");
+        get_str(L, r, "description", rw, &d->description);
+        get_strlist(L, r, "allowed_actions", rw, &d->allowed_actions);
+        get_bool(L, r, "require_reason", rw, &d->require_reason);
+        const aa__ynode *mn = get_int(L, r, "max_duration", rw,
+                                      &d->max_duration);
+        if (!mn && field(r, "max_duration"))
+            continue; /* already reported */
+        if (d->max_duration < 1)
+            lerr(L, mn ? mn : r, "%s: max_duration must be at least 1, not "
+                 "%lld", rw, (long long)d->max_duration);
+        else if (d->max_duration > p->delegation.max_duration)
+            lerr(L, mn ? mn : r,
+                 "%s: max_duration%s (%lld) exceeds delegation.max_duration "
+                 "(%lld)",
+                 rw, mn ? "" : " (default)", (long long)d->max_duration,
+                 (long long)p->delegation.max_duration);
+    }
+    aa__map_free(&seen);
+}
+
+/* "allow"/"deny" into *allow; false (reported) for anything else. */
+static bool parse_effect(loader *L, const aa__ynode *at, const char *text,
+                         const char *what, const char *key, bool *allow) {
+    if (strcmp(text, "allow") == 0 || strcmp(text, "deny") == 0) {
+        *allow = text[0] == 'a';
+        return true;
+    }
+    lerr(L, at, "%s%s%s '%.40s' must be allow or deny", what ? what : "",
+         what ? ": " : "", key, text);
+    return false;
+}
+
+static void load_a2a(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    p->a2a.default_allow = false;
+    const aa__ynode *m = section(L, root, "a2a", a2a_keys);
+    if (!m)
+        return;
+    const char *def = NULL;
+    const aa__ynode *dn = get_str(L, m, "default", "a2a", &def);
+    if (dn)
+        parse_effect(L, dn, def, NULL, "a2a.default", &p->a2a.default_allow);
+    const aa__ynode *s = get_seq(L, m, "policies", "a2a");
+    if (!s || s->n == 0)
+        return;
+    p->a2a.policies = lalloc(L, s->n * sizeof *p->a2a.policies);
+    if (!p->a2a.policies)
+        return;
+    aa__map seen;
+    aa__map_init(&seen);
+    for (size_t i = 0; i < s->n; i++) {
+        const aa__ynode *r = item_map(L, s->u.items[i], "a2a.policies", i);
+        if (!r)
+            continue;
+        aa__a2a *a = &p->a2a.policies[p->a2a.npolicies++];
+        a->name = a->description = a->condition = "";
+        a->from_agent = a->to_agent = a->action = "*";
+        a->allow = true;
+        a->pos = (aa__pos){r->line, r->col};
+        char what[160];
+        snprintf(what, sizeof what, "A2A policy #%zu", i + 1);
+        const aa__ynode *nn = get_str(L, r, "name", what, &a->name);
+        if (nn && *a->name)
+            snprintf(what, sizeof what, "A2A policy '%.100s'", a->name);
+        char where[180];
+        snprintf(where, sizeof where, "in %s", what);
+        check_keys(L, r, a2a_policy_keys, where);
+        if (!*a->name)
+            lerr(L, nn ? nn : r, "%s has no name", what);
+        else
+            unique_name(L, &seen, a->name, nn, "A2A policy");
+        get_str(L, r, "description", what, &a->description);
+        get_str(L, r, "from_agent", what, &a->from_agent);
+        get_str(L, r, "to_agent", what, &a->to_agent);
+        get_str(L, r, "action", what, &a->action);
+        const char *eff = NULL;
+        const aa__ynode *en = get_str(L, r, "effect", what, &eff);
+        if (en)
+            parse_effect(L, en, eff, what, "effect", &a->allow);
+        aa__pattern_init(&a->from_pat, a->from_agent);
+        aa__pattern_init(&a->to_pat, a->to_agent);
+        aa__pattern_init(&a->action_pat, a->action);
+        const aa__ynode *cn = get_str(L, r, "condition", what, &a->condition);
+        if (cn)
+            a->cond_pos = (aa__pos){cn->line, cn->col};
+        a->cond = compile_cond(L, cn, a->condition, AA__CTX_A2A, what);
+    }
+    aa__map_free(&seen);
+}
+
+static void load_audit(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    p->audit.enabled = true;
+    p->audit.path = DEF_AUDIT_PATH;
+    p->audit.retention_days = DEF_RETENTION_DAYS;
+    p->audit.fsync = AA__FSYNC_NEVER;
+    p->audit.on_failure_allow = false;
+    const aa__ynode *m = section(L, root, "audit", audit_keys);
+    if (!m)
+        return;
+    get_bool(L, m, "enabled", "audit", &p->audit.enabled);
+    const aa__ynode *pn = get_str(L, m, "path", "audit", &p->audit.path);
+    if (pn && !*p->audit.path)
+        lerr(L, pn, "audit: 'path' must not be empty");
+    const aa__ynode *rn = get_int(L, m, "retention_days", "audit",
+                                  &p->audit.retention_days);
+    at_least_one(L, rn, "audit", "retention_days", p->audit.retention_days);
+    const char *t = NULL;
+    const aa__ynode *fn = get_str(L, m, "fsync", "audit", &t);
+    if (fn) {
+        if (strcmp(t, "never") == 0)
+            p->audit.fsync = AA__FSYNC_NEVER;
+        else if (strcmp(t, "always") == 0)
+            p->audit.fsync = AA__FSYNC_ALWAYS;
+        else if (strcmp(t, "interval") == 0)
+            p->audit.fsync = AA__FSYNC_INTERVAL;
+        else
+            lerr(L, fn,
+                 "audit: fsync '%.40s' must be never, always or interval", t);
+    }
+    const aa__ynode *on = get_str(L, m, "on_failure", "audit", &t);
+    if (on) {
+        if (strcmp(t, "deny") == 0 || strcmp(t, "allow") == 0)
+            p->audit.on_failure_allow = t[0] == 'a';
+        else
+            lerr(L, on, "audit: on_failure '%.40s' must be deny or allow", t);
+    }
+}
+
+static void load_state(loader *L, const aa__ynode *root) {
+    aa_policy *p = L->p;
+    const aa__ynode *m = section(L, root, "state", state_keys);
+    const aa__ynode *pn = m ? get_str(L, m, "path", "state", &p->state_path)
+                            : NULL;
+    if (pn && !*p->state_path)
+        lerr(L, pn, "state: 'path' must not be empty");
+    if (pn)
+        return;
+    /* state.db in the directory of audit.path. */
+    const char *ap = p->audit.path;
+    const char *slash = strrchr(ap, '/');
+    if (!slash) {
+        p->state_path = "state.db";
+        return;
+    }
+    size_t dir = (size_t)(slash - ap);
+    char *s = lalloc(L, dir + sizeof "/state.db");
+    if (!s)
+        return;
+    memcpy(s, ap, dir);
+    memcpy(s + dir, "/state.db", sizeof "/state.db");
+    p->state_path = s;
+}
+
+/* ---- compiling the pattern sets ------------------------------------------ */
+
+static bool add_list(aa__patset *set, const aa__strlist *l) {
+    for (size_t i = 0; i < l->count; i++)
+        if (!aa__patset_add(set, l->items[i], NULL))
+            return false;
+    return aa__patset_build(set);
+}
+
+static bool compile_profile(loader *L, aa__profile *pr) {
+    const aa_policy *p = L->p;
+    size_t n = pr->allow.count;
+    for (int r = pr->role; r >= 0; r = p->roles[r].parent)
+        n += p->roles[r].actions.count;
+    pr->origins = lalloc(L, n * sizeof *pr->origins);
+    if (!pr->origins)
+        return false;
+    size_t k = 0;
+    for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
+        const aa__strlist *a = &p->roles[r].actions;
+        for (size_t i = 0; i < a->count; i++, k++) {
+            pr->origins[k] = (aa__origin){r, (int)i};
+            if (!aa__patset_add(&pr->effective, a->items[i], &pr->origins[k]))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < pr->allow.count; i++, k++) {
+        pr->origins[k] = (aa__origin){-1, (int)i};
+        if (!aa__patset_add(&pr->effective, pr->allow.items[i],
+                            &pr->origins[k]))
+            return false;
+    }
+    return aa__patset_build(&pr->effective) && add_list(&pr->denied, &pr->deny) &&
+           add_list(&pr->scopeset, &pr->scopes);
+}
+
+static bool compile_sets(loader *L) {
+    aa_policy *p = L->p;
+    for (size_t i = 0; i < p->nprofiles; i++)
+        if (!compile_profile(L, &p->profiles[i]))
+            return false;
+    for (size_t i = 0; i < p->delegation.nrules; i++) {
+        aa__drule *d = &p->delegation.rules[i];
+        if (!add_list(&d->allowed, &d->allowed_actions))
+            return false;
+    }
+    return true;
+}
+
+/* ---- entry points -------------------------------------------------------- */
+
+static int load_doc(const char *data, size_t len, const char *name,
+                    const aa_load_options *opts, aa_policy **out,
+                    aa_error *err) {
+    aa_policy *p = calloc(1, sizeof *p);
+    if (!p)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    aa__arena_init(&p->arena);
+    aa__map_init(&p->role_by_name);
+    aa__map_init(&p->profile_by_name);
+    loader L = {.file = name, .err = err, .p = p, .data = data, .len = len};
+    if (opts) {
+        L.strict = opts->strict != 0;
+        L.getenv_fn = opts->getenv_fn;
+        L.getenv_ud = opts->getenv_userdata;
+    }
+    p->file = lstrndup(&L, name, strlen(name));
+
+    aa__ydoc doc;
+    int rc = aa__ydoc_parse(&doc, data, len, name, err);
+    const aa__ynode *root = doc.root;
+    if (rc == AA_OK && (!root || is_null(root))) {
+        aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
+                      "policy file is empty (expected a mapping with "
+                      "version, roles, profiles...)");
+        rc = AA_EPOLICY;
+    } else if (rc == AA_OK && root->kind != AA__Y_MAP) {
+        char d[96];
+        aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, root->line,
+                      root->col,
+                      "the top level of a policy file must be a mapping "
+                      "(version, roles, profiles...), not %s",
+                      describe_node(root, d, sizeof d));
+        rc = AA_EPOLICY;
+    }
+    if (rc == AA_OK) {
+        check_keys(&L, root, top_keys, "at the top level");
+        load_version(&L, root);
+        load_metadata(&L, root);
+        load_variables(&L, root);
+        load_sessions(&L, root);
+        load_roles(&L, root);
+        resolve_roles(&L);
+        load_profiles(&L, root);
+        load_approvals(&L, root);
+        load_delegation(&L, root);
+        load_a2a(&L, root);
+        load_audit(&L, root);
+        load_state(&L, root);
+        if (L.oom)
+            rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+        else if (L.nerrors + doc.nerrors > 0)
+            rc = AA_EPOLICY;
+        else if (!compile_sets(&L))
+            rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+    }
+    free(L.extends_node);
+    free(L.lines);
+    aa__ydoc_free(&doc);
+    if (rc != AA_OK) {
+        aa_policy_free(p);
+        return rc;
+    }
+    *out = p;
+    return AA_OK;
+}
+
+int aa_policy_load_buffer(const char *data, size_t len, const char *name,
+                          const aa_load_options *opts, aa_policy **out,
+                          aa_error *err) {
+    if (!out)
+        return aa__fail(err, AA_EINVAL, "aa_policy_load_buffer: out is NULL");
+    *out = NULL;
+    if (!data && len)
+        return aa__fail(err, AA_EINVAL, "aa_policy_load_buffer: data is NULL");
+    if (!name)
+        name = "<memory>";
+    size_t max = opts && opts->max_bytes ? opts->max_bytes
+                                         : AA__POLICY_MAX_BYTES;
+    if (len > max)
+        return aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, name, 0, 0,
+                             "policy is %zu bytes, over the limit of %zu "
+                             "bytes",
+                             len, max);
+    return load_doc(data ? data : "", len, name, opts, out, err);
+}
+
+static int io_error(aa_error *err, const char *path, const char *what,
+                    int e) {
+    char buf[128];
+    const char *msg = strerror_r(e, buf, sizeof buf);
+    return aa__error_add(err, AA_SEVERITY_ERROR, AA_EIO, path, 0, 0,
+                         "cannot %s policy file: %s", what, msg);
+}
+
+int aa_policy_load_file(const char *path, const aa_load_options *opts,
+                        aa_policy **out, aa_error *err) {
+    if (!out)
+        return aa__fail(err, AA_EINVAL, "aa_policy_load_file: out is NULL");
+    *out = NULL;
+    if (aa__empty(path))
+        return aa__fail(err, AA_EINVAL, "no policy file name given");
+    size_t max = opts && opts->max_bytes ? opts->max_bytes
+                                         : AA__POLICY_MAX_BYTES;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return io_error(err, path, "open", errno);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return io_error(err, path, "read", e);
+    }
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return aa__error_add(err, AA_SEVERITY_ERROR, AA_EIO, path, 0, 0,
+                             "cannot read policy file: it is a directory");
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        close(fd);
+        return aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
+                             "policy file is %lld bytes, over the limit of "
+                             "%zu bytes",
+                             (long long)st.st_size, max);
+    }
+    /* Read at most max + 1 bytes (a pipe has no size to check first). */
+    size_t cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
+    size_t len = 0;
+    char *data = malloc(cap);
+    int rc = data ? AA_OK : aa__fail(err, AA_ENOMEM, "out of memory");
+    while (rc == AA_OK) {
+        if (len == cap) {
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nd = ncap > cap ? realloc(data, ncap) : NULL;
+            if (!nd) {
+                rc = ncap > cap ? aa__fail(err, AA_ENOMEM, "out of memory")
+                                : AA_ELIMIT;
+                break;
+            }
+            data = nd;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, data + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = io_error(err, path, "read", errno);
+            break;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > max)
+            rc = AA_ELIMIT;
+    }
+    close(fd);
+    if (rc == AA_ELIMIT)
+        aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
+                      "policy file is over the limit of %zu bytes", max);
+    if (rc == AA_OK)
+        rc = load_doc(data, len, path, opts, out, err);
+    free(data);
+    return rc;
+}
+
+void aa_policy_free(aa_policy *p) {
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nprofiles; i++) {
+        aa__patset_free(&p->profiles[i].effective);
+        aa__patset_free(&p->profiles[i].denied);
+        aa__patset_free(&p->profiles[i].scopeset);
+    }
+    for (size_t i = 0; i < p->delegation.nrules; i++)
+        aa__patset_free(&p->delegation.rules[i].allowed);
+    for (size_t i = 0; i < p->napprovals; i++)
+        aa__expr_free(p->approvals[i].cond);
+    for (size_t i = 0; i < p->a2a.npolicies; i++)
+        aa__expr_free(p->a2a.policies[i].cond);
+    aa__map_free(&p->role_by_name);
+    aa__map_free(&p->profile_by_name);
+    aa__arena_free(&p->arena);
+    free(p);
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+const char *aa_policy_name(const aa_policy *p) { return p ? p->name : ""; }
+const char *aa_policy_version(const aa_policy *p) {
+    return p ? p->version : "";
+}
+size_t aa_policy_role_count(const aa_policy *p) { return p ? p->nroles : 0; }
+size_t aa_policy_profile_count(const aa_policy *p) {
+    return p ? p->nprofiles : 0;
+}
+size_t aa_policy_approval_count(const aa_policy *p) {
+    return p ? p->napprovals : 0;
+}
+size_t aa_policy_a2a_count(const aa_policy *p) {
+    return p ? p->a2a.npolicies : 0;
+}
+const char *aa_policy_audit_path(const aa_policy *p) {
+    return p ? p->audit.path : "";
+}
+const char *aa_policy_state_path(const aa_policy *p) {
+    return p ? p->state_path : "";
+}
+int aa_policy_audit_enabled(const aa_policy *p) {
+    return p && p->audit.enabled;
+}
+
+const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,
+                                      size_t len, uint64_t hash) {
+    return aa__map_get_h(&p->profile_by_name, name, len, hash);
+}

@@ -1,0 +1,997 @@
+/*
+ * store_sqlite.c - the default state store: one SQLite file in WAL mode,
+ * shared by every process that opens the same path.
+ *
+ * One connection per store, guarded by a mutex: prepared statements are
+ * made once at open and reused, and a statement's step/column/reset sequence
+ * must not interleave between threads. Single-statement writes are atomic
+ * transactions by themselves (a write statement takes the write lock before
+ * it reads, so the busy timeout applies); cleanup, which runs several
+ * statements, uses BEGIN IMMEDIATE. Status changes are conditional updates
+ * (`... AND status = 'active'`), so two processes revoking the same grant
+ * cannot both succeed.
+ *
+ * A grant's action patterns are kept in the grant row as one BLOB, the
+ * patterns separated by NUL bytes: delegation_find reads them straight from
+ * the row without parsing or allocating, and a pair's live grants are found
+ * through a partial index on (to_agent, from_user, granted_at) that holds
+ * active rows only.
+ */
+#include "pattern.h"
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SCHEMA_VERSION 1
+#define DEFAULT_BUSY_MS 5000
+
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " session_id TEXT PRIMARY KEY NOT NULL,"
+    " agent TEXT NOT NULL,"
+    " user TEXT NOT NULL,"
+    " scope TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL," /* microseconds since the epoch */
+    " expires_at INTEGER NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('active','expired','revoked')));"
+    "CREATE INDEX IF NOT EXISTS sessions_live"
+    " ON sessions (agent, user, created_at) WHERE status = 'active';"
+    "CREATE TABLE IF NOT EXISTS delegations ("
+    " delegation_id TEXT PRIMARY KEY NOT NULL,"
+    " from_user TEXT NOT NULL,"
+    " to_agent TEXT NOT NULL,"
+    " actions BLOB NOT NULL," /* patterns separated by NUL bytes */
+    " granted_at INTEGER NOT NULL,"
+    " expires_at INTEGER NOT NULL,"
+    " reason TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL CHECK (status IN ('active','expired','revoked')));"
+    "CREATE INDEX IF NOT EXISTS delegations_live"
+    " ON delegations (to_agent, from_user, granted_at)"
+    " WHERE status = 'active';"
+    "PRAGMA user_version = 1;";
+
+#define SESS_COLS "session_id, agent, user, scope, created_at, expires_at, status"
+#define DEL_COLS                                                               \
+    "delegation_id, from_user, to_agent, actions, granted_at, expires_at, "    \
+    "reason, status"
+/* Live rows: the literal status test lets the planner use the partial
+ * indexes. */
+#define LIVE "status = 'active' AND expires_at > ?3"
+
+enum {
+    Q_SESS_PUT,
+    Q_SESS_GET,
+    Q_SESS_EXPIRE,
+    Q_SESS_REVOKE,
+    Q_SESS_LIST,
+    Q_SESS_LIST_AGENT,
+    Q_SESS_LIST_USER,
+    Q_SESS_LIST_BOTH,
+    Q_DEL_PUT,
+    Q_DEL_GET,
+    Q_DEL_EXPIRE,
+    Q_DEL_FIND,
+    Q_DEL_REVOKE,
+    Q_DEL_LIST,
+    Q_DEL_LIST_AGENT,
+    Q_BEGIN,
+    Q_COMMIT,
+    Q_ROLLBACK,
+    Q_MARK_SESS,
+    Q_MARK_DEL,
+    Q_PURGE_SESS,
+    Q_PURGE_DEL,
+    Q_COUNT
+};
+
+static const char *const query_sql[Q_COUNT] = {
+    [Q_SESS_PUT] = "INSERT INTO sessions (" SESS_COLS
+                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_SESS_GET] = "SELECT " SESS_COLS " FROM sessions WHERE session_id = ?1",
+    [Q_SESS_EXPIRE] = "UPDATE sessions SET status = 'expired'"
+                      " WHERE session_id = ?1 AND status = 'active'"
+                      " AND expires_at <= ?2",
+    [Q_SESS_REVOKE] = "UPDATE sessions SET status = CASE WHEN expires_at > ?2"
+                      " THEN 'revoked' ELSE 'expired' END"
+                      " WHERE session_id = ?1 AND status = 'active'"
+                      " RETURNING status",
+    [Q_SESS_LIST] = "SELECT " SESS_COLS " FROM sessions WHERE " LIVE
+                    " ORDER BY created_at, rowid",
+    [Q_SESS_LIST_AGENT] = "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
+                          " AND " LIVE " ORDER BY created_at, rowid",
+    [Q_SESS_LIST_USER] = "SELECT " SESS_COLS " FROM sessions WHERE user = ?2"
+                         " AND " LIVE " ORDER BY created_at, rowid",
+    [Q_SESS_LIST_BOTH] = "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
+                         " AND user = ?2 AND " LIVE
+                         " ORDER BY created_at, rowid",
+    [Q_DEL_PUT] = "INSERT INTO delegations (" DEL_COLS
+                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_DEL_GET] = "SELECT " DEL_COLS
+                  " FROM delegations WHERE delegation_id = ?1",
+    [Q_DEL_EXPIRE] = "UPDATE delegations SET status = 'expired'"
+                     " WHERE delegation_id = ?1 AND status = 'active'"
+                     " AND expires_at <= ?2",
+    [Q_DEL_FIND] = "SELECT delegation_id, expires_at, actions FROM delegations"
+                   " WHERE to_agent = ?1 AND from_user = ?2 AND " LIVE
+                   " ORDER BY granted_at, rowid",
+    [Q_DEL_REVOKE] = "UPDATE delegations SET status = CASE"
+                     " WHEN expires_at > ?2 THEN 'revoked' ELSE 'expired' END"
+                     " WHERE delegation_id = ?1 AND status = 'active'"
+                     " RETURNING status",
+    [Q_DEL_LIST] = "SELECT " DEL_COLS " FROM delegations WHERE " LIVE
+                   " ORDER BY granted_at, rowid",
+    [Q_DEL_LIST_AGENT] = "SELECT " DEL_COLS
+                         " FROM delegations WHERE to_agent = ?1 AND " LIVE
+                         " ORDER BY granted_at, rowid",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+    [Q_MARK_SESS] = "UPDATE sessions SET status = 'expired'"
+                    " WHERE status = 'active' AND expires_at <= ?1",
+    [Q_MARK_DEL] = "UPDATE delegations SET status = 'expired'"
+                   " WHERE status = 'active' AND expires_at <= ?1",
+    [Q_PURGE_SESS] = "DELETE FROM sessions"
+                     " WHERE status <> 'active' AND expires_at < ?1",
+    [Q_PURGE_DEL] = "DELETE FROM delegations"
+                    " WHERE status <> 'active' AND expires_at < ?1",
+};
+
+/* The SQL of the indexed lookups, so that a test can check their query
+ * plans on the real file: "session_get", "delegation_find",
+ * "session_list_agent". NULL for any other name. Internal. */
+const char *aa__store_sqlite_sql(const char *name);
+const char *aa__store_sqlite_sql(const char *name) {
+    if (strcmp(name, "session_get") == 0)
+        return query_sql[Q_SESS_GET];
+    if (strcmp(name, "delegation_find") == 0)
+        return query_sql[Q_DEL_FIND];
+    if (strcmp(name, "delegation_get") == 0)
+        return query_sql[Q_DEL_GET];
+    if (strcmp(name, "session_list_agent") == 0)
+        return query_sql[Q_SESS_LIST_AGENT];
+    return NULL;
+}
+
+typedef struct sq_store {
+    aa_store base;
+    sqlite3 *db;
+    char *path;
+    int busy_ms;
+    pthread_mutex_t mu;
+    sqlite3_stmt *q[Q_COUNT];
+} sq_store;
+
+/* ---- errors -------------------------------------------------------------- */
+
+static int sq_vfail(const char *path, int busy_ms, int rc, const char *msg,
+                    aa_error *err, const char *fmt, va_list ap) {
+    aa__buf what;
+    aa__buf_init(&what);
+    aa__buf_vprintf(&what, fmt, ap);
+    int prim = rc & 0xff;
+    int status;
+    if (prim == SQLITE_BUSY || prim == SQLITE_LOCKED) {
+        status = aa__fail(err, AA_EBUSY,
+                          "state store '%s': database is locked by another "
+                          "connection (gave up after %d ms, while %s)",
+                          path, busy_ms, what.data ? what.data : "");
+    } else if (prim == SQLITE_NOMEM) {
+        status = aa__fail(err, AA_ENOMEM, "state store '%s': out of memory",
+                          path);
+    } else {
+        status = aa__fail(err, AA_ESTATE, "state store '%s': %s (while %s)",
+                          path, msg ? msg : sqlite3_errstr(rc),
+                          what.data ? what.data : "");
+    }
+    aa__buf_free(&what);
+    return status;
+}
+
+/* Reports a SQLite failure; the message is taken from the connection, so
+ * call this before resetting the statement. */
+static int sq_fail(sq_store *s, int rc, aa_error *err, const char *fmt, ...)
+    AA__PRINTF(4, 5);
+static int sq_fail(sq_store *s, int rc, aa_error *err, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int status = sq_vfail(s->path, s->busy_ms, rc,
+                          s->db ? sqlite3_errmsg(s->db) : NULL, err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void sq_lock(sq_store *s) { pthread_mutex_lock(&s->mu); }
+static void sq_unlock(sq_store *s) { pthread_mutex_unlock(&s->mu); }
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v) {
+    sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
+}
+
+static aa_grant_status status_from_text(const unsigned char *t) {
+    if (t && t[0] == 'r')
+        return AA_STATUS_REVOKED;
+    if (t && t[0] == 'e')
+        return AA_STATUS_EXPIRED;
+    return AA_STATUS_ACTIVE;
+}
+
+static char *col_dup(sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return strdup(t ? (const char *)t : "");
+}
+
+static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(dst, 37, "%s", t ? (const char *)t : "");
+}
+
+/* Steps a write statement to completion and resets it. */
+static int run(sq_store *s, sqlite3_stmt *st, aa_error *err,
+               const char *what) {
+    int rc = sqlite3_step(st);
+    while (rc == SQLITE_ROW)
+        rc = sqlite3_step(st);
+    int status = AA_OK;
+    if (rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "%s", what);
+    sqlite3_reset(st);
+    return status;
+}
+
+/* The patterns of a grant as one blob: each followed by a NUL. */
+static int pack_actions(const aa_delegation *d, aa__buf *b) {
+    for (size_t i = 0; i < d->action_count; i++) {
+        const char *a = d->actions[i] ? d->actions[i] : "";
+        aa__buf_append(b, a, strlen(a) + 1);
+    }
+    return b->oom ? AA_ENOMEM : AA_OK;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static int session_from_row(sqlite3_stmt *st, aa_session *out) {
+    copy_id(out->session_id, st, 0);
+    out->agent = col_dup(st, 1);
+    out->user = col_dup(st, 2);
+    out->scope = col_dup(st, 3);
+    out->created_at = sqlite3_column_int64(st, 4);
+    out->expires_at = sqlite3_column_int64(st, 5);
+    out->status = status_from_text(sqlite3_column_text(st, 6));
+    if (!out->agent || !out->user || !out->scope) {
+        aa_session_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+static int sq_session_put(aa_store *base, const aa_session *sess,
+                          aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
+        return aa__fail(err, AA_EINVAL, "session_put: missing field");
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[Q_SESS_PUT];
+    bind_text(st, 1, sess->session_id);
+    bind_text(st, 2, sess->agent);
+    bind_text(st, 3, sess->user);
+    bind_text(st, 4, sess->scope);
+    sqlite3_bind_int64(st, 5, sess->created_at);
+    sqlite3_bind_int64(st, 6, sess->expires_at);
+    bind_text(st, 7, aa_grant_status_name(sess->status));
+    int rc = sqlite3_step(st);
+    int status = AA_OK;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        status = aa__fail(err, AA_ESTATE,
+                          "state store '%s': session '%s' already exists",
+                          s->path, sess->session_id);
+    else if (rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "saving session '%s'", sess->session_id);
+    sqlite3_reset(st);
+    sq_unlock(s);
+    return status;
+}
+
+/* Marks a row that was seen active but past its expiry. Returns AA_OK and
+ * *changed = 1 when this call marked it. */
+static int mark_expired(sq_store *s, int q, const char *id, int64_t now,
+                        int *changed, aa_error *err) {
+    sqlite3_stmt *st = s->q[q];
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    int status = run(s, st, err, "marking an expired grant");
+    *changed = status == AA_OK && sqlite3_changes(s->db) > 0;
+    return status;
+}
+
+static int sq_session_get(aa_store *base, const char *id, int64_t now,
+                          aa_session *out, aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!id || !out)
+        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
+    memset(out, 0, sizeof *out);
+    int status = AA_OK;
+    sq_lock(s);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        sqlite3_stmt *st = s->q[Q_SESS_GET];
+        bind_text(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE) {
+            status = AA_ENOTFOUND; /* not an error worth a message */
+        } else if (rc == SQLITE_ROW) {
+            status = session_from_row(st, out);
+        } else {
+            status = sq_fail(s, rc, err, "reading session '%s'", id);
+        }
+        sqlite3_reset(st);
+        if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
+            now < out->expires_at)
+            break;
+        int changed = 0;
+        status = mark_expired(s, Q_SESS_EXPIRE, id, now, &changed, err);
+        if (status != AA_OK || changed) {
+            out->status = AA_STATUS_EXPIRED;
+            break;
+        }
+        aa_session_clear(out); /* changed meanwhile: read it again */
+    }
+    sq_unlock(s);
+    if (status != AA_OK)
+        aa_session_clear(out);
+    return status;
+}
+
+static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
+                  int *revoked, aa_error *err) {
+    *revoked = 0;
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[q];
+    bind_text(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    int rc, status = AA_OK;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        *revoked = status_from_text(t) == AA_STATUS_REVOKED;
+    }
+    if (rc != SQLITE_DONE) {
+        *revoked = 0;
+        status = sq_fail(s, rc, err, "revoking '%s'", id);
+    }
+    sqlite3_reset(st);
+    sq_unlock(s);
+    return status;
+}
+
+static int sq_session_revoke(aa_store *base, const char *id, int64_t now,
+                             int *revoked, aa_error *err) {
+    if (!id || !revoked)
+        return aa__fail(err, AA_EINVAL, "session_revoke: missing argument");
+    return revoke_row((sq_store *)base, Q_SESS_REVOKE, id, now, revoked, err);
+}
+
+/* A growable array of rows for the list functions. */
+typedef struct rows {
+    void *items;
+    size_t n, cap, size;
+} rows;
+
+static void *rows_push(rows *r) {
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        void *p = realloc(r->items, cap * r->size);
+        if (!p)
+            return NULL;
+        r->items = p;
+        r->cap = cap;
+    }
+    void *slot = (char *)r->items + r->n * r->size;
+    memset(slot, 0, r->size);
+    return slot;
+}
+
+static int sq_session_list(aa_store *base, const char *agent,
+                           const char *user, int64_t now, aa_session **out,
+                           size_t *n, aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+    *out = NULL;
+    *n = 0;
+    int q = agent ? (user ? Q_SESS_LIST_BOTH : Q_SESS_LIST_AGENT)
+                  : (user ? Q_SESS_LIST_USER : Q_SESS_LIST);
+    rows r = {.size = sizeof(aa_session)};
+    int status = AA_OK, rc;
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[q];
+    if (agent)
+        bind_text(st, 1, agent);
+    if (user)
+        bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        aa_session *row = rows_push(&r);
+        if (!row || session_from_row(st, row) != AA_OK) {
+            status = aa__fail(err, AA_ENOMEM, "out of memory");
+            break;
+        }
+        r.n++;
+    }
+    if (status == AA_OK && rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "listing sessions");
+    sqlite3_reset(st);
+    sq_unlock(s);
+    if (status != AA_OK) {
+        aa_session_list_free(r.items, r.n);
+        return status;
+    }
+    *out = r.items;
+    *n = r.n;
+    return AA_OK;
+}
+
+/* ---- delegations --------------------------------------------------------- */
+
+static int delegation_from_row(sqlite3_stmt *st, aa_delegation *out) {
+    copy_id(out->delegation_id, st, 0);
+    out->from_user = col_dup(st, 1);
+    out->to_agent = col_dup(st, 2);
+    const char *blob = sqlite3_column_blob(st, 3);
+    size_t len = (size_t)sqlite3_column_bytes(st, 3);
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += blob[i] == 0;
+    out->actions = calloc(count ? count : 1, sizeof *out->actions);
+    int ok = out->from_user && out->to_agent && out->actions;
+    for (size_t i = 0, k = 0; ok && k < count; k++) {
+        size_t l = strlen(blob + i);
+        out->actions[k] = strdup(blob + i);
+        if (!out->actions[k])
+            ok = 0;
+        out->action_count = k + 1;
+        i += l + 1;
+    }
+    out->granted_at = sqlite3_column_int64(st, 4);
+    out->expires_at = sqlite3_column_int64(st, 5);
+    out->reason = col_dup(st, 6);
+    out->status = status_from_text(sqlite3_column_text(st, 7));
+    if (!ok || !out->reason) {
+        aa_delegation_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+static int sq_delegation_put(aa_store *base, const aa_delegation *d,
+                             aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!d || !d->delegation_id[0] || !d->from_user || !d->to_agent ||
+        (d->action_count && !d->actions))
+        return aa__fail(err, AA_EINVAL, "delegation_put: missing field");
+    aa__buf acts;
+    aa__buf_init(&acts);
+    if (pack_actions(d, &acts) != AA_OK) {
+        aa__buf_free(&acts);
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[Q_DEL_PUT];
+    bind_text(st, 1, d->delegation_id);
+    bind_text(st, 2, d->from_user);
+    bind_text(st, 3, d->to_agent);
+    sqlite3_bind_blob(st, 4, acts.data ? acts.data : "", (int)acts.len,
+                      SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, d->granted_at);
+    sqlite3_bind_int64(st, 6, d->expires_at);
+    bind_text(st, 7, d->reason);
+    bind_text(st, 8, aa_grant_status_name(d->status));
+    int rc = sqlite3_step(st);
+    int status = AA_OK;
+    if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+        status = aa__fail(err, AA_ESTATE,
+                          "state store '%s': delegation '%s' already exists",
+                          s->path, d->delegation_id);
+    else if (rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "saving delegation '%s'",
+                         d->delegation_id);
+    sqlite3_reset(st);
+    sq_unlock(s);
+    aa__buf_free(&acts);
+    return status;
+}
+
+static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
+                             aa_delegation *out, aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!id || !out)
+        return aa__fail(err, AA_EINVAL, "delegation_get: missing argument");
+    memset(out, 0, sizeof *out);
+    int status = AA_OK;
+    sq_lock(s);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        sqlite3_stmt *st = s->q[Q_DEL_GET];
+        bind_text(st, 1, id);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            status = AA_ENOTFOUND;
+        else if (rc == SQLITE_ROW)
+            status = delegation_from_row(st, out);
+        else
+            status = sq_fail(s, rc, err, "reading delegation '%s'", id);
+        sqlite3_reset(st);
+        if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
+            now < out->expires_at)
+            break;
+        int changed = 0;
+        status = mark_expired(s, Q_DEL_EXPIRE, id, now, &changed, err);
+        if (status != AA_OK || changed) {
+            out->status = AA_STATUS_EXPIRED;
+            break;
+        }
+        aa_delegation_clear(out);
+    }
+    sq_unlock(s);
+    if (status != AA_OK)
+        aa_delegation_clear(out);
+    return status;
+}
+
+/* The hot path: no allocation, one index range of the (agent, user) pair,
+ * oldest first; patterns are tested in place in the row's blob. */
+static int sq_delegation_find(aa_store *base, const char *agent,
+                              const char *user, const char *action,
+                              int64_t now, aa__deleg_hit *hit,
+                              aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!agent || !user || !action || !hit)
+        return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
+    size_t alen = strlen(action);
+    int status = AA_ENOTFOUND, rc;
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[Q_DEL_FIND];
+    bind_text(st, 1, agent);
+    bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, now);
+    while (status == AA_ENOTFOUND && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *blob = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        for (size_t i = 0; i < len;) {
+            const char *pat = blob + i;
+            size_t plen = strnlen(pat, len - i);
+            if (aa__glob_match(pat, plen, action, alen)) {
+                copy_id(hit->delegation_id, st, 0);
+                hit->expires_at = sqlite3_column_int64(st, 1);
+                size_t cut = plen < sizeof hit->pattern
+                                 ? plen
+                                 : sizeof hit->pattern - 1;
+                memcpy(hit->pattern, pat, cut);
+                hit->pattern[cut] = 0;
+                status = AA_OK;
+                break;
+            }
+            i += plen + 1;
+        }
+    }
+    if (status == AA_ENOTFOUND && rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "finding a delegation to '%s'", agent);
+    sqlite3_reset(st);
+    sq_unlock(s);
+    return status;
+}
+
+static int sq_delegation_revoke(aa_store *base, const char *id, int64_t now,
+                                int *revoked, aa_error *err) {
+    if (!id || !revoked)
+        return aa__fail(err, AA_EINVAL,
+                        "delegation_revoke: missing argument");
+    return revoke_row((sq_store *)base, Q_DEL_REVOKE, id, now, revoked, err);
+}
+
+static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
+                              aa_delegation **out, size_t *n,
+                              aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
+    *out = NULL;
+    *n = 0;
+    rows r = {.size = sizeof(aa_delegation)};
+    int status = AA_OK, rc;
+    sq_lock(s);
+    sqlite3_stmt *st = s->q[agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST];
+    if (agent)
+        bind_text(st, 1, agent);
+    sqlite3_bind_int64(st, 3, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        aa_delegation *row = rows_push(&r);
+        if (!row || delegation_from_row(st, row) != AA_OK) {
+            status = aa__fail(err, AA_ENOMEM, "out of memory");
+            break;
+        }
+        r.n++;
+    }
+    if (status == AA_OK && rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "listing delegations");
+    sqlite3_reset(st);
+    sq_unlock(s);
+    if (status != AA_OK) {
+        aa_delegation_list_free(r.items, r.n);
+        return status;
+    }
+    *out = r.items;
+    *n = r.n;
+    return AA_OK;
+}
+
+/* ---- cleanup ------------------------------------------------------------- */
+
+static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
+                      size_t *marked, size_t *purged, aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (retention_us < 0)
+        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
+    int64_t cutoff;
+    if (__builtin_sub_overflow(now, retention_us, &cutoff))
+        cutoff = INT64_MIN;
+    size_t nmarked = 0, npurged = 0;
+    sq_lock(s);
+    int status = run(s, s->q[Q_BEGIN], err, "starting cleanup");
+    static const int steps[4] = {Q_MARK_SESS, Q_MARK_DEL, Q_PURGE_SESS,
+                                 Q_PURGE_DEL};
+    for (int i = 0; status == AA_OK && i < 4; i++) {
+        sqlite3_stmt *st = s->q[steps[i]];
+        sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
+        status = run(s, st, err, "cleaning up");
+        if (status == AA_OK)
+            *(i < 2 ? &nmarked : &npurged) += (size_t)sqlite3_changes(s->db);
+    }
+    if (status == AA_OK)
+        status = run(s, s->q[Q_COMMIT], err, "committing cleanup");
+    if (status != AA_OK && !sqlite3_get_autocommit(s->db))
+        run(s, s->q[Q_ROLLBACK], NULL, "rolling back cleanup");
+    sq_unlock(s);
+    if (status != AA_OK)
+        nmarked = npurged = 0;
+    if (marked)
+        *marked = nmarked;
+    if (purged)
+        *purged = npurged;
+    return status;
+}
+
+/* ---- open and close ------------------------------------------------------ */
+
+static void sq_close(aa_store *base) {
+    sq_store *s = (sq_store *)base;
+    if (!s)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->q[i]);
+    sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->mu);
+    free(s->path);
+    free(s);
+}
+
+static const aa__store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .close = sq_close,
+    .session_put = sq_session_put,
+    .session_get = sq_session_get,
+    .session_revoke = sq_session_revoke,
+    .session_list = sq_session_list,
+    .delegation_put = sq_delegation_put,
+    .delegation_get = sq_delegation_get,
+    .delegation_find = sq_delegation_find,
+    .delegation_revoke = sq_delegation_revoke,
+    .delegation_list = sq_delegation_list,
+    .cleanup = sq_cleanup,
+};
+
+/* Creates every missing directory of `dir` with mode 0700 (whatever the
+ * umask). Existing directories are left as they are. */
+static int make_dirs(const char *path, const char *dir, aa_error *err) {
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return AA_OK;
+        return aa__fail(err, AA_ESTATE,
+                        "state store '%s': '%s' is not a directory", path,
+                        dir);
+    }
+    char *copy = strdup(dir);
+    if (!copy)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    int status = AA_OK;
+    for (char *p = copy + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(copy, 0700) == 0) {
+            chmod(copy, 0700);
+        } else if (errno != EEXIST) {
+            status = aa__fail(err, AA_ESTATE,
+                              "state store '%s': cannot create directory "
+                              "'%s': %s",
+                              path, copy, strerror(errno));
+            break;
+        }
+        *p = c;
+        if (c == 0)
+            break;
+    }
+    free(copy);
+    return status;
+}
+
+/* Creates the file owner-only when missing and checks it can be read and
+ * written, so that SQLite never creates it with the process umask. */
+static int prepare_file(const char *path, aa_error *err) {
+    char *dir = strdup(path);
+    if (!dir)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    char *slash = strrchr(dir, '/');
+    int status = AA_OK;
+    if (slash && slash != dir) {
+        *slash = 0;
+        status = make_dirs(path, dir, err);
+    }
+    free(dir);
+    if (status != AA_OK)
+        return status;
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        if (fchmod(fd, 0600) != 0) {
+            /* the mode from open() is already owner-only under any umask */
+        }
+    } else if (errno == EEXIST) {
+        fd = open(path, O_RDWR | O_CLOEXEC);
+    }
+    if (fd < 0)
+        return aa__fail(err, AA_ESTATE, "state store '%s': cannot open: %s",
+                        path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+        status = aa__fail(err, AA_ESTATE,
+                          "state store '%s': not a regular file", path);
+    close(fd);
+    return status;
+}
+
+/* Runs one statement of SQL with no parameters; *text (optional) gets the
+ * first column of the first row, cut to `size`. */
+static int exec1(sq_store *s, const char *sql, char *text, size_t size,
+                 aa_error *err, const char *what) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(s, rc, err, "%s", what);
+    if (text && size)
+        text[0] = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (text && size && !text[0])
+            snprintf(text, size, "%s", t ? (const char *)t : "");
+    }
+    int status = AA_OK;
+    if (rc != SQLITE_DONE)
+        status = sq_fail(s, rc, err, "%s", what);
+    sqlite3_finalize(st);
+    return status;
+}
+
+/* Creates the tables on a new file. Concurrent first openers serialise on
+ * BEGIN IMMEDIATE and the second finds the version already set. */
+static int ensure_schema(sq_store *s, aa_error *err) {
+    char v[32];
+    int status = exec1(s, "PRAGMA user_version", v, sizeof v, err,
+                       "reading the schema version");
+    if (status != AA_OK)
+        return status;
+    if (atoi(v) == SCHEMA_VERSION)
+        return AA_OK;
+    status = exec1(s, "BEGIN IMMEDIATE", NULL, 0, err, "creating the schema");
+    if (status != AA_OK)
+        return status;
+    status = exec1(s, "PRAGMA user_version", v, sizeof v, err,
+                   "reading the schema version");
+    int version = atoi(v);
+    if (status == AA_OK && version == 0) {
+        char tables[32];
+        status = exec1(s, "SELECT count(*) FROM sqlite_schema", tables,
+                       sizeof tables, err, "reading the schema");
+        if (status == AA_OK && atoi(tables) != 0)
+            status = aa__fail(err, AA_ESTATE,
+                              "state store '%s': the file is a SQLite "
+                              "database but not an agent-auth state store",
+                              s->path);
+        char *msg = NULL;
+        if (status == AA_OK) {
+            int rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg);
+            if (rc != SQLITE_OK)
+                status = aa__fail(err, (rc & 0xff) == SQLITE_BUSY
+                                           ? AA_EBUSY
+                                           : AA_ESTATE,
+                                  "state store '%s': %s (while creating the "
+                                  "schema)",
+                                  s->path, msg ? msg : sqlite3_errstr(rc));
+            sqlite3_free(msg);
+        }
+    } else if (status == AA_OK && version != SCHEMA_VERSION) {
+        status = aa__fail(err, AA_ESTATE,
+                          "state store '%s': schema version %d is not "
+                          "supported (this build knows version %d)",
+                          s->path, version, SCHEMA_VERSION);
+    }
+    if (status == AA_OK)
+        status = exec1(s, "COMMIT", NULL, 0, err, "creating the schema");
+    if (status != AA_OK && !sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    return status;
+}
+
+/* Gives the -wal and -shm files the database's owner-only mode. */
+static void protect_side_files(const char *path) {
+    static const char *const suffix[] = {"-wal", "-shm"};
+    char buf[PATH_MAX];
+    for (size_t i = 0; i < AA__ARRAY_LEN(suffix); i++) {
+        if (snprintf(buf, sizeof buf, "%s%s", path, suffix[i]) >=
+            (int)sizeof buf)
+            continue;
+        struct stat st;
+        if (stat(buf, &st) == 0 && st.st_uid == geteuid() &&
+            (st.st_mode & 077) != 0 && chmod(buf, 0600) != 0) {
+            /* best effort: SQLite gives them the database's mode anyway */
+        }
+    }
+}
+
+/* After a failed open: says so when the directory is not writable, since
+ * SQLite keeps its -wal and -shm files beside the database. */
+static void explain_directory(const char *path, aa_error *err) {
+    char *dir = strdup(path);
+    if (!dir)
+        return;
+    char *slash = strrchr(dir, '/');
+    const char *d = dir;
+    if (!slash)
+        d = ".";
+    else if (slash == dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+    if (access(d, W_OK | X_OK) != 0)
+        aa__fail(err, AA_ESTATE,
+                 "state store '%s': directory '%s' is not writable (SQLite "
+                 "keeps its -wal and -shm files beside the database)",
+                 path, d);
+    free(dir);
+}
+
+/* WAL mode, durability, schema. Idempotent. */
+static int setup(sq_store *s, aa_error *err) {
+    char mode[16];
+    int status = exec1(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
+                       err, "opening");
+    if (status != AA_OK) {
+        if (status != AA_EBUSY)
+            explain_directory(s->path, err);
+        return status;
+    }
+    if (strcmp(mode, "wal") != 0)
+        return aa__fail(err, AA_ESTATE,
+                        "state store '%s': cannot use WAL mode (journal mode "
+                        "is '%s')",
+                        s->path, mode);
+    /* Every commit reaches the disk: a revocation must survive a crash. */
+    status = exec1(s, "PRAGMA synchronous = FULL", NULL, 0, err, "opening");
+    if (status == AA_OK)
+        status = ensure_schema(s, err);
+    return status;
+}
+
+/* Runs setup, trying again while the file is busy, up to the busy timeout:
+ * while several processes make a new file at once, switching it to WAL
+ * mode can report SQLITE_BUSY without waiting in the busy handler. Only
+ * the last attempt's messages are kept. */
+static int setup_with_retry(sq_store *s, aa_error *err) {
+    aa_error *attempt = aa_error_new();
+    if (!attempt)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    uint64_t start = aa__mono_ns();
+    useconds_t pause = 1000;
+    int status;
+    for (;;) {
+        aa_error_clear(attempt);
+        status = setup(s, attempt);
+        if (status != AA_EBUSY ||
+            aa__mono_ns() - start >= (uint64_t)s->busy_ms * 1000000u)
+            break;
+        usleep(pause);
+        if (pause < 64000)
+            pause *= 2;
+    }
+    for (size_t i = 0; i < aa_error_count(attempt); i++) {
+        const aa_diag *d = aa_error_get(attempt, i);
+        aa__error_add(err, d->severity, d->status, d->file, d->line,
+                      d->column, "%s", d->message);
+    }
+    aa_error_free(attempt);
+    return status;
+}
+
+/*
+ * The busy timeout is 5 s. The environment variable
+ * AA_STATE_BUSY_TIMEOUT_MS (milliseconds, 0..600000) overrides it; tests use
+ * it to see a held lock fail quickly.
+ */
+static int busy_timeout_ms(void) {
+    const char *v = getenv("AA_STATE_BUSY_TIMEOUT_MS");
+    if (aa__empty(v))
+        return DEFAULT_BUSY_MS;
+    char *end;
+    long ms = strtol(v, &end, 10);
+    if (*end || ms < 0 || ms > 600000)
+        return DEFAULT_BUSY_MS;
+    return (int)ms;
+}
+
+int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
+    if (!out)
+        return aa__fail(err, AA_EINVAL, "aa_store_open_sqlite: out is NULL");
+    *out = NULL;
+    if (aa__empty(path))
+        return aa__fail(err, AA_EINVAL, "state store: empty path");
+    int status = prepare_file(path, err);
+    if (status != AA_OK)
+        return status;
+
+    sq_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->path = strdup(path))) {
+        free(s);
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    s->base.ops = &sqlite_ops;
+    s->busy_ms = busy_timeout_ms();
+    pthread_mutex_init(&s->mu, NULL);
+
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        status = sq_fail(s, rc, err, "opening");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, s->busy_ms);
+
+    status = setup_with_retry(s, err);
+    if (status != AA_OK)
+        goto fail;
+    protect_side_files(path);
+
+    for (int i = 0; i < Q_COUNT; i++) {
+        rc = sqlite3_prepare_v3(s->db, query_sql[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
+        if (rc != SQLITE_OK) {
+            status = sq_fail(s, rc, err, "preparing statements");
+            goto fail;
+        }
+    }
+    *out = &s->base;
+    return AA_OK;
+
+fail:
+    sq_close(&s->base);
+    return status;
+}

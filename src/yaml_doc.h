@@ -1,0 +1,102 @@
+/*
+ * yaml_doc.h - a small YAML document tree that remembers where every node
+ * was written (1-based line and column), built with libyaml's event API.
+ *
+ * Only what a policy file needs: one document, scalars kept as written
+ * (with their style and tag, resolved on demand), sequences, mappings with
+ * scalar keys. Aliases share the anchored node; `<<` merge keys are
+ * expanded. Building is bounded: nesting depth, and the number of nodes the
+ * document would have with every alias expanded ("billion laughs").
+ * Duplicate keys are reported (the later pair is dropped).
+ */
+#ifndef AA_YAML_DOC_H
+#define AA_YAML_DOC_H
+
+#include "util.h"
+
+typedef enum { AA__Y_SCALAR = 0, AA__Y_SEQ, AA__Y_MAP } aa__ykind;
+
+typedef enum {
+    AA__YS_PLAIN = 0,
+    AA__YS_SQUOTED,
+    AA__YS_DQUOTED,
+    AA__YS_LITERAL,
+    AA__YS_FOLDED
+} aa__ystyle;
+
+/* An explicit tag on a scalar; NONE when it was implicit. */
+typedef enum {
+    AA__YT_NONE = 0,
+    AA__YT_STR,
+    AA__YT_INT,
+    AA__YT_FLOAT,
+    AA__YT_BOOL,
+    AA__YT_NULL
+} aa__ytag;
+
+typedef struct aa__ynode aa__ynode;
+
+typedef struct aa__ypair {
+    const aa__ynode *key; /* always a scalar */
+    const aa__ynode *value;
+} aa__ypair;
+
+struct aa__ynode {
+    aa__ykind kind;
+    aa__ystyle style; /* scalars */
+    aa__ytag tag;     /* scalars */
+    int line;         /* of the node's first character */
+    int col;
+    const char *text; /* scalars: the value, NUL-terminated */
+    size_t len;
+    union {
+        const aa__ynode **items; /* AA__Y_SEQ */
+        const aa__ypair *pairs;  /* AA__Y_MAP */
+    } u;
+    size_t n;      /* items or pairs */
+    size_t weight; /* nodes with aliases expanded, saturating */
+};
+
+/* Limits for aa__ydoc_parse. */
+#define AA__YAML_MAX_DEPTH 64
+#define AA__YAML_MAX_NODES 2000000 /* aliases expanded */
+
+typedef struct aa__ydoc {
+    aa__arena arena;
+    const aa__ynode *root; /* NULL when the stream holds no document */
+    size_t nerrors;        /* non-fatal errors reported (duplicate keys...) */
+} aa__ydoc;
+
+/* Parses `data` into doc. Returns AA_OK (doc->nerrors may still be > 0:
+ * duplicate keys, unsupported tags...), AA_EPARSE for a YAML syntax error,
+ * AA_ELIMIT for a limit, AA_ENOMEM; each with one message in err naming
+ * `file`, line and column. Call aa__ydoc_free in every case. */
+int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
+                   const char *file, aa_error *err);
+void aa__ydoc_free(aa__ydoc *doc);
+
+/* The value of `key` in a mapping, or NULL. */
+const aa__ypair *aa__ymap_find(const aa__ynode *map, const char *key);
+
+/* A scalar's meaning under the YAML 1.1 rules PyYAML uses (plain scalars
+ * are typed; quoted and block scalars are strings; an explicit tag wins). */
+typedef enum {
+    AA__YV_NULL = 0,
+    AA__YV_BOOL,
+    AA__YV_INT,
+    AA__YV_FLOAT,
+    AA__YV_STR,
+    AA__YV_BAD /* an explicit tag the text does not fit (`!!int abc`) */
+} aa__yvtype;
+
+typedef struct aa__yscalar {
+    aa__yvtype type;
+    bool b;
+    bool overflow; /* AA__YV_INT out of int64 range */
+    int64_t i;
+    double d; /* AA__YV_FLOAT, and AA__YV_INT as a double */
+} aa__yscalar;
+
+void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out);
+
+#endif /* AA_YAML_DOC_H */

@@ -1,0 +1,700 @@
+/* test_policy.c - the compiled structure of the example policies, and the
+ * loader's behaviour on inputs that are not a policy file at all. */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+#include "yaml_doc.h"
+
+static aa_policy *load_example(const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "examples/policies/%s", name);
+    char *path = tu_path(rel);
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_file(path, NULL, &p, err);
+    if (rc != AA_OK) {
+        char *t = tu_error_text(err);
+        print_error("%s", t);
+        free(t);
+    }
+    assert_int_equal(rc, AA_OK);
+    assert_int_equal(aa_error_count(err), 0);
+    aa_error_free(err);
+    free(path);
+    return p;
+}
+
+static const aa__role *role(const aa_policy *p, const char *name) {
+    const aa__role *r = aa__map_get(&p->role_by_name, name, strlen(name));
+    assert_non_null(r);
+    return r;
+}
+
+static const aa__profile *profile(const aa_policy *p, const char *name) {
+    const aa__profile *pr = aa__policy_profile(p, name, strlen(name),
+                                               aa__hash(name, strlen(name)));
+    assert_non_null(pr);
+    return pr;
+}
+
+/* The effective entry that decides `action`, or NULL. */
+static const aa__patset_entry *allows(const aa__profile *pr,
+                                      const char *action) {
+    return aa__patset_match(&pr->effective, action, strlen(action));
+}
+
+static bool matches(const aa__patset *s, const char *str) {
+    return aa__patset_match(s, str, strlen(str)) != NULL;
+}
+
+/* ---- enterprise.yaml ----------------------------------------------------- */
+
+static void test_enterprise_counts_and_metadata(void **state) {
+    (void)state;
+    aa_policy *p = load_example("enterprise.yaml");
+    assert_int_equal(aa_policy_role_count(p), 4);
+    assert_int_equal(aa_policy_profile_count(p), 4);
+    assert_int_equal(aa_policy_approval_count(p), 4);
+    assert_int_equal(aa_policy_a2a_count(p), 3);
+    assert_string_equal(aa_policy_name(p), "acme-enterprise");
+    assert_string_equal(aa_policy_version(p), "1.0");
+    assert_string_equal(p->author, "platform-security@acme.example");
+    assert_string_equal(p->description,
+                        "Agents of the Acme engineering and finance teams");
+    assert_non_null(strstr(p->file, "examples/policies/enterprise.yaml"));
+    assert_null(p->index); /* the engine builds its own */
+
+    assert_int_equal(p->nvariables, 3);
+    assert_string_equal(p->variables[0].name, "production_envs");
+    assert_int_equal(p->variables[0].value.type, AA__V_LIST);
+    assert_int_equal(p->variables[0].value.u.list.n, 2);
+    const aa__value *it = p->variables[0].value.u.list.items;
+    assert_int_equal(it[1].type, AA__V_STR);
+    assert_int_equal(it[1].u.s.len, 10);
+    assert_memory_equal(it[1].u.s.p, "production", 10);
+    assert_string_equal(p->variables[1].name, "finance_limit");
+    assert_int_equal(p->variables[1].value.type, AA__V_NUM);
+    assert_true(p->variables[1].value.u.n == 10000.0);
+    aa_policy_free(p);
+}
+
+static void test_enterprise_roles(void **state) {
+    (void)state;
+    aa_policy *p = load_example("enterprise.yaml");
+    const aa__role *viewer = role(p, "viewer");
+    const aa__role *contrib = role(p, "contributor");
+    const aa__role *eng = role(p, "engineer");
+    const aa__role *fin = role(p, "finance");
+
+    assert_int_equal(viewer->parent, -1);
+    assert_int_equal(viewer->depth, 0);
+    assert_null(viewer->extends);
+    assert_string_equal(contrib->extends, "viewer");
+    assert_ptr_equal(&p->roles[contrib->parent], viewer);
+    assert_int_equal(contrib->depth, 1);
+    assert_ptr_equal(&p->roles[eng->parent], contrib);
+    assert_int_equal(eng->depth, 2);
+    assert_ptr_equal(&p->roles[fin->parent], viewer);
+    assert_int_equal(fin->depth, 1);
+
+    /* The chain engineer -> contributor -> viewer, walked by parent. */
+    const char *want[] = {"engineer", "contributor", "viewer"};
+    size_t k = 0;
+    for (int r = (int)(eng - p->roles); r >= 0; r = p->roles[r].parent)
+        assert_string_equal(p->roles[r].name, want[k++]);
+    assert_int_equal(k, 3);
+
+    /* Own actions as written, with their positions. */
+    assert_int_equal(viewer->actions.count, 3);
+    assert_string_equal(viewer->actions.items[2], "list");
+    assert_int_equal(viewer->actions.pos[0].line, 19);
+    assert_int_equal(viewer->actions.pos[0].col, 15);
+    assert_int_equal(viewer->pos.line, 17);
+    assert_int_equal(viewer->pos.col, 3);
+    assert_string_equal(eng->description, "Builds and ships code");
+    aa_policy_free(p);
+}
+
+static void test_enterprise_profiles(void **state) {
+    (void)state;
+    aa_policy *p = load_example("enterprise.yaml");
+    const aa__profile *cop = profile(p, "copilot");
+    assert_string_equal(cop->role_name, "engineer");
+    assert_ptr_equal(&p->roles[cop->role], role(p, "engineer"));
+    assert_int_equal(cop->max_session_duration, 1800);
+    assert_int_equal(cop->default_tier, AA_TIER_AUTONOMOUS);
+    assert_int_equal(cop->pos.line, 34);
+
+    /* effective = engineer's, contributor's, viewer's actions, then allow. */
+    const char *want[] = {"deploy:*",        "run:tests", "write:code",
+                          "write:documents", "comment:*", "read:*",
+                          "search:*",        "list",      "read:secrets-metadata"};
+    const int want_role[] = {2, 2, 2, 1, 1, 0, 0, 0, -1};
+    const int want_index[] = {0, 1, 2, 0, 1, 0, 1, 2, 0};
+    assert_int_equal(cop->effective.count, 9);
+    for (size_t i = 0; i < 9; i++) {
+        const aa__patset_entry *e = &cop->effective.entries[i];
+        const aa__origin *o = e->tag;
+        assert_string_equal(e->pat.text, want[i]);
+        assert_ptr_equal(o, &cop->origins[i]);
+        assert_int_equal(o->role, want_role[i]);
+        assert_int_equal(o->index, want_index[i]);
+    }
+    /* Exact names are hashed, globs are not. */
+    assert_int_equal(cop->effective.exact.count, 5);
+    assert_int_equal(cop->effective.nwild, 4);
+
+    const aa__patset_entry *e = allows(cop, "read:documents");
+    assert_non_null(e);
+    assert_string_equal(e->pat.text, "read:*");
+    assert_int_equal(((const aa__origin *)e->tag)->role, 0);
+    e = allows(cop, "read:secrets-metadata"); /* read:* comes first */
+    assert_string_equal(e->pat.text, "read:*");
+    e = allows(cop, "list");
+    assert_int_equal(e->pat.kind, AA__PAT_EXACT);
+    assert_int_equal(((const aa__origin *)e->tag)->index, 2);
+    assert_non_null(allows(cop, "deploy:prod-db")); /* deny is separate */
+    assert_null(allows(cop, "pay:invoice"));
+
+    assert_true(matches(&cop->denied, "deploy:prod-db"));
+    assert_true(matches(&cop->denied, "delete:repo"));
+    assert_false(matches(&cop->denied, "deploy:staging"));
+    assert_null(cop->denied.entries[0].tag);
+    assert_true(matches(&cop->scopeset, "project:x"));
+    assert_true(matches(&cop->scopeset, "repo:y/z"));
+    assert_false(matches(&cop->scopeset, "workspace:research"));
+
+    const aa__profile *bill = profile(p, "billing-agent");
+    assert_int_equal(bill->default_tier, AA_TIER_SOFT);
+    assert_int_equal(bill->max_session_duration, 900);
+    assert_int_equal(bill->effective.count, 5); /* finance 2 + viewer 3 */
+    assert_int_equal(bill->scopes.count, 0);
+    assert_int_equal(bill->scopeset.count, 0);
+
+    const aa__profile *rb = profile(p, "research-bot");
+    assert_int_equal(rb->max_session_duration, 3600); /* default */
+    assert_true(matches(&rb->denied, "write:anything"));
+
+    assert_null(aa__policy_profile(p, "nobody", 6, aa__hash("nobody", 6)));
+    aa_policy_free(p);
+}
+
+static void test_enterprise_rules(void **state) {
+    (void)state;
+    aa_policy *p = load_example("enterprise.yaml");
+    const char *names[] = {"production-deploy", "large-payment", "refunds",
+                           "code-changes"};
+    const aa_tier tiers[] = {AA_TIER_STRONG, AA_TIER_STRONG, AA_TIER_SOFT,
+                             AA_TIER_SOFT};
+    for (size_t i = 0; i < 4; i++) {
+        assert_string_equal(p->approvals[i].name, names[i]);
+        assert_int_equal(p->approvals[i].tier, tiers[i]);
+        assert_non_null(p->approvals[i].cond);
+        assert_false(aa__expr_is_empty(p->approvals[i].cond));
+    }
+    assert_string_equal(p->approvals[2].condition,
+                        "action starts_with \"refund:\"");
+    assert_int_equal(p->approvals[0].pos.line, 57);
+    assert_int_equal(p->approvals[0].pos.col, 5);
+    assert_int_equal(p->approvals[0].cond_pos.line, 59);
+    assert_int_equal(p->approvals[0].cond_pos.col, 16);
+    assert_string_equal(p->approvals[1].description, "");
+
+    assert_true(p->delegation.enabled);
+    assert_int_equal(p->delegation.default_duration, 3600);
+    assert_int_equal(p->delegation.max_duration, 86400);
+    assert_int_equal(p->delegation.nrules, 2);
+    const aa__drule *r0 = &p->delegation.rules[0], *r1 = &p->delegation.rules[1];
+    assert_string_equal(r0->name, "temporary-deploys");
+    assert_int_equal(r0->max_duration, 28800);
+    assert_false(r0->require_reason);
+    assert_true(matches(&r0->allowed, "deploy:prod"));
+    assert_false(matches(&r0->allowed, "pay:invoice"));
+    assert_string_equal(r1->name, "finance-approvals");
+    assert_int_equal(r1->max_duration, 3600);
+    assert_true(r1->require_reason);
+    assert_int_equal(r1->allowed_actions.count, 4);
+    assert_true(matches(&r1->allowed, "pay:invoice"));
+
+    assert_false(p->a2a.default_allow);
+    const aa__a2a *a = p->a2a.policies;
+    assert_string_equal(a[0].name, "orchestrator-delegates");
+    assert_true(a[0].allow);
+    assert_int_equal(a[0].to_pat.kind, AA__PAT_ANY);
+    assert_true(aa__pattern_match(&a[0].from_pat, "orchestrator", 12));
+    assert_false(a[1].allow);
+    assert_string_equal(a[1].to_agent, "billing-agent");
+    assert_true(aa__pattern_match(&a[1].action_pat, "pay:x", 5));
+    assert_true(aa__expr_is_empty(a[1].cond)); /* no condition: always */
+    assert_string_equal(a[2].condition,
+                        "metadata.classification != \"secret\"");
+    assert_false(aa__expr_is_empty(a[2].cond));
+
+    assert_int_equal(p->sessions.default_duration, 3600);
+    assert_int_equal(p->sessions.max_duration, 28800);
+    assert_int_equal(p->sessions.cleanup_interval, 300);
+    assert_true(aa_policy_audit_enabled(p));
+    assert_string_equal(aa_policy_audit_path(p), ".agent_auth/audit.jsonl");
+    assert_int_equal(p->audit.retention_days, 90);
+    assert_int_equal(p->audit.fsync, AA__FSYNC_NEVER);
+    assert_false(p->audit.on_failure_allow);
+    assert_string_equal(aa_policy_state_path(p), ".agent_auth/state.db");
+    aa_policy_free(p);
+}
+
+static void test_enterprise_describe_json(void **state) {
+    (void)state;
+    aa_policy *p = load_example("enterprise.yaml");
+    char *text = aa_policy_describe_json(p);
+    assert_non_null(text);
+    json_error_t jerr;
+    json_t *j = json_loads(text, 0, &jerr);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "version")),
+                        "1.0");
+    json_t *eng = json_array_get(json_object_get(j, "roles"), 2);
+    assert_string_equal(json_string_value(json_object_get(eng, "name")),
+                        "engineer");
+    json_t *chain = json_object_get(eng, "chain");
+    assert_int_equal(json_array_size(chain), 3);
+    assert_string_equal(json_string_value(json_array_get(chain, 2)), "viewer");
+    assert_int_equal(json_array_size(json_object_get(eng, "actions")), 3);
+    assert_int_equal(
+        json_array_size(json_object_get(eng, "resolved_actions")), 8);
+    assert_true(json_is_null(json_object_get(
+        json_array_get(json_object_get(j, "roles"), 0), "extends")));
+
+    json_t *cop = json_array_get(json_object_get(j, "profiles"), 0);
+    json_t *eff = json_object_get(cop, "effective");
+    assert_int_equal(json_array_size(eff), 9);
+    json_t *last = json_array_get(eff, 8);
+    assert_string_equal(json_string_value(json_object_get(last, "pattern")),
+                        "read:secrets-metadata");
+    assert_string_equal(json_string_value(json_object_get(last, "from")),
+                        "allow");
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(eff, 0), "from")),
+        "role:engineer");
+    assert_int_equal(
+        json_integer_value(json_object_get(cop, "max_session_duration")),
+        1800);
+
+    json_t *vars = json_object_get(j, "variables");
+    assert_int_equal(
+        json_integer_value(json_object_get(vars, "finance_limit")), 10000);
+    json_t *audit = json_object_get(j, "audit");
+    assert_string_equal(json_string_value(json_object_get(audit, "fsync")),
+                        "never");
+    assert_string_equal(
+        json_string_value(json_object_get(audit, "on_failure")), "deny");
+    assert_string_equal(
+        json_string_value(
+            json_object_get(json_object_get(j, "state"), "path")),
+        ".agent_auth/state.db");
+    json_t *a2a = json_object_get(j, "a2a");
+    assert_string_equal(json_string_value(json_object_get(a2a, "default")),
+                        "deny");
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(a2a, "policies"), 1), "effect")),
+        "deny");
+    json_t *rules = json_object_get(json_object_get(j, "delegation"), "rules");
+    assert_true(json_is_true(
+        json_object_get(json_array_get(rules, 1), "require_reason")));
+    assert_string_equal(
+        json_string_value(json_object_get(
+            json_array_get(json_object_get(j, "approval_policies"), 0),
+            "tier")),
+        "strong");
+    json_decref(j);
+    free(text);
+    aa_policy_free(p);
+}
+
+/* ---- minimal.yaml: the defaults ------------------------------------------ */
+
+static void test_minimal_defaults(void **state) {
+    (void)state;
+    aa_policy *p = load_example("minimal.yaml");
+    assert_int_equal(aa_policy_role_count(p), 2);
+    assert_int_equal(aa_policy_profile_count(p), 1);
+    assert_int_equal(aa_policy_approval_count(p), 1);
+    assert_int_equal(aa_policy_a2a_count(p), 0);
+    assert_string_equal(aa_policy_name(p), "");
+    assert_string_equal(p->author, "");
+    assert_int_equal(p->nvariables, 0);
+
+    const aa__profile *a = profile(p, "assistant");
+    assert_int_equal(a->max_session_duration, 3600);
+    assert_int_equal(a->default_tier, AA_TIER_AUTONOMOUS);
+    assert_int_equal(a->scopes.count, 0);
+    assert_string_equal(a->description, "");
+    assert_int_equal(a->effective.count, 2);
+    assert_string_equal(a->effective.entries[0].pat.text, "write");
+    assert_string_equal(a->effective.entries[1].pat.text, "read");
+    assert_int_equal(((const aa__origin *)a->effective.entries[1].tag)->role,
+                     0);
+    assert_int_equal(a->effective.exact.count, 2);
+    assert_int_equal(a->effective.nwild, 0);
+
+    assert_int_equal(p->approvals[0].tier, AA_TIER_STRONG);
+    assert_true(p->delegation.enabled);
+    assert_int_equal(p->delegation.default_duration, 3600);
+    assert_int_equal(p->delegation.max_duration, 86400);
+    assert_int_equal(p->delegation.nrules, 0);
+    assert_false(p->a2a.default_allow);
+    assert_int_equal(p->sessions.default_duration, 3600);
+    assert_int_equal(p->sessions.max_duration, 86400);
+    assert_int_equal(p->sessions.cleanup_interval, 300);
+    assert_true(p->audit.enabled);
+    assert_string_equal(p->audit.path, ".agent_auth/audit.jsonl");
+    assert_int_equal(p->audit.retention_days, 90);
+    assert_int_equal(p->audit.fsync, AA__FSYNC_NEVER);
+    assert_false(p->audit.on_failure_allow);
+    assert_string_equal(p->state_path, ".agent_auth/state.db");
+    aa_policy_free(p);
+}
+
+/* ---- loading from memory ------------------------------------------------- */
+
+typedef struct fake_env {
+    int calls;
+    char last[64];
+} fake_env;
+
+static const char *fake_getenv(void *ud, const char *name) {
+    fake_env *e = ud;
+    e->calls++;
+    snprintf(e->last, sizeof e->last, "%s", name);
+    if (strcmp(name, "LOGDIR") == 0)
+        return "/var/log/agents";
+    if (strcmp(name, "ROLE") == 0)
+        return "viewer";
+    if (strcmp(name, "EMPTY") == 0)
+        return "";
+    if (strcmp(name, "LIMIT") == 0)
+        return "250";
+    return NULL;
+}
+
+static int load_text(const char *text, const aa_load_options *o,
+                     aa_policy **p, aa_error *err) {
+    return aa_policy_load_buffer(text, strlen(text), "mem.yaml", o, p, err);
+}
+
+static void test_interpolation(void **state) {
+    (void)state;
+    const char *text = "version: \"1.0\"\n"
+                       "variables:\n"
+                       "  limit: ${LIMIT}\n"
+                       "  dirs: [\"${LOGDIR}\", x]\n"
+                       "roles:\n"
+                       "  viewer: {actions: [\"read:${ROLE}\"]}\n"
+                       "profiles:\n"
+                       "  bot: {role: \"${ROLE}\", description: "
+                       "\"a${EMPTY}b ${UNSET} ${LOGDIR\"}\n"
+                       "approval_policies:\n"
+                       "  - name: p\n"
+                       "    condition: 'user == \"${ROLE}\" and x in $dirs'\n"
+                       "audit:\n"
+                       "  path: ${LOGDIR}/audit.jsonl\n";
+    fake_env env = {0};
+    aa_load_options o = {.getenv_fn = fake_getenv, .getenv_userdata = &env};
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    assert_int_equal(load_text(text, &o, &p, err), AA_OK);
+    assert_int_equal(aa_error_count(err), 0);
+    assert_true(env.calls >= 7);
+
+    const aa__profile *bot = profile(p, "bot");
+    assert_string_equal(bot->role_name, "viewer");
+    assert_int_equal(bot->role, 0);
+    assert_string_equal(bot->description, "ab ${UNSET} ${LOGDIR");
+    assert_string_equal(p->roles[0].actions.items[0], "read:viewer");
+    assert_string_equal(aa_policy_audit_path(p),
+                        "/var/log/agents/audit.jsonl");
+    assert_string_equal(aa_policy_state_path(p), "/var/log/agents/state.db");
+    assert_string_equal(p->approvals[0].condition,
+                        "user == \"viewer\" and x in $dirs");
+    /* A plain ${LIMIT} is a string: the type was fixed before
+     * interpolation. */
+    assert_int_equal(p->variables[0].value.type, AA__V_STR);
+    assert_memory_equal(p->variables[0].value.u.s.p, "250", 3);
+    const aa__value *dirs = p->variables[1].value.u.list.items;
+    assert_memory_equal(dirs[0].u.s.p, "/var/log/agents", 15);
+    aa_policy_free(p);
+
+    /* Without a getenv_fn, the process environment is used. */
+    setenv("AA_TEST_POLICY_DIR", "/tmp/aa-env", 1);
+    aa_error_clear(err);
+    assert_int_equal(load_text("audit:\n  path: ${AA_TEST_POLICY_DIR}/a.log\n",
+                               NULL, &p, err),
+                     AA_OK);
+    assert_string_equal(aa_policy_audit_path(p), "/tmp/aa-env/a.log");
+    assert_string_equal(aa_policy_state_path(p), "/tmp/aa-env/state.db");
+    aa_policy_free(p);
+    unsetenv("AA_TEST_POLICY_DIR");
+    aa_error_free(err);
+}
+
+static void test_strict_mode(void **state) {
+    (void)state;
+    const char *text = "profiles:\n"
+                       "  bot:\n"
+                       "    deny_list: [x]\n";
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    aa_load_options o = {0};
+    assert_int_equal(load_text(text, &o, &p, err), AA_OK);
+    assert_non_null(p);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_WARNING), 1);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_ERROR), 0);
+    const aa_diag *d = aa_error_get(err, 0);
+    assert_int_equal(d->line, 3);
+    assert_int_equal(d->column, 5);
+    assert_string_equal(d->file, "mem.yaml");
+    assert_non_null(strstr(d->message, "did you mean 'deny'?"));
+    aa_policy_free(p);
+
+    aa_error_clear(err);
+    o.strict = 1;
+    p = (aa_policy *)&o;
+    assert_int_equal(load_text(text, &o, &p, err), AA_EPOLICY);
+    assert_null(p);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_ERROR), 1);
+    assert_int_equal(aa_error_count_severity(err, AA_SEVERITY_WARNING), 0);
+    aa_error_free(err);
+}
+
+static void test_state_path_rules(void **state) {
+    (void)state;
+    static const struct {
+        const char *yaml, *state;
+    } cases[] = {
+        {"audit: {path: audit.jsonl}\n", "state.db"},
+        {"audit: {path: /audit.jsonl}\n", "/state.db"},
+        {"audit: {path: a/b/c.jsonl}\n", "a/b/state.db"},
+        {"audit: {path: a/b/c.jsonl}\nstate: {path: s.db}\n", "s.db"},
+        {"state: {}\n", ".agent_auth/state.db"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aa_policy *p = NULL;
+        assert_int_equal(load_text(cases[i].yaml, NULL, &p, NULL), AA_OK);
+        assert_string_equal(aa_policy_state_path(p), cases[i].state);
+        aa_policy_free(p);
+    }
+}
+
+static void test_merge_keys(void **state) {
+    (void)state;
+    char *path = tu_path("tests/data/policy/clean_anchors_merge.yaml");
+    aa_policy *p = NULL;
+    assert_int_equal(aa_policy_load_file(path, NULL, &p, NULL), AA_OK);
+    const aa__profile *clone = profile(p, "clone");
+    assert_string_equal(clone->role_name, "viewer");
+    assert_int_equal(clone->max_session_duration, 900);
+    assert_int_equal(clone->deny.count, 1);
+    assert_string_equal(clone->allow.items[0], "export");
+    const aa__profile *c2 = profile(p, "clone2");
+    assert_string_equal(c2->role_name, "auditor"); /* own key wins */
+    assert_int_equal(c2->deny.count, 1);
+    assert_int_equal(role(p, "auditor")->actions.count, 2);
+    aa_policy_free(p);
+    free(path);
+}
+
+/* ---- inputs that are not a policy ---------------------------------------- */
+
+static void expect_one_error(int rc, int want, aa_policy *p, aa_error *err,
+                             const char *fragment) {
+    char *t = tu_error_text(err);
+    if (rc != want || aa_error_count(err) != 1 || !strstr(t, fragment))
+        print_error("got %s:\n%s", aa_status_name(rc), t);
+    assert_int_equal(rc, want);
+    assert_null(p);
+    assert_int_equal(aa_error_count(err), 1);
+    assert_non_null(strstr(t, fragment));
+    free(t);
+}
+
+static void test_io_errors(void **state) {
+    (void)state;
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_file("/nonexistent/agent_auth.yaml", NULL, &p, err);
+    expect_one_error(rc, AA_EIO, p, err, "No such file or directory");
+    assert_string_equal(aa_error_get(err, 0)->file,
+                        "/nonexistent/agent_auth.yaml");
+
+    char *dir = tu_tmpdir();
+    aa_error_clear(err);
+    rc = aa_policy_load_file(dir, NULL, &p, err);
+    expect_one_error(rc, AA_EIO, p, err, "directory");
+
+    /* Over max_bytes: refused before parsing (this is not even YAML). */
+    char file[512];
+    snprintf(file, sizeof file, "%s/big.yaml", dir);
+    char *big = malloc(5001);
+    memset(big, '[', 5000);
+    big[5000] = 0;
+    assert_int_equal(tu_write_file(file, big), 0);
+    aa_load_options o = {.max_bytes = 4096};
+    aa_error_clear(err);
+    rc = aa_policy_load_file(file, &o, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "over the limit of 4096 bytes");
+    aa_error_clear(err);
+    rc = aa_policy_load_buffer(big, 5000, "big", &o, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "over the limit of 4096 bytes");
+    free(big);
+
+    assert_int_equal(aa_policy_load_file(NULL, NULL, &p, NULL), AA_EINVAL);
+    assert_int_equal(aa_policy_load_file(file, NULL, NULL, NULL), AA_EINVAL);
+    tu_rmdir(dir);
+    free(dir);
+    aa_error_free(err);
+}
+
+static void test_not_a_policy(void **state) {
+    (void)state;
+    static const struct {
+        const char *data;
+        size_t len;
+        int status;
+        const char *fragment;
+    } cases[] = {
+        {"", 0, AA_EPOLICY, "policy file is empty"},
+        {"# nothing\n\n", 11, AA_EPOLICY, "policy file is empty"},
+        {"- a\n- b\n", 8, AA_EPOLICY, "must be a mapping"},
+        {"42\n", 3, AA_EPOLICY, "not the number 42"},
+        {"roles: {}\x00more", 14, AA_EPARSE, "control characters"},
+        {"roles: {a\xc3\x28: {}}\n", 17, AA_EPARSE, "UTF-8"},
+        {"\x89PNG\r\n\x1a\n\x00\x00", 10, AA_EPARSE, "YAML"},
+        {"roles: [\n", 9, AA_EPARSE, "YAML syntax error"},
+        {"a: 1\n---\nb: 2\n", 14, AA_EPARSE, "one YAML document"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        aa_error *err = aa_error_new();
+        aa_policy *p = NULL;
+        int rc = aa_policy_load_buffer(cases[i].data, cases[i].len, "junk",
+                                       NULL, &p, err);
+        expect_one_error(rc, cases[i].status, p, err, cases[i].fragment);
+        aa_error_free(err);
+    }
+}
+
+static void test_deep_nesting_and_aliases(void **state) {
+    (void)state;
+    /* 10,000 levels, flow and block style. */
+    size_t n = 10000;
+    char *flow = malloc(2 * n + 8);
+    memcpy(flow, "x: ", 3);
+    memset(flow + 3, '[', n);
+    memset(flow + 3 + n, ']', n);
+    flow[3 + 2 * n] = 0;
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = load_text(flow, NULL, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "nesting is deeper than");
+    free(flow);
+
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "x:\n");
+    for (size_t i = 1; i <= 300; i++) { /* block sequences, one per line */
+        for (size_t k = 0; k < i; k++)
+            aa__buf_putc(&b, ' ');
+        aa__buf_puts(&b, "-\n");
+    }
+    aa_error_clear(err);
+    rc = aa_policy_load_buffer(b.data, b.len, "deep", NULL, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "nesting is deeper than");
+    aa__buf_free(&b);
+
+    /* A billion laughs with 30 levels: refused quickly. */
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "variables:\n  l0: &l0 [lol, lol]\n");
+    for (int i = 1; i < 30; i++)
+        aa__buf_printf(&b, "  l%d: &l%d [*l%d, *l%d, *l%d, *l%d]\n", i, i,
+                       i - 1, i - 1, i - 1, i - 1);
+    aa_error_clear(err);
+    rc = aa_policy_load_buffer(b.data, b.len, "laughs", NULL, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "aliases expand to more than");
+    aa__buf_free(&b);
+    aa_error_free(err);
+}
+
+/* ---- YAML scalars -------------------------------------------------------- */
+
+static void test_scalar_resolution(void **state) {
+    (void)state;
+    const char *text = "[1.0, '1.0', yes, 'yes', 0x1F, 1_000, ~, '', "
+                       "!!str 12, 99999999999999999999, .inf, -7, 2e3, "
+                       "!!int '5', !!float 3, Off, null, 12abc, 0o17, 1.]";
+    aa__ydoc doc;
+    assert_int_equal(aa__ydoc_parse(&doc, text, strlen(text), "t", NULL),
+                     AA_OK);
+    const aa__ynode *seq = doc.root;
+    assert_int_equal(seq->kind, AA__Y_SEQ);
+    assert_int_equal(seq->n, 20);
+    aa__yscalar v[20];
+    for (size_t i = 0; i < 20; i++)
+        aa__yscalar_resolve(seq->u.items[i], &v[i]);
+    assert_int_equal(v[0].type, AA__YV_FLOAT);
+    assert_true(v[0].d == 1.0);
+    assert_int_equal(v[1].type, AA__YV_STR);
+    assert_int_equal(v[2].type, AA__YV_BOOL);
+    assert_true(v[2].b);
+    assert_int_equal(v[3].type, AA__YV_STR);
+    assert_int_equal(v[4].type, AA__YV_INT);
+    assert_int_equal(v[4].i, 31);
+    assert_int_equal(v[5].i, 1000);
+    assert_int_equal(v[6].type, AA__YV_NULL);
+    assert_int_equal(v[7].type, AA__YV_STR);
+    assert_int_equal(v[8].type, AA__YV_STR);
+    assert_int_equal(v[9].type, AA__YV_INT);
+    assert_true(v[9].overflow);
+    assert_int_equal(v[10].type, AA__YV_FLOAT);
+    assert_int_equal(v[11].i, -7);
+    assert_int_equal(v[12].type, AA__YV_FLOAT);
+    assert_true(v[12].d == 2000.0);
+    assert_int_equal(v[13].type, AA__YV_INT);
+    assert_int_equal(v[13].i, 5);
+    assert_int_equal(v[14].type, AA__YV_FLOAT);
+    assert_int_equal(v[15].type, AA__YV_BOOL);
+    assert_false(v[15].b);
+    assert_int_equal(v[16].type, AA__YV_NULL);
+    assert_int_equal(v[17].type, AA__YV_STR);
+    assert_int_equal(v[18].i, 15);
+    assert_int_equal(v[19].type, AA__YV_FLOAT);
+    /* Positions are 1-based. */
+    assert_int_equal(seq->u.items[1]->line, 1);
+    assert_int_equal(seq->u.items[1]->col, 7);
+    aa__ydoc_free(&doc);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_enterprise_counts_and_metadata),
+        cmocka_unit_test(test_enterprise_roles),
+        cmocka_unit_test(test_enterprise_profiles),
+        cmocka_unit_test(test_enterprise_rules),
+        cmocka_unit_test(test_enterprise_describe_json),
+        cmocka_unit_test(test_minimal_defaults),
+        cmocka_unit_test(test_interpolation),
+        cmocka_unit_test(test_strict_mode),
+        cmocka_unit_test(test_state_path_rules),
+        cmocka_unit_test(test_merge_keys),
+        cmocka_unit_test(test_io_errors),
+        cmocka_unit_test(test_not_a_policy),
+        cmocka_unit_test(test_deep_nesting_and_aliases),
+        cmocka_unit_test(test_scalar_resolution),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
