@@ -5,6 +5,7 @@
  * unless plain and spelled as a boolean, null or number.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -303,10 +303,11 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
         if (!a->allow) {
             if (rc != AA_OK)
                 deny(d, "Denied by A2A policy: %s (condition could not be evaluated: %s)",
-                     a->description ? a->description : a->name, xerr.message);
+                     aa__empty(a->description) ? a->name : a->description,
+                     xerr.message);
             else
                 deny(d, "Denied by A2A policy: %s",
-                     a->description ? a->description : a->name);
+                     aa__empty(a->description) ? a->name : a->description);
             return false;
         }
         allowed_by = a;

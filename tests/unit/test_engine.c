@@ -2,11 +2,12 @@
  * test_engine.c - what the data-driven policy tests cannot reach: the
  * embedding program's callbacks (user permissions, matchers), the explain
  * trace, audit failure, the clock, and many threads deciding at once.
- * (The pipeline's cases are in tests/data/engine/*.test.yaml.)
+ * (The pipeline's cases are in tests/data/engine/, as test files.)
  */
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,7 @@ static const char *POLICY =
     "  bot: {role: base}\n"
     "approval_policies:\n"
     "  - name: sensitive-resource\n"
-    "    condition: 'resource matches sensitive'\n"
+    "    condition: 'action == \"read\" and resource matches sensitive'\n"
     "    tier: strong\n"
     "audit: {enabled: false}\n";
 

@@ -69,7 +69,6 @@ static void test_enterprise_counts_and_metadata(void **state) {
     assert_string_equal(p->description,
                         "Agents of the Acme engineering and finance teams");
     assert_non_null(strstr(p->file, "examples/policies/enterprise.yaml"));
-    assert_null(p->index); /* the engine builds its own */
 
     assert_int_equal(p->nvariables, 3);
     assert_string_equal(p->variables[0].name, "production_envs");

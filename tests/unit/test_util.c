@@ -1,6 +1,7 @@
 /* test_util.c - the error model, status codes, patterns, time, UUIDs. */
 #include "testutil.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "pattern.h"
