@@ -9,6 +9,7 @@
 #   make fuzz-smoke   run every fuzz target briefly
 #   make install PREFIX=/usr/local
 
+MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)

@@ -340,6 +340,11 @@ static void approval_tier(aa_engine *e, const aa__profile *prof,
     const aa__idlist *always = &e->index.approvals_always;
     size_t ia = 0, ik = 0, nk = keyed ? keyed->count : 0;
     aa__expr_error xerr;
+    if (d->explain && p->napprovals > always->count + nk)
+        step(d, "approval", 0,
+             "%zu approval polic%s only concern other actions (skipped by index)",
+             p->napprovals - always->count - nk,
+             p->napprovals - always->count - nk == 1 ? "y" : "ies");
     while (ia < always->count || ik < nk) {
         int i;
         if (ik >= nk || (ia < always->count && always->items[ia] < keyed->items[ik]))
