@@ -64,6 +64,15 @@ struct cli_command {
     int (*run)(cli_ctx *ctx);
 };
 
+/* Parses argv[start..] for ctx->cmd into ctx->vals and ctx->args (which
+ * the caller frees). EXIT_OK, EXIT_USAGE (message printed), or -1 when
+ * --help was given (help printed). */
+int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start);
+/* Consumes a global option at argv[*i]: 1 when it was one, 0 when not,
+ * -1 on a usage error (printed). */
+int cli_global_option(cli_ctx *ctx, int argc, char **argv, int *i);
+void cli_print_command_help(const cli_command *c, FILE *out);
+
 /* The value of option `name` of the current command (never NULL). */
 const opt_value *cli_opt(const cli_ctx *ctx, const char *name);
 const char *cli_str(const cli_ctx *ctx, const char *name); /* NULL if unset */
@@ -124,7 +133,11 @@ void cli_close(cli_engine *ce);
 /* Decides JSON Lines requests from path ("-": stdin); see batch.c. */
 int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path);
 
-/* Commands. */
+/* Commands, in help order; and lookup by name (NULL if none). */
+extern const cli_command *const cli_commands[];
+extern const size_t cli_ncommands;
+const cli_command *cli_find_command(const char *name);
+
 extern const cli_command cmd_validate, cmd_inspect, cmd_check, cmd_explain,
     cmd_sessions, cmd_delegate, cmd_delegations, cmd_audit, cmd_test,
     cmd_version;
