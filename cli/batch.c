@@ -113,9 +113,8 @@ static const char *const string_fields[] = {
     "agent", "user", "action", "resource", "scope", "session_id", "target_agent",
 };
 
-/* Fills req from a parsed object; returns NULL or an error message. */
-static const char *to_request(json_t *obj, aa_request *req, aa_meta **meta,
-                              size_t *metacap, char *msg, size_t msglen) {
+const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
+                                  size_t *metacap, char *msg, size_t msglen) {
     if (!json_is_object(obj))
         return "a request must be a JSON object";
     const char **slots[] = {&req->agent, &req->user, &req->action, &req->resource,
@@ -233,7 +232,7 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
         }
         aa_request req = {0};
         char msg[256];
-        const char *bad = to_request(obj, &req, &meta, &metacap, msg, sizeof msg);
+        const char *bad = cli_request_from_json(obj, &req, &meta, &metacap, msg, sizeof msg);
         if (bad) {
             line_error(lineno, "%s", bad);
             any_bad = true;

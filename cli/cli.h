@@ -130,6 +130,12 @@ int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
              cli_engine *out);
 void cli_close(cli_engine *ce);
 
+/* Fills req from one parsed batch request object (fields of contract
+ * section 1, plus an optional "id"); strings stay owned by obj, metadata
+ * entries go to *meta (grown as needed, freed by the caller). Returns NULL,
+ * or a message saying what is wrong (possibly written into msg). */
+const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
+                                  size_t *metacap, char *msg, size_t msglen);
 /* Decides JSON Lines requests from path ("-": stdin); see batch.c. */
 int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path);
 
