@@ -144,6 +144,15 @@ void aa__buf_printf(aa__buf *b, const char *fmt, ...) {
     va_end(ap);
 }
 
+void aa__buf_cat(aa__buf *b, ...) {
+    va_list ap;
+    va_start(ap, b);
+    const char *s;
+    while ((s = va_arg(ap, const char *)))
+        aa__buf_append(b, s, strlen(s));
+    va_end(ap);
+}
+
 void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
     if (!aa__buf_reserve(b, n + 2))

@@ -58,6 +58,9 @@ void aa__buf_puts(aa__buf *b, const char *s);
 void aa__buf_putc(aa__buf *b, char c);
 void aa__buf_printf(aa__buf *b, const char *fmt, ...) AA__PRINTF(2, 3);
 void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap);
+/* Appends every string argument up to a NULL: a cheap printf("%s%s...")
+ * for hot paths. */
+void aa__buf_cat(aa__buf *b, ...);
 /* Appends s as a JSON string literal, quotes included. */
 void aa__buf_json_string(aa__buf *b, const char *s, size_t n);
 
