@@ -38,7 +38,9 @@
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
  * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds
- * the lock reopens the path and continues the chain from the new file.
+ * the lock reopens the path and continues the chain from the new file (a
+ * removed log is recreated the same way, with a new chain). A log renamed
+ * away by another tool is not noticed: the writer follows the open file.
  */
 #include "audit.h"
 
