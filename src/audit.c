@@ -38,7 +38,9 @@
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
  * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds
- * the lock reopens the path and continues the chain from the new file.
+ * the lock reopens the path and continues the chain from the new file (a
+ * removed log is recreated the same way, with a new chain). A log renamed
+ * away by another tool is not noticed: the writer follows the open file.
  */
 #include "audit.h"
 
@@ -55,8 +57,9 @@
 #include <unistd.h>
 
 #define AUDIT_SYNC_INTERVAL_MS 100
-#define AUDIT_MAX_LINE (1u << 20) /* audit_read.c reads lines up to 4 MiB */
-#define HASH_HEX 64
+/* Longest line written; audit_read.c reads lines up to 4 MiB. */
+#define AUDIT_MAX_LINE (1u << 20)
+#define HASH_HEX       64
 
 static const char zero_hash[HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -64,7 +67,7 @@ static const char zero_hash[HASH_HEX + 1] =
 struct aa__audit {
     char *path;
     int fd;
-    bool regular;      /* a regular file: sizes and tails mean something */
+    bool regular; /* a regular file: sizes and tails mean something */
     aa__fsync_mode mode;
     pthread_mutex_t mu; /* everything below, and the chain step */
     aa__buf line;       /* '\n' + the line being written */
@@ -86,8 +89,7 @@ struct aa__audit {
 /* ---- small helpers ------------------------------------------------------- */
 
 static int fail_errno(aa__audit *a, aa_error *err, int e) {
-    return aa__fail(err, AA_EAUDIT, "audit log '%s': %s", a->path,
-                    strerror(e));
+    return aa__fail(err, AA_EAUDIT, "audit log '%s': %s", a->path, strerror(e));
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out) {
@@ -424,6 +426,13 @@ static int lock_file(int fd) {
     return 0;
 }
 
+/* Is st the file that path names now? */
+static bool same_file(const char *path, const struct stat *st) {
+    struct stat ps;
+    return stat(path, &ps) == 0 && ps.st_dev == st->st_dev &&
+           ps.st_ino == st->st_ino;
+}
+
 /* Takes the lock on the file that is at a->path now, reopening when it was
  * replaced (rotated) or removed. On success *st describes it. */
 static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
@@ -433,13 +442,14 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
             e = errno;
         if (e != 0)
             return fail_errno(a, err, e);
-        if (!a->regular || st->st_nlink > 0)
-            return AA_OK;
+        if (!a->regular || st->st_nlink > 0 || same_file(a->path, st))
+            return AA_OK; /* (an unlinked file may still be at the path:
+                             /proc/self/fd/N of a memfd) */
         if (tries == 16)
             return aa__fail(err, AA_EAUDIT,
                             "audit log '%s': the file keeps being replaced",
                             a->path);
-        int old = a->fd; /* replaced: continue in the new file */
+        int old = a->fd;            /* replaced: continue in the new file */
         int rc = open_file(a, err); /* sets a->fd only on success */
         if (rc != AA_OK) {
             flock(old, LOCK_UN);
@@ -621,8 +631,8 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
     return rc;
 }
 
-int aa__audit_write_event(aa__audit *a, const char *event,
-                          const char *fields, aa_error *err) {
+int aa__audit_write_event(aa__audit *a, const char *event, const char *fields,
+                          aa_error *err) {
     if (!a || aa__empty(event))
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no event");
     pthread_mutex_lock(&a->mu);

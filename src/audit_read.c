@@ -46,10 +46,10 @@
 #include <unistd.h>
 
 #define READ_CHUNK 65536
-#define MAX_LINE (4u << 20) /* the writer writes at most 1 MiB */
-#define HASH_HEX 64
-#define SUFFIX_LEN 75  /* ,"hash":"<64>"} */
-#define PREV_LEN 79    /* ,"prev_hash":"<64>" */
+#define MAX_LINE   (4u << 20) /* the writer writes at most 1 MiB */
+#define HASH_HEX   64
+#define SUFFIX_LEN 75 /* ,"hash":"<64>"} */
+#define PREV_LEN   79 /* ,"prev_hash":"<64>" */
 #define LINE_START "{\"timestamp\":\""
 
 static const char zero_hash[HASH_HEX + 1] =
@@ -62,10 +62,9 @@ typedef struct reader {
     char *buf; /* READ_CHUNK + 1 */
     size_t start, end;
     bool eof;
-    aa__buf spill; /* a line that crosses the buffer's end */
+    aa__buf spill;  /* a line that crosses the buffer's end */
     off_t consumed; /* file offset of the next line */
     /* the current line: */
-    off_t line_off;
     bool newline; /* it ended in '\n' */
     bool toolong; /* longer than MAX_LINE: its text is not kept */
     char empty[1];
@@ -90,7 +89,6 @@ static int reader_next(reader *r, char **line, size_t *len) {
     bool spilled = false, toolong = false;
     size_t total = 0;
     aa__buf_reset(&r->spill);
-    r->line_off = r->consumed;
     for (;;) {
         if (r->start < r->end) {
             char *s = r->buf + r->start;
@@ -191,8 +189,8 @@ static bool chain_suffix(const char *line, size_t len, const char **prev,
 
 /* SHA-256 of line[0, len - SUFFIX_LEN) + "}" as hex: the line as it reads
  * without its hash field. The line must be writable; it is restored. */
-static bool line_hash(EVP_MD_CTX *md, const EVP_MD *sha, char *line,
-                      size_t len, char out[HASH_HEX + 1]) {
+static bool line_hash(EVP_MD_CTX *md, const EVP_MD *sha, char *line, size_t len,
+                      char out[HASH_HEX + 1]) {
     static const char hex[] = "0123456789abcdef";
     size_t cut = len - SUFFIX_LEN;
     char saved = line[cut];
@@ -282,8 +280,7 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
     reader r;
     if (!reader_init(&r, fd)) {
         close(fd);
-        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory",
-                        path);
+        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory", path);
     }
     int rc = AA_OK, got = 0;
     char *line;
@@ -320,8 +317,7 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
             break;
     }
     if (got < 0 && nmatch < limit)
-        rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path,
-                      strerror(errno));
+        rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
     reader_free(&r);
     close(fd);
     if (matched)
@@ -374,14 +370,14 @@ static bool rotate_record(json_t *j, const char *prev) {
 typedef struct chain {
     const char *path;
     aa_error *err;
-    size_t good;        /* whole lines verified */
-    size_t last_no;     /* line number of the last whole line, 0: none */
+    size_t good;    /* whole lines verified */
+    size_t last_no; /* line number of the last whole line, 0: none */
     char last[HASH_HEX + 1];
-    size_t before_no;   /* the whole line before that one, 0: none */
+    size_t before_no; /* the whole line before that one, 0: none */
     char before[HASH_HEX + 1];
-    bool after_rotate;  /* the last whole line is a leading rotate record */
+    bool after_rotate; /* the last whole line is a leading rotate record */
     char rotate_prev[HASH_HEX + 1];
-    size_t torn_first;  /* first line of a run of torn fragments, 0: none */
+    size_t torn_first; /* first line of a run of torn fragments, 0: none */
     size_t torn_last;
 } chain;
 
@@ -391,8 +387,8 @@ static int broken(chain *c, size_t lineno, size_t *bad_line, const char *fmt,
                   ...) {
     va_list ap;
     va_start(ap, fmt);
-    aa__error_vadd(c->err, AA_SEVERITY_ERROR, AA_ETAMPER, c->path,
-                   (int)lineno, 0, fmt, ap);
+    aa__error_vadd(c->err, AA_SEVERITY_ERROR, AA_ETAMPER, c->path, (int)lineno,
+                   0, fmt, ap);
     va_end(ap);
     if (bad_line)
         *bad_line = lineno;
@@ -529,8 +525,7 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
         c.good++;
     }
     if (rc == AA_OK && got < 0)
-        rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path,
-                      strerror(errno));
+        rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
     if (rc == AA_OK)
         torn_warning(&c, true);
     hasher_free(&h);
@@ -576,10 +571,10 @@ static int copy_range(int src, int dst, off_t from, off_t to, char *buf) {
 
 /* What a first pass over the log found. */
 typedef struct split {
-    off_t at;          /* first byte kept */
-    size_t moved;      /* lines before it */
-    size_t entries;    /* entries among them, leading rotate record aside */
-    bool add_newline;  /* the moved part lacks its final '\n' */
+    off_t at;         /* first byte kept */
+    size_t moved;     /* lines before it */
+    size_t entries;   /* entries among them, leading rotate record aside */
+    bool add_newline; /* the moved part lacks its final '\n' */
     char last_hash[HASH_HEX + 1]; /* of the last whole moved line */
 } split;
 
@@ -628,8 +623,9 @@ static bool rotate_line(aa__buf *b, const char *archive_name,
     if (!name)
         return false;
     json_decref(name);
-    aa__buf_printf(b, "{\"timestamp\":\"%s\",\"event_id\":\"%s\","
-                      "\"event\":\"audit.rotate\",\"archive\":",
+    aa__buf_printf(b,
+                   "{\"timestamp\":\"%s\",\"event_id\":\"%s\","
+                   "\"event\":\"audit.rotate\",\"archive\":",
                    ts, id);
     aa__buf_json_string(b, archive_name, strlen(archive_name));
     aa__buf_printf(b, ",\"archive_last_hash\":\"%s\",\"prev_hash\":\"%s\"",
@@ -662,13 +658,16 @@ static int sync_dir(const char *dir) {
     return e;
 }
 
-/* Makes a temporary file beside the log; *tmp receives its malloc'd path. */
+/* Makes a temporary file beside the log: its descriptor, with *tmp its
+ * malloc'd path, or -1 and errno. */
 static int make_temp(const char *dir, const char *base, mode_t mode,
                      char **tmp) {
     size_t n = strlen(dir) + strlen(base) + 16;
     char *p = malloc(n);
-    if (!p)
-        return ENOMEM;
+    if (!p) {
+        errno = ENOMEM;
+        return -1;
+    }
     snprintf(p, n, "%s/.%s.XXXXXX", dir, base);
     int fd = mkostemp(p, O_CLOEXEC);
     if (fd < 0) {
@@ -723,8 +722,8 @@ static int link_archive(rot *r, int64_t now_us) {
     aa_format_time(now_us, ts);
     snprintf(stamp, sizeof stamp, "%.13s%.2s%.2s", ts, ts + 14, ts + 17);
     const char *dot = strrchr(r->base, '.');
-    size_t stem = dot && dot != r->base ? (size_t)(dot - r->base)
-                                         : strlen(r->base);
+    size_t stem =
+        dot && dot != r->base ? (size_t)(dot - r->base) : strlen(r->base);
     const char *ext = r->base + stem;
     size_t n = strlen(r->dir) + strlen(r->base) + 48;
     for (int i = 1; i < 1000; i++) {
@@ -734,8 +733,8 @@ static int link_archive(rot *r, int64_t now_us) {
         char num[16] = "";
         if (i > 1)
             snprintf(num, sizeof num, "-%d", i);
-        snprintf(p, n, "%s/%.*s.%s%s%s", r->dir, (int)stem, r->base, stamp,
-                 num, ext);
+        snprintf(p, n, "%s/%.*s.%s%s%s", r->dir, (int)stem, r->base, stamp, num,
+                 ext);
         if (link(r->arch_tmp, p) == 0) {
             r->arch = p;
             return 0;
@@ -768,8 +767,7 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
     r.buf = malloc(READ_CHUNK);
     if (!r.dir || !r.base || !r.buf) {
         rot_free(&r, false);
-        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory",
-                        path);
+        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory", path);
     }
 
     /* Lock the file that is at path now (a rotation may just replace it). */
@@ -782,7 +780,10 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
             e = e ? e : errno;
             goto fail;
         }
-        if (st.st_nlink > 0)
+        struct stat ps;
+        if (st.st_nlink > 0 ||
+            (stat(path, &ps) == 0 && ps.st_dev == st.st_dev &&
+             ps.st_ino == st.st_ino))
             break;
         close(r.fd);
         r.fd = -1;
@@ -797,7 +798,10 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
         goto fail;
     }
 
-    int64_t cutoff = now_us - (int64_t)retention_days * 86400 * 1000000;
+    int64_t days = retention_days < 1000000 ? retention_days : 1000000;
+    int64_t cutoff;
+    if (__builtin_sub_overflow(now_us, days * 86400 * 1000000, &cutoff))
+        cutoff = INT64_MIN;
     split s;
     what = "cannot read";
     if ((e = find_split(r.fd, cutoff, &s)) != 0)

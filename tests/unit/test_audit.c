@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -206,8 +208,7 @@ static void assert_verifies(const char *path, size_t want_lines) {
 }
 
 /* Verify must fail at `bad_line` with a message containing `kind`. */
-static void assert_broken(const char *path, size_t bad_line,
-                          const char *kind) {
+static void assert_broken(const char *path, size_t bad_line, const char *kind) {
     aa_error *err = aa_error_new();
     size_t n, bad;
     assert_int_equal(aa_audit_verify(path, &n, &bad, err), AA_ETAMPER);
@@ -222,11 +223,26 @@ static void assert_broken(const char *path, size_t bad_line,
 
 /* ---- the line format ----------------------------------------------------- */
 
-static const char *const decision_keys[] = {
-    "timestamp", "event_id", "event", "agent", "user", "action", "resource",
-    "allowed", "tier", "reason", "requires_approval", "approval_policy",
-    "session_id", "scope", "target_agent", "evaluation_time_ms",
-    "config_name", "config_version", "prev_hash", "hash"};
+static const char *const decision_keys[] = {"timestamp",
+                                            "event_id",
+                                            "event",
+                                            "agent",
+                                            "user",
+                                            "action",
+                                            "resource",
+                                            "allowed",
+                                            "tier",
+                                            "reason",
+                                            "requires_approval",
+                                            "approval_policy",
+                                            "session_id",
+                                            "scope",
+                                            "target_agent",
+                                            "evaluation_time_ms",
+                                            "config_name",
+                                            "config_version",
+                                            "prev_hash",
+                                            "hash"};
 
 /* The keys appear exactly once each, in this order. */
 static void assert_key_order(const char *line, json_t *j,
@@ -285,25 +301,36 @@ static void test_decision_fields(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
     int64_t t0 = aa_now();
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
-    aa_request allowed_req = {
-        .agent = "claude", .user = "alice", .action = "read_file",
-        .resource = "/etc/hosts", .scope = "project:x",
-        .session_id = "sess-1", .target_agent = "helper"};
-    aa__audit_decision allowed = {
-        .req = &allowed_req, .allowed = true, .tier = AA_TIER_SOFT,
-        .reason = "allowed by role \"reader\"", .requires_approval = true,
-        .approval_policy = "sensitive", .evaluation_time_ms = 1.23456,
-        .config_name = "enterprise", .config_version = "2.0"};
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    aa_request allowed_req = {.agent = "claude",
+                              .user = "alice",
+                              .action = "read_file",
+                              .resource = "/etc/hosts",
+                              .scope = "project:x",
+                              .session_id = "sess-1",
+                              .target_agent = "helper"};
+    aa__audit_decision allowed = {.req = &allowed_req,
+                                  .allowed = true,
+                                  .tier = AA_TIER_SOFT,
+                                  .reason = "allowed by role \"reader\"",
+                                  .requires_approval = true,
+                                  .approval_policy = "sensitive",
+                                  .evaluation_time_ms = 1.23456,
+                                  .config_name = "enterprise",
+                                  .config_version = "2.0"};
     assert_int_equal(aa__audit_write_decision(a, &allowed, NULL), AA_OK);
-    aa_request denied_req = {.agent = "bot", .user = "bob",
-                             .action = "delete_db", .target_agent = ""};
-    aa__audit_decision denied = {
-        .req = &denied_req, .allowed = false, .tier = AA_TIER_AUTONOMOUS,
-        .reason = "action denied", .approval_policy = "",
-        .evaluation_time_ms = 0.0004, .config_name = "enterprise",
-        .config_version = "2.0"};
+    aa_request denied_req = {.agent = "bot",
+                             .user = "bob",
+                             .action = "delete_db",
+                             .target_agent = ""};
+    aa__audit_decision denied = {.req = &denied_req,
+                                 .allowed = false,
+                                 .tier = AA_TIER_AUTONOMOUS,
+                                 .reason = "action denied",
+                                 .approval_policy = "",
+                                 .evaluation_time_ms = 0.0004,
+                                 .config_name = "enterprise",
+                                 .config_version = "2.0"};
     assert_int_equal(aa__audit_write_decision(a, &denied, NULL), AA_OK);
     aa__audit_close(a);
     int64_t t1 = aa_now();
@@ -388,8 +415,7 @@ static void test_creates_directories_owner_only(void **state) {
 static void test_lifecycle_events(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     assert_int_equal(
         aa__audit_write_event(a, "session.create",
                               "\"session_id\":\"s-1\",\"agent\":\"claude\","
@@ -397,20 +423,20 @@ static void test_lifecycle_events(void **state) {
                               NULL),
         AA_OK);
     /* A raw newline between tokens must not split the line. */
-    assert_int_equal(aa__audit_write_event(
-                         a, "delegation.revoke",
-                         "\"delegation_id\":\"d-9\",\r\n\"revoked\":true",
-                         NULL),
-                     AA_OK);
+    assert_int_equal(
+        aa__audit_write_event(a, "delegation.revoke",
+                              "\"delegation_id\":\"d-9\",\r\n\"revoked\":true",
+                              NULL),
+        AA_OK);
     assert_int_equal(aa__audit_write_event(a, "audit.test", "", NULL), AA_OK);
     aa__audit_close(a);
 
     lines l = read_lines(f->path);
     assert_int_equal(l.n, 3);
     json_t *j = parse(l.v[0]);
-    static const char *const k1[] = {"timestamp", "event_id", "event",
-                                     "session_id", "agent", "user", "scope",
-                                     "prev_hash", "hash"};
+    static const char *const k1[] = {"timestamp",  "event_id",  "event",
+                                     "session_id", "agent",     "user",
+                                     "scope",      "prev_hash", "hash"};
     assert_key_order(l.v[0], j, k1, AA__ARRAY_LEN(k1));
     assert_string_equal(jstr(j, "event"), "session.create");
     assert_string_equal(jstr(j, "session_id"), "s-1");
@@ -421,8 +447,8 @@ static void test_lifecycle_events(void **state) {
     json_decref(j);
 
     j = parse(l.v[1]);
-    static const char *const k2[] = {"timestamp", "event_id", "event",
-                                     "delegation_id", "revoked", "prev_hash",
+    static const char *const k2[] = {"timestamp",     "event_id", "event",
+                                     "delegation_id", "revoked",  "prev_hash",
                                      "hash"};
     assert_key_order(l.v[1], j, k2, AA__ARRAY_LEN(k2));
     assert_true(json_is_true(json_object_get(j, "revoked")));
@@ -441,20 +467,22 @@ static void test_lifecycle_events(void **state) {
 static void test_invalid_utf8_stays_valid_json(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     aa_request r = {
-        .agent = "\xff\xfe" "abc",          /* never valid */
-        .user = "caf\xc3",                  /* cut 2-byte sequence */
-        .action = "\xc0\xaf",               /* overlong '/' */
-        .resource = "\xed\xa0\x80",         /* surrogate */
-        .scope = "\xf4\x90\x80\x80",        /* above U+10FFFF */
-        .session_id = "ok \xe2\x82\xac",    /* valid: the euro sign */
+        .agent = "\xff\xfe"
+                 "abc",                      /* never valid */
+        .user = "caf\xc3",                   /* cut 2-byte sequence */
+        .action = "\xc0\xaf",                /* overlong '/' */
+        .resource = "\xed\xa0\x80",          /* surrogate */
+        .scope = "\xf4\x90\x80\x80",         /* above U+10FFFF */
+        .session_id = "ok \xe2\x82\xac",     /* valid: the euro sign */
         .target_agent = "tab\there\x01\x7f", /* controls, escaped */
     };
-    aa__audit_decision d = {.req = &r, .allowed = false,
+    aa__audit_decision d = {.req = &r,
+                            .allowed = false,
                             .reason = "quote \" backslash \\ \xe2\x82",
-                            .approval_policy = "", .config_name = "x\x80y",
+                            .approval_policy = "",
+                            .config_name = "x\x80y",
                             .config_version = "1"};
     assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
     assert_int_equal(aa__audit_write_event(a, "ev\xfe", "", NULL), AA_OK);
@@ -471,8 +499,7 @@ static void test_invalid_utf8_stays_valid_json(void **state) {
     assert_string_equal(jstr(j, "scope"), FFFD FFFD FFFD FFFD);
     assert_string_equal(jstr(j, "session_id"), "ok \xe2\x82\xac");
     assert_string_equal(jstr(j, "target_agent"), "tab\there\x01\x7f");
-    assert_string_equal(jstr(j, "reason"),
-                        "quote \" backslash \\ " FFFD FFFD);
+    assert_string_equal(jstr(j, "reason"), "quote \" backslash \\ " FFFD FFFD);
     assert_string_equal(jstr(j, "config_name"), "x" FFFD "y");
     json_decref(j);
     j = parse(l.v[1]);
@@ -486,8 +513,7 @@ static void test_invalid_utf8_stays_valid_json(void **state) {
 static void test_fields_newline_and_long_line(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     size_t big = 2u << 20;
     char *res = malloc(big + 1);
     memset(res, 'r', big);
@@ -552,10 +578,8 @@ static void test_threads_share_one_log(void **state) {
 static void test_two_handles_interleave(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL, *b = NULL;
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &b, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &b, NULL), AA_OK);
     for (int i = 0; i < 10; i++) {
         aa_request r = req_of(i % 3 ? "a" : "b", "u", "x");
         assert_int_equal(write_decision(i % 3 ? a : b, &r, true), AA_OK);
@@ -571,6 +595,41 @@ static void test_two_handles_interleave(void **state) {
         json_decref(c);
     }
     lines_free(&l);
+}
+
+/* The log removed under an open writer: the next line starts a new file
+ * (and a new chain) at the path. */
+static void test_removed_log_is_recreated(void **state) {
+    fixture *f = *state;
+    aa__audit *a = NULL;
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    aa_request r = req_of("a", "u", "x");
+    assert_int_equal(write_decision(a, &r, true), AA_OK);
+    assert_int_equal(write_decision(a, &r, true), AA_OK);
+    assert_int_equal(unlink(f->path), 0);
+    assert_int_equal(write_decision(a, &r, false), AA_OK);
+    aa__audit_close(a);
+    assert_verifies(f->path, 1);
+    lines l = read_lines(f->path);
+    json_t *j = parse(l.v[0]);
+    assert_string_equal(jstr(j, "prev_hash"), ZEROS);
+    json_decref(j);
+    lines_free(&l);
+}
+
+/* Found by fuzzing: a log that is an unlinked file still reachable by its
+ * path (a memfd's /proc/self/fd/N) made every write fail with "the file
+ * keeps being replaced". */
+static void test_unlinked_file_at_path(void **state) {
+    (void)state;
+    int fd = memfd_create("audit", MFD_CLOEXEC);
+    assert_true(fd >= 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    write_n(path, AA__FSYNC_NEVER, 3);
+    write_n(path, AA__FSYNC_NEVER, 2);
+    assert_verifies(path, 5);
+    close(fd);
 }
 
 /* ---- fsync modes --------------------------------------------------------- */
@@ -626,8 +685,7 @@ static void test_fail_path_is_directory(void **state) {
                      AA_EAUDIT);
     assert_null(a);
     char want[600];
-    snprintf(want, sizeof want, "audit log '%s': %s", f->dir,
-             strerror(EISDIR));
+    snprintf(want, sizeof want, "audit log '%s': %s", f->dir, strerror(EISDIR));
     assert_true(contains(err, want));
     aa_error_free(err);
 
@@ -636,8 +694,7 @@ static void test_fail_path_is_directory(void **state) {
     assert_int_equal(tu_write_file(file, "x"), 0);
     char *path = join(file, "audit.jsonl");
     err = aa_error_new();
-    assert_int_equal(aa__audit_open(path, AA__FSYNC_NEVER, &a, err),
-                     AA_EAUDIT);
+    assert_int_equal(aa__audit_open(path, AA__FSYNC_NEVER, &a, err), AA_EAUDIT);
     assert_true(contains(err, strerror(ENOTDIR)));
     aa_error_free(err);
     free(path);
@@ -844,9 +901,9 @@ static void test_read_since(void **state) {
 
     flt.since = "yesterday";
     aa_error *err = aa_error_new();
-    assert_int_equal(aa_audit_read(p, &flt, collect, &(collected){0}, NULL,
-                                   NULL, err),
-                     AA_EINVAL);
+    assert_int_equal(
+        aa_audit_read(p, &flt, collect, &(collected){0}, NULL, NULL, err),
+        AA_EINVAL);
     assert_true(contains(err, "yesterday"));
     aa_error_free(err);
 }
@@ -865,8 +922,7 @@ static void test_read_limit_and_stop(void **state) {
     /* The callback stops the walk. */
     collected c = {.stop_after = 2};
     size_t m = 0;
-    assert_int_equal(aa_audit_read(f->path, NULL, collect, &c, &m, NULL,
-                                   NULL),
+    assert_int_equal(aa_audit_read(f->path, NULL, collect, &c, &m, NULL, NULL),
                      AA_OK);
     assert_int_equal(c.n, 2);
     assert_int_equal(m, 2);
@@ -875,8 +931,7 @@ static void test_read_limit_and_stop(void **state) {
     unlink(f->path);
     write_n(f->path, AA__FSYNC_NEVER, 1005);
     c = (collected){0};
-    assert_int_equal(aa_audit_read(f->path, NULL, collect, &c, &m, NULL,
-                                   NULL),
+    assert_int_equal(aa_audit_read(f->path, NULL, collect, &c, &m, NULL, NULL),
                      AA_OK);
     assert_int_equal(m, 1000);
     json_t *j = parse(c.lines[0]);
@@ -926,16 +981,16 @@ static void test_read_missing_and_empty(void **state) {
     fixture *f = *state;
     aa_error *err = aa_error_new();
     size_t m = 7;
-    assert_int_equal(aa_audit_read(f->path, NULL, collect, &(collected){0},
-                                   &m, NULL, err),
-                     AA_EIO);
+    assert_int_equal(
+        aa_audit_read(f->path, NULL, collect, &(collected){0}, &m, NULL, err),
+        AA_EIO);
     assert_int_equal(m, 0);
     assert_true(contains(err, f->path));
     aa_error_free(err);
     assert_int_equal(tu_write_file(f->path, ""), 0);
-    assert_int_equal(aa_audit_read(f->path, NULL, collect, &(collected){0},
-                                   &m, NULL, NULL),
-                     AA_OK);
+    assert_int_equal(
+        aa_audit_read(f->path, NULL, collect, &(collected){0}, &m, NULL, NULL),
+        AA_OK);
     assert_int_equal(m, 0);
 }
 
@@ -1046,9 +1101,10 @@ static void test_verify_malformed(void **state) {
      * show is no torn write. */
     l.v[2] = saved;
     saved[60] = '"';
-    char *v[6] = {l.v[0], l.v[1], l.v[2],
-                  "{\"timestamp\":\"2026-01-01T00:00:00Z\",\"agent\":\"x\"}",
-                  l.v[3], l.v[4]};
+    char *v[6] = {
+        l.v[0], l.v[1],
+        l.v[2], "{\"timestamp\":\"2026-01-01T00:00:00Z\",\"agent\":\"x\"}",
+        l.v[3], l.v[4]};
     write_lines(f->path, v, 6);
     assert_broken(f->path, 4, "malformed");
     lines_free(&l);
@@ -1067,8 +1123,7 @@ static size_t warnings_with(const aa_error *err, const char *needle) {
 static void test_verify_torn_last_line(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     for (int i = 0; i < 4; i++) {
         aa_request r = req_of("agent", "alice", "read_file");
         assert_int_equal(write_decision(a, &r, true), AA_OK);
@@ -1150,8 +1205,7 @@ static size_t count_lines(const char *path) {
 static void test_rotate(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL; /* stays open across rotations */
-    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     for (int i = 0; i < 10; i++) {
         aa_request r = req_of("agent", "alice", "read_file");
         assert_int_equal(write_decision(a, &r, true), AA_OK);
@@ -1197,9 +1251,9 @@ static void test_rotate(void **state) {
     assert_string_equal(jstr(r, "archive_last_hash"), jstr(last, "hash"));
     assert_string_equal(jstr(r, "prev_hash"), jstr(last, "hash"));
     assert_uuid4(jstr(r, "event_id"));
-    static const char *const keys[] = {"timestamp", "event_id", "event",
-                                       "archive", "archive_last_hash",
-                                       "prev_hash", "hash"};
+    static const char *const keys[] = {
+        "timestamp",         "event_id",  "event", "archive",
+        "archive_last_hash", "prev_hash", "hash"};
     assert_key_order(cur.v[0], r, keys, AA__ARRAY_LEN(keys));
     assert_chain_fields(cur.v[0], r, jstr(last, "hash"));
     json_decref(r);
@@ -1222,17 +1276,18 @@ static void test_rotate(void **state) {
                      AA_OK);
     assert_null(none);
     assert_int_equal(moved, 0);
+    assert_int_equal(
+        aa_audit_rotate(f->path, INT_MAX, now, &none, &moved, NULL), AA_OK);
+    assert_null(none);
 
     /* Everything (the rotate record too); a second archive, same second. */
     char *archive2 = NULL, ts2[33];
-    assert_int_equal(aa_audit_rotate(f->path, 0, now + 1, &archive2, &moved,
-                                     NULL),
-                     AA_OK);
+    assert_int_equal(
+        aa_audit_rotate(f->path, 0, now + 1, &archive2, &moved, NULL), AA_OK);
     assert_int_equal(moved, 1 + old.n - k + 3);
     aa_format_time(now + 1, ts2);
-    snprintf(want, sizeof want, "%s/audit.%.13s%.2s%.2s%s.jsonl", f->dir,
-             ts2, ts2 + 14, ts2 + 17,
-             memcmp(ts, ts2, 19) == 0 ? "-2" : "");
+    snprintf(want, sizeof want, "%s/audit.%.13s%.2s%.2s%s.jsonl", f->dir, ts2,
+             ts2 + 14, ts2 + 17, memcmp(ts, ts2, 19) == 0 ? "-2" : "");
     assert_string_equal(archive2, want);
     assert_verifies(archive2, moved); /* starts with a rotate record */
     assert_verifies(f->path, 1);
@@ -1248,8 +1303,7 @@ static void test_rotate(void **state) {
 
     err = aa_error_new();
     char *missing = join(f->dir, "missing.jsonl");
-    assert_int_equal(aa_audit_rotate(missing, 1, now, NULL, NULL, err),
-                     AA_EIO);
+    assert_int_equal(aa_audit_rotate(missing, 1, now, NULL, NULL, err), AA_EIO);
     assert_true(contains(err, "missing.jsonl"));
     assert_int_equal(aa_audit_rotate(f->path, -1, now, NULL, NULL, err),
                      AA_EINVAL);
@@ -1337,6 +1391,8 @@ int main(void) {
         T(test_fields_newline_and_long_line),
         T(test_threads_share_one_log),
         T(test_two_handles_interleave),
+        T(test_removed_log_is_recreated),
+        T(test_unlinked_file_at_path),
         T(test_fsync_always),
         T(test_fsync_interval),
         T(test_fail_path_is_directory),

@@ -49,11 +49,15 @@ static void child_writer(const char *path, int id, int n) {
     for (int i = 0; n < 0 || i < n; i++) {
         char res[32];
         snprintf(res, sizeof res, "file-%d", i);
-        aa_request r = {.agent = agent, .user = "alice",
-                        .action = "read_file", .resource = res};
-        aa__audit_decision d = {.req = &r, .allowed = i % 2 == 0,
+        aa_request r = {.agent = agent,
+                        .user = "alice",
+                        .action = "read_file",
+                        .resource = res};
+        aa__audit_decision d = {.req = &r,
+                                .allowed = i % 2 == 0,
                                 .tier = AA_TIER_AUTONOMOUS,
-                                .reason = "test", .approval_policy = "",
+                                .reason = "test",
+                                .approval_policy = "",
                                 .evaluation_time_ms = 0.02,
                                 .config_name = "procs",
                                 .config_version = "1.0"};
@@ -181,8 +185,7 @@ static void test_killed_writers(void **state) {
         json_t *j = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
         if (j) {
             whole++;
-            const char *agent =
-                json_string_value(json_object_get(j, "agent"));
+            const char *agent = json_string_value(json_object_get(j, "agent"));
             if (agent && strcmp(agent, "proc-99") == 0)
                 last_whole_agent99++;
             json_decref(j);
@@ -215,17 +218,16 @@ static void test_killed_writers(void **state) {
 
     size_t matched = 0, skipped = 0;
     aa_audit_filter all = {.allowed = -1, .limit = (size_t)-1};
-    assert_int_equal(aa_audit_read(f->path, &all, NULL, NULL, &matched,
-                                   &skipped, NULL),
-                     AA_OK);
+    assert_int_equal(
+        aa_audit_read(f->path, &all, NULL, NULL, &matched, &skipped, NULL),
+        AA_OK);
     assert_int_equal(matched, whole);
     assert_int_equal(skipped, torn);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_eight_processes, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_eight_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_killed_writers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
