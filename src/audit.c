@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,7 +85,36 @@ struct aa__audit {
     bool dirty; /* written since the last flush */
     bool stop;
     int sync_errno; /* a failed background flush, reported once */
+
+    /* Random bytes for event ids, drawn 4 KiB at a time: getrandom per
+     * line would be a system call per decision. The page is wiped in a
+     * forked child (MADV_WIPEONFORK), so `filled` reads 0 there and the
+     * child draws its own bytes instead of repeating the parent's ids. */
+    struct rnd_pool *rnd;
 };
+
+struct rnd_pool {
+    unsigned char filled; /* 1 once bytes were drawn in this process */
+    size_t used;
+    unsigned char bytes[4096 - 2 * sizeof(size_t)];
+};
+
+/* 16 fresh random bytes for an event id (mutex held). */
+static int next_random16(aa__audit *a, unsigned char out[16]) {
+    struct rnd_pool *p = a->rnd;
+    if (!p)
+        return aa__random(out, 16);
+    if (!p->filled || p->used + 16 > sizeof p->bytes) {
+        if (aa__random(p->bytes, sizeof p->bytes) != AA_OK)
+            return AA_EIO;
+        p->filled = 1;
+        p->used = 0;
+    }
+    memcpy(out, p->bytes + p->used, 16);
+    memset(p->bytes + p->used, 0, 16); /* used bytes do not linger */
+    p->used += 16;
+    return AA_OK;
+}
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -245,6 +275,16 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     }
     a->fd = -1;
     a->mode = fsync;
+    /* Without MADV_WIPEONFORK (old kernels) the pool is not used at all:
+     * a forked child must never repeat its parent's event ids. */
+    void *pool = mmap(NULL, sizeof *a->rnd, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (pool != MAP_FAILED) {
+        if (madvise(pool, sizeof *a->rnd, MADV_WIPEONFORK) == 0)
+            a->rnd = pool;
+        else
+            munmap(pool, sizeof *a->rnd);
+    }
     aa__buf_init(&a->line);
     aa__buf_init(&a->scratch);
     pthread_mutex_init(&a->mu, NULL);
@@ -293,6 +333,8 @@ void aa__audit_close(aa__audit *a) {
     }
     if (a->fd >= 0)
         close(a->fd);
+    if (a->rnd)
+        munmap(a->rnd, sizeof *a->rnd);
     EVP_MD_CTX_free(a->md);
     EVP_MD_free(a->sha256);
     aa__buf_free(&a->line);
@@ -570,7 +612,9 @@ static size_t begin_line(aa__audit *a, const char *event, bool *ok) {
     aa__buf_append(&a->line, zero_hash, 32);
     aa__buf_append(&a->line, "\",\"event_id\":\"", 14);
     char id[37];
-    *ok = aa__uuid4(id) == AA_OK;
+    unsigned char r[16];
+    *ok = next_random16(a, r) == AA_OK;
+    aa__uuid4_format(r, id);
     aa__buf_append(&a->line, id, 36);
     aa__buf_append(&a->line, "\",\"event\":", 10);
     put_str(a, event);

@@ -271,18 +271,24 @@ uint64_t aa__mono_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int aa__uuid4(char out[37]) {
-    unsigned char r[16];
+int aa__random(void *buf, size_t n) {
+    unsigned char *p = buf;
     size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0) {
+    while (got < n) {
+        ssize_t r = getrandom(p + got, n - got, 0);
+        if (r < 0) {
             if (errno == EINTR)
                 continue;
             return AA_EIO;
         }
-        got += (size_t)n;
+        got += (size_t)r;
     }
+    return AA_OK;
+}
+
+void aa__uuid4_format(const unsigned char random16[16], char out[37]) {
+    unsigned char r[16];
+    memcpy(r, random16, 16);
     r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
     r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     static const char hex[] = "0123456789abcdef";
@@ -294,6 +300,13 @@ int aa__uuid4(char out[37]) {
         *p++ = hex[r[i] & 15];
     }
     *p = 0;
+}
+
+int aa__uuid4(char out[37]) {
+    unsigned char r[16];
+    if (aa__random(r, sizeof r) != AA_OK)
+        return AA_EIO;
+    aa__uuid4_format(r, out);
     return AA_OK;
 }
 

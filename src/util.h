@@ -57,7 +57,8 @@ void aa__buf_append(aa__buf *b, const char *s, size_t n);
 void aa__buf_puts(aa__buf *b, const char *s);
 void aa__buf_putc(aa__buf *b, char c);
 void aa__buf_printf(aa__buf *b, const char *fmt, ...) AA__PRINTF(2, 3);
-void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap);
+void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap)
+    AA__PRINTF(2, 0);
 /* Appends every string argument up to a NULL: a cheap printf("%s%s...")
  * for hot paths. */
 void aa__buf_cat(aa__buf *b, ...);
@@ -100,7 +101,7 @@ int aa__error_add(aa_error *err, aa_severity sev, int status,
     AA__PRINTF(7, 8);
 int aa__error_vadd(aa_error *err, aa_severity sev, int status,
                    const char *file, int line, int col, const char *fmt,
-                   va_list ap);
+                   va_list ap) AA__PRINTF(7, 0);
 /* Shorthand for an error without position. */
 int aa__fail(aa_error *err, int status, const char *fmt, ...)
     AA__PRINTF(3, 4);
@@ -111,6 +112,10 @@ int64_t aa__now_us(void);       /* CLOCK_REALTIME, microseconds */
 uint64_t aa__mono_ns(void);     /* CLOCK_MONOTONIC, nanoseconds */
 /* A random version-4 UUID, lower case, 36 chars + NUL. AA_OK or AA_EIO. */
 int aa__uuid4(char out[37]);
+/* The same from 16 random bytes the caller already has (e.g. a pool). */
+void aa__uuid4_format(const unsigned char random16[16], char out[37]);
+/* Fills buf with n bytes from getrandom(2). AA_OK or AA_EIO. */
+int aa__random(void *buf, size_t n);
 
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);

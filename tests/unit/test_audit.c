@@ -573,6 +573,39 @@ static void test_threads_share_one_log(void **state) {
     assert_verifies(f->path, 200);
 }
 
+/* Event ids come from a pool of random bytes: a child forked after the
+ * pool was filled must not repeat the parent's ids. */
+static void test_fork_does_not_repeat_ids(void **state) {
+    fixture *f = *state;
+    aa__audit *a = NULL;
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    aa_request r = req_of("bot", "u", "read");
+    assert_int_equal(write_decision(a, &r, true), AA_OK);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int rc = write_decision(a, &r, true);
+        _exit(rc == AA_OK ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(write_decision(a, &r, true), AA_OK);
+    aa__audit_close(a);
+    lines l = read_lines(f->path);
+    assert_int_equal(l.n, 3);
+    for (size_t i = 0; i < l.n; i++)
+        for (size_t k = i + 1; k < l.n; k++) {
+            json_t *x = parse(l.v[i]), *y = parse(l.v[k]);
+            assert_string_not_equal(jstr(x, "event_id"), jstr(y, "event_id"));
+            json_decref(x);
+            json_decref(y);
+        }
+    lines_free(&l);
+    assert_verifies(f->path, 3);
+}
+
 /* Two handles on one file stand for two processes: each must notice the
  * other's lines and chain to them. */
 static void test_two_handles_interleave(void **state) {
@@ -1390,6 +1423,7 @@ int main(void) {
         T(test_invalid_utf8_stays_valid_json),
         T(test_fields_newline_and_long_line),
         T(test_threads_share_one_log),
+        T(test_fork_does_not_repeat_ids),
         T(test_two_handles_interleave),
         T(test_removed_log_is_recreated),
         T(test_unlinked_file_at_path),
