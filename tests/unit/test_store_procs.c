@@ -17,14 +17,16 @@
 
 #include "store.h"
 
-#define T0 INT64_C(1800000000000000)
-#define HOUR INT64_C(3600000000)
+#define T0      INT64_C(1800000000000000)
+#define HOUR    INT64_C(3600000000)
 #define WRITERS 8
-#define EACH 25
-#define TOTAL (WRITERS * EACH)
+#define EACH    25
+#define TOTAL   (WRITERS * EACH)
 
 /* Every fourth item is revoked: item i of writer w. */
-static int doomed(int w, int i) { return (w * EACH + i) % 4 == 0; }
+static int doomed(int w, int i) {
+    return (w * EACH + i) % 4 == 0;
+}
 #define DOOMED (TOTAL / 4)
 
 static void die(const char *what, aa_error *err) {
@@ -50,8 +52,11 @@ static void writer(const char *path, int w) {
     snprintf(agent, sizeof agent, "agent-%d", w);
     for (int i = 0; i < EACH; i++) {
         snprintf(tag, sizeof tag, "w%d-i%d", w, i);
-        aa_session s = {.agent = agent, .user = "user", .scope = tag,
-                        .created_at = T0 + i, .expires_at = T0 + HOUR};
+        aa_session s = {.agent = agent,
+                        .user = "user",
+                        .scope = tag,
+                        .created_at = T0 + i,
+                        .expires_at = T0 + HOUR};
         if (aa__uuid4(s.session_id) != AA_OK)
             die("uuid", err);
         if (st->ops->session_put(st, &s, err) != AA_OK)
@@ -59,9 +64,12 @@ static void writer(const char *path, int w) {
         char action[48];
         snprintf(action, sizeof action, "job:%s", tag);
         char *acts[] = {"other:*", action};
-        aa_delegation d = {.from_user = "user", .to_agent = agent,
-                           .actions = acts, .action_count = 2,
-                           .granted_at = T0 + i, .expires_at = T0 + HOUR,
+        aa_delegation d = {.from_user = "user",
+                           .to_agent = agent,
+                           .actions = acts,
+                           .action_count = 2,
+                           .granted_at = T0 + i,
+                           .expires_at = T0 + HOUR,
                            .reason = tag};
         if (aa__uuid4(d.delegation_id) != AA_OK)
             die("uuid", err);
