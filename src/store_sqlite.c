@@ -400,6 +400,8 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
             status = AA_ENOTFOUND; /* not an error worth a message */
         } else if (rc == SQLITE_ROW) {
             status = session_from_row(st, out);
+            if (status != AA_OK)
+                aa__fail(err, status, "out of memory");
         } else {
             status = sq_fail(c, rc, err, "reading session '%s'", id);
         }
@@ -407,13 +409,16 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
             now < out->expires_at)
             break;
+        /* Expired by the clock whether or not the mark can be written now
+         * (the file may be locked): the next read or cleanup marks it. When
+         * another writer changed the row meanwhile, read it again. */
         int changed = 0;
-        status = mark_expired(c, Q_SESS_EXPIRE, id, now, &changed, err);
-        if (status != AA_OK || changed) {
+        if (mark_expired(c, Q_SESS_EXPIRE, id, now, &changed, NULL) != AA_OK ||
+            changed || attempt == 1) {
             out->status = AA_STATUS_EXPIRED;
             break;
         }
-        aa_session_clear(out); /* changed meanwhile: read it again */
+        aa_session_clear(out);
     }
     conn_put(c);
     if (status != AA_OK)
@@ -597,17 +602,20 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             status = AA_ENOTFOUND;
-        else if (rc == SQLITE_ROW)
-            status = delegation_from_row(st, out);
-        else
+        else if (rc == SQLITE_ROW && delegation_from_row(st, out) != AA_OK)
+            status = aa__fail(err, AA_ENOMEM, "out of memory");
+        else if (rc != SQLITE_ROW)
             status = sq_fail(c, rc, err, "reading delegation '%s'", id);
         sqlite3_reset(st);
         if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
             now < out->expires_at)
             break;
+        /* Expired by the clock whether or not the mark can be written now
+         * (the file may be locked): the next read or cleanup marks it. When
+         * another writer changed the row meanwhile, read it again. */
         int changed = 0;
-        status = mark_expired(c, Q_DEL_EXPIRE, id, now, &changed, err);
-        if (status != AA_OK || changed) {
+        if (mark_expired(c, Q_DEL_EXPIRE, id, now, &changed, NULL) != AA_OK ||
+            changed || attempt == 1) {
             out->status = AA_STATUS_EXPIRED;
             break;
         }

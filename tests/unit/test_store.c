@@ -1033,6 +1033,7 @@ static void test_sqlite_lock_timeout(void **state) {
     assert_int_equal(rc, AA_OK);
     const char *acts[] = {"x:*"};
     put_grant(f->st, "g1", "u", "a", acts, 1, T0, T0 + SEC, "");
+    put_session(f->st, "old", "a", "u", "", T0, T0 + SEC);
 
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
@@ -1063,6 +1064,15 @@ static void test_sqlite_lock_timeout(void **state) {
     size_t m, p;
     assert_int_equal(f->st->ops->cleanup(f->st, T0 + 2 * SEC, 0, &m, &p, err),
                      AA_EBUSY);
+    /* an ended session reads as expired even when the mark cannot be
+     * written yet */
+    aa_error_clear(err);
+    aa_session got;
+    assert_int_equal(
+        f->st->ops->session_get(f->st, "old", T0 + 2 * SEC, &got, err), AA_OK);
+    assert_int_equal(got.status, AA_STATUS_EXPIRED);
+    assert_int_equal(aa_error_count(err), 0);
+    aa_session_clear(&got);
     /* readers are not blocked by a writer in WAL mode */
     assert_string_equal(find(f->st, "a", "u", "x:1", T0), "g1 x:*");
 
