@@ -32,7 +32,7 @@ static int doomed(int w, int i) {
 }
 #define DOOMED (TOTAL / 4)
 
-static void die(const char *what, aa_error *err) {
+_Noreturn static void die(const char *what, aa_error *err) {
     char *t = tu_error_text(err);
     fprintf(stderr, "[pid %d] %s: %s\n", (int)getpid(), what, t);
     free(t);
@@ -103,7 +103,7 @@ static void revoke_pass(aa_store *st, tally *t, aa_error *err) {
     if (st->ops->session_list(st, NULL, "user", T0, &ss, &n, err) != AA_OK)
         die("session_list", err);
     for (size_t k = 0; k < n; k++) {
-        int w, i, r1, r2;
+        int w, i, r1 = 0, r2 = 0;
         if (!parse_tag(ss[k].scope, &w, &i))
             die("bad scope", err);
         if (!doomed(w, i) || t->sess_tried[w][i])
@@ -122,7 +122,7 @@ static void revoke_pass(aa_store *st, tally *t, aa_error *err) {
     if (st->ops->delegation_list(st, NULL, T0, &ds, &n, err) != AA_OK)
         die("delegation_list", err);
     for (size_t k = 0; k < n; k++) {
-        int w, i, r1, r2;
+        int w, i, r1 = 0, r2 = 0;
         if (!parse_tag(ds[k].reason, &w, &i))
             die("bad reason", err);
         if (!doomed(w, i) || t->del_tried[w][i])
