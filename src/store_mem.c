@@ -142,9 +142,9 @@ static int mem_session_put(aa_store *base, const aa_session *sess,
     pthread_mutex_lock(&m->mu);
     const char *id = e->s.session_id;
     if (aa__map_get(&m->sess_by_id, id, strlen(id))) {
-        status = aa__fail(err, AA_ESTATE,
-                          "state store (memory): session '%s' already exists",
-                          id);
+        status =
+            aa__fail(err, AA_ESTATE,
+                     "state store (memory): session '%s' already exists", id);
     } else if (!grow((void **)&m->sess, &m->capsess, m->nsess,
                      sizeof *m->sess) ||
                !aa__map_put(&m->sess_by_id, id, strlen(id), e)) {
@@ -208,9 +208,9 @@ static int by_created(const void *a, const void *b) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int mem_session_list(aa_store *base, const char *agent,
-                            const char *user, int64_t now, aa_session **out,
-                            size_t *n, aa_error *err) {
+static int mem_session_list(aa_store *base, const char *agent, const char *user,
+                            int64_t now, aa_session **out, size_t *n,
+                            aa_error *err) {
     mem_store *m = (mem_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "session_list: missing argument");
@@ -257,8 +257,8 @@ static int copy_delegation(aa_delegation *dst, const aa_delegation *src) {
     dst->to_agent = strdup(src->to_agent ? src->to_agent : "");
     dst->reason = strdup(src->reason ? src->reason : "");
     dst->action_count = 0;
-    dst->actions = calloc(src->action_count ? src->action_count : 1,
-                          sizeof *dst->actions);
+    dst->actions =
+        calloc(src->action_count ? src->action_count : 1, sizeof *dst->actions);
     bool ok = dst->from_user && dst->to_agent && dst->reason && dst->actions;
     for (size_t i = 0; ok && i < src->action_count; i++) {
         dst->actions[i] = strdup(src->actions[i] ? src->actions[i] : "");
@@ -410,8 +410,7 @@ static int mem_delegation_get(aa_store *base, const char *id, int64_t now,
 
 static int mem_delegation_find(aa_store *base, const char *agent,
                                const char *user, const char *action,
-                               int64_t now, aa__deleg_hit *hit,
-                               aa_error *err) {
+                               int64_t now, aa__deleg_hit *hit, aa_error *err) {
     mem_store *m = (mem_store *)base;
     if (!agent || !user || !action || !hit)
         return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
@@ -450,8 +449,7 @@ static int mem_delegation_revoke(aa_store *base, const char *id, int64_t now,
                                  int *revoked, aa_error *err) {
     mem_store *m = (mem_store *)base;
     if (!id || !revoked)
-        return aa__fail(err, AA_EINVAL,
-                        "delegation_revoke: missing argument");
+        return aa__fail(err, AA_EINVAL, "delegation_revoke: missing argument");
     *revoked = 0;
     pthread_mutex_lock(&m->mu);
     mem_deleg *g = find_deleg(m, id);
@@ -469,8 +467,7 @@ static int by_granted(const void *a, const void *b) {
 }
 
 static int mem_delegation_list(aa_store *base, const char *agent, int64_t now,
-                               aa_delegation **out, size_t *n,
-                               aa_error *err) {
+                               aa_delegation **out, size_t *n, aa_error *err) {
     mem_store *m = (mem_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
@@ -528,8 +525,8 @@ static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     for (size_t i = 0; i < m->nsess && status == AA_OK; i++) {
         aa_session *s = &m->sess[i]->s;
         bool mark = s->status == AA_STATUS_ACTIVE && now >= s->expires_at;
-        bool purge = (mark || s->status != AA_STATUS_ACTIVE) &&
-                     s->expires_at < cutoff;
+        bool purge =
+            (mark || s->status != AA_STATUS_ACTIVE) && s->expires_at < cutoff;
         if (!purge && !aa__map_put(&sess_by_id, s->session_id,
                                    strlen(s->session_id), m->sess[i]))
             status = AA_ENOMEM;
@@ -537,8 +534,8 @@ static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     for (size_t i = 0; i < m->ndeleg && status == AA_OK; i++) {
         aa_delegation *d = &m->deleg[i]->d;
         bool mark = d->status == AA_STATUS_ACTIVE && now >= d->expires_at;
-        bool purge = (mark || d->status != AA_STATUS_ACTIVE) &&
-                     d->expires_at < cutoff;
+        bool purge =
+            (mark || d->status != AA_STATUS_ACTIVE) && d->expires_at < cutoff;
         if (!purge && !aa__map_put(&deleg_by_id, d->delegation_id,
                                    strlen(d->delegation_id), m->deleg[i]))
             status = AA_ENOMEM;

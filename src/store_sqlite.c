@@ -2,9 +2,13 @@
  * store_sqlite.c - the default state store: one SQLite file in WAL mode,
  * shared by every process that opens the same path.
  *
- * One connection per store, guarded by a mutex: prepared statements are
- * made once at open and reused, and a statement's step/column/reset sequence
- * must not interleave between threads. Single-statement writes are atomic
+ * A store holds a small pool of connections, each with its prepared
+ * statements (made once, reused) and a mutex held for the length of a call:
+ * a statement's step/column/reset sequence must not interleave between
+ * threads, and with one connection per busy thread the lookups of several
+ * threads run in parallel (one shared connection serialises them all; see
+ * bench/bench_store.c). The pool starts with one connection and grows only
+ * when every open one is in use. Single-statement writes are atomic
  * transactions by themselves (a write statement takes the write lock before
  * it reads, so the busy timeout applies); cleanup, which runs several
  * statements, uses BEGIN IMMEDIATE. Status changes are conditional updates
@@ -25,13 +29,15 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION  1
 #define DEFAULT_BUSY_MS 5000
 
 static const char schema_sql[] =
@@ -59,7 +65,8 @@ static const char schema_sql[] =
     " WHERE status = 'active';"
     "PRAGMA user_version = 1;";
 
-#define SESS_COLS "session_id, agent, user, scope, created_at, expires_at, status"
+#define SESS_COLS                                                              \
+    "session_id, agent, user, scope, created_at, expires_at, status"
 #define DEL_COLS                                                               \
     "delegation_id, from_user, to_agent, actions, granted_at, expires_at, "    \
     "reason, status"
@@ -110,13 +117,13 @@ static const char *const query_sql[Q_COUNT] = {
                           " AND " LIVE " ORDER BY created_at, rowid",
     [Q_SESS_LIST_USER] = "SELECT " SESS_COLS " FROM sessions WHERE user = ?2"
                          " AND " LIVE " ORDER BY created_at, rowid",
-    [Q_SESS_LIST_BOTH] = "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
-                         " AND user = ?2 AND " LIVE
-                         " ORDER BY created_at, rowid",
+    [Q_SESS_LIST_BOTH] =
+        "SELECT " SESS_COLS " FROM sessions WHERE agent = ?1"
+        " AND user = ?2 AND " LIVE " ORDER BY created_at, rowid",
     [Q_DEL_PUT] = "INSERT INTO delegations (" DEL_COLS
                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [Q_DEL_GET] = "SELECT " DEL_COLS
-                  " FROM delegations WHERE delegation_id = ?1",
+    [Q_DEL_GET] =
+        "SELECT " DEL_COLS " FROM delegations WHERE delegation_id = ?1",
     [Q_DEL_EXPIRE] = "UPDATE delegations SET status = 'expired'"
                      " WHERE delegation_id = ?1 AND status = 'active'"
                      " AND expires_at <= ?2",
@@ -129,9 +136,9 @@ static const char *const query_sql[Q_COUNT] = {
                      " RETURNING status",
     [Q_DEL_LIST] = "SELECT " DEL_COLS " FROM delegations WHERE " LIVE
                    " ORDER BY granted_at, rowid",
-    [Q_DEL_LIST_AGENT] = "SELECT " DEL_COLS
-                         " FROM delegations WHERE to_agent = ?1 AND " LIVE
-                         " ORDER BY granted_at, rowid",
+    [Q_DEL_LIST_AGENT] =
+        "SELECT " DEL_COLS " FROM delegations WHERE to_agent = ?1 AND " LIVE
+        " ORDER BY granted_at, rowid",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -161,14 +168,33 @@ const char *aa__store_sqlite_sql(const char *name) {
     return NULL;
 }
 
-typedef struct sq_store {
-    aa_store base;
+/* Up to this many connections per store, opened as threads need them:
+ * SQLite runs statements on different connections in parallel. */
+#define POOL 4
+
+typedef struct sq_store sq_store;
+
+typedef struct sq_conn {
+    pthread_mutex_t mu; /* held while a call uses the connection */
+    sq_store *store;
     sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+} sq_conn;
+
+struct sq_store {
+    aa_store base;
     char *path;
     int busy_ms;
-    pthread_mutex_t mu;
-    sqlite3_stmt *q[Q_COUNT];
-} sq_store;
+    sq_conn conns[POOL];
+    atomic_uint nconns;   /* conns[0..nconns) are open */
+    atomic_uint next;     /* where a caller that must wait waits */
+    atomic_bool no_more;  /* opening another connection failed */
+    pthread_mutex_t grow; /* serialises opening connections */
+    /* Serialises this process's writes before they reach SQLite's file
+     * lock, whose busy handler waits by sleeping. Taken after a
+     * connection, never before one. */
+    pthread_mutex_t wmu;
+};
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -185,8 +211,8 @@ static int sq_vfail(const char *path, int busy_ms, int rc, const char *msg,
                           "connection (gave up after %d ms, while %s)",
                           path, busy_ms, what.data ? what.data : "");
     } else if (prim == SQLITE_NOMEM) {
-        status = aa__fail(err, AA_ENOMEM, "state store '%s': out of memory",
-                          path);
+        status =
+            aa__fail(err, AA_ENOMEM, "state store '%s': out of memory", path);
     } else {
         status = aa__fail(err, AA_ESTATE, "state store '%s': %s (while %s)",
                           path, msg ? msg : sqlite3_errstr(rc),
@@ -198,21 +224,62 @@ static int sq_vfail(const char *path, int busy_ms, int rc, const char *msg,
 
 /* Reports a SQLite failure; the message is taken from the connection, so
  * call this before resetting the statement. */
-static int sq_fail(sq_store *s, int rc, aa_error *err, const char *fmt, ...)
+static int sq_fail(sq_conn *c, int rc, aa_error *err, const char *fmt, ...)
     AA__PRINTF(4, 5);
-static int sq_fail(sq_store *s, int rc, aa_error *err, const char *fmt, ...) {
+static int sq_fail(sq_conn *c, int rc, aa_error *err, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int status = sq_vfail(s->path, s->busy_ms, rc,
-                          s->db ? sqlite3_errmsg(s->db) : NULL, err, fmt, ap);
+    int status = sq_vfail(c->store->path, c->store->busy_ms, rc,
+                          c->db ? sqlite3_errmsg(c->db) : NULL, err, fmt, ap);
     va_end(ap);
     return status;
 }
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void sq_lock(sq_store *s) { pthread_mutex_lock(&s->mu); }
-static void sq_unlock(sq_store *s) { pthread_mutex_unlock(&s->mu); }
+static int conn_open(sq_store *s, sq_conn *c, bool first, aa_error *err);
+static void conn_close(sq_conn *c);
+
+/* A connection for this call: the first idle one, else a new one while
+ * the pool is not full, else wait for one. */
+static sq_conn *conn_get(sq_store *s) {
+    unsigned n = atomic_load_explicit(&s->nconns, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        if (pthread_mutex_trylock(&s->conns[i].mu) == 0)
+            return &s->conns[i];
+    if (n < POOL && !atomic_load_explicit(&s->no_more, memory_order_relaxed)) {
+        pthread_mutex_lock(&s->grow);
+        unsigned k = atomic_load_explicit(&s->nconns, memory_order_relaxed);
+        if (k < POOL) {
+            sq_conn *c = &s->conns[k];
+            if (conn_open(s, c, false, NULL) == AA_OK) {
+                pthread_mutex_lock(&c->mu);
+                atomic_store_explicit(&s->nconns, k + 1, memory_order_release);
+                pthread_mutex_unlock(&s->grow);
+                return c;
+            }
+            conn_close(c);
+            atomic_store_explicit(&s->no_more, true, memory_order_relaxed);
+        }
+        pthread_mutex_unlock(&s->grow);
+        n = atomic_load_explicit(&s->nconns, memory_order_acquire);
+    }
+    unsigned i = atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+    sq_conn *c = &s->conns[i % n];
+    pthread_mutex_lock(&c->mu);
+    return c;
+}
+
+static void conn_put(sq_conn *c) {
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void write_lock(sq_conn *c) {
+    pthread_mutex_lock(&c->store->wmu);
+}
+static void write_unlock(sq_conn *c) {
+    pthread_mutex_unlock(&c->store->wmu);
+}
 
 static void bind_text(sqlite3_stmt *st, int i, const char *v) {
     sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
@@ -237,14 +304,13 @@ static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
 }
 
 /* Steps a write statement to completion and resets it. */
-static int run(sq_store *s, sqlite3_stmt *st, aa_error *err,
-               const char *what) {
+static int run(sq_conn *c, sqlite3_stmt *st, aa_error *err, const char *what) {
     int rc = sqlite3_step(st);
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
     int status = AA_OK;
     if (rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "%s", what);
+        status = sq_fail(c, rc, err, "%s", what);
     sqlite3_reset(st);
     return status;
 }
@@ -280,8 +346,8 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     sq_store *s = (sq_store *)base;
     if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
         return aa__fail(err, AA_EINVAL, "session_put: missing field");
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[Q_SESS_PUT];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[Q_SESS_PUT];
     bind_text(st, 1, sess->session_id);
     bind_text(st, 2, sess->agent);
     bind_text(st, 3, sess->user);
@@ -289,28 +355,32 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     sqlite3_bind_int64(st, 5, sess->created_at);
     sqlite3_bind_int64(st, 6, sess->expires_at);
     bind_text(st, 7, aa_grant_status_name(sess->status));
+    write_lock(c);
     int rc = sqlite3_step(st);
+    write_unlock(c);
     int status = AA_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         status = aa__fail(err, AA_ESTATE,
                           "state store '%s': session '%s' already exists",
                           s->path, sess->session_id);
     else if (rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "saving session '%s'", sess->session_id);
+        status = sq_fail(c, rc, err, "saving session '%s'", sess->session_id);
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     return status;
 }
 
 /* Marks a row that was seen active but past its expiry. Returns AA_OK and
  * *changed = 1 when this call marked it. */
-static int mark_expired(sq_store *s, int q, const char *id, int64_t now,
+static int mark_expired(sq_conn *c, int q, const char *id, int64_t now,
                         int *changed, aa_error *err) {
-    sqlite3_stmt *st = s->q[q];
+    sqlite3_stmt *st = c->q[q];
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
-    int status = run(s, st, err, "marking an expired grant");
-    *changed = status == AA_OK && sqlite3_changes(s->db) > 0;
+    write_lock(c);
+    int status = run(c, st, err, "marking an expired grant");
+    *changed = status == AA_OK && sqlite3_changes(c->db) > 0;
+    write_unlock(c);
     return status;
 }
 
@@ -321,54 +391,61 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         return aa__fail(err, AA_EINVAL, "session_get: missing argument");
     memset(out, 0, sizeof *out);
     int status = AA_OK;
-    sq_lock(s);
+    sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = s->q[Q_SESS_GET];
+        sqlite3_stmt *st = c->q[Q_SESS_GET];
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
             status = AA_ENOTFOUND; /* not an error worth a message */
         } else if (rc == SQLITE_ROW) {
             status = session_from_row(st, out);
+            if (status != AA_OK)
+                aa__fail(err, status, "out of memory");
         } else {
-            status = sq_fail(s, rc, err, "reading session '%s'", id);
+            status = sq_fail(c, rc, err, "reading session '%s'", id);
         }
         sqlite3_reset(st);
         if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
             now < out->expires_at)
             break;
+        /* Expired by the clock whether or not the mark can be written now
+         * (the file may be locked): the next read or cleanup marks it. When
+         * another writer changed the row meanwhile, read it again. */
         int changed = 0;
-        status = mark_expired(s, Q_SESS_EXPIRE, id, now, &changed, err);
-        if (status != AA_OK || changed) {
+        if (mark_expired(c, Q_SESS_EXPIRE, id, now, &changed, NULL) != AA_OK ||
+            changed || attempt == 1) {
             out->status = AA_STATUS_EXPIRED;
             break;
         }
-        aa_session_clear(out); /* changed meanwhile: read it again */
+        aa_session_clear(out);
     }
-    sq_unlock(s);
+    conn_put(c);
     if (status != AA_OK)
         aa_session_clear(out);
     return status;
 }
 
 static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
-                  int *revoked, aa_error *err) {
+                      int *revoked, aa_error *err) {
     *revoked = 0;
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[q];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[q];
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     int rc, status = AA_OK;
+    write_lock(c);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
         *revoked = status_from_text(t) == AA_STATUS_REVOKED;
     }
+    write_unlock(c);
     if (rc != SQLITE_DONE) {
         *revoked = 0;
-        status = sq_fail(s, rc, err, "revoking '%s'", id);
+        status = sq_fail(c, rc, err, "revoking '%s'", id);
     }
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     return status;
 }
 
@@ -399,9 +476,9 @@ static void *rows_push(rows *r) {
     return slot;
 }
 
-static int sq_session_list(aa_store *base, const char *agent,
-                           const char *user, int64_t now, aa_session **out,
-                           size_t *n, aa_error *err) {
+static int sq_session_list(aa_store *base, const char *agent, const char *user,
+                           int64_t now, aa_session **out, size_t *n,
+                           aa_error *err) {
     sq_store *s = (sq_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "session_list: missing argument");
@@ -411,8 +488,8 @@ static int sq_session_list(aa_store *base, const char *agent,
                   : (user ? Q_SESS_LIST_USER : Q_SESS_LIST);
     rows r = {.size = sizeof(aa_session)};
     int status = AA_OK, rc;
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[q];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[q];
     if (agent)
         bind_text(st, 1, agent);
     if (user)
@@ -427,9 +504,9 @@ static int sq_session_list(aa_store *base, const char *agent,
         r.n++;
     }
     if (status == AA_OK && rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "listing sessions");
+        status = sq_fail(c, rc, err, "listing sessions");
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     if (status != AA_OK) {
         aa_session_list_free(r.items, r.n);
         return status;
@@ -483,8 +560,8 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
         aa__buf_free(&acts);
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[Q_DEL_PUT];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[Q_DEL_PUT];
     bind_text(st, 1, d->delegation_id);
     bind_text(st, 2, d->from_user);
     bind_text(st, 3, d->to_agent);
@@ -494,17 +571,19 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
     sqlite3_bind_int64(st, 6, d->expires_at);
     bind_text(st, 7, d->reason);
     bind_text(st, 8, aa_grant_status_name(d->status));
+    write_lock(c);
     int rc = sqlite3_step(st);
+    write_unlock(c);
     int status = AA_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         status = aa__fail(err, AA_ESTATE,
                           "state store '%s': delegation '%s' already exists",
                           s->path, d->delegation_id);
     else if (rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "saving delegation '%s'",
-                         d->delegation_id);
+        status =
+            sq_fail(c, rc, err, "saving delegation '%s'", d->delegation_id);
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     aa__buf_free(&acts);
     return status;
 }
@@ -516,30 +595,33 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
         return aa__fail(err, AA_EINVAL, "delegation_get: missing argument");
     memset(out, 0, sizeof *out);
     int status = AA_OK;
-    sq_lock(s);
+    sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = s->q[Q_DEL_GET];
+        sqlite3_stmt *st = c->q[Q_DEL_GET];
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
             status = AA_ENOTFOUND;
-        else if (rc == SQLITE_ROW)
-            status = delegation_from_row(st, out);
-        else
-            status = sq_fail(s, rc, err, "reading delegation '%s'", id);
+        else if (rc == SQLITE_ROW && delegation_from_row(st, out) != AA_OK)
+            status = aa__fail(err, AA_ENOMEM, "out of memory");
+        else if (rc != SQLITE_ROW)
+            status = sq_fail(c, rc, err, "reading delegation '%s'", id);
         sqlite3_reset(st);
         if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
             now < out->expires_at)
             break;
+        /* Expired by the clock whether or not the mark can be written now
+         * (the file may be locked): the next read or cleanup marks it. When
+         * another writer changed the row meanwhile, read it again. */
         int changed = 0;
-        status = mark_expired(s, Q_DEL_EXPIRE, id, now, &changed, err);
-        if (status != AA_OK || changed) {
+        if (mark_expired(c, Q_DEL_EXPIRE, id, now, &changed, NULL) != AA_OK ||
+            changed || attempt == 1) {
             out->status = AA_STATUS_EXPIRED;
             break;
         }
         aa_delegation_clear(out);
     }
-    sq_unlock(s);
+    conn_put(c);
     if (status != AA_OK)
         aa_delegation_clear(out);
     return status;
@@ -548,16 +630,15 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
 /* The hot path: no allocation, one index range of the (agent, user) pair,
  * oldest first; patterns are tested in place in the row's blob. */
 static int sq_delegation_find(aa_store *base, const char *agent,
-                              const char *user, const char *action,
-                              int64_t now, aa__deleg_hit *hit,
-                              aa_error *err) {
+                              const char *user, const char *action, int64_t now,
+                              aa__deleg_hit *hit, aa_error *err) {
     sq_store *s = (sq_store *)base;
     if (!agent || !user || !action || !hit)
         return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
     size_t alen = strlen(action);
     int status = AA_ENOTFOUND, rc;
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[Q_DEL_FIND];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[Q_DEL_FIND];
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -570,9 +651,8 @@ static int sq_delegation_find(aa_store *base, const char *agent,
             if (aa__glob_match(pat, plen, action, alen)) {
                 copy_id(hit->delegation_id, st, 0);
                 hit->expires_at = sqlite3_column_int64(st, 1);
-                size_t cut = plen < sizeof hit->pattern
-                                 ? plen
-                                 : sizeof hit->pattern - 1;
+                size_t cut =
+                    plen < sizeof hit->pattern ? plen : sizeof hit->pattern - 1;
                 memcpy(hit->pattern, pat, cut);
                 hit->pattern[cut] = 0;
                 status = AA_OK;
@@ -582,23 +662,21 @@ static int sq_delegation_find(aa_store *base, const char *agent,
         }
     }
     if (status == AA_ENOTFOUND && rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "finding a delegation to '%s'", agent);
+        status = sq_fail(c, rc, err, "finding a delegation to '%s'", agent);
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     return status;
 }
 
 static int sq_delegation_revoke(aa_store *base, const char *id, int64_t now,
                                 int *revoked, aa_error *err) {
     if (!id || !revoked)
-        return aa__fail(err, AA_EINVAL,
-                        "delegation_revoke: missing argument");
+        return aa__fail(err, AA_EINVAL, "delegation_revoke: missing argument");
     return revoke_row((sq_store *)base, Q_DEL_REVOKE, id, now, revoked, err);
 }
 
 static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
-                              aa_delegation **out, size_t *n,
-                              aa_error *err) {
+                              aa_delegation **out, size_t *n, aa_error *err) {
     sq_store *s = (sq_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
@@ -606,8 +684,8 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
     *n = 0;
     rows r = {.size = sizeof(aa_delegation)};
     int status = AA_OK, rc;
-    sq_lock(s);
-    sqlite3_stmt *st = s->q[agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST];
+    sq_conn *c = conn_get(s);
+    sqlite3_stmt *st = c->q[agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST];
     if (agent)
         bind_text(st, 1, agent);
     sqlite3_bind_int64(st, 3, now);
@@ -620,9 +698,9 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
         r.n++;
     }
     if (status == AA_OK && rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "listing delegations");
+        status = sq_fail(c, rc, err, "listing delegations");
     sqlite3_reset(st);
-    sq_unlock(s);
+    conn_put(c);
     if (status != AA_OK) {
         aa_delegation_list_free(r.items, r.n);
         return status;
@@ -643,22 +721,24 @@ static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     if (__builtin_sub_overflow(now, retention_us, &cutoff))
         cutoff = INT64_MIN;
     size_t nmarked = 0, npurged = 0;
-    sq_lock(s);
-    int status = run(s, s->q[Q_BEGIN], err, "starting cleanup");
+    sq_conn *c = conn_get(s);
+    write_lock(c);
+    int status = run(c, c->q[Q_BEGIN], err, "starting cleanup");
     static const int steps[4] = {Q_MARK_SESS, Q_MARK_DEL, Q_PURGE_SESS,
                                  Q_PURGE_DEL};
     for (int i = 0; status == AA_OK && i < 4; i++) {
-        sqlite3_stmt *st = s->q[steps[i]];
+        sqlite3_stmt *st = c->q[steps[i]];
         sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
-        status = run(s, st, err, "cleaning up");
+        status = run(c, st, err, "cleaning up");
         if (status == AA_OK)
-            *(i < 2 ? &nmarked : &npurged) += (size_t)sqlite3_changes(s->db);
+            *(i < 2 ? &nmarked : &npurged) += (size_t)sqlite3_changes(c->db);
     }
     if (status == AA_OK)
-        status = run(s, s->q[Q_COMMIT], err, "committing cleanup");
-    if (status != AA_OK && !sqlite3_get_autocommit(s->db))
-        run(s, s->q[Q_ROLLBACK], NULL, "rolling back cleanup");
-    sq_unlock(s);
+        status = run(c, c->q[Q_COMMIT], err, "committing cleanup");
+    if (status != AA_OK && !sqlite3_get_autocommit(c->db))
+        run(c, c->q[Q_ROLLBACK], NULL, "rolling back cleanup");
+    write_unlock(c);
+    conn_put(c);
     if (status != AA_OK)
         nmarked = npurged = 0;
     if (marked)
@@ -670,14 +750,25 @@ static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
 
 /* ---- open and close ------------------------------------------------------ */
 
+static void conn_close(sq_conn *c) {
+    for (int i = 0; i < Q_COUNT; i++) {
+        sqlite3_finalize(c->q[i]);
+        c->q[i] = NULL;
+    }
+    sqlite3_close(c->db);
+    c->db = NULL;
+}
+
 static void sq_close(aa_store *base) {
     sq_store *s = (sq_store *)base;
     if (!s)
         return;
-    for (int i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(s->q[i]);
-    sqlite3_close(s->db);
-    pthread_mutex_destroy(&s->mu);
+    for (int i = 0; i < POOL; i++) {
+        conn_close(&s->conns[i]);
+        pthread_mutex_destroy(&s->conns[i].mu);
+    }
+    pthread_mutex_destroy(&s->grow);
+    pthread_mutex_destroy(&s->wmu);
     free(s->path);
     free(s);
 }
@@ -705,8 +796,7 @@ static int make_dirs(const char *path, const char *dir, aa_error *err) {
         if (S_ISDIR(st.st_mode))
             return AA_OK;
         return aa__fail(err, AA_ESTATE,
-                        "state store '%s': '%s' is not a directory", path,
-                        dir);
+                        "state store '%s': '%s' is not a directory", path, dir);
     }
     char *copy = strdup(dir);
     if (!copy)
@@ -770,12 +860,12 @@ static int prepare_file(const char *path, aa_error *err) {
 
 /* Runs one statement of SQL with no parameters; *text (optional) gets the
  * first column of the first row, cut to `size`. */
-static int exec1(sq_store *s, const char *sql, char *text, size_t size,
+static int exec1(sq_conn *c, const char *sql, char *text, size_t size,
                  aa_error *err, const char *what) {
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(c->db, sql, -1, &st, NULL);
     if (rc != SQLITE_OK)
-        return sq_fail(s, rc, err, "%s", what);
+        return sq_fail(c, rc, err, "%s", what);
     if (text && size)
         text[0] = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -785,58 +875,57 @@ static int exec1(sq_store *s, const char *sql, char *text, size_t size,
     }
     int status = AA_OK;
     if (rc != SQLITE_DONE)
-        status = sq_fail(s, rc, err, "%s", what);
+        status = sq_fail(c, rc, err, "%s", what);
     sqlite3_finalize(st);
     return status;
 }
 
 /* Creates the tables on a new file. Concurrent first openers serialise on
  * BEGIN IMMEDIATE and the second finds the version already set. */
-static int ensure_schema(sq_store *s, aa_error *err) {
+static int ensure_schema(sq_conn *c, aa_error *err) {
     char v[32];
-    int status = exec1(s, "PRAGMA user_version", v, sizeof v, err,
+    int status = exec1(c, "PRAGMA user_version", v, sizeof v, err,
                        "reading the schema version");
     if (status != AA_OK)
         return status;
     if (atoi(v) == SCHEMA_VERSION)
         return AA_OK;
-    status = exec1(s, "BEGIN IMMEDIATE", NULL, 0, err, "creating the schema");
+    status = exec1(c, "BEGIN IMMEDIATE", NULL, 0, err, "creating the schema");
     if (status != AA_OK)
         return status;
-    status = exec1(s, "PRAGMA user_version", v, sizeof v, err,
+    status = exec1(c, "PRAGMA user_version", v, sizeof v, err,
                    "reading the schema version");
     int version = atoi(v);
     if (status == AA_OK && version == 0) {
         char tables[32];
-        status = exec1(s, "SELECT count(*) FROM sqlite_schema", tables,
+        status = exec1(c, "SELECT count(*) FROM sqlite_schema", tables,
                        sizeof tables, err, "reading the schema");
         if (status == AA_OK && atoi(tables) != 0)
             status = aa__fail(err, AA_ESTATE,
                               "state store '%s': the file is a SQLite "
                               "database but not an agent-auth state store",
-                              s->path);
+                              c->store->path);
         char *msg = NULL;
         if (status == AA_OK) {
-            int rc = sqlite3_exec(s->db, schema_sql, NULL, NULL, &msg);
+            int rc = sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg);
             if (rc != SQLITE_OK)
-                status = aa__fail(err, (rc & 0xff) == SQLITE_BUSY
-                                           ? AA_EBUSY
-                                           : AA_ESTATE,
-                                  "state store '%s': %s (while creating the "
-                                  "schema)",
-                                  s->path, msg ? msg : sqlite3_errstr(rc));
+                status = aa__fail(
+                    err, (rc & 0xff) == SQLITE_BUSY ? AA_EBUSY : AA_ESTATE,
+                    "state store '%s': %s (while creating the "
+                    "schema)",
+                    c->store->path, msg ? msg : sqlite3_errstr(rc));
             sqlite3_free(msg);
         }
     } else if (status == AA_OK && version != SCHEMA_VERSION) {
         status = aa__fail(err, AA_ESTATE,
                           "state store '%s': schema version %d is not "
                           "supported (this build knows version %d)",
-                          s->path, version, SCHEMA_VERSION);
+                          c->store->path, version, SCHEMA_VERSION);
     }
     if (status == AA_OK)
-        status = exec1(s, "COMMIT", NULL, 0, err, "creating the schema");
-    if (status != AA_OK && !sqlite3_get_autocommit(s->db))
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        status = exec1(c, "COMMIT", NULL, 0, err, "creating the schema");
+    if (status != AA_OK && !sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
     return status;
 }
 
@@ -878,33 +967,29 @@ static void explain_directory(const char *path, aa_error *err) {
     free(dir);
 }
 
-/* WAL mode, durability, schema. Idempotent. */
-static int setup(sq_store *s, aa_error *err) {
+/* WAL mode (kept in the file) and the schema. Idempotent. */
+static int setup(sq_conn *c, aa_error *err) {
     char mode[16];
-    int status = exec1(s, "PRAGMA journal_mode = WAL", mode, sizeof mode,
-                       err, "opening");
+    int status = exec1(c, "PRAGMA journal_mode = WAL", mode, sizeof mode, err,
+                       "opening");
     if (status != AA_OK) {
         if (status != AA_EBUSY)
-            explain_directory(s->path, err);
+            explain_directory(c->store->path, err);
         return status;
     }
     if (strcmp(mode, "wal") != 0)
         return aa__fail(err, AA_ESTATE,
                         "state store '%s': cannot use WAL mode (journal mode "
                         "is '%s')",
-                        s->path, mode);
-    /* Every commit reaches the disk: a revocation must survive a crash. */
-    status = exec1(s, "PRAGMA synchronous = FULL", NULL, 0, err, "opening");
-    if (status == AA_OK)
-        status = ensure_schema(s, err);
-    return status;
+                        c->store->path, mode);
+    return ensure_schema(c, err);
 }
 
 /* Runs setup, trying again while the file is busy, up to the busy timeout:
  * while several processes make a new file at once, switching it to WAL
  * mode can report SQLITE_BUSY without waiting in the busy handler. Only
  * the last attempt's messages are kept. */
-static int setup_with_retry(sq_store *s, aa_error *err) {
+static int setup_with_retry(sq_conn *c, aa_error *err) {
     aa_error *attempt = aa_error_new();
     if (!attempt)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -913,9 +998,9 @@ static int setup_with_retry(sq_store *s, aa_error *err) {
     int status;
     for (;;) {
         aa_error_clear(attempt);
-        status = setup(s, attempt);
+        status = setup(c, attempt);
         if (status != AA_EBUSY ||
-            aa__mono_ns() - start >= (uint64_t)s->busy_ms * 1000000u)
+            aa__mono_ns() - start >= (uint64_t)c->store->busy_ms * 1000000u)
             break;
         usleep(pause);
         if (pause < 64000)
@@ -923,8 +1008,8 @@ static int setup_with_retry(sq_store *s, aa_error *err) {
     }
     for (size_t i = 0; i < aa_error_count(attempt); i++) {
         const aa_diag *d = aa_error_get(attempt, i);
-        aa__error_add(err, d->severity, d->status, d->file, d->line,
-                      d->column, "%s", d->message);
+        aa__error_add(err, d->severity, d->status, d->file, d->line, d->column,
+                      "%s", d->message);
     }
     aa_error_free(attempt);
     return status;
@@ -946,6 +1031,33 @@ static int busy_timeout_ms(void) {
     return (int)ms;
 }
 
+/* Opens one connection of the store; the first one also sets the file up. */
+static int conn_open(sq_store *s, sq_conn *c, bool first, aa_error *err) {
+    c->store = s;
+    int rc = sqlite3_open_v2(s->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK)
+        return sq_fail(c, rc, err, "opening");
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, s->busy_ms);
+    int status = first ? setup_with_retry(c, err) : AA_OK;
+    /* Every commit reaches the disk: a revocation must survive a crash. */
+    if (status == AA_OK)
+        status = exec1(c, "PRAGMA synchronous = FULL", NULL, 0, err, "opening");
+    /* Pages are read through a memory map, not a read() each: lookups in a
+     * large store then cost what they cost in a small one. */
+    if (status == AA_OK)
+        status =
+            exec1(c, "PRAGMA mmap_size = 268435456", NULL, 0, err, "opening");
+    for (int i = 0; status == AA_OK && i < Q_COUNT; i++) {
+        rc = sqlite3_prepare_v3(c->db, query_sql[i], -1,
+                                SQLITE_PREPARE_PERSISTENT, &c->q[i], NULL);
+        if (rc != SQLITE_OK)
+            status = sq_fail(c, rc, err, "preparing statements");
+    }
+    return status;
+}
+
 int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
     if (!out)
         return aa__fail(err, AA_EINVAL, "aa_store_open_sqlite: out is NULL");
@@ -963,35 +1075,23 @@ int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
     }
     s->base.ops = &sqlite_ops;
     s->busy_ms = busy_timeout_ms();
-    pthread_mutex_init(&s->mu, NULL);
-
-    int rc = sqlite3_open_v2(path, &s->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
-    if (rc != SQLITE_OK) {
-        status = sq_fail(s, rc, err, "opening");
-        goto fail;
+    pthread_mutex_init(&s->grow, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    for (int i = 0; i < POOL; i++) {
+        pthread_mutex_init(&s->conns[i].mu, NULL);
+        s->conns[i].store = s;
     }
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, s->busy_ms);
+    atomic_init(&s->nconns, 0);
+    atomic_init(&s->next, 0);
+    atomic_init(&s->no_more, false);
 
-    status = setup_with_retry(s, err);
-    if (status != AA_OK)
-        goto fail;
+    status = conn_open(s, &s->conns[0], true, err);
+    if (status != AA_OK) {
+        sq_close(&s->base);
+        return status;
+    }
+    atomic_store_explicit(&s->nconns, 1, memory_order_release);
     protect_side_files(path);
-
-    for (int i = 0; i < Q_COUNT; i++) {
-        rc = sqlite3_prepare_v3(s->db, query_sql[i], -1,
-                                SQLITE_PREPARE_PERSISTENT, &s->q[i], NULL);
-        if (rc != SQLITE_OK) {
-            status = sq_fail(s, rc, err, "preparing statements");
-            goto fail;
-        }
-    }
     *out = &s->base;
     return AA_OK;
-
-fail:
-    sq_close(&s->base);
-    return status;
 }
