@@ -20,9 +20,14 @@
  * the row without parsing or allocating, and a pair's live grants are found
  * through a partial index on (to_agent, from_user, granted_at) that holds
  * active rows only.
+ *
+ * Lookups on the decision path (session_get, delegation_find) go through a
+ * read cache checked against a generation counter that every write bumps
+ * (store_cache.h): while nothing changed, they cost no SQLite call at all.
  */
 #include "pattern.h"
 #include "store.h"
+#include "store_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -194,6 +199,7 @@ struct sq_store {
      * lock, whose busy handler waits by sleeping. Taken after a
      * connection, never before one. */
     pthread_mutex_t wmu;
+    aa__cache *cache; /* NULL: every lookup reads the file */
 };
 
 /* ---- errors -------------------------------------------------------------- */
@@ -277,7 +283,11 @@ static void conn_put(sq_conn *c) {
 static void write_lock(sq_conn *c) {
     pthread_mutex_lock(&c->store->wmu);
 }
+/* After a write has committed: other processes' caches must not answer
+ * from what they read before it. */
 static void write_unlock(sq_conn *c) {
+    if (c->store->cache)
+        aa__cache_bump(c->store->cache);
     pthread_mutex_unlock(&c->store->wmu);
 }
 
@@ -390,7 +400,21 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     if (!id || !out)
         return aa__fail(err, AA_EINVAL, "session_get: missing argument");
     memset(out, 0, sizeof *out);
+    uint64_t gen = 0;
+    if (s->cache) {
+        gen = aa__cache_gen(s->cache);
+        bool found;
+        if (aa__cache_session_get(s->cache, id, gen, &found, out)) {
+            if (!found)
+                return AA_ENOTFOUND;
+            if (out->status != AA_STATUS_ACTIVE || now < out->expires_at)
+                return AA_OK;
+            aa_session_clear(out); /* expired: mark it, below */
+            memset(out, 0, sizeof *out);
+        }
+    }
     int status = AA_OK;
+    bool wrote = false;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
         sqlite3_stmt *st = c->q[Q_SESS_GET];
@@ -413,6 +437,7 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
          * (the file may be locked): the next read or cleanup marks it. When
          * another writer changed the row meanwhile, read it again. */
         int changed = 0;
+        wrote = true;
         if (mark_expired(c, Q_SESS_EXPIRE, id, now, &changed, NULL) != AA_OK ||
             changed || attempt == 1) {
             out->status = AA_STATUS_EXPIRED;
@@ -421,6 +446,10 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         aa_session_clear(out);
     }
     conn_put(c);
+    /* What was read under generation gen; after a write of our own the
+     * generation moved on and the next lookup reads again. */
+    if (s->cache && !wrote && (status == AA_OK || status == AA_ENOTFOUND))
+        aa__cache_session_put(s->cache, id, gen, status == AA_OK ? out : NULL);
     if (status != AA_OK)
         aa_session_clear(out);
     return status;
@@ -627,8 +656,49 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
     return status;
 }
 
-/* The hot path: no allocation, one index range of the (agent, user) pair,
- * oldest first; patterns are tested in place in the row's blob. */
+/* Reads the pair's live grants, oldest first, for the cache. */
+static int read_pair(sq_conn *c, const char *agent, const char *user,
+                     int64_t now, aa__cache_grant **out, size_t *n,
+                     aa_error *err) {
+    rows r = {.size = sizeof(aa__cache_grant)};
+    int status = AA_OK, rc;
+    sqlite3_stmt *st = c->q[Q_DEL_FIND];
+    bind_text(st, 1, agent);
+    bind_text(st, 2, user);
+    sqlite3_bind_int64(st, 3, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        aa__cache_grant *g = rows_push(&r);
+        const char *blob = sqlite3_column_blob(st, 2);
+        size_t len = (size_t)sqlite3_column_bytes(st, 2);
+        if (!g || !(g->patterns = malloc(len ? len : 1))) {
+            status = aa__fail(err, AA_ENOMEM, "out of memory");
+            break;
+        }
+        if (len)
+            memcpy(g->patterns, blob, len);
+        g->len = len;
+        copy_id(g->id, st, 0);
+        g->expires_at = sqlite3_column_int64(st, 1);
+        r.n++;
+    }
+    if (status == AA_OK && rc != SQLITE_DONE)
+        status = sq_fail(c, rc, err, "finding a delegation to '%s'", agent);
+    sqlite3_reset(st);
+    if (status != AA_OK) {
+        aa__cache_grant *g = r.items;
+        for (size_t i = 0; i < r.n; i++)
+            free(g[i].patterns);
+        free(r.items);
+        return status;
+    }
+    *out = r.items;
+    *n = r.n;
+    return AA_OK;
+}
+
+/* The hot path. Cached: a hash probe while no process wrote the store.
+ * Uncached: one index range of the (agent, user) pair, oldest first, the
+ * patterns tested in place in each row's blob, nothing allocated. */
 static int sq_delegation_find(aa_store *base, const char *agent,
                               const char *user, const char *action, int64_t now,
                               aa__deleg_hit *hit, aa_error *err) {
@@ -636,6 +706,28 @@ static int sq_delegation_find(aa_store *base, const char *agent,
     if (!agent || !user || !action || !hit)
         return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
     size_t alen = strlen(action);
+    if (s->cache) {
+        uint64_t gen = aa__cache_gen(s->cache);
+        bool found;
+        if (!aa__cache_deleg_find(s->cache, agent, user, action, now, gen,
+                                  &found, hit)) {
+            aa__cache_grant *grants = NULL;
+            size_t n = 0;
+            sq_conn *c = conn_get(s);
+            int status = read_pair(c, agent, user, now, &grants, &n, err);
+            conn_put(c);
+            if (status != AA_OK)
+                return status;
+            aa__cache_deleg_put(s->cache, agent, user, gen, grants, n);
+            if (!aa__cache_deleg_find(s->cache, agent, user, action, now, gen,
+                                      &found, hit)) {
+                /* The cache was emptied meanwhile: read once more, uncached. */
+                goto uncached;
+            }
+        }
+        return found ? AA_OK : AA_ENOTFOUND;
+    }
+uncached:;
     int status = AA_ENOTFOUND, rc;
     sq_conn *c = conn_get(s);
     sqlite3_stmt *st = c->q[Q_DEL_FIND];
@@ -645,20 +737,10 @@ static int sq_delegation_find(aa_store *base, const char *agent,
     while (status == AA_ENOTFOUND && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *blob = sqlite3_column_blob(st, 2);
         size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        for (size_t i = 0; i < len;) {
-            const char *pat = blob + i;
-            size_t plen = strnlen(pat, len - i);
-            if (aa__glob_match(pat, plen, action, alen)) {
-                copy_id(hit->delegation_id, st, 0);
-                hit->expires_at = sqlite3_column_int64(st, 1);
-                size_t cut =
-                    plen < sizeof hit->pattern ? plen : sizeof hit->pattern - 1;
-                memcpy(hit->pattern, pat, cut);
-                hit->pattern[cut] = 0;
-                status = AA_OK;
-                break;
-            }
-            i += plen + 1;
+        if (aa__grant_patterns_match(blob, len, action, alen, hit)) {
+            copy_id(hit->delegation_id, st, 0);
+            hit->expires_at = sqlite3_column_int64(st, 1);
+            status = AA_OK;
         }
     }
     if (status == AA_ENOTFOUND && rc != SQLITE_DONE)
@@ -769,6 +851,7 @@ static void sq_close(aa_store *base) {
     }
     pthread_mutex_destroy(&s->grow);
     pthread_mutex_destroy(&s->wmu);
+    aa__cache_close(s->cache);
     free(s->path);
     free(s);
 }
@@ -931,7 +1014,7 @@ static int ensure_schema(sq_conn *c, aa_error *err) {
 
 /* Gives the -wal and -shm files the database's owner-only mode. */
 static void protect_side_files(const char *path) {
-    static const char *const suffix[] = {"-wal", "-shm"};
+    static const char *const suffix[] = {"-wal", "-shm", "-gen"};
     char buf[PATH_MAX];
     for (size_t i = 0; i < AA__ARRAY_LEN(suffix); i++) {
         if (snprintf(buf, sizeof buf, "%s%s", path, suffix[i]) >=
@@ -1091,6 +1174,7 @@ int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
         return status;
     }
     atomic_store_explicit(&s->nconns, 1, memory_order_release);
+    s->cache = aa__cache_open(path);
     protect_side_files(path);
     *out = &s->base;
     return AA_OK;

@@ -755,6 +755,59 @@ static void test_sqlite_persists(void **state) {
     aa_store_free(other);
 }
 
+/* Lookups are cached; a change made through another handle (another
+ * process) must show at once in this one: revocation, a new grant, a new
+ * session with an id looked up before, expiry by the clock. */
+static void test_sqlite_cache_sees_other_writers(void **state) {
+    fx *f = *state;
+    aa_store *other = NULL;
+    assert_int_equal(aa_store_open_sqlite(f->path, &other, NULL), AA_OK);
+    const char *acts[] = {"deploy:*"};
+    put_session(f->st, "s1", "bot", "alice", "", T0, T0 + 60 * SEC);
+    put_grant(f->st, "g1", "alice", "bot", acts, 1, T0, T0 + 60 * SEC, "");
+
+    /* Warm this handle's cache, twice so the second read is a cache hit. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_ACTIVE);
+        assert_string_equal(find(f->st, "bot", "alice", "deploy:web", T0),
+                            "g1 deploy:*");
+        assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0), "-");
+    }
+    aa_session s;
+    assert_int_equal(f->st->ops->session_get(f->st, "s9", T0, &s, NULL),
+                     AA_ENOTFOUND);
+
+    int r = 0;
+    assert_int_equal(other->ops->session_revoke(other, "s1", T0, &r, NULL),
+                     AA_OK);
+    assert_int_equal(r, 1);
+    assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_REVOKED);
+
+    assert_int_equal(other->ops->delegation_revoke(other, "g1", T0, &r, NULL),
+                     AA_OK);
+    assert_string_equal(find(f->st, "bot", "alice", "deploy:web", T0), "-");
+
+    put_grant(other, "g2", "bob", "bot", acts, 1, T0, T0 + 60 * SEC, "");
+    assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0),
+                        "g2 deploy:*");
+
+    put_session(other, "s9", "bot", "bob", "", T0, T0 + 60 * SEC);
+    assert_int_equal(session_status(f->st, "s9", T0), AA_STATUS_ACTIVE);
+
+    /* Cached and still valid for the store, but expired by the clock. */
+    assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC - 1),
+                        "g2 deploy:*");
+    assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC),
+                        "-");
+    assert_int_equal(session_status(f->st, "s9", T0 + 60 * SEC - 1),
+                     AA_STATUS_ACTIVE);
+    assert_int_equal(session_status(f->st, "s9", T0 + 60 * SEC),
+                     AA_STATUS_EXPIRED);
+    /* ... and marked in the file, for every process. */
+    assert_int_equal(session_status(other, "s9", T0), AA_STATUS_EXPIRED);
+    aa_store_free(other);
+}
+
 static void test_sqlite_file_modes(void **state) {
     fx *f = *state;
     mode_t old = umask(022);
@@ -1110,6 +1163,7 @@ int main(void) {
         BOTH(test_threads),
         BOTH(test_concurrent_revoke),
         SQLITE(test_sqlite_persists),
+        SQLITE(test_sqlite_cache_sees_other_writers),
         SQLITE(test_sqlite_file_modes),
         SQLITE(test_sqlite_corrupt_file),
         SQLITE(test_sqlite_foreign_database),

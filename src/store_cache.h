@@ -1,0 +1,68 @@
+/*
+ * store_cache.h - a read cache in front of a state store that several
+ * processes share.
+ *
+ * Every process that writes the store bumps a generation counter kept in a
+ * small shared file beside it (`<db>-gen`, mapped into memory) after each
+ * committed change. A reader loads the counter before it reads the store
+ * and tags what it caches with that value; a cached answer is used only
+ * while the counter still has it. So a lookup that nobody invalidated costs
+ * one atomic load and a hash probe instead of a SQLite statement (whose
+ * file locks alone are two system calls), and a revocation made by any
+ * process is seen by every other as soon as the revoking call returns.
+ * Expiry is still decided against the clock at every lookup.
+ *
+ * Writers that bypass the library (the sqlite3 shell) do not bump the
+ * counter: processes then see their change only once something else does.
+ */
+#ifndef AA_STORE_CACHE_H
+#define AA_STORE_CACHE_H
+
+#include "store.h"
+
+typedef struct aa__cache aa__cache;
+
+/* Maps `<db_path>-gen` (created 0600 when missing). NULL when it cannot:
+ * the store then works uncached. */
+aa__cache *aa__cache_open(const char *db_path);
+void aa__cache_close(aa__cache *c);
+
+/* The current generation (load before reading the store). */
+uint64_t aa__cache_gen(const aa__cache *c);
+/* After a committed write. */
+void aa__cache_bump(aa__cache *c);
+
+/* Session by id: returns true when the cache answers for generation gen;
+ * then *found says whether the session exists and, if so, *out is filled
+ * (strings allocated, as from the store). */
+bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
+                           bool *found, aa_session *out);
+/* Remembers what the store said (s NULL: no such session). */
+void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
+                           const aa_session *s);
+
+/* One live grant of an (agent, user) pair, as delegation_find needs it. */
+typedef struct aa__cache_grant {
+    char id[37];
+    int64_t expires_at;
+    char *patterns; /* NUL-separated, owned by the cache once put */
+    size_t len;
+} aa__cache_grant;
+
+/* Returns true when the cache holds the pair's grants for generation gen;
+ * then the oldest live one whose pattern matches `action` is put in *hit
+ * and *found set. */
+bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
+                          const char *action, int64_t now, uint64_t gen,
+                          bool *found, aa__deleg_hit *hit);
+/* Remembers a pair's live grants, oldest first; takes the patterns. */
+void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
+                         uint64_t gen, aa__cache_grant *grants, size_t n);
+
+/* Tests each NUL-separated pattern of blob against action; on a match
+ * fills hit->pattern and returns true. Shared with the uncached path. */
+bool aa__grant_patterns_match(const char *blob, size_t len,
+                              const char *action, size_t alen,
+                              aa__deleg_hit *hit);
+
+#endif /* AA_STORE_CACHE_H */
