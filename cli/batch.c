@@ -88,12 +88,57 @@ static char *next_line(reader *r, size_t *len, bool *too_long, int *read_err) {
     }
 }
 
+/* Writes s as a JSON string. Request strings were checked as UTF-8 on the
+ * way in; any invalid byte that still gets here becomes U+FFFD. */
 static void put_json_string(const char *s) {
-    json_t *j = cli_jstr(s);
-    char *t = json_dumps(j, JSON_ENCODE_ANY);
-    fputs(t ? t : "\"\"", stdout);
-    free(t);
-    json_decref(j);
+    static const char hex[] = "0123456789abcdef";
+    FILE *o = stdout;
+    putc_unlocked('"', o);
+    const unsigned char *p = (const unsigned char *)s, *run = p;
+    for (; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+            continue;
+        fwrite_unlocked(run, 1, (size_t)(p - run), o);
+        run = p + 1;
+        if (c >= 0x80) {
+            size_t n = cli_utf8_len(p);
+            if (n) {
+                fwrite_unlocked(p, 1, n, o);
+                p += n - 1;
+            } else {
+                fputs_unlocked("\\ufffd", o);
+            }
+            run = p + 1;
+            continue;
+        }
+        switch (c) {
+        case '"': fputs_unlocked("\\\"", o); break;
+        case '\\': fputs_unlocked("\\\\", o); break;
+        case '\n': fputs_unlocked("\\n", o); break;
+        case '\r': fputs_unlocked("\\r", o); break;
+        case '\t': fputs_unlocked("\\t", o); break;
+        default: {
+            char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
+            fputs_unlocked(esc, o);
+        }
+        }
+    }
+    fwrite_unlocked(run, 1, (size_t)(p - run), o);
+    putc_unlocked('"', o);
+}
+
+/* Milliseconds with three decimals, without printf. */
+static void put_ms(double ms) {
+    char buf[32], *e = buf + sizeof buf, *p = e;
+    unsigned long long us = ms > 0 ? (unsigned long long)(ms * 1000 + 0.5) : 0;
+    for (int i = 0; i < 3; i++, us /= 10)
+        *--p = (char)('0' + us % 10);
+    *--p = '.';
+    do
+        *--p = (char)('0' + us % 10);
+    while (us /= 10);
+    fwrite_unlocked(p, 1, (size_t)(e - p), stdout);
 }
 
 static void line_error(size_t line, const char *fmt, ...)
@@ -204,8 +249,8 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
     static char outbuf[1 << 16];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 
-    aa_meta *meta = NULL;
-    size_t metacap = 0, lineno = 0;
+    cli_reqbuf rb = {0};
+    size_t lineno = 0;
     bool any_denied = false, any_bad = false;
     int read_err = 0;
     char *line;
@@ -223,43 +268,42 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
             k++;
         if (k == len) /* blank lines are skipped, but keep their number */
             continue;
-        json_error_t jerr;
-        json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!obj) {
-            line_error(lineno, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-            any_bad = true;
-            continue;
-        }
-        aa_request req = {0};
+        aa_request req;
+        const char *id;
+        size_t idlen;
         char msg[256];
-        const char *bad = cli_request_from_json(obj, &req, &meta, &metacap, msg, sizeof msg);
+        const char *bad =
+            cli_request_parse(&rb, line, len, &req, &id, &idlen, msg, sizeof msg);
         if (bad) {
             line_error(lineno, "%s", bad);
             any_bad = true;
-            json_decref(obj);
             continue;
         }
         aa_authorize(ce->engine, &req, d);
         bool ok = aa_decision_allowed(d);
         any_denied |= !ok;
-        json_t *id = json_object_get(obj, "id");
-        fputs("{", stdout);
+        FILE *o = stdout;
+        putc_unlocked('{', o);
         if (id) {
-            char *t = json_dumps(id, JSON_ENCODE_ANY);
-            printf("\"id\":%s,", t ? t : "null");
-            free(t);
+            fputs_unlocked("\"id\":", o);
+            fwrite_unlocked(id, 1, idlen, o);
+            putc_unlocked(',', o);
         }
-        printf("\"allowed\":%s,\"tier\":\"%s\",\"reason\":", ok ? "true" : "false",
-               aa_tier_name(aa_decision_tier(d)));
+        fputs_unlocked(ok ? "\"allowed\":true,\"tier\":\"" : "\"allowed\":false,\"tier\":\"", o);
+        fputs_unlocked(aa_tier_name(aa_decision_tier(d)), o);
+        fputs_unlocked("\",\"reason\":", o);
         put_json_string(aa_decision_reason(d));
-        printf(",\"requires_approval\":%s,\"approval_policy\":",
-               aa_decision_requires_approval(d) ? "true" : "false");
+        fputs_unlocked(aa_decision_requires_approval(d)
+                           ? ",\"requires_approval\":true,\"approval_policy\":"
+                           : ",\"requires_approval\":false,\"approval_policy\":",
+                       o);
         put_json_string(aa_decision_approval_policy(d));
-        printf(",\"evaluation_time_ms\":%.3f}\n", aa_decision_time_ms(d));
-        json_decref(obj);
+        fputs_unlocked(",\"evaluation_time_ms\":", o);
+        put_ms(aa_decision_time_ms(d));
+        fputs_unlocked("}\n", o);
     }
     fflush(stdout);
-    free(meta);
+    cli_reqbuf_free(&rb);
     free(r.buf);
     aa_decision_free(d);
     if (r.fd > 0)

@@ -205,6 +205,9 @@ struct sq_store {
 /* ---- errors -------------------------------------------------------------- */
 
 static int sq_vfail(const char *path, int busy_ms, int rc, const char *msg,
+                    aa_error *err, const char *fmt, va_list ap)
+    AA__PRINTF(6, 0);
+static int sq_vfail(const char *path, int busy_ms, int rc, const char *msg,
                     aa_error *err, const char *fmt, va_list ap) {
     aa__buf what;
     aa__buf_init(&what);
