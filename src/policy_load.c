@@ -1212,7 +1212,25 @@ static void load_state(loader *L, const aa__ynode *root) {
 
 /* ---- compiling the pattern sets ------------------------------------------ */
 
+/* Gives an empty set room for exactly n entries, so that adding them does
+ * not grow (and copy) the array several times: with thousands of profiles
+ * that churn is most of the compile time. aa__patset_add grows the array
+ * with realloc only when it is full, so a malloc'd array is compatible. */
+static bool patset_reserve(aa__patset *s, size_t n) {
+    if (n == 0 || s->cap >= n)
+        return true;
+    aa__patset_entry *e = malloc(n * sizeof *e);
+    if (!e)
+        return false;
+    free(s->entries);
+    s->entries = e;
+    s->cap = n;
+    return true;
+}
+
 static bool add_list(aa__patset *set, const aa__strlist *l) {
+    if (!patset_reserve(set, l->count))
+        return false;
     for (size_t i = 0; i < l->count; i++)
         if (!aa__patset_add(set, l->items[i], NULL))
             return false;
@@ -1225,7 +1243,7 @@ static bool compile_profile(loader *L, aa__profile *pr) {
     for (int r = pr->role; r >= 0; r = p->roles[r].parent)
         n += p->roles[r].actions.count;
     pr->origins = lalloc(L, n * sizeof *pr->origins);
-    if (!pr->origins)
+    if (!pr->origins || !patset_reserve(&pr->effective, n))
         return false;
     size_t k = 0;
     for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
@@ -1309,9 +1327,13 @@ static int load_doc(const char *data, size_t len, const char *name,
         load_a2a(&L, root);
         load_audit(&L, root);
         load_state(&L, root);
+        /* Everything the policy keeps was copied out of the tree: free it
+         * first so that the pattern sets can reuse its memory. */
+        size_t doc_errors = doc.nerrors;
+        aa__ydoc_free(&doc);
         if (L.oom)
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
-        else if (L.nerrors + doc.nerrors > 0)
+        else if (L.nerrors + doc_errors > 0)
             rc = AA_EPOLICY;
         else if (!compile_sets(&L))
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
