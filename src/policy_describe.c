@@ -118,18 +118,20 @@ static json_t *jvalue(const aa__value *v) {
 static json_t *describe_role(const aa_policy *p, size_t idx) {
     const aa__role *r = &p->roles[idx];
     json_t *chain = json_array(), *resolved = json_array();
+    aa__map seen;
+    aa__map_init(&seen);
     for (int k = (int)idx; k >= 0; k = p->roles[k].parent) {
         json_array_append_new(chain, jstr(p->roles[k].name));
         const aa__strlist *a = &p->roles[k].actions;
         for (size_t i = 0; i < a->count; i++) {
-            bool seen = false;
-            for (size_t j = 0; j < json_array_size(resolved) && !seen; j++)
-                seen = strcmp(json_string_value(json_array_get(resolved, j)),
-                              a->items[i]) == 0;
-            if (!seen)
-                json_array_append_new(resolved, jstr(a->items[i]));
+            const char *act = a->items[i];
+            if (aa__map_get(&seen, act, strlen(act)))
+                continue;
+            aa__map_put(&seen, act, strlen(act), (void *)act);
+            json_array_append_new(resolved, jstr(act));
         }
     }
+    aa__map_free(&seen);
     return json_pack("{s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "name",
                      jstr(r->name), "description", jstr(r->description),
                      "extends", jstr(r->extends), "depth", r->depth, "chain",

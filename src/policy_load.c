@@ -26,6 +26,13 @@
 #include <unistd.h>
 
 #define AA__POLICY_MAX_BYTES ((size_t)16 * 1024 * 1024)
+/* Bounds on what a policy may expand to: the depth of an `extends` chain,
+ * and the patterns of all effective sets together (each profile repeats
+ * its role chain's actions). */
+#define AA__MAX_ROLE_DEPTH 100
+#define AA__MAX_EFFECTIVE 4000000
+/* "Did you mean" is worked out for this many messages at most. */
+#define AA__MAX_SUGGESTIONS 1000
 
 /* Contract section 2 defaults. */
 #define DEF_SESSION_DURATION 3600
@@ -46,6 +53,7 @@ typedef struct loader {
     void *getenv_ud;
     aa_policy *p;
     size_t nerrors;
+    size_t nsuggest;
     bool oom;
     /* Per-role nodes, for messages about `extends`. */
     const aa__ynode **extends_node;
@@ -236,7 +244,9 @@ static void check_keys(loader *L, const aa__ynode *map,
             ok = strcmp(k->text, known[j]) == 0;
         if (ok)
             continue;
-        const char *s = suggest(k->text, known, nk);
+        const char *s = L->nsuggest++ < AA__MAX_SUGGESTIONS
+                            ? suggest(k->text, known, nk)
+                            : NULL;
         if (s)
             lwarn(L, k, "unknown key '%.100s' %s (did you mean '%s'?)",
                   k->text, where, s);
@@ -761,6 +771,8 @@ static void load_roles(loader *L, const aa__ynode *root) {
 /* Role names as candidates for "did you mean". */
 static const char *suggest_role(loader *L, const char *name) {
     aa_policy *p = L->p;
+    if (L->nsuggest++ >= AA__MAX_SUGGESTIONS)
+        return NULL;
     const char **names = malloc((p->nroles + 1) * sizeof *names);
     if (!names)
         return NULL;
@@ -849,6 +861,11 @@ static void resolve_roles(loader *L) {
         while (k > 0) {
             depth[path[--k]] = d;
             p->roles[path[k]].depth = d;
+            if (d == AA__MAX_ROLE_DEPTH + 1) /* once, at the first too deep */
+                lerr(L, L->extends_node[path[k]],
+                     "role '%.100s': its extends chain is longer than %d "
+                     "roles",
+                     p->roles[path[k]].name, AA__MAX_ROLE_DEPTH);
             d++;
         }
     }
@@ -1264,17 +1281,32 @@ static bool compile_profile(loader *L, aa__profile *pr) {
            add_list(&pr->scopeset, &pr->scopes);
 }
 
-static bool compile_sets(loader *L) {
+/* AA_OK, AA_ELIMIT (reported) or AA_ENOMEM. */
+static int compile_sets(loader *L) {
     aa_policy *p = L->p;
+    size_t total = 0;
+    for (size_t i = 0; i < p->nprofiles; i++) {
+        const aa__profile *pr = &p->profiles[i];
+        total += pr->allow.count;
+        for (int r = pr->role; r >= 0; r = p->roles[r].parent)
+            total += p->roles[r].actions.count;
+        if (total > AA__MAX_EFFECTIVE)
+            return aa__error_add(
+                L->err, AA_SEVERITY_ERROR, AA_ELIMIT, L->file, pr->pos.line,
+                pr->pos.col,
+                "the profiles' effective permissions (role chain actions "
+                "plus allow) add up to more than %d patterns",
+                AA__MAX_EFFECTIVE);
+    }
     for (size_t i = 0; i < p->nprofiles; i++)
         if (!compile_profile(L, &p->profiles[i]))
-            return false;
+            return AA_ENOMEM;
     for (size_t i = 0; i < p->delegation.nrules; i++) {
         aa__drule *d = &p->delegation.rules[i];
         if (!add_list(&d->allowed, &d->allowed_actions))
-            return false;
+            return AA_ENOMEM;
     }
-    return true;
+    return AA_OK;
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -1335,8 +1367,8 @@ static int load_doc(const char *data, size_t len, const char *name,
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
         else if (L.nerrors + doc_errors > 0)
             rc = AA_EPOLICY;
-        else if (!compile_sets(&L))
-            rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+        else if ((rc = compile_sets(&L)) == AA_ENOMEM)
+            aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
     }
     free(L.extends_node);
     free(L.lines);
@@ -1386,6 +1418,8 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
         return aa__fail(err, AA_EINVAL, "no policy file name given");
     size_t max = opts && opts->max_bytes ? opts->max_bytes
                                          : AA__POLICY_MAX_BYTES;
+    if (max == SIZE_MAX)
+        max--; /* room for the byte that tells "too long" */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return io_error(err, path, "open", errno);

@@ -554,6 +554,11 @@ static void test_io_errors(void **state) {
     expect_one_error(rc, AA_ELIMIT, p, err, "over the limit of 4096 bytes");
     free(big);
 
+    /* A file that opens but cannot be read. */
+    aa_error_clear(err);
+    rc = aa_policy_load_file("/proc/self/mem", NULL, &p, err);
+    expect_one_error(rc, AA_EIO, p, err, "cannot read policy file");
+
     assert_int_equal(aa_policy_load_file(NULL, NULL, &p, NULL), AA_EINVAL);
     assert_int_equal(aa_policy_load_file(file, NULL, NULL, NULL), AA_EINVAL);
     tu_rmdir(dir);
@@ -630,6 +635,25 @@ static void test_deep_nesting_and_aliases(void **state) {
     aa_error_free(err);
 }
 
+static void test_effective_sets_are_bounded(void **state) {
+    (void)state;
+    /* 2,000 profiles inheriting 2,001 actions each: 4 million patterns. */
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "roles:\n  big:\n    actions: [");
+    for (int i = 0; i <= 2000; i++)
+        aa__buf_printf(&b, "%sa%d", i ? ", " : "", i);
+    aa__buf_puts(&b, "]\nprofiles:\n");
+    for (int i = 0; i < 2000; i++)
+        aa__buf_printf(&b, "  p%d: {role: big}\n", i);
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_buffer(b.data, b.len, "wide", NULL, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "more than 4000000 patterns");
+    aa__buf_free(&b);
+    aa_error_free(err);
+}
+
 /* ---- YAML scalars -------------------------------------------------------- */
 
 static void test_scalar_resolution(void **state) {
@@ -694,6 +718,7 @@ int main(void) {
         cmocka_unit_test(test_io_errors),
         cmocka_unit_test(test_not_a_policy),
         cmocka_unit_test(test_deep_nesting_and_aliases),
+        cmocka_unit_test(test_effective_sets_are_bounded),
         cmocka_unit_test(test_scalar_resolution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
