@@ -31,8 +31,9 @@
  * its role chain's actions). */
 #define AA__MAX_ROLE_DEPTH 100
 #define AA__MAX_EFFECTIVE 4000000
-/* "Did you mean" is worked out for this many messages at most. */
-#define AA__MAX_SUGGESTIONS 1000
+/* "Did you mean" compares a name with at most this many candidates in
+ * all (a file full of typos must not make loading slow). */
+#define AA__SUGGEST_BUDGET 50000
 
 /* Contract section 2 defaults. */
 #define DEF_SESSION_DURATION 3600
@@ -53,7 +54,7 @@ typedef struct loader {
     void *getenv_ud;
     aa_policy *p;
     size_t nerrors;
-    size_t nsuggest;
+    size_t suggest_budget; /* candidate comparisons left */
     bool oom;
     /* Per-role nodes, for messages about `extends`. */
     const aa__ynode **extends_node;
@@ -244,9 +245,11 @@ static void check_keys(loader *L, const aa__ynode *map,
             ok = strcmp(k->text, known[j]) == 0;
         if (ok)
             continue;
-        const char *s = L->nsuggest++ < AA__MAX_SUGGESTIONS
-                            ? suggest(k->text, known, nk)
-                            : NULL;
+        const char *s = NULL;
+        if (L->suggest_budget >= nk) {
+            L->suggest_budget -= nk;
+            s = suggest(k->text, known, nk);
+        }
         if (s)
             lwarn(L, k, "unknown key '%.100s' %s (did you mean '%s'?)",
                   k->text, where, s);
@@ -771,8 +774,9 @@ static void load_roles(loader *L, const aa__ynode *root) {
 /* Role names as candidates for "did you mean". */
 static const char *suggest_role(loader *L, const char *name) {
     aa_policy *p = L->p;
-    if (L->nsuggest++ >= AA__MAX_SUGGESTIONS)
+    if (L->suggest_budget < p->nroles)
         return NULL;
+    L->suggest_budget -= p->nroles;
     const char **names = malloc((p->nroles + 1) * sizeof *names);
     if (!names)
         return NULL;
@@ -1320,7 +1324,8 @@ static int load_doc(const char *data, size_t len, const char *name,
     aa__arena_init(&p->arena);
     aa__map_init(&p->role_by_name);
     aa__map_init(&p->profile_by_name);
-    loader L = {.file = name, .err = err, .p = p, .data = data, .len = len};
+    loader L = {.file = name, .err = err, .p = p, .data = data, .len = len,
+                .suggest_budget = AA__SUGGEST_BUDGET};
     if (opts) {
         L.strict = opts->strict != 0;
         L.getenv_fn = opts->getenv_fn;
