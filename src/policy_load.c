@@ -1334,7 +1334,21 @@ static int load_doc(const char *data, size_t len, const char *name,
     p->file = lstrndup(&L, name, strlen(name));
 
     aa__ydoc doc;
-    int rc = aa__ydoc_parse(&doc, data, len, name, err);
+    memset(&doc, 0, sizeof doc);
+    int rc = AA_OK;
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
+        data += 3;
+        len -= 3;
+        L.data = data;
+        L.len = len;
+    } else if (len >= 2 && ((unsigned char)data[0] == 0xFF ||
+                            (unsigned char)data[0] == 0xFE) &&
+               ((unsigned char)data[1] ^ (unsigned char)data[0]) == 0x01) {
+        rc = aa__error_add(err, AA_SEVERITY_ERROR, AA_EPARSE, name, 1, 1,
+                           "the policy file is UTF-16; save it as UTF-8");
+    }
+    if (rc == AA_OK)
+        rc = aa__ydoc_parse(&doc, data, len, name, err);
     const aa__ynode *root = doc.root;
     if (rc == AA_OK && (!root || is_null(root))) {
         aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
