@@ -121,10 +121,9 @@ static char locale_point(void) {
 /* Parses [-]digits[.digits]. Exact and locale-free in the common case
  * (a mantissa below 2^53 and at most 22 fraction digits). */
 static double parse_number(const char *s, size_t n) {
-    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,
-                                   1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
-                                   1e18, 1e19, 1e20, 1e21, 1e22};
+    static const double pow10[] = {
+        1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+        1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     bool neg = s[0] == '-';
     uint64_t m = 0;
     int frac = 0;
@@ -219,18 +218,25 @@ enum {
 typedef struct token {
     uint8_t t;
     uint32_t start, end;
-    double num;            /* T_NUM */
-    const aa__value *var;  /* T_VAR: the variable, NULL when undefined */
+    double num;           /* T_NUM */
+    const aa__value *var; /* T_VAR: the variable, NULL when undefined */
 } token;
 
 static const struct {
     const char *word;
     uint8_t t;
 } keywords[] = {
-    {"and", T_AND},         {"or", T_OR},           {"not", T_NOT},
-    {"in", T_IN},           {"true", T_TRUE},       {"false", T_FALSE},
-    {"null", T_NULL},       {"none", T_NULL},       {"matches", T_MATCHES},
-    {"contains", T_CONTAINS}, {"starts_with", T_STARTS},
+    {"and", T_AND},
+    {"or", T_OR},
+    {"not", T_NOT},
+    {"in", T_IN},
+    {"true", T_TRUE},
+    {"false", T_FALSE},
+    {"null", T_NULL},
+    {"none", T_NULL},
+    {"matches", T_MATCHES},
+    {"contains", T_CONTAINS},
+    {"starts_with", T_STARTS},
     {"ends_with", T_ENDS},
 };
 
@@ -240,13 +246,17 @@ static bool is_ident_start(char c) {
 static bool is_ident(char c) {
     return is_ident_start(c) || (c >= '0' && c <= '9');
 }
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 static bool is_space(char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
            c == '\v';
 }
 
-static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+static char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+}
 
 static uint8_t keyword(const char *s, size_t n) {
     for (size_t k = 0; k < AA__ARRAY_LEN(keywords); k++) {
@@ -357,22 +367,33 @@ static bool lex_one(lexer *lx, size_t *pos, token *t) {
         while (is_ident(s[j]))
             j++;
         t->t = T_VAR;
-        t->var = lx->vars ? lx->vars(lx->vars_ud, s + i + 1, j - i - 1)
-                          : NULL;
-        if (t->var && !measure_value(t->var, 1, &lx->var_vals,
-                                     &lx->var_chars)) {
-            lex_error(lx, i, "variable '%.*s' is nested too deep",
-                      (int)(j - i), s + i);
+        t->var = lx->vars ? lx->vars(lx->vars_ud, s + i + 1, j - i - 1) : NULL;
+        if (t->var &&
+            !measure_value(t->var, 1, &lx->var_vals, &lx->var_chars)) {
+            lex_error(lx, i, "variable '%.*s' is nested too deep", (int)(j - i),
+                      s + i);
             return false;
         }
     } else {
         switch (c) {
-        case '(': t->t = T_LP; break;
-        case ')': t->t = T_RP; break;
-        case '[': t->t = T_LB; break;
-        case ']': t->t = T_RB; break;
-        case ',': t->t = T_COMMA; break;
-        case '.': t->t = T_DOT; break;
+        case '(':
+            t->t = T_LP;
+            break;
+        case ')':
+            t->t = T_RP;
+            break;
+        case '[':
+            t->t = T_LB;
+            break;
+        case ']':
+            t->t = T_RB;
+            break;
+        case ',':
+            t->t = T_COMMA;
+            break;
+        case '.':
+            t->t = T_DOT;
+            break;
         case '=':
             if (s[j] != '=') {
                 lex_error(lx, i, "unknown operator '=' (use '==')");
@@ -473,7 +494,9 @@ typedef struct parser {
     aa__expr_error *err;
 } parser;
 
-static const token *cur(const parser *p) { return &p->lx->toks[p->ti]; }
+static const token *cur(const parser *p) {
+    return &p->lx->toks[p->ti];
+}
 static void advance(parser *p) {
     if (cur(p)->t != T_EOF && cur(p)->t != T_ERR)
         p->ti++;
@@ -509,9 +532,10 @@ static int32_t fail_at(parser *p, size_t off, const char *fmt, ...) {
 
 /* An error about the current token; a lexing error there wins, since it
  * explains why no proper token follows. */
-#define FAIL_TOK(p, ...)                                                      \
-    (cur(p)->t == T_ERR ? fail_lex(p)                                         \
-                        : fail_at((p), error_offset((p), cur(p)), __VA_ARGS__))
+#define FAIL_TOK(p, ...)                                                       \
+    (cur(p)->t == T_ERR                                                        \
+         ? fail_lex(p)                                                         \
+         : fail_at((p), error_offset((p), cur(p)), __VA_ARGS__))
 
 static int32_t fail_lex(parser *p) {
     if (p->failed)
@@ -535,8 +559,7 @@ static const char *tok_text(const parser *p, char buf[48]) {
     return buf;
 }
 
-static int32_t new_node(parser *p, uint8_t kind, uint32_t start,
-                        uint32_t end) {
+static int32_t new_node(parser *p, uint8_t kind, uint32_t start, uint32_t end) {
     node *n = &p->nodes[p->nn];
     memset(n, 0, sizeof *n);
     n->kind = kind;
@@ -620,8 +643,7 @@ static void decode_string(parser *p, const token *t, aa__value *v) {
 static int32_t parse_or(parser *p);
 
 /* Builds an n-ary node from the operands pushed since `base`. */
-static int32_t make_nary(parser *p, uint8_t kind, size_t base,
-                         uint32_t start) {
+static int32_t make_nary(parser *p, uint8_t kind, size_t base, uint32_t start) {
     int32_t ni = new_node(p, kind, start, prev_end(p));
     node *n = &p->nodes[ni];
     n->a = p->nk;
@@ -656,8 +678,9 @@ static int32_t parse_list(parser *p) {
         }
         if (cur(p)->t != T_RB) {
             char b[48];
-            return FAIL_TOK(p, "expected ',' or ']' in the list opened at "
-                               "column %d, found %s",
+            return FAIL_TOK(p,
+                            "expected ',' or ']' in the list opened at "
+                            "column %d, found %s",
                             column_of(p->src, start), tok_text(p, b));
         }
     }
@@ -775,8 +798,9 @@ static int32_t parse_primary(parser *p) {
             return -1;
         if (cur(p)->t != T_RP) {
             char b[48];
-            return FAIL_TOK(p, "expected ')' to close the '(' at column %d, "
-                               "found %s",
+            return FAIL_TOK(p,
+                            "expected ')' to close the '(' at column %d, "
+                            "found %s",
                             column_of(p->src, open), tok_text(p, b));
         }
         advance(p);
@@ -803,8 +827,9 @@ static bool parse_matcher_name(parser *p, node *n) {
     }
     if (t->t != T_IDENT) {
         char b[48];
-        FAIL_TOK(p, "expected a matcher name (an identifier or a string) "
-                    "after 'matches', found %s",
+        FAIL_TOK(p,
+                 "expected a matcher name (an identifier or a string) "
+                 "after 'matches', found %s",
                  tok_text(p, b));
         return false;
     }
@@ -827,17 +852,39 @@ static int32_t parse_cmp(parser *p) {
         return -1;
     uint8_t op;
     switch (cur(p)->t) {
-    case T_EQ: op = OP_EQ; break;
-    case T_NE: op = OP_NE; break;
-    case T_LT: op = OP_LT; break;
-    case T_GT: op = OP_GT; break;
-    case T_LE: op = OP_LE; break;
-    case T_GE: op = OP_GE; break;
-    case T_IN: op = OP_IN; break;
-    case T_CONTAINS: op = OP_CONTAINS; break;
-    case T_STARTS: op = OP_STARTS; break;
-    case T_ENDS: op = OP_ENDS; break;
-    case T_MATCHES: op = OP_MATCHES; break;
+    case T_EQ:
+        op = OP_EQ;
+        break;
+    case T_NE:
+        op = OP_NE;
+        break;
+    case T_LT:
+        op = OP_LT;
+        break;
+    case T_GT:
+        op = OP_GT;
+        break;
+    case T_LE:
+        op = OP_LE;
+        break;
+    case T_GE:
+        op = OP_GE;
+        break;
+    case T_IN:
+        op = OP_IN;
+        break;
+    case T_CONTAINS:
+        op = OP_CONTAINS;
+        break;
+    case T_STARTS:
+        op = OP_STARTS;
+        break;
+    case T_ENDS:
+        op = OP_ENDS;
+        break;
+    case T_MATCHES:
+        op = OP_MATCHES;
+        break;
     case T_NOT:
         advance(p);
         if (cur(p)->t != T_IN) {
@@ -928,8 +975,8 @@ static int32_t parse_or(parser *p) {
 /* ---- indexing support --------------------------------------------------- */
 
 /* Whether node n alone pins field f; stores the literals at *slot. */
-static bool pin_of(const aa__expr *e, const node *n, int f,
-                   const char ***slot, size_t *count) {
+static bool pin_of(const aa__expr *e, const node *n, int f, const char ***slot,
+                   size_t *count) {
     if (n->kind != N_CMP || (n->op != OP_EQ && n->op != OP_IN))
         return false;
     const node *l = &e->nodes[n->a], *r = &e->nodes[n->b];
@@ -986,11 +1033,12 @@ static void compute_pins(aa__expr *e, const char **space) {
 
 /* ---- compile ------------------------------------------------------------ */
 
-static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+static size_t align_up(size_t n, size_t a) {
+    return (n + a - 1) & ~(a - 1);
+}
 
-int aa__expr_compile(const char *src, aa__ctx_kind kind,
-                     aa__var_lookup_fn vars, void *vars_ud, aa__expr **out,
-                     aa__expr_error *err) {
+int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
+                     void *vars_ud, aa__expr **out, aa__expr_error *err) {
     aa__expr_error dummy;
     if (!err)
         err = &dummy;
@@ -1082,11 +1130,17 @@ int aa__expr_compile(const char *src, aa__ctx_kind kind,
     return AA_OK;
 }
 
-void aa__expr_free(aa__expr *e) { free(e); }
+void aa__expr_free(aa__expr *e) {
+    free(e);
+}
 
-const char *aa__expr_source(const aa__expr *e) { return e ? e->src : ""; }
+const char *aa__expr_source(const aa__expr *e) {
+    return e ? e->src : "";
+}
 
-bool aa__expr_is_empty(const aa__expr *e) { return !e || e->empty; }
+bool aa__expr_is_empty(const aa__expr *e) {
+    return !e || e->empty;
+}
 
 bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
                    size_t *n) {
@@ -1105,11 +1159,16 @@ bool aa__value_truthy(const aa__value *v) {
     if (!v)
         return false;
     switch (v->type) {
-    case AA__V_BOOL: return v->u.b;
-    case AA__V_NUM: return v->u.n != 0;
-    case AA__V_STR: return v->u.s.len > 0;
-    case AA__V_LIST: return v->u.list.n > 0;
-    default: return false;
+    case AA__V_BOOL:
+        return v->u.b;
+    case AA__V_NUM:
+        return v->u.n != 0;
+    case AA__V_STR:
+        return v->u.s.len > 0;
+    case AA__V_LIST:
+        return v->u.list.n > 0;
+    default:
+        return false;
     }
 }
 
@@ -1177,9 +1236,15 @@ static int equal(evst *s, const xval *a, const xval *b, bool *res) {
     if (a->v.type != b->v.type)
         return AA_OK;
     switch (a->v.type) {
-    case AA__V_NULL: *res = true; return AA_OK;
-    case AA__V_BOOL: *res = a->v.u.b == b->v.u.b; return AA_OK;
-    case AA__V_NUM: *res = a->v.u.n == b->v.u.n; return AA_OK;
+    case AA__V_NULL:
+        *res = true;
+        return AA_OK;
+    case AA__V_BOOL:
+        *res = a->v.u.b == b->v.u.b;
+        return AA_OK;
+    case AA__V_NUM:
+        *res = a->v.u.n == b->v.u.n;
+        return AA_OK;
     case AA__V_STR:
         *res = a->v.u.s.len == b->v.u.s.len &&
                (a->v.u.s.len == 0 ||
@@ -1222,11 +1287,15 @@ static void sink_put(tsink *t, const char *s, size_t n) {
 static int render(evst *s, const xval *v, tsink *t, bool quote) {
     char num[32];
     switch (v->v.type) {
-    case AA__V_NULL: sink_put(t, quote ? "null" : "", quote ? 4 : 0); break;
+    case AA__V_NULL:
+        sink_put(t, quote ? "null" : "", quote ? 4 : 0);
+        break;
     case AA__V_BOOL:
         sink_put(t, v->v.u.b ? "true" : "false", v->v.u.b ? 4 : 5);
         break;
-    case AA__V_NUM: sink_put(t, num, format_number(v->v.u.n, num)); break;
+    case AA__V_NUM:
+        sink_put(t, num, format_number(v->v.u.n, num));
+        break;
     case AA__V_STR:
         if (!quote) {
             sink_put(t, v->v.u.s.p, v->v.u.s.len);
@@ -1279,8 +1348,8 @@ static int text_of(evst *s, const xval *v, char *buf, const char **p,
     return rc;
 }
 
-static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a,
-                              const xval *b, bool *res) {
+static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a, const xval *b,
+                              bool *res) {
     int cmp;
     if (a->v.type == AA__V_NUM && b->v.type == AA__V_NUM) {
         double x = a->v.u.n, y = b->v.u.n;
@@ -1304,10 +1373,18 @@ static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a,
             cmp = na < nb ? -1 : na > nb;
     }
     switch (op) {
-    case OP_LT: *res = cmp < 0; break;
-    case OP_GT: *res = cmp > 0; break;
-    case OP_LE: *res = cmp <= 0; break;
-    default: *res = cmp >= 0; break;
+    case OP_LT:
+        *res = cmp < 0;
+        break;
+    case OP_GT:
+        *res = cmp > 0;
+        break;
+    case OP_LE:
+        *res = cmp <= 0;
+        break;
+    default:
+        *res = cmp >= 0;
+        break;
     }
     return AA_OK;
 }
@@ -1317,8 +1394,8 @@ static bool has_sub(const aa__value *hay, const aa__value *needle) {
         return true;
     if (needle->u.s.len > hay->u.s.len)
         return false;
-    return memmem(hay->u.s.p, hay->u.s.len, needle->u.s.p,
-                  needle->u.s.len) != NULL;
+    return memmem(hay->u.s.p, hay->u.s.len, needle->u.s.p, needle->u.s.len) !=
+           NULL;
 }
 
 static int member(evst *s, const xval *a, const xval *b, bool *res) {
@@ -1390,13 +1467,15 @@ static int compare(evst *s, const node *n, bool *res) {
     if (rc != AA_OK)
         return rc;
     switch (n->op) {
-    case OP_EQ: return equal(s, &l, &r, res);
+    case OP_EQ:
+        return equal(s, &l, &r, res);
     case OP_NE:
         rc = equal(s, &l, &r, res);
         if (rc == AA_OK)
             *res = !*res;
         return rc;
-    case OP_IN: return member(s, &l, &r, res);
+    case OP_IN:
+        return member(s, &l, &r, res);
     case OP_NOTIN:
         rc = member(s, &l, &r, res);
         if (rc == AA_OK)
@@ -1413,20 +1492,23 @@ static int compare(evst *s, const node *n, bool *res) {
                 memcmp(l.v.u.s.p, r.v.u.s.p, r.v.u.s.len) == 0);
         return AA_OK;
     case OP_ENDS:
-        *res = l.v.type == AA__V_STR && r.v.type == AA__V_STR &&
-               r.v.u.s.len <= l.v.u.s.len &&
-               (r.v.u.s.len == 0 ||
-                memcmp(l.v.u.s.p + l.v.u.s.len - r.v.u.s.len, r.v.u.s.p,
-                       r.v.u.s.len) == 0);
+        *res =
+            l.v.type == AA__V_STR && r.v.type == AA__V_STR &&
+            r.v.u.s.len <= l.v.u.s.len &&
+            (r.v.u.s.len == 0 || memcmp(l.v.u.s.p + l.v.u.s.len - r.v.u.s.len,
+                                        r.v.u.s.p, r.v.u.s.len) == 0);
         return AA_OK;
-    default: return order(s, n->op, &l, &r, res);
+    default:
+        return order(s, n->op, &l, &r, res);
     }
 }
 
 static int ev(evst *s, const node *n, xval *out) {
     out->dyn = NULL;
     switch (n->kind) {
-    case N_CONST: out->v = n->v; return AA_OK;
+    case N_CONST:
+        out->v = n->v;
+        return AA_OK;
     case N_FIELD: {
         const char *f = s->c->fields[n->a];
         if (f) {
@@ -1441,7 +1523,9 @@ static int ev(evst *s, const node *n, xval *out) {
     case N_META:
         meta_value(s->c, n->v.u.s.p, n->v.u.s.len, &out->v);
         return AA_OK;
-    case N_NOPATH: out->v.type = AA__V_NULL; return AA_OK;
+    case N_NOPATH:
+        out->v.type = AA__V_NULL;
+        return AA_OK;
     case N_LIST:
         if (n->can_err) { /* every element is evaluated, errors surface */
             for (uint32_t i = 0; i < n->b; i++) {
@@ -1469,7 +1553,8 @@ static int ev(evst *s, const node *n, xval *out) {
 static int truth(evst *s, const node *n, bool *res) {
     int rc;
     switch (n->kind) {
-    case N_CMP: return compare(s, n, res);
+    case N_CMP:
+        return compare(s, n, res);
     case N_AND:
         for (uint32_t i = 0; i < n->b; i++) {
             if ((rc = truth(s, kid(s, n, i), res)) != AA_OK || !*res)
@@ -1538,9 +1623,15 @@ static void put_span(aa__buf *out, const char *src, uint32_t start,
 static void put_value(aa__buf *out, const aa__value *v, int depth) {
     char num[32];
     switch (v->type) {
-    case AA__V_NULL: aa__buf_puts(out, "null"); break;
-    case AA__V_BOOL: aa__buf_puts(out, v->u.b ? "true" : "false"); break;
-    case AA__V_NUM: aa__buf_append(out, num, format_number(v->u.n, num)); break;
+    case AA__V_NULL:
+        aa__buf_puts(out, "null");
+        break;
+    case AA__V_BOOL:
+        aa__buf_puts(out, v->u.b ? "true" : "false");
+        break;
+    case AA__V_NUM:
+        aa__buf_append(out, num, format_number(v->u.n, num));
+        break;
     case AA__V_STR: {
         size_t n = v->u.s.len;
         if (n <= 64) {
@@ -1597,8 +1688,11 @@ static void collect_reads(const aa__expr *e, const node *n, reads *r) {
         break;
     case N_FIELD:
     case N_META:
-    case N_NOPATH: break;
-    case N_NOT: collect_reads(e, &e->nodes[n->a], r); return;
+    case N_NOPATH:
+        break;
+    case N_NOT:
+        collect_reads(e, &e->nodes[n->a], r);
+        return;
     case N_CMP:
         collect_reads(e, &e->nodes[n->a], r);
         if (n->op != OP_MATCHES)
@@ -1641,8 +1735,8 @@ static void put_reads(evst *s, const node *n, aa__buf *out) {
     aa__buf_putc(out, ')');
 }
 
-int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx,
-                     bool *result, aa__expr_error *err, aa__buf *out) {
+int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
+                     aa__expr_error *err, aa__buf *out) {
     aa__expr_error local;
     if (!err)
         err = &local;

@@ -45,10 +45,10 @@ static int test_matcher(void *ud, const char *name, const char *value,
         *result = value == NULL;
     } else if (strcmp(name, "text") == 0) {
         /* non-strings arrive as their text */
-        *result = value && (strcmp(value, "10") == 0 ||
-                            strcmp(value, "2.5") == 0 ||
-                            strcmp(value, "true") == 0 ||
-                            strcmp(value, "[\"a\", 1]") == 0);
+        *result =
+            value &&
+            (strcmp(value, "10") == 0 || strcmp(value, "2.5") == 0 ||
+             strcmp(value, "true") == 0 || strcmp(value, "[\"a\", 1]") == 0);
     } else if (strcmp(name, "pii.ssn") == 0) {
         *result = value && strlen(value) == 11 && value[3] == '-';
     } else if (strcmp(name, "broken") == 0) {
@@ -90,7 +90,8 @@ static bool to_value(aa__arena *a, json_t *j, aa__value *v) {
         v->type = AA__V_BOOL;
         v->u.b = json_is_true(j);
         return true;
-    case JSON_NULL: return true;
+    case JSON_NULL:
+        return true;
     case JSON_ARRAY: {
         size_t n = json_array_size(j);
         aa__value *items = aa__arena_alloc(a, (n ? n : 1) * sizeof *items);
@@ -102,7 +103,8 @@ static bool to_value(aa__arena *a, json_t *j, aa__value *v) {
         v->u.list.n = n;
         return true;
     }
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -190,10 +192,9 @@ typedef struct runner {
     int cases, failures;
 } runner;
 
-static void failf(runner *r, int line, const char *expr, const char *fmt,
-                  ...) AA__PRINTF(4, 5);
-static void failf(runner *r, int line, const char *expr, const char *fmt,
-                  ...) {
+static void failf(runner *r, int line, const char *expr, const char *fmt, ...)
+    AA__PRINTF(4, 5);
+static void failf(runner *r, int line, const char *expr, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -205,9 +206,8 @@ static void failf(runner *r, int line, const char *expr, const char *fmt,
 
 /* When a pin is reported for a field the context's value is not among,
  * the condition must not come out true. */
-static void check_pins(runner *r, int line, const char *src,
-                       const aa__expr *e, const test_ctx *t, int rc,
-                       bool result) {
+static void check_pins(runner *r, int line, const char *src, const aa__expr *e,
+                       const test_ctx *t, int rc, bool result) {
     for (int f = 0; f < AA__F_COUNT; f++) {
         const char *const *vals;
         size_t n;
@@ -248,8 +248,8 @@ static void run_one(runner *r, int line, const char *src, json_t *ctxj,
         return;
     }
     if (rc != AA_OK) {
-        failf(r, line, src, "compile error %d at column %d: %s", rc,
-              err.column, err.message);
+        failf(r, line, src, "compile error %d at column %d: %s", rc, err.column,
+              err.message);
         return;
     }
     bool result = false;
@@ -260,8 +260,8 @@ static void run_one(runner *r, int line, const char *src, json_t *ctxj,
             failf(r, line, src, "evaluated (rc %d, %d), want eval error", rc,
                   result);
         else if (err.column != wcol || strcmp(err.message, wmsg) != 0)
-            failf(r, line, src, "eval error %d '%s', want %d '%s'",
-                  err.column, err.message, wcol, wmsg);
+            failf(r, line, src, "eval error %d '%s', want %d '%s'", err.column,
+                  err.message, wcol, wmsg);
     } else if (strcmp(want, "true") == 0 || strcmp(want, "false") == 0) {
         if (rc != AA_OK)
             failf(r, line, src, "eval error at column %d: %s", err.column,
@@ -278,8 +278,8 @@ static void run_one(runner *r, int line, const char *src, json_t *ctxj,
     bool again = !result;
     int rc2 = aa__expr_explain(e, &t.c, &again, NULL, &out);
     if (rc2 != rc || (rc == AA_OK && again != result) || out.len == 0)
-        failf(r, line, src, "explain disagrees: rc %d/%d result %d/%d", rc2,
-              rc, again, result);
+        failf(r, line, src, "explain disagrees: rc %d/%d result %d/%d", rc2, rc,
+              again, result);
     aa__buf_free(&out);
     check_pins(r, line, src, e, &t, rc, result);
     aa__expr_free(e);
@@ -344,8 +344,8 @@ static void test_cases(void **state) {
                 fail_msg("%s:%d: exprj needs a JSON string", r.file, lineno);
             assert_true(nexpr < MAX_EXPRS);
             expr_lines[nexpr] = lineno;
-            exprs[nexpr++] = aa__arena_strdup(&r.vs.arena,
-                                              json_string_value(j));
+            exprs[nexpr++] =
+                aa__arena_strdup(&r.vs.arena, json_string_value(j));
             json_decref(j);
         } else if (strncmp(line, "ctx: ", 5) == 0) {
             json_error_t je;
@@ -378,8 +378,7 @@ static const aa__value *one_var(void *ud, const char *name, size_t len) {
     static const aa__value items[] = {
         {.type = AA__V_STR, .u.s = {"prod", 4}},
         {.type = AA__V_STR, .u.s = {"production", 10}}};
-    static const aa__value envs = {.type = AA__V_LIST,
-                                   .u.list = {items, 2}};
+    static const aa__value envs = {.type = AA__V_LIST, .u.list = {items, 2}};
     (void)ud;
     if (len == 13 && memcmp(name, "finance_limit", 13) == 0)
         return &limit;
@@ -403,8 +402,8 @@ static void set_field(aa__expr_ctx *c, aa__field f, const char *v) {
 }
 
 /* Explains src on c and compares the text. */
-static void expect_explain(const char *src, const aa__expr_ctx *c,
-                           int want_rc, bool want, const char *text) {
+static void expect_explain(const char *src, const aa__expr_ctx *c, int want_rc,
+                           bool want, const char *text) {
     aa__expr *e = compile_ok(src, AA__CTX_APPROVAL);
     aa__buf out;
     aa__buf_init(&out);
@@ -421,11 +420,10 @@ static void expect_explain(const char *src, const aa__expr_ctx *c,
 
 static void test_explain(void **state) {
     (void)state;
-    aa_meta meta[] = {{.key = "amount", .type = AA_VALUE_NUMBER, .number = 20},
-                      {.key = "env", .type = AA_VALUE_STRING,
-                       .string = "prod"},
-                      {.key = "note", .type = AA_VALUE_STRING,
-                       .string = "say \"hi\""}};
+    aa_meta meta[] = {
+        {.key = "amount", .type = AA_VALUE_NUMBER, .number = 20},
+        {.key = "env", .type = AA_VALUE_STRING, .string = "prod"},
+        {.key = "note", .type = AA_VALUE_STRING, .string = "say \"hi\""}};
     aa__expr_ctx c;
     memset(&c, 0, sizeof c);
     c.meta = meta;
@@ -465,12 +463,13 @@ static void test_explain(void **state) {
     expect_explain("not (user in [\"alice\", \"root\"])", &c, AA_OK, true,
                    "`not (user in [\"alice\", \"root\"])` is true (user = "
                    "\"bob\")");
-    expect_explain("note contains \"hi\"", &c, AA_OK, true,
-                   "`note contains \"hi\"` is true (note = \"say \\\"hi\\\"\")");
+    expect_explain(
+        "note contains \"hi\"", &c, AA_OK, true,
+        "`note contains \"hi\"` is true (note = \"say \\\"hi\\\"\")");
     expect_explain("1 == 1.0", &c, AA_OK, true, "`1 == 1.0` is true");
     /* errors: the failing sub-expression and why */
-    expect_explain("action == \"deploy\" and user matches broken", &c,
-                   AA_EEVAL, false,
+    expect_explain("action == \"deploy\" and user matches broken", &c, AA_EEVAL,
+                   false,
                    "`user matches broken` could not be evaluated: matcher "
                    "'broken' failed: input/output error (user = \"bob\")");
     expect_explain("user matches nope", &c, AA_EEVAL, false,
@@ -536,8 +535,7 @@ static void test_pins(void **state) {
                 deploy);
     expect_pins("user == \"x\" and action == \"deploy\"", A, AA__F_ACTION,
                 deploy);
-    expect_pins("amount > 5 and action == \"deploy\"", A, AA__F_ACTION,
-                deploy);
+    expect_pins("amount > 5 and action == \"deploy\"", A, AA__F_ACTION, deploy);
     expect_pins("action == \"deploy\" and x matches email", A, AA__F_ACTION,
                 deploy);
     expect_pins("from_agent == \"deploy\"", AA__CTX_A2A, AA__F_FROM_AGENT,
@@ -669,16 +667,18 @@ static void test_limits(void **state) {
 
     /* 3,000 levels fail cleanly, at the first level past the limit */
     s = repeat("(", 3000, "true", ")");
-    expect_compile_error(s, AA__EXPR_MAX_DEPTH, "nesting too deep (the limit "
-                                                "is 64 levels)");
+    expect_compile_error(s, AA__EXPR_MAX_DEPTH,
+                         "nesting too deep (the limit "
+                         "is 64 levels)");
     free(s);
     s = repeat("not ", 3000, "true", "");
     expect_compile_error(s, 4 * (AA__EXPR_MAX_DEPTH - 1) + 1,
                          "nesting too deep (the limit is 64 levels)");
     free(s);
     s = repeat("[", 3000, "1", "]");
-    expect_compile_error(s, AA__EXPR_MAX_DEPTH, "nesting too deep (the limit "
-                                                "is 64 levels)");
+    expect_compile_error(s, AA__EXPR_MAX_DEPTH,
+                         "nesting too deep (the limit "
+                         "is 64 levels)");
     free(s);
 
     /* just inside the limit compiles and evaluates */
@@ -759,13 +759,13 @@ static void test_api(void **state) {
     aa__expr_free(NULL);
 
     aa__expr_error err;
-    assert_int_equal(aa__expr_compile("x", AA__CTX_APPROVAL, NULL, NULL, NULL,
-                                      &err),
-                     AA_EINVAL);
+    assert_int_equal(
+        aa__expr_compile("x", AA__CTX_APPROVAL, NULL, NULL, NULL, &err),
+        AA_EINVAL);
     /* no lookup function: every variable is undefined */
-    assert_int_equal(aa__expr_compile("x in $envs", AA__CTX_APPROVAL, NULL,
-                                      NULL, &e, &err),
-                     AA_EPARSE);
+    assert_int_equal(
+        aa__expr_compile("x in $envs", AA__CTX_APPROVAL, NULL, NULL, &e, &err),
+        AA_EPARSE);
     assert_int_equal(err.column, 6);
     assert_string_equal(err.message, "undefined variable '$envs'");
     e = compile_ok(NULL, AA__CTX_APPROVAL);
@@ -794,11 +794,9 @@ static void test_api(void **state) {
     assert_true(r);
     assert_int_equal(calls, 2);
     aa__expr_free(e);
-
 }
 
-static const aa__value *holder_lookup(void *ud, const char *name,
-                                      size_t len) {
+static const aa__value *holder_lookup(void *ud, const char *name, size_t len) {
     (void)name;
     (void)len;
     return ud;
@@ -854,11 +852,10 @@ static void test_variables_copied(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),   cmocka_unit_test(test_explain),
-        cmocka_unit_test(test_pins),    cmocka_unit_test(test_caret),
-        cmocka_unit_test(test_truthy),  cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_api),
-        cmocka_unit_test(test_variables_copied),
+        cmocka_unit_test(test_cases),  cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_pins),   cmocka_unit_test(test_caret),
+        cmocka_unit_test(test_truthy), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_api),    cmocka_unit_test(test_variables_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
