@@ -38,7 +38,8 @@ static void put(text *t, const char *s, size_t n) {
     t->p[t->len] = 0;
 }
 
-static void putf(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(text *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void putf(text *t, const char *fmt, ...) {
     char buf[512];
     va_list ap;
@@ -87,8 +88,7 @@ static size_t splice(text *out, const char *base, size_t from,
                      const char *header) {
     const char *h = strstr(base + from, header);
     if (!h) {
-        fprintf(stderr, "bench_load: '%s' not found in the example\n",
-                header);
+        fprintf(stderr, "bench_load: '%s' not found in the example\n", header);
         exit(1);
     }
     size_t end = (size_t)(h - base) + strlen(header);
@@ -106,8 +106,10 @@ static char *grow(const char *base, size_t len, size_t *outlen) {
             putf(&t, "    extends: gen-role-%d\n", i - 1);
         else
             putf(&t, "    extends: viewer\n");
-        putf(&t, "    actions: [\"gen:%d:read\", \"gen:%d:write:*\", "
-                 "\"task-%d\"]\n", i, i, i);
+        putf(&t,
+             "    actions: [\"gen:%d:read\", \"gen:%d:write:*\", "
+             "\"task-%d\"]\n",
+             i, i, i);
     }
     at = splice(&t, base, at, "\nprofiles:\n");
     for (int i = 0; i < 10000; i++) {
@@ -123,8 +125,10 @@ static char *grow(const char *base, size_t len, size_t *outlen) {
     at = splice(&t, base, at, "\napproval_policies:\n");
     for (int i = 0; i < 1000; i++) {
         putf(&t, "  - name: gen-approval-%d\n", i);
-        putf(&t, "    condition: 'action == \"gen:%d:write:deploy\" and "
-                 "amount > %d and not (user in $admins)'\n", i, i * 10);
+        putf(&t,
+             "    condition: 'action == \"gen:%d:write:deploy\" and "
+             "amount > %d and not (user in $admins)'\n",
+             i, i * 10);
         putf(&t, "    tier: %s\n", i % 2 ? "strong" : "soft");
     }
     at = splice(&t, base, at, "\n  policies:\n");

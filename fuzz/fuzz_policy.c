@@ -17,8 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     aa_load_options opts = {.getenv_fn = no_env, .max_bytes = 1 << 20};
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
-    int rc = aa_policy_load_buffer((const char *)data, size, "fuzz", &opts,
-                                   &p, err);
+    int rc =
+        aa_policy_load_buffer((const char *)data, size, "fuzz", &opts, &p, err);
     if (rc == AA_OK) {
         if (!p)
             abort();

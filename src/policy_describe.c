@@ -58,8 +58,11 @@ static json_t *jstr(const char *s) {
     size_t i = 0;
     while (i < n) {
         unsigned char b = (unsigned char)s[i];
-        size_t need = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2
-                                 : (b >> 3) == 30 ? 3 : 9;
+        size_t need = b < 0x80         ? 0
+                      : (b >> 5) == 6  ? 1
+                      : (b >> 4) == 14 ? 2
+                      : (b >> 3) == 30 ? 3
+                                       : 9;
         size_t k = 1;
         while (need != 9 && k <= need && i + k < n &&
                ((unsigned char)s[i + k] & 0xC0) == 0x80)
@@ -87,8 +90,10 @@ static json_t *jlist(const aa__strlist *l) {
 
 static json_t *jvalue(const aa__value *v) {
     switch (v->type) {
-    case AA__V_NULL: return json_null();
-    case AA__V_BOOL: return json_boolean(v->u.b);
+    case AA__V_NULL:
+        return json_null();
+    case AA__V_BOOL:
+        return json_boolean(v->u.b);
     case AA__V_NUM: {
         double d = v->u.n;
         if (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15)
@@ -135,8 +140,8 @@ static json_t *describe_role(const aa_policy *p, size_t idx) {
     return json_pack("{s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "name",
                      jstr(r->name), "description", jstr(r->description),
                      "extends", jstr(r->extends), "depth", r->depth, "chain",
-                     chain, "actions", jlist(&r->actions),
-                     "resolved_actions", resolved);
+                     chain, "actions", jlist(&r->actions), "resolved_actions",
+                     resolved);
 }
 
 static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
@@ -149,24 +154,27 @@ static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
             snprintf(from, sizeof from, "role:%s", p->roles[o->role].name);
         else
             snprintf(from, sizeof from, "allow");
-        json_array_append_new(eff, json_pack("{s:o, s:o}", "pattern",
-                                             jstr(e->pat.text), "from",
-                                             jstr(from)));
+        json_array_append_new(eff,
+                              json_pack("{s:o, s:o}", "pattern",
+                                        jstr(e->pat.text), "from", jstr(from)));
     }
-    return json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}", "name",
-        jstr(pr->name), "description", jstr(pr->description), "role",
-        jstr(pr->role_name), "allow", jlist(&pr->allow), "effective", eff,
-        "deny", jlist(&pr->deny), "scopes", jlist(&pr->scopes),
-        "default_tier", aa_tier_name(pr->default_tier),
-        "max_session_duration", (json_int_t)pr->max_session_duration);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}", "name",
+                     jstr(pr->name), "description", jstr(pr->description),
+                     "role", jstr(pr->role_name), "allow", jlist(&pr->allow),
+                     "effective", eff, "deny", jlist(&pr->deny), "scopes",
+                     jlist(&pr->scopes), "default_tier",
+                     aa_tier_name(pr->default_tier), "max_session_duration",
+                     (json_int_t)pr->max_session_duration);
 }
 
 static const char *fsync_name(aa__fsync_mode m) {
     switch (m) {
-    case AA__FSYNC_ALWAYS: return "always";
-    case AA__FSYNC_INTERVAL: return "interval";
-    default: return "never";
+    case AA__FSYNC_ALWAYS:
+        return "always";
+    case AA__FSYNC_INTERVAL:
+        return "interval";
+    default:
+        return "never";
     }
 }
 
@@ -226,8 +234,8 @@ char *aa_policy_describe_json(const aa_policy *p) {
         " s:{s:I, s:I, s:I},"
         " s:{s:b, s:o, s:I, s:s, s:s},"
         " s:{s:o}}",
-        "file", jstr(p->file), "version", jstr(p->version), "metadata",
-        "name", jstr(p->name), "description", jstr(p->description), "author",
+        "file", jstr(p->file), "version", jstr(p->version), "metadata", "name",
+        jstr(p->name), "description", jstr(p->description), "author",
         jstr(p->author), "variables", vars, "roles", roles, "profiles",
         profiles, "approval_policies", approvals, "delegation", "enabled",
         p->delegation.enabled, "default_duration",
