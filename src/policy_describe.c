@@ -58,8 +58,11 @@ static json_t *jstr(const char *s) {
     size_t i = 0;
     while (i < n) {
         unsigned char b = (unsigned char)s[i];
-        size_t need = b < 0x80 ? 0 : (b >> 5) == 6 ? 1 : (b >> 4) == 14 ? 2
-                                 : (b >> 3) == 30 ? 3 : 9;
+        size_t need = b < 0x80         ? 0
+                      : (b >> 5) == 6  ? 1
+                      : (b >> 4) == 14 ? 2
+                      : (b >> 3) == 30 ? 3
+                                       : 9;
         size_t k = 1;
         while (need != 9 && k <= need && i + k < n &&
                ((unsigned char)s[i + k] & 0xC0) == 0x80)
@@ -87,8 +90,10 @@ static json_t *jlist(const aa__strlist *l) {
 
 static json_t *jvalue(const aa__value *v) {
     switch (v->type) {
-    case AA__V_NULL: return json_null();
-    case AA__V_BOOL: return json_boolean(v->u.b);
+    case AA__V_NULL:
+        return json_null();
+    case AA__V_BOOL:
+        return json_boolean(v->u.b);
     case AA__V_NUM: {
         double d = v->u.n;
         if (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15)
@@ -118,23 +123,25 @@ static json_t *jvalue(const aa__value *v) {
 static json_t *describe_role(const aa_policy *p, size_t idx) {
     const aa__role *r = &p->roles[idx];
     json_t *chain = json_array(), *resolved = json_array();
+    aa__map seen;
+    aa__map_init(&seen);
     for (int k = (int)idx; k >= 0; k = p->roles[k].parent) {
         json_array_append_new(chain, jstr(p->roles[k].name));
         const aa__strlist *a = &p->roles[k].actions;
         for (size_t i = 0; i < a->count; i++) {
-            bool seen = false;
-            for (size_t j = 0; j < json_array_size(resolved) && !seen; j++)
-                seen = strcmp(json_string_value(json_array_get(resolved, j)),
-                              a->items[i]) == 0;
-            if (!seen)
-                json_array_append_new(resolved, jstr(a->items[i]));
+            const char *act = a->items[i];
+            if (aa__map_get(&seen, act, strlen(act)))
+                continue;
+            aa__map_put(&seen, act, strlen(act), (void *)act);
+            json_array_append_new(resolved, jstr(act));
         }
     }
+    aa__map_free(&seen);
     return json_pack("{s:o, s:o, s:o, s:i, s:o, s:o, s:o}", "name",
                      jstr(r->name), "description", jstr(r->description),
                      "extends", jstr(r->extends), "depth", r->depth, "chain",
-                     chain, "actions", jlist(&r->actions),
-                     "resolved_actions", resolved);
+                     chain, "actions", jlist(&r->actions), "resolved_actions",
+                     resolved);
 }
 
 static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
@@ -147,24 +154,27 @@ static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
             snprintf(from, sizeof from, "role:%s", p->roles[o->role].name);
         else
             snprintf(from, sizeof from, "allow");
-        json_array_append_new(eff, json_pack("{s:o, s:o}", "pattern",
-                                             jstr(e->pat.text), "from",
-                                             jstr(from)));
+        json_array_append_new(eff,
+                              json_pack("{s:o, s:o}", "pattern",
+                                        jstr(e->pat.text), "from", jstr(from)));
     }
-    return json_pack(
-        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}", "name",
-        jstr(pr->name), "description", jstr(pr->description), "role",
-        jstr(pr->role_name), "allow", jlist(&pr->allow), "effective", eff,
-        "deny", jlist(&pr->deny), "scopes", jlist(&pr->scopes),
-        "default_tier", aa_tier_name(pr->default_tier),
-        "max_session_duration", (json_int_t)pr->max_session_duration);
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}", "name",
+                     jstr(pr->name), "description", jstr(pr->description),
+                     "role", jstr(pr->role_name), "allow", jlist(&pr->allow),
+                     "effective", eff, "deny", jlist(&pr->deny), "scopes",
+                     jlist(&pr->scopes), "default_tier",
+                     aa_tier_name(pr->default_tier), "max_session_duration",
+                     (json_int_t)pr->max_session_duration);
 }
 
 static const char *fsync_name(aa__fsync_mode m) {
     switch (m) {
-    case AA__FSYNC_ALWAYS: return "always";
-    case AA__FSYNC_INTERVAL: return "interval";
-    default: return "never";
+    case AA__FSYNC_ALWAYS:
+        return "always";
+    case AA__FSYNC_INTERVAL:
+        return "interval";
+    default:
+        return "never";
     }
 }
 
@@ -224,8 +234,8 @@ char *aa_policy_describe_json(const aa_policy *p) {
         " s:{s:I, s:I, s:I},"
         " s:{s:b, s:o, s:I, s:s, s:s},"
         " s:{s:o}}",
-        "file", jstr(p->file), "version", jstr(p->version), "metadata",
-        "name", jstr(p->name), "description", jstr(p->description), "author",
+        "file", jstr(p->file), "version", jstr(p->version), "metadata", "name",
+        jstr(p->name), "description", jstr(p->description), "author",
         jstr(p->author), "variables", vars, "roles", roles, "profiles",
         profiles, "approval_policies", approvals, "delegation", "enabled",
         p->delegation.enabled, "default_duration",

@@ -26,17 +26,25 @@
 #include <unistd.h>
 
 #define AA__POLICY_MAX_BYTES ((size_t)16 * 1024 * 1024)
+/* Bounds on what a policy may expand to: the depth of an `extends` chain,
+ * and the patterns of all effective sets together (each profile repeats
+ * its role chain's actions). */
+#define AA__MAX_ROLE_DEPTH 100
+#define AA__MAX_EFFECTIVE  4000000
+/* "Did you mean" compares a name with at most this many candidates in
+ * all (a file full of typos must not make loading slow). */
+#define AA__SUGGEST_BUDGET 50000
 
 /* Contract section 2 defaults. */
-#define DEF_SESSION_DURATION 3600
-#define DEF_SESSION_MAX 86400
-#define DEF_CLEANUP_INTERVAL 300
+#define DEF_SESSION_DURATION    3600
+#define DEF_SESSION_MAX         86400
+#define DEF_CLEANUP_INTERVAL    300
 #define DEF_DELEGATION_DURATION 3600
-#define DEF_DELEGATION_MAX 86400
-#define DEF_RULE_MAX 86400
-#define DEF_PROFILE_SESSION 3600
-#define DEF_RETENTION_DAYS 90
-#define DEF_AUDIT_PATH ".agent_auth/audit.jsonl"
+#define DEF_DELEGATION_MAX      86400
+#define DEF_RULE_MAX            86400
+#define DEF_PROFILE_SESSION     3600
+#define DEF_RETENTION_DAYS      90
+#define DEF_AUDIT_PATH          ".agent_auth/audit.jsonl"
 
 typedef struct loader {
     const char *file;
@@ -46,6 +54,7 @@ typedef struct loader {
     void *getenv_ud;
     aa_policy *p;
     size_t nerrors;
+    size_t suggest_budget; /* candidate comparisons left */
     bool oom;
     /* Per-role nodes, for messages about `extends`. */
     const aa__ynode **extends_node;
@@ -76,8 +85,7 @@ static void lerr(loader *L, const aa__ynode *at, const char *fmt, ...) {
 static void lwarn(loader *L, const aa__ynode *at, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    aa__error_vadd(L->err,
-                   L->strict ? AA_SEVERITY_ERROR : AA_SEVERITY_WARNING,
+    aa__error_vadd(L->err, L->strict ? AA_SEVERITY_ERROR : AA_SEVERITY_WARNING,
                    AA_EPOLICY, L->file, at ? at->line : 0, at ? at->col : 0,
                    fmt, ap);
     va_end(ap);
@@ -110,13 +118,18 @@ static const char *describe_node(const aa__ynode *n, char *buf, size_t sz) {
     aa__yscalar_resolve(n, &v);
     const char *dots = n->len > 40 ? "..." : "";
     switch (v.type) {
-    case AA__YV_NULL: return "null";
-    case AA__YV_BOOL: snprintf(buf, sz, "the boolean %s", n->text); break;
+    case AA__YV_NULL:
+        return "null";
+    case AA__YV_BOOL:
+        snprintf(buf, sz, "the boolean %s", n->text);
+        break;
     case AA__YV_INT:
     case AA__YV_FLOAT:
         snprintf(buf, sz, "the number %.40s%s", n->text, dots);
         break;
-    default: snprintf(buf, sz, "the string \"%.40s%s\"", n->text, dots); break;
+    default:
+        snprintf(buf, sz, "the string \"%.40s%s\"", n->text, dots);
+        break;
     }
     return buf;
 }
@@ -236,10 +249,14 @@ static void check_keys(loader *L, const aa__ynode *map,
             ok = strcmp(k->text, known[j]) == 0;
         if (ok)
             continue;
-        const char *s = suggest(k->text, known, nk);
+        const char *s = NULL;
+        if (L->suggest_budget >= nk) {
+            L->suggest_budget -= nk;
+            s = suggest(k->text, known, nk);
+        }
         if (s)
-            lwarn(L, k, "unknown key '%.100s' %s (did you mean '%s'?)",
-                  k->text, where, s);
+            lwarn(L, k, "unknown key '%.100s' %s (did you mean '%s'?)", k->text,
+                  where, s);
         else
             lwarn(L, k, "unknown key '%.100s' %s", k->text, where);
     }
@@ -269,9 +286,8 @@ static const char *interp(loader *L, const aa__ynode *n) {
                 char name[256];
                 memcpy(name, s + i + 2, j - i - 2);
                 name[j - i - 2] = 0;
-                const char *v = L->getenv_fn
-                                    ? L->getenv_fn(L->getenv_ud, name)
-                                    : getenv(name);
+                const char *v = L->getenv_fn ? L->getenv_fn(L->getenv_ud, name)
+                                             : getenv(name);
                 if (v) {
                     aa__buf_puts(&b, v);
                     i = j + 1;
@@ -282,8 +298,8 @@ static const char *interp(loader *L, const aa__ynode *n) {
         aa__buf_putc(&b, s[i]);
         i++;
     }
-    const char *out = b.oom ? (L->oom = true, "")
-                            : lstrndup(L, b.data ? b.data : "", b.len);
+    const char *out =
+        b.oom ? (L->oom = true, "") : lstrndup(L, b.data ? b.data : "", b.len);
     aa__buf_free(&b);
     return out;
 }
@@ -362,8 +378,7 @@ static const aa__ynode *get_int(loader *L, const aa__ynode *map,
 }
 
 static const aa__ynode *get_bool(loader *L, const aa__ynode *map,
-                                 const char *key, const char *what,
-                                 bool *out) {
+                                 const char *key, const char *what, bool *out) {
     const aa__ynode *v = field(map, key);
     if (!v)
         return NULL;
@@ -443,7 +458,9 @@ static bool scalar_value(loader *L, const aa__ynode *n, aa__value *out,
     aa__yscalar s;
     aa__yscalar_resolve(n, &s);
     switch (s.type) {
-    case AA__YV_NULL: out->type = AA__V_NULL; return true;
+    case AA__YV_NULL:
+        out->type = AA__V_NULL;
+        return true;
     case AA__YV_BOOL:
         out->type = AA__V_BOOL;
         out->u.b = s.b;
@@ -623,12 +640,12 @@ static aa__expr *compile_cond(loader *L, const aa__ynode *n, const char *src,
     if (n)
         cond_position(L, n, src, xe.column, &line, &col);
     if (xe.column > 0)
-        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line,
-                      col, "%s: condition: %s at column %d", what,
-                      xe.message, xe.column);
+        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line, col,
+                      "%s: condition: %s at column %d", what, xe.message,
+                      xe.column);
     else
-        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line,
-                      col, "%s: condition: %s", what, xe.message);
+        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line, col,
+                      "%s: condition: %s", what, xe.message);
     L->nerrors++;
     return NULL;
 }
@@ -636,31 +653,32 @@ static aa__expr *compile_cond(loader *L, const aa__ynode *n, const char *src,
 /* ---- sections ------------------------------------------------------------ */
 
 static const char *const top_keys[] = {
-    "version", "metadata",   "variables", "roles", "profiles",
-    "approval_policies",    "delegation", "a2a",   "sessions",
-    "audit",   "state",     NULL};
+    "version",    "metadata", "variables",
+    "roles",      "profiles", "approval_policies",
+    "delegation", "a2a",      "sessions",
+    "audit",      "state",    NULL};
 static const char *const metadata_keys[] = {"name", "description", "author",
                                             NULL};
 static const char *const role_keys[] = {"actions", "extends", "description",
                                         NULL};
 static const char *const profile_keys[] = {
-    "role",          "allow",        "deny",        "scopes",
-    "max_session_duration", "default_tier", "description", NULL};
+    "role",         "allow",       "deny", "scopes", "max_session_duration",
+    "default_tier", "description", NULL};
 static const char *const approval_keys[] = {"name", "condition", "tier",
                                             "description", NULL};
-static const char *const delegation_keys[] = {
-    "enabled", "default_duration", "max_duration", "rules", NULL};
-static const char *const rule_keys[] = {"name", "allowed_actions",
+static const char *const delegation_keys[] = {"enabled", "default_duration",
+                                              "max_duration", "rules", NULL};
+static const char *const rule_keys[] = {"name",         "allowed_actions",
                                         "max_duration", "require_reason",
-                                        "description", NULL};
+                                        "description",  NULL};
 static const char *const a2a_keys[] = {"default", "policies", NULL};
 static const char *const a2a_policy_keys[] = {
     "name",   "from_agent", "to_agent",    "action",
     "effect", "condition",  "description", NULL};
-static const char *const sessions_keys[] = {
-    "default_duration", "max_duration", "cleanup_interval", NULL};
-static const char *const audit_keys[] = {"enabled", "path", "retention_days",
-                                         "fsync", "on_failure", NULL};
+static const char *const sessions_keys[] = {"default_duration", "max_duration",
+                                            "cleanup_interval", NULL};
+static const char *const audit_keys[] = {
+    "enabled", "path", "retention_days", "fsync", "on_failure", NULL};
 static const char *const state_keys[] = {"path", NULL};
 
 static void load_version(loader *L, const aa__ynode *root) {
@@ -761,6 +779,9 @@ static void load_roles(loader *L, const aa__ynode *root) {
 /* Role names as candidates for "did you mean". */
 static const char *suggest_role(loader *L, const char *name) {
     aa_policy *p = L->p;
+    if (L->suggest_budget < p->nroles)
+        return NULL;
+    L->suggest_budget -= p->nroles;
     const char **names = malloc((p->nroles + 1) * sizeof *names);
     if (!names)
         return NULL;
@@ -798,8 +819,8 @@ static void resolve_roles(loader *L) {
             r->parent = (int)(parent - p->roles);
         } else {
             char pre[300];
-            snprintf(pre, sizeof pre, "role '%.100s' extends '%.100s'",
-                     r->name, r->extends);
+            snprintf(pre, sizeof pre, "role '%.100s' extends '%.100s'", r->name,
+                     r->extends);
             undefined_role(L, L->extends_node[i], pre, r->extends);
         }
     }
@@ -849,6 +870,11 @@ static void resolve_roles(loader *L) {
         while (k > 0) {
             depth[path[--k]] = d;
             p->roles[path[k]].depth = d;
+            if (d == AA__MAX_ROLE_DEPTH + 1) /* once, at the first too deep */
+                lerr(L, L->extends_node[path[k]],
+                     "role '%.100s': its extends chain is longer than %d "
+                     "roles",
+                     p->roles[path[k]].name, AA__MAX_ROLE_DEPTH);
             d++;
         }
     }
@@ -919,8 +945,8 @@ static void load_profiles(loader *L, const aa__ynode *root) {
             continue;
         if (msd < 1)
             lerr(L, dn ? dn : k,
-                 "%s: max_session_duration must be at least 1, not %lld",
-                 what, (long long)msd);
+                 "%s: max_session_duration must be at least 1, not %lld", what,
+                 (long long)msd);
         else if (msd > p->sessions.max_duration)
             lerr(L, dn ? dn : k,
                  "%s: max_session_duration%s (%lld) exceeds "
@@ -935,8 +961,8 @@ static bool unique_name(loader *L, aa__map *seen, const char *name,
                         const aa__ynode *at, const char *kind) {
     const aa__ynode *first = aa__map_get(seen, name, strlen(name));
     if (first) {
-        lerr(L, at, "duplicate %s name '%.100s' (first at line %d)", kind,
-             name, first->line);
+        lerr(L, at, "duplicate %s name '%.100s' (first at line %d)", kind, name,
+             first->line);
         return false;
     }
     if (!aa__map_put(seen, name, strlen(name), (void *)at))
@@ -1059,13 +1085,15 @@ static void load_delegation(loader *L, const aa__ynode *root) {
         get_str(L, r, "description", rw, &d->description);
         get_strlist(L, r, "allowed_actions", rw, &d->allowed_actions);
         get_bool(L, r, "require_reason", rw, &d->require_reason);
-        const aa__ynode *mn = get_int(L, r, "max_duration", rw,
-                                      &d->max_duration);
+        const aa__ynode *mn =
+            get_int(L, r, "max_duration", rw, &d->max_duration);
         if (!mn && field(r, "max_duration"))
             continue; /* already reported */
         if (d->max_duration < 1)
-            lerr(L, mn ? mn : r, "%s: max_duration must be at least 1, not "
-                 "%lld", rw, (long long)d->max_duration);
+            lerr(L, mn ? mn : r,
+                 "%s: max_duration must be at least 1, not "
+                 "%lld",
+                 rw, (long long)d->max_duration);
         else if (d->max_duration > p->delegation.max_duration)
             lerr(L, mn ? mn : r,
                  "%s: max_duration%s (%lld) exceeds delegation.max_duration "
@@ -1160,8 +1188,8 @@ static void load_audit(loader *L, const aa__ynode *root) {
     const aa__ynode *pn = get_str(L, m, "path", "audit", &p->audit.path);
     if (pn && !*p->audit.path)
         lerr(L, pn, "audit: 'path' must not be empty");
-    const aa__ynode *rn = get_int(L, m, "retention_days", "audit",
-                                  &p->audit.retention_days);
+    const aa__ynode *rn =
+        get_int(L, m, "retention_days", "audit", &p->audit.retention_days);
     at_least_one(L, rn, "audit", "retention_days", p->audit.retention_days);
     const char *t = NULL;
     const aa__ynode *fn = get_str(L, m, "fsync", "audit", &t);
@@ -1188,8 +1216,8 @@ static void load_audit(loader *L, const aa__ynode *root) {
 static void load_state(loader *L, const aa__ynode *root) {
     aa_policy *p = L->p;
     const aa__ynode *m = section(L, root, "state", state_keys);
-    const aa__ynode *pn = m ? get_str(L, m, "path", "state", &p->state_path)
-                            : NULL;
+    const aa__ynode *pn =
+        m ? get_str(L, m, "path", "state", &p->state_path) : NULL;
     if (pn && !*p->state_path)
         lerr(L, pn, "state: 'path' must not be empty");
     if (pn)
@@ -1212,7 +1240,25 @@ static void load_state(loader *L, const aa__ynode *root) {
 
 /* ---- compiling the pattern sets ------------------------------------------ */
 
+/* Gives an empty set room for exactly n entries, so that adding them does
+ * not grow (and copy) the array several times: with thousands of profiles
+ * that churn is most of the compile time. aa__patset_add grows the array
+ * with realloc only when it is full, so a malloc'd array is compatible. */
+static bool patset_reserve(aa__patset *s, size_t n) {
+    if (n == 0 || s->cap >= n)
+        return true;
+    aa__patset_entry *e = malloc(n * sizeof *e);
+    if (!e)
+        return false;
+    free(s->entries);
+    s->entries = e;
+    s->cap = n;
+    return true;
+}
+
 static bool add_list(aa__patset *set, const aa__strlist *l) {
+    if (!patset_reserve(set, l->count))
+        return false;
     for (size_t i = 0; i < l->count; i++)
         if (!aa__patset_add(set, l->items[i], NULL))
             return false;
@@ -1225,7 +1271,7 @@ static bool compile_profile(loader *L, aa__profile *pr) {
     for (int r = pr->role; r >= 0; r = p->roles[r].parent)
         n += p->roles[r].actions.count;
     pr->origins = lalloc(L, n * sizeof *pr->origins);
-    if (!pr->origins)
+    if (!pr->origins || !patset_reserve(&pr->effective, n))
         return false;
     size_t k = 0;
     for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
@@ -1242,21 +1288,37 @@ static bool compile_profile(loader *L, aa__profile *pr) {
                             &pr->origins[k]))
             return false;
     }
-    return aa__patset_build(&pr->effective) && add_list(&pr->denied, &pr->deny) &&
+    return aa__patset_build(&pr->effective) &&
+           add_list(&pr->denied, &pr->deny) &&
            add_list(&pr->scopeset, &pr->scopes);
 }
 
-static bool compile_sets(loader *L) {
+/* AA_OK, AA_ELIMIT (reported) or AA_ENOMEM. */
+static int compile_sets(loader *L) {
     aa_policy *p = L->p;
+    size_t total = 0;
+    for (size_t i = 0; i < p->nprofiles; i++) {
+        const aa__profile *pr = &p->profiles[i];
+        total += pr->allow.count;
+        for (int r = pr->role; r >= 0; r = p->roles[r].parent)
+            total += p->roles[r].actions.count;
+        if (total > AA__MAX_EFFECTIVE)
+            return aa__error_add(
+                L->err, AA_SEVERITY_ERROR, AA_ELIMIT, L->file, pr->pos.line,
+                pr->pos.col,
+                "the profiles' effective permissions (role chain actions "
+                "plus allow) add up to more than %d patterns",
+                AA__MAX_EFFECTIVE);
+    }
     for (size_t i = 0; i < p->nprofiles; i++)
         if (!compile_profile(L, &p->profiles[i]))
-            return false;
+            return AA_ENOMEM;
     for (size_t i = 0; i < p->delegation.nrules; i++) {
         aa__drule *d = &p->delegation.rules[i];
         if (!add_list(&d->allowed, &d->allowed_actions))
-            return false;
+            return AA_ENOMEM;
     }
-    return true;
+    return AA_OK;
 }
 
 /* ---- entry points -------------------------------------------------------- */
@@ -1270,7 +1332,12 @@ static int load_doc(const char *data, size_t len, const char *name,
     aa__arena_init(&p->arena);
     aa__map_init(&p->role_by_name);
     aa__map_init(&p->profile_by_name);
-    loader L = {.file = name, .err = err, .p = p, .data = data, .len = len};
+    loader L = {.file = name,
+                .err = err,
+                .p = p,
+                .data = data,
+                .len = len,
+                .suggest_budget = AA__SUGGEST_BUDGET};
     if (opts) {
         L.strict = opts->strict != 0;
         L.getenv_fn = opts->getenv_fn;
@@ -1279,7 +1346,22 @@ static int load_doc(const char *data, size_t len, const char *name,
     p->file = lstrndup(&L, name, strlen(name));
 
     aa__ydoc doc;
-    int rc = aa__ydoc_parse(&doc, data, len, name, err);
+    memset(&doc, 0, sizeof doc);
+    int rc = AA_OK;
+    if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { /* UTF-8 BOM */
+        data += 3;
+        len -= 3;
+        L.data = data;
+        L.len = len;
+    } else if (len >= 2 &&
+               ((unsigned char)data[0] == 0xFF ||
+                (unsigned char)data[0] == 0xFE) &&
+               ((unsigned char)data[1] ^ (unsigned char)data[0]) == 0x01) {
+        rc = aa__error_add(err, AA_SEVERITY_ERROR, AA_EPARSE, name, 1, 1,
+                           "the policy file is UTF-16; save it as UTF-8");
+    }
+    if (rc == AA_OK)
+        rc = aa__ydoc_parse(&doc, data, len, name, err);
     const aa__ynode *root = doc.root;
     if (rc == AA_OK && (!root || is_null(root))) {
         aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
@@ -1309,12 +1391,16 @@ static int load_doc(const char *data, size_t len, const char *name,
         load_a2a(&L, root);
         load_audit(&L, root);
         load_state(&L, root);
+        /* Everything the policy keeps was copied out of the tree: free it
+         * first so that the pattern sets can reuse its memory. */
+        size_t doc_errors = doc.nerrors;
+        aa__ydoc_free(&doc);
         if (L.oom)
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
-        else if (L.nerrors + doc.nerrors > 0)
+        else if (L.nerrors + doc_errors > 0)
             rc = AA_EPOLICY;
-        else if (!compile_sets(&L))
-            rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+        else if ((rc = compile_sets(&L)) == AA_ENOMEM)
+            aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
     }
     free(L.extends_node);
     free(L.lines);
@@ -1337,8 +1423,8 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
         return aa__fail(err, AA_EINVAL, "aa_policy_load_buffer: data is NULL");
     if (!name)
         name = "<memory>";
-    size_t max = opts && opts->max_bytes ? opts->max_bytes
-                                         : AA__POLICY_MAX_BYTES;
+    size_t max =
+        opts && opts->max_bytes ? opts->max_bytes : AA__POLICY_MAX_BYTES;
     if (len > max)
         return aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, name, 0, 0,
                              "policy is %zu bytes, over the limit of %zu "
@@ -1347,8 +1433,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
     return load_doc(data ? data : "", len, name, opts, out, err);
 }
 
-static int io_error(aa_error *err, const char *path, const char *what,
-                    int e) {
+static int io_error(aa_error *err, const char *path, const char *what, int e) {
     char buf[128];
     const char *msg = strerror_r(e, buf, sizeof buf);
     return aa__error_add(err, AA_SEVERITY_ERROR, AA_EIO, path, 0, 0,
@@ -1362,8 +1447,10 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
     *out = NULL;
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "no policy file name given");
-    size_t max = opts && opts->max_bytes ? opts->max_bytes
-                                         : AA__POLICY_MAX_BYTES;
+    size_t max =
+        opts && opts->max_bytes ? opts->max_bytes : AA__POLICY_MAX_BYTES;
+    if (max == SIZE_MAX)
+        max--; /* room for the byte that tells "too long" */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return io_error(err, path, "open", errno);
@@ -1447,11 +1534,15 @@ void aa_policy_free(aa_policy *p) {
 
 /* ---- accessors ----------------------------------------------------------- */
 
-const char *aa_policy_name(const aa_policy *p) { return p ? p->name : ""; }
+const char *aa_policy_name(const aa_policy *p) {
+    return p ? p->name : "";
+}
 const char *aa_policy_version(const aa_policy *p) {
     return p ? p->version : "";
 }
-size_t aa_policy_role_count(const aa_policy *p) { return p ? p->nroles : 0; }
+size_t aa_policy_role_count(const aa_policy *p) {
+    return p ? p->nroles : 0;
+}
 size_t aa_policy_profile_count(const aa_policy *p) {
     return p ? p->nprofiles : 0;
 }

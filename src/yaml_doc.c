@@ -30,8 +30,8 @@ typedef struct ybuild {
 
 #define SAT_ADD(a, b) ((a) > SIZE_MAX - (b) ? SIZE_MAX : (a) + (b))
 
-static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
-                ...) AA__PRINTF(5, 6);
+static int yerr(ybuild *B, int status, int line, int col, const char *fmt, ...)
+    AA__PRINTF(5, 6);
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
                 ...) {
@@ -71,9 +71,8 @@ static int syntax_error(ybuild *B, const yaml_parser_t *p) {
     case YAML_READER_ERROR:
         offset_pos(B->data, B->len, p->problem_offset, &line, &col);
         if (p->problem_value >= 0)
-            return yerr(B, AA_EPARSE, line, col,
-                        "YAML: %s (byte 0x%02X)", problem,
-                        (unsigned)p->problem_value & 0xFF);
+            return yerr(B, AA_EPARSE, line, col, "YAML: %s (byte 0x%02X)",
+                        problem, (unsigned)p->problem_value & 0xFF);
         return yerr(B, AA_EPARSE, line, col, "YAML: %s", problem);
     default:
         line = (int)p->problem_mark.line + 1;
@@ -84,8 +83,7 @@ static int syntax_error(ybuild *B, const yaml_parser_t *p) {
                         "YAML syntax error: %s (%s at line %d, column %d)",
                         problem, p->context, (int)p->context_mark.line + 1,
                         (int)p->context_mark.column + 1);
-        return yerr(B, AA_EPARSE, line, col, "YAML syntax error: %s",
-                    problem);
+        return yerr(B, AA_EPARSE, line, col, "YAML syntax error: %s", problem);
     }
 }
 
@@ -134,8 +132,7 @@ static aa__ynode *new_node(ybuild *B, aa__ykind kind, const yaml_mark_t *m) {
 }
 
 /* Counts nodes (with alias expansion) against the limit. */
-static int count_nodes(ybuild *B, size_t k, const yaml_mark_t *m,
-                       bool alias) {
+static int count_nodes(ybuild *B, size_t k, const yaml_mark_t *m, bool alias) {
     B->nodes = SAT_ADD(B->nodes, k);
     if (B->nodes <= AA__YAML_MAX_NODES)
         return AA_OK;
@@ -145,8 +142,7 @@ static int count_nodes(ybuild *B, size_t k, const yaml_mark_t *m,
                     "the document (a 'billion laughs' attack?)",
                     AA__YAML_MAX_NODES);
     return yerr(B, AA_ELIMIT, (int)m->line + 1, (int)m->column + 1,
-                "YAML document has more than %d nodes",
-                AA__YAML_MAX_NODES);
+                "YAML document has more than %d nodes", AA__YAML_MAX_NODES);
 }
 
 /* Hands a finished node to the open collection (or makes it the root). */
@@ -170,8 +166,7 @@ static int attach(ybuild *B, const aa__ynode *n) {
     return AA_OK;
 }
 
-static int remember_anchor(ybuild *B, const char *anchor,
-                           const aa__ynode *n) {
+static int remember_anchor(ybuild *B, const char *anchor, const aa__ynode *n) {
     if (!anchor)
         return AA_OK;
     if (!aa__map_put(&B->anchors, anchor, strlen(anchor), (void *)n))
@@ -185,8 +180,8 @@ static const char *copy_anchor(ybuild *B, const yaml_char_t *anchor) {
 }
 
 static bool is_merge_key(const aa__ynode *k) {
-    return k->kind == AA__Y_SCALAR && k->style == AA__YS_PLAIN &&
-           k->len == 2 && memcmp(k->text, "<<", 2) == 0;
+    return k->kind == AA__Y_SCALAR && k->style == AA__YS_PLAIN && k->len == 2 &&
+           memcmp(k->text, "<<", 2) == 0;
 }
 
 /* A growable list of pairs with a duplicate check. */
@@ -225,8 +220,7 @@ static bool pairvec_add(pairvec *v, const aa__ynode *k, const aa__ynode *val) {
                              (void *)(uintptr_t)(i + 1)))
                 return false;
     } else if (v->n > 16) {
-        if (!aa__map_put(&v->seen, k->text, k->len,
-                         (void *)(uintptr_t)v->n))
+        if (!aa__map_put(&v->seen, k->text, k->len, (void *)(uintptr_t)v->n))
             return false;
     }
     return true;
@@ -378,11 +372,21 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
         return yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     n->len = len;
     switch (ev->data.scalar.style) {
-    case YAML_SINGLE_QUOTED_SCALAR_STYLE: n->style = AA__YS_SQUOTED; break;
-    case YAML_DOUBLE_QUOTED_SCALAR_STYLE: n->style = AA__YS_DQUOTED; break;
-    case YAML_LITERAL_SCALAR_STYLE: n->style = AA__YS_LITERAL; break;
-    case YAML_FOLDED_SCALAR_STYLE: n->style = AA__YS_FOLDED; break;
-    default: n->style = AA__YS_PLAIN; break;
+    case YAML_SINGLE_QUOTED_SCALAR_STYLE:
+        n->style = AA__YS_SQUOTED;
+        break;
+    case YAML_DOUBLE_QUOTED_SCALAR_STYLE:
+        n->style = AA__YS_DQUOTED;
+        break;
+    case YAML_LITERAL_SCALAR_STYLE:
+        n->style = AA__YS_LITERAL;
+        break;
+    case YAML_FOLDED_SCALAR_STYLE:
+        n->style = AA__YS_FOLDED;
+        break;
+    default:
+        n->style = AA__YS_PLAIN;
+        break;
     }
     const char *tag = (const char *)ev->data.scalar.tag;
     if (!scalar_tag(tag, &n->tag)) {
@@ -408,8 +412,7 @@ static int on_alias(ybuild *B, const yaml_event_t *ev) {
     const aa__ynode *target = aa__map_get(&B->anchors, name, strlen(name));
     if (!target) /* also an alias inside its own anchor: no cycles */
         return yerr(B, AA_EPARSE, (int)m->line + 1, (int)m->column + 1,
-                    "YAML alias '*%s' names no anchor defined before it",
-                    name);
+                    "YAML alias '*%s' names no anchor defined before it", name);
     int rc = count_nodes(B, target->weight, m, true);
     return rc ? rc : attach(B, target);
 }
@@ -442,9 +445,9 @@ static int build(ybuild *B, yaml_parser_t *p) {
                                  ev.data.sequence_start.tag);
             break;
         case YAML_MAPPING_START_EVENT:
-            rc = open_collection(B, AA__Y_MAP, &ev,
-                                 ev.data.mapping_start.anchor,
-                                 ev.data.mapping_start.tag);
+            rc =
+                open_collection(B, AA__Y_MAP, &ev, ev.data.mapping_start.anchor,
+                                ev.data.mapping_start.tag);
             break;
         case YAML_SEQUENCE_END_EVENT:
         case YAML_MAPPING_END_EVENT:
@@ -466,8 +469,7 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
                    const char *file, aa_error *err) {
     memset(doc, 0, sizeof *doc);
     aa__arena_init(&doc->arena);
-    ybuild B = {.doc = doc, .file = file, .err = err, .data = data,
-                .len = len};
+    ybuild B = {.doc = doc, .file = file, .err = err, .data = data, .len = len};
     B.stack = calloc(AA__YAML_MAX_DEPTH, sizeof *B.stack);
     if (!B.stack)
         return yerr(&B, AA_ENOMEM, 0, 0, "out of memory");
@@ -517,14 +519,11 @@ static bool one_of(const char *s, const char *const *list) {
     return false;
 }
 
-static const char *const null_words[] = {"", "~", "null", "Null", "NULL",
-                                         NULL};
-static const char *const true_words[] = {"true", "True", "TRUE", "yes",
-                                         "Yes",  "YES",  "on",   "On",
-                                         "ON",   NULL};
-static const char *const false_words[] = {"false", "False", "FALSE", "no",
-                                          "No",    "NO",    "off",   "Off",
-                                          "OFF",   NULL};
+static const char *const null_words[] = {"", "~", "null", "Null", "NULL", NULL};
+static const char *const true_words[] = {"true", "True", "TRUE", "yes", "Yes",
+                                         "YES",  "on",   "On",   "ON",  NULL};
+static const char *const false_words[] = {
+    "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", NULL};
 
 /* Digits (with single '_' separators) in `base`; copies them into out. */
 static bool digits(const char *s, int base, char *out, size_t outsz) {

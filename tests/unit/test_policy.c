@@ -38,8 +38,8 @@ static const aa__role *role(const aa_policy *p, const char *name) {
 }
 
 static const aa__profile *profile(const aa_policy *p, const char *name) {
-    const aa__profile *pr = aa__policy_profile(p, name, strlen(name),
-                                               aa__hash(name, strlen(name)));
+    const aa__profile *pr =
+        aa__policy_profile(p, name, strlen(name), aa__hash(name, strlen(name)));
     assert_non_null(pr);
     return pr;
 }
@@ -132,9 +132,10 @@ static void test_enterprise_profiles(void **state) {
     assert_int_equal(cop->pos.line, 34);
 
     /* effective = engineer's, contributor's, viewer's actions, then allow. */
-    const char *want[] = {"deploy:*",        "run:tests", "write:code",
-                          "write:documents", "comment:*", "read:*",
-                          "search:*",        "list",      "read:secrets-metadata"};
+    const char *want[] = {
+        "deploy:*",        "run:tests", "write:code",
+        "write:documents", "comment:*", "read:*",
+        "search:*",        "list",      "read:secrets-metadata"};
     const int want_role[] = {2, 2, 2, 1, 1, 0, 0, 0, -1};
     const int want_index[] = {0, 1, 2, 0, 1, 0, 1, 2, 0};
     assert_int_equal(cop->effective.count, 9);
@@ -210,7 +211,8 @@ static void test_enterprise_rules(void **state) {
     assert_int_equal(p->delegation.default_duration, 3600);
     assert_int_equal(p->delegation.max_duration, 86400);
     assert_int_equal(p->delegation.nrules, 2);
-    const aa__drule *r0 = &p->delegation.rules[0], *r1 = &p->delegation.rules[1];
+    const aa__drule *r0 = &p->delegation.rules[0],
+                    *r1 = &p->delegation.rules[1];
     assert_string_equal(r0->name, "temporary-deploys");
     assert_int_equal(r0->max_duration, 28800);
     assert_false(r0->require_reason);
@@ -265,8 +267,8 @@ static void test_enterprise_describe_json(void **state) {
     assert_int_equal(json_array_size(chain), 3);
     assert_string_equal(json_string_value(json_array_get(chain, 2)), "viewer");
     assert_int_equal(json_array_size(json_object_get(eng, "actions")), 3);
-    assert_int_equal(
-        json_array_size(json_object_get(eng, "resolved_actions")), 8);
+    assert_int_equal(json_array_size(json_object_get(eng, "resolved_actions")),
+                     8);
     assert_true(json_is_null(json_object_get(
         json_array_get(json_object_get(j, "roles"), 0), "extends")));
 
@@ -282,20 +284,18 @@ static void test_enterprise_describe_json(void **state) {
         json_string_value(json_object_get(json_array_get(eff, 0), "from")),
         "role:engineer");
     assert_int_equal(
-        json_integer_value(json_object_get(cop, "max_session_duration")),
-        1800);
+        json_integer_value(json_object_get(cop, "max_session_duration")), 1800);
 
     json_t *vars = json_object_get(j, "variables");
-    assert_int_equal(
-        json_integer_value(json_object_get(vars, "finance_limit")), 10000);
+    assert_int_equal(json_integer_value(json_object_get(vars, "finance_limit")),
+                     10000);
     json_t *audit = json_object_get(j, "audit");
     assert_string_equal(json_string_value(json_object_get(audit, "fsync")),
                         "never");
+    assert_string_equal(json_string_value(json_object_get(audit, "on_failure")),
+                        "deny");
     assert_string_equal(
-        json_string_value(json_object_get(audit, "on_failure")), "deny");
-    assert_string_equal(
-        json_string_value(
-            json_object_get(json_object_get(j, "state"), "path")),
+        json_string_value(json_object_get(json_object_get(j, "state"), "path")),
         ".agent_auth/state.db");
     json_t *a2a = json_object_get(j, "a2a");
     assert_string_equal(json_string_value(json_object_get(a2a, "default")),
@@ -383,8 +383,8 @@ static const char *fake_getenv(void *ud, const char *name) {
     return NULL;
 }
 
-static int load_text(const char *text, const aa_load_options *o,
-                     aa_policy **p, aa_error *err) {
+static int load_text(const char *text, const aa_load_options *o, aa_policy **p,
+                     aa_error *err) {
     return aa_policy_load_buffer(text, strlen(text), "mem.yaml", o, p, err);
 }
 
@@ -417,8 +417,7 @@ static void test_interpolation(void **state) {
     assert_int_equal(bot->role, 0);
     assert_string_equal(bot->description, "ab ${UNSET} ${LOGDIR");
     assert_string_equal(p->roles[0].actions.items[0], "read:viewer");
-    assert_string_equal(aa_policy_audit_path(p),
-                        "/var/log/agents/audit.jsonl");
+    assert_string_equal(aa_policy_audit_path(p), "/var/log/agents/audit.jsonl");
     assert_string_equal(aa_policy_state_path(p), "/var/log/agents/state.db");
     assert_string_equal(p->approvals[0].condition,
                         "user == \"viewer\" and x in $dirs");
@@ -553,6 +552,11 @@ static void test_io_errors(void **state) {
     expect_one_error(rc, AA_ELIMIT, p, err, "over the limit of 4096 bytes");
     free(big);
 
+    /* A file that opens but cannot be read. */
+    aa_error_clear(err);
+    rc = aa_policy_load_file("/proc/self/mem", NULL, &p, err);
+    expect_one_error(rc, AA_EIO, p, err, "cannot read policy file");
+
     assert_int_equal(aa_policy_load_file(NULL, NULL, &p, NULL), AA_EINVAL);
     assert_int_equal(aa_policy_load_file(file, NULL, NULL, NULL), AA_EINVAL);
     tu_rmdir(dir);
@@ -629,6 +633,25 @@ static void test_deep_nesting_and_aliases(void **state) {
     aa_error_free(err);
 }
 
+static void test_effective_sets_are_bounded(void **state) {
+    (void)state;
+    /* 2,000 profiles inheriting 2,001 actions each: 4 million patterns. */
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "roles:\n  big:\n    actions: [");
+    for (int i = 0; i <= 2000; i++)
+        aa__buf_printf(&b, "%sa%d", i ? ", " : "", i);
+    aa__buf_puts(&b, "]\nprofiles:\n");
+    for (int i = 0; i < 2000; i++)
+        aa__buf_printf(&b, "  p%d: {role: big}\n", i);
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_buffer(b.data, b.len, "wide", NULL, &p, err);
+    expect_one_error(rc, AA_ELIMIT, p, err, "more than 4000000 patterns");
+    aa__buf_free(&b);
+    aa_error_free(err);
+}
+
 /* ---- YAML scalars -------------------------------------------------------- */
 
 static void test_scalar_resolution(void **state) {
@@ -693,6 +716,7 @@ int main(void) {
         cmocka_unit_test(test_io_errors),
         cmocka_unit_test(test_not_a_policy),
         cmocka_unit_test(test_deep_nesting_and_aliases),
+        cmocka_unit_test(test_effective_sets_are_bounded),
         cmocka_unit_test(test_scalar_resolution),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #define MAX_EXPECT 64
-#define MAX_ENV 16
+#define MAX_ENV    16
 
 typedef struct expect {
     aa_severity sev;
@@ -108,8 +108,8 @@ static void parse_directives(tcase *c, const char *text, size_t len) {
             const char *eq = strchr(line + 7, '=');
             assert_non_null(eq);
             assert_true(c->nenv < MAX_ENV);
-            snprintf(c->env_name[c->nenv], 64, "%.*s",
-                     (int)(eq - (line + 7)), line + 7);
+            snprintf(c->env_name[c->nenv], 64, "%.*s", (int)(eq - (line + 7)),
+                     line + 7);
             snprintf(c->env_value[c->nenv], 256, "%s", eq + 1);
             c->nenv++;
             continue;
@@ -165,8 +165,7 @@ static void run_case(void **state) {
         failures++;
     }
     if ((rc == AA_OK) != (p != NULL)) {
-        print_error("%s: policy pointer does not match the status\n",
-                    c->path);
+        print_error("%s: policy pointer does not match the status\n", c->path);
         failures++;
     }
     bool used[1000] = {false};
@@ -177,15 +176,13 @@ static void run_case(void **state) {
         for (size_t j = 0; j < n && j < 1000 && !found; j++) {
             const aa_diag *d = aa_error_get(err, j);
             if (used[j] || d->severity != e->sev || d->line != e->line ||
-                (e->col && d->column != e->col) ||
-                !strstr(d->message, e->text))
+                (e->col && d->column != e->col) || !strstr(d->message, e->text))
                 continue;
             used[j] = found = true;
         }
         if (!found) {
-            print_error("%s: missing %s at %d:%d containing \"%s\"\n",
-                        c->path, e->sev ? "warning" : "error", e->line,
-                        e->col, e->text);
+            print_error("%s: missing %s at %d:%d containing \"%s\"\n", c->path,
+                        e->sev ? "warning" : "error", e->line, e->col, e->text);
             failures++;
         }
     }
