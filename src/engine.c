@@ -266,21 +266,16 @@ static bool check_session(aa_engine *e, const aa_request *req,
 static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
                       const aa__expr_ctx *ctx) {
     const aa_policy *p = e->policy;
-    const aa__idlist *keyed = aa__map_get(
-        &e->index.a2a_by_from, req->agent, strlen(req->agent));
-    const aa__idlist *always = &e->index.a2a_always;
-    size_t ia = 0, ik = 0, nk = keyed ? keyed->count : 0;
     size_t tlen = strlen(req->target_agent), alen = strlen(req->action);
+    aa__merge m = {{&e->index.a2a_always,
+                    aa__map_get(&e->index.a2a_by_from, req->agent,
+                                strlen(req->agent)),
+                    aa__map_get(&e->index.a2a_by_to, req->target_agent, tlen)},
+                   {0, 0, 0}};
     const aa__a2a *allowed_by = NULL;
     aa__expr_error xerr;
-
-    /* Merge both candidate lists in file order. */
-    while (ia < always->count || ik < nk) {
-        int i;
-        if (ik >= nk || (ia < always->count && always->items[ia] < keyed->items[ik]))
-            i = always->items[ia++];
-        else
-            i = keyed->items[ik++];
+    int i;
+    while ((i = aa__merge_next(&m)) >= 0) {
         const aa__a2a *a = &p->a2a.policies[i];
         if (!aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
             !aa__pattern_match(&a->action_pat, req->action, alen) ||
@@ -354,19 +349,16 @@ static void approval_tier(aa_engine *e, const aa__profile *prof,
     const aa__idlist *keyed =
         aa__map_get_h(&e->index.approvals_by_action, action, alen, ahash);
     const aa__idlist *always = &e->index.approvals_always;
-    size_t ia = 0, ik = 0, nk = keyed ? keyed->count : 0;
+    size_t nk = keyed ? keyed->count : 0;
     aa__expr_error xerr;
     if (d->explain && p->napprovals > always->count + nk)
         step(d, "approval", 0,
              "%zu approval polic%s only concern other actions (skipped by index)",
              p->napprovals - always->count - nk,
              p->napprovals - always->count - nk == 1 ? "y" : "ies");
-    while (ia < always->count || ik < nk) {
-        int i;
-        if (ik >= nk || (ia < always->count && always->items[ia] < keyed->items[ik]))
-            i = always->items[ia++];
-        else
-            i = keyed->items[ik++];
+    aa__merge m = {{always, keyed, NULL}, {0, 0, 0}};
+    int i;
+    while ((i = aa__merge_next(&m)) >= 0) {
         const aa__approval *ap = &p->approvals[i];
         bool matched = false;
         int rc;

@@ -29,13 +29,37 @@ typedef struct aa__idlist {
 typedef struct aa__engine_index {
     aa__idlist approvals_always;  /* conditions that pin no action */
     aa__map approvals_by_action;  /* pinned action -> aa__idlist* */
-    aa__idlist a2a_always;        /* from_agent is a wildcard */
+    aa__idlist a2a_always;        /* from_agent and to_agent wildcards */
     aa__map a2a_by_from;          /* exact from_agent -> aa__idlist* */
+    aa__map a2a_by_to;            /* wildcard from, exact to_agent -> ... */
     aa__idlist *lists;            /* storage of the mapped lists */
     size_t nlists;
 } aa__engine_index;
 
 int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p);
+
+/* Walks up to three sorted id lists as one, in file order (each id is in
+ * at most one list). */
+typedef struct aa__merge {
+    const aa__idlist *l[3];
+    size_t pos[3];
+} aa__merge;
+
+/* The next id, or -1 at the end. */
+static inline int aa__merge_next(aa__merge *m) {
+    int best = -1, which = -1;
+    for (int k = 0; k < 3; k++) {
+        const aa__idlist *l = m->l[k];
+        if (l && m->pos[k] < l->count &&
+            (best < 0 || l->items[m->pos[k]] < best)) {
+            best = l->items[m->pos[k]];
+            which = k;
+        }
+    }
+    if (which >= 0)
+        m->pos[which]++;
+    return best;
+}
 void aa__engine_index_free(aa__engine_index *ix);
 
 struct aa_engine {

@@ -58,13 +58,15 @@ int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p) {
     }
     for (size_t i = 0; i < p->a2a.npolicies; i++) {
         const aa__a2a *a = &p->a2a.policies[i];
-        if (a->from_pat.kind != AA__PAT_EXACT) {
-            if (!idlist_push(&ix->a2a_always, (int)i))
-                return AA_ENOMEM;
-            continue;
-        }
-        aa__idlist *l = keyed_list(ix, &ix->a2a_by_from, a->from_pat.lit,
-                                   a->from_pat.litlen);
+        aa__idlist *l;
+        if (a->from_pat.kind == AA__PAT_EXACT)
+            l = keyed_list(ix, &ix->a2a_by_from, a->from_pat.lit,
+                           a->from_pat.litlen);
+        else if (a->to_pat.kind == AA__PAT_EXACT)
+            l = keyed_list(ix, &ix->a2a_by_to, a->to_pat.lit,
+                           a->to_pat.litlen);
+        else
+            l = &ix->a2a_always;
         if (!l || !idlist_push(l, (int)i))
             return AA_ENOMEM;
     }
@@ -79,5 +81,6 @@ void aa__engine_index_free(aa__engine_index *ix) {
     free(ix->a2a_always.items);
     aa__map_free(&ix->approvals_by_action);
     aa__map_free(&ix->a2a_by_from);
+    aa__map_free(&ix->a2a_by_to);
     memset(ix, 0, sizeof *ix);
 }
