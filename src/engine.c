@@ -353,7 +353,7 @@ static void approval_tier(aa_engine *e, const aa__profile *prof,
     aa__expr_error xerr;
     if (d->explain && p->napprovals > always->count + nk)
         step(d, "approval", 0,
-             "%zu approval polic%s only concern other actions (skipped by index)",
+             "%zu approval polic%s about other actions skipped (indexed by action)",
              p->napprovals - always->count - nk,
              p->napprovals - always->count - nk == 1 ? "y" : "ies");
     aa__merge m = {{always, keyed, NULL}, {0, 0, 0}};
@@ -373,9 +373,8 @@ static void approval_tier(aa_engine *e, const aa__profile *prof,
         if (rc != AA_OK) { /* fail closed: the approval still applies */
             matched = true;
             *failed_closed = true;
-            if (b)
-                aa__buf_printf(b, " -- could not be evaluated (%s): counts as matched",
-                               xerr.message);
+            if (b) /* the explanation already says what failed */
+                aa__buf_puts(b, "; fails closed: counts as matched");
         }
         if (b)
             d->steps[d->nsteps - 1].outcome = matched;
@@ -527,6 +526,10 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     if (!decided && !aa__empty(req->target_agent)) {
         set_field(&ctx, AA__F_FROM_AGENT, req->agent);
         set_field(&ctx, AA__F_TO_AGENT, req->target_agent);
+        set_field(&ctx, AA__F_AGENT, req->agent);
+        set_field(&ctx, AA__F_USER, req->user);
+        set_field(&ctx, AA__F_RESOURCE, req->resource);
+        set_field(&ctx, AA__F_SCOPE, req->scope);
         ctx.fields[AA__F_ACTION] = action;
         ctx.field_len[AA__F_ACTION] = alen;
         decided = !check_a2a(e, req, d, &ctx);
@@ -542,7 +545,6 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
 
     /* 9. Approval tier. */
     if (!decided) {
-        ctx.fields[AA__F_FROM_AGENT] = ctx.fields[AA__F_TO_AGENT] = NULL;
         set_field(&ctx, AA__F_AGENT, req->agent);
         set_field(&ctx, AA__F_USER, req->user);
         ctx.fields[AA__F_ACTION] = action;

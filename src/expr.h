@@ -51,7 +51,9 @@ typedef enum {
 
 /* Which built-in names a condition sees (contract section 6):
  * APPROVAL: agent, user, action, resource, scope;
- * A2A:      from_agent, to_agent, action.
+ * A2A:      from_agent, to_agent, action, and also agent (the caller),
+ *           user, resource and scope -- so that no metadata key can stand
+ *           in for them there either (hardened).
  * Any other bare name reads request metadata; `metadata.<key>` always does. */
 typedef enum { AA__CTX_APPROVAL = 0, AA__CTX_A2A = 1 } aa__ctx_kind;
 

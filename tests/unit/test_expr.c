@@ -540,6 +540,7 @@ static void test_pins(void **state) {
                 deploy);
     expect_pins("from_agent == \"deploy\"", AA__CTX_A2A, AA__F_FROM_AGENT,
                 deploy);
+    expect_pins("agent == \"deploy\"", AA__CTX_A2A, AA__F_AGENT, deploy);
     expect_pins("ACTION == \"deploy\" AND action == \"deploy\"", A,
                 AA__F_ACTION, deploy);
 
@@ -557,7 +558,7 @@ static void test_pins(void **state) {
     expect_pins("\"a\" in action", A, AA__F_ACTION, NULL);
     expect_pins("action == user", A, AA__F_ACTION, NULL);
     expect_pins("metadata.action == \"deploy\"", A, AA__F_ACTION, NULL);
-    expect_pins("agent == \"x\"", AA__CTX_A2A, AA__F_AGENT, NULL);
+    expect_pins("agent == \"x\"", AA__CTX_A2A, AA__F_USER, NULL);
     expect_pins("action starts_with \"deploy\"", A, AA__F_ACTION, NULL);
     expect_pins("(action == \"a\" and x) or y", A, AA__F_ACTION, NULL);
     expect_pins("", A, AA__F_ACTION, NULL);
