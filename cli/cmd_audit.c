@@ -163,7 +163,9 @@ static int run_audit(cli_ctx *ctx) {
             .user = cli_str(ctx, "user"),
             .action = cli_str(ctx, "action"),
             .event = cli_str(ctx, "event"),
-            .allowed = allowed ? strcmp(allowed, "true") == 0 : -1,
+            .allowed = !allowed                     ? AA_AUDIT_ANY
+                       : strcmp(allowed, "true") == 0 ? AA_AUDIT_ALLOWED_ONLY
+                                                      : AA_AUDIT_DENIED_ONLY,
             .limit = cli_opt(ctx, "limit")->set ? (size_t)cli_opt(ctx, "limit")->num : 1000,
         };
         collect c = {json_array()};

@@ -142,9 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     fill(fd, data, size);
-    aa_audit_filter f = {.allowed = -1};
+    aa_audit_filter f = {.allowed = AA_AUDIT_ANY};
     int al = opt & 3;
-    f.allowed = al == 1 ? 0 : al == 2 ? 1 : -1;
+    f.allowed = al == 1   ? AA_AUDIT_DENIED_ONLY
+                : al == 2 ? AA_AUDIT_ALLOWED_ONLY
+                          : AA_AUDIT_ANY;
     if (opt & 4)
         f.agent = "claude";
     if (opt & 8)

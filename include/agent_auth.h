@@ -362,13 +362,20 @@ int aa_state_cleanup(aa_engine *engine, int64_t retention_s,
 /* Audit log reading                                                        */
 /* ------------------------------------------------------------------------ */
 
+/* Which decisions a filter keeps; the zero value keeps every entry. */
+typedef enum {
+    AA_AUDIT_ANY = 0,
+    AA_AUDIT_ALLOWED_ONLY = 1,
+    AA_AUDIT_DENIED_ONLY = 2
+} aa_audit_which;
+
 typedef struct aa_audit_filter {
     const char *since;  /* ISO 8601; entries with timestamp >= since */
     const char *agent;
     const char *user;
     const char *action;
     const char *event;  /* "authorize", "session.create", ... */
-    int allowed;        /* -1 any, 0 denied only, 1 allowed only */
+    aa_audit_which allowed; /* AA_AUDIT_ANY (0, the default) ... */
     size_t limit;       /* 0 means 1000 */
 } aa_audit_filter;
 

@@ -264,7 +264,7 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
         *skipped = 0;
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "audit log: no path");
-    aa_audit_filter f = {.allowed = -1};
+    aa_audit_filter f = {.allowed = AA_AUDIT_ANY};
     if (filter)
         f = *filter;
     size_t limit = f.limit ? f.limit : 1000;
@@ -305,9 +305,10 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
             ok = str_field_is(j, "action", f.action);
         if (ok && !aa__empty(f.event))
             ok = str_field_is(j, "event", f.event);
-        if (ok && f.allowed >= 0) {
+        if (ok && f.allowed != AA_AUDIT_ANY) {
             json_t *a = json_object_get(j, "allowed");
-            ok = json_is_boolean(a) && json_is_true(a) == (f.allowed > 0);
+            ok = json_is_boolean(a) &&
+                 json_is_true(a) == (f.allowed == AA_AUDIT_ALLOWED_ONLY);
         }
         json_decref(j);
         if (!ok)

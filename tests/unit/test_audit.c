@@ -876,7 +876,7 @@ static void test_read_filters(void **state) {
     fixture *f = *state;
     write_lines(f->path, (char **)filter_log, AA__ARRAY_LEN(filter_log));
     const char *p = f->path;
-    aa_audit_filter any = {.allowed = -1};
+    aa_audit_filter any = {0};
     assert_string_equal(matches(p, any), "1,2,3,4,5");
     aa_audit_filter flt = any;
     flt.agent = "a1";
@@ -891,9 +891,9 @@ static void test_read_filters(void **state) {
     flt.event = "session.create";
     assert_string_equal(matches(p, flt), "4");
     flt = any;
-    flt.allowed = 1;
+    flt.allowed = AA_AUDIT_ALLOWED_ONLY;
     assert_string_equal(matches(p, flt), "1,5");
-    flt.allowed = 0;
+    flt.allowed = AA_AUDIT_DENIED_ONLY;
     assert_string_equal(matches(p, flt), "2,3");
     flt.agent = "a1";
     assert_string_equal(matches(p, flt), "3");
@@ -915,7 +915,7 @@ static void test_read_since(void **state) {
     fixture *f = *state;
     write_lines(f->path, (char **)filter_log, AA__ARRAY_LEN(filter_log));
     const char *p = f->path;
-    aa_audit_filter flt = {.allowed = -1};
+    aa_audit_filter flt = {0};
     flt.since = "2026-01-01T12:00:00Z";
     assert_string_equal(matches(p, flt), "4,5");
     flt.since = "2026-01-01T13:00:00+02:00"; /* 11:00 UTC, inclusive */
@@ -929,7 +929,7 @@ static void test_read_since(void **state) {
     flt.since = "2026-01-02";
     assert_string_equal(matches(p, flt), "");
     flt.since = "2026-01-01T12:00:00Z";
-    flt.allowed = 1;
+    flt.allowed = AA_AUDIT_ALLOWED_ONLY;
     assert_string_equal(matches(p, flt), "5");
 
     flt.since = "yesterday";
@@ -944,7 +944,7 @@ static void test_read_since(void **state) {
 static void test_read_limit_and_stop(void **state) {
     fixture *f = *state;
     write_lines(f->path, (char **)filter_log, AA__ARRAY_LEN(filter_log));
-    aa_audit_filter flt = {.allowed = -1, .limit = 2};
+    aa_audit_filter flt = {.limit = 2};
     assert_string_equal(matches(f->path, flt), "1,2");
     flt.agent = "a2";
     flt.limit = 1;

@@ -217,7 +217,7 @@ static void test_killed_writers(void **state) {
     aa_error_free(err);
 
     size_t matched = 0, skipped = 0;
-    aa_audit_filter all = {.allowed = -1, .limit = (size_t)-1};
+    aa_audit_filter all = {.limit = (size_t)-1};
     assert_int_equal(
         aa_audit_read(f->path, &all, NULL, NULL, &matched, &skipped, NULL),
         AA_OK);
