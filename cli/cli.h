@@ -124,9 +124,16 @@ typedef struct cli_engine {
     aa_engine *engine;
 } cli_engine;
 
-/* Loads the policy and opens the engine (with the state store when
- * want_store). Prints errors; returns EXIT_OK or EXIT_FAIL. */
-int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
+/* How a command needs the state store. */
+typedef enum {
+    CLI_STORE_CREATE,   /* open it, creating it when missing */
+    CLI_STORE_IF_EXISTS /* only when there is one: a store that does not
+                           exist holds no session or delegation */
+} cli_store_mode;
+
+/* Loads the policy and opens the engine with the state store. Prints
+ * errors; returns EXIT_OK or EXIT_FAIL. */
+int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
              cli_engine *out);
 void cli_close(cli_engine *ce);
 

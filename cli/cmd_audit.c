@@ -1,5 +1,6 @@
 /* cmd_audit.c - `audit`: read, filter, export, verify and rotate the log. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,12 @@ static int run_audit(cli_ctx *ctx) {
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             rc = EXIT_FAIL;
+        } else if (ctx->json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "archive", archive ? cli_jstr(archive) : json_null());
+            json_object_set_new(o, "moved", json_integer((json_int_t)moved));
+            json_object_set_new(o, "retention_days", json_integer(days > 0 ? days : 90));
+            cli_print_json(o);
         } else if (archive) {
             printf("Archived %zu entr%s to %s\n", moved, moved == 1 ? "y" : "ies", archive);
         } else {
@@ -170,7 +177,11 @@ static int run_audit(cli_ctx *ctx) {
         };
         collect c = {json_array()};
         size_t matched = 0, skipped = 0;
-        int st = aa_audit_read(path, &f, on_entry, &c, &matched, &skipped, err);
+        /* No log yet (nothing was decided here) reads as an empty one. */
+        struct stat st_log;
+        int st = stat(path, &st_log) != 0 && errno == ENOENT
+                     ? AA_OK
+                     : aa_audit_read(path, &f, on_entry, &c, &matched, &skipped, err);
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             if (aa_error_count(err) == 0)

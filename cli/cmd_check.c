@@ -94,7 +94,7 @@ static int run_one(cli_ctx *ctx, bool explain) {
                                !*agent ? "agent" : !*user ? "user" : "action");
 
     cli_engine ce;
-    int rc = cli_open(ctx, true,
+    int rc = cli_open(ctx, CLI_STORE_IF_EXISTS,
                       cli_opt(ctx, "no-audit")->set ? AA_AUDIT_OFF : AA_AUDIT_FROM_POLICY,
                       &ce);
     if (rc != EXIT_OK)

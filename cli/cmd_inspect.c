@@ -205,20 +205,30 @@ static void print_graph(json_t *d) {
     json_array_foreach(pols, i, r) {
         const char *from = s_of(r, "from_agent"), *to = s_of(r, "to_agent");
         bool allow = strcmp(s_of(r, "effect"), "allow") == 0;
-        /* Wildcards get a node of their own, drawn as a note. */
+        /* A wildcard end is a note of its own, one per side, so that "any
+         * caller" and "any target" are not drawn as one node. */
         const char *ends[2] = {from, to};
+        const char *prefix[2] = {"agent:", "agent:"};
+        static const char *const side[2] = {"callers:", "targets:"};
         for (int k = 0; k < 2; k++)
             if (strpbrk(ends[k], "*?[")) {
+                prefix[k] = side[k];
+                char label[300];
+                if (strcmp(ends[k], "*") == 0)
+                    snprintf(label, sizeof label, "any %s", k == 0 ? "caller" : "target");
+                else
+                    snprintf(label, sizeof label, "%s (%s)", ends[k],
+                             k == 0 ? "callers" : "targets");
                 printf("  ");
-                dot_id("agent:", ends[k]);
+                dot_id(prefix[k], ends[k]);
                 printf(" [shape=note, label=");
-                dot_id("", ends[k]);
+                dot_id("", label);
                 printf("];\n");
             }
         printf("  ");
-        dot_id("agent:", from);
+        dot_id(prefix[0], from);
         printf(" -> ");
-        dot_id("agent:", to);
+        dot_id(prefix[1], to);
         printf(" [color=%s, fontcolor=%s, style=%s, label=", allow ? "darkgreen" : "red",
                allow ? "darkgreen" : "red", *s_of(r, "condition") ? "dashed" : "solid");
         char label[512];

@@ -170,7 +170,7 @@ static int run_sessions(cli_ctx *ctx) {
     if (mode == 0 && (!cli_str(ctx, "agent") || !cli_str(ctx, "user")))
         return cli_usage_error(ctx, "--create needs --agent and --user");
     cli_engine ce;
-    if (cli_open(ctx, true, AA_AUDIT_FROM_POLICY, &ce) != EXIT_OK)
+    if (cli_open(ctx, CLI_STORE_CREATE, AA_AUDIT_FROM_POLICY, &ce) != EXIT_OK)
         return EXIT_FAIL;
     int rc;
     switch (mode) {
@@ -241,7 +241,7 @@ static int run_delegate(cli_ctx *ctx) {
         k = 0; /* --actions "" is an empty list */
 
     cli_engine ce;
-    int rc = cli_open(ctx, true, AA_AUDIT_FROM_POLICY, &ce);
+    int rc = cli_open(ctx, CLI_STORE_CREATE, AA_AUDIT_FROM_POLICY, &ce);
     if (rc == EXIT_OK) {
         const opt_value *dur = cli_opt(ctx, "duration");
         aa_delegation g;
@@ -357,7 +357,7 @@ static int run_delegations(cli_ctx *ctx) {
     if (mode < 0)
         return cli_usage_error(ctx, "choose one of --list, --revoke ID");
     cli_engine ce;
-    if (cli_open(ctx, true, AA_AUDIT_FROM_POLICY, &ce) != EXIT_OK)
+    if (cli_open(ctx, CLI_STORE_CREATE, AA_AUDIT_FROM_POLICY, &ce) != EXIT_OK)
         return EXIT_FAIL;
     int rc = mode == 0 ? delegations_list(ctx, &ce)
                        : revoke(ctx, &ce, aa_delegation_revoke, "Delegation",

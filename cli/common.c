@@ -1,7 +1,9 @@
 /* common.c - output helpers and opening the policy, store and engine. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -192,7 +194,7 @@ aa_policy *cli_load_policy(const cli_ctx *ctx) {
     return p;
 }
 
-int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
+int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
              cli_engine *ce) {
     memset(ce, 0, sizeof *ce);
     ce->policy = cli_load_policy(ctx);
@@ -200,11 +202,11 @@ int cli_open(const cli_ctx *ctx, bool want_store, aa_audit_mode audit,
         return EXIT_FAIL;
     aa_error *err = aa_error_new();
     int rc = AA_OK;
-    if (want_store) {
-        const char *path = ctx->state_path ? ctx->state_path
-                                           : aa_policy_state_path(ce->policy);
+    const char *path = ctx->state_path ? ctx->state_path
+                                       : aa_policy_state_path(ce->policy);
+    struct stat st;
+    if (store == CLI_STORE_CREATE || stat(path, &st) == 0 || errno != ENOENT)
         rc = aa_store_open_sqlite(path, &ce->store, err);
-    }
     if (rc == AA_OK) {
         aa_engine_options o = {0};
         o.store = ce->store;

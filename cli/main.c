@@ -26,6 +26,7 @@ static void print_global_help(FILE *out) {
             "\nGlobal options (before or after the command):\n"
             "  -c, --config FILE   policy file (default: agent_auth.yaml)\n"
             "  --state PATH        state database (default: the policy's state.path)\n"
+            "  --no-color          never colour the output (as NO_COLOR=1 does)\n"
             "  -h, --help          help; 'agent-auth COMMAND --help' for a command\n"
             "\nExit codes: 0 success or allowed, 1 error or denied, 2 usage error.\n"
             "Colour is used only on a terminal and never when NO_COLOR is set.\n");
