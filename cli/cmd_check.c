@@ -41,7 +41,9 @@ static bool parse_meta(const char *kv, aa_meta *m, char **keybuf) {
         m->type = AA_VALUE_NULL;
     } else if (*v) {
         double d = strtod(v, &end);
-        if (*end == 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))) {
+        /* Decimal notation only: strtod also takes hex, inf and nan. */
+        if (*end == 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) &&
+            v[strspn(v, "0123456789+-.eE")] == 0) {
             m->type = AA_VALUE_NUMBER;
             m->number = d;
         }
