@@ -1,5 +1,6 @@
 /* cmd_audit.c - `audit`: read, filter, export, verify and rotate the log. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -145,8 +146,10 @@ static int run_audit(cli_ctx *ctx) {
             json_object_get(json_object_get(dj, "audit"), "retention_days"));
         json_decref(dj);
         free(desc);
-        int st = aa_audit_rotate(path, (int)(days > 0 ? days : 90), aa_now(), &archive,
-                                 &moved, err);
+        if (days <= 0)
+            days = 90;
+        int st = aa_audit_rotate(path, days > INT_MAX ? INT_MAX : (int)days, aa_now(),
+                                 &archive, &moved, err);
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             rc = EXIT_FAIL;

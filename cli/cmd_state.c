@@ -142,8 +142,9 @@ static int cleanup(const cli_ctx *ctx, cli_engine *ce) {
     const opt_value *ret = cli_opt(ctx, "retention");
     size_t marked = 0, purged = 0;
     aa_error *err = aa_error_new();
-    int rc = aa_state_cleanup(ce->engine, (ret->set ? ret->num : 7) * 86400, &marked,
-                              &purged, err);
+    long long days = ret->set ? ret->num : 7;
+    int rc = aa_state_cleanup(ce->engine, days > INT64_MAX / 86400 ? INT64_MAX : days * 86400,
+                              &marked, &purged, err);
     if (rc != AA_OK) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
