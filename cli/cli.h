@@ -94,6 +94,11 @@ const char *cli_bold(const cli_ctx *ctx);
 const char *cli_dim(const cli_ctx *ctx);
 const char *cli_reset(const cli_ctx *ctx);
 
+/* Prints text for a terminal: control characters (C0, DEL, C1), which
+ * could move the cursor or recolour the screen, are shown as '?'. For text
+ * that comes from requests, the audit log or the state store. */
+void cli_put_text(const char *s, FILE *out);
+
 /* A JSON string that is always valid: invalid UTF-8 becomes U+FFFD. */
 json_t *cli_jstr(const char *s);
 /* Prints a JSON value on stdout (indented), then a newline; steals it. */

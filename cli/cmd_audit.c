@@ -1,5 +1,6 @@
 /* cmd_audit.c - `audit`: read, filter, export, verify and rotate the log. */
 #include <errno.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,8 +147,10 @@ static int run_audit(cli_ctx *ctx) {
             json_object_get(json_object_get(dj, "audit"), "retention_days"));
         json_decref(dj);
         free(desc);
-        int st = aa_audit_rotate(path, (int)(days > 0 ? days : 90), aa_now(), &archive,
-                                 &moved, err);
+        if (days <= 0)
+            days = 90;
+        int st = aa_audit_rotate(path, days > INT_MAX ? INT_MAX : (int)days, aa_now(),
+                                 &archive, &moved, err);
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             rc = EXIT_FAIL;
@@ -177,9 +180,10 @@ static int run_audit(cli_ctx *ctx) {
         };
         collect c = {json_array()};
         size_t matched = 0, skipped = 0;
-        /* No log yet (nothing was decided here) reads as an empty one. */
+        /* The policy's log not written yet (nothing was decided here)
+         * reads as an empty one; a file named with --file must exist. */
         struct stat st_log;
-        int st = stat(path, &st_log) != 0 && errno == ENOENT
+        int st = !cli_str(ctx, "file") && stat(path, &st_log) != 0 && errno == ENOENT
                      ? AA_OK
                      : aa_audit_read(path, &f, on_entry, &c, &matched, &skipped, err);
         if (st != AA_OK) {

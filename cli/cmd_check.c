@@ -41,7 +41,9 @@ static bool parse_meta(const char *kv, aa_meta *m, char **keybuf) {
         m->type = AA_VALUE_NULL;
     } else if (*v) {
         double d = strtod(v, &end);
-        if (*end == 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))) {
+        /* Decimal notation only: strtod also takes hex, inf and nan. */
+        if (*end == 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) &&
+            v[strspn(v, "0123456789+-.eE")] == 0) {
             m->type = AA_VALUE_NUMBER;
             m->number = d;
         }
@@ -54,10 +56,17 @@ static void print_decision_console(const cli_ctx *ctx, const aa_request *r,
     bool ok = aa_decision_allowed(d);
     bool approval = aa_decision_requires_approval(d);
     const char *color = !ok ? cli_red(ctx) : approval ? cli_yellow(ctx) : cli_green(ctx);
-    printf("%s%s%s%s  %s -> %s (user %s)\n", cli_bold(ctx), color,
+    printf("%s%s%s%s  ", cli_bold(ctx), color,
            ok ? (approval ? "ALLOWED (approval required)" : "ALLOWED") : "DENIED",
-           cli_reset(ctx), r->agent, r->action, r->user);
-    printf("  Reason:   %s\n", aa_decision_reason(d));
+           cli_reset(ctx));
+    cli_put_text(r->agent, stdout);
+    fputs(" -> ", stdout);
+    cli_put_text(r->action, stdout);
+    fputs(" (user ", stdout);
+    cli_put_text(r->user, stdout);
+    fputs(")\n  Reason:   ", stdout);
+    cli_put_text(aa_decision_reason(d), stdout);
+    fputc('\n', stdout);
     if (ok) {
         printf("  Tier:     %s\n", aa_tier_name(aa_decision_tier(d)));
         if (approval && *aa_decision_approval_policy(d))
@@ -74,7 +83,9 @@ static void print_trace_console(const cli_ctx *ctx, const aa_decision *d) {
         const char *color = s->outcome > 0   ? cli_green(ctx)
                             : s->outcome < 0 ? cli_red(ctx)
                                              : cli_dim(ctx);
-        printf("  %s%s %-16s%s %s\n", color, mark, s->step, cli_reset(ctx), s->detail);
+        printf("  %s%s %-16s%s ", color, mark, s->step, cli_reset(ctx));
+        cli_put_text(s->detail, stdout);
+        fputc('\n', stdout);
     }
 }
 

@@ -41,11 +41,12 @@ static int one_mode(const cli_ctx *ctx, const char *const *modes, size_t n) {
 static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     const char *agent = cli_str(ctx, "agent"), *user = cli_str(ctx, "user");
     const opt_value *dur = cli_opt(ctx, "duration");
-    aa_session s;
+    aa_session s = {0};
     aa_error *err = aa_error_new();
     int rc = aa_session_create(ce->engine, agent, user, cli_str(ctx, "scope"),
                                dur->set ? dur->num : AA_DURATION_DEFAULT, &s, err);
-    if (rc != AA_OK && rc != AA_EAUDIT) {
+    /* AA_EAUDIT: made but not audited, or (no id) refused before it was made. */
+    if (rc != AA_OK && !(rc == AA_EAUDIT && s.session_id[0])) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
         return EXIT_FAIL;
@@ -141,8 +142,9 @@ static int cleanup(const cli_ctx *ctx, cli_engine *ce) {
     const opt_value *ret = cli_opt(ctx, "retention");
     size_t marked = 0, purged = 0;
     aa_error *err = aa_error_new();
-    int rc = aa_state_cleanup(ce->engine, (ret->set ? ret->num : 7) * 86400, &marked,
-                              &purged, err);
+    long long days = ret->set ? ret->num : 7;
+    int rc = aa_state_cleanup(ce->engine, days > INT64_MAX / 86400 ? INT64_MAX : days * 86400,
+                              &marked, &purged, err);
     if (rc != AA_OK) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
@@ -244,7 +246,7 @@ static int run_delegate(cli_ctx *ctx) {
     int rc = cli_open(ctx, CLI_STORE_CREATE, AA_AUDIT_FROM_POLICY, &ce);
     if (rc == EXIT_OK) {
         const opt_value *dur = cli_opt(ctx, "duration");
-        aa_delegation g;
+        aa_delegation g = {0};
         aa_error *err = aa_error_new();
         int st = aa_delegation_create(ce.engine, from, to, items, k,
                                       dur->set ? dur->num : AA_DURATION_DEFAULT,
@@ -253,7 +255,7 @@ static int run_delegate(cli_ctx *ctx) {
             fprintf(stderr, "Error: delegation refused:\n");
             cli_print_errors(err, "  - ");
             rc = EXIT_FAIL;
-        } else if (st != AA_OK && st != AA_EAUDIT) {
+        } else if (st != AA_OK && !(st == AA_EAUDIT && g.delegation_id[0])) {
             cli_print_errors(err, "Error: ");
             rc = EXIT_FAIL;
         } else {

@@ -35,6 +35,23 @@ COLOR(cli_dim, "\033[2m")
 COLOR(cli_reset, "\033[0m")
 #undef COLOR
 
+/* Length of the control character at s (0 if none): C0 and DEL, and C1
+ * written in UTF-8 (U+0080..U+009F, which some terminals obey). */
+static size_t control_len(const unsigned char *s) {
+    if (*s < 0x20 || *s == 0x7f)
+        return 1;
+    return s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9f ? 2 : 0;
+}
+
+void cli_put_text(const char *s, FILE *out) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        size_t n = control_len(p);
+        fputc(n ? '?' : *p, out);
+        p += n ? n : 1;
+    }
+}
+
 json_t *cli_jstr(const char *s) {
     if (!s)
         return json_string("");
@@ -101,8 +118,20 @@ void cli_table_add(cli_table *t, const char *const *row) {
     if (!cells)
         return;
     t->cells = cells;
-    for (size_t c = 0; c < t->ncols; c++)
-        cells[t->nrows * t->ncols + c] = strdup(row[c] ? row[c] : "");
+    for (size_t c = 0; c < t->ncols; c++) {
+        char *cell = strdup(row[c] ? row[c] : "");
+        /* Cells show the log and the store: no control characters. */
+        if (cell) {
+            char *in = cell, *o = cell;
+            while (*in) {
+                size_t n = control_len((unsigned char *)in);
+                *o++ = n ? '?' : *in;
+                in += n ? n : 1;
+            }
+            *o = 0;
+        }
+        cells[t->nrows * t->ncols + c] = cell;
+    }
     t->nrows++;
 }
 

@@ -93,9 +93,12 @@ static int run(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     int rc = run(argc, argv);
-    if (fflush(stdout) != 0 && rc == EXIT_OK) {
+    /* ferror too: a write that failed before the final flush leaves the
+     * buffer empty, and fflush then succeeds. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "Error: cannot write output: %s\n", strerror(errno));
-        rc = EXIT_FAIL;
+        if (rc == EXIT_OK)
+            rc = EXIT_FAIL;
     }
     return rc;
 }

@@ -799,9 +799,12 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
         goto fail;
     }
 
-    int64_t days = retention_days < 1000000 ? retention_days : 1000000;
+    /* A retention too long for the clock keeps everything (no overflow). */
+    const int64_t day_us = INT64_C(86400000000);
+    int64_t keep = retention_days > INT64_MAX / day_us ? INT64_MAX
+                                                       : retention_days * day_us;
     int64_t cutoff;
-    if (__builtin_sub_overflow(now_us, days * 86400 * 1000000, &cutoff))
+    if (__builtin_sub_overflow(now_us, keep, &cutoff))
         cutoff = INT64_MIN;
     split s;
     what = "cannot read";

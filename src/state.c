@@ -25,6 +25,18 @@ static int need_audit(aa_engine *e, aa_error *err) {
     return AA_OK;
 }
 
+/* The latest expiry: 9999-12-31T23:59:59Z, the last second an ISO 8601
+ * timestamp shows. Longer durations end there instead of overflowing the
+ * microsecond clock. */
+#define MAX_EXPIRY_US INT64_C(253402300799000000)
+
+static int64_t expiry(int64_t start_us, int64_t duration_s) {
+    if (start_us >= MAX_EXPIRY_US ||
+        duration_s > (MAX_EXPIRY_US - start_us) / 1000000)
+        return MAX_EXPIRY_US;
+    return start_us + duration_s * 1000000;
+}
+
 static void json_field(aa__buf *b, const char *key, const char *val) {
     if (b->len)
         aa__buf_putc(b, ',');
@@ -92,7 +104,7 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     s.user = (char *)user;
     s.scope = (char *)(scope ? scope : "");
     s.created_at = aa__engine_now(e);
-    s.expires_at = s.created_at + duration * 1000000;
+    s.expires_at = expiry(s.created_at, duration);
     s.status = AA_STATUS_ACTIVE;
     rc = e->store->ops->session_put(e->store, &s, err);
     if (rc != AA_OK)
@@ -243,7 +255,7 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     g.actions = (char **)actions;
     g.action_count = nactions;
     g.granted_at = aa__engine_now(e);
-    g.expires_at = g.granted_at + duration * 1000000;
+    g.expires_at = expiry(g.granted_at, duration);
     g.reason = (char *)(reason ? reason : "");
     g.status = AA_STATUS_ACTIVE;
     rc = e->store->ops->delegation_put(e->store, &g, err);
@@ -323,8 +335,10 @@ int aa_state_cleanup(aa_engine *e, int64_t retention_s, size_t *marked,
     if (rc != AA_OK)
         return rc;
     size_t m = 0, pu = 0;
-    rc = e->store->ops->cleanup(e->store, aa__engine_now(e),
-                                retention_s < 0 ? 0 : retention_s * 1000000, &m,
+    int64_t retention_us = retention_s < 0 ? 0
+                           : retention_s > INT64_MAX / 1000000 ? INT64_MAX /* keep all */
+                                                               : retention_s * 1000000;
+    rc = e->store->ops->cleanup(e->store, aa__engine_now(e), retention_us, &m,
                                 &pu, err);
     if (marked)
         *marked = m;

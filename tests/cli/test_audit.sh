@@ -1,0 +1,300 @@
+#!/bin/bash
+# `audit` end to end: the log that real decisions write, the console table,
+# JSON with the fields of section 10, every filter, export, malformed lines,
+# hash-chain verification against edits, deletions and insertions, rotation,
+# and decisions when the log cannot be written.
+. "$(dirname "$0")/lib.sh"
+. "$AA_SOURCE_DIR/tests/data/cli/defer.sh"
+
+LOG=.agent_auth/audit.jsonl
+UUID4='[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
+ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
+AUTH_FIELDS="['action','agent','allowed','approval_policy','config_name','config_version','evaluation_time_ms','event','event_id','hash','prev_hash','reason','requires_approval','resource','scope','session_id','target_agent','tier','timestamp','user']"
+
+expect_line() {
+    if grep -qE -- "^$1\$" "$OUT"; then pass; else fail "$2: no stdout line matches '$1'"; fi
+}
+
+# ---- decisions that fill the log (11 lines: 10 decisions, 1 session) -------
+E=$ENTERPRISE
+aa -c "$E" check -a copilot -u alice --action read:a
+aa -c "$E" check -a copilot -u alice --action delete:b
+aa -c "$E" check -a billing-agent -u bob --action pay:invoice -m amount=50000 -r inv-1
+aa -c "$E" check -a research-bot -u carol --action read:c --scope workspace:research
+aa -c "$E" check -a research-bot -u carol --action write:d
+aa -c "$E" sessions --create -a copilot -u alice
+SID=$(sed -n 's/^Session created: //p' "$OUT")
+aa -c "$E" check -a copilot -u alice --action read:e --session-id "$SID"
+aa -c "$E" check -a orchestrator -u alice --action read:f --target-agent research-bot
+printf '%s\n' '{"agent":"copilot","user":"bob","action":"read:g"}' \
+    '{"agent":"copilot","user":"bob","action":"delete:h"}' \
+    '{"agent":"billing-agent","user":"bob","action":"refund:i"}' > three.jsonl
+aa -c "$E" check --batch three.jsonl
+expect_rc 1 "setup batch"
+[ "$(wc -l < $LOG)" = 11 ] && pass || fail "11 lines in the log (got $(wc -l < $LOG))"
+[ "$(stat -c %a $LOG)" = 600 ] && pass || fail "audit log is 0600"
+grep -qE '"evaluation_time_ms":[0-9]+\.[0-9]{3},' $LOG && ! grep -E '"evaluation_time_ms":' $LOG | grep -qvE '"evaluation_time_ms":[0-9]+\.[0-9]{3},' \
+    && pass || fail "evaluation_time_ms has 3 decimals"
+
+# ---- console ------------------------------------------------------------------
+aa -c "$E" audit
+expect_rc 0 "audit"
+expect_line "TIME +EVENT +AGENT +USER +ACTION +DECISION +REASON" "table header"
+expect_line "[0-9-]{10} [0-9:]{8} +authorize +copilot +alice +read:a +ALLOWED +Allowed by profile 'copilot'" "allowed row"
+expect_line "[0-9-]{10} [0-9:]{8} +authorize +copilot +alice +delete:b +DENIED +Action 'delete:b' denied by profile 'copilot'" "denied row"
+expect_line "[0-9-]{10} [0-9:]{8} +authorize +billing-agent +bob +pay:invoice +STRONG +.*" "strong row"
+expect_line "[0-9-]{10} [0-9:]{8} +authorize +billing-agent +bob +refund:i +SOFT +.*" "soft row"
+expect_line "[0-9-]{10} [0-9:]{8} +session.create +copilot +alice +- +session $SID" "session row"
+expect_line "11 entries \(7 allowed, 3 denied\) from \.agent_auth/audit\.jsonl" "summary line"
+[ "$(grep -cE '^[0-9]{4}-' "$OUT")" = 11 ] && pass || fail "11 rows"
+aa -c "$E" audit --agent nobody
+expect_rc 0 "no match"
+expect_line "No audit entries in \.agent_auth/audit\.jsonl match\." "no match message"
+
+# ---- JSON -----------------------------------------------------------------
+aa -c "$E" audit -o json
+expect_rc 0 "audit -o json"
+defer_json "isinstance(d, list) and len(d) == 11" "11 entries"
+defer_json "all(sorted(e) == $AUTH_FIELDS for e in d if e['event'] == 'authorize')" "authorize entries carry the fields of section 10"
+defer_json "all(re.fullmatch('$ISO', e['timestamp']) and re.fullmatch('$UUID4', e['event_id']) for e in d)" "timestamps and event ids"
+defer_json "len({e['event_id'] for e in d}) == 11" "event ids are unique"
+defer_json "[e['timestamp'] for e in d] == sorted(e['timestamp'] for e in d)" "decision order"
+defer_json "all(type(e['allowed']) is bool and type(e['requires_approval']) is bool and type(e['evaluation_time_ms']) in (int, float) for e in d if e['event'] == 'authorize')" "field types"
+defer_json "all(e['config_name'] == 'acme-enterprise' and e['config_version'] == '1.0' for e in d if e['event'] == 'authorize')" "config name and version"
+defer_json "d[2]['resource'] == 'inv-1' and d[2]['tier'] == 'strong' and d[2]['approval_policy'] == 'large-payment' and d[2]['requires_approval'] is True" "resource, tier and policy recorded"
+defer_json "d[3]['scope'] == 'workspace:research' and d[0]['scope'] == ''" "scope recorded"
+defer_json "d[0]['session_id'] is None and d[6]['session_id'] == '$SID'" "session_id null, or the session"
+defer_json "d[0]['target_agent'] is None and d[7]['target_agent'] == 'research-bot'" "target_agent null, or the target"
+defer_json "d[1]['allowed'] is False and d[1]['tier'] == 'autonomous' and d[1]['requires_approval'] is False" "a denial's fields"
+defer_json "d[5]['event'] == 'session.create' and d[5]['session_id'] == '$SID' and d[5]['agent'] == 'copilot'" "session event"
+defer_json "d[0]['prev_hash'] == '0' * 64 and all(d[i]['prev_hash'] == d[i-1]['hash'] for i in range(1, 11))" "entries are chained"
+
+# ---- filters ------------------------------------------------------------
+aa -c "$E" audit --agent copilot -o json
+defer_json "[e.get('action') for e in d] == ['read:a', 'delete:b', None, 'read:e', 'read:g', 'delete:h']" "--agent"
+aa -c "$E" audit -a research-bot
+expect_line "2 entries \(1 allowed, 1 denied\) from .*" "-a in the console"
+aa -c "$E" audit --user bob -o json
+defer_json "[e['action'] for e in d] == ['pay:invoice', 'read:g', 'delete:h', 'refund:i']" "--user"
+aa -c "$E" audit --action read:a -o json
+defer_json "len(d) == 1 and d[0]['action'] == 'read:a'" "--action"
+aa -c "$E" audit --allowed false -o json
+defer_json "[e['action'] for e in d] == ['delete:b', 'write:d', 'delete:h']" "--allowed false"
+aa -c "$E" audit --allowed true -o json
+defer_json "len(d) == 7 and all(e['allowed'] is True for e in d)" "--allowed true"
+aa -c "$E" audit --allowed maybe
+expect_rc 2 "--allowed takes true or false"
+aa -c "$E" audit --event session.create -o json
+defer_json "len(d) == 1 and d[0]['session_id'] == '$SID'" "--event"
+aa -c "$E" audit --event authorize --agent copilot --allowed false -o json
+defer_json "[e['action'] for e in d] == ['delete:b', 'delete:h']" "combined filters"
+aa -c "$E" audit --limit 2 -o json
+defer_json "[e['action'] for e in d] == ['read:a', 'delete:b']" "--limit: the first matches in file order"
+aa -c "$E" audit --user bob -n 1 -o json
+defer_json "[e['action'] for e in d] == ['pay:invoice']" "--limit after the filter"
+aa -c "$E" audit --limit 0
+expect_rc 2 "--limit 0"
+SINCE=$(sed -n '5s/^{"timestamp":"\([^"]*\)".*/\1/p' $LOG)
+aa -c "$E" audit --since "$SINCE" -o json
+defer_json "len(d) == 7 and d[0]['action'] == 'write:d' and all(e['timestamp'] >= '$SINCE' for e in d)" "--since includes the entry at that time"
+aa -c "$E" audit --since 2000-01-01 -o json
+defer_json "len(d) == 11" "--since a date in the past"
+aa -c "$E" audit --since 2999-01-01T00:00:00Z -o json
+defer_json "d == []" "--since in the future"
+aa -c "$E" audit --since yesterday
+expect_rc 2 "--since needs ISO 8601"
+expect_err "ISO 8601" "--since message"
+
+# ---- --output-file ------------------------------------------------------
+aa -c "$E" audit --allowed false --output-file denied.json
+expect_rc 0 "--output-file"
+expect_line "Exported 3 entries to denied\.json" "export message"
+defer_file json denied.json "[e['action'] for e in d] == ['delete:b', 'write:d', 'delete:h']" "exported JSON array"
+aa -c "$E" audit --output-file "$TMP/all.json"
+expect_line "Exported 11 entries to $TMP/all\.json" "export all"
+defer_file json all.json "len(d) == 11 and sorted(d[0]) == $AUTH_FIELDS" "exported entries are whole"
+aa -c "$E" audit --output-file "$TMP/no/such/dir/x.json"
+expect_rc 1 "export into a missing directory"
+expect_err "Error: cannot write" "export error"
+
+# ---- a malformed line is skipped, not fatal -----------------------------------
+{ head -n 3 $LOG; echo 'this line is not JSON'; echo '{"timestamp": 42}'; tail -n +4 $LOG; } > damaged.jsonl
+aa -c "$E" audit -f damaged.jsonl -o json
+expect_rc 0 "malformed lines are not fatal"
+expect_err "Warning: skipped 2 malformed lines in damaged.jsonl" "warning on stderr"
+defer_json "len(d) == 11" "the good lines are all read"
+aa -c "$E" audit -f damaged.jsonl --allowed false
+expect_rc 0 "filters on a damaged log"
+expect_line "3 entries \(0 allowed, 3 denied\) from damaged\.jsonl" "filtered damaged log"
+
+# ---- --verify ---------------------------------------------------------------
+aa -c "$E" audit --verify
+expect_rc 0 "verify an intact log"
+expect_line "Audit log is intact: 11 entries, hash chain verified \(\.agent_auth/audit\.jsonl\)" "intact message"
+aa -c "$E" audit --verify -o json
+defer_json "d == {'valid': True, 'lines': 11}" "verify JSON"
+
+sed '2s/"action":"delete:b"/"action":"read:b"/' $LOG > edited.jsonl
+cmp -s $LOG edited.jsonl && fail "sed edited nothing" || pass
+aa -c "$E" audit --verify -f edited.jsonl
+expect_rc 1 "an edited line"
+expect_err "Error: edited.jsonl:2: edited" "names the edited line"
+aa -c "$E" audit --verify -f edited.jsonl -o json
+expect_rc 1 "an edited line, JSON"
+defer_json "d['valid'] is False and d['bad_line'] == 2 and 'edited' in d['error']" "verify JSON of an edit"
+
+sed '4d' $LOG > deleted.jsonl
+aa -c "$E" audit --verify -f deleted.jsonl -o json
+expect_rc 1 "a deleted line"
+defer_json "d['valid'] is False and d['bad_line'] == 4 and 'deleted' in d['error']" "a deletion breaks the chain at the next line"
+
+sed '1d' $LOG > headless.jsonl
+aa -c "$E" audit --verify -f headless.jsonl
+expect_rc 1 "the first line deleted"
+expect_err "headless.jsonl:1:" "names line 1"
+
+sed '7r /dev/stdin' $LOG > inserted.jsonl <<< "$(sed -n 3p $LOG)"
+[ "$(wc -l < inserted.jsonl)" = 12 ] && pass || fail "one line inserted"
+aa -c "$E" audit --verify -f inserted.jsonl -o json
+expect_rc 1 "an inserted copy of a genuine line"
+defer_json "d['valid'] is False and d['bad_line'] == 8" "the inserted line is named"
+
+sed '5a {"timestamp":"2026-01-01T00:00:00.000000+00:00","forged":true}' $LOG > forged.jsonl
+aa -c "$E" audit --verify -f forged.jsonl
+expect_rc 1 "an inserted forged line"
+expect_err "forged.jsonl:6:" "the forged line is named"
+
+python3 - $LOG swapped.jsonl <<'EOF'
+import sys
+lines = open(sys.argv[1], 'rb').read().splitlines(True)
+lines[2], lines[3] = lines[3], lines[2]
+open(sys.argv[2], 'wb').write(b''.join(lines))
+EOF
+aa -c "$E" audit --verify -f swapped.jsonl
+expect_rc 1 "two lines swapped"
+expect_err "swapped.jsonl:3:" "the swap is found at line 3"
+
+aa -c "$E" audit --verify -f "$TMP/none.jsonl"
+expect_rc 1 "verify a missing file"
+expect_err "none.jsonl" "names the missing file"
+aa -c "$E" audit --verify --rotate
+expect_rc 2 "--verify and --rotate together"
+
+# ---- --rotate ---------------------------------------------------------------
+cat > rot.yaml <<'EOF'
+version: "1.0"
+metadata: {name: rotation}
+roles:
+  r: {actions: ["read:*"]}
+profiles:
+  bot: {role: r}
+audit:
+  path: rot/audit.jsonl
+  retention_days: 1
+EOF
+for i in 0 1 2 3 4 5 6 7 8 9; do echo "{\"id\":$i,\"agent\":\"bot\",\"user\":\"u$i\",\"action\":\"read:$i\"}"; done > ten.jsonl
+aa -c rot.yaml check --batch ten.jsonl
+expect_rc 0 "ten decisions"
+# Make the first four lines ten days old, re-hashing the chain exactly as the
+# writer does: hash = SHA-256 of the line without its ,"hash":"..." field.
+python3 - rot/audit.jsonl 4 10 <<'EOF'
+import datetime, hashlib, sys
+path, k, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+prev, out = b'0' * 64, []
+for i, line in enumerate(open(path, 'rb').read().splitlines()):
+    head = b'{"timestamp":"'
+    assert line.startswith(head) and line.endswith(b'"}')
+    if i < k:
+        ts = (old + datetime.timedelta(seconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%f+00:00')
+        line = head + ts.encode() + line[len(head) + 32:]
+    body = line[:-(75 + 79)] + b',"prev_hash":"' + prev + b'"'
+    h = hashlib.sha256(body + b'}').hexdigest().encode()
+    out.append(body + b',"hash":"' + h + b'"}')
+    prev = h
+open(path, 'wb').write(b'\n'.join(out) + b'\n')
+EOF
+aa -c rot.yaml audit --verify
+expect_rc 0 "a chain re-hashed by the documented rule verifies"
+aa -c rot.yaml audit --rotate
+expect_rc 0 "rotate"
+expect_line "Archived 4 entries to rot/audit\.[0-9T-]+\.jsonl" "rotate message"
+ARCH=$(sed -n 's/^Archived 4 entries to //p' "$OUT")
+[ -f "$ARCH" ] && pass || fail "the archive exists beside the log"
+[ "$(wc -l < "$ARCH")" = 4 ] && pass || fail "the archive has the four old lines"
+[ "$(wc -l < rot/audit.jsonl)" = 7 ] && pass || fail "the log keeps six lines and a rotate record"
+defer_file lines "$ARCH" "[e['action'] for e in out] == ['read:0', 'read:1', 'read:2', 'read:3']" "archived lines"
+defer_file lines rot/audit.jsonl "out[0]['event'] == 'audit.rotate' and out[0]['archive'] == '$(basename "$ARCH")' and [e['action'] for e in out[1:]] == ['read:%d' % i for i in range(4, 10)]" "rotated log"
+aa -c rot.yaml audit --verify
+expect_rc 0 "the rotated log verifies"
+aa -c rot.yaml audit --verify -f "$ARCH"
+expect_rc 0 "the archive verifies"
+aa -c rot.yaml audit --event authorize -o json
+defer_json "[e['user'] for e in d] == ['u%d' % i for i in range(4, 10)]" "reading the rotated log"
+aa -c rot.yaml audit --rotate
+expect_rc 0 "rotate again"
+expect_line "Nothing older than 1 days to archive" "nothing left to rotate"
+aa -c rot.yaml check -a bot -u late --action read:late
+expect_rc 0 "a decision after rotation"
+aa -c rot.yaml audit --verify
+expect_rc 0 "the chain continues after rotation"
+expect_out "8 entries" "eight lines after one more decision"
+sed -i '3s/"user":"u5"/"user":"u6"/' rot/audit.jsonl
+aa -c rot.yaml audit --verify
+expect_rc 1 "an edit after rotation is found"
+
+# ---- the log cannot be written --------------------------------------------------
+for mode in deny allow; do
+    cat > broken-$mode.yaml <<EOF
+version: "1.0"
+roles:
+  r: {actions: ["read:*"]}
+profiles:
+  bot: {role: r}
+audit:
+  path: broken/audit.jsonl
+  on_failure: $mode
+state:
+  path: broken-state/state.db
+EOF
+done
+mkdir -p broken/audit.jsonl
+aa -c broken-deny.yaml check -a bot -u u --action read:x -o json
+expect_rc 1 "unwritable log: fail closed"
+defer_json "d['allowed'] is False and 'Audit log unavailable' in d['reason']" "the reason says the log is unavailable"
+aa -c broken-deny.yaml check --batch ten.jsonl
+expect_rc 1 "unwritable log: batch fails closed"
+defer_lines "len(out) == 10 and not any(o['allowed'] for o in out)" "every batch decision denied"
+aa -c broken-deny.yaml sessions --create -a bot -u u
+expect_rc 1 "unwritable log: no session"
+expect_no_crash "session create with an unwritable log"
+expect_err "Error: audit log unavailable" "session refusal message"
+[ ! -s "$OUT" ] && pass || fail "no session printed"
+aa -c broken-deny.yaml delegate --from-user u --to-agent bot --actions read:x
+expect_rc 1 "unwritable log: no delegation"
+expect_no_crash "delegate with an unwritable log"
+aa -c broken-deny.yaml sessions --list -o json
+defer_json "d == []" "nothing was created"
+aa -c broken-allow.yaml check -a bot -u u --action read:x
+expect_rc 0 "on_failure: allow"
+aa -c broken-allow.yaml sessions --create -a bot -u u
+expect_rc 0 "on_failure: allow creates the session"
+
+# ---- missing log, and write errors -------------------------------------------
+# The policy's own log before anything was decided reads as empty...
+mkdir fresh && (cd fresh && "$AGENT_AUTH" -c "$ENTERPRISE" audit >"$OUT" 2>"$ERR"); RC=$?
+expect_rc 0 "the policy's log not written yet"
+expect_out "No audit entries" "an empty log says so"
+# ... but a file named with --file must exist.
+aa -c rot.yaml audit -f "$TMP/missing.jsonl"
+expect_rc 1 "a missing log"
+expect_err "Error: audit log '$TMP/missing.jsonl'" "names the missing log"
+if [ -w /dev/full ]; then
+    "$AGENT_AUTH" -c "$E" audit -o json >/dev/full 2>"$ERR"
+    RC=$?
+    expect_rc 1 "stdout that cannot be written"
+    expect_err "Error: cannot write output" "write error message"
+fi
+
+check_deferred
+finish
