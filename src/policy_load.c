@@ -943,6 +943,10 @@ static void load_profiles(loader *L, const aa__ynode *root) {
         int64_t msd = pr->max_session_duration;
         if (!msd_ok)
             continue;
+        if (!dn && msd > p->sessions.max_duration) { /* a default, not a */
+            pr->max_session_duration = p->sessions.max_duration; /* choice */
+            continue;
+        }
         if (msd < 1)
             lerr(L, dn ? dn : k,
                  "%s: max_session_duration must be at least 1, not %lld", what,
@@ -1089,6 +1093,10 @@ static void load_delegation(loader *L, const aa__ynode *root) {
             get_int(L, r, "max_duration", rw, &d->max_duration);
         if (!mn && field(r, "max_duration"))
             continue; /* already reported */
+        if (!mn && d->max_duration > p->delegation.max_duration) {
+            d->max_duration = p->delegation.max_duration; /* default: fit it */
+            continue;
+        }
         if (d->max_duration < 1)
             lerr(L, mn ? mn : r,
                  "%s: max_duration must be at least 1, not "
