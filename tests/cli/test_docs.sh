@@ -33,7 +33,10 @@ opts_of() { # long and short options of command $1, from its --help
 cc_lib() { # cc_lib OUT SOURCES...: compile against the static library
     local out=$1
     shift
-    cc -std=c11 -Wall -Wextra -Werror -I "$SRC/include" "$@" "$LIB" \
+    # The library's own compiler, and its sanitizers when it was built with
+    # them (the examples must link against an instrumented library too).
+    ${AA_CC:-cc} -std=c11 -Wall -Wextra -Werror ${AA_SANITIZE:+-fsanitize=$AA_SANITIZE} \
+        -I "$SRC/include" "$@" "$LIB" \
         $(pkg-config --libs yaml-0.1 jansson sqlite3 libcrypto) -lpthread -o "$out" \
         2>"$TMP/.cc"
 }
