@@ -113,12 +113,23 @@ static int run_audit(cli_ctx *ctx) {
         size_t lines = 0, bad = 0;
         int st = aa_audit_verify(path, &lines, &bad, err);
         if (st == AA_OK) {
+            /* Warnings (torn lines left by interrupted writers) do not break
+             * the chain, but are shown: on stderr, and in the JSON. */
+            json_t *warnings = json_array();
+            for (size_t i = 0; i < aa_error_count(err); i++) {
+                char line[4096];
+                aa_diag_format(aa_error_get(err, i), line, sizeof line);
+                fprintf(stderr, "Warning: %s\n", line);
+                json_array_append_new(warnings, cli_jstr(line));
+            }
             if (ctx->json) {
                 json_t *o = json_object();
                 json_object_set_new(o, "valid", json_true());
                 json_object_set_new(o, "lines", json_integer((json_int_t)lines));
+                json_object_set_new(o, "warnings", warnings);
                 cli_print_json(o);
             } else {
+                json_decref(warnings);
                 printf("Audit log is intact: %zu entr%s, hash chain verified (%s)\n", lines,
                        lines == 1 ? "y" : "ies", path);
             }

@@ -45,14 +45,13 @@ static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     aa_error *err = aa_error_new();
     int rc = aa_session_create(ce->engine, agent, user, cli_str(ctx, "scope"),
                                dur->set ? dur->num : AA_DURATION_DEFAULT, &s, err);
-    /* AA_EAUDIT: made but not audited, or (no id) refused before it was made. */
-    if (rc != AA_OK && !(rc == AA_EAUDIT && s.session_id[0])) {
+    if (rc != AA_OK) { /* s is not filled in */
         cli_print_errors(err, "Error: ");
+        if (aa_error_count(err) == 0)
+            cli_error("%s", aa_strerror(rc));
         aa_error_free(err);
         return EXIT_FAIL;
     }
-    if (rc == AA_EAUDIT)
-        cli_print_errors(err, "Error: ");
     aa_error_free(err);
     if (ctx->json) {
         cli_print_json(cli_session_json(&s));
@@ -64,7 +63,7 @@ static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
         print_expiry("Expires:", s.expires_at);
     }
     aa_session_clear(&s);
-    return rc == AA_OK ? EXIT_OK : EXIT_FAIL;
+    return EXIT_OK;
 }
 
 static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
@@ -255,14 +254,12 @@ static int run_delegate(cli_ctx *ctx) {
             fprintf(stderr, "Error: delegation refused:\n");
             cli_print_errors(err, "  - ");
             rc = EXIT_FAIL;
-        } else if (st != AA_OK && !(st == AA_EAUDIT && g.delegation_id[0])) {
+        } else if (st != AA_OK) { /* g is not filled in */
             cli_print_errors(err, "Error: ");
+            if (aa_error_count(err) == 0)
+                cli_error("%s", aa_strerror(st));
             rc = EXIT_FAIL;
         } else {
-            if (st == AA_EAUDIT) {
-                cli_print_errors(err, "Error: ");
-                rc = EXIT_FAIL;
-            }
             if (ctx->json) {
                 cli_print_json(cli_delegation_json(&g));
             } else {

@@ -328,7 +328,10 @@ int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
 
 /* Sessions (contract section 9). The duration is clamped to
  * sessions.max_duration and the agent profile's max_session_duration; a
- * scope the profile does not accept is refused (AA_EREFUSED). */
+ * scope the profile does not accept is refused (AA_EREFUSED).
+ * Creating (a session or a delegation) fills *out only on success and
+ * zeroes it otherwise; a grant whose audit line cannot be written is not
+ * made (AA_EAUDIT) unless audit.on_failure is allow. */
 int aa_session_create(aa_engine *engine, const char *agent, const char *user,
                       const char *scope, int64_t duration_s, aa_session *out,
                       aa_error *err);

@@ -54,8 +54,9 @@ static void json_time(aa__buf *b, const char *key, int64_t us) {
     json_field(b, key, t);
 }
 
-/* Writes a lifecycle event; a failure to audit undoes nothing that was
- * stored, but is reported (and, with on_failure: deny, is an error). */
+/* Writes a lifecycle event. A failure is reported (and, with on_failure:
+ * deny, is an error: a create then undoes itself; a revoke stays done,
+ * since undoing it would hand back a permission). */
 static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
                        aa_error *err) {
     if (fields->oom)
@@ -69,6 +70,8 @@ static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
 int aa_session_create(aa_engine *e, const char *agent, const char *user,
                       const char *scope, int64_t duration_s, aa_session *out,
                       aa_error *err) {
+    if (out)
+        memset(out, 0, sizeof *out); /* filled in only on success */
     int rc = need_store(e, err);
     if (rc != AA_OK)
         return rc;
@@ -120,6 +123,14 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     json_time(&f, "expires_at", s.expires_at);
     rc = audit_event(e, "session.create", &f, err);
     aa__buf_free(&f);
+    if (rc != AA_OK) { /* not audited: not made (fail closed) */
+        int r = 0;
+        e->store->ops->session_revoke(e->store, s.session_id, aa__engine_now(e),
+                                      &r, err);
+        return aa__fail(err, rc,
+                        "session not created: its audit line could not be "
+                        "written");
+    }
 
     if (out) {
         *out = s;
@@ -195,6 +206,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
                          size_t nactions, int64_t duration_s,
                          const char *reason, aa_delegation *out,
                          aa_error *err) {
+    if (out)
+        memset(out, 0, sizeof *out); /* filled in only on success */
     int rc = need_store(e, err);
     if (rc != AA_OK)
         return rc;
@@ -279,6 +292,14 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     json_field(&f, "reason", g.reason);
     rc = audit_event(e, "delegation.create", &f, err);
     aa__buf_free(&f);
+    if (rc != AA_OK) { /* not audited: not made (fail closed) */
+        int r = 0;
+        e->store->ops->delegation_revoke(e->store, g.delegation_id,
+                                         aa__engine_now(e), &r, err);
+        return aa__fail(err, rc,
+                        "delegation not created: its audit line could not be "
+                        "written");
+    }
 
     if (out) {
         *out = g;

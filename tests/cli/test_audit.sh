@@ -132,7 +132,7 @@ aa -c "$E" audit --verify
 expect_rc 0 "verify an intact log"
 expect_line "Audit log is intact: 11 entries, hash chain verified \(\.agent_auth/audit\.jsonl\)" "intact message"
 aa -c "$E" audit --verify -o json
-defer_json "d == {'valid': True, 'lines': 11}" "verify JSON"
+defer_json "d == {'valid': True, 'lines': 11, 'warnings': []}" "verify JSON"
 
 sed '2s/"action":"delete:b"/"action":"read:b"/' $LOG > edited.jsonl
 cmp -s $LOG edited.jsonl && fail "sed edited nothing" || pass
