@@ -1,0 +1,52 @@
+#!/bin/bash
+# `make install`'s rules: header, static and shared library, pkg-config
+# file, CLI, man page and bash completion land under the prefix, and a
+# program builds against them with pkg-config alone (static and shared).
+. "$(dirname "$0")/lib.sh"
+
+if [ -n "${AA_SANITIZE:-}" ] || [ "${AA_VALGRIND:-}" = 1 ]; then
+    echo "install test: skipped in sanitizer and valgrind runs (it tests the install rules, not memory)"
+    finish
+    exit $?
+fi
+BUILD_DIR=$(cd "$(dirname "$AGENT_AUTH")" && pwd)
+PREFIX=$TMP/prefix
+cmake --install "$BUILD_DIR" --prefix "$PREFIX" >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 0 "cmake --install"
+
+for f in include/agent_auth.h bin/agent-auth share/man/man1/agent-auth.1 \
+         share/bash-completion/completions/agent-auth; do
+    [ -f "$PREFIX/$f" ] && pass || fail "installed $f"
+done
+libdir=$(find "$PREFIX" -name agent-auth.pc -printf '%h\n' | head -1)
+[ -n "$libdir" ] && pass || fail "installed agent-auth.pc"
+[ -f "$libdir/../libagentauth.a" ] && pass || fail "installed the static library"
+ls "$libdir"/../libagentauth.so* >/dev/null 2>&1 && pass || fail "installed the shared library"
+
+aa_installed() { "$PREFIX/bin/agent-auth" "$@" >"$OUT" 2>"$ERR"; RC=$?; }
+aa_installed version
+expect_rc 0 "installed CLI runs"
+expect_out "agent-auth " "installed CLI version"
+
+export PKG_CONFIG_PATH=$libdir
+pkg-config --exists agent-auth && pass || fail "pkg-config finds agent-auth"
+cc_pc() { # cc_pc OUT EXTRA-PKG-CONFIG-FLAGS...
+    local out=$1
+    shift
+    cc -std=c11 -Wall -Werror "$AA_SOURCE_DIR/examples/c/check.c" \
+        $(pkg-config --cflags --libs "$@" agent-auth) -o "$out" >"$OUT" 2>"$ERR"
+    RC=$?
+}
+cc_pc check-static --static
+expect_rc 0 "example builds with the --static flags from the installed files"
+cc_pc check-shared
+expect_rc 0 "example builds against the shared library"
+LD_LIBRARY_PATH=$libdir/.. ./check-shared "$ENTERPRISE" >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 0 "example runs with the installed shared library"
+LD_LIBRARY_PATH=$libdir/.. ./check-static "$ENTERPRISE" >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 0 "the --static build runs"
+
+finish
