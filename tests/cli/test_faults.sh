@@ -38,9 +38,11 @@ trap cleanup EXIT
 # small_fs DIR SIZE: a fresh tmpfs at DIR; fails when mounting is not
 # permitted.
 small_fs() {
-    mkdir -p "$1"
-    mount -t tmpfs -o "size=$2,mode=0700" tmpfs "$1" 2>/dev/null || return 1
-    MOUNTS+=("$1")
+    mkdir -p "$1" || return 1
+    local dir
+    dir=$(cd "$1" && pwd) || return 1 # cleanup may run in another directory
+    mount -t tmpfs -o "size=$2,mode=0700" tmpfs "$dir" 2>/dev/null || return 1
+    MOUNTS+=("$dir")
 }
 # read_only DIR: makes DIR (already populated) read-only for root too: a
 # tmpfs copy remounted read-only, else chattr +i. Sets RO_HOW to the method.
@@ -53,6 +55,7 @@ read_only() {
             { RO_HOW="read-only tmpfs"; return 0; }
         umount "$dir" && unset 'MOUNTS[-1]'
     fi
+    dir=$(cd "$dir" && pwd) || return 1
     if chattr +i "$dir" 2>/dev/null; then
         IMMUTABLE+=("$dir")
         local f
