@@ -391,11 +391,12 @@ state_refuses() {
     expect_err "Error: " "$what: says Error:"
     expect_err "$file" "$what: names the file"
 }
-state_commands() { # DESCRIPTION FILE POLICY
+state_commands() { # DESCRIPTION FILE POLICY [no-check]
     state_refuses "$1" "$2" -c "$3" sessions --create --agent copilot --user alice
     state_refuses "$1" "$2" -c "$3" delegate --from-user alice --to-agent orchestrator \
         --actions deploy:staging --duration 60 --reason test
-    state_refuses "$1" "$2" -c "$3" check --agent copilot --user alice --action read:docs
+    [ "${4:-}" = no-check ] ||
+        state_refuses "$1" "$2" -c "$3" check --agent copilot --user alice --action read:docs
 }
 lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
 
@@ -480,7 +481,11 @@ aa -c rost.yaml sessions --create --agent copilot --user alice
 if read_only rost && read_only rost2; then
     echo "read-only state directory: $RO_HOW"
     state_commands "read-only state directory" rost/state.db rost.yaml
-    state_commands "read-only directory without a state file" rost2/state.db rost2.yaml
+    state_commands "read-only directory without a state file" rost2/state.db rost2.yaml no-check
+    # No state file means no session or delegation: `check` decides from the
+    # policy alone and creates nothing.
+    aa -c rost2.yaml check --agent copilot --user alice --action read:docs
+    expect_rc 0 "check without a state file in a read-only directory"
     [ ! -e rost2/state.db ] && pass || fail "nothing created in a read-only directory"
     [ "$(lines st/rost-audit.jsonl)" = 1 ] && pass || fail "read-only state: nothing audited"
 else
