@@ -13,6 +13,10 @@ ENTERPRISE=$EXAMPLES/enterprise.yaml
 MINIMAL=$EXAMPLES/minimal.yaml
 export NO_COLOR=1
 
+# The interpreter itself, not a version-manager shim that may take a second
+# to start each time.
+PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || echo python3)
+
 TMP=$(mktemp -d /tmp/aa-cli-XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 cd "$TMP" || exit 1
@@ -83,7 +87,7 @@ expect_no_out() {
 # expect_json EXPR DESCRIPTION: the python expression is true for the JSON
 # on stdout, bound to `d`.
 expect_json() {
-    if python3 -c "import json,sys; d=json.load(open('$OUT')); sys.exit(0 if ($1) else 1)" 2>/dev/null; then
+    if "$PY" -c "import json,sys; d=json.load(open('$OUT')); sys.exit(0 if ($1) else 1)" 2>/dev/null; then
         pass
     else
         fail "$2: JSON check failed: $1"

@@ -164,7 +164,7 @@ aa -c "$E" audit --verify -f forged.jsonl
 expect_rc 1 "an inserted forged line"
 expect_err "forged.jsonl:6:" "the forged line is named"
 
-python3 - $LOG swapped.jsonl <<'EOF'
+"$PY" - $LOG swapped.jsonl <<'EOF'
 import sys
 lines = open(sys.argv[1], 'rb').read().splitlines(True)
 lines[2], lines[3] = lines[3], lines[2]
@@ -197,7 +197,7 @@ aa -c rot.yaml check --batch ten.jsonl
 expect_rc 0 "ten decisions"
 # Make the first four lines ten days old, re-hashing the chain exactly as the
 # writer does: hash = SHA-256 of the line without its ,"hash":"..." field.
-python3 - rot/audit.jsonl 4 10 <<'EOF'
+"$PY" - rot/audit.jsonl 4 10 <<'EOF'
 import datetime, hashlib, sys
 path, k, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)

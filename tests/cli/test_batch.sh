@@ -138,7 +138,7 @@ expect_no_crash "directory as batch file"
 
 # ---- a large batch --------------------------------------------------------
 if [ "${AA_VALGRIND:-}" != 1 ]; then
-    python3 - <<'EOF'
+    "$PY" - <<'EOF'
 import json
 actions = ['read:docs', 'delete:x', 'deploy:web', 'write:code']
 with open('large.jsonl', 'w') as f:

@@ -104,7 +104,7 @@ aa delegations --list -o json
 expect_rc 0 "delegations --list"
 cp "$OUT" delegations.json
 
-python3 - "$TOTAL" <<'EOF' >count.out 2>&1 && pass || fail "state after concurrent writers: $(cat count.out)"
+"$PY" - "$TOTAL" <<'EOF' >count.out 2>&1 && pass || fail "state after concurrent writers: $(cat count.out)"
 import glob, json, re, sys
 total = int(sys.argv[1])
 def created(prefix, key):
@@ -123,7 +123,7 @@ EOF
 # The audit log: exactly one whole, parseable line per call, distinct
 # event ids, per-event counts as expected; the chain verifies.
 audit_counts() { # prints "lines authorize allowed session.create delegation.create session.revoke"
-    python3 - "$AUDIT" <<'EOF'
+    "$PY" - "$AUDIT" <<'EOF'
 import json, sys
 from collections import Counter
 raw = open(sys.argv[1], 'rb').read()
@@ -147,7 +147,7 @@ want="$((3 * TOTAL)) $TOTAL $((TOTAL - want_denied)) $TOTAL $TOTAL 0"
 [ "$got" = "$want" ] && pass || fail "audit counts: got '$got', expected '$want'"
 
 # Each check's decision is the one its audit line records.
-python3 - "$AUDIT" <<'EOF' >match.out 2>&1 && pass || fail "decisions vs audit lines: $(cat match.out)"
+"$PY" - "$AUDIT" <<'EOF' >match.out 2>&1 && pass || fail "decisions vs audit lines: $(cat match.out)"
 import glob, json, re, sys
 logged = {}
 for l in open(sys.argv[1]):
@@ -173,7 +173,7 @@ expect_json "d['valid'] and d['lines'] == $((3 * TOTAL))" "verify counts every l
 # session.
 R=16 # sessions to revoke
 [ "${AA_VALGRIND:-}" = 1 ] && R=3
-python3 - "$R" <<'EOF' >revoke.ids
+"$PY" - "$R" <<'EOF' >revoke.ids
 import glob, json, re, sys
 made = []
 for f in sorted(glob.glob('w/s*')):
@@ -216,7 +216,7 @@ refused=$(cat v/revoke.* | awk '$1 == 1' | wc -l)
 once=$(cat v/revoke.* | awk '$1 == 0 {print $2}' | sort | uniq -d | wc -l)
 [ "$ok" = "$R" ] && [ "$refused" = "$R" ] && [ "$once" = 0 ] && pass ||
     fail "revocations: $ok succeeded, $refused refused, $once ids twice; expected $R, $R, 0"
-python3 - <<'EOF' >vcheck.out 2>&1 && pass || fail "checks during revocation: $(cat vcheck.out)"
+"$PY" - <<'EOF' >vcheck.out 2>&1 && pass || fail "checks during revocation: $(cat vcheck.out)"
 import glob, json
 n = 0
 for log in glob.glob('v/check.*'):

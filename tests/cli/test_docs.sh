@@ -70,7 +70,7 @@ fi
 
 # The complete example of c-api.md: the ```c block that starts with
 # "/* example.c", and the ```text block after "It prints:".
-python3 - "$DOCS/c-api.md" "$TMP/example.c" "$TMP/example.expected" <<'PY'
+"$PY" - "$DOCS/c-api.md" "$TMP/example.c" "$TMP/example.expected" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 code = re.search(r"```c\n(/\* example\.c.*?)```", text, re.S)
@@ -98,7 +98,7 @@ fi
 # ---- policy-tests.md: its example file passes as the doc shows -------------
 mkdir -p "$TMP/pt/ci"
 cp "$ENTERPRISE" "$TMP/pt/enterprise.yaml"
-python3 - "$DOCS/policy-tests.md" "$TMP/pt/ci/agents.test.yaml" "$TMP/pt/expected" <<'PY'
+"$PY" - "$DOCS/policy-tests.md" "$TMP/pt/ci/agents.test.yaml" "$TMP/pt/expected" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
 yaml = re.search(r"```yaml\n(.*?)```", text, re.S)
@@ -148,7 +148,7 @@ bash --norc --noprofile -c '
     done' "$COMP" $COMMANDS >"$TMP/offered.txt" 2>"$ERR"
 RC=$?
 expect_rc 0 "completion loads and completes in bash"
-python3 - "$TMP/opts.txt" "$TMP/man.txt" "$CLI_MD" "$TMP/offered.txt" $COMMANDS >"$OUT" 2>&1 <<'PY'
+"$PY" - "$TMP/opts.txt" "$TMP/man.txt" "$CLI_MD" "$TMP/offered.txt" $COMMANDS >"$OUT" 2>&1 <<'PY'
 import re, sys
 pairs = [l.split() for l in open(sys.argv[1]) if l.strip()]
 man = open(sys.argv[2], encoding="utf-8").read()
@@ -246,7 +246,7 @@ EOF
     cat .agent_auth/audit.jsonl
 } >all.json 2>/dev/null
 cd "$TMP" || exit 1
-python3 - "$TMP/js/all.json" "$DOCS/json.md" >"$OUT" 2>&1 <<'PY'
+"$PY" - "$TMP/js/all.json" "$DOCS/json.md" >"$OUT" 2>&1 <<'PY'
 import json, re, sys
 raw = open(sys.argv[1], encoding="utf-8").read()
 doc = open(sys.argv[2], encoding="utf-8").read()
@@ -281,7 +281,7 @@ expect_rc 0 "docs/json.md documents every JSON key ($(head -n 1 "$OUT"))"
 [ "$RC" = 0 ] || cat "$OUT" >&2
 
 # ---- configuration.md: every key the loader knows --------------------------------
-python3 - "$SRC/src/policy_load.c" "$DOCS/configuration.md" >"$OUT" 2>&1 <<'PY'
+"$PY" - "$SRC/src/policy_load.c" "$DOCS/configuration.md" >"$OUT" 2>&1 <<'PY'
 import re, sys
 src = open(sys.argv[1], encoding="utf-8").read()
 doc = open(sys.argv[2], encoding="utf-8").read()
@@ -301,7 +301,7 @@ expect_rc 0 "docs/configuration.md documents every policy key ($(tail -n 1 "$OUT
 # ---- the committed graph matches inspect --graph --------------------------------
 SVG=$DOCS/images/enterprise-policy.svg
 "$AGENT_AUTH" -c "$ENTERPRISE" inspect --graph >"$TMP/graph.dot"
-python3 - "$TMP/graph.dot" "$SVG" >"$OUT" 2>&1 <<'PY'
+"$PY" - "$TMP/graph.dot" "$SVG" >"$OUT" 2>&1 <<'PY'
 import html, re, sys
 dot = open(sys.argv[1], encoding="utf-8").read()
 svg = open(sys.argv[2], encoding="utf-8").read()
@@ -326,7 +326,7 @@ sh -n "$SRC/scripts/docs-graph.sh" && [ -x "$SRC/scripts/docs-graph.sh" ] && pas
 grep -q "images/enterprise-policy.svg" "$CLI_MD" && pass || fail "docs/cli.md does not show the graph"
 
 # ---- links between the docs -------------------------------------------------------
-python3 - "$DOCS" "$SRC/README.md" >"$OUT" 2>&1 <<'PY'
+"$PY" - "$DOCS" "$SRC/README.md" >"$OUT" 2>&1 <<'PY'
 import os, re, sys
 docs = sys.argv[1]
 def slug(h):

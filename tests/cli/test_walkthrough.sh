@@ -30,7 +30,7 @@ ln -s "$AGENT_AUTH" "$TMP/bin/agent-auth"
 export PATH="$TMP/bin:$PATH"
 unset SESSION_ID DELEGATION_ID
 
-python3 - "$DOC" >"$TMP/.walk" 2>&1 <<'PY'
+"$PY" - "$DOC" >"$TMP/.walk" 2>&1 <<'PY'
 import os, re, subprocess, sys
 
 doc = sys.argv[1]
