@@ -197,7 +197,7 @@ aa -c rot.yaml check --batch ten.jsonl
 expect_rc 0 "ten decisions"
 # Make the first four lines ten days old, re-hashing the chain exactly as the
 # writer does: hash = SHA-256 of the line without its ,"hash":"..." field.
-python3 - rot/audit.jsonl 4 10 <<'EOF'
+cat > age.py <<'EOF'
 import datetime, hashlib, sys
 path, k, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
@@ -214,6 +214,7 @@ for i, line in enumerate(open(path, 'rb').read().splitlines()):
     prev = h
 open(path, 'wb').write(b'\n'.join(out) + b'\n')
 EOF
+python3 age.py rot/audit.jsonl 4 10
 aa -c rot.yaml audit --verify
 expect_rc 0 "a chain re-hashed by the documented rule verifies"
 aa -c rot.yaml audit --rotate
@@ -234,6 +235,9 @@ defer_json "[e['user'] for e in d] == ['u%d' % i for i in range(4, 10)]" "readin
 aa -c rot.yaml audit --rotate
 expect_rc 0 "rotate again"
 expect_line "Nothing older than 1 days to archive" "nothing left to rotate"
+aa -c rot.yaml audit --rotate -o json
+expect_rc 0 "rotate -o json"
+defer_json "d == {'archived': 0, 'archive': None, 'retention_days': 1}" "rotate JSON"
 aa -c rot.yaml check -a bot -u late --action read:late
 expect_rc 0 "a decision after rotation"
 aa -c rot.yaml audit --verify
@@ -242,6 +246,17 @@ expect_out "8 entries" "eight lines after one more decision"
 sed -i '3s/"user":"u5"/"user":"u6"/' rot/audit.jsonl
 aa -c rot.yaml audit --verify
 expect_rc 1 "an edit after rotation is found"
+
+# A retention longer than the clock (or an int) can hold keeps everything.
+for days in 4294967297 2147483647 106752; do
+    sed "s|path: rot/|path: rot$days/|; s|retention_days: 1|retention_days: $days|" rot.yaml > rot$days.yaml
+    aa -c rot$days.yaml check --batch ten.jsonl
+    python3 age.py rot$days/audit.jsonl 3 40000
+    aa -c rot$days.yaml audit --rotate
+    expect_rc 0 "rotate with retention_days $days"
+    expect_line "Nothing older than $days days to archive" "retention_days $days keeps a 40,000-day-old line"
+    [ "$(wc -l < rot$days/audit.jsonl)" = 10 ] && pass || fail "retention_days $days: the log is whole"
+done
 
 # ---- the log cannot be written --------------------------------------------------
 for mode in deny allow; do

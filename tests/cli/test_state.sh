@@ -132,6 +132,38 @@ defer_json "d == {'marked_expired': 0, 'purged': 0}" "nothing left to purge"
 aa -c "$ENTERPRISE" sessions --revoke "$S4"
 expect_rc 1 "revoking a purged session"
 
+# Durations and retentions larger than the clock: no overflow.
+cat > huge.yaml <<'EOF'
+version: "1.0"
+profiles:
+  p: {max_session_duration: 9223372036854775807}
+sessions: {default_duration: 9223372036854775807, max_duration: 9223372036854775807}
+delegation: {default_duration: 9223372036854775807, max_duration: 9223372036854775807}
+audit: {path: huge/audit.jsonl}
+EOF
+aa -c huge.yaml sessions --create -a p -u u -o json
+expect_rc 0 "the largest session duration"
+defer_json "d['expires_at'] == '9999-12-31T23:59:59.000000+00:00'" "a huge session ends at the end of year 9999"
+HS=$(grep -oE "$UUID4" "$OUT" | head -n 1)
+aa -c huge.yaml check -a p -u u --action x --session-id "$HS"
+expect_out "not authorized for agent 'p'" "the huge session is live (no profile permission, but no session error)"
+aa -c huge.yaml delegate --from-user u --to-agent p --actions x -o json
+expect_rc 0 "the largest delegation duration"
+defer_json "d['expires_at'] == '9999-12-31T23:59:59.000000+00:00'" "a huge delegation ends at the end of year 9999"
+aa -c huge.yaml check -a p -u u --action x
+expect_rc 0 "the huge delegation is live"
+aa -c huge.yaml sessions --create -a p -u u -d 1
+sleep 1.1
+aa -c huge.yaml sessions --cleanup
+expect_line "Cleanup: 1 marked expired, 0 purged" "one expired row"
+for days in 9223372036854775807 106751991167 106751991168; do
+    aa -c huge.yaml sessions --cleanup --retention $days -o json
+    expect_rc 0 "cleanup --retention $days"
+    defer_json "d == {'marked_expired': 0, 'purged': 0}" "--retention $days keeps the expired row"
+done
+aa -c huge.yaml sessions --cleanup --retention 0 -o json
+defer_json "d == {'marked_expired': 0, 'purged': 1}" "--retention 0 purges it"
+
 # ---- delegate -------------------------------------------------------------
 aa -c "$ENTERPRISE" delegate --from-user alice --to-agent research-bot --actions 'deploy:staging, run:tests' -d 600 --reason 'release 4.2'
 expect_rc 0 "delegate"
