@@ -167,9 +167,9 @@ static int run_audit(cli_ctx *ctx) {
             rc = EXIT_FAIL;
         } else if (ctx->json) {
             json_t *o = json_object();
+            json_object_set_new(o, "archived", json_integer((json_int_t)moved));
             json_object_set_new(o, "archive", archive ? cli_jstr(archive) : json_null());
-            json_object_set_new(o, "moved", json_integer((json_int_t)moved));
-            json_object_set_new(o, "retention_days", json_integer(days > 0 ? days : 90));
+            json_object_set_new(o, "retention_days", json_integer(days));
             cli_print_json(o);
         } else if (archive) {
             printf("Archived %zu entr%s to %s\n", moved, moved == 1 ? "y" : "ies", archive);

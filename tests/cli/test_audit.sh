@@ -164,12 +164,7 @@ aa -c "$E" audit --verify -f forged.jsonl
 expect_rc 1 "an inserted forged line"
 expect_err "forged.jsonl:6:" "the forged line is named"
 
-"$PY" - $LOG swapped.jsonl <<'EOF'
-import sys
-lines = open(sys.argv[1], 'rb').read().splitlines(True)
-lines[2], lines[3] = lines[3], lines[2]
-open(sys.argv[2], 'wb').write(b''.join(lines))
-EOF
+awk 'NR == 3 { held = $0; next } NR == 4 { print; print held; next } 1' $LOG > swapped.jsonl
 aa -c "$E" audit --verify -f swapped.jsonl
 expect_rc 1 "two lines swapped"
 expect_err "swapped.jsonl:3:" "the swap is found at line 3"
@@ -195,24 +190,33 @@ EOF
 for i in 0 1 2 3 4 5 6 7 8 9; do echo "{\"id\":$i,\"agent\":\"bot\",\"user\":\"u$i\",\"action\":\"read:$i\"}"; done > ten.jsonl
 aa -c rot.yaml check --batch ten.jsonl
 expect_rc 0 "ten decisions"
-# Make the first four lines ten days old, re-hashing the chain exactly as the
-# writer does: hash = SHA-256 of the line without its ,"hash":"..." field.
-"$PY" - rot/audit.jsonl 4 10 <<'EOF'
+# Logs whose retention is longer than the clock (or an int) can hold.
+HUGE_DAYS="4294967297 2147483647 106752"
+for days in $HUGE_DAYS; do
+    sed "s|path: rot/|path: rot$days/|; s|retention_days: 1|retention_days: $days|" rot.yaml > rot$days.yaml
+    aa -c rot$days.yaml check --batch ten.jsonl
+done
+# Make the first lines of each log old (four of rot/ ten days, three of the
+# others 40,000 days), re-hashing the chain exactly as the writer does:
+# hash = SHA-256 of the line without its ,"hash":"..." field.
+"$PY" - rot/audit.jsonl 4 10 rot4294967297/audit.jsonl 3 40000 \
+    rot2147483647/audit.jsonl 3 40000 rot106752/audit.jsonl 3 40000 <<'EOF'
 import datetime, hashlib, sys
-path, k, days = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
-prev, out = b'0' * 64, []
-for i, line in enumerate(open(path, 'rb').read().splitlines()):
-    head = b'{"timestamp":"'
-    assert line.startswith(head) and line.endswith(b'"}')
-    if i < k:
-        ts = (old + datetime.timedelta(seconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%f+00:00')
-        line = head + ts.encode() + line[len(head) + 32:]
-    body = line[:-(75 + 79)] + b',"prev_hash":"' + prev + b'"'
-    h = hashlib.sha256(body + b'}').hexdigest().encode()
-    out.append(body + b',"hash":"' + h + b'"}')
-    prev = h
-open(path, 'wb').write(b'\n'.join(out) + b'\n')
+args = sys.argv[1:]
+for path, k, days in zip(args[0::3], map(int, args[1::3]), map(int, args[2::3])):
+    old = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days)
+    prev, out = b'0' * 64, []
+    for i, line in enumerate(open(path, 'rb').read().splitlines()):
+        head = b'{"timestamp":"'
+        assert line.startswith(head) and line.endswith(b'"}')
+        if i < k:
+            ts = (old + datetime.timedelta(seconds=i)).strftime('%Y-%m-%dT%H:%M:%S.%f+00:00')
+            line = head + ts.encode() + line[len(head) + 32:]
+        body = line[:-(75 + 79)] + b',"prev_hash":"' + prev + b'"'
+        h = hashlib.sha256(body + b'}').hexdigest().encode()
+        out.append(body + b',"hash":"' + h + b'"}')
+        prev = h
+    open(path, 'wb').write(b'\n'.join(out) + b'\n')
 EOF
 aa -c rot.yaml audit --verify
 expect_rc 0 "a chain re-hashed by the documented rule verifies"
@@ -234,6 +238,9 @@ defer_json "[e['user'] for e in d] == ['u%d' % i for i in range(4, 10)]" "readin
 aa -c rot.yaml audit --rotate
 expect_rc 0 "rotate again"
 expect_line "Nothing older than 1 days to archive" "nothing left to rotate"
+aa -c rot.yaml audit --rotate -o json
+expect_rc 0 "rotate -o json"
+defer_json "d == {'archived': 0, 'archive': None, 'retention_days': 1}" "rotate JSON"
 aa -c rot.yaml check -a bot -u late --action read:late
 expect_rc 0 "a decision after rotation"
 aa -c rot.yaml audit --verify
@@ -242,6 +249,16 @@ expect_out "8 entries" "eight lines after one more decision"
 sed -i '3s/"user":"u5"/"user":"u6"/' rot/audit.jsonl
 aa -c rot.yaml audit --verify
 expect_rc 1 "an edit after rotation is found"
+
+# A retention longer than the clock (or an int) can hold keeps everything.
+for days in $HUGE_DAYS; do
+    aa -c rot$days.yaml audit --verify
+    expect_rc 0 "aged log with retention_days $days verifies"
+    aa -c rot$days.yaml audit --rotate
+    expect_rc 0 "rotate with retention_days $days"
+    expect_line "Nothing older than $days days to archive" "retention_days $days keeps a 40,000-day-old line"
+    [ "$(wc -l < rot$days/audit.jsonl)" = 10 ] && pass || fail "retention_days $days: the log is whole"
+done
 
 # ---- the log cannot be written --------------------------------------------------
 for mode in deny allow; do

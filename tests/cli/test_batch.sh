@@ -136,6 +136,28 @@ expect_rc 1 "a directory as batch file"
 expect_err "Error:" "directory error"
 expect_no_crash "directory as batch file"
 
+# ---- an interactive peer gets each answer before sending the next ------------
+"$PY" - "$AGENT_AUTH" "$ENTERPRISE" <<'EOF' && pass || fail "answers arrive while stdin stays open"
+import json, select, subprocess, sys
+p = subprocess.Popen([sys.argv[1], '-c', sys.argv[2], 'check', '--batch', '--no-audit'],
+                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+answers = []
+for line in ['{"id": 0, "agent": "copilot", "user": "alice", "action": "read:x"}',
+             '{"id": 1, "agent": "copilot", "user": "alice", "action": "delete:x"}',
+             'not json']:
+    p.stdin.write((line + '\n').encode())
+    p.stdin.flush()
+    ready, _, _ = select.select([p.stdout], [], [], 60)  # a deadlock guard, not a timing check
+    if not ready:
+        p.kill()
+        sys.exit('no answer while stdin is open')
+    answers.append(json.loads(p.stdout.readline()))
+p.stdin.close()
+rest, rc = p.stdout.read(), p.wait()
+assert [a.get('allowed') for a in answers] == [True, False, None], answers
+assert answers[2]['line'] == 3 and rest == b'' and rc == 2, (answers, rest, rc)
+EOF
+
 # ---- a large batch --------------------------------------------------------
 if [ "${AA_VALGRIND:-}" != 1 ]; then
     "$PY" - <<'EOF'

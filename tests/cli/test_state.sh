@@ -25,7 +25,7 @@ expect_line "Session created: $UUID4" "session id line"
 expect_line "Agent: +copilot" "agent line"
 expect_line "User: +alice" "user line"
 expect_line "Scope: +project:\*" "scope line"
-expect_line "Expires: +$ISO \(in 29m 5[0-9]s\)" "expires line: the profile's 1800 s"
+expect_line "Expires: +$ISO \(in 29m [0-5][0-9]s\)" "expires line: the profile's 1800 s"
 S1=$(sed -n 's/^Session created: //p' "$OUT")
 [ "$(wc -l < "$OUT")" = 5 ] && pass || fail "create prints five lines"
 
@@ -72,8 +72,8 @@ expect_rc 2 "create without --user"
 aa -c "$ENTERPRISE" sessions --list
 expect_rc 0 "list"
 expect_line "SESSION +AGENT +USER +SCOPE +EXPIRES" "table header"
-expect_line "$S1 +copilot +alice +project:\* +in 29m 5[0-9]s" "first session row"
-expect_line "$S2 +research-bot +bob +\(all\) +in 59m 5[0-9]s" "second session row"
+expect_line "$S1 +copilot +alice +project:\* +in 2[0-9]m [0-5][0-9]s" "first session row"
+expect_line "$S2 +research-bot +bob +\(all\) +in 5[0-9]m [0-5][0-9]s" "second session row"
 expect_line "7 active sessions" "count line"
 aa -c "$ENTERPRISE" sessions --list --agent copilot
 [ "$(nlines "$UUID4")" = 3 ] && pass || fail "filter by agent: 3 rows"
@@ -132,6 +132,38 @@ defer_json "d == {'marked_expired': 0, 'purged': 0}" "nothing left to purge"
 aa -c "$ENTERPRISE" sessions --revoke "$S4"
 expect_rc 1 "revoking a purged session"
 
+# Durations and retentions larger than the clock: no overflow.
+cat > huge.yaml <<'EOF'
+version: "1.0"
+profiles:
+  p: {max_session_duration: 9223372036854775807}
+sessions: {default_duration: 9223372036854775807, max_duration: 9223372036854775807}
+delegation: {default_duration: 9223372036854775807, max_duration: 9223372036854775807}
+audit: {path: huge/audit.jsonl}
+EOF
+aa -c huge.yaml sessions --create -a p -u u -o json
+expect_rc 0 "the largest session duration"
+defer_json "d['expires_at'] == '9999-12-31T23:59:59.000000+00:00'" "a huge session ends at the end of year 9999"
+HS=$(grep -oE "$UUID4" "$OUT" | head -n 1)
+aa -c huge.yaml check -a p -u u --action x --session-id "$HS"
+expect_out "not authorized for agent 'p'" "the huge session is live (no profile permission, but no session error)"
+aa -c huge.yaml delegate --from-user u --to-agent p --actions x -o json
+expect_rc 0 "the largest delegation duration"
+defer_json "d['expires_at'] == '9999-12-31T23:59:59.000000+00:00'" "a huge delegation ends at the end of year 9999"
+aa -c huge.yaml check -a p -u u --action x
+expect_rc 0 "the huge delegation is live"
+aa -c huge.yaml sessions --create -a p -u u -d 1
+sleep 1.1
+aa -c huge.yaml sessions --cleanup
+expect_line "Cleanup: 1 marked expired, 0 purged" "one expired row"
+for days in 9223372036854775807 106751991167 106751991168; do
+    aa -c huge.yaml sessions --cleanup --retention $days -o json
+    expect_rc 0 "cleanup --retention $days"
+    defer_json "d == {'marked_expired': 0, 'purged': 0}" "--retention $days keeps the expired row"
+done
+aa -c huge.yaml sessions --cleanup --retention 0 -o json
+defer_json "d == {'marked_expired': 0, 'purged': 1}" "--retention 0 purges it"
+
 # ---- delegate -------------------------------------------------------------
 aa -c "$ENTERPRISE" delegate --from-user alice --to-agent research-bot --actions 'deploy:staging, run:tests' -d 600 --reason 'release 4.2'
 expect_rc 0 "delegate"
@@ -139,7 +171,7 @@ expect_line "Delegation created: $UUID4" "delegation id line"
 expect_line "From: +alice" "from line"
 expect_line "To: +research-bot" "to line"
 expect_line "Actions: +deploy:staging, run:tests" "actions line"
-expect_line "Expires: +$ISO \(in 9m 5[0-9]s\)" "expires line"
+expect_line "Expires: +$ISO \(in 9m [0-5][0-9]s\)" "expires line"
 expect_line "Reason: +release 4\.2" "reason line"
 D1=$(sed -n 's/^Delegation created: //p' "$OUT")
 
@@ -204,13 +236,13 @@ aa -c "$ENTERPRISE" delegate --from-user alice --to-agent research-bot
 expect_rc 2 "delegate without --actions"
 
 # ---- delegations --list / --revoke ------------------------------------------
-aa -c "$ENTERPRISE" delegate --from-user bob --to-agent copilot --actions 'run:bench' -d 60 --reason bench
+aa -c "$ENTERPRISE" delegate --from-user bob --to-agent copilot --actions 'run:bench' -d 900 --reason bench
 D2=$(sed -n 's/^Delegation created: //p' "$OUT")
 aa -c "$ENTERPRISE" delegations --list
 expect_rc 0 "delegations --list"
 expect_line "DELEGATION +FROM +TO +ACTIONS +EXPIRES +REASON" "delegation table header"
-expect_line "$D1 +alice +research-bot +deploy:staging,run:tests +in 9m [0-9]{2}s +release 4\.2" "delegation row"
-expect_line "$D2 +bob +copilot +run:bench +in [0-9]+s +bench" "second delegation row"
+expect_line "$D1 +alice +research-bot +deploy:staging,run:tests +in [5-9]m [0-5][0-9]s +release 4\.2" "delegation row"
+expect_line "$D2 +bob +copilot +run:bench +in 1[0-4]m [0-5][0-9]s +bench" "second delegation row"
 expect_line "2 active delegations" "delegation count"
 aa -c "$ENTERPRISE" delegations --list --agent copilot -o json
 defer_json "len(d) == 1 and sorted(d[0]) == $DELEGATION_FIELDS and d[0]['delegation_id'] == '$D2' and d[0]['actions'] == ['run:bench']" "filtered delegation JSON"
