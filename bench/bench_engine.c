@@ -1514,6 +1514,18 @@ static void print_machine(void) {
            u.release, u.machine);
     printf("compiler: %s; load average at start: %.2f %.2f %.2f\n", __VERSION__,
            load[0], load[1], load[2]);
+    /* Two costs that every figure below depends on. */
+    enum { NSYS = 100000, NCLK = 1000000 };
+    uint64_t t0 = aa__mono_ns();
+    for (int i = 0; i < NSYS; i++)
+        sink += (unsigned)getppid();
+    uint64_t t1 = aa__mono_ns();
+    for (int i = 0; i < NCLK; i++)
+        sink += (unsigned)aa__mono_ns();
+    uint64_t t2 = aa__mono_ns();
+    printf("a system call (getppid) takes %.0f ns, clock_gettime(MONOTONIC) "
+           "%.0f ns\n",
+           (double)(t1 - t0) / NSYS, (double)(t2 - t1) / NCLK);
 }
 
 /* ---- main ---------------------------------------------------------------- */

@@ -8,7 +8,7 @@
 #               2, 4, 6 (and the load of 7b) under callgrind, and under
 #               `perf record -e cpu-clock` where that works, and print where
 #               the time goes; profiles stay in BUILD_DIR/profile/ (takes
-#               about 10 minutes)
+#               about 5 minutes)
 #   --all       after the table, run the other bench/bench_* programs too
 #
 # Each scenario runs in a process of its own (its peak RSS is its own); the
