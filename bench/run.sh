@@ -78,10 +78,10 @@ if [ "$mode" = profile ]; then
     cg 1 $loop "$bench" --profile 1 --src "$src" 1
     cg 2 $loop "$bench" --profile 2 --src "$src" 2
     # Scenario 4's store is made once, natively (slow under valgrind).
-    state="--state $work/state"
-    "$bench" --profile none $state --src "$src" 4 2>/dev/null
+    state=$work/state
+    "$bench" --profile none --state "$state" --src "$src" 4 2>/dev/null
     for row in 4 4b 4c; do
-        cg $row $loop "$bench" --profile $row $state --src "$src" 4
+        cg $row $loop "$bench" --profile $row --state "$state" --src "$src" 4
     done
     cg 7b --toggle-collect=aa_policy_load_file "$bench" --profile 7b --src "$src" 7
     (cd "$work" && cg 6a "$cli" -c "$policy" check -a research-bot -u carol \
@@ -98,7 +98,7 @@ if [ "$mode" = profile ]; then
         perf_ok=1
         for row in 1 2 4 4b 4c; do
             printf 'perf %s ...\n' "$row" >&2
-            "$bench" --profile "$row" --perf "$out/perf.$row" $state \
+            "$bench" --profile "$row" --perf "$out/perf.$row" --state "$state" \
                 --src "$src" "$(echo "$row" | cut -c1)" 2>/dev/null
         done
         printf 'perf 6a, 6b, 6c ...\n' >&2
