@@ -4,10 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Decisions are written on every call, each by its own thread: the object
+ * and its reason buffer get cache lines of their own, so that decisions
+ * made one after the other (say, one per thread at start-up) do not share
+ * a line that two CPUs then keep taking from each other. */
+#define AA__LINE 64
+#define AA__REASON_CAP 256
+
 aa_decision *aa_decision_new(void) {
-    aa_decision *d = calloc(1, sizeof *d);
-    if (d)
-        aa__decision_reset(d);
+    size_t size = (sizeof(aa_decision) + AA__LINE - 1) / AA__LINE * AA__LINE;
+    aa_decision *d = aligned_alloc(AA__LINE, size);
+    if (!d)
+        return NULL;
+    memset(d, 0, size);
+    d->reason.data = aligned_alloc(AA__LINE, AA__REASON_CAP);
+    if (d->reason.data) {
+        d->reason.cap = AA__REASON_CAP;
+        d->reason.data[0] = 0;
+    }
+    aa__decision_reset(d);
     return d;
 }
 

@@ -183,13 +183,27 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
 
 /* ---- hash map ------------------------------------------------------------ */
 
+/* Eight bytes at a time: names and actions are short, and this is on the
+ * decision path (agent and action are hashed once per request). */
 uint64_t aa__hash(const char *s, size_t n) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ULL;
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = 0x243f6a8885a308d3ULL ^ (n * k);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+        s += 8;
+        n -= 8;
     }
-    return h ^ (h >> 29);
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, s, n);
+        h = (h ^ w) * k;
+        h ^= h >> 29;
+    }
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
 }
 
 void aa__map_init(aa__map *m) { memset(m, 0, sizeof *m); }
