@@ -13,9 +13,8 @@
 
 /* Every command, in the order the help lists them. */
 const cli_command *const cli_commands[] = {
-    &cmd_validate, &cmd_inspect,  &cmd_check,       &cmd_explain,
-    &cmd_sessions, &cmd_delegate, &cmd_delegations, &cmd_audit,
-    &cmd_test,     &cmd_version,
+    &cmd_validate, &cmd_inspect,     &cmd_check, &cmd_explain, &cmd_sessions,
+    &cmd_delegate, &cmd_delegations, &cmd_audit, &cmd_test,    &cmd_version,
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 
@@ -26,8 +25,8 @@ const cli_command *cli_find_command(const char *name) {
     return NULL;
 }
 
-static const opt_spec output_opt = {"output", 'o', OPT_STRING, "FORMAT",
-                                    "console (default) or json", 0};
+static const opt_spec output_opt = {
+    "output", 'o', OPT_STRING, "FORMAT", "console (default) or json", 0};
 
 static void print_opt(FILE *out, const opt_spec *o) {
     char left[64];
@@ -120,7 +119,8 @@ int cli_global_option(cli_ctx *ctx, int argc, char **argv, int *i) {
         val = argv[++*i];
     }
     if (!*val)
-        return cli_usage_error(ctx, "option '%s' needs a non-empty value", a), -1;
+        return cli_usage_error(ctx, "option '%s' needs a non-empty value", a),
+               -1;
     if (strcmp(name, "config") == 0)
         ctx->config_path = val;
     else
@@ -138,8 +138,8 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
         const char *a = argv[i];
         if (only_positional || a[0] != '-' || strcmp(a, "-") == 0) {
             if ((int)ctx->nargs >= c->max_args)
-                return cli_usage_error(ctx, "unexpected argument '%s' for '%s'", a,
-                                       c->name);
+                return cli_usage_error(ctx, "unexpected argument '%s' for '%s'",
+                                       a, c->name);
             ctx->args[ctx->nargs++] = a;
             continue;
         }
@@ -179,10 +179,12 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
             slot = &output_slot;
         }
         if (!spec)
-            return cli_usage_error(ctx, "unknown option '%s' for '%s'", a, c->name);
+            return cli_usage_error(ctx, "unknown option '%s' for '%s'", a,
+                                   c->name);
         if (spec->kind == OPT_FLAG) {
             if (eq)
-                return cli_usage_error(ctx, "option '--%s' takes no value", spec->name);
+                return cli_usage_error(ctx, "option '--%s' takes no value",
+                                       spec->name);
             slot->set = true;
             continue;
         }
@@ -197,14 +199,17 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
         if (spec->kind == OPT_INT) {
             long long n;
             if (!parse_int(val, &n))
-                return cli_usage_error(ctx, "option '--%s' needs a whole number, not '%s'",
-                                       spec->name, val);
+                return cli_usage_error(
+                    ctx, "option '--%s' needs a whole number, not '%s'",
+                    spec->name, val);
             if (n < spec->min)
-                return cli_usage_error(ctx, "option '--%s' must be at least %lld, not %lld",
-                                       spec->name, spec->min, n);
+                return cli_usage_error(
+                    ctx, "option '--%s' must be at least %lld, not %lld",
+                    spec->name, spec->min, n);
             slot->num = n;
         } else if (spec->kind == OPT_MULTI) {
-            const char **items = realloc(slot->items, (slot->count + 1) * sizeof *items);
+            const char **items =
+                realloc(slot->items, (slot->count + 1) * sizeof *items);
             if (!items)
                 return cli_error("out of memory");
             items[slot->count++] = val;
@@ -218,10 +223,11 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
             else if (strcmp(val, "console") == 0)
                 ctx->json = false;
             else
-                return cli_usage_error(ctx, "option '--output' must be 'console' or 'json', not '%s'",
-                                       val);
+                return cli_usage_error(
+                    ctx,
+                    "option '--output' must be 'console' or 'json', not '%s'",
+                    val);
         }
     }
     return EXIT_OK;
 }
-

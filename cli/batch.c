@@ -60,7 +60,8 @@ static char *next_line(reader *r, size_t *len, bool *too_long, int *read_err) {
             r->start = 0;
         }
         if (r->end + 1 >= r->cap) {
-            if (r->cap >= LINE_MAX_BYTES) { /* drop what we have, keep skipping */
+            if (r->cap >=
+                LINE_MAX_BYTES) { /* drop what we have, keep skipping */
                 skipping = true;
                 r->end = 0;
             } else {
@@ -113,11 +114,21 @@ static void put_json_string(const char *s) {
             continue;
         }
         switch (c) {
-        case '"': fputs_unlocked("\\\"", o); break;
-        case '\\': fputs_unlocked("\\\\", o); break;
-        case '\n': fputs_unlocked("\\n", o); break;
-        case '\r': fputs_unlocked("\\r", o); break;
-        case '\t': fputs_unlocked("\\t", o); break;
+        case '"':
+            fputs_unlocked("\\\"", o);
+            break;
+        case '\\':
+            fputs_unlocked("\\\\", o);
+            break;
+        case '\n':
+            fputs_unlocked("\\n", o);
+            break;
+        case '\r':
+            fputs_unlocked("\\r", o);
+            break;
+        case '\t':
+            fputs_unlocked("\\t", o);
+            break;
         default: {
             char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
             fputs_unlocked(esc, o);
@@ -155,15 +166,17 @@ static void line_error(size_t line, const char *fmt, ...) {
 }
 
 static const char *const string_fields[] = {
-    "agent", "user", "action", "resource", "scope", "session_id", "target_agent",
+    "agent", "user",       "action",       "resource",
+    "scope", "session_id", "target_agent",
 };
 
 const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
                                   size_t *metacap, char *msg, size_t msglen) {
     if (!json_is_object(obj))
         return "a request must be a JSON object";
-    const char **slots[] = {&req->agent, &req->user, &req->action, &req->resource,
-                            &req->scope, &req->session_id, &req->target_agent};
+    const char **slots[] = {&req->agent,       &req->user,  &req->action,
+                            &req->resource,    &req->scope, &req->session_id,
+                            &req->target_agent};
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
@@ -179,7 +192,8 @@ const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
                 return msg;
             }
             if (strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(msg, msglen, "field '%s' contains a NUL character", key);
+                snprintf(msg, msglen, "field '%s' contains a NUL character",
+                         key);
                 return msg;
             }
             *slots[k] = json_string_value(v);
@@ -204,14 +218,34 @@ const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
                 memset(m, 0, sizeof *m);
                 m->key = mk;
                 switch (json_typeof(mv)) {
-                case JSON_STRING: m->type = AA_VALUE_STRING; m->string = json_string_value(mv); break;
-                case JSON_INTEGER: m->type = AA_VALUE_NUMBER; m->number = (double)json_integer_value(mv); break;
-                case JSON_REAL: m->type = AA_VALUE_NUMBER; m->number = json_real_value(mv); break;
-                case JSON_TRUE: m->type = AA_VALUE_BOOL; m->boolean = 1; break;
-                case JSON_FALSE: m->type = AA_VALUE_BOOL; m->boolean = 0; break;
-                case JSON_NULL: m->type = AA_VALUE_NULL; break;
+                case JSON_STRING:
+                    m->type = AA_VALUE_STRING;
+                    m->string = json_string_value(mv);
+                    break;
+                case JSON_INTEGER:
+                    m->type = AA_VALUE_NUMBER;
+                    m->number = (double)json_integer_value(mv);
+                    break;
+                case JSON_REAL:
+                    m->type = AA_VALUE_NUMBER;
+                    m->number = json_real_value(mv);
+                    break;
+                case JSON_TRUE:
+                    m->type = AA_VALUE_BOOL;
+                    m->boolean = 1;
+                    break;
+                case JSON_FALSE:
+                    m->type = AA_VALUE_BOOL;
+                    m->boolean = 0;
+                    break;
+                case JSON_NULL:
+                    m->type = AA_VALUE_NULL;
+                    break;
                 default:
-                    snprintf(msg, msglen, "metadata '%s' must be a string, number, boolean or null", mk);
+                    snprintf(msg, msglen,
+                             "metadata '%s' must be a string, number, boolean "
+                             "or null",
+                             mk);
                     return msg;
                 }
             }
@@ -264,7 +298,8 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
             continue;
         }
         size_t k = 0;
-        while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
+        while (k < len &&
+               (line[k] == ' ' || line[k] == '\t' || line[k] == '\r'))
             k++;
         if (k == len) /* blank lines are skipped, but keep their number */
             continue;
@@ -272,8 +307,8 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
         const char *id;
         size_t idlen;
         char msg[256];
-        const char *bad =
-            cli_request_parse(&rb, line, len, &req, &id, &idlen, msg, sizeof msg);
+        const char *bad = cli_request_parse(&rb, line, len, &req, &id, &idlen,
+                                            msg, sizeof msg);
         if (bad) {
             line_error(lineno, "%s", bad);
             any_bad = true;
@@ -289,14 +324,17 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
             fwrite_unlocked(id, 1, idlen, o);
             putc_unlocked(',', o);
         }
-        fputs_unlocked(ok ? "\"allowed\":true,\"tier\":\"" : "\"allowed\":false,\"tier\":\"", o);
+        fputs_unlocked(ok ? "\"allowed\":true,\"tier\":\""
+                          : "\"allowed\":false,\"tier\":\"",
+                       o);
         fputs_unlocked(aa_tier_name(aa_decision_tier(d)), o);
         fputs_unlocked("\",\"reason\":", o);
         put_json_string(aa_decision_reason(d));
-        fputs_unlocked(aa_decision_requires_approval(d)
-                           ? ",\"requires_approval\":true,\"approval_policy\":"
-                           : ",\"requires_approval\":false,\"approval_policy\":",
-                       o);
+        fputs_unlocked(
+            aa_decision_requires_approval(d)
+                ? ",\"requires_approval\":true,\"approval_policy\":"
+                : ",\"requires_approval\":false,\"approval_policy\":",
+            o);
         put_json_string(aa_decision_approval_policy(d));
         fputs_unlocked(",\"evaluation_time_ms\":", o);
         put_ms(aa_decision_time_ms(d));

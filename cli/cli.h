@@ -21,12 +21,12 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 typedef enum { OPT_FLAG, OPT_STRING, OPT_INT, OPT_MULTI } opt_kind;
 
 typedef struct opt_spec {
-    const char *name;    /* long name without dashes */
-    char short_name;     /* 0 for none */
+    const char *name; /* long name without dashes */
+    char short_name;  /* 0 for none */
     opt_kind kind;
     const char *metavar; /* for help */
     const char *help;
-    long long min;       /* OPT_INT: smallest accepted value */
+    long long min; /* OPT_INT: smallest accepted value */
 } opt_spec;
 
 typedef struct opt_value {
@@ -47,8 +47,8 @@ typedef struct cli_ctx {
     bool color;              /* stdout is a terminal and NO_COLOR unset */
     bool json;               /* -o json */
     const cli_command *cmd;
-    opt_value *vals;         /* parallel to cmd->opts */
-    const char **args;       /* positional arguments */
+    opt_value *vals;   /* parallel to cmd->opts */
+    const char **args; /* positional arguments */
     size_t nargs;
 } cli_ctx;
 
@@ -59,8 +59,8 @@ struct cli_command {
     const char *examples; /* lines for --help, may be NULL */
     const opt_spec *opts;
     size_t nopts;
-    int max_args;         /* positional arguments accepted */
-    bool has_output;      /* accepts -o/--output console|json */
+    int max_args;    /* positional arguments accepted */
+    bool has_output; /* accepts -o/--output console|json */
     int (*run)(cli_ctx *ctx);
 };
 

@@ -8,17 +8,23 @@
 #include "cli.h"
 
 static const opt_spec audit_opts[] = {
-    {"since", 0, OPT_STRING, "TIME", "entries at or after this ISO 8601 time", 0},
+    {"since", 0, OPT_STRING, "TIME", "entries at or after this ISO 8601 time",
+     0},
     {"agent", 'a', OPT_STRING, "AGENT", "only this agent", 0},
     {"user", 'u', OPT_STRING, "USER", "only this user", 0},
     {"action", 0, OPT_STRING, "ACTION", "only this action", 0},
-    {"allowed", 0, OPT_STRING, "true|false", "only allowed (true) or denied (false) decisions", 0},
-    {"event", 0, OPT_STRING, "EVENT", "only this event (authorize, session.create, ...)", 0},
+    {"allowed", 0, OPT_STRING, "true|false",
+     "only allowed (true) or denied (false) decisions", 0},
+    {"event", 0, OPT_STRING, "EVENT",
+     "only this event (authorize, session.create, ...)", 0},
     {"limit", 'n', OPT_INT, "N", "at most N entries (default 1000)", 1},
-    {"output-file", 0, OPT_STRING, "PATH", "write the entries there as a JSON array", 0},
+    {"output-file", 0, OPT_STRING, "PATH",
+     "write the entries there as a JSON array", 0},
     {"verify", 0, OPT_FLAG, NULL, "check the hash chain (exit 1 if broken)", 0},
-    {"rotate", 0, OPT_FLAG, NULL, "archive entries older than audit.retention_days", 0},
-    {"file", 'f', OPT_STRING, "PATH", "the audit file (default: the policy's audit.path)", 0},
+    {"rotate", 0, OPT_FLAG, NULL,
+     "archive entries older than audit.retention_days", 0},
+    {"file", 'f', OPT_STRING, "PATH",
+     "the audit file (default: the policy's audit.path)", 0},
 };
 
 typedef struct collect {
@@ -38,9 +44,11 @@ static const char *str_of(json_t *o, const char *key) {
     return s ? s : "";
 }
 
-static void print_console(const cli_ctx *ctx, json_t *entries, const char *path) {
+static void print_console(const cli_ctx *ctx, json_t *entries,
+                          const char *path) {
     size_t n = json_array_size(entries), allowed = 0, denied = 0;
-    static const char *const hdr[] = {"TIME", "EVENT", "AGENT", "USER", "ACTION", "DECISION", "REASON"};
+    static const char *const hdr[] = {"TIME",   "EVENT",    "AGENT", "USER",
+                                      "ACTION", "DECISION", "REASON"};
     cli_table t;
     cli_table_init(&t, 7, hdr);
     size_t i;
@@ -58,43 +66,55 @@ static void print_console(const cli_ctx *ctx, json_t *entries, const char *path)
             bool ok = json_is_true(a);
             allowed += ok;
             denied += !ok;
-            decision = !ok ? "DENIED"
-                       : json_is_true(json_object_get(e, "requires_approval"))
-                           ? (strcmp(str_of(e, "tier"), "strong") == 0 ? "STRONG" : "SOFT")
-                           : "ALLOWED";
+            decision =
+                !ok ? "DENIED"
+                : json_is_true(json_object_get(e, "requires_approval"))
+                    ? (strcmp(str_of(e, "tier"), "strong") == 0 ? "STRONG"
+                                                                : "SOFT")
+                    : "ALLOWED";
             snprintf(detail, sizeof detail, "%s", str_of(e, "reason"));
         } else if (*str_of(e, "session_id")) {
-            snprintf(detail, sizeof detail, "session %s", str_of(e, "session_id"));
+            snprintf(detail, sizeof detail, "session %s",
+                     str_of(e, "session_id"));
         } else if (*str_of(e, "delegation_id")) {
-            snprintf(detail, sizeof detail, "delegation %s", str_of(e, "delegation_id"));
+            snprintf(detail, sizeof detail, "delegation %s",
+                     str_of(e, "delegation_id"));
         }
-        const char *agent = *str_of(e, "agent") ? str_of(e, "agent") : str_of(e, "to_agent");
-        const char *user = *str_of(e, "user") ? str_of(e, "user") : str_of(e, "from_user");
-        const char *row[] = {when, event, agent, user, str_of(e, "action"), decision, detail};
+        const char *agent =
+            *str_of(e, "agent") ? str_of(e, "agent") : str_of(e, "to_agent");
+        const char *user =
+            *str_of(e, "user") ? str_of(e, "user") : str_of(e, "from_user");
+        const char *row[] = {when,     event, agent, user, str_of(e, "action"),
+                             decision, detail};
         cli_table_add(&t, row);
     }
     if (n == 0) {
         printf("No audit entries in %s match.\n", path);
     } else {
         cli_table_print(ctx, &t, stdout);
-        printf("\n%zu entr%s (%zu allowed, %zu denied) from %s\n", n, n == 1 ? "y" : "ies",
-               allowed, denied, path);
+        printf("\n%zu entr%s (%zu allowed, %zu denied) from %s\n", n,
+               n == 1 ? "y" : "ies", allowed, denied, path);
     }
     cli_table_free(&t);
 }
 
 static int run_audit(cli_ctx *ctx) {
     const char *allowed = cli_str(ctx, "allowed");
-    if (allowed && strcmp(allowed, "true") != 0 && strcmp(allowed, "false") != 0)
-        return cli_usage_error(ctx, "option '--allowed' must be 'true' or 'false', not '%s'",
-                               allowed);
+    if (allowed && strcmp(allowed, "true") != 0 &&
+        strcmp(allowed, "false") != 0)
+        return cli_usage_error(
+            ctx, "option '--allowed' must be 'true' or 'false', not '%s'",
+            allowed);
     const char *since = cli_str(ctx, "since");
     int64_t ts;
     if (since && aa_parse_time(since, &ts) != AA_OK)
-        return cli_usage_error(ctx, "option '--since' needs an ISO 8601 time such as "
-                                    "2026-11-28 or 2026-11-28T17:00:00Z, not '%s'",
-                               since);
-    bool verify = cli_opt(ctx, "verify")->set, rotate = cli_opt(ctx, "rotate")->set;
+        return cli_usage_error(
+            ctx,
+            "option '--since' needs an ISO 8601 time such as "
+            "2026-11-28 or 2026-11-28T17:00:00Z, not '%s'",
+            since);
+    bool verify = cli_opt(ctx, "verify")->set,
+         rotate = cli_opt(ctx, "rotate")->set;
     if (verify && rotate)
         return cli_usage_error(ctx, "--verify and --rotate cannot be combined");
 
@@ -125,21 +145,25 @@ static int run_audit(cli_ctx *ctx) {
             if (ctx->json) {
                 json_t *o = json_object();
                 json_object_set_new(o, "valid", json_true());
-                json_object_set_new(o, "lines", json_integer((json_int_t)lines));
+                json_object_set_new(o, "lines",
+                                    json_integer((json_int_t)lines));
                 json_object_set_new(o, "warnings", warnings);
                 cli_print_json(o);
             } else {
                 json_decref(warnings);
-                printf("Audit log is intact: %zu entr%s, hash chain verified (%s)\n", lines,
-                       lines == 1 ? "y" : "ies", path);
+                printf("Audit log is intact: %zu entr%s, hash chain verified "
+                       "(%s)\n",
+                       lines, lines == 1 ? "y" : "ies", path);
             }
         } else {
             if (ctx->json) {
                 json_t *o = json_object();
                 json_object_set_new(o, "valid", json_false());
-                json_object_set_new(o, "bad_line", json_integer((json_int_t)bad));
+                json_object_set_new(o, "bad_line",
+                                    json_integer((json_int_t)bad));
                 const aa_diag *d = aa_error_get(err, 0);
-                json_object_set_new(o, "error", cli_jstr(d ? d->message : aa_strerror(st)));
+                json_object_set_new(o, "error",
+                                    cli_jstr(d ? d->message : aa_strerror(st)));
                 cli_print_json(o);
             } else {
                 cli_print_errors(err, "Error: ");
@@ -160,21 +184,24 @@ static int run_audit(cli_ctx *ctx) {
         free(desc);
         if (days <= 0)
             days = 90;
-        int st = aa_audit_rotate(path, days > INT_MAX ? INT_MAX : (int)days, aa_now(),
-                                 &archive, &moved, err);
+        int st = aa_audit_rotate(path, days > INT_MAX ? INT_MAX : (int)days,
+                                 aa_now(), &archive, &moved, err);
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             rc = EXIT_FAIL;
         } else if (ctx->json) {
             json_t *o = json_object();
             json_object_set_new(o, "archived", json_integer((json_int_t)moved));
-            json_object_set_new(o, "archive", archive ? cli_jstr(archive) : json_null());
+            json_object_set_new(o, "archive",
+                                archive ? cli_jstr(archive) : json_null());
             json_object_set_new(o, "retention_days", json_integer(days));
             cli_print_json(o);
         } else if (archive) {
-            printf("Archived %zu entr%s to %s\n", moved, moved == 1 ? "y" : "ies", archive);
+            printf("Archived %zu entr%s to %s\n", moved,
+                   moved == 1 ? "y" : "ies", archive);
         } else {
-            printf("Nothing older than %lld days to archive\n", (long long)days);
+            printf("Nothing older than %lld days to archive\n",
+                   (long long)days);
         }
         free(archive);
     } else {
@@ -184,19 +211,23 @@ static int run_audit(cli_ctx *ctx) {
             .user = cli_str(ctx, "user"),
             .action = cli_str(ctx, "action"),
             .event = cli_str(ctx, "event"),
-            .allowed = !allowed                     ? AA_AUDIT_ANY
+            .allowed = !allowed                       ? AA_AUDIT_ANY
                        : strcmp(allowed, "true") == 0 ? AA_AUDIT_ALLOWED_ONLY
                                                       : AA_AUDIT_DENIED_ONLY,
-            .limit = cli_opt(ctx, "limit")->set ? (size_t)cli_opt(ctx, "limit")->num : 1000,
+            .limit = cli_opt(ctx, "limit")->set
+                         ? (size_t)cli_opt(ctx, "limit")->num
+                         : 1000,
         };
         collect c = {json_array()};
         size_t matched = 0, skipped = 0;
         /* The policy's log not written yet (nothing was decided here)
          * reads as an empty one; a file named with --file must exist. */
         struct stat st_log;
-        int st = !cli_str(ctx, "file") && stat(path, &st_log) != 0 && errno == ENOENT
-                     ? AA_OK
-                     : aa_audit_read(path, &f, on_entry, &c, &matched, &skipped, err);
+        int st =
+            !cli_str(ctx, "file") && stat(path, &st_log) != 0 && errno == ENOENT
+                ? AA_OK
+                : aa_audit_read(path, &f, on_entry, &c, &matched, &skipped,
+                                err);
         if (st != AA_OK) {
             cli_print_errors(err, "Error: ");
             if (aa_error_count(err) == 0)
@@ -204,14 +235,17 @@ static int run_audit(cli_ctx *ctx) {
             rc = EXIT_FAIL;
         } else {
             if (skipped)
-                fprintf(stderr, "Warning: skipped %zu malformed line%s in %s\n", skipped,
-                        skipped == 1 ? "" : "s", path);
+                fprintf(stderr, "Warning: skipped %zu malformed line%s in %s\n",
+                        skipped, skipped == 1 ? "" : "s", path);
             const char *out = cli_str(ctx, "output-file");
             if (out) {
-                if (json_dump_file(c.entries, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-                    rc = cli_error("cannot write '%s': %s", out, strerror(errno));
+                if (json_dump_file(c.entries, out,
+                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+                    rc = cli_error("cannot write '%s': %s", out,
+                                   strerror(errno));
                 } else {
-                    printf("Exported %zu entries to %s\n", json_array_size(c.entries), out);
+                    printf("Exported %zu entries to %s\n",
+                           json_array_size(c.entries), out);
                 }
             } else if (ctx->json) {
                 cli_print_json(json_incref(c.entries));
@@ -228,9 +262,12 @@ static int run_audit(cli_ctx *ctx) {
 
 const cli_command cmd_audit = {
     .name = "audit",
-    .summary = "Read, filter and export the audit log; verify its hash chain; rotate it",
-    .usage = "audit [--since TIME] [--agent A] [--user U] [--action ACT] [--allowed true|false]\n"
-             "                  [--event E] [--limit N] [-o json] [--output-file PATH]\n"
+    .summary = "Read, filter and export the audit log; verify its hash chain; "
+               "rotate it",
+    .usage = "audit [--since TIME] [--agent A] [--user U] [--action ACT] "
+             "[--allowed true|false]\n"
+             "                  [--event E] [--limit N] [-o json] "
+             "[--output-file PATH]\n"
              "       agent-auth audit --verify | --rotate",
     .examples = "  agent-auth audit --agent copilot --allowed false\n"
                 "  agent-auth audit --since 2026-11-28T00:00:00Z -o json\n"

@@ -16,11 +16,14 @@ static const opt_spec check_opts[] = {
     {"target-agent", 0, OPT_STRING, "AGENT", "the agent being called (A2A)", 0},
     {"session-id", 0, OPT_STRING, "ID", "a session the request runs in", 0},
     {"metadata", 'm', OPT_MULTI, "KEY=VALUE",
-     "request metadata (repeatable); numbers, true/false and null are typed", 0},
+     "request metadata (repeatable); numbers, true/false and null are typed",
+     0},
     {"no-audit", 0, OPT_FLAG, NULL, "do not write the audit log", 0},
     /* Last: `explain` takes every option but this one. */
     {"batch", 0, OPT_FLAG, NULL,
-     "read JSON Lines requests from FILE (or stdin) and print JSON Lines decisions", 0},
+     "read JSON Lines requests from FILE (or stdin) and print JSON Lines "
+     "decisions",
+     0},
 };
 
 /* Turns "key=value" into a typed metadata entry (value strings borrowed). */
@@ -55,9 +58,12 @@ static void print_decision_console(const cli_ctx *ctx, const aa_request *r,
                                    const aa_decision *d) {
     bool ok = aa_decision_allowed(d);
     bool approval = aa_decision_requires_approval(d);
-    const char *color = !ok ? cli_red(ctx) : approval ? cli_yellow(ctx) : cli_green(ctx);
+    const char *color = !ok        ? cli_red(ctx)
+                        : approval ? cli_yellow(ctx)
+                                   : cli_green(ctx);
     printf("%s%s%s%s  ", cli_bold(ctx), color,
-           ok ? (approval ? "ALLOWED (approval required)" : "ALLOWED") : "DENIED",
+           ok ? (approval ? "ALLOWED (approval required)" : "ALLOWED")
+              : "DENIED",
            cli_reset(ctx));
     cli_put_text(r->agent, stdout);
     fputs(" -> ", stdout);
@@ -99,14 +105,19 @@ static int run_one(cli_ctx *ctx, bool explain) {
         return cli_usage_error(ctx, "unexpected argument '%s'", ctx->args[0]);
     if (!batch && (!agent || !user || !action))
         return cli_usage_error(ctx, "missing required option '--%s'",
-                               !agent ? "agent" : !user ? "user" : "action");
+                               !agent  ? "agent"
+                               : !user ? "user"
+                                       : "action");
     if (!batch && (!*agent || !*user || !*action))
         return cli_usage_error(ctx, "option '--%s' must not be empty",
-                               !*agent ? "agent" : !*user ? "user" : "action");
+                               !*agent  ? "agent"
+                               : !*user ? "user"
+                                        : "action");
 
     cli_engine ce;
     int rc = cli_open(ctx, CLI_STORE_IF_EXISTS,
-                      cli_opt(ctx, "no-audit")->set ? AA_AUDIT_OFF : AA_AUDIT_FROM_POLICY,
+                      cli_opt(ctx, "no-audit")->set ? AA_AUDIT_OFF
+                                                    : AA_AUDIT_FROM_POLICY,
                       &ce);
     if (rc != EXIT_OK)
         return rc;
@@ -122,8 +133,9 @@ static int run_one(cli_ctx *ctx, bool explain) {
     rc = EXIT_OK;
     for (size_t i = 0; i < mv->count; i++)
         if (!parse_meta(mv->items[i], &meta[i], &keys[i])) {
-            rc = cli_usage_error(ctx, "option '--metadata' needs KEY=VALUE, not '%s'",
-                                 mv->items[i]);
+            rc = cli_usage_error(
+                ctx, "option '--metadata' needs KEY=VALUE, not '%s'",
+                mv->items[i]);
             break;
         }
     if (rc == EXIT_OK) {
@@ -159,21 +171,32 @@ static int run_one(cli_ctx *ctx, bool explain) {
     return rc;
 }
 
-static int run_check(cli_ctx *ctx) { return run_one(ctx, false); }
-static int run_explain(cli_ctx *ctx) { return run_one(ctx, true); }
+static int run_check(cli_ctx *ctx) {
+    return run_one(ctx, false);
+}
+static int run_explain(cli_ctx *ctx) {
+    return run_one(ctx, true);
+}
 
 const cli_command cmd_check = {
     .name = "check",
-    .summary = "Decide one request (exit 0 allowed, 1 denied), or JSON Lines with --batch",
-    .usage = "check --agent A --user U --action ACT [--resource R] [--scope S]\n"
-             "                  [--target-agent T] [--session-id ID] [--metadata K=V ...] [-o json]\n"
-             "       agent-auth check --batch [FILE|-]",
-    .examples =
-        "  agent-auth -c agent_auth.yaml check --agent copilot --user alice --action read:docs\n"
-        "  agent-auth check -a copilot -u alice --action deploy:prod -m env=prod -o json\n"
-        "  agent-auth check -a orchestrator -u alice --action read:x --target-agent research-bot\n"
-        "  printf '%s\\n' '{\"agent\":\"copilot\",\"user\":\"alice\",\"action\":\"read:x\"}' \\\n"
-        "      | agent-auth check --batch\n",
+    .summary = "Decide one request (exit 0 allowed, 1 denied), or JSON Lines "
+               "with --batch",
+    .usage =
+        "check --agent A --user U --action ACT [--resource R] [--scope S]\n"
+        "                  [--target-agent T] [--session-id ID] [--metadata "
+        "K=V ...] [-o json]\n"
+        "       agent-auth check --batch [FILE|-]",
+    .examples = "  agent-auth -c agent_auth.yaml check --agent copilot --user "
+                "alice --action read:docs\n"
+                "  agent-auth check -a copilot -u alice --action deploy:prod "
+                "-m env=prod -o json\n"
+                "  agent-auth check -a orchestrator -u alice --action read:x "
+                "--target-agent research-bot\n"
+                "  printf '%s\\n' "
+                "'{\"agent\":\"copilot\",\"user\":\"alice\",\"action\":\"read:"
+                "x\"}' \\\n"
+                "      | agent-auth check --batch\n",
     .opts = check_opts,
     .nopts = sizeof check_opts / sizeof check_opts[0],
     .max_args = 1,
@@ -183,11 +206,14 @@ const cli_command cmd_check = {
 
 const cli_command cmd_explain = {
     .name = "explain",
-    .summary = "Decide one request and show every step that led to the decision",
-    .usage = "explain --agent A --user U --action ACT [check options] [-o json]",
-    .examples =
-        "  agent-auth explain --agent copilot --user alice --action deploy:prod-db\n"
-        "  agent-auth explain -a billing-agent -u bob --action pay:invoice -m amount=50000\n",
+    .summary =
+        "Decide one request and show every step that led to the decision",
+    .usage =
+        "explain --agent A --user U --action ACT [check options] [-o json]",
+    .examples = "  agent-auth explain --agent copilot --user alice --action "
+                "deploy:prod-db\n"
+                "  agent-auth explain -a billing-agent -u bob --action "
+                "pay:invoice -m amount=50000\n",
     .opts = check_opts,
     .nopts = sizeof check_opts / sizeof check_opts[0] - 1,
     .max_args = 0,

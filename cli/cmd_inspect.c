@@ -32,7 +32,8 @@ static void print_list(json_t *arr, const char *none) {
     }
     size_t i;
     json_t *v;
-    json_array_foreach(arr, i, v) printf("%s%s", i ? ", " : "", json_string_value(v));
+    json_array_foreach(arr, i, v)
+        printf("%s%s", i ? ", " : "", json_string_value(v));
 }
 
 static void heading(const cli_ctx *ctx, const char *title, size_t n) {
@@ -41,10 +42,11 @@ static void heading(const cli_ctx *ctx, const char *title, size_t n) {
 
 static void print_console(const cli_ctx *ctx, json_t *d) {
     json_t *meta = json_object_get(d, "metadata");
-    printf("%sPolicy%s %s%s%s  (version %s, %s)\n", cli_bold(ctx), cli_reset(ctx),
+    printf("%sPolicy%s %s%s%s  (version %s, %s)\n", cli_bold(ctx),
+           cli_reset(ctx),
            *s_of(meta, "name") ? s_of(meta, "name") : "(unnamed)",
-           *s_of(meta, "author") ? " by " : "", s_of(meta, "author"), s_of(d, "version"),
-           s_of(d, "file"));
+           *s_of(meta, "author") ? " by " : "", s_of(meta, "author"),
+           s_of(d, "version"), s_of(d, "file"));
     if (*s_of(meta, "description"))
         printf("  %s\n", s_of(meta, "description"));
 
@@ -71,11 +73,13 @@ static void print_console(const cli_ctx *ctx, json_t *d) {
             printf("  (");
             size_t k;
             json_t *c;
-            json_array_foreach(chain, k, c) printf("%s%s", k ? " -> " : "", json_string_value(c));
+            json_array_foreach(chain, k, c)
+                printf("%s%s", k ? " -> " : "", json_string_value(c));
             printf(")");
         }
         if (*s_of(r, "description"))
-            printf("  %s%s%s", cli_dim(ctx), s_of(r, "description"), cli_reset(ctx));
+            printf("  %s%s%s", cli_dim(ctx), s_of(r, "description"),
+                   cli_reset(ctx));
         printf("\n    actions:  ");
         print_list(json_object_get(r, "resolved_actions"), "(none)");
         printf("\n");
@@ -88,20 +92,22 @@ static void print_console(const cli_ctx *ctx, json_t *d) {
         if (*s_of(r, "role"))
             printf("  role %s", s_of(r, "role"));
         if (*s_of(r, "description"))
-            printf("  %s%s%s", cli_dim(ctx), s_of(r, "description"), cli_reset(ctx));
+            printf("  %s%s%s", cli_dim(ctx), s_of(r, "description"),
+                   cli_reset(ctx));
         printf("\n    allows:   ");
         json_t *eff = json_object_get(r, "effective");
         if (json_array_size(eff) == 0)
             printf("(nothing)");
         size_t k;
         json_t *e;
-        json_array_foreach(eff, k, e) printf("%s%s", k ? ", " : "", s_of(e, "pattern"));
+        json_array_foreach(eff, k, e)
+            printf("%s%s", k ? ", " : "", s_of(e, "pattern"));
         printf("\n    denies:   ");
         print_list(json_object_get(r, "deny"), "(nothing)");
         printf("\n    scopes:   ");
         print_list(json_object_get(r, "scopes"), "(all)");
-        printf("\n    tier:     %s    max session: %llds\n", s_of(r, "default_tier"),
-               i_of(r, "max_session_duration"));
+        printf("\n    tier:     %s    max session: %llds\n",
+               s_of(r, "default_tier"), i_of(r, "max_session_duration"));
     }
 
     json_t *aps = json_object_get(d, "approval_policies");
@@ -113,37 +119,45 @@ static void print_console(const cli_ctx *ctx, json_t *d) {
 
     json_t *dl = json_object_get(d, "delegation");
     json_t *rules = json_object_get(dl, "rules");
-    printf("\n%sDelegation%s  %s, default %llds, max %llds, %zu rule%s\n", cli_bold(ctx),
-           cli_reset(ctx), json_is_true(json_object_get(dl, "enabled")) ? "enabled" : "disabled",
-           i_of(dl, "default_duration"), i_of(dl, "max_duration"), json_array_size(rules),
-           json_array_size(rules) == 1 ? "" : "s");
+    printf("\n%sDelegation%s  %s, default %llds, max %llds, %zu rule%s\n",
+           cli_bold(ctx), cli_reset(ctx),
+           json_is_true(json_object_get(dl, "enabled")) ? "enabled"
+                                                        : "disabled",
+           i_of(dl, "default_duration"), i_of(dl, "max_duration"),
+           json_array_size(rules), json_array_size(rules) == 1 ? "" : "s");
     json_array_foreach(rules, i, r) {
-        printf("  %-24s max %llds%s  actions: ", s_of(r, "name"), i_of(r, "max_duration"),
-               json_is_true(json_object_get(r, "require_reason")) ? ", reason required" : "");
+        printf("  %-24s max %llds%s  actions: ", s_of(r, "name"),
+               i_of(r, "max_duration"),
+               json_is_true(json_object_get(r, "require_reason"))
+                   ? ", reason required"
+                   : "");
         print_list(json_object_get(r, "allowed_actions"), "(any)");
         printf("\n");
     }
 
     json_t *a2a = json_object_get(d, "a2a");
     json_t *pols = json_object_get(a2a, "policies");
-    printf("\n%sAgent-to-agent%s  default %s, %zu polic%s\n", cli_bold(ctx), cli_reset(ctx),
-           s_of(a2a, "default"), json_array_size(pols), json_array_size(pols) == 1 ? "y" : "ies");
+    printf("\n%sAgent-to-agent%s  default %s, %zu polic%s\n", cli_bold(ctx),
+           cli_reset(ctx), s_of(a2a, "default"), json_array_size(pols),
+           json_array_size(pols) == 1 ? "y" : "ies");
     json_array_foreach(pols, i, r) {
-        printf("  %-24s %-5s %s -> %s on %s%s%s\n", s_of(r, "name"), s_of(r, "effect"),
-               s_of(r, "from_agent"), s_of(r, "to_agent"), s_of(r, "action"),
-               *s_of(r, "condition") ? " if " : "", s_of(r, "condition"));
+        printf("  %-24s %-5s %s -> %s on %s%s%s\n", s_of(r, "name"),
+               s_of(r, "effect"), s_of(r, "from_agent"), s_of(r, "to_agent"),
+               s_of(r, "action"), *s_of(r, "condition") ? " if " : "",
+               s_of(r, "condition"));
     }
 
     json_t *ss = json_object_get(d, "sessions");
-    printf("\n%sSessions%s  default %llds, max %llds, cleanup every %llds\n", cli_bold(ctx),
-           cli_reset(ctx), i_of(ss, "default_duration"), i_of(ss, "max_duration"),
-           i_of(ss, "cleanup_interval"));
+    printf("\n%sSessions%s  default %llds, max %llds, cleanup every %llds\n",
+           cli_bold(ctx), cli_reset(ctx), i_of(ss, "default_duration"),
+           i_of(ss, "max_duration"), i_of(ss, "cleanup_interval"));
     json_t *au = json_object_get(d, "audit");
-    printf("%sAudit%s     %s, %s, retention %lld days, fsync %s, on failure %s\n",
-           cli_bold(ctx), cli_reset(ctx),
-           json_is_true(json_object_get(au, "enabled")) ? "enabled" : "disabled",
-           s_of(au, "path"), i_of(au, "retention_days"), s_of(au, "fsync"),
-           s_of(au, "on_failure"));
+    printf(
+        "%sAudit%s     %s, %s, retention %lld days, fsync %s, on failure %s\n",
+        cli_bold(ctx), cli_reset(ctx),
+        json_is_true(json_object_get(au, "enabled")) ? "enabled" : "disabled",
+        s_of(au, "path"), i_of(au, "retention_days"), s_of(au, "fsync"),
+        s_of(au, "on_failure"));
     printf("%sState%s     %s\n", cli_bold(ctx), cli_reset(ctx),
            s_of(json_object_get(d, "state"), "path"));
 }
@@ -215,7 +229,8 @@ static void print_graph(json_t *d) {
                 prefix[k] = side[k];
                 char label[300];
                 if (strcmp(ends[k], "*") == 0)
-                    snprintf(label, sizeof label, "any %s", k == 0 ? "caller" : "target");
+                    snprintf(label, sizeof label, "any %s",
+                             k == 0 ? "caller" : "target");
                 else
                     snprintf(label, sizeof label, "%s (%s)", ends[k],
                              k == 0 ? "callers" : "targets");
@@ -229,10 +244,12 @@ static void print_graph(json_t *d) {
         dot_id(prefix[0], from);
         printf(" -> ");
         dot_id(prefix[1], to);
-        printf(" [color=%s, fontcolor=%s, style=%s, label=", allow ? "darkgreen" : "red",
-               allow ? "darkgreen" : "red", *s_of(r, "condition") ? "dashed" : "solid");
+        printf(" [color=%s, fontcolor=%s, style=%s, label=",
+               allow ? "darkgreen" : "red", allow ? "darkgreen" : "red",
+               *s_of(r, "condition") ? "dashed" : "solid");
         char label[512];
-        snprintf(label, sizeof label, "%s %s", allow ? "allow" : "deny", s_of(r, "action"));
+        snprintf(label, sizeof label, "%s %s", allow ? "allow" : "deny",
+                 s_of(r, "action"));
         dot_id("", label);
         printf("];\n");
     }
@@ -261,7 +278,8 @@ static int run_inspect(cli_ctx *ctx) {
 
 const cli_command cmd_inspect = {
     .name = "inspect",
-    .summary = "Show everything a policy defines, as loaded (or as a Graphviz graph)",
+    .summary =
+        "Show everything a policy defines, as loaded (or as a Graphviz graph)",
     .usage = "inspect [-o json] [--graph]",
     .examples = "  agent-auth -c agent_auth.yaml inspect\n"
                 "  agent-auth inspect -o json | jq '.profiles[].name'\n"

@@ -14,16 +14,21 @@ static void print_expiry(const char *label, int64_t at) {
 /* ---- sessions ------------------------------------------------------------ */
 
 static const opt_spec sessions_opts[] = {
-    {"create", 0, OPT_FLAG, NULL, "create a session (needs --agent and --user)", 0},
-    {"list", 0, OPT_FLAG, NULL, "list active sessions (filter with --agent/--user)", 0},
+    {"create", 0, OPT_FLAG, NULL, "create a session (needs --agent and --user)",
+     0},
+    {"list", 0, OPT_FLAG, NULL,
+     "list active sessions (filter with --agent/--user)", 0},
     {"revoke", 0, OPT_STRING, "ID", "revoke the session ID", 0},
     {"cleanup", 0, OPT_FLAG, NULL,
      "mark expired sessions and delegations, purge old inactive ones", 0},
     {"agent", 'a', OPT_STRING, "AGENT", "the agent", 0},
     {"user", 'u', OPT_STRING, "USER", "the user", 0},
-    {"scope", 's', OPT_STRING, "SCOPE", "scope pattern the session is bound to", 0},
-    {"duration", 'd', OPT_INT, "SECONDS", "lifetime (default: the profile's maximum)", 1},
-    {"retention", 0, OPT_INT, "DAYS", "with --cleanup: keep inactive rows this long (default 7)", 0},
+    {"scope", 's', OPT_STRING, "SCOPE", "scope pattern the session is bound to",
+     0},
+    {"duration", 'd', OPT_INT, "SECONDS",
+     "lifetime (default: the profile's maximum)", 1},
+    {"retention", 0, OPT_INT, "DAYS",
+     "with --cleanup: keep inactive rows this long (default 7)", 0},
 };
 
 static int one_mode(const cli_ctx *ctx, const char *const *modes, size_t n) {
@@ -32,7 +37,8 @@ static int one_mode(const cli_ctx *ctx, const char *const *modes, size_t n) {
         if (cli_opt(ctx, modes[i])->set) {
             if (which >= 0)
                 return cli_usage_error(ctx, "--%s and --%s cannot be combined",
-                                       modes[which], modes[i]), -2;
+                                       modes[which], modes[i]),
+                       -2;
             which = (int)i;
         }
     return which;
@@ -43,8 +49,9 @@ static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     const opt_value *dur = cli_opt(ctx, "duration");
     aa_session s = {0};
     aa_error *err = aa_error_new();
-    int rc = aa_session_create(ce->engine, agent, user, cli_str(ctx, "scope"),
-                               dur->set ? dur->num : AA_DURATION_DEFAULT, &s, err);
+    int rc =
+        aa_session_create(ce->engine, agent, user, cli_str(ctx, "scope"),
+                          dur->set ? dur->num : AA_DURATION_DEFAULT, &s, err);
     if (rc != AA_OK) { /* s is not filled in */
         cli_print_errors(err, "Error: ");
         if (aa_error_count(err) == 0)
@@ -70,8 +77,8 @@ static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
     aa_session *list = NULL;
     size_t n = 0;
     aa_error *err = aa_error_new();
-    int rc = aa_session_list(ce->engine, cli_str(ctx, "agent"), cli_str(ctx, "user"),
-                             &list, &n, err);
+    int rc = aa_session_list(ce->engine, cli_str(ctx, "agent"),
+                             cli_str(ctx, "user"), &list, &n, err);
     if (rc != AA_OK) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
@@ -86,14 +93,16 @@ static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
     } else if (n == 0) {
         printf("No active sessions.\n");
     } else {
-        static const char *const hdr[] = {"SESSION", "AGENT", "USER", "SCOPE", "EXPIRES"};
+        static const char *const hdr[] = {"SESSION", "AGENT", "USER", "SCOPE",
+                                          "EXPIRES"};
         cli_table t;
         cli_table_init(&t, 5, hdr);
         int64_t now = aa_now();
         for (size_t i = 0; i < n; i++) {
             char rel[48];
             cli_relative_time(list[i].expires_at, now, rel, sizeof rel);
-            const char *row[] = {list[i].session_id, list[i].agent, list[i].user,
+            const char *row[] = {list[i].session_id, list[i].agent,
+                                 list[i].user,
                                  *list[i].scope ? list[i].scope : "(all)", rel};
             cli_table_add(&t, row);
         }
@@ -122,8 +131,9 @@ static int revoke(const cli_ctx *ctx, cli_engine *ce, revoke_fn fn,
     aa_error_free(err);
     if (ctx->json) {
         json_t *o = json_object();
-        json_object_set_new(o, strcmp(what, "Session") == 0 ? "session_id" : "delegation_id",
-                            cli_jstr(id));
+        json_object_set_new(
+            o, strcmp(what, "Session") == 0 ? "session_id" : "delegation_id",
+            cli_jstr(id));
         json_object_set_new(o, "revoked", json_boolean(revoked));
         cli_print_json(o);
     }
@@ -142,8 +152,9 @@ static int cleanup(const cli_ctx *ctx, cli_engine *ce) {
     size_t marked = 0, purged = 0;
     aa_error *err = aa_error_new();
     long long days = ret->set ? ret->num : 7;
-    int rc = aa_state_cleanup(ce->engine, days > INT64_MAX / 86400 ? INT64_MAX : days * 86400,
-                              &marked, &purged, err);
+    int rc = aa_state_cleanup(
+        ce->engine, days > INT64_MAX / 86400 ? INT64_MAX : days * 86400,
+        &marked, &purged, err);
     if (rc != AA_OK) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
@@ -152,7 +163,8 @@ static int cleanup(const cli_ctx *ctx, cli_engine *ce) {
     aa_error_free(err);
     if (ctx->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "marked_expired", json_integer((json_int_t)marked));
+        json_object_set_new(o, "marked_expired",
+                            json_integer((json_int_t)marked));
         json_object_set_new(o, "purged", json_integer((json_int_t)purged));
         cli_print_json(o);
     } else {
@@ -167,7 +179,8 @@ static int run_sessions(cli_ctx *ctx) {
     if (mode == -2)
         return EXIT_USAGE;
     if (mode < 0)
-        return cli_usage_error(ctx, "choose one of --create, --list, --revoke ID, --cleanup");
+        return cli_usage_error(
+            ctx, "choose one of --create, --list, --revoke ID, --cleanup");
     if (mode == 0 && (!cli_str(ctx, "agent") || !cli_str(ctx, "user")))
         return cli_usage_error(ctx, "--create needs --agent and --user");
     cli_engine ce;
@@ -175,10 +188,19 @@ static int run_sessions(cli_ctx *ctx) {
         return EXIT_FAIL;
     int rc;
     switch (mode) {
-    case 0: rc = sessions_create(ctx, &ce); break;
-    case 1: rc = sessions_list(ctx, &ce); break;
-    case 2: rc = revoke(ctx, &ce, aa_session_revoke, "Session", cli_str(ctx, "revoke")); break;
-    default: rc = cleanup(ctx, &ce); break;
+    case 0:
+        rc = sessions_create(ctx, &ce);
+        break;
+    case 1:
+        rc = sessions_list(ctx, &ce);
+        break;
+    case 2:
+        rc = revoke(ctx, &ce, aa_session_revoke, "Session",
+                    cli_str(ctx, "revoke"));
+        break;
+    default:
+        rc = cleanup(ctx, &ce);
+        break;
     }
     cli_close(&ce);
     return rc;
@@ -191,11 +213,12 @@ const cli_command cmd_sessions = {
              "       agent-auth sessions --list [--agent A] [--user U]\n"
              "       agent-auth sessions --revoke ID\n"
              "       agent-auth sessions --cleanup [--retention DAYS]",
-    .examples =
-        "  agent-auth sessions --create --agent copilot --user alice --scope 'project:*'\n"
-        "  agent-auth sessions --list --agent copilot -o json\n"
-        "  agent-auth check -a copilot -u alice --action read:docs --session-id ID\n"
-        "  agent-auth sessions --revoke ID\n",
+    .examples = "  agent-auth sessions --create --agent copilot --user alice "
+                "--scope 'project:*'\n"
+                "  agent-auth sessions --list --agent copilot -o json\n"
+                "  agent-auth check -a copilot -u alice --action read:docs "
+                "--session-id ID\n"
+                "  agent-auth sessions --revoke ID\n",
     .opts = sessions_opts,
     .nopts = sizeof sessions_opts / sizeof sessions_opts[0],
     .has_output = true,
@@ -208,16 +231,20 @@ static const opt_spec delegate_opts[] = {
     {"from-user", 0, OPT_STRING, "USER", "the user lending the permission", 0},
     {"to-agent", 0, OPT_STRING, "AGENT", "the agent receiving it", 0},
     {"actions", 0, OPT_STRING, "A,B,...", "comma-separated action patterns", 0},
-    {"duration", 'd', OPT_INT, "SECONDS", "lifetime (default: delegation.default_duration)", 1},
-    {"reason", 0, OPT_STRING, "TEXT", "why (some delegation rules require one)", 0},
+    {"duration", 'd', OPT_INT, "SECONDS",
+     "lifetime (default: delegation.default_duration)", 1},
+    {"reason", 0, OPT_STRING, "TEXT", "why (some delegation rules require one)",
+     0},
 };
 
 static int run_delegate(cli_ctx *ctx) {
-    const char *from = cli_str(ctx, "from-user"), *to = cli_str(ctx, "to-agent"),
-               *acts = cli_str(ctx, "actions");
+    const char *from = cli_str(ctx, "from-user"),
+               *to = cli_str(ctx, "to-agent"), *acts = cli_str(ctx, "actions");
     if (!from || !to || !acts)
         return cli_usage_error(ctx, "missing required option '--%s'",
-                               !from ? "from-user" : !to ? "to-agent" : "actions");
+                               !from ? "from-user"
+                               : !to ? "to-agent"
+                                     : "actions");
     /* Split the list; empty items are kept so that the library refuses them. */
     size_t n = 1;
     for (const char *p = acts; *p; p++)
@@ -287,10 +314,11 @@ static int run_delegate(cli_ctx *ctx) {
 const cli_command cmd_delegate = {
     .name = "delegate",
     .summary = "Lend a user's permission to an agent for a limited time",
-    .usage = "delegate --from-user U --to-agent A --actions a,b [--duration N] [--reason R]",
-    .examples =
-        "  agent-auth delegate --from-user alice --to-agent copilot --actions deploy:staging \\\n"
-        "      --duration 3600 --reason 'release 4.2'\n",
+    .usage = "delegate --from-user U --to-agent A --actions a,b [--duration N] "
+             "[--reason R]",
+    .examples = "  agent-auth delegate --from-user alice --to-agent copilot "
+                "--actions deploy:staging \\\n"
+                "      --duration 3600 --reason 'release 4.2'\n",
     .opts = delegate_opts,
     .nopts = sizeof delegate_opts / sizeof delegate_opts[0],
     .has_output = true,
@@ -300,7 +328,8 @@ const cli_command cmd_delegate = {
 /* ---- delegations --------------------------------------------------------- */
 
 static const opt_spec delegations_opts[] = {
-    {"list", 0, OPT_FLAG, NULL, "list active delegations (filter with --agent)", 0},
+    {"list", 0, OPT_FLAG, NULL, "list active delegations (filter with --agent)",
+     0},
     {"revoke", 0, OPT_STRING, "ID", "revoke the delegation ID", 0},
     {"agent", 'a', OPT_STRING, "AGENT", "only delegations to this agent", 0},
 };
@@ -309,7 +338,8 @@ static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
     aa_delegation *list = NULL;
     size_t n = 0;
     aa_error *err = aa_error_new();
-    int rc = aa_delegation_list(ce->engine, cli_str(ctx, "agent"), &list, &n, err);
+    int rc =
+        aa_delegation_list(ce->engine, cli_str(ctx, "agent"), &list, &n, err);
     if (rc != AA_OK) {
         cli_print_errors(err, "Error: ");
         aa_error_free(err);
@@ -324,7 +354,8 @@ static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
     } else if (n == 0) {
         printf("No active delegations.\n");
     } else {
-        static const char *const hdr[] = {"DELEGATION", "FROM", "TO", "ACTIONS", "EXPIRES", "REASON"};
+        static const char *const hdr[] = {"DELEGATION", "FROM",    "TO",
+                                          "ACTIONS",    "EXPIRES", "REASON"};
         cli_table t;
         cli_table_init(&t, 6, hdr);
         int64_t now = aa_now();
@@ -336,8 +367,12 @@ static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
                 snprintf(acts + used, sizeof acts - used, "%s%s", k ? "," : "",
                          list[i].actions[k]);
             }
-            const char *row[] = {list[i].delegation_id, list[i].from_user, list[i].to_agent,
-                                 acts, rel, list[i].reason};
+            const char *row[] = {list[i].delegation_id,
+                                 list[i].from_user,
+                                 list[i].to_agent,
+                                 acts,
+                                 rel,
+                                 list[i].reason};
             cli_table_add(&t, row);
         }
         cli_table_print(ctx, &t, stdout);

@@ -24,18 +24,22 @@ typedef struct counts {
 
 /* Keys allowed in each part of a test file, to catch typos. */
 static const char *const file_keys[] = {"policy", "tests", NULL};
-static const char *const case_keys[] = {"name", "request", "setup", "expect", NULL};
-static const char *const request_keys[] = {"agent", "user", "action", "resource", "scope",
-                                           "session_id", "target_agent", "metadata", NULL};
-static const char *const expect_keys[] = {"allowed", "tier", "approval_policy", "reason",
-                                          "requires_approval", NULL};
+static const char *const case_keys[] = {"name", "request", "setup", "expect",
+                                        NULL};
+static const char *const request_keys[] = {
+    "agent",      "user",         "action",   "resource", "scope",
+    "session_id", "target_agent", "metadata", NULL};
+static const char *const expect_keys[] = {
+    "allowed", "tier", "approval_policy", "reason", "requires_approval", NULL};
 static const char *const setup_keys[] = {"sessions", "delegations", NULL};
-static const char *const session_keys[] = {"name", "agent", "user", "scope", "duration",
-                                           "revoked", NULL};
-static const char *const delegation_keys[] = {"from_user", "to_agent", "actions", "duration",
-                                              "reason", "revoked", NULL};
+static const char *const session_keys[] = {
+    "name", "agent", "user", "scope", "duration", "revoked", NULL};
+static const char *const delegation_keys[] = {
+    "from_user", "to_agent", "actions", "duration", "reason", "revoked", NULL};
 
-static int line_of(json_t *o) { return (int)json_integer_value(json_object_get(o, "__line__")); }
+static int line_of(json_t *o) {
+    return (int)json_integer_value(json_object_get(o, "__line__"));
+}
 
 /* Returns the first key of o not in allowed, or NULL. */
 static const char *unknown_key(json_t *o, const char *const *allowed) {
@@ -75,8 +79,9 @@ typedef struct named_session {
 } named_session;
 
 /* Sets up sessions and delegations; returns NULL or a message. */
-static const char *setup_state(aa_engine *e, json_t *setup, named_session *names,
-                               size_t *nnames, char *msg, size_t msglen) {
+static const char *setup_state(aa_engine *e, json_t *setup,
+                               named_session *names, size_t *nnames, char *msg,
+                               size_t msglen) {
     if (!setup)
         return NULL;
     if (!json_is_object(setup))
@@ -92,19 +97,22 @@ static const char *setup_state(aa_engine *e, json_t *setup, named_session *names
     json_array_foreach(json_object_get(setup, "sessions"), i, s) {
         if (!json_is_object(s) || (bad = unknown_key(s, session_keys))) {
             snprintf(msg, msglen, "setup session %zu: %s%s%s", i + 1,
-                     bad ? "unknown key '" : "must be a mapping", bad ? bad : "", bad ? "'" : "");
+                     bad ? "unknown key '" : "must be a mapping",
+                     bad ? bad : "", bad ? "'" : "");
             aa_error_free(err);
             return msg;
         }
         json_t *dur = json_object_get(s, "duration");
         aa_session out;
-        int rc = aa_session_create(e, jstr(s, "agent"), jstr(s, "user"), jstr(s, "scope"),
-                                   json_is_integer(dur) ? json_integer_value(dur)
-                                                        : AA_DURATION_DEFAULT,
-                                   &out, err);
+        int rc = aa_session_create(
+            e, jstr(s, "agent"), jstr(s, "user"), jstr(s, "scope"),
+            json_is_integer(dur) ? json_integer_value(dur)
+                                 : AA_DURATION_DEFAULT,
+            &out, err);
         if (rc != AA_OK) {
             const aa_diag *d = aa_error_get(err, 0);
-            snprintf(msg, msglen, "setup session %zu: %s", i + 1, d ? d->message : aa_strerror(rc));
+            snprintf(msg, msglen, "setup session %zu: %s", i + 1,
+                     d ? d->message : aa_strerror(rc));
             aa_error_free(err);
             return msg;
         }
@@ -120,7 +128,8 @@ static const char *setup_state(aa_engine *e, json_t *setup, named_session *names
     json_array_foreach(json_object_get(setup, "delegations"), i, s) {
         if (!json_is_object(s) || (bad = unknown_key(s, delegation_keys))) {
             snprintf(msg, msglen, "setup delegation %zu: %s%s%s", i + 1,
-                     bad ? "unknown key '" : "must be a mapping", bad ? bad : "", bad ? "'" : "");
+                     bad ? "unknown key '" : "must be a mapping",
+                     bad ? bad : "", bad ? "'" : "");
             aa_error_free(err);
             return msg;
         }
@@ -130,14 +139,15 @@ static const char *setup_state(aa_engine *e, json_t *setup, named_session *names
         json_t *a;
         if (json_is_string(acts))
             list[n++] = json_string_value(acts);
-        json_array_foreach(acts, k, a) if (n < 64 && json_is_string(a)) list[n++] =
-            json_string_value(a);
+        json_array_foreach(acts, k, a) if (n < 64 && json_is_string(a))
+            list[n++] = json_string_value(a);
         json_t *dur = json_object_get(s, "duration");
         aa_delegation out;
-        int rc = aa_delegation_create(e, jstr(s, "from_user"), jstr(s, "to_agent"), list, n,
-                                      json_is_integer(dur) ? json_integer_value(dur)
-                                                           : AA_DURATION_DEFAULT,
-                                      jstr(s, "reason"), &out, err);
+        int rc = aa_delegation_create(
+            e, jstr(s, "from_user"), jstr(s, "to_agent"), list, n,
+            json_is_integer(dur) ? json_integer_value(dur)
+                                 : AA_DURATION_DEFAULT,
+            jstr(s, "reason"), &out, err);
         if (rc != AA_OK) {
             const aa_diag *d = aa_error_get(err, 0);
             snprintf(msg, msglen, "setup delegation %zu refused: %s", i + 1,
@@ -154,8 +164,8 @@ static const char *setup_state(aa_engine *e, json_t *setup, named_session *names
 }
 
 /* Runs one case; returns true when it passed. Prints failures. */
-static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, json_t *c,
-                     size_t idx, json_t *results) {
+static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file,
+                     json_t *c, size_t idx, json_t *results) {
     char msg[1024] = "";
     const char *name = jstr(c, "name");
     char fallback[32];
@@ -164,22 +174,26 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
         name = fallback;
     }
     int line = line_of(c);
-    json_t *req = json_object_get(c, "request"), *exp = json_object_get(c, "expect");
+    json_t *req = json_object_get(c, "request"),
+           *exp = json_object_get(c, "expect");
     const char *bad = NULL;
     const char *problem = NULL;
     if (!json_is_object(c))
         problem = "a test case must be a mapping";
     else if ((bad = unknown_key(c, case_keys)))
-        snprintf(msg, sizeof msg, "unknown key '%s' in test case", bad), problem = msg;
+        snprintf(msg, sizeof msg, "unknown key '%s' in test case", bad),
+            problem = msg;
     else if (!json_is_object(req))
         problem = "'request' (a mapping) is required";
     else if ((bad = unknown_key(req, request_keys)))
-        snprintf(msg, sizeof msg, "unknown key '%s' in request", bad), problem = msg;
+        snprintf(msg, sizeof msg, "unknown key '%s' in request", bad),
+            problem = msg;
     else if (!json_is_object(exp) || json_object_size(exp) < 2)
         problem = "'expect' (a mapping with at least one of allowed, tier, "
                   "approval_policy, reason, requires_approval) is required";
     else if ((bad = unknown_key(exp, expect_keys)))
-        snprintf(msg, sizeof msg, "unknown key '%s' in expect", bad), problem = msg;
+        snprintf(msg, sizeof msg, "unknown key '%s' in expect", bad),
+            problem = msg;
 
     aa_store *store = NULL;
     aa_engine *engine = NULL;
@@ -203,8 +217,8 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
     named_session names[64];
     size_t nnames = 0;
     if (!problem)
-        problem = setup_state(engine, json_object_get(c, "setup"), names, &nnames, msg,
-                              sizeof msg);
+        problem = setup_state(engine, json_object_get(c, "setup"), names,
+                              &nnames, msg, sizeof msg);
     if (!problem) {
         aa_request r = {
             .agent = jstr(req, "agent"),
@@ -244,28 +258,31 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
 
         passed = true;
         size_t used = 0;
-#define MISMATCH(...)                                                                    \
-    do {                                                                                 \
-        passed = false;                                                                  \
-        used += (size_t)snprintf(failures + used, used < sizeof failures ? sizeof failures - used : 0, \
-                                 __VA_ARGS__);                                            \
-        if (used > sizeof failures)                                                      \
-            used = sizeof failures;                                                      \
+#define MISMATCH(...)                                                          \
+    do {                                                                       \
+        passed = false;                                                        \
+        used += (size_t)snprintf(                                              \
+            failures + used,                                                   \
+            used < sizeof failures ? sizeof failures - used : 0, __VA_ARGS__); \
+        if (used > sizeof failures)                                            \
+            used = sizeof failures;                                            \
     } while (0)
         json_t *v;
         char want[256];
         if ((v = json_object_get(exp, "allowed"))) {
-            if (!json_is_boolean(v) || json_is_true(v) != (aa_decision_allowed(d) != 0)) {
+            if (!json_is_boolean(v) ||
+                json_is_true(v) != (aa_decision_allowed(d) != 0)) {
                 scalar_text(v, want, sizeof want);
-                MISMATCH("%sallowed: expected %s, got %s", used ? "; " : "", want,
-                         aa_decision_allowed(d) ? "true" : "false");
+                MISMATCH("%sallowed: expected %s, got %s", used ? "; " : "",
+                         want, aa_decision_allowed(d) ? "true" : "false");
             }
         }
         if ((v = json_object_get(exp, "requires_approval"))) {
             if (!json_is_boolean(v) ||
                 json_is_true(v) != (aa_decision_requires_approval(d) != 0)) {
                 scalar_text(v, want, sizeof want);
-                MISMATCH("%srequires_approval: expected %s, got %s", used ? "; " : "", want,
+                MISMATCH("%srequires_approval: expected %s, got %s",
+                         used ? "; " : "", want,
                          aa_decision_requires_approval(d) ? "true" : "false");
             }
         }
@@ -273,7 +290,8 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
             const char *got = aa_tier_name(aa_decision_tier(d));
             if (!json_is_string(v) || strcmp(json_string_value(v), got) != 0) {
                 scalar_text(v, want, sizeof want);
-                MISMATCH("%stier: expected %s, got '%s'", used ? "; " : "", want, got);
+                MISMATCH("%stier: expected %s, got '%s'", used ? "; " : "",
+                         want, got);
             }
         }
         if ((v = json_object_get(exp, "approval_policy"))) {
@@ -281,15 +299,16 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
             const char *w = json_is_null(v) ? "" : json_string_value(v);
             if (!w || strcmp(w, got) != 0) {
                 scalar_text(v, want, sizeof want);
-                MISMATCH("%sapproval_policy: expected %s, got '%s'", used ? "; " : "", want, got);
+                MISMATCH("%sapproval_policy: expected %s, got '%s'",
+                         used ? "; " : "", want, got);
             }
         }
         if ((v = json_object_get(exp, "reason"))) {
             const char *w = json_string_value(v);
             if (!w || !strstr(aa_decision_reason(d), w)) {
                 scalar_text(v, want, sizeof want);
-                MISMATCH("%sreason: expected to contain %s, got '%s'", used ? "; " : "", want,
-                         aa_decision_reason(d));
+                MISMATCH("%sreason: expected to contain %s, got '%s'",
+                         used ? "; " : "", want, aa_decision_reason(d));
             }
         }
 #undef MISMATCH
@@ -309,19 +328,23 @@ static bool run_case(const cli_ctx *ctx, aa_policy *policy, const char *file, js
             json_object_set_new(o, "decision", cli_decision_json(d, !passed));
         json_array_append_new(results, o);
     } else if (problem) {
-        printf("%sERROR%s %s:%d %s: %s\n", cli_red(ctx), cli_reset(ctx), file, line, name,
-               problem);
+        printf("%sERROR%s %s:%d %s: %s\n", cli_red(ctx), cli_reset(ctx), file,
+               line, name, problem);
     } else if (!passed) {
-        printf("%sFAIL%s  %s:%d %s: %s\n", cli_red(ctx), cli_reset(ctx), file, line, name,
-               failures);
+        printf("%sFAIL%s  %s:%d %s: %s\n", cli_red(ctx), cli_reset(ctx), file,
+               line, name, failures);
         printf("      reason: %s\n", aa_decision_reason(d));
         for (size_t k = 0; k < aa_decision_trace_count(d); k++) {
             const aa_trace_step *s = aa_decision_trace_get(d, k);
-            printf("      %s %-16s %s\n", s->outcome > 0 ? "+" : s->outcome < 0 ? "x" : "-",
+            printf("      %s %-16s %s\n",
+                   s->outcome > 0   ? "+"
+                   : s->outcome < 0 ? "x"
+                                    : "-",
                    s->step, s->detail);
         }
     } else if (cli_opt(ctx, "verbose")->set) {
-        printf("%sok%s    %s:%d %s\n", cli_green(ctx), cli_reset(ctx), file, line, name);
+        printf("%sok%s    %s:%d %s\n", cli_green(ctx), cli_reset(ctx), file,
+               line, name);
     }
     aa_decision_free(d);
     aa_engine_free(engine);
@@ -349,16 +372,19 @@ static aa_policy *load_for(const cli_ctx *ctx, const char *file, json_t *root) {
     return p;
 }
 
-static int run_file(const cli_ctx *ctx, const char *file, counts *total, json_t *results) {
+static int run_file(const cli_ctx *ctx, const char *file, counts *total,
+                    json_t *results) {
     char msg[1024];
     json_t *root = yaml_json_load(file, msg, sizeof msg);
     if (!root)
         return cli_error("%s", msg);
     const char *bad;
     json_t *tests = json_object_get(root, "tests");
-    if (!json_is_object(root) || (bad = unknown_key(root, file_keys)) || !json_is_array(tests)) {
+    if (!json_is_object(root) || (bad = unknown_key(root, file_keys)) ||
+        !json_is_array(tests)) {
         if (json_is_object(root) && (bad = unknown_key(root, file_keys)))
-            cli_error("%s: unknown key '%s' (expected 'policy' and 'tests')", file, bad);
+            cli_error("%s: unknown key '%s' (expected 'policy' and 'tests')",
+                      file, bad);
         else
             cli_error("%s: expected a mapping with a 'tests' list", file);
         json_decref(root);
@@ -393,8 +419,10 @@ static int run_test(cli_ctx *ctx) {
             rc = EXIT_FAIL;
     if (ctx->json) {
         json_t *o = json_object();
-        json_object_set_new(o, "passed", json_integer((json_int_t)total.passed));
-        json_object_set_new(o, "failed", json_integer((json_int_t)total.failed));
+        json_object_set_new(o, "passed",
+                            json_integer((json_int_t)total.passed));
+        json_object_set_new(o, "failed",
+                            json_integer((json_int_t)total.failed));
         json_object_set_new(o, "cases", results);
         cli_print_json(o);
     } else {

@@ -4,7 +4,8 @@
 #include "cli.h"
 
 static const opt_spec validate_opts[] = {
-    {"strict", 0, OPT_FLAG, NULL, "treat warnings (unknown keys...) as errors", 0},
+    {"strict", 0, OPT_FLAG, NULL, "treat warnings (unknown keys...) as errors",
+     0},
 };
 
 static json_t *diag_json(const aa_diag *d) {
@@ -13,8 +14,10 @@ static json_t *diag_json(const aa_diag *d) {
     aa_diag_format(d, text, sizeof text);
     json_object_set_new(o, "message", cli_jstr(d->message));
     json_object_set_new(o, "file", d->file ? cli_jstr(d->file) : json_null());
-    json_object_set_new(o, "line", d->line ? json_integer(d->line) : json_null());
-    json_object_set_new(o, "column", d->column ? json_integer(d->column) : json_null());
+    json_object_set_new(o, "line",
+                        d->line ? json_integer(d->line) : json_null());
+    json_object_set_new(o, "column",
+                        d->column ? json_integer(d->column) : json_null());
     json_object_set_new(o, "text", cli_jstr(text));
     return o;
 }
@@ -26,10 +29,12 @@ static int run_validate(cli_ctx *ctx) {
     aa_policy *p = NULL;
     int rc = aa_policy_load_file(ctx->config_path, &opts, &p, err);
     if (ctx->json) {
-        json_t *o = json_object(), *errors = json_array(), *warnings = json_array();
+        json_t *o = json_object(), *errors = json_array(),
+               *warnings = json_array();
         for (size_t i = 0; i < aa_error_count(err); i++) {
             const aa_diag *d = aa_error_get(err, i);
-            json_array_append_new(d->severity == AA_SEVERITY_ERROR ? errors : warnings,
+            json_array_append_new(d->severity == AA_SEVERITY_ERROR ? errors
+                                                                   : warnings,
                                   diag_json(d));
         }
         json_object_set_new(o, "valid", json_boolean(rc == AA_OK));
@@ -38,11 +43,17 @@ static int run_validate(cli_ctx *ctx) {
         json_object_set_new(o, "warnings", warnings);
         if (p) {
             json_t *c = json_object();
-            json_object_set_new(c, "roles", json_integer((json_int_t)aa_policy_role_count(p)));
-            json_object_set_new(c, "profiles", json_integer((json_int_t)aa_policy_profile_count(p)));
-            json_object_set_new(c, "approval_policies",
-                                json_integer((json_int_t)aa_policy_approval_count(p)));
-            json_object_set_new(c, "a2a_policies", json_integer((json_int_t)aa_policy_a2a_count(p)));
+            json_object_set_new(
+                c, "roles", json_integer((json_int_t)aa_policy_role_count(p)));
+            json_object_set_new(
+                c, "profiles",
+                json_integer((json_int_t)aa_policy_profile_count(p)));
+            json_object_set_new(
+                c, "approval_policies",
+                json_integer((json_int_t)aa_policy_approval_count(p)));
+            json_object_set_new(
+                c, "a2a_policies",
+                json_integer((json_int_t)aa_policy_a2a_count(p)));
             json_object_set_new(o, "counts", c);
         }
         cli_print_json(o);
@@ -56,7 +67,8 @@ static int run_validate(cli_ctx *ctx) {
             fprintf(stderr, "Warning: %s\n", line);
         }
         if (rc == AA_OK) {
-            printf("Config is valid: %zu roles, %zu profiles, %zu approval policies, "
+            printf("Config is valid: %zu roles, %zu profiles, %zu approval "
+                   "policies, "
                    "%zu A2A policies\n",
                    aa_policy_role_count(p), aa_policy_profile_count(p),
                    aa_policy_approval_count(p), aa_policy_a2a_count(p));
@@ -73,7 +85,8 @@ static int run_validate(cli_ctx *ctx) {
                 shown++;
             }
             if (!shown)
-                fprintf(stderr, "  - %s: %s\n", ctx->config_path, aa_strerror(rc));
+                fprintf(stderr, "  - %s: %s\n", ctx->config_path,
+                        aa_strerror(rc));
         }
     }
     aa_policy_free(p);
@@ -83,7 +96,8 @@ static int run_validate(cli_ctx *ctx) {
 
 const cli_command cmd_validate = {
     .name = "validate",
-    .summary = "Check a policy file and report every problem with file:line:col",
+    .summary =
+        "Check a policy file and report every problem with file:line:col",
     .usage = "validate [--strict] [-o json]",
     .examples = "  agent-auth -c agent_auth.yaml validate\n"
                 "  agent-auth validate --strict -o json\n",

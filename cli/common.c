@@ -26,7 +26,9 @@ void cli_print_errors(const aa_error *err, const char *prefix) {
 }
 
 #define COLOR(fn, code)                                                        \
-    const char *fn(const cli_ctx *ctx) { return ctx->color ? code : ""; }
+    const char *fn(const cli_ctx *ctx) {                                       \
+        return ctx->color ? code : "";                                         \
+    }
 COLOR(cli_green, "\033[32m")
 COLOR(cli_red, "\033[31m")
 COLOR(cli_yellow, "\033[33m")
@@ -66,7 +68,11 @@ json_t *cli_jstr(const char *s) {
     size_t o = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = (unsigned char)s[i];
-        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        size_t len = c < 0x80         ? 1
+                     : (c >> 5) == 6  ? 2
+                     : (c >> 4) == 14 ? 3
+                     : (c >> 3) == 30 ? 4
+                                      : 0;
         bool ok = len > 0 && i + len <= n;
         for (size_t k = 1; ok && k < len; k++)
             ok = ((unsigned char)s[i + k] & 0xC0) == 0x80;
@@ -98,7 +104,8 @@ void cli_print_json(json_t *v) {
         cli_error("out of memory");
         return;
     }
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                                JSON_REAL_PRECISION(6));
     if (s)
         printf("%s\n", s);
     free(s);
@@ -147,7 +154,8 @@ void cli_table_print(const cli_ctx *ctx, const cli_table *t, FILE *out) {
     size_t width[16] = {0};
     for (size_t r = 0; r < t->nrows; r++)
         for (size_t c = 0; c < t->ncols && c < 16; c++) {
-            size_t w = text_width(t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "");
+            size_t w = text_width(
+                t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "");
             if (w > width[c])
                 width[c] = w;
         }
@@ -155,7 +163,8 @@ void cli_table_print(const cli_ctx *ctx, const cli_table *t, FILE *out) {
         if (r == 0)
             fputs(cli_bold(ctx), out);
         for (size_t c = 0; c < t->ncols; c++) {
-            const char *cell = t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "";
+            const char *cell =
+                t->cells[r * t->ncols + c] ? t->cells[r * t->ncols + c] : "";
             fputs(cell, out);
             if (c + 1 < t->ncols)
                 for (size_t k = text_width(cell); k < width[c] + 2; k++)
@@ -183,7 +192,8 @@ void cli_relative_time(int64_t at, int64_t now, char *buf, size_t n) {
     if (d < 60)
         snprintf(span, sizeof span, "%llds", (long long)d);
     else if (d < 3600)
-        snprintf(span, sizeof span, "%lldm %02llds", (long long)(d / 60), (long long)(d % 60));
+        snprintf(span, sizeof span, "%lldm %02llds", (long long)(d / 60),
+                 (long long)(d % 60));
     else if (d < 86400)
         snprintf(span, sizeof span, "%lldh %02lldm", (long long)(d / 3600),
                  (long long)(d % 3600 / 60));
@@ -231,8 +241,8 @@ int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
         return EXIT_FAIL;
     aa_error *err = aa_error_new();
     int rc = AA_OK;
-    const char *path = ctx->state_path ? ctx->state_path
-                                       : aa_policy_state_path(ce->policy);
+    const char *path =
+        ctx->state_path ? ctx->state_path : aa_policy_state_path(ce->policy);
     struct stat st;
     if (store == CLI_STORE_CREATE || stat(path, &st) == 0 || errno != ENOENT)
         rc = aa_store_open_sqlite(path, &ce->store, err);
@@ -272,8 +282,10 @@ json_t *cli_decision_json(const aa_decision *d, bool with_trace) {
                         json_boolean(aa_decision_requires_approval(d)));
     json_object_set_new(o, "approval_policy",
                         cli_jstr(aa_decision_approval_policy(d)));
-    json_object_set_new(o, "evaluation_time_ms",
-                        json_real((double)(long long)(aa_decision_time_ms(d) * 1000 + 0.5) / 1000));
+    json_object_set_new(
+        o, "evaluation_time_ms",
+        json_real((double)(long long)(aa_decision_time_ms(d) * 1000 + 0.5) /
+                  1000));
     if (with_trace) {
         json_t *tr = json_array();
         for (size_t i = 0; i < aa_decision_trace_count(d); i++) {
@@ -282,8 +294,8 @@ json_t *cli_decision_json(const aa_decision *d, bool with_trace) {
             json_object_set_new(st, "step", cli_jstr(s->step));
             json_object_set_new(st, "outcome",
                                 cli_jstr(s->outcome > 0   ? "pass"
-                                            : s->outcome < 0 ? "deny"
-                                                             : "no match"));
+                                         : s->outcome < 0 ? "deny"
+                                                          : "no match"));
             json_object_set_new(st, "detail", cli_jstr(s->detail));
             json_array_append_new(tr, st);
         }

@@ -13,7 +13,6 @@
 
 #include "cli.h"
 
-
 static void print_global_help(FILE *out) {
     fprintf(out,
             "agent-auth %s - authorization for AI agents\n\n"
@@ -21,15 +20,20 @@ static void print_global_help(FILE *out) {
             "Commands:\n",
             aa_version());
     for (size_t i = 0; i < cli_ncommands; i++)
-        fprintf(out, "  %-12s %s\n", cli_commands[i]->name, cli_commands[i]->summary);
-    fprintf(out,
-            "\nGlobal options (before or after the command):\n"
-            "  -c, --config FILE   policy file (default: agent_auth.yaml)\n"
-            "  --state PATH        state database (default: the policy's state.path)\n"
-            "  --no-color          never colour the output (as NO_COLOR=1 does)\n"
-            "  -h, --help          help; 'agent-auth COMMAND --help' for a command\n"
-            "\nExit codes: 0 success or allowed, 1 error or denied, 2 usage error.\n"
-            "Colour is used only on a terminal and never when NO_COLOR is set.\n");
+        fprintf(out, "  %-12s %s\n", cli_commands[i]->name,
+                cli_commands[i]->summary);
+    fprintf(
+        out,
+        "\nGlobal options (before or after the command):\n"
+        "  -c, --config FILE   policy file (default: agent_auth.yaml)\n"
+        "  --state PATH        state database (default: the policy's "
+        "state.path)\n"
+        "  --no-color          never colour the output (as NO_COLOR=1 does)\n"
+        "  -h, --help          help; 'agent-auth COMMAND --help' for a "
+        "command\n"
+        "\nExit codes: 0 success or allowed, 1 error or denied, 2 usage "
+        "error.\n"
+        "Colour is used only on a terminal and never when NO_COLOR is set.\n");
 }
 
 static int run(int argc, char **argv) {
@@ -67,7 +71,8 @@ static int run(int argc, char **argv) {
         if (i + 1 < argc) {
             const cli_command *c = cli_find_command(argv[i + 1]);
             if (!c)
-                return cli_usage_error(NULL, "unknown command '%s'", argv[i + 1]);
+                return cli_usage_error(NULL, "unknown command '%s'",
+                                       argv[i + 1]);
             cli_print_command_help(c, stdout);
             return EXIT_OK;
         }

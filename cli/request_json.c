@@ -23,7 +23,8 @@ typedef struct scan {
 } scan;
 
 static void ws(scan *s) {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
+    while (s->p < s->end &&
+           (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
         s->p++;
 }
 
@@ -118,14 +119,30 @@ static const char *string(scan *s) {
             char e = s->p[1];
             s->p += 2;
             switch (e) {
-            case '"': *o++ = '"'; break;
-            case '\\': *o++ = '\\'; break;
-            case '/': *o++ = '/'; break;
-            case 'b': *o++ = '\b'; break;
-            case 'f': *o++ = '\f'; break;
-            case 'n': *o++ = '\n'; break;
-            case 'r': *o++ = '\r'; break;
-            case 't': *o++ = '\t'; break;
+            case '"':
+                *o++ = '"';
+                break;
+            case '\\':
+                *o++ = '\\';
+                break;
+            case '/':
+                *o++ = '/';
+                break;
+            case 'b':
+                *o++ = '\b';
+                break;
+            case 'f':
+                *o++ = '\f';
+                break;
+            case 'n':
+                *o++ = '\n';
+                break;
+            case 'r':
+                *o++ = '\r';
+                break;
+            case 't':
+                *o++ = '\t';
+                break;
             case 'u': {
                 unsigned v;
                 if (s->end - s->p < 4 || !hex4(s->p, &v) || v == 0 ||
@@ -144,11 +161,13 @@ static const char *string(scan *s) {
                 }
                 break;
             }
-            default: return NULL;
+            default:
+                return NULL;
             }
             continue;
         }
-        size_t n = utf8_len((const unsigned char *)s->p, (const unsigned char *)s->end);
+        size_t n = utf8_len((const unsigned char *)s->p,
+                            (const unsigned char *)s->end);
         if (n == 0)
             return NULL;
         memcpy(o, s->p, n);
@@ -212,10 +231,14 @@ static bool skip_value(scan *s, int depth) {
         return false;
     double d;
     switch (*s->p) {
-    case '"': return string(s) != NULL;
-    case 't': return literal(s, "true");
-    case 'f': return literal(s, "false");
-    case 'n': return literal(s, "null");
+    case '"':
+        return string(s) != NULL;
+    case 't':
+        return literal(s, "true");
+    case 'f':
+        return literal(s, "false");
+    case 'n':
+        return literal(s, "null");
     case '[':
     case '{': {
         char close = *s->p == '[' ? ']' : '}';
@@ -248,14 +271,18 @@ static bool skip_value(scan *s, int depth) {
                 return false;
         }
     }
-    default: return number(s, &d);
+    default:
+        return number(s, &d);
     }
 }
 
-static bool empty(const char *s) { return !s || !*s; }
+static bool empty(const char *s) {
+    return !s || !*s;
+}
 
 static const char *const fields[] = {
-    "agent", "user", "action", "resource", "scope", "session_id", "target_agent",
+    "agent", "user",       "action",       "resource",
+    "scope", "session_id", "target_agent",
 };
 
 /* The fast path. true: req filled; false: give up (nothing is said). */
@@ -270,8 +297,9 @@ static bool fast(cli_reqbuf *b, const char *line, size_t len, aa_request *req,
         b->cap = cap;
     }
     scan s = {line, line + len, b->scratch};
-    const char **slots[] = {&req->agent, &req->user, &req->action, &req->resource,
-                            &req->scope, &req->session_id, &req->target_agent};
+    const char **slots[] = {&req->agent,       &req->user,  &req->action,
+                            &req->resource,    &req->scope, &req->session_id,
+                            &req->target_agent};
     unsigned seen = 0;
     size_t nmeta = 0;
     ws(&s);
@@ -410,7 +438,8 @@ const char *cli_request_parse(cli_reqbuf *b, const char *line, size_t len,
     json_error_t jerr;
     json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!obj) {
-        snprintf(msg, msglen, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+        snprintf(msg, msglen, "invalid JSON at column %d: %s", jerr.column,
+                 jerr.text);
         return msg;
     }
     b->fallback = obj; /* the request's strings live in it */

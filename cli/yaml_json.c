@@ -15,7 +15,8 @@
 
 #define MAX_DEPTH 64
 
-static json_t *plain_scalar(const char *v, size_t len, yaml_scalar_style_t style) {
+static json_t *plain_scalar(const char *v, size_t len,
+                            yaml_scalar_style_t style) {
     if (style != YAML_PLAIN_SCALAR_STYLE)
         return json_stringn(v, len);
     if (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "yes"))
@@ -30,36 +31,40 @@ static json_t *plain_scalar(const char *v, size_t len, yaml_scalar_style_t style
     if (*v && !*end && !errno)
         return json_integer(n);
     double d = strtod(v, &end);
-    if (*v && !*end && (v[0] == '-' || v[0] == '.' || (v[0] >= '0' && v[0] <= '9')))
+    if (*v && !*end &&
+        (v[0] == '-' || v[0] == '.' || (v[0] >= '0' && v[0] <= '9')))
         return json_real(d);
     return json_stringn(v, len);
 }
 
-static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *msg,
-                          size_t msglen);
+static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth,
+                          char *msg, size_t msglen);
 
-static json_t *fail(char *msg, size_t msglen, const yaml_mark_t *m, const char *what) {
+static json_t *fail(char *msg, size_t msglen, const yaml_mark_t *m,
+                    const char *what) {
     snprintf(msg, msglen, "%zu:%zu: %s", m->line + 1, m->column + 1, what);
     return NULL;
 }
 
-static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *msg,
-                          size_t msglen) {
+static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth,
+                          char *msg, size_t msglen) {
     if (depth > MAX_DEPTH)
         return fail(msg, msglen, &ev->start_mark, "nested too deeply");
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
-        return plain_scalar((const char *)ev->data.scalar.value, ev->data.scalar.length,
-                            ev->data.scalar.style);
+        return plain_scalar((const char *)ev->data.scalar.value,
+                            ev->data.scalar.length, ev->data.scalar.style);
     case YAML_ALIAS_EVENT:
-        return fail(msg, msglen, &ev->start_mark, "aliases are not supported in test files");
+        return fail(msg, msglen, &ev->start_mark,
+                    "aliases are not supported in test files");
     case YAML_SEQUENCE_START_EVENT: {
         json_t *arr = json_array();
         for (;;) {
             yaml_event_t e;
             if (!yaml_parser_parse(p, &e)) {
                 json_decref(arr);
-                return fail(msg, msglen, &p->problem_mark, p->problem ? p->problem : "syntax error");
+                return fail(msg, msglen, &p->problem_mark,
+                            p->problem ? p->problem : "syntax error");
             }
             if (e.type == YAML_SEQUENCE_END_EVENT) {
                 yaml_event_delete(&e);
@@ -76,12 +81,14 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *m
     }
     case YAML_MAPPING_START_EVENT: {
         json_t *obj = json_object();
-        json_object_set_new(obj, "__line__", json_integer((json_int_t)ev->start_mark.line + 1));
+        json_object_set_new(obj, "__line__",
+                            json_integer((json_int_t)ev->start_mark.line + 1));
         for (;;) {
             yaml_event_t k;
             if (!yaml_parser_parse(p, &k)) {
                 json_decref(obj);
-                return fail(msg, msglen, &p->problem_mark, p->problem ? p->problem : "syntax error");
+                return fail(msg, msglen, &p->problem_mark,
+                            p->problem ? p->problem : "syntax error");
             }
             if (k.type == YAML_MAPPING_END_EVENT) {
                 yaml_event_delete(&k);
@@ -89,7 +96,8 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *m
             }
             if (k.type != YAML_SCALAR_EVENT) {
                 json_decref(obj);
-                json_t *r = fail(msg, msglen, &k.start_mark, "mapping keys must be plain text");
+                json_t *r = fail(msg, msglen, &k.start_mark,
+                                 "mapping keys must be plain text");
                 yaml_event_delete(&k);
                 return r;
             }
@@ -105,7 +113,8 @@ static json_t *parse_node(yaml_parser_t *p, yaml_event_t *ev, int depth, char *m
             if (!yaml_parser_parse(p, &v)) {
                 free(key);
                 json_decref(obj);
-                return fail(msg, msglen, &p->problem_mark, p->problem ? p->problem : "syntax error");
+                return fail(msg, msglen, &p->problem_mark,
+                            p->problem ? p->problem : "syntax error");
             }
             json_t *val = parse_node(p, &v, depth + 1, msg, msglen);
             yaml_event_delete(&v);
@@ -138,14 +147,17 @@ json_t *yaml_json_load(const char *path, char *msg, size_t msglen) {
     while (!done) {
         yaml_event_t e;
         if (!yaml_parser_parse(&p, &e)) {
-            snprintf(inner, sizeof inner, "%zu:%zu: %s", p.problem_mark.line + 1,
-                     p.problem_mark.column + 1, p.problem ? p.problem : "syntax error");
+            snprintf(inner, sizeof inner, "%zu:%zu: %s",
+                     p.problem_mark.line + 1, p.problem_mark.column + 1,
+                     p.problem ? p.problem : "syntax error");
             json_decref(root);
             root = NULL;
             break;
         }
         switch (e.type) {
-        case YAML_STREAM_END_EVENT: done = true; break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
         case YAML_SEQUENCE_START_EVENT:
         case YAML_MAPPING_START_EVENT:
         case YAML_SCALAR_EVENT:
@@ -157,7 +169,8 @@ json_t *yaml_json_load(const char *path, char *msg, size_t msglen) {
             if (!root)
                 done = true;
             break;
-        default: break;
+        default:
+            break;
         }
         yaml_event_delete(&e);
     }

@@ -23,12 +23,13 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     const char *id;
     size_t idlen;
     char msg[256];
-    const char *bad = cli_request_parse(&rb, (const char *)data, size, &req, &id,
-                                        &idlen, msg, sizeof msg);
+    const char *bad = cli_request_parse(&rb, (const char *)data, size, &req,
+                                        &id, &idlen, msg, sizeof msg);
     if (bad || !rb.fast)
         return 0;
 
-    json_t *obj = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
+    json_t *obj =
+        json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, NULL);
     if (!obj)
         abort(); /* the fast path accepted what JSON does not */
     aa_request slow = {0};

@@ -31,20 +31,20 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 /* XX(name, value, message): one list, so names, numbers and texts agree. */
-#define AA_STATUS_MAP(XX)                                                     \
-    XX(OK, 0, "success")                                                      \
-    XX(EINVAL, -1, "invalid argument")                                        \
-    XX(ENOMEM, -2, "out of memory")                                           \
-    XX(EIO, -3, "input/output error")                                         \
-    XX(EPARSE, -4, "syntax error")                                            \
-    XX(EPOLICY, -5, "invalid policy")                                         \
-    XX(ENOTFOUND, -6, "not found")                                            \
-    XX(ESTATE, -7, "state store error")                                       \
-    XX(EAUDIT, -8, "audit log unavailable")                                   \
-    XX(EEVAL, -9, "condition could not be evaluated")                         \
-    XX(EREFUSED, -10, "request refused")                                      \
-    XX(EBUSY, -11, "resource busy")                                           \
-    XX(ELIMIT, -12, "limit exceeded")                                         \
+#define AA_STATUS_MAP(XX)                                                      \
+    XX(OK, 0, "success")                                                       \
+    XX(EINVAL, -1, "invalid argument")                                         \
+    XX(ENOMEM, -2, "out of memory")                                            \
+    XX(EIO, -3, "input/output error")                                          \
+    XX(EPARSE, -4, "syntax error")                                             \
+    XX(EPOLICY, -5, "invalid policy")                                          \
+    XX(ENOTFOUND, -6, "not found")                                             \
+    XX(ESTATE, -7, "state store error")                                        \
+    XX(EAUDIT, -8, "audit log unavailable")                                    \
+    XX(EEVAL, -9, "condition could not be evaluated")                          \
+    XX(EREFUSED, -10, "request refused")                                       \
+    XX(EBUSY, -11, "resource busy")                                            \
+    XX(ELIMIT, -12, "limit exceeded")                                          \
     XX(ETAMPER, -13, "audit chain broken")
 
 typedef enum {
@@ -71,7 +71,7 @@ typedef enum { AA_SEVERITY_ERROR = 0, AA_SEVERITY_WARNING = 1 } aa_severity;
  * Lines and columns count from 1. */
 typedef struct aa_diag {
     aa_severity severity;
-    int status;          /* the AA_E* code this message explains */
+    int status; /* the AA_E* code this message explains */
     const char *file;
     int line;
     int column;
@@ -123,7 +123,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
 void aa_policy_free(aa_policy *policy);
 
 /* A few facts about a loaded policy. */
-const char *aa_policy_name(const aa_policy *policy);    /* metadata.name or "" */
+const char *aa_policy_name(const aa_policy *policy); /* metadata.name or "" */
 const char *aa_policy_version(const aa_policy *policy); /* "1.0" */
 size_t aa_policy_role_count(const aa_policy *policy);
 size_t aa_policy_profile_count(const aa_policy *policy);
@@ -150,7 +150,7 @@ typedef enum {
     AA_TIER_STRONG = 2
 } aa_tier;
 
-const char *aa_tier_name(aa_tier tier);          /* "autonomous"... */
+const char *aa_tier_name(aa_tier tier);            /* "autonomous"... */
 int aa_tier_parse(const char *name, aa_tier *out); /* AA_OK or AA_EINVAL */
 
 typedef enum {
@@ -286,8 +286,7 @@ typedef int (*aa_user_permission_fn)(void *userdata, const char *user,
 /* A named matcher for the `matches` operator: the left side's value (as
  * text; NULL for null) is tested; set *result to 1 or 0 and return AA_OK,
  * or return an error status (the condition then fails closed). */
-typedef int (*aa_matcher_fn)(void *userdata, const char *value,
-                             int *result);
+typedef int (*aa_matcher_fn)(void *userdata, const char *value, int *result);
 
 typedef enum {
     AA_AUDIT_FROM_POLICY = 0, /* as the policy's audit.enabled says */
@@ -336,21 +335,21 @@ int aa_session_create(aa_engine *engine, const char *agent, const char *user,
                       const char *scope, int64_t duration_s, aa_session *out,
                       aa_error *err);
 /* *revoked is 1 when the session was active and is now revoked. */
-int aa_session_revoke(aa_engine *engine, const char *session_id,
-                      int *revoked, aa_error *err);
+int aa_session_revoke(aa_engine *engine, const char *session_id, int *revoked,
+                      aa_error *err);
 /* AA_OK and *valid = 1 if active and unexpired (an expired one is marked). */
-int aa_session_validate(aa_engine *engine, const char *session_id,
-                        int *valid, aa_session *out, aa_error *err);
+int aa_session_validate(aa_engine *engine, const char *session_id, int *valid,
+                        aa_session *out, aa_error *err);
 /* Active sessions, optionally filtered (NULL: any). */
 int aa_session_list(aa_engine *engine, const char *agent, const char *user,
                     aa_session **out, size_t *n, aa_error *err);
 
-/* Delegations (contract section 9). reason may be NULL. A refusal returns AA_EREFUSED with every reason in err. */
+/* Delegations (contract section 9). reason may be NULL. A refusal returns
+ * AA_EREFUSED with every reason in err. */
 int aa_delegation_create(aa_engine *engine, const char *from_user,
                          const char *to_agent, const char *const *actions,
                          size_t action_count, int64_t duration_s,
-                         const char *reason, aa_delegation *out,
-                         aa_error *err);
+                         const char *reason, aa_delegation *out, aa_error *err);
 int aa_delegation_revoke(aa_engine *engine, const char *delegation_id,
                          int *revoked, aa_error *err);
 int aa_delegation_list(aa_engine *engine, const char *agent,
@@ -358,8 +357,8 @@ int aa_delegation_list(aa_engine *engine, const char *agent,
 
 /* Marks expired sessions and delegations and deletes inactive rows that
  * ended more than retention_s seconds ago; counts are optional. */
-int aa_state_cleanup(aa_engine *engine, int64_t retention_s,
-                     size_t *marked, size_t *purged, aa_error *err);
+int aa_state_cleanup(aa_engine *engine, int64_t retention_s, size_t *marked,
+                     size_t *purged, aa_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Audit log reading                                                        */
@@ -373,13 +372,13 @@ typedef enum {
 } aa_audit_which;
 
 typedef struct aa_audit_filter {
-    const char *since;  /* ISO 8601; entries with timestamp >= since */
+    const char *since; /* ISO 8601; entries with timestamp >= since */
     const char *agent;
     const char *user;
     const char *action;
-    const char *event;  /* "authorize", "session.create", ... */
+    const char *event;      /* "authorize", "session.create", ... */
     aa_audit_which allowed; /* AA_AUDIT_ANY (0, the default) ... */
-    size_t limit;       /* 0 means 1000 */
+    size_t limit;           /* 0 means 1000 */
 } aa_audit_filter;
 
 /* Called once per matching entry with the entry as a JSON text line;

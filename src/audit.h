@@ -51,7 +51,7 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
  * "delegation.create", "delegation.revoke") and `fields`, a JSON object
  * body without braces (`"session_id":"...","agent":"..."`), already valid
  * JSON. AA_OK or AA_EAUDIT. */
-int aa__audit_write_event(aa__audit *a, const char *event,
-                          const char *fields, aa_error *err);
+int aa__audit_write_event(aa__audit *a, const char *event, const char *fields,
+                          aa_error *err);
 
 #endif /* AA_AUDIT_H */

@@ -801,8 +801,9 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
 
     /* A retention too long for the clock keeps everything (no overflow). */
     const int64_t day_us = INT64_C(86400000000);
-    int64_t keep = retention_days > INT64_MAX / day_us ? INT64_MAX
-                                                       : retention_days * day_us;
+    int64_t keep = retention_days > INT64_MAX / day_us
+                       ? INT64_MAX
+                       : retention_days * day_us;
     int64_t cutoff;
     if (__builtin_sub_overflow(now_us, keep, &cutoff))
         cutoff = INT64_MIN;

@@ -8,7 +8,7 @@
  * and its reason buffer get cache lines of their own, so that decisions
  * made one after the other (say, one per thread at start-up) do not share
  * a line that two CPUs then keep taking from each other. */
-#define AA__LINE 64
+#define AA__LINE       64
 #define AA__REASON_CAP 256
 
 aa_decision *aa_decision_new(void) {
@@ -37,7 +37,9 @@ void aa_decision_free(aa_decision *d) {
     free(d);
 }
 
-void aa_decision_set_explain(aa_decision *d, int on) { d->explain = on != 0; }
+void aa_decision_set_explain(aa_decision *d, int on) {
+    d->explain = on != 0;
+}
 
 void aa__decision_reset(aa_decision *d) {
     d->allowed = false;
@@ -69,8 +71,12 @@ aa__buf *aa__decision_step(aa_decision *d, const char *name, int outcome) {
     return &s->detail;
 }
 
-int aa_decision_allowed(const aa_decision *d) { return d->allowed; }
-aa_tier aa_decision_tier(const aa_decision *d) { return d->tier; }
+int aa_decision_allowed(const aa_decision *d) {
+    return d->allowed;
+}
+aa_tier aa_decision_tier(const aa_decision *d) {
+    return d->tier;
+}
 const char *aa_decision_reason(const aa_decision *d) {
     return d->reason.data ? d->reason.data : "";
 }
@@ -80,13 +86,19 @@ int aa_decision_requires_approval(const aa_decision *d) {
 const char *aa_decision_approval_policy(const aa_decision *d) {
     return d->approval_policy;
 }
-double aa_decision_time_ms(const aa_decision *d) { return d->time_ms; }
-int aa_decision_is_denied(const aa_decision *d) { return !d->allowed; }
+double aa_decision_time_ms(const aa_decision *d) {
+    return d->time_ms;
+}
+int aa_decision_is_denied(const aa_decision *d) {
+    return !d->allowed;
+}
 int aa_decision_is_autonomous(const aa_decision *d) {
     return d->allowed && d->tier == AA_TIER_AUTONOMOUS && !d->requires_approval;
 }
 
-size_t aa_decision_trace_count(const aa_decision *d) { return d->nsteps; }
+size_t aa_decision_trace_count(const aa_decision *d) {
+    return d->nsteps;
+}
 
 const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i) {
     if (i >= d->nsteps)
@@ -99,7 +111,8 @@ const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i) {
         m->view = v;
         for (size_t k = 0; k < m->nsteps; k++) {
             v[k].step = m->steps[k].name;
-            v[k].detail = m->steps[k].detail.data ? m->steps[k].detail.data : "";
+            v[k].detail =
+                m->steps[k].detail.data ? m->steps[k].detail.data : "";
             v[k].outcome = m->steps[k].outcome;
         }
         m->nview = m->nsteps;

@@ -18,10 +18,10 @@ struct aa_decision {
     double time_ms;
     aa__buf reason;
     bool explain;
-    aa__step *steps;      /* reused across calls */
+    aa__step *steps; /* reused across calls */
     size_t nsteps;
     size_t capsteps;
-    aa_trace_step *view;  /* public view of steps, built on demand */
+    aa_trace_step *view; /* public view of steps, built on demand */
     size_t nview;
 };
 

@@ -20,7 +20,8 @@
 int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
                   aa_engine **out, aa_error *err) {
     if (!policy || !out)
-        return aa__fail(err, AA_EINVAL, "aa_engine_new: policy and out are required");
+        return aa__fail(err, AA_EINVAL,
+                        "aa_engine_new: policy and out are required");
     *out = NULL;
     aa_engine_options none = {0};
     if (!opts)
@@ -42,9 +43,9 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
         aa_engine_free(e);
         return aa__fail(err, rc, "out of memory");
     }
-    bool audit_on = opts->audit_mode == AA_AUDIT_ON ||
-                    (opts->audit_mode == AA_AUDIT_FROM_POLICY &&
-                     policy->audit.enabled);
+    bool audit_on =
+        opts->audit_mode == AA_AUDIT_ON ||
+        (opts->audit_mode == AA_AUDIT_FROM_POLICY && policy->audit.enabled);
     if (audit_on) {
         const char *path =
             opts->audit_path ? opts->audit_path : policy->audit.path;
@@ -82,8 +83,8 @@ void aa_engine_free(aa_engine *e) {
     free(e);
 }
 
-int aa_engine_register_matcher(aa_engine *e, const char *name,
-                               aa_matcher_fn fn, void *userdata) {
+int aa_engine_register_matcher(aa_engine *e, const char *name, aa_matcher_fn fn,
+                               void *userdata) {
     if (!e || aa__empty(name) || !fn)
         return AA_EINVAL;
     aa__matcher *m = aa__map_get(&e->matcher_by_name, name, strlen(name));
@@ -109,8 +110,8 @@ int aa_engine_register_matcher(aa_engine *e, const char *name,
     return AA_OK;
 }
 
-int aa__engine_audit_event(aa_engine *e, const char *event,
-                           const char *fields, aa_error *err) {
+int aa__engine_audit_event(aa_engine *e, const char *event, const char *fields,
+                           aa_error *err) {
     if (!e->audit)
         return AA_OK;
     int rc = aa__audit_write_event(e->audit, event, fields, err);
@@ -174,10 +175,10 @@ static void deny_cat(aa_decision *d, ...) {
     va_end(ap);
 }
 
-static void step(aa_decision *d, const char *name, int outcome,
-                 const char *fmt, ...) AA__PRINTF(4, 5);
-static void step(aa_decision *d, const char *name, int outcome,
-                 const char *fmt, ...) {
+static void step(aa_decision *d, const char *name, int outcome, const char *fmt,
+                 ...) AA__PRINTF(4, 5);
+static void step(aa_decision *d, const char *name, int outcome, const char *fmt,
+                 ...) {
     aa__buf *b = aa__decision_step(d, name, outcome);
     if (!b)
         return;
@@ -211,8 +212,8 @@ static void describe_origin(aa__buf *b, const aa_policy *p,
 }
 
 /* Step 1: the session, when one is named. Returns false on denial. */
-static bool check_session(aa_engine *e, const aa_request *req,
-                          aa_decision *d, int64_t now) {
+static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
+                          int64_t now) {
     if (!e->store) {
         deny(d, "Invalid or expired session: '%s' (no state store)",
              req->session_id);
@@ -223,8 +224,8 @@ static bool check_session(aa_engine *e, const aa_request *req,
     aa_session s;
     memset(&s, 0, sizeof s);
     aa_error *serr = NULL;
-    int rc = e->store->ops->session_get(e->store, req->session_id, now, &s,
-                                        serr);
+    int rc =
+        e->store->ops->session_get(e->store, req->session_id, now, &s, serr);
     if (rc != AA_OK || s.status != AA_STATUS_ACTIVE) {
         if (rc == AA_OK || rc == AA_ENOTFOUND)
             deny(d, "Invalid or expired session: '%s'", req->session_id);
@@ -232,17 +233,22 @@ static bool check_session(aa_engine *e, const aa_request *req,
             deny(d, "Invalid or expired session: '%s' (state store error: %s)",
                  req->session_id, aa_strerror(rc));
         step(d, "session", -1, "session '%s' is %s", req->session_id,
-             rc == AA_OK ? aa_grant_status_name(s.status)
-                         : rc == AA_ENOTFOUND ? "unknown" : "unreadable");
+             rc == AA_OK          ? aa_grant_status_name(s.status)
+             : rc == AA_ENOTFOUND ? "unknown"
+                                  : "unreadable");
         aa_session_clear(&s);
         return false;
     }
     bool ok = false;
     if (strcmp(s.agent, req->agent) != 0) {
-        deny(d, "Session agent mismatch: session is for agent '%s', request is from agent '%s'",
+        deny(d,
+             "Session agent mismatch: session is for agent '%s', request is "
+             "from agent '%s'",
              s.agent, req->agent);
     } else if (!aa__empty(s.user) && strcmp(s.user, req->user) != 0) {
-        deny(d, "Session user mismatch: session is for user '%s', request is for user '%s'",
+        deny(d,
+             "Session user mismatch: session is for user '%s', request is for "
+             "user '%s'",
              s.user, req->user);
     } else if (!aa__empty(s.scope) && !aa__empty(req->scope) &&
                !aa__glob_match(s.scope, strlen(s.scope), req->scope,
@@ -267,11 +273,11 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
                       const aa__expr_ctx *ctx) {
     const aa_policy *p = e->policy;
     size_t tlen = strlen(req->target_agent), alen = strlen(req->action);
-    aa__merge m = {{&e->index.a2a_always,
-                    aa__map_get(&e->index.a2a_by_from, req->agent,
-                                strlen(req->agent)),
-                    aa__map_get(&e->index.a2a_by_to, req->target_agent, tlen)},
-                   {0, 0, 0}};
+    aa__merge m = {
+        {&e->index.a2a_always,
+         aa__map_get(&e->index.a2a_by_from, req->agent, strlen(req->agent)),
+         aa__map_get(&e->index.a2a_by_to, req->target_agent, tlen)},
+        {0, 0, 0}};
     const aa__a2a *allowed_by = NULL;
     aa__expr_error xerr;
     int i;
@@ -304,8 +310,8 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
             b = aa__decision_step(d, "a2a", 0);
             if (b)
                 aa__buf_printf(b, "policy '%s' (%s) matches %s -> %s on '%s'",
-                               a->name, a->allow ? "allow" : "deny",
-                               req->agent, req->target_agent, req->action);
+                               a->name, a->allow ? "allow" : "deny", req->agent,
+                               req->target_agent, req->action);
         }
         if (b)
             d->steps[d->nsteps - 1].outcome = matched ? (a->allow ? 1 : -1) : 0;
@@ -313,7 +319,9 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
             continue;
         if (!a->allow) {
             if (rc != AA_OK)
-                deny(d, "Denied by A2A policy: %s (condition could not be evaluated: %s)",
+                deny(d,
+                     "Denied by A2A policy: %s (condition could not be "
+                     "evaluated: %s)",
                      aa__empty(a->description) ? a->name : a->description,
                      xerr.message);
             else
@@ -330,16 +338,16 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
         return true;
     }
     DENY(d, "Denied by default A2A policy");
-    step(d, "a2a", -1, "no A2A policy allows %s -> %s on '%s'; the default is deny",
+    step(d, "a2a", -1,
+         "no A2A policy allows %s -> %s on '%s'; the default is deny",
          req->agent, req->target_agent, req->action);
     return false;
 }
 
 /* Section 7: the approval tier. */
-static void approval_tier(aa_engine *e, const aa__profile *prof,
-                          aa_decision *d, const aa__expr_ctx *ctx,
-                          const char *action, size_t alen, uint64_t ahash,
-                          bool *failed_closed) {
+static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
+                          const aa__expr_ctx *ctx, const char *action,
+                          size_t alen, uint64_t ahash, bool *failed_closed) {
     const aa_policy *p = e->policy;
     aa_tier tier = prof ? prof->default_tier : AA_TIER_AUTONOMOUS;
     const char *by = "";
@@ -353,7 +361,8 @@ static void approval_tier(aa_engine *e, const aa__profile *prof,
     aa__expr_error xerr;
     if (d->explain && p->napprovals > always->count + nk)
         step(d, "approval", 0,
-             "%zu approval polic%s about other actions skipped (indexed by action)",
+             "%zu approval polic%s about other actions skipped (indexed by "
+             "action)",
              p->napprovals - always->count - nk,
              p->napprovals - always->count - nk == 1 ? "y" : "ies");
     aa__merge m = {{always, keyed, NULL}, {0, 0, 0}};
@@ -444,21 +453,25 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
         const aa__patset_entry *hit_deny =
             aa__patset_match_h(&prof->denied, action, alen, ahash);
         if (hit_deny) {
-            DENY(d, "Action '", action, "' denied by profile '", prof->name, "'");
-            step(d, "deny", -1, "'%s' matches '%s' in the deny list of profile '%s'",
-                 action, hit_deny->pat.text, prof->name);
+            DENY(d, "Action '", action, "' denied by profile '", prof->name,
+                 "'");
+            step(d, "deny", -1,
+                 "'%s' matches '%s' in the deny list of profile '%s'", action,
+                 hit_deny->pat.text, prof->name);
             decided = true;
         } else if (prof->deny.count) {
-            step(d, "deny", 1, "no pattern in the deny list of profile '%s' matches '%s'",
+            step(d, "deny", 1,
+                 "no pattern in the deny list of profile '%s' matches '%s'",
                  prof->name, action);
         }
         if (!decided && prof->scopeset.count && !aa__empty(req->scope)) {
-            const aa__patset_entry *hs =
-                aa__patset_match(&prof->scopeset, req->scope, strlen(req->scope));
+            const aa__patset_entry *hs = aa__patset_match(
+                &prof->scopeset, req->scope, strlen(req->scope));
             if (!hs) {
                 DENY(d, "Scope '", req->scope, "' not allowed by profile '",
                      prof->name, "'");
-                step(d, "scope", -1, "'%s' matches none of the scopes of profile '%s'",
+                step(d, "scope", -1,
+                     "'%s' matches none of the scopes of profile '%s'",
                      req->scope, prof->name);
                 decided = true;
             } else {
@@ -480,8 +493,9 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
                 describe_origin(b, p, prof, ha);
             }
         } else {
-            step(d, "allow", 0, "no allowed pattern of profile '%s' matches '%s'",
-                 prof->name, action);
+            step(d, "allow", 0,
+                 "no allowed pattern of profile '%s' matches '%s'", prof->name,
+                 action);
         }
     }
 
@@ -497,18 +511,22 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
                  "delegation '%s' from user '%s' grants '%s' (pattern '%s')",
                  hit.delegation_id, req->user, action, hit.pattern);
         } else {
-            step(d, "delegation", 0, rc == AA_ENOTFOUND
-                     ? "no live delegation from user '%s' to agent '%s' covers '%s'"
-                     : "delegations from user '%s' to agent '%s' could not be read for '%s'",
+            step(d, "delegation", 0,
+                 rc == AA_ENOTFOUND ? "no live delegation from user '%s' to "
+                                      "agent '%s' covers '%s'"
+                                    : "delegations from user '%s' to agent "
+                                      "'%s' could not be read for '%s'",
                  req->user, req->agent, action);
         }
     }
 
     /* 6. User permissions callback. */
     if (!decided && permit == PERMIT_NONE && e->user_permission) {
-        if (e->user_permission(e->user_permission_userdata, req->user, action)) {
+        if (e->user_permission(e->user_permission_userdata, req->user,
+                               action)) {
             permit = PERMIT_USER;
-            step(d, "user_permissions", 1, "user '%s' holds '%s'", req->user, action);
+            step(d, "user_permissions", 1, "user '%s' holds '%s'", req->user,
+                 action);
         } else {
             step(d, "user_permissions", 0, "user '%s' does not hold '%s'",
                  req->user, action);
@@ -537,7 +555,8 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
 
     /* 8. Not permitted. */
     if (!decided && permit == PERMIT_NONE) {
-        DENY(d, "Action '", action, "' not authorized for agent '", req->agent, "'");
+        DENY(d, "Action '", action, "' not authorized for agent '", req->agent,
+             "'");
         step(d, "result", -1, "nothing permits '%s' for agent '%s'", action,
              req->agent);
         decided = true;
@@ -556,10 +575,12 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
         aa__buf_reset(&d->reason);
         switch (permit) {
         case PERMIT_DELEGATION:
-            aa__buf_cat(&d->reason, "Delegated by user '", req->user, "'", NULL);
+            aa__buf_cat(&d->reason, "Delegated by user '", req->user, "'",
+                        NULL);
             break;
         case PERMIT_PROFILE:
-            aa__buf_cat(&d->reason, "Allowed by profile '", prof->name, "'", NULL);
+            aa__buf_cat(&d->reason, "Allowed by profile '", prof->name, "'",
+                        NULL);
             break;
         default:
             aa__buf_puts(&d->reason, "Allowed by user permissions");
@@ -569,8 +590,8 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
             aa__buf_cat(&d->reason, " (requires ", aa_tier_name(d->tier),
                         " approval)", NULL);
         if (failed_closed)
-            aa__buf_puts(&d->reason,
-                         "; an approval condition could not be evaluated and was counted as matched");
+            aa__buf_puts(&d->reason, "; an approval condition could not be "
+                                     "evaluated and was counted as matched");
         step(d, "result", 1, "allowed, tier %s%s%s", aa_tier_name(d->tier),
              *d->approval_policy ? " set by approval policy " : "",
              d->approval_policy);
@@ -595,7 +616,8 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
         if (rc != AA_OK && !e->audit_on_failure_allow) {
             const aa_diag *dg = aa_error_get(aerr, 0);
             bool was_allowed = d->allowed;
-            deny(d, "Audit log unavailable: %s (the decision would have been: %s)",
+            deny(d,
+                 "Audit log unavailable: %s (the decision would have been: %s)",
                  dg ? dg->message : aa_strerror(rc),
                  was_allowed ? "allowed" : "denied");
             step(d, "audit", -1, "%s", aa_decision_reason(d));

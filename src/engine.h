@@ -27,12 +27,12 @@ typedef struct aa__idlist {
  * nothing (engine_index.c). Each candidate set is the union of a list that
  * always applies and a list found by hash, both in file order. */
 typedef struct aa__engine_index {
-    aa__idlist approvals_always;  /* conditions that pin no action */
-    aa__map approvals_by_action;  /* pinned action -> aa__idlist* */
-    aa__idlist a2a_always;        /* from_agent and to_agent wildcards */
-    aa__map a2a_by_from;          /* exact from_agent -> aa__idlist* */
-    aa__map a2a_by_to;            /* wildcard from, exact to_agent -> ... */
-    aa__idlist *lists;            /* storage of the mapped lists */
+    aa__idlist approvals_always; /* conditions that pin no action */
+    aa__map approvals_by_action; /* pinned action -> aa__idlist* */
+    aa__idlist a2a_always;       /* from_agent and to_agent wildcards */
+    aa__map a2a_by_from;         /* exact from_agent -> aa__idlist* */
+    aa__map a2a_by_to;           /* wildcard from, exact to_agent -> ... */
+    aa__idlist *lists;           /* storage of the mapped lists */
     size_t nlists;
 } aa__engine_index;
 
@@ -81,8 +81,8 @@ struct aa_engine {
 
 /* Audit hook for state.c: writes a lifecycle event when auditing is on.
  * Returns AA_OK when written or off, else AA_EAUDIT (err says why). */
-int aa__engine_audit_event(aa_engine *e, const char *event,
-                           const char *fields, aa_error *err);
+int aa__engine_audit_event(aa_engine *e, const char *event, const char *fields,
+                           aa_error *err);
 
 /* The engine's clock, microseconds since the epoch. */
 static inline int64_t aa__engine_now(const aa_engine *e) {

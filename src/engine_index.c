@@ -16,8 +16,8 @@ static bool idlist_push(aa__idlist *l, int v) {
 
 /* Finds or creates the mapped list for key. Lists are allocated up front
  * (at most one per policy entry) so pointers into `lists` stay valid. */
-static aa__idlist *keyed_list(aa__engine_index *ix, aa__map *m,
-                              const char *key, size_t len) {
+static aa__idlist *keyed_list(aa__engine_index *ix, aa__map *m, const char *key,
+                              size_t len) {
     aa__idlist *l = aa__map_get(m, key, len);
     if (l)
         return l;
@@ -63,8 +63,7 @@ int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p) {
             l = keyed_list(ix, &ix->a2a_by_from, a->from_pat.lit,
                            a->from_pat.litlen);
         else if (a->to_pat.kind == AA__PAT_EXACT)
-            l = keyed_list(ix, &ix->a2a_by_to, a->to_pat.lit,
-                           a->to_pat.litlen);
+            l = keyed_list(ix, &ix->a2a_by_to, a->to_pat.lit, a->to_pat.litlen);
         else
             l = &ix->a2a_always;
         if (!l || !idlist_push(l, (int)i))

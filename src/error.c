@@ -27,7 +27,9 @@ const char *aa_status_name(int status) {
     return "UNKNOWN";
 }
 
-const char *aa_version(void) { return AA_VERSION_STRING; }
+const char *aa_version(void) {
+    return AA_VERSION_STRING;
+}
 
 /* ---- the error object ---------------------------------------------------- */
 
@@ -40,7 +42,9 @@ struct aa_error {
 /* Past this many messages, further ones are counted into the last. */
 #define AA__ERROR_MAX 1000
 
-aa_error *aa_error_new(void) { return calloc(1, sizeof(aa_error)); }
+aa_error *aa_error_new(void) {
+    return calloc(1, sizeof(aa_error));
+}
 
 void aa_error_clear(aa_error *err) {
     if (!err)
@@ -60,7 +64,9 @@ void aa_error_free(aa_error *err) {
     free(err);
 }
 
-size_t aa_error_count(const aa_error *err) { return err ? err->count : 0; }
+size_t aa_error_count(const aa_error *err) {
+    return err ? err->count : 0;
+}
 
 size_t aa_error_count_severity(const aa_error *err, aa_severity sev) {
     size_t n = 0;
@@ -75,8 +81,8 @@ const aa_diag *aa_error_get(const aa_error *err, size_t i) {
 
 int aa_diag_format(const aa_diag *d, char *buf, size_t size) {
     if (d->file && d->line > 0 && d->column > 0)
-        return snprintf(buf, size, "%s:%d:%d: %s", d->file, d->line,
-                        d->column, d->message);
+        return snprintf(buf, size, "%s:%d:%d: %s", d->file, d->line, d->column,
+                        d->message);
     if (d->file && d->line > 0)
         return snprintf(buf, size, "%s:%d: %s", d->file, d->line, d->message);
     if (d->file)
@@ -84,9 +90,8 @@ int aa_diag_format(const aa_diag *d, char *buf, size_t size) {
     return snprintf(buf, size, "%s", d->message);
 }
 
-int aa__error_vadd(aa_error *err, aa_severity sev, int status,
-                   const char *file, int line, int col, const char *fmt,
-                   va_list ap) {
+int aa__error_vadd(aa_error *err, aa_severity sev, int status, const char *file,
+                   int line, int col, const char *fmt, va_list ap) {
     if (!err || err->count >= AA__ERROR_MAX)
         return status;
     if (err->count == err->cap) {
@@ -115,8 +120,8 @@ int aa__error_vadd(aa_error *err, aa_severity sev, int status,
     return status;
 }
 
-int aa__error_add(aa_error *err, aa_severity sev, int status,
-                  const char *file, int line, int col, const char *fmt, ...) {
+int aa__error_add(aa_error *err, aa_severity sev, int status, const char *file,
+                  int line, int col, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     aa__error_vadd(err, sev, status, file, line, col, fmt, ap);
@@ -152,9 +157,12 @@ int aa_tier_parse(const char *name, aa_tier *out) {
 
 const char *aa_grant_status_name(aa_grant_status s) {
     switch (s) {
-    case AA_STATUS_ACTIVE: return "active";
-    case AA_STATUS_EXPIRED: return "expired";
-    case AA_STATUS_REVOKED: return "revoked";
+    case AA_STATUS_ACTIVE:
+        return "active";
+    case AA_STATUS_EXPIRED:
+        return "expired";
+    case AA_STATUS_REVOKED:
+        return "revoked";
     }
     return "unknown";
 }

@@ -59,9 +59,9 @@ typedef enum { AA__CTX_APPROVAL = 0, AA__CTX_A2A = 1 } aa__ctx_kind;
 
 /* Limits: a condition longer than this, nested deeper, or with a list
  * longer than this is a compile error. */
-#define AA__EXPR_MAX_LEN 65536
+#define AA__EXPR_MAX_LEN   65536
 #define AA__EXPR_MAX_DEPTH 64
-#define AA__EXPR_MAX_LIST 4096
+#define AA__EXPR_MAX_LIST  4096
 
 /* Looks up a policy variable ($name without the '$'); NULL if undefined.
  * The value (and any list/strings inside) is copied by the compiler. */
@@ -96,9 +96,8 @@ typedef struct aa__expr aa__expr;
 /* Compiles `src` (NUL-terminated). An empty or blank condition compiles to
  * "always true". Returns AA_OK, AA_EPARSE (syntax, undefined variable,
  * limits; err filled) or AA_ENOMEM. */
-int aa__expr_compile(const char *src, aa__ctx_kind kind,
-                     aa__var_lookup_fn vars, void *vars_ud, aa__expr **out,
-                     aa__expr_error *err);
+int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
+                     void *vars_ud, aa__expr **out, aa__expr_error *err);
 void aa__expr_free(aa__expr *e);
 
 /* The source text as compiled. */
@@ -116,8 +115,8 @@ int aa__expr_eval(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
  *   `action == "deploy"` is true (action = "deploy")
  *   `amount > 1000` is false (amount = 20)
  * (for an error: the sub-expression and the error). Allocates into out. */
-int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx,
-                     bool *result, aa__expr_error *err, aa__buf *out);
+int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
+                     aa__expr_error *err, aa__buf *out);
 
 /* Indexing support: true when the condition can only be true (or raise an
  * evaluation error) if built-in field `f` equals one of the returned

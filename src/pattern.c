@@ -1,4 +1,5 @@
-/* pattern.c - fnmatch-style globs, classified so that common cases are cheap. */
+/* pattern.c - fnmatch-style globs, classified so that common cases are cheap.
+ */
 #include "pattern.h"
 
 #include <stdlib.h>
@@ -206,9 +207,8 @@ bool aa__patset_build(aa__patset *s) {
     return true;
 }
 
-const aa__patset_entry *aa__patset_match_h(const aa__patset *s,
-                                           const char *str, size_t n,
-                                           uint64_t hash) {
+const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
+                                           size_t n, uint64_t hash) {
     if (s->count == 0)
         return NULL;
     const aa__patset_entry *best =
@@ -225,7 +225,7 @@ const aa__patset_entry *aa__patset_match_h(const aa__patset *s,
     return best;
 }
 
-const aa__patset_entry *aa__patset_match(const aa__patset *s,
-                                         const char *str, size_t n) {
+const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
+                                         size_t n) {
     return aa__patset_match_h(s, str, n, aa__hash(str, n));
 }

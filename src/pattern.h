@@ -51,10 +51,10 @@ typedef struct aa__patset {
     aa__patset_entry *entries; /* in insertion order */
     size_t count;
     size_t cap;
-    aa__map exact;          /* literal -> entry (first inserted wins) */
-    int *wild;              /* indexes of non-exact entries, in order */
+    aa__map exact; /* literal -> entry (first inserted wins) */
+    int *wild;     /* indexes of non-exact entries, in order */
     size_t nwild;
-    bool any;               /* contains "*" */
+    bool any; /* contains "*" */
     int any_index;
 } aa__patset;
 
@@ -66,10 +66,9 @@ bool aa__patset_add(aa__patset *s, const char *text, const void *tag);
 bool aa__patset_build(aa__patset *s);
 /* The matching entry with the lowest insertion index, or NULL. `hash` is
  * aa__hash(str, n) (computed once per request by the caller). */
-const aa__patset_entry *aa__patset_match_h(const aa__patset *s,
-                                           const char *str, size_t n,
-                                           uint64_t hash);
-const aa__patset_entry *aa__patset_match(const aa__patset *s,
-                                         const char *str, size_t n);
+const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
+                                           size_t n, uint64_t hash);
+const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
+                                         size_t n);
 
 #endif /* AA_PATTERN_H */

@@ -54,7 +54,7 @@ typedef struct aa__profile {
     aa_tier default_tier;
     aa__pos pos;
     /* Compiled: */
-    aa__origin *origins; /* one per effective entry, tags of `effective` */
+    aa__origin *origins;  /* one per effective entry, tags of `effective` */
     aa__patset effective; /* role chain actions (own role first) + allow */
     aa__patset denied;    /* tags: NULL */
     aa__patset scopeset;  /* tags: NULL */
@@ -66,8 +66,8 @@ typedef struct aa__approval {
     const char *description;
     aa_tier tier;
     aa__expr *cond;
-    aa__pos pos;           /* of the list item */
-    aa__pos cond_pos;      /* of the condition value */
+    aa__pos pos;      /* of the list item */
+    aa__pos cond_pos; /* of the condition value */
 } aa__approval;
 
 typedef struct aa__drule {
@@ -86,7 +86,7 @@ typedef struct aa__a2a {
     const char *from_agent; /* pattern, default "*" */
     const char *to_agent;
     const char *action;
-    bool allow;            /* effect */
+    bool allow; /* effect */
     const char *condition;
     aa__expr *cond;
     aa__pattern from_pat;

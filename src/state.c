@@ -80,29 +80,33 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     if (aa__empty(user))
         return aa__fail(err, AA_EINVAL, "a session needs a user");
     const aa_policy *p = e->policy;
-    const aa__profile *prof = aa__map_get(&p->profile_by_name, agent, strlen(agent));
+    const aa__profile *prof =
+        aa__map_get(&p->profile_by_name, agent, strlen(agent));
     if (duration_s != AA_DURATION_DEFAULT && duration_s < 1)
         return aa__fail(err, AA_EINVAL,
                         "session duration must be at least 1 second (got %lld)",
                         (long long)duration_s);
     int64_t duration = duration_s;
     if (duration == AA_DURATION_DEFAULT)
-        duration = prof ? prof->max_session_duration : p->sessions.default_duration;
+        duration =
+            prof ? prof->max_session_duration : p->sessions.default_duration;
     if (duration > p->sessions.max_duration)
         duration = p->sessions.max_duration;
     if (prof && duration > prof->max_session_duration)
         duration = prof->max_session_duration;
     if (!aa__empty(scope) && prof && prof->scopeset.count &&
         !aa__patset_match(&prof->scopeset, scope, strlen(scope)))
-        return aa__fail(err, AA_EREFUSED, "Scope '%s' not allowed by profile '%s'",
-                        scope, prof->name);
+        return aa__fail(err, AA_EREFUSED,
+                        "Scope '%s' not allowed by profile '%s'", scope,
+                        prof->name);
 
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
     if (aa__uuid4(s.session_id) != AA_OK)
-        return aa__fail(err, AA_EIO, "cannot read random bytes for a session id");
+        return aa__fail(err, AA_EIO,
+                        "cannot read random bytes for a session id");
     s.agent = (char *)agent;
     s.user = (char *)user;
     s.scope = (char *)(scope ? scope : "");
@@ -155,7 +159,8 @@ int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
         return aa__fail(err, AA_EINVAL, "a session id is required");
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
-    rc = e->store->ops->session_revoke(e->store, id, aa__engine_now(e), &r, err);
+    rc =
+        e->store->ops->session_revoke(e->store, id, aa__engine_now(e), &r, err);
     if (revoked)
         *revoked = r;
     if (rc != AA_OK || !r)
@@ -176,7 +181,8 @@ int aa_session_validate(aa_engine *e, const char *id, int *valid,
     *valid = 0;
     aa_session s;
     memset(&s, 0, sizeof s);
-    rc = e->store->ops->session_get(e->store, id ? id : "", aa__engine_now(e), &s, err);
+    rc = e->store->ops->session_get(e->store, id ? id : "", aa__engine_now(e),
+                                    &s, err);
     if (rc == AA_ENOTFOUND)
         return AA_OK;
     if (rc != AA_OK)
@@ -194,9 +200,9 @@ int aa_session_list(aa_engine *e, const char *agent, const char *user,
     int rc = need_store(e, err);
     if (rc != AA_OK)
         return rc;
-    return e->store->ops->session_list(e->store, aa__empty(agent) ? NULL : agent,
-                                       aa__empty(user) ? NULL : user,
-                                       aa__engine_now(e), out, n, err);
+    return e->store->ops->session_list(
+        e->store, aa__empty(agent) ? NULL : agent,
+        aa__empty(user) ? NULL : user, aa__engine_now(e), out, n, err);
 }
 
 /* ---- delegations --------------------------------------------------------- */
@@ -212,9 +218,11 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (rc != AA_OK)
         return rc;
     if (aa__empty(from_user))
-        return aa__fail(err, AA_EINVAL, "a delegation needs a user to delegate from");
+        return aa__fail(err, AA_EINVAL,
+                        "a delegation needs a user to delegate from");
     if (aa__empty(to_agent))
-        return aa__fail(err, AA_EINVAL, "a delegation needs an agent to delegate to");
+        return aa__fail(err, AA_EINVAL,
+                        "a delegation needs an agent to delegate to");
     const aa_policy *p = e->policy;
     int64_t duration = duration_s == AA_DURATION_DEFAULT
                            ? p->delegation.default_duration
@@ -228,7 +236,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (!p->delegation.enabled)
         REFUSE("Delegation is disabled");
     if (duration < 1)
-        REFUSE("Duration must be at least 1 second (got %lld)", (long long)duration);
+        REFUSE("Duration must be at least 1 second (got %lld)",
+               (long long)duration);
     if (duration > p->delegation.max_duration)
         REFUSE("Duration %llds exceeds maximum %llds", (long long)duration,
                (long long)p->delegation.max_duration);
@@ -242,14 +251,16 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
         if (rule->allowed.count) {
             for (size_t i = 0; i < nactions; i++) {
                 if (!aa__empty(actions[i]) &&
-                    !aa__patset_match(&rule->allowed, actions[i], strlen(actions[i])))
+                    !aa__patset_match(&rule->allowed, actions[i],
+                                      strlen(actions[i])))
                     REFUSE("Action '%s' not allowed by delegation rule '%s'",
                            actions[i], rule->name);
             }
         }
         if (duration > rule->max_duration)
             REFUSE("Duration %llds exceeds rule '%s' maximum %llds",
-                   (long long)duration, rule->name, (long long)rule->max_duration);
+                   (long long)duration, rule->name,
+                   (long long)rule->max_duration);
         if (rule->require_reason && aa__empty(reason))
             REFUSE("Delegation rule '%s' requires a reason", rule->name);
     }
@@ -262,7 +273,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     aa_delegation g;
     memset(&g, 0, sizeof g);
     if (aa__uuid4(g.delegation_id) != AA_OK)
-        return aa__fail(err, AA_EIO, "cannot read random bytes for a delegation id");
+        return aa__fail(err, AA_EIO,
+                        "cannot read random bytes for a delegation id");
     g.from_user = (char *)from_user;
     g.to_agent = (char *)to_agent;
     g.actions = (char **)actions;
@@ -307,7 +319,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
         out->to_agent = strdup(to_agent);
         out->reason = strdup(g.reason);
         out->actions = calloc(nactions, sizeof *out->actions);
-        bool oom = !out->from_user || !out->to_agent || !out->reason || !out->actions;
+        bool oom =
+            !out->from_user || !out->to_agent || !out->reason || !out->actions;
         for (size_t i = 0; !oom && i < nactions; i++)
             oom = !(out->actions[i] = strdup(actions[i]));
         if (oom) {
@@ -328,7 +341,8 @@ int aa_delegation_revoke(aa_engine *e, const char *id, int *revoked,
         return aa__fail(err, AA_EINVAL, "a delegation id is required");
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
-    rc = e->store->ops->delegation_revoke(e->store, id, aa__engine_now(e), &r, err);
+    rc = e->store->ops->delegation_revoke(e->store, id, aa__engine_now(e), &r,
+                                          err);
     if (revoked)
         *revoked = r;
     if (rc != AA_OK || !r)
@@ -346,7 +360,8 @@ int aa_delegation_list(aa_engine *e, const char *agent, aa_delegation **out,
     int rc = need_store(e, err);
     if (rc != AA_OK)
         return rc;
-    return e->store->ops->delegation_list(e->store, aa__empty(agent) ? NULL : agent,
+    return e->store->ops->delegation_list(e->store,
+                                          aa__empty(agent) ? NULL : agent,
                                           aa__engine_now(e), out, n, err);
 }
 
@@ -357,8 +372,9 @@ int aa_state_cleanup(aa_engine *e, int64_t retention_s, size_t *marked,
         return rc;
     size_t m = 0, pu = 0;
     int64_t retention_us = retention_s < 0 ? 0
-                           : retention_s > INT64_MAX / 1000000 ? INT64_MAX /* keep all */
-                                                               : retention_s * 1000000;
+                           : retention_s > INT64_MAX / 1000000
+                               ? INT64_MAX /* keep all */
+                               : retention_s * 1000000;
     rc = e->store->ops->cleanup(e->store, aa__engine_now(e), retention_us, &m,
                                 &pu, err);
     if (marked)

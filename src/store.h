@@ -44,8 +44,7 @@ typedef struct aa__store_ops {
                         int64_t now, aa_session **out, size_t *n,
                         aa_error *err);
 
-    int (*delegation_put)(aa_store *s, const aa_delegation *d,
-                          aa_error *err);
+    int (*delegation_put)(aa_store *s, const aa_delegation *d, aa_error *err);
     int (*delegation_get)(aa_store *s, const char *id, int64_t now,
                           aa_delegation *out, aa_error *err);
     /* The first live grant (oldest first) from `user` to `agent` with an
@@ -53,8 +52,8 @@ typedef struct aa__store_ops {
      * *hit filled when found, AA_ENOTFOUND when none. Must not scan grants
      * of other (agent, user) pairs. */
     int (*delegation_find)(aa_store *s, const char *agent, const char *user,
-                           const char *action, int64_t now,
-                           aa__deleg_hit *hit, aa_error *err);
+                           const char *action, int64_t now, aa__deleg_hit *hit,
+                           aa_error *err);
     int (*delegation_revoke)(aa_store *s, const char *id, int64_t now,
                              int *revoked, aa_error *err);
     /* Live grants, to `agent` (NULL for any), ordered by granted_at. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define GEN_FILE_SIZE 4096
-#define GEN_MAGIC 0x6161676e65723031ULL /* "aagener01" */
+#define GEN_MAGIC     0x6161676e65723031ULL /* "aagener01" */
 /* Past this many entries the cache starts over: lookups of ids that do not
  * exist (or of many pairs) cannot make it grow without bound. */
 #define MAX_ENTRIES 65536
@@ -61,7 +61,8 @@ aa__cache *aa__cache_open(const char *db_path) {
     void *map = MAP_FAILED;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
         (st.st_size >= GEN_FILE_SIZE || ftruncate(fd, GEN_FILE_SIZE) == 0))
-        map = mmap(NULL, GEN_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        map = mmap(NULL, GEN_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+                   0);
     close(fd);
     if (map == MAP_FAILED)
         return NULL;
@@ -182,14 +183,14 @@ void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
     pthread_mutex_unlock(&c->mu);
 }
 
-bool aa__grant_patterns_match(const char *blob, size_t len,
-                              const char *action, size_t alen,
-                              aa__deleg_hit *hit) {
+bool aa__grant_patterns_match(const char *blob, size_t len, const char *action,
+                              size_t alen, aa__deleg_hit *hit) {
     for (size_t i = 0; i < len;) {
         const char *pat = blob + i;
         size_t plen = strnlen(pat, len - i);
         if (aa__glob_match(pat, plen, action, alen)) {
-            size_t cut = plen < sizeof hit->pattern ? plen : sizeof hit->pattern - 1;
+            size_t cut =
+                plen < sizeof hit->pattern ? plen : sizeof hit->pattern - 1;
             memcpy(hit->pattern, pat, cut);
             hit->pattern[cut] = 0;
             return true;
@@ -231,7 +232,8 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
             const aa__cache_grant *g = &e->grants[i];
             if (now >= g->expires_at) /* expired since it was cached */
                 continue;
-            if (aa__grant_patterns_match(g->patterns, g->len, action, alen, hit)) {
+            if (aa__grant_patterns_match(g->patterns, g->len, action, alen,
+                                         hit)) {
                 memcpy(hit->delegation_id, g->id, sizeof g->id);
                 hit->expires_at = g->expires_at;
                 *found = true;

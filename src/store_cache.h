@@ -61,8 +61,7 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
 
 /* Tests each NUL-separated pattern of blob against action; on a match
  * fills hit->pattern and returns true. Shared with the uncached path. */
-bool aa__grant_patterns_match(const char *blob, size_t len,
-                              const char *action, size_t alen,
-                              aa__deleg_hit *hit);
+bool aa__grant_patterns_match(const char *blob, size_t len, const char *action,
+                              size_t alen, aa__deleg_hit *hit);
 
 #endif /* AA_STORE_CACHE_H */

@@ -14,8 +14,8 @@ void aa_format_time(int64_t us, char buf[33]) {
     gmtime_r(&t, &tm);
     char tmp[96]; /* roomier than any value can need, for the compiler */
     snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
-             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec, (int)frac);
     memcpy(buf, tmp, 32);
     buf[32] = 0;
 }
@@ -95,8 +95,8 @@ int aa_parse_time(const char *text, int64_t *us) {
     }
     if (*p)
         return AA_EINVAL;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
-                   offset;
+    int64_t secs =
+        days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset;
     *us = secs * 1000000 + frac;
     return AA_OK;
 }

@@ -19,7 +19,9 @@ struct aa__arena_block {
 
 #define AA__ARENA_BLOCK 16384
 
-void aa__arena_init(aa__arena *a) { memset(a, 0, sizeof *a); }
+void aa__arena_init(aa__arena *a) {
+    memset(a, 0, sizeof *a);
+}
 
 void aa__arena_free(aa__arena *a) {
     aa__arena_block *b = a->head;
@@ -75,7 +77,9 @@ char *aa__arena_strdup(aa__arena *a, const char *s) {
 
 /* ---- string buffer ------------------------------------------------------- */
 
-void aa__buf_init(aa__buf *b) { memset(b, 0, sizeof *b); }
+void aa__buf_init(aa__buf *b) {
+    memset(b, 0, sizeof *b);
+}
 
 void aa__buf_free(aa__buf *b) {
     free(b->data);
@@ -115,9 +119,13 @@ void aa__buf_append(aa__buf *b, const char *s, size_t n) {
     b->data[b->len] = 0;
 }
 
-void aa__buf_puts(aa__buf *b, const char *s) { aa__buf_append(b, s, strlen(s)); }
+void aa__buf_puts(aa__buf *b, const char *s) {
+    aa__buf_append(b, s, strlen(s));
+}
 
-void aa__buf_putc(aa__buf *b, char c) { aa__buf_append(b, &c, 1); }
+void aa__buf_putc(aa__buf *b, char c) {
+    aa__buf_append(b, &c, 1);
+}
 
 void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap) {
     va_list ap2;
@@ -166,11 +174,21 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
         aa__buf_append(b, s + start, i - start);
         start = i + 1;
         switch (c) {
-        case '"': aa__buf_append(b, "\\\"", 2); break;
-        case '\\': aa__buf_append(b, "\\\\", 2); break;
-        case '\n': aa__buf_append(b, "\\n", 2); break;
-        case '\r': aa__buf_append(b, "\\r", 2); break;
-        case '\t': aa__buf_append(b, "\\t", 2); break;
+        case '"':
+            aa__buf_append(b, "\\\"", 2);
+            break;
+        case '\\':
+            aa__buf_append(b, "\\\\", 2);
+            break;
+        case '\n':
+            aa__buf_append(b, "\\n", 2);
+            break;
+        case '\r':
+            aa__buf_append(b, "\\r", 2);
+            break;
+        case '\t':
+            aa__buf_append(b, "\\t", 2);
+            break;
         default: {
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             aa__buf_append(b, esc, 6);
@@ -206,7 +224,9 @@ uint64_t aa__hash(const char *s, size_t n) {
     return h ^ (h >> 32);
 }
 
-void aa__map_init(aa__map *m) { memset(m, 0, sizeof *m); }
+void aa__map_init(aa__map *m) {
+    memset(m, 0, sizeof *m);
+}
 
 void aa__map_free(aa__map *m) {
     free(m->slots);
@@ -324,6 +344,10 @@ int aa__uuid4(char out[37]) {
     return AA_OK;
 }
 
-char *aa__strdup(const char *s) { return s ? strdup(s) : NULL; }
+char *aa__strdup(const char *s) {
+    return s ? strdup(s) : NULL;
+}
 
-int64_t aa_now(void) { return aa__now_us(); }
+int64_t aa_now(void) {
+    return aa__now_us();
+}

@@ -15,11 +15,11 @@
 
 #if defined(__GNUC__)
 #define AA__PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define AA__LIKELY(x) __builtin_expect(!!(x), 1)
-#define AA__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AA__LIKELY(x)    __builtin_expect(!!(x), 1)
+#define AA__UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #else
 #define AA__PRINTF(f, a)
-#define AA__LIKELY(x) (x)
+#define AA__LIKELY(x)   (x)
 #define AA__UNLIKELY(x) (x)
 #endif
 
@@ -57,8 +57,7 @@ void aa__buf_append(aa__buf *b, const char *s, size_t n);
 void aa__buf_puts(aa__buf *b, const char *s);
 void aa__buf_putc(aa__buf *b, char c);
 void aa__buf_printf(aa__buf *b, const char *fmt, ...) AA__PRINTF(2, 3);
-void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap)
-    AA__PRINTF(2, 0);
+void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap) AA__PRINTF(2, 0);
 /* Appends every string argument up to a NULL: a cheap printf("%s%s...")
  * for hot paths. */
 void aa__buf_cat(aa__buf *b, ...);
@@ -96,20 +95,18 @@ void *aa__map_get(const aa__map *m, const char *key, size_t keylen);
 
 /* Appends a message to err (which may be NULL: then nothing happens). The
  * file name is copied. line/col 0 mean unknown. Returns `status`. */
-int aa__error_add(aa_error *err, aa_severity sev, int status,
-                  const char *file, int line, int col, const char *fmt, ...)
-    AA__PRINTF(7, 8);
-int aa__error_vadd(aa_error *err, aa_severity sev, int status,
-                   const char *file, int line, int col, const char *fmt,
-                   va_list ap) AA__PRINTF(7, 0);
+int aa__error_add(aa_error *err, aa_severity sev, int status, const char *file,
+                  int line, int col, const char *fmt, ...) AA__PRINTF(7, 8);
+int aa__error_vadd(aa_error *err, aa_severity sev, int status, const char *file,
+                   int line, int col, const char *fmt, va_list ap)
+    AA__PRINTF(7, 0);
 /* Shorthand for an error without position. */
-int aa__fail(aa_error *err, int status, const char *fmt, ...)
-    AA__PRINTF(3, 4);
+int aa__fail(aa_error *err, int status, const char *fmt, ...) AA__PRINTF(3, 4);
 
 /* ---- time and identifiers ---------------------------------------------- */
 
-int64_t aa__now_us(void);       /* CLOCK_REALTIME, microseconds */
-uint64_t aa__mono_ns(void);     /* CLOCK_MONOTONIC, nanoseconds */
+int64_t aa__now_us(void);   /* CLOCK_REALTIME, microseconds */
+uint64_t aa__mono_ns(void); /* CLOCK_MONOTONIC, nanoseconds */
 /* A random version-4 UUID, lower case, 36 chars + NUL. AA_OK or AA_EIO. */
 int aa__uuid4(char out[37]);
 /* The same from 16 random bytes the caller already has (e.g. a pool). */
@@ -120,6 +117,8 @@ int aa__random(void *buf, size_t n);
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);
 /* True when s is NULL or "". */
-static inline bool aa__empty(const char *s) { return s == NULL || *s == 0; }
+static inline bool aa__empty(const char *s) {
+    return s == NULL || *s == 0;
+}
 
 #endif /* AA_UTIL_H */

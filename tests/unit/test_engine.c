@@ -16,7 +16,8 @@
 static aa_policy *load_text(const char *yaml) {
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
-    int rc = aa_policy_load_buffer(yaml, strlen(yaml), "test.yaml", NULL, &p, err);
+    int rc =
+        aa_policy_load_buffer(yaml, strlen(yaml), "test.yaml", NULL, &p, err);
     if (rc != AA_OK) {
         char *t = tu_error_text(err);
         fprintf(stderr, "load failed: %s\n", t);
@@ -60,7 +61,8 @@ static const char *POLICY =
     "    tier: strong\n"
     "audit: {enabled: false}\n";
 
-/* ---- step 6: the user permissions callback -------------------------------- */
+/* ---- step 6: the user permissions callback --------------------------------
+ */
 
 static int alice_approves(void *ud, const char *user, const char *action) {
     int *calls = ud;
@@ -88,7 +90,8 @@ static void test_user_permissions(void **state) {
     r.user = "bob";
     aa_authorize(e, &r, d);
     assert_false(aa_decision_allowed(d));
-    assert_non_null(strstr(aa_decision_reason(d), "not authorized for agent 'bot'"));
+    assert_non_null(
+        strstr(aa_decision_reason(d), "not authorized for agent 'bot'"));
 
     /* The callback is not consulted when the profile already allows. */
     calls = 0;
@@ -102,7 +105,8 @@ static void test_user_permissions(void **state) {
     aa_policy_free(p);
 }
 
-/* ---- matchers and fail-closed evaluation ---------------------------------- */
+/* ---- matchers and fail-closed evaluation ----------------------------------
+ */
 
 static int sensitive(void *ud, const char *value, int *result) {
     (void)ud;
@@ -122,7 +126,8 @@ static void test_matchers(void **state) {
     aa_policy *p = load_text(POLICY);
     aa_engine *e = engine_for(p, NULL);
     aa_decision *d = aa_decision_new();
-    aa_request r = {.agent = "bot", .user = "u", .action = "read", .resource = "secret/x"};
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "secret/x"};
 
     /* No matcher registered yet: fails closed, the approval applies. */
     aa_authorize(e, &r, d);
@@ -131,7 +136,8 @@ static void test_matchers(void **state) {
     assert_string_equal(aa_decision_approval_policy(d), "sensitive-resource");
     assert_non_null(strstr(aa_decision_reason(d), "could not be evaluated"));
 
-    assert_int_equal(aa_engine_register_matcher(e, "sensitive", sensitive, NULL), AA_OK);
+    assert_int_equal(
+        aa_engine_register_matcher(e, "sensitive", sensitive, NULL), AA_OK);
     aa_authorize(e, &r, d);
     assert_int_equal(aa_decision_tier(d), AA_TIER_STRONG);
     assert_null(strstr(aa_decision_reason(d), "could not be evaluated"));
@@ -141,19 +147,22 @@ static void test_matchers(void **state) {
     assert_true(aa_decision_is_autonomous(d));
 
     /* A matcher that fails also fails closed. */
-    assert_int_equal(aa_engine_register_matcher(e, "sensitive", broken, NULL), AA_OK);
+    assert_int_equal(aa_engine_register_matcher(e, "sensitive", broken, NULL),
+                     AA_OK);
     aa_authorize(e, &r, d);
     assert_int_equal(aa_decision_tier(d), AA_TIER_STRONG);
     assert_true(aa_decision_requires_approval(d));
 
-    assert_int_equal(aa_engine_register_matcher(e, "", sensitive, NULL), AA_EINVAL);
+    assert_int_equal(aa_engine_register_matcher(e, "", sensitive, NULL),
+                     AA_EINVAL);
     assert_int_equal(aa_engine_register_matcher(e, "x", NULL, NULL), AA_EINVAL);
     aa_decision_free(d);
     aa_engine_free(e);
     aa_policy_free(p);
 }
 
-/* ---- requests with missing fields ----------------------------------------- */
+/* ---- requests with missing fields -----------------------------------------
+ */
 
 static void test_invalid_requests(void **state) {
     (void)state;
@@ -177,7 +186,8 @@ static void test_invalid_requests(void **state) {
     aa_policy_free(p);
 }
 
-/* ---- the explain trace ------------------------------------------------------ */
+/* ---- the explain trace ------------------------------------------------------
+ */
 
 static const aa_trace_step *find_step(const aa_decision *d, const char *name) {
     for (size_t i = 0; i < aa_decision_trace_count(d); i++)
@@ -193,7 +203,8 @@ static void test_explain(void **state) {
     aa_decision *d = aa_decision_new();
 
     /* Off by default: no trace. */
-    aa_request r = {.agent = "copilot", .user = "alice", .action = "deploy:prod-db"};
+    aa_request r = {
+        .agent = "copilot", .user = "alice", .action = "deploy:prod-db"};
     aa_authorize(e, &r, d);
     assert_int_equal(aa_decision_trace_count(d), 0);
 
@@ -202,7 +213,8 @@ static void test_explain(void **state) {
     const aa_trace_step *s = find_step(d, "deny");
     assert_non_null(s);
     assert_int_equal(s->outcome, -1);
-    assert_non_null(strstr(s->detail, "'deploy:prod-db' in the deny list of profile 'copilot'"));
+    assert_non_null(strstr(
+        s->detail, "'deploy:prod-db' in the deny list of profile 'copilot'"));
 
     /* The allow step names the role the pattern came from and the chain. */
     r.action = "read:documents";
@@ -210,7 +222,8 @@ static void test_explain(void **state) {
     s = find_step(d, "allow");
     assert_non_null(s);
     assert_int_equal(s->outcome, 1);
-    assert_non_null(strstr(s->detail, "'read:*' from role 'viewer' (inherited)"));
+    assert_non_null(
+        strstr(s->detail, "'read:*' from role 'viewer' (inherited)"));
     assert_non_null(strstr(s->detail, "engineer -> contributor -> viewer"));
 
     /* An approval step shows the sub-expression that decided. */
@@ -223,7 +236,8 @@ static void test_explain(void **state) {
     bool found = false;
     for (size_t i = 0; i < aa_decision_trace_count(d); i++) {
         s = aa_decision_trace_get(d, i);
-        if (strcmp(s->step, "approval") == 0 && strstr(s->detail, "production-deploy")) {
+        if (strcmp(s->step, "approval") == 0 &&
+            strstr(s->detail, "production-deploy")) {
             found = true;
             assert_int_equal(s->outcome, 1);
         }
@@ -234,7 +248,9 @@ static void test_explain(void **state) {
     assert_non_null(strstr(s->detail, "production-deploy"));
 
     /* A2A steps name the policy. */
-    r = (aa_request){.agent = "orchestrator", .user = "alice", .action = "pay:invoice",
+    r = (aa_request){.agent = "orchestrator",
+                     .user = "alice",
+                     .action = "pay:invoice",
                      .target_agent = "billing-agent"};
     aa_authorize(e, &r, d);
     assert_false(aa_decision_allowed(d));
@@ -245,7 +261,8 @@ static void test_explain(void **state) {
     aa_policy_free(p);
 }
 
-/* ---- audit failure fails closed -------------------------------------------- */
+/* ---- audit failure fails closed --------------------------------------------
+ */
 
 static void test_audit_fail_closed(void **state) {
     (void)state;
@@ -253,8 +270,10 @@ static void test_audit_fail_closed(void **state) {
     char yaml[1024];
     /* The audit path is a directory: no line can be written there. */
     snprintf(yaml, sizeof yaml,
-             "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: {role: r}}\n"
-             "audit: {enabled: true, path: '%s'}\n", dir);
+             "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: "
+             "{role: r}}\n"
+             "audit: {enabled: true, path: '%s'}\n",
+             dir);
     aa_policy *p = load_text(yaml);
     aa_engine *e = NULL;
     assert_int_equal(aa_engine_new(p, NULL, &e, NULL), AA_OK);
@@ -269,8 +288,10 @@ static void test_audit_fail_closed(void **state) {
 
     /* on_failure: allow keeps deciding. */
     snprintf(yaml, sizeof yaml,
-             "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: {role: r}}\n"
-             "audit: {enabled: true, path: '%s', on_failure: allow}\n", dir);
+             "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: "
+             "{role: r}}\n"
+             "audit: {enabled: true, path: '%s', on_failure: allow}\n",
+             dir);
     p = load_text(yaml);
     assert_int_equal(aa_engine_new(p, NULL, &e, NULL), AA_OK);
     aa_authorize(e, &r, d);
@@ -282,7 +303,8 @@ static void test_audit_fail_closed(void **state) {
     free(dir);
 }
 
-/* ---- audit lines for decisions and state changes ---------------------------- */
+/* ---- audit lines for decisions and state changes ----------------------------
+ */
 
 static void test_audit_lines(void **state) {
     (void)state;
@@ -290,8 +312,10 @@ static void test_audit_lines(void **state) {
     char yaml[1024], log[600];
     snprintf(log, sizeof log, "%s/sub/audit.jsonl", dir);
     snprintf(yaml, sizeof yaml,
-             "version: '1.0'\nmetadata: {name: audited}\nroles: {r: {actions: [read]}}\n"
-             "profiles: {bot: {role: r}}\naudit: {enabled: true, path: '%s'}\n", log);
+             "version: '1.0'\nmetadata: {name: audited}\nroles: {r: {actions: "
+             "[read]}}\n"
+             "profiles: {bot: {role: r}}\naudit: {enabled: true, path: '%s'}\n",
+             log);
     aa_policy *p = load_text(yaml);
     aa_store *store = NULL;
     assert_int_equal(aa_store_open_memory(&store, NULL), AA_OK);
@@ -304,7 +328,8 @@ static void test_audit_lines(void **state) {
     r.action = "write";
     aa_authorize(e, &r, d);
     aa_session s;
-    assert_int_equal(aa_session_create(e, "bot", "u", NULL, 60, &s, NULL), AA_OK);
+    assert_int_equal(aa_session_create(e, "bot", "u", NULL, 60, &s, NULL),
+                     AA_OK);
     int revoked = 0;
     assert_int_equal(aa_session_revoke(e, s.session_id, &revoked, NULL), AA_OK);
     assert_int_equal(revoked, 1);
@@ -336,7 +361,8 @@ static void test_audit_lines(void **state) {
     free(dir);
 }
 
-/* ---- sessions and delegations: rules of section 9 -------------------------- */
+/* ---- sessions and delegations: rules of section 9 --------------------------
+ */
 
 static int64_t fake_now = 1795867200000000LL;
 static int64_t fake_clock(void *ud) {
@@ -349,7 +375,8 @@ static void test_state_rules(void **state) {
     aa_policy *p = load_example("enterprise.yaml");
     aa_store *store = NULL;
     assert_int_equal(aa_store_open_memory(&store, NULL), AA_OK);
-    aa_engine_options o = {.store = store, .audit_mode = AA_AUDIT_OFF, .clock = fake_clock};
+    aa_engine_options o = {
+        .store = store, .audit_mode = AA_AUDIT_OFF, .clock = fake_clock};
     aa_engine *e = NULL;
     assert_int_equal(aa_engine_new(p, &o, &e, NULL), AA_OK);
     aa_error *err = aa_error_new();
@@ -357,7 +384,8 @@ static void test_state_rules(void **state) {
 
     /* Default duration: the profile's max_session_duration (copilot 1800). */
     assert_int_equal(aa_session_create(e, "copilot", "alice", "project:x",
-                                       AA_DURATION_DEFAULT, &s, err), AA_OK);
+                                       AA_DURATION_DEFAULT, &s, err),
+                     AA_OK);
     assert_int_equal(s.expires_at - s.created_at, 1800LL * 1000000);
     assert_int_equal(s.status, AA_STATUS_ACTIVE);
     assert_int_equal(strlen(s.session_id), 36);
@@ -365,17 +393,21 @@ static void test_state_rules(void **state) {
     memcpy(sid, s.session_id, 37);
     aa_session_clear(&s);
     /* Hardened: clamped to the profile's maximum, not only the global one. */
-    assert_int_equal(aa_session_create(e, "copilot", "alice", NULL, 7200, &s, err), AA_OK);
+    assert_int_equal(
+        aa_session_create(e, "copilot", "alice", NULL, 7200, &s, err), AA_OK);
     assert_int_equal(s.expires_at - s.created_at, 1800LL * 1000000);
     aa_session_clear(&s);
     /* Unknown agent: sessions.default_duration, clamped to sessions.max. */
-    assert_int_equal(aa_session_create(e, "ghost", "alice", NULL, 999999, &s, err), AA_OK);
+    assert_int_equal(
+        aa_session_create(e, "ghost", "alice", NULL, 999999, &s, err), AA_OK);
     assert_int_equal(s.expires_at - s.created_at, 28800LL * 1000000);
     aa_session_clear(&s);
     /* Hardened: duration < 1 and a scope the profile refuses. */
-    assert_int_equal(aa_session_create(e, "copilot", "alice", NULL, 0, &s, err), AA_EINVAL);
-    assert_int_equal(aa_session_create(e, "copilot", "alice", "workspace:x", 60, &s, err),
-                     AA_EREFUSED);
+    assert_int_equal(aa_session_create(e, "copilot", "alice", NULL, 0, &s, err),
+                     AA_EINVAL);
+    assert_int_equal(
+        aa_session_create(e, "copilot", "alice", "workspace:x", 60, &s, err),
+        AA_EREFUSED);
 
     /* Expiry at the exact boundary: now >= expires_at is expired. */
     int valid = 0;
@@ -390,39 +422,53 @@ static void test_state_rules(void **state) {
     assert_int_equal(s.status, AA_STATUS_EXPIRED);
     aa_session_clear(&s);
     aa_decision *d = aa_decision_new();
-    aa_request r = {.agent = "copilot", .user = "alice", .action = "read:x", .session_id = sid};
+    aa_request r = {.agent = "copilot",
+                    .user = "alice",
+                    .action = "read:x",
+                    .session_id = sid};
     aa_authorize(e, &r, d);
     assert_false(aa_decision_allowed(d));
-    assert_non_null(strstr(aa_decision_reason(d), "Invalid or expired session"));
+    assert_non_null(
+        strstr(aa_decision_reason(d), "Invalid or expired session"));
 
     /* Delegations: every rule is checked and every reason listed. */
     aa_error_clear(err);
     const char *acts[] = {"deploy:web", "delete:all"};
     aa_delegation g;
-    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 2, 30000, NULL,
-                                          &g, err), AA_EREFUSED);
+    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 2,
+                                          30000, NULL, &g, err),
+                     AA_EREFUSED);
     char *t = tu_error_text(err);
-    assert_non_null(strstr(t, "Action 'delete:all' not allowed by delegation rule 'temporary-deploys'"));
-    assert_non_null(strstr(t, "Action 'delete:all' not allowed by delegation rule 'finance-approvals'"));
-    assert_non_null(strstr(t, "exceeds rule 'temporary-deploys' maximum 28800"));
+    assert_non_null(strstr(t, "Action 'delete:all' not allowed by delegation "
+                              "rule 'temporary-deploys'"));
+    assert_non_null(strstr(t, "Action 'delete:all' not allowed by delegation "
+                              "rule 'finance-approvals'"));
+    assert_non_null(
+        strstr(t, "exceeds rule 'temporary-deploys' maximum 28800"));
     assert_non_null(strstr(t, "exceeds rule 'finance-approvals' maximum 3600"));
-    assert_non_null(strstr(t, "Delegation rule 'finance-approvals' requires a reason"));
+    assert_non_null(
+        strstr(t, "Delegation rule 'finance-approvals' requires a reason"));
     free(t);
     aa_error_clear(err);
-    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 0, 60, "x", &g,
-                                          err), AA_EREFUSED);
+    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 0,
+                                          60, "x", &g, err),
+                     AA_EREFUSED);
     const char *empty[] = {""};
-    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", empty, 1, 60, "x", &g,
-                                          err), AA_EREFUSED);
-    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 1, 0, "x", &g,
-                                          err), AA_EREFUSED);
+    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", empty, 1,
+                                          60, "x", &g, err),
+                     AA_EREFUSED);
+    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 1,
+                                          0, "x", &g, err),
+                     AA_EREFUSED);
     aa_error_clear(err);
-    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 1, 600, "release",
-                                          &g, err), AA_OK);
+    assert_int_equal(aa_delegation_create(e, "alice", "research-bot", acts, 1,
+                                          600, "release", &g, err),
+                     AA_OK);
     assert_int_equal(g.expires_at - g.granted_at, 600LL * 1000000);
     assert_string_equal(g.reason, "release");
 
-    r = (aa_request){.agent = "research-bot", .user = "alice", .action = "deploy:web"};
+    r = (aa_request){
+        .agent = "research-bot", .user = "alice", .action = "deploy:web"};
     aa_authorize(e, &r, d);
     assert_true(aa_decision_allowed(d));
     assert_string_equal(aa_decision_reason(d), "Delegated by user 'alice'");
@@ -438,7 +484,8 @@ static void test_state_rules(void **state) {
     aa_policy_free(p);
 }
 
-/* ---- many threads at once --------------------------------------------------- */
+/* ---- many threads at once ---------------------------------------------------
+ */
 
 typedef struct worker {
     aa_engine *engine;
@@ -447,13 +494,25 @@ typedef struct worker {
 } worker;
 
 static const aa_request mix[] = {
-    {.agent = "copilot", .user = "alice", .action = "read:documents", .scope = "project:a"},
+    {.agent = "copilot",
+     .user = "alice",
+     .action = "read:documents",
+     .scope = "project:a"},
     {.agent = "research-bot", .user = "alice", .action = "write:documents"},
     {.agent = "copilot", .user = "alice", .action = "deploy:web"},
-    {.agent = "orchestrator", .user = "alice", .action = "read:x", .target_agent = "research-bot"},
-    {.agent = "orchestrator", .user = "alice", .action = "pay:invoice", .target_agent = "billing-agent"},
+    {.agent = "orchestrator",
+     .user = "alice",
+     .action = "read:x",
+     .target_agent = "research-bot"},
+    {.agent = "orchestrator",
+     .user = "alice",
+     .action = "pay:invoice",
+     .target_agent = "billing-agent"},
     {.agent = "ghost", .user = "alice", .action = "read:x"},
-    {.agent = "copilot", .user = "alice", .action = "read:x", .scope = "workspace:r"},
+    {.agent = "copilot",
+     .user = "alice",
+     .action = "read:x",
+     .scope = "workspace:r"},
     {.agent = "billing-agent", .user = "bob", .action = "refund:x"},
 };
 static const int expected_allowed[] = {1, 0, 1, 1, 0, 0, 0, 1};

@@ -795,8 +795,9 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
     assert_int_equal(session_status(f->st, "s9", T0), AA_STATUS_ACTIVE);
 
     /* Cached and still valid for the store, but expired by the clock. */
-    assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC - 1),
-                        "g2 deploy:*");
+    assert_string_equal(
+        find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC - 1),
+        "g2 deploy:*");
     assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC),
                         "-");
     assert_int_equal(session_status(f->st, "s9", T0 + 60 * SEC - 1),

@@ -81,12 +81,13 @@ static void test_glob(void **state) {
     assert_true(glob("[!rw]ead", "head"));
     assert_true(glob("file[0-9]", "file7"));
     assert_false(glob("file[0-9]", "filex"));
-    assert_true(glob("[", "["));      /* unclosed class is literal */
+    assert_true(glob("[", "["));       /* unclosed class is literal */
     assert_true(glob("a[]]b", "a]b")); /* ']' first in a class is literal */
     assert_true(glob("[a-]", "-"));
     assert_true(glob("**x", "abx"));
     /* Pathological: must finish quickly (no exponential backtracking). */
-    assert_false(glob("*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_false(glob("*a*a*a*a*a*a*a*a*a*b",
+                      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
 
 static void test_patset_first_match_wins(void **state) {
