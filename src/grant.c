@@ -1,4 +1,4 @@
-/* grant.c - freeing sessions and delegation grants, and any store. */
+/* grant.c - freeing sessions, delegation grants and stores; pair keys. */
 #include "store.h"
 
 #include <stdlib.h>
@@ -40,4 +40,16 @@ void aa_delegation_list_free(aa_delegation *list, size_t n) {
 void aa_store_free(aa_store *store) {
     if (store && store->ops && store->ops->close)
         store->ops->close(store);
+}
+
+char *aa__pair_key(const char *agent, const char *user, char *buf,
+                   size_t bufsize, size_t *len) {
+    size_t la = strlen(agent), lu = strlen(user);
+    *len = la + 1 + lu;
+    char *k = *len + 1 <= bufsize ? buf : malloc(*len + 1);
+    if (!k)
+        return NULL;
+    memcpy(k, agent, la + 1);
+    memcpy(k + la + 1, user, lu + 1);
+    return k;
 }

@@ -149,28 +149,39 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     return rc;
 }
 
-int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
-                      aa_error *err) {
+/* Revokes a session or a grant and audits it. A revocation stays made even
+ * when its audit line fails: undoing it would hand a permission back. */
+typedef int (*revoke_op)(aa_store *, const char *, int64_t, int *, aa_error *);
+
+static int revoke(aa_engine *e, const char *id, int *revoked, aa_error *err,
+                  revoke_op op, const char *what, const char *event,
+                  const char *id_field) {
     int rc = need_store(e, err);
     if (rc != AA_OK)
         return rc;
     int r = 0;
     if (aa__empty(id))
-        return aa__fail(err, AA_EINVAL, "a session id is required");
+        return aa__fail(err, AA_EINVAL, "a %s id is required", what);
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
-    rc =
-        e->store->ops->session_revoke(e->store, id, aa__engine_now(e), &r, err);
+    rc = op(e->store, id, aa__engine_now(e), &r, err);
     if (revoked)
         *revoked = r;
     if (rc != AA_OK || !r)
         return rc;
     aa__buf f;
     aa__buf_init(&f);
-    json_field(&f, "session_id", id);
-    rc = audit_event(e, "session.revoke", &f, err);
+    json_field(&f, id_field, id);
+    rc = audit_event(e, event, &f, err);
     aa__buf_free(&f);
     return rc;
+}
+
+int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
+                      aa_error *err) {
+    return revoke(e, id, revoked, err,
+                  e && e->store ? e->store->ops->session_revoke : NULL,
+                  "session", "session.revoke", "session_id");
 }
 
 int aa_session_validate(aa_engine *e, const char *id, int *valid,
@@ -333,26 +344,9 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
 
 int aa_delegation_revoke(aa_engine *e, const char *id, int *revoked,
                          aa_error *err) {
-    int rc = need_store(e, err);
-    if (rc != AA_OK)
-        return rc;
-    int r = 0;
-    if (aa__empty(id))
-        return aa__fail(err, AA_EINVAL, "a delegation id is required");
-    if ((rc = need_audit(e, err)) != AA_OK)
-        return rc;
-    rc = e->store->ops->delegation_revoke(e->store, id, aa__engine_now(e), &r,
-                                          err);
-    if (revoked)
-        *revoked = r;
-    if (rc != AA_OK || !r)
-        return rc;
-    aa__buf f;
-    aa__buf_init(&f);
-    json_field(&f, "delegation_id", id);
-    rc = audit_event(e, "delegation.revoke", &f, err);
-    aa__buf_free(&f);
-    return rc;
+    return revoke(e, id, revoked, err,
+                  e && e->store ? e->store->ops->delegation_revoke : NULL,
+                  "delegation", "delegation.revoke", "delegation_id");
 }
 
 int aa_delegation_list(aa_engine *e, const char *agent, aa_delegation **out,

@@ -66,6 +66,13 @@ typedef struct aa__store_ops {
                    size_t *marked, size_t *purged, aa_error *err);
 } aa__store_ops;
 
+/* The key of an (agent, user) pair: agent, NUL, user, NUL, written into
+ * buf when it fits in bufsize bytes, else into a new allocation (the caller
+ * frees a result that is not buf). *len excludes the final NUL. NULL when
+ * out of memory. */
+char *aa__pair_key(const char *agent, const char *user, char *buf,
+                   size_t bufsize, size_t *len);
+
 /* Every store implementation starts with this. */
 struct aa_store {
     const aa__store_ops *ops;

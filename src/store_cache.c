@@ -200,25 +200,12 @@ bool aa__grant_patterns_match(const char *blob, size_t len, const char *action,
     return false;
 }
 
-/* The pair key: agent, NUL, user (into buf when it fits). */
-static char *pair_key(const char *agent, const char *user, char *buf,
-                      size_t bufsize, size_t *len) {
-    size_t a = strlen(agent), u = strlen(user);
-    *len = a + 1 + u;
-    char *k = *len + 1 <= bufsize ? buf : malloc(*len + 1);
-    if (!k)
-        return NULL;
-    memcpy(k, agent, a + 1);
-    memcpy(k + a + 1, user, u + 1);
-    return k;
-}
-
 bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
                           const char *action, int64_t now, uint64_t gen,
                           bool *found, aa__deleg_hit *hit) {
     char buf[256];
     size_t klen;
-    char *key = pair_key(agent, user, buf, sizeof buf, &klen);
+    char *key = aa__pair_key(agent, user, buf, sizeof buf, &klen);
     if (!key)
         return false;
     bool answered = false;
@@ -249,7 +236,7 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
 void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n) {
     size_t klen;
-    char *key = pair_key(agent, user, NULL, 0, &klen);
+    char *key = aa__pair_key(agent, user, NULL, 0, &klen);
     pthread_mutex_lock(&c->mu);
     deleg_entry *e = key ? aa__map_get(&c->delegs, key, klen) : NULL;
     if (e) {

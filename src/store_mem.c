@@ -64,19 +64,6 @@ static bool grow(void **items, size_t *cap, size_t n, size_t size) {
     return true;
 }
 
-/* "agent\0user" in buf (or a new allocation when it does not fit). */
-static char *pair_key(const char *agent, const char *user, char *buf,
-                      size_t size, size_t *len) {
-    size_t la = strlen(agent), lu = strlen(user);
-    *len = la + 1 + lu;
-    char *k = *len + 1 <= size ? buf : malloc(*len + 1);
-    if (!k)
-        return NULL;
-    memcpy(k, agent, la + 1);
-    memcpy(k + la + 1, user, lu + 1);
-    return k;
-}
-
 static void free_deleg(mem_deleg *g) {
     if (!g)
         return;
@@ -282,7 +269,8 @@ static bool older(const mem_deleg *x, const mem_deleg *y) {
 static bool pair_add(mem_store *m, mem_deleg *g) {
     char buf[256];
     size_t len;
-    char *key = pair_key(g->d.to_agent, g->d.from_user, buf, sizeof buf, &len);
+    char *key =
+        aa__pair_key(g->d.to_agent, g->d.from_user, buf, sizeof buf, &len);
     if (!key)
         return false;
     mem_pair *p = aa__map_get(&m->pair_by_key, key, len);
@@ -416,7 +404,7 @@ static int mem_delegation_find(aa_store *base, const char *agent,
         return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
     char buf[256];
     size_t len;
-    char *key = pair_key(agent, user, buf, sizeof buf, &len);
+    char *key = aa__pair_key(agent, user, buf, sizeof buf, &len);
     if (!key)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     size_t alen = strlen(action);
