@@ -84,6 +84,9 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error for the current command; returns EXIT_USAGE. */
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Prints every message of err as "Error: ..." lines (or the status's text
+ * when err holds none), frees err, and returns EXIT_FAIL. */
+int cli_fail(aa_error *err, int status);
 /* Prints every message of err as "Error: ..." lines. */
 void cli_print_errors(const aa_error *err, const char *prefix);
 /* ANSI colour around text when ctx->color. */

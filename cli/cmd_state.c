@@ -79,11 +79,8 @@ static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
     aa_error *err = aa_error_new();
     int rc = aa_session_list(ce->engine, cli_str(ctx, "agent"),
                              cli_str(ctx, "user"), &list, &n, err);
-    if (rc != AA_OK) {
-        cli_print_errors(err, "Error: ");
-        aa_error_free(err);
-        return EXIT_FAIL;
-    }
+    if (rc != AA_OK)
+        return cli_fail(err, rc);
     aa_error_free(err);
     if (ctx->json) {
         json_t *a = json_array();
@@ -155,11 +152,8 @@ static int cleanup(const cli_ctx *ctx, cli_engine *ce) {
     int rc = aa_state_cleanup(
         ce->engine, days > INT64_MAX / 86400 ? INT64_MAX : days * 86400,
         &marked, &purged, err);
-    if (rc != AA_OK) {
-        cli_print_errors(err, "Error: ");
-        aa_error_free(err);
-        return EXIT_FAIL;
-    }
+    if (rc != AA_OK)
+        return cli_fail(err, rc);
     aa_error_free(err);
     if (ctx->json) {
         json_t *o = json_object();
@@ -340,11 +334,8 @@ static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
     aa_error *err = aa_error_new();
     int rc =
         aa_delegation_list(ce->engine, cli_str(ctx, "agent"), &list, &n, err);
-    if (rc != AA_OK) {
-        cli_print_errors(err, "Error: ");
-        aa_error_free(err);
-        return EXIT_FAIL;
-    }
+    if (rc != AA_OK)
+        return cli_fail(err, rc);
     aa_error_free(err);
     if (ctx->json) {
         json_t *a = json_array();

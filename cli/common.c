@@ -17,6 +17,14 @@ int cli_error(const char *fmt, ...) {
     return EXIT_FAIL;
 }
 
+int cli_fail(aa_error *err, int status) {
+    if (aa_error_count(err) == 0)
+        cli_error("%s", aa_strerror(status));
+    cli_print_errors(err, "Error: ");
+    aa_error_free(err);
+    return EXIT_FAIL;
+}
+
 void cli_print_errors(const aa_error *err, const char *prefix) {
     for (size_t i = 0; i < aa_error_count(err); i++) {
         char line[4096];
