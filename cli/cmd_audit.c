@@ -1,5 +1,7 @@
 /* cmd_audit.c - `audit`: read, filter, export, verify and rotate the log. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -37,6 +39,25 @@ static int on_entry(void *ud, const char *line, size_t len) {
     if (o)
         json_array_append_new(c->entries, o);
     return 0;
+}
+
+/* Writes the entries as a JSON array; the export holds what the log holds,
+ * so it is created owner-only as the log is. 0 or -1 (errno set). */
+static int export_json(json_t *entries, const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
+    int rc = json_dumpf(entries, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (fputc('\n', f) == EOF)
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
 }
 
 static const char *str_of(json_t *o, const char *key) {
@@ -239,8 +260,7 @@ static int run_audit(cli_ctx *ctx) {
                         skipped, skipped == 1 ? "" : "s", path);
             const char *out = cli_str(ctx, "output-file");
             if (out) {
-                if (json_dump_file(c.entries, out,
-                                   JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+                if (export_json(c.entries, out) != 0) {
                     rc = cli_error("cannot write '%s': %s", out,
                                    strerror(errno));
                 } else {

@@ -101,6 +101,17 @@ static int run_one(cli_ctx *ctx, bool explain) {
     bool batch = cli_opt(ctx, "batch")->set;
     if (batch && explain)
         return cli_usage_error(ctx, "'explain' takes one request, not --batch");
+    if (batch) { /* requests come from the input, one per line */
+        static const char *const single[] = {
+            "agent", "user",         "action",     "resource",
+            "scope", "target-agent", "session-id", "metadata"};
+        for (size_t i = 0; i < sizeof single / sizeof *single; i++)
+            if (cli_opt(ctx, single[i])->set)
+                return cli_usage_error(ctx,
+                                       "--%s cannot be combined with --batch "
+                                       "(each input line is a request)",
+                                       single[i]);
+    }
     if (!batch && ctx->nargs)
         return cli_usage_error(ctx, "unexpected argument '%s'", ctx->args[0]);
     if (!batch && (!agent || !user || !action))

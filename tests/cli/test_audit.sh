@@ -109,6 +109,7 @@ expect_err "ISO 8601" "--since message"
 aa -c "$E" audit --allowed false --output-file denied.json
 expect_rc 0 "--output-file"
 expect_line "Exported 3 entries to denied\.json" "export message"
+[ "$(stat -c %a denied.json)" = 600 ] && pass || fail "the export is owner-only, as the log is"
 defer_file json denied.json "[e['action'] for e in d] == ['delete:b', 'write:d', 'delete:h']" "exported JSON array"
 aa -c "$E" audit --output-file "$TMP/all.json"
 expect_line "Exported 11 entries to $TMP/all\.json" "export all"

@@ -184,4 +184,9 @@ else
 fi
 
 check_deferred
+# Single-request options make no sense with --batch: a usage error.
+aa -c "$ENTERPRISE" check --batch --agent copilot - </dev/null
+expect_rc 2 "--batch with --agent"
+expect_err "--agent cannot be combined with --batch" "names the option"
+
 finish
