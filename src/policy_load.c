@@ -974,6 +974,26 @@ static bool unique_name(loader *L, aa__map *seen, const char *name,
     return true;
 }
 
+/* The head every named list item shares (approval policies, delegation
+ * rules, A2A policies): reads `name` into *name, words `what` ("KIND
+ * 'name'", or "KIND #N" without one) for later messages, checks the item's
+ * keys, and reports a missing or duplicate name. */
+static void named_item(loader *L, const aa__ynode *item, size_t index,
+                       const char *kind, const char *const *keys, aa__map *seen,
+                       const char **name, char *what, size_t whatsize) {
+    snprintf(what, whatsize, "%s #%zu", kind, index + 1);
+    const aa__ynode *nn = get_str(L, item, "name", what, name);
+    if (nn && **name)
+        snprintf(what, whatsize, "%s '%.100s'", kind, *name);
+    char where[180];
+    snprintf(where, sizeof where, "in %s", what);
+    check_keys(L, item, keys, where);
+    if (!**name)
+        lerr(L, nn ? nn : item, "%s has no name", what);
+    else
+        unique_name(L, seen, *name, nn, kind);
+}
+
 /* The list items of `key` that are mappings (others are reported). */
 static const aa__ynode *item_map(loader *L, const aa__ynode *it,
                                  const char *key, size_t i) {
@@ -1006,17 +1026,8 @@ static void load_approvals(loader *L, const aa__ynode *root) {
         a->tier = AA_TIER_SOFT;
         a->pos = (aa__pos){m->line, m->col};
         char what[160];
-        snprintf(what, sizeof what, "approval policy #%zu", i + 1);
-        const aa__ynode *nn = get_str(L, m, "name", what, &a->name);
-        if (nn && *a->name)
-            snprintf(what, sizeof what, "approval policy '%.100s'", a->name);
-        char where[180];
-        snprintf(where, sizeof where, "in %s", what);
-        check_keys(L, m, approval_keys, where);
-        if (!*a->name)
-            lerr(L, nn ? nn : m, "%s has no name", what);
-        else
-            unique_name(L, &seen, a->name, nn, "approval policy");
+        named_item(L, m, i, "approval policy", approval_keys, &seen, &a->name,
+                   what, sizeof what);
         get_str(L, m, "description", what, &a->description);
         const char *tier = NULL;
         const aa__ynode *tn = get_str(L, m, "tier", what, &tier);
@@ -1075,17 +1086,8 @@ static void load_delegation(loader *L, const aa__ynode *root) {
         d->max_duration = DEF_RULE_MAX;
         d->pos = (aa__pos){r->line, r->col};
         char rw[160];
-        snprintf(rw, sizeof rw, "delegation rule #%zu", i + 1);
-        const aa__ynode *nn = get_str(L, r, "name", rw, &d->name);
-        if (nn && *d->name)
-            snprintf(rw, sizeof rw, "delegation rule '%.100s'", d->name);
-        char where[180];
-        snprintf(where, sizeof where, "in %s", rw);
-        check_keys(L, r, rule_keys, where);
-        if (!*d->name)
-            lerr(L, nn ? nn : r, "%s has no name", rw);
-        else
-            unique_name(L, &seen, d->name, nn, "delegation rule");
+        named_item(L, r, i, "delegation rule", rule_keys, &seen, &d->name, rw,
+                   sizeof rw);
         get_str(L, r, "description", rw, &d->description);
         get_strlist(L, r, "allowed_actions", rw, &d->allowed_actions);
         get_bool(L, r, "require_reason", rw, &d->require_reason);
@@ -1152,17 +1154,8 @@ static void load_a2a(loader *L, const aa__ynode *root) {
         a->allow = true;
         a->pos = (aa__pos){r->line, r->col};
         char what[160];
-        snprintf(what, sizeof what, "A2A policy #%zu", i + 1);
-        const aa__ynode *nn = get_str(L, r, "name", what, &a->name);
-        if (nn && *a->name)
-            snprintf(what, sizeof what, "A2A policy '%.100s'", a->name);
-        char where[180];
-        snprintf(where, sizeof where, "in %s", what);
-        check_keys(L, r, a2a_policy_keys, where);
-        if (!*a->name)
-            lerr(L, nn ? nn : r, "%s has no name", what);
-        else
-            unique_name(L, &seen, a->name, nn, "A2A policy");
+        named_item(L, r, i, "A2A policy", a2a_policy_keys, &seen, &a->name,
+                   what, sizeof what);
         get_str(L, r, "description", what, &a->description);
         get_str(L, r, "from_agent", what, &a->from_agent);
         get_str(L, r, "to_agent", what, &a->to_agent);
