@@ -1533,8 +1533,10 @@ static int ev(evst *s, const node *n, xval *out) {
             for (uint32_t i = 0; i < n->b; i++) {
                 xval x;
                 int rc = ev(s, kid(s, n, i), &x);
-                if (rc != AA_OK)
+                if (rc != AA_OK) {
+                    out->v.type = AA__V_NULL; /* never read garbage */
                     return rc;
+                }
             }
         }
         out->v.type = AA__V_LIST;
@@ -1577,7 +1579,7 @@ static int truth(evst *s, const node *n, bool *res) {
     default: {
         xval v;
         rc = ev(s, n, &v);
-        *res = aa__value_truthy(&v.v);
+        *res = rc == AA_OK && aa__value_truthy(&v.v);
         return rc;
     }
     }
