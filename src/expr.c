@@ -86,6 +86,8 @@ struct aa__expr {
     bool pinned[AA__F_COUNT];
     const char *const *pin_vals[AA__F_COUNT];
     size_t pin_n[AA__F_COUNT];
+    size_t pin_exact[AA__F_COUNT]; /* pin_vals[f][0..pin_exact[f]) are
+                                      exact values, the rest prefixes */
 };
 
 static const char *const field_names[AA__F_COUNT] = {
@@ -976,10 +978,13 @@ static int32_t parse_or(parser *p) {
 
 /* ---- indexing support --------------------------------------------------- */
 
-/* Whether node n alone pins field f; stores the literals at *slot. */
-static bool pin_of(const aa__expr *e, const node *n, int f, const char ***slot,
-                   size_t *count) {
-    if (n->kind != N_CMP || (n->op != OP_EQ && n->op != OP_IN))
+/* Whether comparison n pins field f: `f == "lit"`, `"lit" == f` and
+ * `f in ["a", "b"]` pin it to exact values, `f starts_with "lit"` to a
+ * prefix. Stores the literals at slot (when not NULL). */
+static bool pin_cmp(const aa__expr *e, const node *n, int f, const char **slot,
+                    size_t *count, bool *prefix) {
+    if (n->kind != N_CMP ||
+        (n->op != OP_EQ && n->op != OP_IN && n->op != OP_STARTS))
         return false;
     const node *l = &e->nodes[n->a], *r = &e->nodes[n->b];
     if (n->op == OP_EQ && r->kind == N_FIELD && l->kind == N_CONST) {
@@ -989,10 +994,12 @@ static bool pin_of(const aa__expr *e, const node *n, int f, const char ***slot,
     }
     if (l->kind != N_FIELD || l->a != (uint32_t)f || r->kind != N_CONST)
         return false;
-    if (n->op == OP_EQ) {
+    *prefix = n->op == OP_STARTS;
+    if (n->op != OP_IN) {
         if (r->v.type != AA__V_STR)
             return false;
-        (*slot)[0] = r->v.u.s.p;
+        if (slot)
+            slot[0] = r->v.u.s.p;
         *count = 1;
         return true;
     }
@@ -1001,35 +1008,83 @@ static bool pin_of(const aa__expr *e, const node *n, int f, const char ***slot,
     for (size_t i = 0; i < r->v.u.list.n; i++)
         if (r->v.u.list.items[i].type != AA__V_STR)
             return false;
-    for (size_t i = 0; i < r->v.u.list.n; i++)
-        (*slot)[i] = r->v.u.list.items[i].u.s.p;
+    for (size_t i = 0; slot && i < r->v.u.list.n; i++)
+        slot[i] = r->v.u.list.items[i].u.s.p;
     *count = r->v.u.list.n;
     return true;
 }
 
-/* Fills e->pin_* from the top-level conjuncts. */
+/* Whether node n alone pins field f: a pinning comparison, or an `or` of
+ * them. Exact values come first at slot (when not NULL), then prefixes. */
+static bool pin_of(const aa__expr *e, const node *n, int f, const char **slot,
+                   size_t *count, size_t *nexact) {
+    size_t c = 0;
+    bool prefix;
+    if (n->kind != N_OR) {
+        if (!pin_cmp(e, n, f, slot, &c, &prefix))
+            return false;
+        *count = c;
+        *nexact = prefix ? 0 : c;
+        return true;
+    }
+    size_t total = 0, exact = 0;
+    for (int pass = 0; pass < 2; pass++) { /* exact values, then prefixes */
+        for (uint32_t i = 0; i < n->b; i++) {
+            const node *k = &e->nodes[e->kids[n->a + i]];
+            if (!pin_cmp(e, k, f, NULL, &c, &prefix))
+                return false; /* the `or` is cheap to check, not to pin */
+            if (prefix != (pass == 1))
+                continue;
+            if (slot)
+                pin_cmp(e, k, f, slot + total, &c, &prefix);
+            total += c;
+        }
+        if (pass == 0)
+            exact = total;
+    }
+    *count = total;
+    *nexact = exact;
+    return true;
+}
+
+/* Fills e->pin_* from the top-level conjuncts, preferring exact values to
+ * prefixes. */
 static void compute_pins(aa__expr *e, const char **space) {
     const node *root = &e->nodes[e->root];
+    const node *one = root;
+    uint32_t nkids = 1;
+    const uint32_t *kids = NULL;
+    if (root->kind == N_AND) {
+        kids = e->kids + root->a;
+        nkids = root->b;
+    }
     for (int f = 0; f < AA__F_COUNT; f++) {
-        const char **slot = space;
-        size_t count = 0;
-        bool ok = false;
-        if (root->kind == N_AND) {
-            for (uint32_t i = 0; i < root->b && !ok; i++) {
-                const node *k = &e->nodes[e->kids[root->a + i]];
-                ok = pin_of(e, k, f, &slot, &count);
-                if (!ok && k->can_err)
+        const node *best = NULL;
+        size_t count = 0, nexact = 0;
+        for (uint32_t i = 0; i < nkids; i++) {
+            const node *k = kids ? &e->nodes[kids[i]] : one;
+            size_t c, x;
+            if (!pin_of(e, k, f, NULL, &c, &x)) {
+                if (k->can_err)
                     break; /* skipping could hide its error */
+                continue;
             }
-        } else {
-            ok = pin_of(e, root, f, &slot, &count);
+            if (!best || (nexact < count && x == c)) {
+                best = k;
+                count = c;
+                nexact = x;
+                if (x == c)
+                    break; /* exact values: nothing is more selective */
+            }
         }
-        if (ok) {
-            e->pinned[f] = true;
-            e->pin_vals[f] = (const char *const *)slot;
-            e->pin_n[f] = count;
-            space += count;
-        }
+        if (!best)
+            continue;
+        pin_of(e, best, f, space, &count, &nexact);
+        e->pinned[f] = true;
+        e->pin_vals[f] = (const char *const *)space;
+        e->pin_n[f] = count;
+        e->pin_exact[f] = nexact;
+        space += count;
     }
 }
 
@@ -1145,13 +1200,15 @@ bool aa__expr_is_empty(const aa__expr *e) {
 }
 
 bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
-                   size_t *n) {
+                   size_t *n, size_t *nexact) {
     if (!e || e->empty || (int)f < 0 || f >= AA__F_COUNT || !e->pinned[f])
         return false;
     if (vals)
         *vals = e->pin_vals[f];
     if (n)
         *n = e->pin_n[f];
+    if (nexact)
+        *nexact = e->pin_exact[f];
     return true;
 }
 

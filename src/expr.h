@@ -119,15 +119,17 @@ int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
                      aa__expr_error *err, aa__buf *out);
 
 /* Indexing support: true when the condition can only be true (or raise an
- * evaluation error) if built-in field `f` equals one of the returned
- * literals, so a caller may skip it for requests whose field is none of
- * them without changing any outcome, errors included. That holds for
- * `f == "lit"`, `"lit" == f`, `f in ["a", "b"]` as the left-most conjunct
- * of a top-level `and` chain (or the whole condition), or anywhere in that
- * chain when no conjunct before it could raise an evaluation error (none
- * uses `matches`). The strings live as long as e. */
+ * evaluation error) if built-in field `f` equals one of the first *nexact
+ * returned literals or starts with one of the others, so a caller may skip
+ * it for requests whose field does neither without changing any outcome,
+ * errors included. That holds for `f == "lit"`, `"lit" == f`,
+ * `f in ["a", "b"]`, `f starts_with "lit"`, and an `or` of those, as the
+ * whole condition or as a conjunct of a top-level `and` chain when no
+ * conjunct before it could raise an evaluation error (none uses
+ * `matches`). A conjunct of exact values is preferred to one with
+ * prefixes. The strings live as long as e. */
 bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
-                   size_t *n);
+                   size_t *n, size_t *nexact);
 
 /* Renders a two-line caret display of `src` with a '^' under `column` into
  * out (for messages). */

@@ -210,14 +210,17 @@ static void check_pins(runner *r, int line, const char *src, const aa__expr *e,
                        const test_ctx *t, int rc, bool result) {
     for (int f = 0; f < AA__F_COUNT; f++) {
         const char *const *vals;
-        size_t n;
-        if (!aa__expr_pins(e, (aa__field)f, &vals, &n))
+        size_t n, nexact;
+        if (!aa__expr_pins(e, (aa__field)f, &vals, &n, &nexact))
             continue;
         const char *have = t->c.fields[f];
         bool listed = false;
-        for (size_t i = 0; i < n && have; i++)
-            listed |= strlen(vals[i]) == t->c.field_len[f] &&
-                      memcmp(vals[i], have, t->c.field_len[f]) == 0;
+        for (size_t i = 0; i < n && have; i++) {
+            size_t len = strlen(vals[i]);
+            listed |= (i < nexact ? len == t->c.field_len[f]
+                                  : len <= t->c.field_len[f]) &&
+                      memcmp(vals[i], have, len) == 0;
+        }
         if (!listed && (rc != AA_OK || result))
             failf(r, line, src, "pins %s but the outcome depends on it",
                   field_keys[f]);
@@ -379,7 +382,10 @@ static const aa__value *one_var(void *ud, const char *name, size_t len) {
         {.type = AA__V_STR, .u.s = {"prod", 4}},
         {.type = AA__V_STR, .u.s = {"production", 10}}};
     static const aa__value envs = {.type = AA__V_LIST, .u.list = {items, 2}};
+    static const aa__value prefix = {.type = AA__V_STR, .u.s = {"gen:", 4}};
     (void)ud;
+    if (len == 6 && memcmp(name, "prefix", 6) == 0)
+        return &prefix;
     if (len == 13 && memcmp(name, "finance_limit", 13) == 0)
         return &limit;
     if (len == 15 && memcmp(name, "production_envs", 15) == 0)
@@ -494,14 +500,14 @@ static void test_explain(void **state) {
     aa__expr_free(e);
 }
 
-/* pins(src, field) with the expected literals (NULL-terminated), or
- * want == NULL for "no pin". */
+/* pins(src, field) with the expected literals (NULL-terminated; a prefix
+ * is written with a trailing '*'), or want == NULL for "no pin". */
 static void expect_pins(const char *src, aa__ctx_kind kind, aa__field f,
                         const char *const *want) {
     aa__expr *e = compile_ok(src, kind);
     const char *const *vals = NULL;
-    size_t n = 99;
-    bool pinned = aa__expr_pins(e, f, &vals, &n);
+    size_t n = 99, nexact = 99;
+    bool pinned = aa__expr_pins(e, f, &vals, &n, &nexact);
     if (!want) {
         if (pinned)
             fail_msg("`%s` pins field %d", src, (int)f);
@@ -512,8 +518,12 @@ static void expect_pins(const char *src, aa__ctx_kind kind, aa__field f,
         while (want[k])
             k++;
         assert_int_equal(n, k);
-        for (size_t i = 0; i < k; i++)
-            assert_string_equal(vals[i], want[i]);
+        assert_true(nexact <= n);
+        for (size_t i = 0; i < k; i++) {
+            char got[64];
+            snprintf(got, sizeof got, "%s%s", vals[i], i < nexact ? "" : "*");
+            assert_string_equal(got, want[i]);
+        }
     }
     aa__expr_free(e);
 }
@@ -544,11 +554,33 @@ static void test_pins(void **state) {
     expect_pins("ACTION == \"deploy\" AND action == \"deploy\"", A,
                 AA__F_ACTION, deploy);
 
+    /* prefixes, and `or` chains of pins */
+    const char *const gen[] = {"gen:*", NULL};
+    const char *const mixed[] = {"a", "c", "d", "b*", "e*", NULL};
+    const char *const ab_or[] = {"a", "b", NULL};
+    const char *const a_pre[] = {"a*", NULL};
+    const char *const empty_pre[] = {"*", NULL};
+    expect_pins("action starts_with \"gen:\"", A, AA__F_ACTION, gen);
+    expect_pins("amount > 5 and action starts_with \"gen:\"", A, AA__F_ACTION,
+                gen);
+    expect_pins("action starts_with $prefix", A, AA__F_ACTION, gen);
+    expect_pins("action starts_with \"\"", A, AA__F_ACTION, empty_pre);
+    expect_pins("action == \"a\" or action == \"b\"", A, AA__F_ACTION, ab_or);
+    expect_pins("action == \"a\" or action starts_with \"b\" or action in "
+                "[\"c\", \"d\"] or action starts_with \"e\"",
+                A, AA__F_ACTION, mixed);
+    /* exact values win over a prefix, wherever they are in the chain ... */
+    expect_pins("action starts_with \"a\" and action == \"deploy\"", A,
+                AA__F_ACTION, deploy);
+    /* ... unless a conjunct that can fail comes first */
+    expect_pins("action starts_with \"a\" and x matches email and action == "
+                "\"deploy\"",
+                A, AA__F_ACTION, a_pre);
+
     /* not pins */
     expect_pins("action == \"deploy\"", A, AA__F_USER, NULL);
     expect_pins("x matches email and action == \"deploy\"", A, AA__F_ACTION,
                 NULL);
-    expect_pins("action == \"a\" or action == \"b\"", A, AA__F_ACTION, NULL);
     expect_pins("not action == \"a\"", A, AA__F_ACTION, NULL);
     expect_pins("action != \"a\"", A, AA__F_ACTION, NULL);
     expect_pins("action == 1", A, AA__F_ACTION, NULL);
@@ -559,7 +591,14 @@ static void test_pins(void **state) {
     expect_pins("action == user", A, AA__F_ACTION, NULL);
     expect_pins("metadata.action == \"deploy\"", A, AA__F_ACTION, NULL);
     expect_pins("agent == \"x\"", AA__CTX_A2A, AA__F_USER, NULL);
-    expect_pins("action starts_with \"deploy\"", A, AA__F_ACTION, NULL);
+    expect_pins("action == \"a\" or user == \"b\"", A, AA__F_ACTION, NULL);
+    expect_pins("action == \"a\" or x", A, AA__F_ACTION, NULL);
+    expect_pins("action ends_with \"a\"", A, AA__F_ACTION, NULL);
+    expect_pins("action starts_with 1", A, AA__F_ACTION, NULL);
+    expect_pins("\"a\" starts_with action", A, AA__F_ACTION, NULL);
+    expect_pins("not action starts_with \"a\"", A, AA__F_ACTION, NULL);
+    expect_pins("x matches email and action starts_with \"a\"", A, AA__F_ACTION,
+                NULL);
     expect_pins("(action == \"a\" and x) or y", A, AA__F_ACTION, NULL);
     expect_pins("", A, AA__F_ACTION, NULL);
     expect_pins("action in [\"a\", x]", A, AA__F_ACTION, NULL);
@@ -829,7 +868,7 @@ static void test_variables_copied(void **state) {
     assert_true(r);
     const char *const *vals;
     size_t n;
-    assert_true(aa__expr_pins(e, AA__F_USER, &vals, &n));
+    assert_true(aa__expr_pins(e, AA__F_USER, &vals, &n, NULL));
     assert_int_equal(n, 2);
     assert_string_equal(vals[0], "alice");
     aa__expr_free(e);
