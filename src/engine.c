@@ -272,12 +272,16 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
 static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
                       const aa__expr_ctx *ctx) {
     const aa_policy *p = e->policy;
+    const aa__engine_index *ix = &e->index;
     size_t tlen = strlen(req->target_agent), alen = strlen(req->action);
+    size_t flen = strlen(req->agent);
     aa__merge m = {
-        {&e->index.a2a_always,
-         aa__map_get(&e->index.a2a_by_from, req->agent, strlen(req->agent)),
-         aa__map_get(&e->index.a2a_by_to, req->target_agent, tlen)},
-        {0, 0, 0}};
+        {&ix->a2a_always, aa__map_get(&ix->a2a_by_from, req->agent, flen),
+         aa__prefix_index_get(&ix->a2a_by_from_prefix, req->agent, flen),
+         aa__map_get(&ix->a2a_by_to, req->target_agent, tlen),
+         aa__prefix_index_get(&ix->a2a_by_to_prefix, req->target_agent, tlen)},
+        {0},
+        0};
     const aa__a2a *allowed_by = NULL;
     aa__expr_error xerr;
     int i;
@@ -286,7 +290,7 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
         if (!aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
             !aa__pattern_match(&a->action_pat, req->action, alen) ||
             (a->from_pat.kind != AA__PAT_EXACT &&
-             !aa__pattern_match(&a->from_pat, req->agent, strlen(req->agent))))
+             !aa__pattern_match(&a->from_pat, req->agent, flen)))
             continue;
         if (a->allow && allowed_by)
             continue; /* an earlier allow already stands; only denies matter */
@@ -354,19 +358,25 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    const aa__idlist *keyed =
-        aa__map_get_h(&e->index.approvals_by_action, action, alen, ahash);
-    const aa__idlist *always = &e->index.approvals_always;
-    size_t nk = keyed ? keyed->count : 0;
+    aa__merge m = {
+        {&e->index.approvals_always,
+         aa__map_get_h(&e->index.approvals_by_action, action, alen, ahash),
+         aa__prefix_index_get(&e->index.approvals_by_prefix, action, alen)},
+        {0},
+        0};
     aa__expr_error xerr;
-    if (d->explain && p->napprovals > always->count + nk)
-        step(d, "approval", 0,
-             "%zu approval polic%s about other actions skipped (indexed by "
-             "action)",
-             p->napprovals - always->count - nk,
-             p->napprovals - always->count - nk == 1 ? "y" : "ies");
-    aa__merge m = {{always, keyed, NULL}, {0, 0, 0}};
     int i;
+    if (d->explain) {
+        aa__merge count = m;
+        size_t n = 0;
+        while (aa__merge_next(&count) >= 0)
+            n++;
+        if (p->napprovals > n)
+            step(d, "approval", 0,
+                 "%zu approval polic%s about other actions skipped (indexed "
+                 "by action)",
+                 p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies");
+    }
     while ((i = aa__merge_next(&m)) >= 0) {
         const aa__approval *ap = &p->approvals[i];
         bool matched = false;

@@ -23,42 +23,80 @@ typedef struct aa__idlist {
     size_t count;
 } aa__idlist;
 
+/* Policies found by a prefix of a request field (`action starts_with
+ * "pay:"`, `from_agent: "bot-*"`). For each prefix, `map` lists every
+ * policy whose prefix is a prefix of it, itself included, so the longest
+ * prefix of a value that the map holds finds them all: one probe per
+ * distinct prefix length, longest first, until one hits. */
+typedef struct aa__prefix_index {
+    aa__map map;  /* prefix -> aa__idlist* */
+    size_t *lens; /* the distinct prefix lengths, longest first */
+    size_t nlens;
+    struct aa__prefix_key *keys; /* storage: the prefixes and their lists */
+    size_t nkeys;
+} aa__prefix_index;
+
+/* The policies whose prefix `s` starts with, in file order, or NULL. */
+static inline const aa__idlist *
+aa__prefix_index_get(const aa__prefix_index *px, const char *s, size_t len) {
+    for (size_t i = 0; i < px->nlens; i++) {
+        if (px->lens[i] > len)
+            continue;
+        const aa__idlist *l = aa__map_get(&px->map, s, px->lens[i]);
+        if (l)
+            return l;
+    }
+    return NULL;
+}
+
 /* Lookups over the policy so that policies a request does not touch cost
  * nothing (engine_index.c). Each candidate set is the union of a list that
- * always applies and a list found by hash, both in file order. */
+ * always applies and the lists found by hash, all in file order. */
 typedef struct aa__engine_index {
-    aa__idlist approvals_always; /* conditions that pin no action */
-    aa__map approvals_by_action; /* pinned action -> aa__idlist* */
-    aa__idlist a2a_always;       /* from_agent and to_agent wildcards */
-    aa__map a2a_by_from;         /* exact from_agent -> aa__idlist* */
-    aa__map a2a_by_to;           /* wildcard from, exact to_agent -> ... */
-    aa__idlist *lists;           /* storage of the mapped lists */
+    aa__idlist approvals_always;          /* conditions that pin no action */
+    aa__map approvals_by_action;          /* pinned action -> aa__idlist* */
+    aa__prefix_index approvals_by_prefix; /* `action starts_with` pins */
+    aa__idlist a2a_always;               /* from_agent and to_agent wildcards */
+    aa__map a2a_by_from;                 /* exact from_agent -> aa__idlist* */
+    aa__prefix_index a2a_by_from_prefix; /* from_agent "lit*" */
+    aa__map a2a_by_to;                   /* other from_agent, exact to_agent */
+    aa__prefix_index a2a_by_to_prefix;   /* other from_agent, to_agent "lit*" */
+    aa__idlist *lists;                   /* storage of the mapped lists */
     size_t nlists;
 } aa__engine_index;
 
 int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p);
 
-/* Walks up to three sorted id lists as one, in file order (each id is in
- * at most one list). */
+#define AA__MERGE_MAX 5
+
+/* Walks up to AA__MERGE_MAX sorted id lists as one, in file order, each id
+ * once (an id may be in more than one list). Zero-initialise, then set l. */
 typedef struct aa__merge {
-    const aa__idlist *l[3];
-    size_t pos[3];
+    const aa__idlist *l[AA__MERGE_MAX];
+    size_t pos[AA__MERGE_MAX];
+    int last; /* one past the last id returned */
 } aa__merge;
 
 /* The next id, or -1 at the end. */
 static inline int aa__merge_next(aa__merge *m) {
-    int best = -1, which = -1;
-    for (int k = 0; k < 3; k++) {
-        const aa__idlist *l = m->l[k];
-        if (l && m->pos[k] < l->count &&
-            (best < 0 || l->items[m->pos[k]] < best)) {
-            best = l->items[m->pos[k]];
-            which = k;
+    for (;;) {
+        int best = -1, which = -1;
+        for (int k = 0; k < AA__MERGE_MAX; k++) {
+            const aa__idlist *l = m->l[k];
+            if (l && m->pos[k] < l->count &&
+                (best < 0 || l->items[m->pos[k]] < best)) {
+                best = l->items[m->pos[k]];
+                which = k;
+            }
         }
-    }
-    if (which >= 0)
+        if (which < 0)
+            return -1;
         m->pos[which]++;
-    return best;
+        if (best < m->last)
+            continue; /* seen already through another list */
+        m->last = best + 1;
+        return best;
+    }
 }
 void aa__engine_index_free(aa__engine_index *ix);
 
