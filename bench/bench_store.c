@@ -45,7 +45,8 @@ static void put_grant(aa_store *st, const char *id, const char *user,
                        .granted_at = granted,
                        .expires_at = T0 + HOUR,
                        .reason = ""};
-    snprintf(d.delegation_id, sizeof d.delegation_id, "%s", id);
+    snprintf(d.delegation_id, sizeof d.delegation_id, "%.*s",
+             (int)sizeof d.delegation_id - 1, id);
     check(st->ops->delegation_put(st, &d, NULL), "delegation_put");
 }
 
