@@ -16,9 +16,13 @@
 
 #define GEN_FILE_SIZE 4096
 #define GEN_MAGIC     0x6161676e65723031ULL /* "aagener01" */
-/* Past this many entries the cache starts over: lookups of ids that do not
+/* Past this many entries a shard starts over: lookups of ids that do not
  * exist (or of many pairs) cannot make it grow without bound. */
 #define MAX_ENTRIES 65536
+/* Entries are spread over shards by key hash, each with its own
+ * reader-writer lock on its own cache line: threads looking things up
+ * never wait for each other, and writers only block their shard. */
+#define NSHARDS 16
 
 typedef struct gen_page {
     uint64_t magic;
@@ -40,12 +44,21 @@ typedef struct deleg_entry {
     size_t n;
 } deleg_entry;
 
-struct aa__cache {
-    gen_page *page;
-    pthread_mutex_t mu;
+typedef struct shard {
+    _Alignas(64) pthread_rwlock_t lock;
     aa__map sessions; /* id -> sess_entry* */
     aa__map delegs;   /* agent\0user -> deleg_entry* */
+} shard;
+
+struct aa__cache {
+    gen_page *page;
+    shard shards[NSHARDS];
 };
+
+static shard *shard_of(aa__cache *c, uint64_t hash) {
+    return &c->shards[(hash >> 59) % NSHARDS]; /* high bits: the map's
+                                                  probe uses the low ones */
+}
 
 aa__cache *aa__cache_open(const char *db_path) {
     size_t n = strlen(db_path) + 5;
@@ -66,7 +79,9 @@ aa__cache *aa__cache_open(const char *db_path) {
     close(fd);
     if (map == MAP_FAILED)
         return NULL;
-    aa__cache *c = calloc(1, sizeof *c);
+    aa__cache *c = aligned_alloc(64, sizeof *c);
+    if (c)
+        memset(c, 0, sizeof *c);
     if (!c) {
         munmap(map, GEN_FILE_SIZE);
         return NULL;
@@ -76,24 +91,26 @@ aa__cache *aa__cache_open(const char *db_path) {
      * magic at once is harmless. */
     if (c->page->magic != GEN_MAGIC)
         c->page->magic = GEN_MAGIC;
-    pthread_mutex_init(&c->mu, NULL);
-    aa__map_init(&c->sessions);
-    aa__map_init(&c->delegs);
+    for (size_t i = 0; i < NSHARDS; i++) {
+        pthread_rwlock_init(&c->shards[i].lock, NULL);
+        aa__map_init(&c->shards[i].sessions);
+        aa__map_init(&c->shards[i].delegs);
+    }
     return c;
 }
 
-static void drop_entries(aa__cache *c) {
-    for (size_t i = 0; i < c->sessions.cap; i++) {
-        sess_entry *e = c->sessions.slots[i].value;
-        if (!c->sessions.slots[i].key || !e)
+static void drop_entries(shard *sh) {
+    for (size_t i = 0; i < sh->sessions.cap; i++) {
+        sess_entry *e = sh->sessions.slots[i].value;
+        if (!sh->sessions.slots[i].key || !e)
             continue;
         aa_session_clear(&e->s);
         free(e->key);
         free(e);
     }
-    for (size_t i = 0; i < c->delegs.cap; i++) {
-        deleg_entry *e = c->delegs.slots[i].value;
-        if (!c->delegs.slots[i].key || !e)
+    for (size_t i = 0; i < sh->delegs.cap; i++) {
+        deleg_entry *e = sh->delegs.slots[i].value;
+        if (!sh->delegs.slots[i].key || !e)
             continue;
         for (size_t k = 0; k < e->n; k++)
             free(e->grants[k].patterns);
@@ -101,15 +118,17 @@ static void drop_entries(aa__cache *c) {
         free(e->key);
         free(e);
     }
-    aa__map_free(&c->sessions);
-    aa__map_free(&c->delegs);
+    aa__map_free(&sh->sessions);
+    aa__map_free(&sh->delegs);
 }
 
 void aa__cache_close(aa__cache *c) {
     if (!c)
         return;
-    drop_entries(c);
-    pthread_mutex_destroy(&c->mu);
+    for (size_t i = 0; i < NSHARDS; i++) {
+        drop_entries(&c->shards[i]);
+        pthread_rwlock_destroy(&c->shards[i].lock);
+    }
     munmap(c->page, GEN_FILE_SIZE);
     free(c);
 }
@@ -136,37 +155,43 @@ static bool copy_session(const aa_session *from, aa_session *to) {
 bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
                            bool *found, aa_session *out) {
     bool hit = false;
-    pthread_mutex_lock(&c->mu);
-    sess_entry *e = aa__map_get(&c->sessions, id, strlen(id));
+    size_t len = strlen(id);
+    uint64_t h = aa__hash(id, len);
+    shard *sh = shard_of(c, h);
+    pthread_rwlock_rdlock(&sh->lock);
+    sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e && e->gen == gen) {
         *found = e->found;
         hit = !e->found || copy_session(&e->s, out);
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&sh->lock);
     return hit;
 }
 
-/* Makes room: at the limit, everything goes (cheap, and rare). */
-static void make_room(aa__cache *c) {
-    if (c->sessions.count + c->delegs.count >= MAX_ENTRIES)
-        drop_entries(c);
+/* Makes room: at the limit, the whole shard goes (cheap, and rare). */
+static void make_room(shard *sh) {
+    if (sh->sessions.count + sh->delegs.count >= MAX_ENTRIES / NSHARDS)
+        drop_entries(sh);
 }
 
 void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
                            const aa_session *s) {
-    pthread_mutex_lock(&c->mu);
-    sess_entry *e = aa__map_get(&c->sessions, id, strlen(id));
+    size_t len = strlen(id);
+    uint64_t h = aa__hash(id, len);
+    shard *sh = shard_of(c, h);
+    pthread_rwlock_wrlock(&sh->lock);
+    sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e) { /* refresh in place */
         aa_session_clear(&e->s);
         memset(&e->s, 0, sizeof e->s);
     } else {
-        make_room(c);
+        make_room(sh);
         e = calloc(1, sizeof *e);
         if (e && !(e->key = strdup(id))) {
             free(e);
             e = NULL;
         }
-        if (e && !aa__map_put(&c->sessions, e->key, strlen(e->key), e)) {
+        if (e && !aa__map_put(&sh->sessions, e->key, len, e)) {
             free(e->key);
             free(e);
             e = NULL;
@@ -180,7 +205,7 @@ void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
             e->gen = gen - 1; /* could not copy: never answer from it */
         }
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&sh->lock);
 }
 
 bool aa__grant_patterns_match(const char *blob, size_t len, const char *action,
@@ -210,8 +235,10 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
         return false;
     bool answered = false;
     size_t alen = strlen(action);
-    pthread_mutex_lock(&c->mu);
-    deleg_entry *e = aa__map_get(&c->delegs, key, klen);
+    uint64_t h = aa__hash(key, klen);
+    shard *sh = shard_of(c, h);
+    pthread_rwlock_rdlock(&sh->lock);
+    deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
     if (e && e->gen == gen) {
         answered = true;
         *found = false;
@@ -227,7 +254,7 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
             }
         }
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&sh->lock);
     if (key != buf)
         free(key);
     return answered;
@@ -237,8 +264,10 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n) {
     size_t klen;
     char *key = aa__pair_key(agent, user, NULL, 0, &klen);
-    pthread_mutex_lock(&c->mu);
-    deleg_entry *e = key ? aa__map_get(&c->delegs, key, klen) : NULL;
+    uint64_t h = key ? aa__hash(key, klen) : 0;
+    shard *sh = shard_of(c, h);
+    pthread_rwlock_wrlock(&sh->lock);
+    deleg_entry *e = key ? aa__map_get_h(&sh->delegs, key, klen, h) : NULL;
     if (e) {
         for (size_t k = 0; k < e->n; k++)
             free(e->grants[k].patterns);
@@ -246,13 +275,13 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
         free(key);
         key = NULL;
     } else if (key) {
-        make_room(c);
+        make_room(sh);
         e = calloc(1, sizeof *e);
         if (e) {
             e->key = key;
             e->keylen = klen;
             key = NULL;
-            if (!aa__map_put(&c->delegs, e->key, e->keylen, e)) {
+            if (!aa__map_put(&sh->delegs, e->key, e->keylen, e)) {
                 free(e->key);
                 free(e);
                 e = NULL;
@@ -269,5 +298,5 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
         free(grants);
     }
     free(key);
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&sh->lock);
 }
