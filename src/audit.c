@@ -44,10 +44,11 @@
  */
 #include "audit.h"
 
+#include "sha256.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,6 @@ struct aa__audit {
     pthread_mutex_t mu; /* everything below, and the chain step */
     aa__buf line;       /* '\n' + the line being written */
     aa__buf scratch;    /* a string being repaired */
-    EVP_MD *sha256;
-    EVP_MD_CTX *md;
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
 
@@ -120,14 +119,6 @@ static int next_random16(aa__audit *a, unsigned char out[16]) {
 
 static int fail_errno(aa__audit *a, aa_error *err, int e) {
     return aa__fail(err, AA_EAUDIT, "audit log '%s': %s", a->path, strerror(e));
-}
-
-static void to_hex(const unsigned char *in, size_t n, char *out) {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hex[in[i] >> 4];
-        out[2 * i + 1] = hex[in[i] & 15];
-    }
 }
 
 static bool is_hex64(const char *s) {
@@ -297,13 +288,6 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     int rc = make_parents(a, err);
     if (rc == AA_OK)
         rc = open_file(a, err);
-    if (rc == AA_OK) {
-        a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-        a->md = EVP_MD_CTX_new();
-        if (!a->sha256 || !a->md)
-            rc = aa__fail(err, AA_EAUDIT,
-                          "audit log '%s': SHA-256 is not available", path);
-    }
     if (rc == AA_OK && fsync == AA__FSYNC_INTERVAL) {
         int e = pthread_create(&a->syncer, NULL, syncer_main, a);
         if (e != 0)
@@ -335,8 +319,6 @@ void aa__audit_close(aa__audit *a) {
         close(a->fd);
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
-    EVP_MD_CTX_free(a->md);
-    EVP_MD_free(a->sha256);
     aa__buf_free(&a->line);
     aa__buf_free(&a->scratch);
     pthread_cond_destroy(&a->cv);
@@ -566,18 +548,15 @@ static int commit(aa__audit *a, size_t ts_off, aa_error *err) {
     /* hash = SHA-256(line up to prev_hash's closing quote + "}") */
     size_t cut = hash_off - 9; /* the ',' of ,"hash": */
     buf[cut] = '}';
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    bool ok = EVP_DigestInit_ex(a->md, a->sha256, NULL) &&
-              EVP_DigestUpdate(a->md, buf + 1, cut) &&
-              EVP_DigestFinal_ex(a->md, md, &mdlen) && mdlen == 32;
+    char hash[HASH_HEX + 1];
+    bool ok = aa__sha256_hex(buf + 1, cut, hash);
     buf[cut] = ',';
     if (!ok) {
         flock(a->fd, LOCK_UN);
         return aa__fail(err, AA_EAUDIT, "audit log '%s': SHA-256 failed",
                         a->path);
     }
-    to_hex(md, 32, buf + hash_off);
+    memcpy(buf + hash_off, hash, HASH_HEX);
 
     const char *p = need_nl ? buf : buf + 1;
     size_t n = need_nl ? a->line.len : a->line.len - 1;

@@ -32,12 +32,12 @@
  *     the chain does not run over (a whole line cut short, say) is a
  *     malformed line and a break.
  */
+#include "sha256.h"
 #include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,40 +189,13 @@ static bool chain_suffix(const char *line, size_t len, const char **prev,
 
 /* SHA-256 of line[0, len - SUFFIX_LEN) + "}" as hex: the line as it reads
  * without its hash field. The line must be writable; it is restored. */
-static bool line_hash(EVP_MD_CTX *md, const EVP_MD *sha, char *line, size_t len,
-                      char out[HASH_HEX + 1]) {
-    static const char hex[] = "0123456789abcdef";
+static bool line_hash(char *line, size_t len, char out[HASH_HEX + 1]) {
     size_t cut = len - SUFFIX_LEN;
     char saved = line[cut];
     line[cut] = '}';
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    bool ok = EVP_DigestInit_ex(md, sha, NULL) &&
-              EVP_DigestUpdate(md, line, cut + 1) &&
-              EVP_DigestFinal_ex(md, d, &n) && n == 32;
+    bool ok = aa__sha256_hex(line, cut + 1, out);
     line[cut] = saved;
-    for (unsigned i = 0; ok && i < 32; i++) {
-        out[2 * i] = hex[d[i] >> 4];
-        out[2 * i + 1] = hex[d[i] & 15];
-    }
-    out[HASH_HEX] = 0;
     return ok;
-}
-
-typedef struct hasher {
-    EVP_MD *sha;
-    EVP_MD_CTX *md;
-} hasher;
-
-static bool hasher_init(hasher *h) {
-    h->sha = EVP_MD_fetch(NULL, "SHA256", NULL);
-    h->md = EVP_MD_CTX_new();
-    return h->sha && h->md;
-}
-
-static void hasher_free(hasher *h) {
-    EVP_MD_CTX_free(h->md);
-    EVP_MD_free(h->sha);
 }
 
 /* ---- entries ------------------------------------------------------------- */
@@ -469,13 +442,10 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
     if (fd < 0)
         return AA_EIO;
     reader r;
-    hasher h = {0};
-    if (!reader_init(&r, fd) || !hasher_init(&h)) {
-        hasher_free(&h);
+    if (!reader_init(&r, fd)) {
         reader_free(&r);
         close(fd);
-        return aa__fail(err, AA_ENOMEM,
-                        "audit log '%s': out of memory or no SHA-256", path);
+        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory", path);
     }
     chain c = {.path = path, .err = err};
     int rc = AA_OK, got = 0;
@@ -499,7 +469,7 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
             break;
         }
         char want[HASH_HEX + 1];
-        if (!line_hash(h.md, h.sha, line, len, want)) {
+        if (!line_hash(line, len, want)) {
             json_decref(j);
             rc = aa__fail(err, AA_EIO, "audit log '%s': SHA-256 failed", path);
             break;
@@ -529,7 +499,6 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
         rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
     if (rc == AA_OK)
         torn_warning(&c, true);
-    hasher_free(&h);
     reader_free(&r);
     close(fd);
     if (lines)
@@ -632,10 +601,7 @@ static bool rotate_line(aa__buf *b, const char *archive_name,
     aa__buf_printf(b, ",\"archive_last_hash\":\"%s\",\"prev_hash\":\"%s\"",
                    last_hash, last_hash);
     aa__buf_printf(b, ",\"hash\":\"%s\"}", zero_hash);
-    hasher h = {0};
-    bool ok = !b->oom && hasher_init(&h) &&
-              line_hash(h.md, h.sha, b->data, b->len, hash);
-    hasher_free(&h);
+    bool ok = !b->oom && line_hash(b->data, b->len, hash);
     if (ok) {
         memcpy(b->data + b->len - 2 - HASH_HEX, hash, HASH_HEX);
         aa__buf_putc(b, '\n');

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "audit.h"
+#include "sha256.h"
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -114,6 +115,41 @@ static void sha_hex(const char *data, size_t n, char out[65]) {
     assert_true(EVP_Digest(data, n, md, &len, EVP_sha256(), NULL));
     for (int i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* The chain's digest: FIPS 180-2 vectors, and agreement with libcrypto's
+ * EVP interface on lengths around the block size. */
+static void test_sha256_vectors(void **state) {
+    (void)state;
+    char out[65];
+    assert_true(aa__sha256_hex("", 0, out));
+    assert_string_equal(
+        out,
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_true(aa__sha256_hex("abc", 3, out));
+    assert_string_equal(
+        out,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    assert_true(aa__sha256_hex(m, strlen(m), out));
+    assert_string_equal(
+        out,
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+    size_t big = 1000000;
+    char *a = malloc(big);
+    assert_non_null(a);
+    memset(a, 'a', big);
+    assert_true(aa__sha256_hex(a, big, out));
+    assert_string_equal(
+        out,
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    for (size_t n = 50; n < 140; n++) {
+        char want[65];
+        sha_hex(a, n, want);
+        assert_true(aa__sha256_hex(a, n, out));
+        assert_string_equal(out, want);
+    }
+    free(a);
 }
 
 /* The hash of a line by the definition in audit.h, computed here
@@ -1417,6 +1453,7 @@ static void test_rotate_lone_record_stays(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        cmocka_unit_test(test_sha256_vectors),
         T(test_decision_fields),
         T(test_creates_directories_owner_only),
         T(test_lifecycle_events),
