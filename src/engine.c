@@ -223,9 +223,18 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
     }
     aa_session s;
     memset(&s, 0, sizeof s);
-    aa_error *serr = NULL;
-    int rc =
-        e->store->ops->session_get(e->store, req->session_id, now, &s, serr);
+    char sbuf[1024]; /* the session's strings, when the store can */
+    bool owned = false;
+    const aa__store_ops *ops = e->store->ops;
+    int rc = ops->session_get_into
+                 ? ops->session_get_into(e->store, req->session_id, now, &s,
+                                         sbuf, sizeof sbuf, NULL)
+                 : AA_ELIMIT;
+    if (rc == AA_ELIMIT) {
+        memset(&s, 0, sizeof s);
+        rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
+        owned = true;
+    }
     if (rc != AA_OK || s.status != AA_STATUS_ACTIVE) {
         if (rc == AA_OK || rc == AA_ENOTFOUND)
             deny(d, "Invalid or expired session: '%s'", req->session_id);
@@ -236,7 +245,8 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
              rc == AA_OK          ? aa_grant_status_name(s.status)
              : rc == AA_ENOTFOUND ? "unknown"
                                   : "unreadable");
-        aa_session_clear(&s);
+        if (owned)
+            aa_session_clear(&s);
         return false;
     }
     bool ok = false;
@@ -264,7 +274,8 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
              req->session_id, s.agent, s.user, s.scope ? s.scope : "");
     else
         step(d, "session", -1, "%s", aa_decision_reason(d));
-    aa_session_clear(&s);
+    if (owned)
+        aa_session_clear(&s);
     return ok;
 }
 

@@ -1,4 +1,5 @@
-/* grant.c - freeing sessions, delegation grants and stores; pair keys. */
+/* grant.c - freeing and copying sessions, delegation grants and stores;
+ * pair keys. */
 #include "store.h"
 
 #include <stdlib.h>
@@ -52,4 +53,29 @@ char *aa__pair_key(const char *agent, const char *user, char *buf,
     memcpy(k, agent, la + 1);
     memcpy(k + la + 1, user, lu + 1);
     return k;
+}
+
+bool aa__session_copy_into(const aa_session *from, aa_session *to, char *buf,
+                           size_t cap) {
+    const char *src[3] = {from->agent, from->user, from->scope};
+    size_t len[3], total = 0;
+    for (int i = 0; i < 3; i++) {
+        len[i] = src[i] ? strlen(src[i]) : 0;
+        total += len[i] + 1;
+    }
+    if (total > cap)
+        return false;
+    char *dst[3];
+    for (int i = 0; i < 3; i++) {
+        dst[i] = buf;
+        if (len[i])
+            memcpy(buf, src[i], len[i]);
+        buf[len[i]] = 0;
+        buf += len[i] + 1;
+    }
+    *to = *from;
+    to->agent = dst[0];
+    to->user = dst[1];
+    to->scope = dst[2];
+    return true;
 }

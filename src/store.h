@@ -36,6 +36,13 @@ typedef struct aa__store_ops {
      * in the store and returned with status expired. */
     int (*session_get)(aa_store *s, const char *id, int64_t now,
                        aa_session *out, aa_error *err);
+    /* Optional (NULL: use session_get): the same, but the strings of *out
+     * point into buf (cap bytes) and there is nothing to clear, so that a
+     * lookup the store answers from memory allocates nothing. AA_ELIMIT
+     * when they do not fit. */
+    int (*session_get_into)(aa_store *s, const char *id, int64_t now,
+                            aa_session *out, char *buf, size_t cap,
+                            aa_error *err);
     /* *revoked = 1 when it was active (and unexpired) and is now revoked. */
     int (*session_revoke)(aa_store *s, const char *id, int64_t now,
                           int *revoked, aa_error *err);
@@ -72,6 +79,11 @@ typedef struct aa__store_ops {
  * out of memory. */
 char *aa__pair_key(const char *agent, const char *user, char *buf,
                    size_t bufsize, size_t *len);
+
+/* Copies *from into *to with its strings in buf (cap bytes); false when
+ * they do not fit (then *to is unchanged). */
+bool aa__session_copy_into(const aa_session *from, aa_session *to, char *buf,
+                           size_t cap);
 
 /* Every store implementation starts with this. */
 struct aa_store {

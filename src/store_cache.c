@@ -152,8 +152,11 @@ static bool copy_session(const aa_session *from, aa_session *to) {
     return false;
 }
 
-bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
-                           bool *found, aa_session *out) {
+/* Looks the session up under the shard's read lock and, on a hit, copies
+ * it out with buf (cap bytes) or, when buf is NULL, into new strings. */
+static bool session_lookup(aa__cache *c, const char *id, uint64_t gen,
+                           bool *found, aa_session *out, char *buf,
+                           size_t cap) {
     bool hit = false;
     size_t len = strlen(id);
     uint64_t h = aa__hash(id, len);
@@ -162,10 +165,22 @@ bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e && e->gen == gen) {
         *found = e->found;
-        hit = !e->found || copy_session(&e->s, out);
+        hit = !e->found || (buf ? aa__session_copy_into(&e->s, out, buf, cap)
+                                : copy_session(&e->s, out));
     }
     pthread_rwlock_unlock(&sh->lock);
     return hit;
+}
+
+bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
+                           bool *found, aa_session *out) {
+    return session_lookup(c, id, gen, found, out, NULL, 0);
+}
+
+bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
+                                bool *found, aa_session *out, char *buf,
+                                size_t cap) {
+    return buf && session_lookup(c, id, gen, found, out, buf, cap);
 }
 
 /* Makes room: at the limit, the whole shard goes (cheap, and rare). */

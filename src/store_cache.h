@@ -37,6 +37,11 @@ void aa__cache_bump(aa__cache *c);
  * (strings allocated, as from the store). */
 bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
                            bool *found, aa_session *out);
+/* The same with the strings copied into buf (cap bytes), allocating
+ * nothing; no answer either when they do not fit. */
+bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
+                                bool *found, aa_session *out, char *buf,
+                                size_t cap);
 /* Remembers what the store said (s NULL: no such session). */
 void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
                            const aa_session *s);

@@ -458,6 +458,32 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     return status;
 }
 
+static int sq_session_get_into(aa_store *base, const char *id, int64_t now,
+                               aa_session *out, char *buf, size_t cap,
+                               aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    if (!id || !out || !buf)
+        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
+    if (s->cache) {
+        bool found;
+        if (aa__cache_session_get_into(s->cache, id, aa__cache_gen(s->cache),
+                                       &found, out, buf, cap)) {
+            if (!found)
+                return AA_ENOTFOUND;
+            if (out->status != AA_STATUS_ACTIVE || now < out->expires_at)
+                return AA_OK;
+        }
+    }
+    /* Not in memory, or expired since it was cached: the full read. */
+    aa_session full;
+    int rc = sq_session_get(base, id, now, &full, err);
+    if (rc != AA_OK)
+        return rc;
+    rc = aa__session_copy_into(&full, out, buf, cap) ? AA_OK : AA_ELIMIT;
+    aa_session_clear(&full);
+    return rc;
+}
+
 static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
                       int *revoked, aa_error *err) {
     *revoked = 0;
@@ -864,6 +890,7 @@ static const aa__store_ops sqlite_ops = {
     .close = sq_close,
     .session_put = sq_session_put,
     .session_get = sq_session_get,
+    .session_get_into = sq_session_get_into,
     .session_revoke = sq_session_revoke,
     .session_list = sq_session_list,
     .delegation_put = sq_delegation_put,

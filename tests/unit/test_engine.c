@@ -370,6 +370,77 @@ static int64_t fake_clock(void *ud) {
     return fake_now;
 }
 
+/* Session-gated decisions on a SQLite store, whose lookups copy the
+ * session into a buffer on the stack: names that fit, and names too long
+ * for it (the engine then reads the session the allocating way), decide
+ * the same. */
+static void test_sessions_on_sqlite(void **state) {
+    (void)state;
+    char longname[1500];
+    memset(longname, 'n', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    const char *agents[] = {"bot", longname};
+    for (int i = 0; i < 2; i++) {
+        char yaml[2048];
+        snprintf(yaml, sizeof yaml,
+                 "version: \"1.0\"\nroles:\n  r:\n    actions: "
+                 "[\"read:*\"]\nprofiles:\n  ? %s\n  :\n    role: r\n"
+                 "    scopes: [\"proj:*\"]\n", /* `?`: keys past 1024 */
+                 agents[i]);
+        aa_policy *p = load_text(yaml);
+        char *dir = tu_tmpdir();
+        char path[512];
+        snprintf(path, sizeof path, "%s/state.db", dir);
+        aa_store *store = NULL;
+        assert_int_equal(aa_store_open_sqlite(path, &store, NULL), AA_OK);
+        aa_engine_options o = {.store = store, .audit_mode = AA_AUDIT_OFF};
+        aa_engine *e = NULL;
+        assert_int_equal(aa_engine_new(p, &o, &e, NULL), AA_OK);
+        aa_session s;
+        assert_int_equal(
+            aa_session_create(e, agents[i], "alice", "proj:x", 600, &s, NULL),
+            AA_OK);
+        aa_decision *d = aa_decision_new();
+        for (int k = 0; k < 3; k++) { /* a read from the file, then cached */
+            aa_request ok = {.agent = agents[i],
+                             .user = "alice",
+                             .action = "read:doc",
+                             .scope = "proj:x",
+                             .session_id = s.session_id};
+            aa_authorize(e, &ok, d);
+            assert_true(aa_decision_allowed(d));
+            aa_request other_user = ok;
+            other_user.user = "bob";
+            aa_authorize(e, &other_user, d);
+            assert_false(aa_decision_allowed(d));
+            assert_non_null(strstr(aa_decision_reason(d), "Session user"));
+            aa_request other_scope = ok;
+            other_scope.scope = "tenant:y";
+            aa_authorize(e, &other_scope, d);
+            assert_false(aa_decision_allowed(d));
+            assert_non_null(strstr(aa_decision_reason(d), "outside session"));
+        }
+        int revoked = 0;
+        assert_int_equal(aa_session_revoke(e, s.session_id, &revoked, NULL),
+                         AA_OK);
+        assert_int_equal(revoked, 1);
+        aa_request after = {.agent = agents[i],
+                            .user = "alice",
+                            .action = "read:doc",
+                            .session_id = s.session_id};
+        aa_authorize(e, &after, d);
+        assert_false(aa_decision_allowed(d));
+        assert_non_null(strstr(aa_decision_reason(d), "Invalid or expired"));
+        aa_session_clear(&s);
+        aa_decision_free(d);
+        aa_engine_free(e);
+        aa_store_free(store);
+        aa_policy_free(p);
+        tu_rmdir(dir);
+        free(dir);
+    }
+}
+
 static void test_state_rules(void **state) {
     (void)state;
     aa_policy *p = load_example("enterprise.yaml");
@@ -557,6 +628,7 @@ int main(void) {
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_audit_fail_closed),
         cmocka_unit_test(test_audit_lines),
+        cmocka_unit_test(test_sessions_on_sqlite),
         cmocka_unit_test(test_state_rules),
         cmocka_unit_test(test_threads),
     };

@@ -101,10 +101,30 @@ static void put_grant(aa_store *st, const char *id, const char *user,
     assert_int_equal(st->ops->delegation_put(st, &d, NULL), AA_OK);
 }
 
+/* A session's status, read with session_get_into too where the store has
+ * it (first, so that it is the read that may mark the session expired):
+ * both reads must agree on every field. */
 static aa_grant_status session_status(aa_store *st, const char *id,
                                       int64_t now) {
+    aa_session v;
+    char buf[512];
+    bool into = st->ops->session_get_into != NULL;
+    if (into)
+        assert_int_equal(
+            st->ops->session_get_into(st, id, now, &v, buf, sizeof buf, NULL),
+            AA_OK);
     aa_session s;
     assert_int_equal(st->ops->session_get(st, id, now, &s, NULL), AA_OK);
+    if (into) {
+        assert_string_equal(v.session_id, s.session_id);
+        assert_string_equal(v.agent, s.agent);
+        assert_string_equal(v.user, s.user);
+        assert_string_equal(v.scope, s.scope);
+        assert_true(v.created_at == s.created_at);
+        assert_true(v.expires_at == s.expires_at);
+        assert_int_equal(v.status, s.status);
+        assert_true(v.agent >= buf && v.agent < buf + sizeof buf);
+    }
     aa_grant_status r = s.status;
     aa_session_clear(&s);
     return r;
@@ -809,6 +829,43 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
     aa_store_free(other);
 }
 
+/* session_get_into: strings in the caller's buffer, AA_ELIMIT when they do
+ * not fit (from the cache and from the file alike), AA_ENOTFOUND for an
+ * unknown id, and nothing to free. */
+static void test_sqlite_session_get_into(void **state) {
+    fx *f = *state;
+    char agent[300];
+    memset(agent, 'a', sizeof agent - 1);
+    agent[sizeof agent - 1] = 0;
+    put_session(f->st, "s1", agent, "alice", "prod:*", T0, T0 + 60 * SEC);
+    char buf[400];
+    aa_session v;
+    for (int pass = 0; pass < 2; pass++) { /* the file, then the cache */
+        memset(&v, 0, sizeof v);
+        assert_int_equal(f->st->ops->session_get_into(f->st, "s1", T0, &v, buf,
+                                                      sizeof buf, NULL),
+                         AA_OK);
+        assert_string_equal(v.agent, agent);
+        assert_string_equal(v.user, "alice");
+        assert_string_equal(v.scope, "prod:*");
+        assert_int_equal(v.status, AA_STATUS_ACTIVE);
+        assert_true(v.scope > buf && v.scope < buf + sizeof buf);
+        /* 300 + 6 + 7 bytes do not fit in 310 */
+        assert_int_equal(
+            f->st->ops->session_get_into(f->st, "s1", T0, &v, buf, 310, NULL),
+            AA_ELIMIT);
+        assert_int_equal(f->st->ops->session_get_into(f->st, "nope", T0, &v,
+                                                      buf, sizeof buf, NULL),
+                         AA_ENOTFOUND);
+    }
+    /* Expired by the clock while cached: marked, as with session_get. */
+    assert_int_equal(f->st->ops->session_get_into(f->st, "s1", T0 + 60 * SEC,
+                                                  &v, buf, sizeof buf, NULL),
+                     AA_OK);
+    assert_int_equal(v.status, AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_EXPIRED);
+}
+
 static void test_sqlite_file_modes(void **state) {
     fx *f = *state;
     mode_t old = umask(022);
@@ -1165,6 +1222,7 @@ int main(void) {
         BOTH(test_concurrent_revoke),
         SQLITE(test_sqlite_persists),
         SQLITE(test_sqlite_cache_sees_other_writers),
+        SQLITE(test_sqlite_session_get_into),
         SQLITE(test_sqlite_file_modes),
         SQLITE(test_sqlite_corrupt_file),
         SQLITE(test_sqlite_foreign_database),
