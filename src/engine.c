@@ -283,16 +283,10 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
 static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
                       const aa__expr_ctx *ctx) {
     const aa_policy *p = e->policy;
-    const aa__engine_index *ix = &e->index;
     size_t tlen = strlen(req->target_agent), alen = strlen(req->action);
     size_t flen = strlen(req->agent);
-    aa__merge m = {
-        {&ix->a2a_always, aa__map_get(&ix->a2a_by_from, req->agent, flen),
-         aa__prefix_index_get(&ix->a2a_by_from_prefix, req->agent, flen),
-         aa__map_get(&ix->a2a_by_to, req->target_agent, tlen),
-         aa__prefix_index_get(&ix->a2a_by_to_prefix, req->target_agent, tlen)},
-        {0},
-        0};
+    aa__merge m = aa__a2a_candidates(&e->index, req->agent, flen,
+                                     req->target_agent, tlen);
     const aa__a2a *allowed_by = NULL;
     aa__expr_error xerr;
     int i;
@@ -369,12 +363,7 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    aa__merge m = {
-        {&e->index.approvals_always,
-         aa__map_get_h(&e->index.approvals_by_action, action, alen, ahash),
-         aa__prefix_index_get(&e->index.approvals_by_prefix, action, alen)},
-        {0},
-        0};
+    aa__merge m = aa__approval_candidates(&e->index, action, alen, ahash);
     aa__expr_error xerr;
     int i;
     if (d->explain) {

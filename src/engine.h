@@ -98,6 +98,33 @@ static inline int aa__merge_next(aa__merge *m) {
         return best;
     }
 }
+/* The approval policies that can apply to an action (ahash is
+ * aa__hash(action, alen)), and the A2A policies that can apply to a call
+ * from one agent to another: a merge to walk. */
+static inline aa__merge aa__approval_candidates(const aa__engine_index *ix,
+                                                const char *action, size_t alen,
+                                                uint64_t ahash) {
+    aa__merge m = {
+        {&ix->approvals_always,
+         aa__map_get_h(&ix->approvals_by_action, action, alen, ahash),
+         aa__prefix_index_get(&ix->approvals_by_prefix, action, alen)},
+        {0},
+        0};
+    return m;
+}
+
+static inline aa__merge aa__a2a_candidates(const aa__engine_index *ix,
+                                           const char *from, size_t flen,
+                                           const char *to, size_t tlen) {
+    aa__merge m = {{&ix->a2a_always, aa__map_get(&ix->a2a_by_from, from, flen),
+                    aa__prefix_index_get(&ix->a2a_by_from_prefix, from, flen),
+                    aa__map_get(&ix->a2a_by_to, to, tlen),
+                    aa__prefix_index_get(&ix->a2a_by_to_prefix, to, tlen)},
+                   {0},
+                   0};
+    return m;
+}
+
 void aa__engine_index_free(aa__engine_index *ix);
 
 struct aa_engine {

@@ -77,10 +77,10 @@ static aa_policy *load_policy(void) {
 }
 
 /* Drains m into got[] (at most 64 ids), checking that ids only increase. */
-static size_t drain(aa__merge *m, int *got) {
+static size_t drain(aa__merge m, int *got) {
     size_t n = 0;
     int id;
-    while ((id = aa__merge_next(m)) >= 0) {
+    while ((id = aa__merge_next(&m)) >= 0) {
         assert_true(n < 64);
         if (n)
             assert_true(id > got[n - 1]);
@@ -123,14 +123,9 @@ static void test_approval_candidates(void **state) {
     for (size_t t = 0; t < sizeof actions / sizeof actions[0]; t++) {
         const char *act = actions[t];
         size_t len = strlen(act);
-        aa__merge m = {
-            {&ix.approvals_always,
-             aa__map_get(&ix.approvals_by_action, act, len),
-             aa__prefix_index_get(&ix.approvals_by_prefix, act, len)},
-            {0},
-            0};
         int got[64];
-        size_t n = drain(&m, got);
+        size_t n = drain(
+            aa__approval_candidates(&ix, act, len, aa__hash(act, len)), got);
 
         aa__expr_ctx c;
         memset(&c, 0, sizeof c);
@@ -153,24 +148,13 @@ static void test_approval_candidates(void **state) {
     }
     /* A few exact expectations, so the test does not only agree with
      * itself. */
-    const char *act = "abcd";
-    aa__merge m = {{&ix.approvals_always,
-                    aa__map_get(&ix.approvals_by_action, act, 4),
-                    aa__prefix_index_get(&ix.approvals_by_prefix, act, 4)},
-                   {0},
-                   0};
     int got[64];
-    size_t n = drain(&m, got);
+    size_t n = drain(
+        aa__approval_candidates(&ix, "abcd", 4, aa__hash("abcd", 4)), got);
     const int want_abcd[] = {0, 1, 4, 5, 6, 7, 8};
     assert_int_equal(n, sizeof want_abcd / sizeof want_abcd[0]);
     assert_memory_equal(got, want_abcd, sizeof want_abcd);
-    act = "z";
-    aa__merge mz = {{&ix.approvals_always,
-                     aa__map_get(&ix.approvals_by_action, act, 1),
-                     aa__prefix_index_get(&ix.approvals_by_prefix, act, 1)},
-                    {0},
-                    0};
-    n = drain(&mz, got);
+    n = drain(aa__approval_candidates(&ix, "z", 1, aa__hash("z", 1)), got);
     const int want_z[] = {4, 5, 8, 11};
     assert_int_equal(n, sizeof want_z / sizeof want_z[0]);
     assert_memory_equal(got, want_z, sizeof want_z);
@@ -196,15 +180,8 @@ static void test_a2a_candidates(void **state) {
         for (size_t ti = 0; ti < sizeof targets / sizeof targets[0]; ti++) {
             const char *from = agents[ai], *to = targets[ti];
             size_t fl = strlen(from), tl = strlen(to);
-            aa__merge m = {
-                {&ix.a2a_always, aa__map_get(&ix.a2a_by_from, from, fl),
-                 aa__prefix_index_get(&ix.a2a_by_from_prefix, from, fl),
-                 aa__map_get(&ix.a2a_by_to, to, tl),
-                 aa__prefix_index_get(&ix.a2a_by_to_prefix, to, tl)},
-                {0},
-                0};
             int got[64];
-            size_t n = drain(&m, got);
+            size_t n = drain(aa__a2a_candidates(&ix, from, fl, to, tl), got);
             for (size_t i = 0; i < NA2A; i++) {
                 const aa__a2a *a = &p->a2a.policies[i];
                 bool by_from = a->from_pat.kind == AA__PAT_EXACT ||
