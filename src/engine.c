@@ -378,6 +378,12 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
                  p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies");
     }
     while ((i = aa__merge_next(&m)) >= 0) {
+        /* Settled: nothing later can change tier or name. Without explain
+         * the loop stops here; with it, the rest is evaluated for the trace
+         * only and must not change the decision (its reason included). */
+        bool settled = tier == AA_TIER_STRONG && *by;
+        if (settled && !d->explain)
+            break;
         const aa__approval *ap = &p->approvals[i];
         bool matched = false;
         int rc;
@@ -391,7 +397,7 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
         }
         if (rc != AA_OK) { /* fail closed: the approval still applies */
             matched = true;
-            *failed_closed = true;
+            *failed_closed |= !settled;
             if (b) /* the explanation already says what failed */
                 aa__buf_puts(b, "; fails closed: counts as matched");
         }
@@ -401,8 +407,6 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
             tier = ap->tier;
             by = ap->name;
         }
-        if (tier == AA_TIER_STRONG && *by && !d->explain)
-            break; /* nothing later can change tier or name */
     }
     d->tier = tier;
     d->requires_approval = tier != AA_TIER_AUTONOMOUS;

@@ -370,6 +370,47 @@ static int64_t fake_clock(void *ud) {
     return fake_now;
 }
 
+/* Explain never changes a decision. Once a strong policy has matched,
+ * the rest are evaluated for the trace only: a later condition that fails
+ * closed does not reach the reason. One that fails before still does,
+ * with explain or without. */
+static void test_explain_same_decision(void **state) {
+    (void)state;
+    aa_policy *p =
+        load_text("version: \"1.0\"\nroles:\n  r:\n    actions: [\"*\"]\n"
+                  "profiles:\n  a:\n    role: r\napproval_policies:\n"
+                  "  - name: first\n    condition: 'action == \"x\"'\n"
+                  "    tier: strong\n"
+                  "  - name: broken\n    condition: 'user matches nope'\n"
+                  "    tier: soft\n"
+                  "  - name: last\n    condition: 'action == \"y\"'\n"
+                  "    tier: strong\n");
+    aa_engine_options o = {.audit_mode = AA_AUDIT_OFF};
+    aa_engine *e = NULL;
+    assert_int_equal(aa_engine_new(p, &o, &e, NULL), AA_OK);
+    aa_decision *plain = aa_decision_new(), *traced = aa_decision_new();
+    aa_decision_set_explain(traced, 1);
+    const char *actions[] = {"x", "y"};
+    for (int i = 0; i < 2; i++) {
+        aa_request r = {.agent = "a", .user = "u", .action = actions[i]};
+        aa_authorize(e, &r, plain);
+        aa_authorize(e, &r, traced);
+        assert_string_equal(aa_decision_reason(plain),
+                            aa_decision_reason(traced));
+        assert_int_equal(aa_decision_tier(plain), AA_TIER_STRONG);
+        assert_int_equal(aa_decision_tier(traced), AA_TIER_STRONG);
+        assert_string_equal(aa_decision_approval_policy(traced),
+                            actions[i][0] == 'x' ? "first" : "last");
+        bool noted =
+            strstr(aa_decision_reason(plain), "could not be evaluated") != NULL;
+        assert_true(noted == (actions[i][0] == 'y'));
+    }
+    aa_decision_free(plain);
+    aa_decision_free(traced);
+    aa_engine_free(e);
+    aa_policy_free(p);
+}
+
 /* Session-gated decisions on a SQLite store, whose lookups copy the
  * session into a buffer on the stack: names that fit, and names too long
  * for it (the engine then reads the session the allocating way), decide
@@ -628,6 +669,7 @@ int main(void) {
         cmocka_unit_test(test_explain),
         cmocka_unit_test(test_audit_fail_closed),
         cmocka_unit_test(test_audit_lines),
+        cmocka_unit_test(test_explain_same_decision),
         cmocka_unit_test(test_sessions_on_sqlite),
         cmocka_unit_test(test_state_rules),
         cmocka_unit_test(test_threads),
