@@ -29,6 +29,15 @@ aa_installed version
 expect_rc 0 "installed CLI runs"
 expect_out "agent-auth " "installed CLI version"
 
+# Built with AA_STATIC_DEPS (the default, when the .a files exist), the CLI
+# loads none of its four dependencies at run time.
+if [ "${AA_STATIC_CLI:-0}" = 1 ]; then
+    deps=$(ldd "$PREFIX/bin/agent-auth" | grep -E 'lib(yaml|jansson|sqlite3|crypto)' || true)
+    [ -z "$deps" ] && pass || fail "the CLI is linked statically with its dependencies, yet loads: $deps"
+else
+    echo "static CLI check: skipped (built with shared dependencies)"
+fi
+
 export PKG_CONFIG_PATH=$libdir
 pkg-config --exists agent-auth && pass || fail "pkg-config finds agent-auth"
 cc_pc() { # cc_pc OUT EXTRA-PKG-CONFIG-FLAGS...
