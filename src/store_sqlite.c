@@ -317,7 +317,27 @@ static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
 }
 
 /* Steps a write statement to completion and resets it. */
+/* Connection c's statement q, prepared on its first use: a short-lived
+ * process (one `agent-auth check`) needs two or three of the statements,
+ * and preparing all of them was half of its work. NULL, with the reason in
+ * err, when it cannot be prepared. */
+static sqlite3_stmt *stmt(sq_conn *c, int q, aa_error *err) {
+    if (!c->q[q]) {
+        int rc = sqlite3_prepare_v3(c->db, query_sql[q], -1,
+                                    SQLITE_PREPARE_PERSISTENT, &c->q[q], NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(c->q[q]);
+            c->q[q] = NULL;
+            sq_fail(c, rc, err, "preparing a statement");
+        }
+    }
+    return c->q[q];
+}
+
+/* Steps st to its end; st NULL (not prepared) is a state error. */
 static int run(sq_conn *c, sqlite3_stmt *st, aa_error *err, const char *what) {
+    if (!st)
+        return AA_ESTATE;
     int rc = sqlite3_step(st);
     while (rc == SQLITE_ROW)
         rc = sqlite3_step(st);
@@ -360,7 +380,11 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
         return aa__fail(err, AA_EINVAL, "session_put: missing field");
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[Q_SESS_PUT];
+    sqlite3_stmt *st = stmt(c, Q_SESS_PUT, err);
+    if (!st) {
+        conn_put(c);
+        return AA_ESTATE;
+    }
     bind_text(st, 1, sess->session_id);
     bind_text(st, 2, sess->agent);
     bind_text(st, 3, sess->user);
@@ -387,7 +411,10 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
  * *changed = 1 when this call marked it. */
 static int mark_expired(sq_conn *c, int q, const char *id, int64_t now,
                         int *changed, aa_error *err) {
-    sqlite3_stmt *st = c->q[q];
+    *changed = 0;
+    sqlite3_stmt *st = stmt(c, q, err);
+    if (!st)
+        return AA_ESTATE;
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     write_lock(c);
@@ -420,7 +447,11 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     bool wrote = false;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = c->q[Q_SESS_GET];
+        sqlite3_stmt *st = stmt(c, Q_SESS_GET, err);
+        if (!st) {
+            status = AA_ESTATE;
+            break;
+        }
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -488,7 +519,11 @@ static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
                       int *revoked, aa_error *err) {
     *revoked = 0;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[q];
+    sqlite3_stmt *st = stmt(c, q, err);
+    if (!st) {
+        conn_put(c);
+        return AA_ESTATE;
+    }
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     int rc, status = AA_OK;
@@ -547,7 +582,11 @@ static int sq_session_list(aa_store *base, const char *agent, const char *user,
     rows r = {.size = sizeof(aa_session)};
     int status = AA_OK, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[q];
+    sqlite3_stmt *st = stmt(c, q, err);
+    if (!st) {
+        conn_put(c);
+        return AA_ESTATE;
+    }
     if (agent)
         bind_text(st, 1, agent);
     if (user)
@@ -619,7 +658,12 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[Q_DEL_PUT];
+    sqlite3_stmt *st = stmt(c, Q_DEL_PUT, err);
+    if (!st) {
+        conn_put(c);
+        aa__buf_free(&acts);
+        return AA_ESTATE;
+    }
     bind_text(st, 1, d->delegation_id);
     bind_text(st, 2, d->from_user);
     bind_text(st, 3, d->to_agent);
@@ -655,7 +699,11 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
     int status = AA_OK;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = c->q[Q_DEL_GET];
+        sqlite3_stmt *st = stmt(c, Q_DEL_GET, err);
+        if (!st) {
+            status = AA_ESTATE;
+            break;
+        }
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
@@ -691,7 +739,9 @@ static int read_pair(sq_conn *c, const char *agent, const char *user,
                      aa_error *err) {
     rows r = {.size = sizeof(aa__cache_grant)};
     int status = AA_OK, rc;
-    sqlite3_stmt *st = c->q[Q_DEL_FIND];
+    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, err);
+    if (!st)
+        return AA_ESTATE;
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -759,7 +809,11 @@ static int sq_delegation_find(aa_store *base, const char *agent,
 uncached:;
     int status = AA_ENOTFOUND, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[Q_DEL_FIND];
+    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, err);
+    if (!st) {
+        conn_put(c);
+        return AA_ESTATE;
+    }
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -796,7 +850,11 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
     rows r = {.size = sizeof(aa_delegation)};
     int status = AA_OK, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = c->q[agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST];
+    sqlite3_stmt *st = stmt(c, agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST, err);
+    if (!st) {
+        conn_put(c);
+        return AA_ESTATE;
+    }
     if (agent)
         bind_text(st, 1, agent);
     sqlite3_bind_int64(st, 3, now);
@@ -834,20 +892,21 @@ static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     size_t nmarked = 0, npurged = 0;
     sq_conn *c = conn_get(s);
     write_lock(c);
-    int status = run(c, c->q[Q_BEGIN], err, "starting cleanup");
+    int status = run(c, stmt(c, Q_BEGIN, err), err, "starting cleanup");
     static const int steps[4] = {Q_MARK_SESS, Q_MARK_DEL, Q_PURGE_SESS,
                                  Q_PURGE_DEL};
     for (int i = 0; status == AA_OK && i < 4; i++) {
-        sqlite3_stmt *st = c->q[steps[i]];
-        sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
+        sqlite3_stmt *st = stmt(c, steps[i], err);
+        if (st)
+            sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
         status = run(c, st, err, "cleaning up");
         if (status == AA_OK)
             *(i < 2 ? &nmarked : &npurged) += (size_t)sqlite3_changes(c->db);
     }
     if (status == AA_OK)
-        status = run(c, c->q[Q_COMMIT], err, "committing cleanup");
+        status = run(c, stmt(c, Q_COMMIT, err), err, "committing cleanup");
     if (status != AA_OK && !sqlite3_get_autocommit(c->db))
-        run(c, c->q[Q_ROLLBACK], NULL, "rolling back cleanup");
+        run(c, stmt(c, Q_ROLLBACK, NULL), NULL, "rolling back cleanup");
     write_unlock(c);
     conn_put(c);
     if (status != AA_OK)
@@ -1162,13 +1221,7 @@ static int conn_open(sq_store *s, sq_conn *c, bool first, aa_error *err) {
     if (status == AA_OK)
         status =
             exec1(c, "PRAGMA mmap_size = 268435456", NULL, 0, err, "opening");
-    for (int i = 0; status == AA_OK && i < Q_COUNT; i++) {
-        rc = sqlite3_prepare_v3(c->db, query_sql[i], -1,
-                                SQLITE_PREPARE_PERSISTENT, &c->q[i], NULL);
-        if (rc != SQLITE_OK)
-            status = sq_fail(c, rc, err, "preparing statements");
-    }
-    return status;
+    return status; /* statements are prepared on first use (stmt()) */
 }
 
 int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {

@@ -941,6 +941,59 @@ static void test_sqlite_corrupt_file(void **state) {
     free(path);
 }
 
+/* Statements are prepared on first use: one that cannot be (its table
+ * was dropped behind the store's back) is a state error that names the
+ * store, for every operation, and never a crash. */
+static void test_sqlite_statement_fails_to_prepare(void **state) {
+    fx *f = *state;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE sessions; DROP TABLE "
+                                  "delegations",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    aa_error *err = aa_error_new();
+    aa_session s;
+    assert_int_equal(f->st->ops->session_get(f->st, "s1", T0, &s, err),
+                     AA_ESTATE);
+    char buf[256];
+    assert_int_equal(
+        f->st->ops->session_get_into(f->st, "s1", T0, &s, buf, sizeof buf, err),
+        AA_ESTATE);
+    aa_session put = {.agent = "a",
+                      .user = "u",
+                      .scope = "",
+                      .created_at = T0,
+                      .expires_at = T0 + SEC};
+    strcpy(put.session_id, "s1");
+    assert_int_equal(f->st->ops->session_put(f->st, &put, err), AA_ESTATE);
+    int revoked = 7;
+    assert_int_equal(f->st->ops->session_revoke(f->st, "s1", T0, &revoked, err),
+                     AA_ESTATE);
+    assert_int_equal(revoked, 0);
+    aa__deleg_hit hit;
+    assert_int_equal(
+        f->st->ops->delegation_find(f->st, "a", "u", "x", T0, &hit, err),
+        AA_ESTATE);
+    aa_delegation *list = NULL;
+    size_t n = 9;
+    assert_int_equal(
+        f->st->ops->delegation_list(f->st, NULL, T0, &list, &n, err),
+        AA_ESTATE);
+    assert_int_equal(n, 0);
+    size_t marked = 9, purged = 9;
+    assert_int_equal(f->st->ops->cleanup(f->st, T0, SEC, &marked, &purged, err),
+                     AA_ESTATE);
+    char *t = tu_error_text(err);
+    assert_non_null(strstr(t, "preparing a statement"));
+    assert_non_null(strstr(t, f->path));
+    assert_non_null(strstr(t, "no such table"));
+    free(t);
+    aa_error_free(err);
+}
+
 static void test_sqlite_foreign_database(void **state) {
     fx *f = *state;
     char *path = join(f->dir, "other.db");
@@ -1226,6 +1279,7 @@ int main(void) {
         SQLITE(test_sqlite_file_modes),
         SQLITE(test_sqlite_corrupt_file),
         SQLITE(test_sqlite_foreign_database),
+        SQLITE(test_sqlite_statement_fails_to_prepare),
         SQLITE(test_sqlite_unreadable_file),
         SQLITE(test_sqlite_readonly_directory),
         SQLITE(test_sqlite_lookups_use_indexes),
