@@ -513,8 +513,8 @@ const aa__ypair *aa__ymap_find(const aa__ynode *map, const char *key) {
 /* ---- scalar resolution (YAML 1.1 as PyYAML's safe loader) --------------- */
 
 static bool one_of(const char *s, const char *const *list) {
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
+    for (; *list; list++) /* most scalars differ in the first byte */
+        if (s[0] == (*list)[0] && strcmp(s, *list) == 0)
             return true;
     return false;
 }
