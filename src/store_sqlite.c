@@ -319,16 +319,17 @@ static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
 /* Steps a write statement to completion and resets it. */
 /* Connection c's statement q, prepared on its first use: a short-lived
  * process (one `agent-auth check`) needs two or three of the statements,
- * and preparing all of them was half of its work. NULL, with the reason in
- * err, when it cannot be prepared. */
-static sqlite3_stmt *stmt(sq_conn *c, int q, aa_error *err) {
+ * and preparing all of them was half of its work. NULL when it cannot be
+ * prepared: then *status says why (AA_EBUSY, AA_ENOMEM, AA_ESTATE) and err
+ * has the message. */
+static sqlite3_stmt *stmt(sq_conn *c, int q, int *status, aa_error *err) {
     if (!c->q[q]) {
         int rc = sqlite3_prepare_v3(c->db, query_sql[q], -1,
                                     SQLITE_PREPARE_PERSISTENT, &c->q[q], NULL);
         if (rc != SQLITE_OK) {
             sqlite3_finalize(c->q[q]);
             c->q[q] = NULL;
-            sq_fail(c, rc, err, "preparing a statement");
+            *status = sq_fail(c, rc, err, "preparing a statement");
         }
     }
     return c->q[q];
@@ -380,10 +381,11 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
         return aa__fail(err, AA_EINVAL, "session_put: missing field");
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, Q_SESS_PUT, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, Q_SESS_PUT, &prep, err);
     if (!st) {
         conn_put(c);
-        return AA_ESTATE;
+        return prep;
     }
     bind_text(st, 1, sess->session_id);
     bind_text(st, 2, sess->agent);
@@ -412,9 +414,10 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
 static int mark_expired(sq_conn *c, int q, const char *id, int64_t now,
                         int *changed, aa_error *err) {
     *changed = 0;
-    sqlite3_stmt *st = stmt(c, q, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, q, &prep, err);
     if (!st)
-        return AA_ESTATE;
+        return prep;
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     write_lock(c);
@@ -447,11 +450,11 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     bool wrote = false;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = stmt(c, Q_SESS_GET, err);
-        if (!st) {
-            status = AA_ESTATE;
+        status = AA_ESTATE;
+        sqlite3_stmt *st = stmt(c, Q_SESS_GET, &status, err);
+        if (!st)
             break;
-        }
+        status = AA_OK;
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -519,10 +522,11 @@ static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
                       int *revoked, aa_error *err) {
     *revoked = 0;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, q, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, q, &prep, err);
     if (!st) {
         conn_put(c);
-        return AA_ESTATE;
+        return prep;
     }
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
@@ -582,10 +586,11 @@ static int sq_session_list(aa_store *base, const char *agent, const char *user,
     rows r = {.size = sizeof(aa_session)};
     int status = AA_OK, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, q, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, q, &prep, err);
     if (!st) {
         conn_put(c);
-        return AA_ESTATE;
+        return prep;
     }
     if (agent)
         bind_text(st, 1, agent);
@@ -658,11 +663,12 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, Q_DEL_PUT, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, Q_DEL_PUT, &prep, err);
     if (!st) {
         conn_put(c);
         aa__buf_free(&acts);
-        return AA_ESTATE;
+        return prep;
     }
     bind_text(st, 1, d->delegation_id);
     bind_text(st, 2, d->from_user);
@@ -699,11 +705,11 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
     int status = AA_OK;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        sqlite3_stmt *st = stmt(c, Q_DEL_GET, err);
-        if (!st) {
-            status = AA_ESTATE;
+        status = AA_ESTATE;
+        sqlite3_stmt *st = stmt(c, Q_DEL_GET, &status, err);
+        if (!st)
             break;
-        }
+        status = AA_OK;
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
@@ -738,10 +744,11 @@ static int read_pair(sq_conn *c, const char *agent, const char *user,
                      int64_t now, aa__cache_grant **out, size_t *n,
                      aa_error *err) {
     rows r = {.size = sizeof(aa__cache_grant)};
-    int status = AA_OK, rc;
-    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, err);
+    int status = AA_ESTATE, rc;
+    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, &status, err);
     if (!st)
-        return AA_ESTATE;
+        return status;
+    status = AA_OK;
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -809,10 +816,11 @@ static int sq_delegation_find(aa_store *base, const char *agent,
 uncached:;
     int status = AA_ENOTFOUND, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, &prep, err);
     if (!st) {
         conn_put(c);
-        return AA_ESTATE;
+        return prep;
     }
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
@@ -850,10 +858,12 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
     rows r = {.size = sizeof(aa_delegation)};
     int status = AA_OK, rc;
     sq_conn *c = conn_get(s);
-    sqlite3_stmt *st = stmt(c, agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST, err);
+    int prep = AA_ESTATE;
+    sqlite3_stmt *st =
+        stmt(c, agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST, &prep, err);
     if (!st) {
         conn_put(c);
-        return AA_ESTATE;
+        return prep;
     }
     if (agent)
         bind_text(st, 1, agent);
@@ -891,22 +901,35 @@ static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
         cutoff = INT64_MIN;
     size_t nmarked = 0, npurged = 0;
     sq_conn *c = conn_get(s);
-    write_lock(c);
-    int status = run(c, stmt(c, Q_BEGIN, err), err, "starting cleanup");
+    /* Every statement of the transaction is prepared before it begins, so
+     * that ROLLBACK (or COMMIT) cannot fail to prepare inside it and leave
+     * the connection holding the write lock. */
     static const int steps[4] = {Q_MARK_SESS, Q_MARK_DEL, Q_PURGE_SESS,
                                  Q_PURGE_DEL};
+    static const int all[7] = {Q_BEGIN,      Q_MARK_SESS, Q_MARK_DEL,
+                               Q_PURGE_SESS, Q_PURGE_DEL, Q_COMMIT,
+                               Q_ROLLBACK};
+    int status = AA_OK;
+    for (int i = 0; status == AA_OK && i < 7; i++)
+        if (!stmt(c, all[i], &status, err) && status == AA_OK)
+            status = AA_ESTATE;
+    if (status != AA_OK) {
+        conn_put(c);
+        return status;
+    }
+    write_lock(c);
+    status = run(c, c->q[Q_BEGIN], err, "starting cleanup");
     for (int i = 0; status == AA_OK && i < 4; i++) {
-        sqlite3_stmt *st = stmt(c, steps[i], err);
-        if (st)
-            sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
+        sqlite3_stmt *st = c->q[steps[i]];
+        sqlite3_bind_int64(st, 1, i < 2 ? now : cutoff);
         status = run(c, st, err, "cleaning up");
         if (status == AA_OK)
             *(i < 2 ? &nmarked : &npurged) += (size_t)sqlite3_changes(c->db);
     }
     if (status == AA_OK)
-        status = run(c, stmt(c, Q_COMMIT, err), err, "committing cleanup");
+        status = run(c, c->q[Q_COMMIT], err, "committing cleanup");
     if (status != AA_OK && !sqlite3_get_autocommit(c->db))
-        run(c, stmt(c, Q_ROLLBACK, NULL), NULL, "rolling back cleanup");
+        run(c, c->q[Q_ROLLBACK], NULL, "rolling back cleanup");
     write_unlock(c);
     conn_put(c);
     if (status != AA_OK)
