@@ -7,7 +7,8 @@
  *   3  the same policy plus 10,000 profiles, 1,000 roles, 1,000 approval
  *      policies about other actions and 1,000 A2A policies about other
  *      agents, pinned by exact names (3b: by prefixes, `starts_with` and
- *      `from_agent: "x-*"`; 3c: written so that no index can skip them)
+ *      `from_agent: "x-*"`; 3d: by `metadata.tenant == ...`; 3c: written
+ *      so that no index can skip them)
  *   4  a SQLite state store holding 100,000 sessions and 100,000
  *      delegations: session-gated and delegation-permitted requests
  *   5  two threads deciding at once, against one
@@ -466,9 +467,10 @@ static aa_engine *new_engine(const aa_policy *p, aa_audit_mode mode,
 
 /* How scenario 3's generated approval and A2A policies name what they are
  * about: exact names (`action == ...`, `action in [...]`, an exact
- * from_agent), prefixes (`action starts_with ...`, a from_agent "x-*"), or
- * in ways no index can use (metadata, a from_agent "*-x"). */
-typedef enum { BIG_EXACT, BIG_PREFIX, BIG_OPAQUE } big_kind;
+ * from_agent), prefixes (`action starts_with ...`, a from_agent "x-*"),
+ * metadata values (`metadata.tenant == ...`, an exact from_agent), or in
+ * ways no index can use (`ends_with`, a from_agent "*-x"). */
+typedef enum { BIG_EXACT, BIG_PREFIX, BIG_OPAQUE, BIG_META } big_kind;
 
 /* The scenario-3 policy: the enterprise example plus 1,000 roles, 10,000
  * profiles, 1,000 approval policies about other actions and 1,000 A2A
@@ -510,10 +512,15 @@ static char *big_policy_text(const char *base, big_kind kind) {
                            "    condition: 'action starts_with \"gen%d:\" and "
                            "metadata.amount > %d'\n",
                            i, 100 + i);
-        else if (kind == BIG_OPAQUE)
+        else if (kind == BIG_META)
             aa__buf_printf(&approvals,
                            "    condition: 'metadata.tenant == \"gen%d\" and "
                            "metadata.amount > %d'\n",
+                           i, 100 + i);
+        else if (kind == BIG_OPAQUE)
+            aa__buf_printf(&approvals,
+                           "    condition: 'resource ends_with \"/gen%d\" "
+                           "and metadata.amount > %d'\n",
                            i, 100 + i);
         else if (i % 2 == 0)
             aa__buf_printf(&approvals,
@@ -529,7 +536,7 @@ static char *big_policy_text(const char *base, big_kind kind) {
     }
     for (int i = 0; i < 1000; i++) {
         aa__buf_printf(&a2a, "    - name: gen-a2a-%d\n", i);
-        if (kind == BIG_EXACT)
+        if (kind == BIG_EXACT || kind == BIG_META)
             aa__buf_printf(&a2a, "      from_agent: gen-agent-%d\n", i);
         else if (kind == BIG_PREFIX)
             aa__buf_printf(&a2a, "      from_agent: \"gen-agent-%d-*\"\n", i);
@@ -903,7 +910,7 @@ static void scenario2(void) {
 static void big_row(const char *id, const char *label, big_kind kind,
                     const figure *ref) {
     static const char *const files[] = {"big.yaml", "big-prefix.yaml",
-                                        "big-opaque.yaml"};
+                                        "big-opaque.yaml", "big-meta.yaml"};
     char *path = enterprise_path();
     char *base = read_text(path);
     char *text = big_policy_text(base, kind);
@@ -940,6 +947,7 @@ static void scenario3(void) {
     figure ref = reference_mix("3ref");
     big_row("3", "+10k profiles, 1k roles/approvals/A2A", BIG_EXACT, &ref);
     big_row("3b", "same sizes, named by prefixes", BIG_PREFIX, &ref);
+    big_row("3d", "same sizes, named by metadata values", BIG_META, &ref);
     big_row("3c", "same sizes, conditions no index can skip", BIG_OPAQUE, &ref);
 }
 

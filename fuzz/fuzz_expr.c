@@ -122,6 +122,16 @@ static void check_ctx(const aa__expr *e, const aa__expr_ctx *c,
         if (!listed && (rc1 != AA_OK || r1))
             abort(); /* skipping on the pin would change the outcome */
     }
+    const char *key, *const *mvals;
+    size_t klen, mn;
+    if (aa__expr_meta_pin(e, &key, &klen, &mvals, &mn)) {
+        const char *have = aa__meta_string(c->meta, c->nmeta, key, klen);
+        bool listed = false;
+        for (size_t i = 0; i < mn && have; i++)
+            listed |= strcmp(mvals[i], have) == 0;
+        if (!listed && (rc1 != AA_OK || r1))
+            abort(); /* the same for a metadata pin */
+    }
 }
 
 static void run(const char *src, aa__ctx_kind kind) {

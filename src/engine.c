@@ -363,7 +363,8 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    aa__merge m = aa__approval_candidates(&e->index, action, alen, ahash);
+    aa__merge m = aa__approval_candidates(&e->index, action, alen, ahash,
+                                          ctx->meta, ctx->nmeta);
     aa__expr_error xerr;
     int i;
     if (d->explain) {
@@ -371,11 +372,14 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
         size_t n = 0;
         while (aa__merge_next(&count) >= 0)
             n++;
+        bool by_meta = e->index.nmeta > 0;
         if (p->napprovals > n)
             step(d, "approval", 0,
-                 "%zu approval polic%s about other actions skipped (indexed "
-                 "by action)",
-                 p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies");
+                 "%zu approval polic%s about other %s skipped (indexed by "
+                 "%s)",
+                 p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies",
+                 by_meta ? "requests" : "actions",
+                 by_meta ? "action and metadata" : "action");
     }
     while ((i = aa__merge_next(&m)) >= 0) {
         /* Settled: nothing later can change tier or name. Without explain

@@ -132,14 +132,59 @@ static void prefix_free(aa__prefix_index *px) {
 
 /* ---- building ------------------------------------------------------------ */
 
+/* The index of a metadata key, added when there is room; NULL when not. */
+static aa__meta_index *meta_index(aa__engine_index *ix, const char *key,
+                                  size_t keylen) {
+    for (size_t k = 0; k < ix->nmeta; k++) {
+        aa__meta_index *mi = &ix->approvals_by_meta[k];
+        if (mi->keylen == keylen && memcmp(mi->key, key, keylen) == 0)
+            return mi;
+    }
+    if (ix->nmeta == AA__META_KEYS)
+        return NULL;
+    aa__meta_index *mi = &ix->approvals_by_meta[ix->nmeta++];
+    mi->key = key;
+    mi->keylen = keylen;
+    aa__map_init(&mi->by_value);
+    return mi;
+}
+
+/* Indexes approval policy i by the metadata values its condition pins, if
+ * it pins some and the key has (or gets) an index. */
+static int index_approval_meta(aa__engine_index *ix, const aa_policy *p,
+                               size_t i, bool *indexed) {
+    const char *key, *const *vals;
+    size_t keylen, n;
+    *indexed = false;
+    if (!aa__expr_meta_pin(p->approvals[i].cond, &key, &keylen, &vals, &n))
+        return AA_OK;
+    aa__meta_index *mi = meta_index(ix, key, keylen);
+    if (!mi)
+        return AA_OK;
+    for (size_t k = 0; k < n; k++) {
+        aa__idlist *l = keyed_list(ix, &mi->by_value, vals[k], strlen(vals[k]));
+        if (!l || !idlist_push(l, (int)i))
+            return AA_ENOMEM;
+    }
+    *indexed = true;
+    return AA_OK;
+}
+
 /* Indexes approval policy i by the actions or action prefixes its
- * condition pins. */
+ * condition pins, else by the metadata values it pins, else it always
+ * applies. */
 static int index_approval(aa__engine_index *ix, const aa_policy *p, size_t i,
                           size_t maxprefixes) {
     const char *const *vals;
     size_t n, nexact;
-    if (!aa__expr_pins(p->approvals[i].cond, AA__F_ACTION, &vals, &n, &nexact))
+    if (!aa__expr_pins(p->approvals[i].cond, AA__F_ACTION, &vals, &n,
+                       &nexact)) {
+        bool indexed;
+        int rc = index_approval_meta(ix, p, i, &indexed);
+        if (rc != AA_OK || indexed)
+            return rc;
         return idlist_push(&ix->approvals_always, (int)i) ? AA_OK : AA_ENOMEM;
+    }
     for (size_t k = nexact; k < n; k++)
         if (!vals[k][0]) /* starts_with "": any action */
             return idlist_push(&ix->approvals_always, (int)i) ? AA_OK
@@ -192,6 +237,9 @@ int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p) {
                           &nexact)) {
             maxlists += nexact;
             maxprefixes += n - nexact;
+        } else if (aa__expr_meta_pin(p->approvals[i].cond, NULL, NULL, NULL,
+                                     &n)) {
+            maxlists += n;
         }
     }
     maxlists += p->a2a.npolicies;
@@ -220,6 +268,8 @@ void aa__engine_index_free(aa__engine_index *ix) {
     free(ix->approvals_always.items);
     free(ix->a2a_always.items);
     aa__map_free(&ix->approvals_by_action);
+    for (size_t k = 0; k < ix->nmeta; k++)
+        aa__map_free(&ix->approvals_by_meta[k].by_value);
     aa__map_free(&ix->a2a_by_from);
     aa__map_free(&ix->a2a_by_to);
     prefix_free(&ix->approvals_by_prefix);

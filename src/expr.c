@@ -88,6 +88,10 @@ struct aa__expr {
     size_t pin_n[AA__F_COUNT];
     size_t pin_exact[AA__F_COUNT]; /* pin_vals[f][0..pin_exact[f]) are
                                       exact values, the rest prefixes */
+    const char *meta_key;          /* a metadata key pinned to string values */
+    size_t meta_keylen;
+    const char *const *meta_vals;
+    size_t meta_n;
 };
 
 static const char *const field_names[AA__F_COUNT] = {
@@ -1048,8 +1052,8 @@ static bool pin_of(const aa__expr *e, const node *n, int f, const char **slot,
 }
 
 /* Fills e->pin_* from the top-level conjuncts, preferring exact values to
- * prefixes. */
-static void compute_pins(aa__expr *e, const char **space) {
+ * prefixes. Returns the pin space left. */
+static const char **compute_pins(aa__expr *e, const char **space) {
     const node *root = &e->nodes[e->root];
     const node *one = root;
     uint32_t nkids = 1;
@@ -1085,6 +1089,90 @@ static void compute_pins(aa__expr *e, const char **space) {
         e->pin_n[f] = count;
         e->pin_exact[f] = nexact;
         space += count;
+    }
+    return space;
+}
+
+/* Whether comparison n pins a metadata key to string values
+ * (`metadata.k == "v"`, `k in ["a", "b"]`): stores the key and, when slot
+ * is not NULL, the values. */
+static bool meta_pin_cmp(const aa__expr *e, const node *n, const node **key,
+                         const char **slot, size_t *count) {
+    if (n->kind != N_CMP || (n->op != OP_EQ && n->op != OP_IN))
+        return false;
+    const node *l = &e->nodes[n->a], *r = &e->nodes[n->b];
+    if (n->op == OP_EQ && r->kind == N_META && l->kind == N_CONST) {
+        const node *t = l;
+        l = r;
+        r = t;
+    }
+    if (l->kind != N_META || r->kind != N_CONST)
+        return false;
+    if (n->op == OP_EQ) {
+        if (r->v.type != AA__V_STR)
+            return false;
+        if (slot)
+            slot[0] = r->v.u.s.p;
+        *count = 1;
+    } else {
+        if (r->v.type != AA__V_LIST)
+            return false;
+        for (size_t i = 0; i < r->v.u.list.n; i++)
+            if (r->v.u.list.items[i].type != AA__V_STR)
+                return false;
+        for (size_t i = 0; slot && i < r->v.u.list.n; i++)
+            slot[i] = r->v.u.list.items[i].u.s.p;
+        *count = r->v.u.list.n;
+    }
+    *key = l;
+    return true;
+}
+
+static bool same_key(const node *a, const node *b) {
+    return a->v.u.s.len == b->v.u.s.len &&
+           memcmp(a->v.u.s.p, b->v.u.s.p, a->v.u.s.len) == 0;
+}
+
+/* A comparison that pins a metadata key, or an `or` of them on one key. */
+static bool meta_pin_of(const aa__expr *e, const node *n, const node **key,
+                        const char **slot, size_t *count) {
+    if (n->kind != N_OR)
+        return meta_pin_cmp(e, n, key, slot, count);
+    size_t total = 0, c;
+    const node *k;
+    for (uint32_t i = 0; i < n->b; i++) {
+        const node *kid = &e->nodes[e->kids[n->a + i]];
+        if (!meta_pin_cmp(e, kid, &k, slot ? slot + total : NULL, &c) ||
+            (i > 0 && !same_key(k, *key)))
+            return false;
+        if (i == 0)
+            *key = k;
+        total += c;
+    }
+    *count = total;
+    return true;
+}
+
+/* Fills e->meta_* from the first top-level conjunct that pins a metadata
+ * key, unless a conjunct before it could raise an evaluation error. */
+static void compute_meta_pin(aa__expr *e, const char **space) {
+    const node *root = &e->nodes[e->root];
+    uint32_t nkids = root->kind == N_AND ? root->b : 1;
+    for (uint32_t i = 0; i < nkids; i++) {
+        const node *k =
+            root->kind == N_AND ? &e->nodes[e->kids[root->a + i]] : root;
+        const node *key;
+        size_t count;
+        if (meta_pin_of(e, k, &key, NULL, &count)) {
+            meta_pin_of(e, k, &key, space, &count);
+            e->meta_key = key->v.u.s.p;
+            e->meta_keylen = key->v.u.s.len;
+            e->meta_vals = (const char *const *)space;
+            e->meta_n = count;
+            return;
+        }
+        if (k->can_err)
+            return; /* skipping could hide its error */
     }
 }
 
@@ -1182,13 +1270,29 @@ int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
         return AA_EPARSE;
     }
     if (!e->empty)
-        compute_pins(e, (const char **)(void *)(block + off_pins));
+        compute_meta_pin(
+            e, compute_pins(e, (const char **)(void *)(block + off_pins)));
     *out = e;
     return AA_OK;
 }
 
 void aa__expr_free(aa__expr *e) {
     free(e);
+}
+
+bool aa__expr_meta_pin(const aa__expr *e, const char **key, size_t *keylen,
+                       const char *const **vals, size_t *n) {
+    if (!e || e->empty || !e->meta_key)
+        return false;
+    if (key)
+        *key = e->meta_key;
+    if (keylen)
+        *keylen = e->meta_keylen;
+    if (vals)
+        *vals = e->meta_vals;
+    if (n)
+        *n = e->meta_n;
+    return true;
 }
 
 const char *aa__expr_source(const aa__expr *e) {
@@ -1249,6 +1353,17 @@ static int ev(evst *s, const node *n, xval *out);
 
 static const node *kid(const evst *s, const node *n, uint32_t i) {
     return &s->e->nodes[s->e->kids[n->a + i]];
+}
+
+const char *aa__meta_string(const aa_meta *meta, size_t n, const char *key,
+                            size_t klen) {
+    for (size_t i = 0; i < n; i++) {
+        const char *k = meta[i].key;
+        if (!k || k[0] != key[0] || strncmp(k, key, klen) != 0 || k[klen])
+            continue;
+        return meta[i].type == AA_VALUE_STRING ? meta[i].string : NULL;
+    }
+    return NULL;
 }
 
 static void meta_value(const aa__expr_ctx *c, const char *key, size_t klen,

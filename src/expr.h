@@ -131,6 +131,20 @@ int aa__expr_explain(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
 bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
                    size_t *n, size_t *nexact);
 
+/* The same for request metadata: true when the condition can only be true
+ * (or raise an evaluation error) if the request's metadata value for
+ * key[0, keylen) (the first entry with that key) is a string equal to one
+ * of the returned values: `metadata.k == "v"`, `k in ["a", "b"]` or an
+ * `or` of those on one key, under the same rules as aa__expr_pins. The key
+ * is not NUL-terminated; the values are. */
+bool aa__expr_meta_pin(const aa__expr *e, const char **key, size_t *keylen,
+                       const char *const **vals, size_t *n);
+
+/* The value of the first metadata entry with key[0, klen) when it is a
+ * string (what a condition reads as `metadata.<key>`), else NULL. */
+const char *aa__meta_string(const aa_meta *meta, size_t n, const char *key,
+                            size_t klen);
+
 /* Renders a two-line caret display of `src` with a '^' under `column` into
  * out (for messages). */
 void aa__expr_caret(const char *src, int column, aa__buf *out);

@@ -15,8 +15,7 @@
 #include "engine.h"
 
 static const char *const conditions[] = {
-    "action starts_with \"a\"",
-    "action starts_with \"ab\" and user != \"x\"",
+    "action starts_with \"a\"", "action starts_with \"ab\" and user != \"x\"",
     "action == \"abc\"",
     "action in [\"abc\", \"b\"] or action starts_with \"c\"",
     "user == \"u\"",           /* no pin: always */
@@ -27,6 +26,14 @@ static const char *const conditions[] = {
     "action starts_with \"b\" and action starts_with \"bc\"",
     "action starts_with \"abc\" and action == \"abcz\"", /* exact wins */
     "action == \"z\"",
+    /* 12-19: by metadata when no action is pinned */
+    "metadata.tenant == \"acme\"",
+    "tenant in [\"acme\", \"beta\"] and user != \"x\"",
+    "metadata.env == \"prod\" or metadata.env == \"stage\"",
+    "action == \"z\" and metadata.tenant == \"beta\"",         /* by action */
+    "metadata.tenant == \"acme\" or metadata.env == \"prod\"", /* always */
+    "metadata.k1 == \"v\"", "metadata.k2 == \"v\"",
+    "metadata.k3 == \"v\"", /* a fifth key: always */
 };
 #define NCOND (sizeof conditions / sizeof conditions[0])
 
@@ -100,17 +107,58 @@ static bool starts(const char *s, const char *prefix) {
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-/* Whether approval i's pins admit `action` (no pin admits everything). */
-static bool pins_admit(const aa_policy *p, size_t i, const char *action) {
-    const char *const *vals;
-    size_t n, nexact;
-    if (!aa__expr_pins(p->approvals[i].cond, AA__F_ACTION, &vals, &n, &nexact))
-        return true;
-    for (size_t k = 0; k < n; k++)
-        if (k < nexact ? strcmp(action, vals[k]) == 0 : starts(action, vals[k]))
+/* Whether the index holds metadata key[0, klen). */
+static bool key_indexed(const aa__engine_index *ix, const char *key,
+                        size_t klen) {
+    for (size_t k = 0; k < ix->nmeta; k++)
+        if (ix->approvals_by_meta[k].keylen == klen &&
+            memcmp(ix->approvals_by_meta[k].key, key, klen) == 0)
             return true;
     return false;
 }
+
+/* Whether approval i's pins admit `action` and `meta` (no pin, or a
+ * metadata key without an index, admits everything). */
+static bool pins_admit(const aa_policy *p, const aa__engine_index *ix, size_t i,
+                       const char *action, const aa_meta *meta, size_t nmeta) {
+    const char *const *vals;
+    size_t n, nexact;
+    if (aa__expr_pins(p->approvals[i].cond, AA__F_ACTION, &vals, &n, &nexact)) {
+        for (size_t k = 0; k < n; k++)
+            if (k < nexact ? strcmp(action, vals[k]) == 0
+                           : starts(action, vals[k]))
+                return true;
+        return false;
+    }
+    const char *key;
+    size_t klen;
+    if (!aa__expr_meta_pin(p->approvals[i].cond, &key, &klen, &vals, &n) ||
+        !key_indexed(ix, key, klen))
+        return true;
+    const char *have = aa__meta_string(meta, nmeta, key, klen);
+    for (size_t k = 0; k < n && have; k++)
+        if (strcmp(have, vals[k]) == 0)
+            return true;
+    return false;
+}
+
+static const aa_meta m_acme[] = {
+    {.key = "tenant", .type = AA_VALUE_STRING, .string = "acme"}};
+static const aa_meta m_beta_then_acme[] = {
+    {.key = "tenant", .type = AA_VALUE_STRING, .string = "beta"},
+    {.key = "tenant", .type = AA_VALUE_STRING, .string = "acme"}};
+static const aa_meta m_number[] = {
+    {.key = "tenant", .type = AA_VALUE_NUMBER, .number = 5}};
+static const aa_meta m_env[] = {
+    {.key = "env", .type = AA_VALUE_STRING, .string = "stage"},
+    {.key = "tenant", .type = AA_VALUE_STRING, .string = "acme"},
+    {.key = "k2", .type = AA_VALUE_STRING, .string = "v"},
+    {.key = "k3", .type = AA_VALUE_STRING, .string = "v"}};
+static const struct {
+    const aa_meta *m;
+    size_t n;
+} metas[] = {
+    {NULL, 0}, {m_acme, 1}, {m_beta_then_acme, 2}, {m_number, 1}, {m_env, 4}};
 
 static void test_approval_candidates(void **state) {
     (void)state;
@@ -120,44 +168,63 @@ static void test_approval_candidates(void **state) {
     static const char *const actions[] = {
         "a", "ab", "abc", "abcd", "abcde", "abcz", "b", "bc", "bcd",
         "c", "cz", "z",   "zz",   "ac",    "x",    "A", "",   "abd"};
+    assert_int_equal(ix.nmeta, 4); /* tenant, env, k1, k2 */
     for (size_t t = 0; t < sizeof actions / sizeof actions[0]; t++) {
-        const char *act = actions[t];
-        size_t len = strlen(act);
-        int got[64];
-        size_t n = drain(
-            aa__approval_candidates(&ix, act, len, aa__hash(act, len)), got);
-
-        aa__expr_ctx c;
-        memset(&c, 0, sizeof c);
-        c.fields[AA__F_ACTION] = act;
-        c.field_len[AA__F_ACTION] = len;
-        c.fields[AA__F_USER] = "u";
-        c.field_len[AA__F_USER] = 1;
-        for (size_t i = 0; i < NCOND; i++) {
-            bool want = pins_admit(p, i, act);
-            if (has(got, n, (int)i) != want)
-                fail_msg("action '%s': policy p%zu (`%s`) %s", act, i,
-                         conditions[i],
-                         want ? "missing" : "listed but its pins rule it out");
-            bool r = false;
-            int rc = aa__expr_eval(p->approvals[i].cond, &c, &r, NULL);
-            if ((rc != AA_OK || r) && !has(got, n, (int)i))
-                fail_msg("action '%s': p%zu would apply but was skipped", act,
-                         i);
+        for (size_t mt = 0; mt < sizeof metas / sizeof metas[0]; mt++) {
+            const char *act = actions[t];
+            size_t len = strlen(act);
+            const aa_meta *meta = metas[mt].m;
+            size_t nmeta = metas[mt].n;
+            int got[64];
+            size_t n =
+                drain(aa__approval_candidates(&ix, act, len, aa__hash(act, len),
+                                              meta, nmeta),
+                      got);
+            aa__expr_ctx c;
+            memset(&c, 0, sizeof c);
+            c.fields[AA__F_ACTION] = act;
+            c.field_len[AA__F_ACTION] = len;
+            c.fields[AA__F_USER] = "u";
+            c.field_len[AA__F_USER] = 1;
+            c.meta = meta;
+            c.nmeta = nmeta;
+            for (size_t i = 0; i < NCOND; i++) {
+                bool want = pins_admit(p, &ix, i, act, meta, nmeta);
+                if (has(got, n, (int)i) != want)
+                    fail_msg("action '%s', metadata set %zu: policy p%zu "
+                             "(`%s`) %s",
+                             act, mt, i, conditions[i],
+                             want ? "missing"
+                                  : "listed but its pins rule it out");
+                bool r = false;
+                int rc = aa__expr_eval(p->approvals[i].cond, &c, &r, NULL);
+                if ((rc != AA_OK || r) && !has(got, n, (int)i))
+                    fail_msg("action '%s', metadata set %zu: p%zu would apply "
+                             "but was skipped",
+                             act, mt, i);
+            }
         }
     }
     /* A few exact expectations, so the test does not only agree with
      * itself. */
     int got[64];
     size_t n = drain(
-        aa__approval_candidates(&ix, "abcd", 4, aa__hash("abcd", 4)), got);
-    const int want_abcd[] = {0, 1, 4, 5, 6, 7, 8};
+        aa__approval_candidates(&ix, "abcd", 4, aa__hash("abcd", 4), NULL, 0),
+        got);
+    const int want_abcd[] = {0, 1, 4, 5, 6, 7, 8, 16, 19};
     assert_int_equal(n, sizeof want_abcd / sizeof want_abcd[0]);
     assert_memory_equal(got, want_abcd, sizeof want_abcd);
-    n = drain(aa__approval_candidates(&ix, "z", 1, aa__hash("z", 1)), got);
-    const int want_z[] = {4, 5, 8, 11};
+    n = drain(aa__approval_candidates(&ix, "z", 1, aa__hash("z", 1), NULL, 0),
+              got);
+    const int want_z[] = {4, 5, 8, 11, 15, 16, 19};
     assert_int_equal(n, sizeof want_z / sizeof want_z[0]);
     assert_memory_equal(got, want_z, sizeof want_z);
+    /* tenant "acme" and env "stage": 12, 13, 14 and 18 join */
+    n = drain(aa__approval_candidates(&ix, "z", 1, aa__hash("z", 1), m_env, 4),
+              got);
+    const int want_z_env[] = {4, 5, 8, 11, 12, 13, 14, 15, 16, 18, 19};
+    assert_int_equal(n, sizeof want_z_env / sizeof want_z_env[0]);
+    assert_memory_equal(got, want_z_env, sizeof want_z_env);
     aa__engine_index_free(&ix);
     aa_policy_free(p);
 }

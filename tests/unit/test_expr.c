@@ -225,6 +225,18 @@ static void check_pins(runner *r, int line, const char *src, const aa__expr *e,
             failf(r, line, src, "pins %s but the outcome depends on it",
                   field_keys[f]);
     }
+    const char *key, *const *vals;
+    size_t klen, n;
+    if (aa__expr_meta_pin(e, &key, &klen, &vals, &n)) {
+        const char *have = aa__meta_string(t->c.meta, t->c.nmeta, key, klen);
+        bool listed = false;
+        for (size_t i = 0; i < n && have; i++)
+            listed |= strcmp(vals[i], have) == 0;
+        if (!listed && (rc != AA_OK || result))
+            failf(r, line, src,
+                  "pins metadata.%.*s but the outcome depends on it", (int)klen,
+                  key);
+    }
 }
 
 static void run_one(runner *r, int line, const char *src, json_t *ctxj,
@@ -526,6 +538,58 @@ static void expect_pins(const char *src, aa__ctx_kind kind, aa__field f,
         }
     }
     aa__expr_free(e);
+}
+
+/* meta_pin(src) with the expected key and values (NULL-terminated), or
+ * key == NULL for "no metadata pin". */
+static void expect_meta_pin(const char *src, const char *want_key,
+                            const char *const *want) {
+    aa__expr *e = compile_ok(src, AA__CTX_APPROVAL);
+    const char *key = NULL, *const *vals = NULL;
+    size_t klen = 0, n = 0;
+    bool pinned = aa__expr_meta_pin(e, &key, &klen, &vals, &n);
+    if (!want_key) {
+        if (pinned)
+            fail_msg("`%s` pins metadata.%.*s", src, (int)klen, key);
+    } else {
+        if (!pinned)
+            fail_msg("`%s` does not pin metadata.%s", src, want_key);
+        assert_int_equal(klen, strlen(want_key));
+        assert_memory_equal(key, want_key, klen);
+        size_t k = 0;
+        while (want[k])
+            k++;
+        assert_int_equal(n, k);
+        for (size_t i = 0; i < k; i++)
+            assert_string_equal(vals[i], want[i]);
+    }
+    aa__expr_free(e);
+}
+
+static void test_meta_pins(void **state) {
+    (void)state;
+    const char *const acme[] = {"acme", NULL};
+    const char *const ab[] = {"a", "b", NULL};
+    const char *const envs[] = {"prod", "production", "stage", NULL};
+    expect_meta_pin("metadata.tenant == \"acme\" and amount > 5", "tenant",
+                    acme);
+    expect_meta_pin("\"acme\" == tenant", "tenant", acme);
+    expect_meta_pin("amount > 5 and tenant in [\"a\", \"b\"]", "tenant", ab);
+    expect_meta_pin("action == \"x\" and metadata.tenant == \"acme\"", "tenant",
+                    acme);
+    expect_meta_pin("metadata.env in $production_envs or env == \"stage\"",
+                    "env", envs);
+    /* not pins */
+    expect_meta_pin("metadata.env == \"a\" or metadata.zone == \"b\"", NULL,
+                    NULL);
+    expect_meta_pin("metadata.env == \"a\" or x", NULL, NULL);
+    expect_meta_pin("x matches email and tenant == \"a\"", NULL, NULL);
+    expect_meta_pin("tenant == 1", NULL, NULL);
+    expect_meta_pin("tenant in [\"a\", 1]", NULL, NULL);
+    expect_meta_pin("not tenant == \"a\"", NULL, NULL);
+    expect_meta_pin("tenant != \"a\"", NULL, NULL);
+    expect_meta_pin("action == \"a\"", NULL, NULL);
+    expect_meta_pin("tenant == user", NULL, NULL);
 }
 
 static void test_pins(void **state) {
@@ -892,10 +956,15 @@ static void test_variables_copied(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),  cmocka_unit_test(test_explain),
-        cmocka_unit_test(test_pins),   cmocka_unit_test(test_caret),
-        cmocka_unit_test(test_truthy), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_api),    cmocka_unit_test(test_variables_copied),
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_pins),
+        cmocka_unit_test(test_meta_pins),
+        cmocka_unit_test(test_caret),
+        cmocka_unit_test(test_truthy),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_api),
+        cmocka_unit_test(test_variables_copied),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
