@@ -982,6 +982,30 @@ static int32_t parse_or(parser *p) {
 
 /* ---- indexing support --------------------------------------------------- */
 
+/* The string literals of constant r: r itself when it is a string or, with
+ * `list`, every item of a list of strings only. Stored at slot (when not
+ * NULL). */
+static bool const_strings(const node *r, bool list, const char **slot,
+                          size_t *count) {
+    if (!list) {
+        if (r->v.type != AA__V_STR)
+            return false;
+        if (slot)
+            slot[0] = r->v.u.s.p;
+        *count = 1;
+        return true;
+    }
+    if (r->v.type != AA__V_LIST)
+        return false;
+    for (size_t i = 0; i < r->v.u.list.n; i++)
+        if (r->v.u.list.items[i].type != AA__V_STR)
+            return false;
+    for (size_t i = 0; slot && i < r->v.u.list.n; i++)
+        slot[i] = r->v.u.list.items[i].u.s.p;
+    *count = r->v.u.list.n;
+    return true;
+}
+
 /* Whether comparison n pins field f: `f == "lit"`, `"lit" == f` and
  * `f in ["a", "b"]` pin it to exact values, `f starts_with "lit"` to a
  * prefix. Stores the literals at slot (when not NULL). */
@@ -999,23 +1023,7 @@ static bool pin_cmp(const aa__expr *e, const node *n, int f, const char **slot,
     if (l->kind != N_FIELD || l->a != (uint32_t)f || r->kind != N_CONST)
         return false;
     *prefix = n->op == OP_STARTS;
-    if (n->op != OP_IN) {
-        if (r->v.type != AA__V_STR)
-            return false;
-        if (slot)
-            slot[0] = r->v.u.s.p;
-        *count = 1;
-        return true;
-    }
-    if (r->v.type != AA__V_LIST)
-        return false;
-    for (size_t i = 0; i < r->v.u.list.n; i++)
-        if (r->v.u.list.items[i].type != AA__V_STR)
-            return false;
-    for (size_t i = 0; slot && i < r->v.u.list.n; i++)
-        slot[i] = r->v.u.list.items[i].u.s.p;
-    *count = r->v.u.list.n;
-    return true;
+    return const_strings(r, n->op == OP_IN, slot, count);
 }
 
 /* Whether node n alone pins field f: a pinning comparison, or an `or` of
@@ -1106,24 +1114,9 @@ static bool meta_pin_cmp(const aa__expr *e, const node *n, const node **key,
         l = r;
         r = t;
     }
-    if (l->kind != N_META || r->kind != N_CONST)
+    if (l->kind != N_META || r->kind != N_CONST ||
+        !const_strings(r, n->op == OP_IN, slot, count))
         return false;
-    if (n->op == OP_EQ) {
-        if (r->v.type != AA__V_STR)
-            return false;
-        if (slot)
-            slot[0] = r->v.u.s.p;
-        *count = 1;
-    } else {
-        if (r->v.type != AA__V_LIST)
-            return false;
-        for (size_t i = 0; i < r->v.u.list.n; i++)
-            if (r->v.u.list.items[i].type != AA__V_STR)
-                return false;
-        for (size_t i = 0; slot && i < r->v.u.list.n; i++)
-            slot[i] = r->v.u.list.items[i].u.s.p;
-        *count = r->v.u.list.n;
-    }
     *key = l;
     return true;
 }
