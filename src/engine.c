@@ -146,13 +146,18 @@ typedef enum {
     PERMIT_USER
 } permit_kind;
 
-static void deny(aa_decision *d, const char *fmt, ...) AA__PRINTF(2, 3);
-static void deny(aa_decision *d, const char *fmt, ...) {
+/* A denial: no tier, no approval policy, an empty reason to fill. */
+static void deny_reset(aa_decision *d) {
     d->allowed = false;
     d->tier = AA_TIER_AUTONOMOUS;
     d->requires_approval = false;
     d->approval_policy = "";
     aa__buf_reset(&d->reason);
+}
+
+static void deny(aa_decision *d, const char *fmt, ...) AA__PRINTF(2, 3);
+static void deny(aa_decision *d, const char *fmt, ...) {
+    deny_reset(d);
     va_list ap;
     va_start(ap, fmt);
     aa__buf_vprintf(&d->reason, fmt, ap);
@@ -162,11 +167,7 @@ static void deny(aa_decision *d, const char *fmt, ...) {
 /* As deny, from pieces: the hot denials avoid printf. */
 #define DENY(d, ...) deny_cat((d), __VA_ARGS__, (const char *)NULL)
 static void deny_cat(aa_decision *d, ...) {
-    d->allowed = false;
-    d->tier = AA_TIER_AUTONOMOUS;
-    d->requires_approval = false;
-    d->approval_policy = "";
-    aa__buf_reset(&d->reason);
+    deny_reset(d);
     va_list ap;
     va_start(ap, d);
     const char *s;
