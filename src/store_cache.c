@@ -55,9 +55,18 @@ struct aa__cache {
     shard shards[NSHARDS];
 };
 
-static shard *shard_of(aa__cache *c, uint64_t hash) {
-    return &c->shards[(hash >> 59) % NSHARDS]; /* high bits: the map's
-                                                  probe uses the low ones */
+/* The shard of key[0, len), and the key's hash for the shard's maps. */
+static shard *shard_of(aa__cache *c, const char *key, size_t len,
+                       uint64_t *hash) {
+    *hash = aa__hash(key, len);
+    return &c->shards[(*hash >> 59) % NSHARDS]; /* high bits: the map's
+                                                   probe uses the low ones */
+}
+
+void aa__cache_grants_free(aa__cache_grant *grants, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        free(grants[k].patterns);
+    free(grants);
 }
 
 aa__cache *aa__cache_open(const char *db_path) {
@@ -112,9 +121,7 @@ static void drop_entries(shard *sh) {
         deleg_entry *e = sh->delegs.slots[i].value;
         if (!sh->delegs.slots[i].key || !e)
             continue;
-        for (size_t k = 0; k < e->n; k++)
-            free(e->grants[k].patterns);
-        free(e->grants);
+        aa__cache_grants_free(e->grants, e->n);
         free(e->key);
         free(e);
     }
@@ -159,8 +166,8 @@ static bool session_lookup(aa__cache *c, const char *id, uint64_t gen,
                            size_t cap) {
     bool hit = false;
     size_t len = strlen(id);
-    uint64_t h = aa__hash(id, len);
-    shard *sh = shard_of(c, h);
+    uint64_t h;
+    shard *sh = shard_of(c, id, len, &h);
     pthread_rwlock_rdlock(&sh->lock);
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e && e->gen == gen) {
@@ -192,8 +199,8 @@ static void make_room(shard *sh) {
 void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
                            const aa_session *s) {
     size_t len = strlen(id);
-    uint64_t h = aa__hash(id, len);
-    shard *sh = shard_of(c, h);
+    uint64_t h;
+    shard *sh = shard_of(c, id, len, &h);
     pthread_rwlock_wrlock(&sh->lock);
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e) { /* refresh in place */
@@ -250,8 +257,8 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
         return false;
     bool answered = false;
     size_t alen = strlen(action);
-    uint64_t h = aa__hash(key, klen);
-    shard *sh = shard_of(c, h);
+    uint64_t h;
+    shard *sh = shard_of(c, key, klen, &h);
     pthread_rwlock_rdlock(&sh->lock);
     deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
     if (e && e->gen == gen) {
@@ -279,17 +286,19 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n) {
     size_t klen;
     char *key = aa__pair_key(agent, user, NULL, 0, &klen);
-    uint64_t h = key ? aa__hash(key, klen) : 0;
-    shard *sh = shard_of(c, h);
+    if (!key) { /* out of memory: not cached */
+        aa__cache_grants_free(grants, n);
+        return;
+    }
+    uint64_t h;
+    shard *sh = shard_of(c, key, klen, &h);
     pthread_rwlock_wrlock(&sh->lock);
-    deleg_entry *e = key ? aa__map_get_h(&sh->delegs, key, klen, h) : NULL;
+    deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
     if (e) {
-        for (size_t k = 0; k < e->n; k++)
-            free(e->grants[k].patterns);
-        free(e->grants);
+        aa__cache_grants_free(e->grants, e->n);
         free(key);
         key = NULL;
-    } else if (key) {
+    } else {
         make_room(sh);
         e = calloc(1, sizeof *e);
         if (e) {
@@ -308,9 +317,7 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
         e->grants = grants;
         e->n = n;
     } else {
-        for (size_t k = 0; k < n; k++)
-            free(grants[k].patterns);
-        free(grants);
+        aa__cache_grants_free(grants, n);
     }
     free(key);
     pthread_rwlock_unlock(&sh->lock);

@@ -60,6 +60,9 @@ typedef struct aa__cache_grant {
 bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
                           const char *action, int64_t now, uint64_t gen,
                           bool *found, aa__deleg_hit *hit);
+/* Frees n grants and the array that holds them. */
+void aa__cache_grants_free(aa__cache_grant *grants, size_t n);
+
 /* Remembers a pair's live grants, oldest first; takes the patterns. */
 void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n);

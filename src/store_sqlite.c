@@ -771,10 +771,7 @@ static int read_pair(sq_conn *c, const char *agent, const char *user,
         status = sq_fail(c, rc, err, "finding a delegation to '%s'", agent);
     sqlite3_reset(st);
     if (status != AA_OK) {
-        aa__cache_grant *g = r.items;
-        for (size_t i = 0; i < r.n; i++)
-            free(g[i].patterns);
-        free(r.items);
+        aa__cache_grants_free(r.items, r.n);
         return status;
     }
     *out = r.items;
