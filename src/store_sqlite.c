@@ -319,10 +319,11 @@ static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
 /* Steps a write statement to completion and resets it. */
 /* Connection c's statement q, prepared on its first use: a short-lived
  * process (one `agent-auth check`) needs two or three of the statements,
- * and preparing all of them was half of its work. NULL when it cannot be
- * prepared: then *status says why (AA_EBUSY, AA_ENOMEM, AA_ESTATE) and err
- * has the message. */
+ * and preparing all of them was half of its work. *status is AA_OK, or
+ * says why it cannot be prepared (AA_EBUSY, AA_ENOMEM, AA_ESTATE; err has
+ * the message) and then the result is NULL. */
 static sqlite3_stmt *stmt(sq_conn *c, int q, int *status, aa_error *err) {
+    *status = AA_OK;
     if (!c->q[q]) {
         int rc = sqlite3_prepare_v3(c->db, query_sql[q], -1,
                                     SQLITE_PREPARE_PERSISTENT, &c->q[q], NULL);
@@ -333,6 +334,19 @@ static sqlite3_stmt *stmt(sq_conn *c, int q, int *status, aa_error *err) {
         }
     }
     return c->q[q];
+}
+
+/* A connection of the pool with its statement q in *st; NULL, with the
+ * connection given back and *status saying why, when q cannot be
+ * prepared. */
+static sq_conn *conn_stmt(sq_store *s, int q, sqlite3_stmt **st, int *status,
+                          aa_error *err) {
+    sq_conn *c = conn_get(s);
+    *st = stmt(c, q, status, err);
+    if (*st)
+        return c;
+    conn_put(c);
+    return NULL;
 }
 
 /* Steps st to its end; st NULL (not prepared) is a state error. */
@@ -380,13 +394,11 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     sq_store *s = (sq_store *)base;
     if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
         return aa__fail(err, AA_EINVAL, "session_put: missing field");
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, Q_SESS_PUT, &prep, err);
-    if (!st) {
-        conn_put(c);
-        return prep;
-    }
+    sqlite3_stmt *st;
+    int status;
+    sq_conn *c = conn_stmt(s, Q_SESS_PUT, &st, &status, err);
+    if (!c)
+        return status;
     bind_text(st, 1, sess->session_id);
     bind_text(st, 2, sess->agent);
     bind_text(st, 3, sess->user);
@@ -397,7 +409,6 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
     write_lock(c);
     int rc = sqlite3_step(st);
     write_unlock(c);
-    int status = AA_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         status = aa__fail(err, AA_ESTATE,
                           "state store '%s': session '%s' already exists",
@@ -414,14 +425,14 @@ static int sq_session_put(aa_store *base, const aa_session *sess,
 static int mark_expired(sq_conn *c, int q, const char *id, int64_t now,
                         int *changed, aa_error *err) {
     *changed = 0;
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, q, &prep, err);
+    int status;
+    sqlite3_stmt *st = stmt(c, q, &status, err);
     if (!st)
-        return prep;
+        return status;
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     write_lock(c);
-    int status = run(c, st, err, "marking an expired grant");
+    status = run(c, st, err, "marking an expired grant");
     *changed = status == AA_OK && sqlite3_changes(c->db) > 0;
     write_unlock(c);
     return status;
@@ -450,11 +461,9 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     bool wrote = false;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        status = AA_ESTATE;
         sqlite3_stmt *st = stmt(c, Q_SESS_GET, &status, err);
         if (!st)
             break;
-        status = AA_OK;
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -521,16 +530,13 @@ static int sq_session_get_into(aa_store *base, const char *id, int64_t now,
 static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
                       int *revoked, aa_error *err) {
     *revoked = 0;
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, q, &prep, err);
-    if (!st) {
-        conn_put(c);
-        return prep;
-    }
+    sqlite3_stmt *st;
+    int rc, status;
+    sq_conn *c = conn_stmt(s, q, &st, &status, err);
+    if (!c)
+        return status;
     bind_text(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
-    int rc, status = AA_OK;
     write_lock(c);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
@@ -584,14 +590,11 @@ static int sq_session_list(aa_store *base, const char *agent, const char *user,
     int q = agent ? (user ? Q_SESS_LIST_BOTH : Q_SESS_LIST_AGENT)
                   : (user ? Q_SESS_LIST_USER : Q_SESS_LIST);
     rows r = {.size = sizeof(aa_session)};
-    int status = AA_OK, rc;
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, q, &prep, err);
-    if (!st) {
-        conn_put(c);
-        return prep;
-    }
+    int status, rc;
+    sqlite3_stmt *st;
+    sq_conn *c = conn_stmt(s, q, &st, &status, err);
+    if (!c)
+        return status;
     if (agent)
         bind_text(st, 1, agent);
     if (user)
@@ -662,13 +665,12 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
         aa__buf_free(&acts);
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, Q_DEL_PUT, &prep, err);
-    if (!st) {
-        conn_put(c);
+    sqlite3_stmt *st;
+    int status;
+    sq_conn *c = conn_stmt(s, Q_DEL_PUT, &st, &status, err);
+    if (!c) {
         aa__buf_free(&acts);
-        return prep;
+        return status;
     }
     bind_text(st, 1, d->delegation_id);
     bind_text(st, 2, d->from_user);
@@ -682,7 +684,6 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
     write_lock(c);
     int rc = sqlite3_step(st);
     write_unlock(c);
-    int status = AA_OK;
     if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
         status = aa__fail(err, AA_ESTATE,
                           "state store '%s': delegation '%s' already exists",
@@ -705,11 +706,9 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
     int status = AA_OK;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
-        status = AA_ESTATE;
         sqlite3_stmt *st = stmt(c, Q_DEL_GET, &status, err);
         if (!st)
             break;
-        status = AA_OK;
         bind_text(st, 1, id);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE)
@@ -744,11 +743,10 @@ static int read_pair(sq_conn *c, const char *agent, const char *user,
                      int64_t now, aa__cache_grant **out, size_t *n,
                      aa_error *err) {
     rows r = {.size = sizeof(aa__cache_grant)};
-    int status = AA_ESTATE, rc;
+    int status, rc;
     sqlite3_stmt *st = stmt(c, Q_DEL_FIND, &status, err);
     if (!st)
         return status;
-    status = AA_OK;
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -811,14 +809,12 @@ static int sq_delegation_find(aa_store *base, const char *agent,
         return found ? AA_OK : AA_ENOTFOUND;
     }
 uncached:;
-    int status = AA_ENOTFOUND, rc;
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st = stmt(c, Q_DEL_FIND, &prep, err);
-    if (!st) {
-        conn_put(c);
-        return prep;
-    }
+    int status, rc;
+    sqlite3_stmt *st;
+    sq_conn *c = conn_stmt(s, Q_DEL_FIND, &st, &status, err);
+    if (!c)
+        return status;
+    status = AA_ENOTFOUND;
     bind_text(st, 1, agent);
     bind_text(st, 2, user);
     sqlite3_bind_int64(st, 3, now);
@@ -853,15 +849,12 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
     *out = NULL;
     *n = 0;
     rows r = {.size = sizeof(aa_delegation)};
-    int status = AA_OK, rc;
-    sq_conn *c = conn_get(s);
-    int prep = AA_ESTATE;
-    sqlite3_stmt *st =
-        stmt(c, agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST, &prep, err);
-    if (!st) {
-        conn_put(c);
-        return prep;
-    }
+    int status, rc;
+    sqlite3_stmt *st;
+    sq_conn *c =
+        conn_stmt(s, agent ? Q_DEL_LIST_AGENT : Q_DEL_LIST, &st, &status, err);
+    if (!c)
+        return status;
     if (agent)
         bind_text(st, 1, agent);
     sqlite3_bind_int64(st, 3, now);
@@ -908,8 +901,7 @@ static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
                                Q_ROLLBACK};
     int status = AA_OK;
     for (int i = 0; status == AA_OK && i < 7; i++)
-        if (!stmt(c, all[i], &status, err) && status == AA_OK)
-            status = AA_ESTATE;
+        stmt(c, all[i], &status, err);
     if (status != AA_OK) {
         conn_put(c);
         return status;
