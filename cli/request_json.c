@@ -224,6 +224,42 @@ static bool literal(scan *s, const char *word) {
     return true;
 }
 
+/* True, past it, when the container just opened closes at once. */
+static bool closes_at_once(scan *s, char close) {
+    ws(s);
+    if (s->p < s->end && *s->p == close) {
+        s->p++;
+        return true;
+    }
+    return false;
+}
+
+/* An object member's key and its ':', or NULL. */
+static const char *member_key(scan *s) {
+    ws(s);
+    const char *key = string(s);
+    if (!key)
+        return NULL;
+    ws(s);
+    if (s->p >= s->end || *s->p++ != ':')
+        return NULL;
+    ws(s);
+    return key;
+}
+
+/* After an item of a container: 1 past its closing byte, 0 past the ','
+ * before the next item, -1 on anything else. */
+static int next_item(scan *s, char close) {
+    ws(s);
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == close) {
+        s->p++;
+        return 1;
+    }
+    return *s->p++ == ',' ? 0 : -1;
+}
+
 /* Skips any JSON value (for "id"), decoding strings to check them. */
 static bool skip_value(scan *s, int depth) {
     ws(s);
@@ -244,31 +280,14 @@ static bool skip_value(scan *s, int depth) {
         char close = *s->p == '[' ? ']' : '}';
         bool obj = close == '}';
         s->p++;
-        ws(s);
-        if (s->p < s->end && *s->p == close) {
-            s->p++;
+        if (closes_at_once(s, close))
             return true;
-        }
         for (;;) {
-            if (obj) {
-                ws(s);
-                if (!string(s))
-                    return false;
-                ws(s);
-                if (s->p >= s->end || *s->p++ != ':')
-                    return false;
-            }
-            if (!skip_value(s, depth + 1))
+            if ((obj && !member_key(s)) || !skip_value(s, depth + 1))
                 return false;
-            ws(s);
-            if (s->p >= s->end)
-                return false;
-            if (*s->p == close) {
-                s->p++;
-                return true;
-            }
-            if (*s->p++ != ',')
-                return false;
+            int end = next_item(s, close);
+            if (end)
+                return end > 0;
         }
     }
     default:
@@ -305,19 +324,11 @@ static bool fast(cli_reqbuf *b, const char *line, size_t len, aa_request *req,
     ws(&s);
     if (s.p >= s.end || *s.p++ != '{')
         return false;
-    ws(&s);
-    if (s.p < s.end && *s.p == '}') {
-        s.p++;
-    } else {
+    if (!closes_at_once(&s, '}')) {
         for (;;) {
-            ws(&s);
-            const char *key = string(&s);
+            const char *key = member_key(&s);
             if (!key)
                 return false;
-            ws(&s);
-            if (s.p >= s.end || *s.p++ != ':')
-                return false;
-            ws(&s);
             /* 0..6: the string fields, 7: metadata, 8: id */
             size_t k = 0;
             while (k < 7 && strcmp(key, fields[k]) != 0)
@@ -341,13 +352,9 @@ static bool fast(cli_reqbuf *b, const char *line, size_t len, aa_request *req,
             } else if (!literal(&s, "null")) { /* metadata */
                 if (s.p >= s.end || *s.p++ != '{')
                     return false;
-                ws(&s);
-                if (s.p < s.end && *s.p == '}') {
-                    s.p++;
-                } else {
+                if (!closes_at_once(&s, '}')) {
                     for (;;) {
-                        ws(&s);
-                        const char *mk = string(&s);
+                        const char *mk = member_key(&s);
                         if (!mk)
                             return false;
                         for (size_t i = 0; i < nmeta; i++)
@@ -366,10 +373,6 @@ static bool fast(cli_reqbuf *b, const char *line, size_t len, aa_request *req,
                         aa_meta *m = &b->meta[nmeta];
                         memset(m, 0, sizeof *m);
                         m->key = mk;
-                        ws(&s);
-                        if (s.p >= s.end || *s.p++ != ':')
-                            return false;
-                        ws(&s);
                         if (s.p < s.end && *s.p == '"') {
                             m->type = AA_VALUE_STRING;
                             if (!(m->string = string(&s)))
@@ -387,27 +390,19 @@ static bool fast(cli_reqbuf *b, const char *line, size_t len, aa_request *req,
                                 return false;
                         }
                         nmeta++;
-                        ws(&s);
-                        if (s.p >= s.end)
+                        int end = next_item(&s, '}');
+                        if (end < 0)
                             return false;
-                        if (*s.p == '}') {
-                            s.p++;
+                        if (end)
                             break;
-                        }
-                        if (*s.p++ != ',')
-                            return false;
                     }
                 }
             }
-            ws(&s);
-            if (s.p >= s.end)
+            int end = next_item(&s, '}');
+            if (end < 0)
                 return false;
-            if (*s.p == '}') {
-                s.p++;
+            if (end)
                 break;
-            }
-            if (*s.p++ != ',')
-                return false;
         }
     }
     ws(&s);
