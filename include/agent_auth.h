@@ -157,16 +157,21 @@ typedef enum {
     AA_VALUE_NULL = 0,
     AA_VALUE_BOOL,
     AA_VALUE_NUMBER,
-    AA_VALUE_STRING
+    AA_VALUE_STRING,
+    AA_VALUE_LIST
 } aa_value_type;
 
-/* One request metadata entry: a string key and a scalar value. */
+/* One request metadata entry: a string key and a value. A value is a scalar
+ * (null, bool, number, string) or, with AA_VALUE_LIST, a list of `count`
+ * scalars in `items` (their `key` is unused; lists do not nest). */
 typedef struct aa_meta {
     const char *key;
     aa_value_type type;
     int boolean;
     double number;
     const char *string;
+    const struct aa_meta *items; /* AA_VALUE_LIST: the elements */
+    size_t count;                /* AA_VALUE_LIST: how many */
 } aa_meta;
 
 /* A request. All strings are borrowed; NULL and "" both mean "not given"
