@@ -89,6 +89,34 @@ static char *next_line(reader *r, size_t *len, bool *too_long, int *read_err) {
     }
 }
 
+/* Length of the valid UTF-8 sequence at p (NUL-terminated text), as the
+ * JSON reader checks it: no overlong forms, no surrogates, nothing past
+ * U+10FFFF. 0 when the bytes there are not one. */
+static size_t utf8_len(const unsigned char *p) {
+    unsigned c = p[0];
+    size_t n;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2, cp = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3, cp = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
+    for (size_t i = 1; i < n; i++) { /* a NUL ends the loop: not 10xxxxxx */
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
 /* Writes s as a JSON string. Request strings were checked as UTF-8 on the
  * way in; any invalid byte that still gets here becomes U+FFFD. */
 static void put_json_string(const char *s) {
@@ -103,7 +131,7 @@ static void put_json_string(const char *s) {
         fwrite_unlocked(run, 1, (size_t)(p - run), o);
         run = p + 1;
         if (c >= 0x80) {
-            size_t n = cli_utf8_len(p);
+            size_t n = utf8_len(p);
             if (n) {
                 fwrite_unlocked(p, 1, n, o);
                 p += n - 1;
@@ -165,106 +193,6 @@ static void line_error(size_t line, const char *fmt, ...) {
     fputs("}\n", stdout);
 }
 
-static const char *const string_fields[] = {
-    "agent", "user",       "action",       "resource",
-    "scope", "session_id", "target_agent",
-};
-
-const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
-                                  size_t *metacap, char *msg, size_t msglen) {
-    if (!json_is_object(obj))
-        return "a request must be a JSON object";
-    const char **slots[] = {&req->agent,       &req->user,  &req->action,
-                            &req->resource,    &req->scope, &req->session_id,
-                            &req->target_agent};
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        size_t k = 0;
-        for (; k < sizeof string_fields / sizeof *string_fields; k++)
-            if (strcmp(key, string_fields[k]) == 0)
-                break;
-        if (k < sizeof string_fields / sizeof *string_fields) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_string(v)) {
-                snprintf(msg, msglen, "field '%s' must be a string", key);
-                return msg;
-            }
-            if (strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(msg, msglen, "field '%s' contains a NUL character",
-                         key);
-                return msg;
-            }
-            *slots[k] = json_string_value(v);
-        } else if (strcmp(key, "metadata") == 0) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_object(v))
-                return "field 'metadata' must be an object";
-            size_t n = json_object_size(v);
-            if (n > *metacap) {
-                aa_meta *m = realloc(*meta, n * sizeof *m);
-                if (!m)
-                    return "out of memory";
-                *meta = m;
-                *metacap = n;
-            }
-            size_t i = 0;
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(v, mk, mv) {
-                aa_meta *m = &(*meta)[i++];
-                memset(m, 0, sizeof *m);
-                m->key = mk;
-                switch (json_typeof(mv)) {
-                case JSON_STRING:
-                    m->type = AA_VALUE_STRING;
-                    m->string = json_string_value(mv);
-                    break;
-                case JSON_INTEGER:
-                    m->type = AA_VALUE_NUMBER;
-                    m->number = (double)json_integer_value(mv);
-                    break;
-                case JSON_REAL:
-                    m->type = AA_VALUE_NUMBER;
-                    m->number = json_real_value(mv);
-                    break;
-                case JSON_TRUE:
-                    m->type = AA_VALUE_BOOL;
-                    m->boolean = 1;
-                    break;
-                case JSON_FALSE:
-                    m->type = AA_VALUE_BOOL;
-                    m->boolean = 0;
-                    break;
-                case JSON_NULL:
-                    m->type = AA_VALUE_NULL;
-                    break;
-                default:
-                    snprintf(msg, msglen,
-                             "metadata '%s' must be a string, number, boolean "
-                             "or null",
-                             mk);
-                    return msg;
-                }
-            }
-            req->metadata = *meta;
-            req->metadata_count = n;
-        } else if (strcmp(key, "id") != 0) {
-            snprintf(msg, msglen, "unknown field '%s'", key);
-            return msg;
-        }
-    }
-    if (!req->agent || !*req->agent)
-        return "field 'agent' is required";
-    if (!req->user || !*req->user)
-        return "field 'user' is required";
-    if (!req->action || !*req->action)
-        return "field 'action' is required";
-    return NULL;
-}
-
 int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
     (void)ctx;
     reader r = {.fd = 0, .cap = 65536};
@@ -275,15 +203,20 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
     }
     r.buf = malloc(r.cap);
     aa_decision *d = aa_decision_new();
-    if (!r.buf || !d) {
+    aa_request_buf *rb = aa_request_buf_new();
+    aa_error *err = aa_error_new();
+    if (!r.buf || !d || !rb || !err) {
         free(r.buf);
         aa_decision_free(d);
+        aa_request_buf_free(rb);
+        aa_error_free(err);
+        if (r.fd > 0)
+            close(r.fd);
         return cli_error("out of memory");
     }
     static char outbuf[1 << 16];
     setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
 
-    cli_reqbuf rb = {0};
     size_t lineno = 0;
     bool any_denied = false, any_bad = false;
     int read_err = 0;
@@ -304,16 +237,15 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
         if (k == len) /* blank lines are skipped, but keep their number */
             continue;
         aa_request req;
-        const char *id;
-        size_t idlen;
-        char msg[256];
-        const char *bad = cli_request_parse(&rb, line, len, &req, &id, &idlen,
-                                            msg, sizeof msg);
-        if (bad) {
-            line_error(lineno, "%s", bad);
+        if (aa_request_from_json(line, len, rb, &req, err) != AA_OK) {
+            const aa_diag *e = aa_error_get(err, 0);
+            line_error(lineno, "%s", e ? e->message : "invalid request");
+            aa_error_clear(err);
             any_bad = true;
             continue;
         }
+        size_t idlen;
+        const char *id = aa_request_buf_id(rb, &idlen);
         aa_authorize(ce->engine, &req, d);
         bool ok = aa_decision_allowed(d);
         any_denied |= !ok;
@@ -341,7 +273,8 @@ int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path) {
         fputs_unlocked("}\n", o);
     }
     fflush(stdout);
-    cli_reqbuf_free(&rb);
+    aa_request_buf_free(rb);
+    aa_error_free(err);
     free(r.buf);
     aa_decision_free(d);
     if (r.fd > 0)

@@ -145,36 +145,6 @@ int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
              cli_engine *out);
 void cli_close(cli_engine *ce);
 
-/* Fills req from one parsed batch request object (fields of contract
- * section 1, plus an optional "id"); strings stay owned by obj, metadata
- * entries go to *meta (grown as needed, freed by the caller). Returns NULL,
- * or a message saying what is wrong (possibly written into msg). */
-const char *cli_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
-                                  size_t *metacap, char *msg, size_t msglen);
-/* Reusable buffers for cli_request_parse. Zero-initialise; free with
- * cli_reqbuf_free. */
-typedef struct cli_reqbuf {
-    char *scratch;
-    size_t cap;
-    aa_meta *meta;
-    size_t metacap;
-    json_t *fallback;
-    bool fast; /* the last line was read by the fast scanner */
-} cli_reqbuf;
-
-/* Parses one batch request line: NULL and req filled (its strings live in
- * b until the next call; *id and *idlen give the JSON text of an "id" member,
- * if any), or an error message (possibly written into msg). A fast scanner
- * reads the common lines; anything else goes through jansson and
- * cli_request_from_json, which decide and word errors. */
-const char *cli_request_parse(cli_reqbuf *b, const char *line, size_t len,
-                              aa_request *req, const char **id, size_t *idlen,
-                              char *msg, size_t msglen);
-void cli_reqbuf_free(cli_reqbuf *b);
-/* Length of the valid UTF-8 sequence at p (NUL-terminated text), 0 when
- * the bytes there are not one. */
-size_t cli_utf8_len(const unsigned char *p);
-
 /* Decides JSON Lines requests from path ("-": stdin); see batch.c. */
 int cli_run_batch(const cli_ctx *ctx, cli_engine *ce, const char *path);
 

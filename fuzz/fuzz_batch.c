@@ -1,8 +1,8 @@
 /*
  * fuzz_batch.c - one `check --batch` line: arbitrary bytes up to the first
- * newline are parsed as JSON the way batch.c does, turned into a request by
- * cli_request_from_json, and decided by an engine over the enterprise
- * example (audit off, in-memory store holding a session and a delegation).
+ * newline are read by aa_request_from_json, as batch.c does, and decided by an
+ * engine over the enterprise example (audit off, in-memory store holding a
+ * session and a delegation).
  *
  * Besides memory errors it checks that every decision is well formed (the
  * facts of contract sections 1 and 5), that deciding again, and with a
@@ -142,28 +142,26 @@ static bool same(const aa_decision *a, const aa_decision *b) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nl = memchr(data, '\n', size);
     size_t len = nl ? (size_t)(nl - data) : size; /* one batch line */
-    json_error_t jerr;
-    json_t *obj =
-        json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!obj)
-        return 0;
+    static aa_request_buf *rb;
+    static aa_error *err;
+    if (!rb && !(rb = aa_request_buf_new()))
+        abort();
+    if (!err && !(err = aa_error_new()))
+        abort();
     aa_request req;
-    memset(&req, 0, sizeof req);
-    aa_meta *meta = NULL;
-    size_t metacap = 0;
-    char msg[256];
-    const char *bad =
-        cli_request_from_json(obj, &req, &meta, &metacap, msg, sizeof msg);
-    if (bad) {
-        if (!*bad)
+    if (aa_request_from_json((const char *)data, len, rb, &req, err) != AA_OK) {
+        const aa_diag *e = aa_error_get(err, 0);
+        if (!e || !e->message || !*e->message)
             abort();
+        aa_error_clear(err);
     } else {
         if (!req.agent || !*req.agent || !req.user || !*req.user ||
             !req.action || !*req.action)
             abort(); /* required fields are checked */
-        if (req.metadata_count &&
-            (!req.metadata || req.metadata_count > metacap))
-            abort();
+        for (size_t i = 0; i < req.metadata_count; i++)
+            if (req.metadata[i].type == AA_VALUE_LIST &&
+                req.metadata[i].count && !req.metadata[i].items)
+                abort();
         aa_decision_set_explain(dec, 0);
         if (aa_authorize(engine, &req, dec) != AA_OK)
             abort();
@@ -192,7 +190,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         free(text);
         json_decref(j);
     }
-    free(meta);
-    json_decref(obj);
     return 0;
 }

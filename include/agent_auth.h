@@ -188,6 +188,36 @@ typedef struct aa_request {
     size_t metadata_count;
 } aa_request;
 
+/* Reading requests from JSON. A request is a JSON object with the fields
+ * of aa_request as strings (or null for the optional ones), "metadata" (an
+ * object whose values are strings, numbers, booleans, null, or lists of
+ * those), and an optional "id" of any JSON value that is only carried
+ * along. Any other field, a duplicate key, a NUL character in a string, or
+ * a value of the wrong type makes it invalid. docs/json.md, "Batch", says
+ * the same for users of `check --batch`.
+ *
+ * The buffer holds the decoded strings and metadata of the last request
+ * read into it; it is reusable, and once it has grown to the size of the
+ * requests it reads, reading the common request allocates nothing. One
+ * buffer per thread. */
+typedef struct aa_request_buf aa_request_buf;
+
+aa_request_buf *aa_request_buf_new(void);
+void aa_request_buf_free(aa_request_buf *buf);
+
+/* Reads one request from the `len` bytes of JSON text at `json` (no NUL
+ * needed) into *out, whose strings and metadata then live in buf until the
+ * next call with it. Returns AA_OK; or AA_EPARSE for text that is not JSON
+ * ("invalid JSON at column N: ..."), AA_EINVAL for a request that is not
+ * valid, with one message in err naming the field ("field 'user' is
+ * required", "metadata 'amount': a list may hold only ..."), or AA_ENOMEM;
+ * *out is then zeroed. */
+int aa_request_from_json(const char *json, size_t len, aa_request_buf *buf,
+                         aa_request *out, aa_error *err);
+/* The JSON text of the last request's "id" member (len bytes, not NUL
+ * terminated), or NULL when it had none. It lives in buf like the request. */
+const char *aa_request_buf_id(const aa_request_buf *buf, size_t *len);
+
 /* A decision is reusable: create one per thread and pass it to every
  * aa_authorize call; it keeps its buffers, so steady-state calls do not
  * allocate. */

@@ -89,6 +89,33 @@ defer_lines "'invalid JSON' in out[14]['error']" "truncated JSON"
 defer_lines "out[0]['allowed'] is True and out[9]['allowed'] is True and out[15]['allowed'] is False" "good lines around bad ones are decided"
 [ "$(audit_lines)" = $((before + 3)) ] && pass || fail "only decided lines are audited"
 
+# ---- numbers out of range, empty fields, list metadata ----------------------
+many=$(for i in $(seq 1 40); do printf '"k%d": %d, ' "$i" "$i"; done)
+printf '%s\n' \
+    '{"agent": "copilot", "user": "alice", "action": "read:x", "metadata": {"n": 123456789012345678901234567890}}' \
+    '{"agent": "copilot", "user": "alice", "action": "read:2"}' \
+    '{"agent": "copilot", "user": "alice", "action": "read:x", "metadata": {"a": 1, "tags": ["x", 123456789012345678901234567890]}}' \
+    '{"agent": "copilot", "user": "alice", "action": ""}' \
+    '{"agent": "", "user": "alice", "action": "read:x"}' \
+    '{"agent": "copilot", "user": "alice", "action": "read:6", "metadata": {"tags": ["a", 2, true, null], "none": []}}' \
+    '{"agent": "copilot", "user": "alice", "action": "read:x", "metadata": {"tags": ["a", ["b"]]}}' \
+    '{"agent": "copilot", "user": "alice", "action": "read:x", "metadata": {"tags": [{"b": 1}]}}' \
+    "{\"agent\": \"copilot\", \"user\": \"alice\", \"action\": \"read:9\", \"metadata\": {${many}\"last\": [1]}}" \
+    "{\"agent\": \"copilot\", \"user\": \"alice\", \"action\": \"read:x\", \"metadata\": {${many}\"k33\": 1}}" \
+    > edge.jsonl
+aa -c "$ENTERPRISE" check --no-audit --batch edge.jsonl
+expect_rc 2 "out-of-range numbers and empty fields: exit 2"
+defer_lines "len(out) == 10" "edge cases: one output line each"
+defer_lines "\"metadata 'n'\" in out[0]['error'] and '9223372036854775807' in out[0]['error']" "too large integer: field and limit named"
+defer_lines "out[1].get('allowed') is True" "the line after a too large integer is decided"
+defer_lines "\"metadata 'tags'\" in out[2]['error'] and '9223372036854775807' in out[2]['error']" "too large integer in a list: key named"
+defer_lines "out[3]['error'] == \"field 'action' is empty\" and out[4]['error'] == \"field 'agent' is empty\"" "an empty field says empty"
+defer_lines "out[5].get('allowed') is True" "list metadata of scalars accepted"
+defer_lines "\"metadata 'tags'\" in out[6]['error'] and 'not a list' in out[6]['error']" "nested list refused, key named"
+defer_lines "\"metadata 'tags'\" in out[7]['error'] and 'not an object' in out[7]['error']" "object in a list refused, key named"
+defer_lines "out[8].get('allowed') is True" "many metadata keys decided"
+defer_lines "'duplicate' in out[9]['error'] and 'k33' in out[9]['error']" "duplicate among many metadata keys refused"
+
 # Exit 2 also when every decided line is allowed.
 printf '%s\n' '{"agent":"copilot","user":"alice","action":"read:x"}' 'nope' > bad2.jsonl
 aa -c "$ENTERPRISE" check --batch bad2.jsonl
