@@ -183,9 +183,19 @@ sed 's/^/  /' "$notes"
 printf 'load average at end: %s; whole run %s s\n' \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - start))"
 
+# Every request costs time linear in its size (bench_request.c).
+echo
+echo "Request reading and deciding, cost per byte by metadata keys per line:"
+if [ -x "$build/bench/bench_request" ]; then
+    "$build/bench/bench_request" $quick --src "$src" | sed 's/^/  /' ||
+        failed="$failed bench_request"
+else
+    failed="$failed bench_request"
+fi
+
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
-        case $b in */bench_engine) continue ;; esac
+        case $b in */bench_engine | */bench_request) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "== $(basename "$b")"
