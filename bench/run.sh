@@ -187,8 +187,9 @@ printf 'load average at end: %s; whole run %s s\n' \
 echo
 echo "Request reading and deciding, cost per byte by metadata keys per line:"
 if [ -x "$build/bench/bench_request" ]; then
-    "$build/bench/bench_request" $quick --src "$src" | sed 's/^/  /' ||
+    rq=$("$build/bench/bench_request" $quick --src "$src") ||
         failed="$failed bench_request"
+    printf '%s\n' "$rq" | sed 's/^/  /'
 else
     failed="$failed bench_request"
 fi
