@@ -67,12 +67,13 @@ const char *cli_str(const cli_ctx *ctx, const char *name) {
 }
 
 int cli_usage_error(const cli_ctx *ctx, const char *fmt, ...) {
-    fputs("Error: ", stderr);
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "Error: %s\n", msg);
+    cli_note_error("EUSAGE", msg);
     if (ctx && ctx->cmd)
         fprintf(stderr, "Usage: agent-auth %s\nTry 'agent-auth %s --help'.\n",
                 ctx->cmd->usage, ctx->cmd->name);

@@ -79,6 +79,15 @@ const char *cli_str(const cli_ctx *ctx, const char *name); /* NULL if unset */
 
 /* ---- output -------------------------------------------------------------- */
 
+/* Errors with -o json: when on, every error printed (by the functions
+ * below) is also kept, and cli_flush_error_json(rc), called once when the
+ * command ends, prints {"error": {"code": C, "message": M}} on stdout when
+ * rc is not EXIT_OK and there was one. C is the first library status name
+ * ("EIO", "EPOLICY", ...), "EUSAGE" for a usage error, else "ERROR"; M is
+ * every error line, without "Error: ", '\n' between. */
+void cli_json_errors(bool on);
+void cli_note_error(const char *code, const char *text);
+void cli_flush_error_json(int rc);
 /* "Error: ..." on stderr. Returns EXIT_FAIL. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A usage error for the current command; returns EXIT_USAGE. */
@@ -123,6 +132,9 @@ void cli_relative_time(int64_t at_us, int64_t now_us, char *buf, size_t n);
 
 /* ---- policy and engine --------------------------------------------------- */
 
+/* When path cannot be opened or read (or is a directory), prints
+ * "Error: <path>: <OS reason>" and returns true. */
+bool cli_unreadable(const char *path);
 /* Loads ctx->config_path; on failure prints the errors and returns NULL. */
 aa_policy *cli_load_policy(const cli_ctx *ctx);
 

@@ -272,7 +272,7 @@ static int run_delegate(cli_ctx *ctx) {
                                       dur->set ? dur->num : AA_DURATION_DEFAULT,
                                       cli_str(ctx, "reason"), &g, err);
         if (st == AA_EREFUSED) {
-            fprintf(stderr, "Error: delegation refused:\n");
+            cli_error("delegation refused:");
             cli_print_errors(err, "  - ");
             rc = EXIT_FAIL;
         } else if (st != AA_OK) { /* g is not filled in */

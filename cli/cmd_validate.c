@@ -28,6 +28,10 @@ static int run_validate(cli_ctx *ctx) {
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
     int rc = aa_policy_load_file(ctx->config_path, &opts, &p, err);
+    if (rc == AA_EIO && cli_unreadable(ctx->config_path)) {
+        aa_error_free(err); /* not a policy to validate: an error */
+        return EXIT_FAIL;
+    }
     if (ctx->json) {
         json_t *o = json_object(), *errors = json_array(),
                *warnings = json_array();

@@ -1,35 +1,89 @@
 /* common.c - output helpers and opening the policy, store and engine. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 
+/* ---- errors -------------------------------------------------------------- */
+
+/* With -o json, every error is also kept here and printed as one JSON
+ * object on stdout when the command ends (cli_flush_error_json). */
+static struct {
+    bool on;
+    const char *code; /* the first specific code, else "ERROR" */
+    char *message;    /* every error line so far, '\n' between */
+    size_t len;
+} jerr;
+
+void cli_json_errors(bool on) {
+    jerr.on = on;
+}
+
+void cli_note_error(const char *code, const char *text) {
+    if (!jerr.on)
+        return;
+    if (!jerr.code || (strcmp(jerr.code, "ERROR") == 0 && code))
+        jerr.code = code ? code : "ERROR";
+    size_t n = strlen(text);
+    char *m = realloc(jerr.message, jerr.len + n + 2);
+    if (!m)
+        return;
+    if (jerr.len)
+        m[jerr.len++] = '\n';
+    memcpy(m + jerr.len, text, n + 1);
+    jerr.message = m;
+    jerr.len += n;
+}
+
+void cli_flush_error_json(int rc) {
+    if (jerr.on && jerr.message && rc != EXIT_OK) {
+        json_t *e = json_object();
+        json_object_set_new(e, "code", cli_jstr(jerr.code));
+        json_object_set_new(e, "message", cli_jstr(jerr.message));
+        json_t *o = json_object();
+        json_object_set_new(o, "error", e);
+        cli_print_json(o);
+    }
+    free(jerr.message);
+    memset(&jerr, 0, sizeof jerr);
+}
+
 int cli_error(const char *fmt, ...) {
-    fputs("Error: ", stderr);
+    char msg[4096];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    fprintf(stderr, "Error: %s\n", msg);
+    cli_note_error(NULL, msg);
     return EXIT_FAIL;
 }
 
 int cli_fail(aa_error *err, int status) {
-    if (aa_error_count(err) == 0)
-        cli_error("%s", aa_strerror(status));
+    if (aa_error_count(err) == 0) {
+        cli_note_error(aa_status_name(status), aa_strerror(status));
+        fprintf(stderr, "Error: %s\n", aa_strerror(status));
+    }
     cli_print_errors(err, "Error: ");
     aa_error_free(err);
     return EXIT_FAIL;
 }
 
 void cli_print_errors(const aa_error *err, const char *prefix) {
+    bool error_prefix = strcmp(prefix, "Error: ") == 0;
     for (size_t i = 0; i < aa_error_count(err); i++) {
-        char line[4096];
-        aa_diag_format(aa_error_get(err, i), line, sizeof line);
+        const aa_diag *d = aa_error_get(err, i);
+        char line[4096], noted[4200];
+        aa_diag_format(d, line, sizeof line);
         fprintf(stderr, "%s%s\n", prefix, line);
+        snprintf(noted, sizeof noted, "%s%s", error_prefix ? "" : prefix, line);
+        if (d->severity == AA_SEVERITY_ERROR)
+            cli_note_error(aa_status_name(d->status), noted);
     }
 }
 
@@ -213,13 +267,37 @@ void cli_relative_time(int64_t at, int64_t now, char *buf, size_t n) {
 
 /* ---- policy, store, engine ----------------------------------------------- */
 
+bool cli_unreadable(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int e = fd < 0 ? errno : 0;
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        e = EISDIR;
+    else if (fd >= 0) {
+        char c;
+        if (read(fd, &c, 1) < 0)
+            e = errno;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!e)
+        return false;
+    char msg[4200];
+    snprintf(msg, sizeof msg, "%s: %s", path, strerror(e));
+    fprintf(stderr, "Error: %s\n", msg);
+    cli_note_error("EIO", msg);
+    return true;
+}
+
 aa_policy *cli_load_policy(const cli_ctx *ctx) {
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
     int rc = aa_policy_load_file(ctx->config_path, NULL, &p, err);
     if (rc != AA_OK) {
-        if (aa_error_count_severity(err, AA_SEVERITY_ERROR) <= 1 &&
-            rc != AA_EPOLICY) {
+        if (rc == AA_EIO && cli_unreadable(ctx->config_path)) {
+            /* said: "Error: <path>: <reason>" */
+        } else if (aa_error_count_severity(err, AA_SEVERITY_ERROR) <= 1 &&
+                   rc != AA_EPOLICY) {
             const aa_diag *d = aa_error_get(err, 0);
             char line[4096];
             if (d)
@@ -227,6 +305,10 @@ aa_policy *cli_load_policy(const cli_ctx *ctx) {
             cli_error("%s", d ? line : aa_strerror(rc));
         } else {
             fprintf(stderr, "Error: invalid policy '%s':\n", ctx->config_path);
+            char head[4200];
+            snprintf(head, sizeof head,
+                     "invalid policy '%s':", ctx->config_path);
+            cli_note_error(aa_status_name(rc), head);
             for (size_t i = 0; i < aa_error_count(err); i++) {
                 const aa_diag *d = aa_error_get(err, i);
                 if (d->severity != AA_SEVERITY_ERROR)
@@ -234,6 +316,8 @@ aa_policy *cli_load_policy(const cli_ctx *ctx) {
                 char line[4096];
                 aa_diag_format(d, line, sizeof line);
                 fprintf(stderr, "  - %s\n", line);
+                snprintf(head, sizeof head, "  - %s", line);
+                cli_note_error(aa_status_name(rc), head);
             }
         }
     }

@@ -4,7 +4,8 @@
  *   agent-auth [-c|--config FILE] [--state PATH] COMMAND [options]
  *
  * Global options are accepted before or after the command. Exit codes:
- * 0 success (allowed, for check), 1 error (denied), 2 usage error.
+ * 0 success (allowed, for check), 1 error (denied), 2 usage error. With
+ * -o json, an error is also printed on stdout as {"error": {...}}.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -86,9 +87,10 @@ static int run(int argc, char **argv) {
     opt_value vals[32] = {{0}};
     ctx.vals = vals;
     int rc = cli_parse_args(&ctx, argc, argv, i + 1);
-    if (rc == EXIT_OK)
+    if (rc == EXIT_OK) {
+        cli_json_errors(ctx.json); /* the last -o wins */
         rc = ctx.cmd->run(&ctx);
-    else if (rc < 0)
+    } else if (rc < 0)
         rc = EXIT_OK; /* --help */
     for (size_t k = 0; k < ctx.cmd->nopts; k++)
         free(vals[k].items);
@@ -96,8 +98,26 @@ static int run(int argc, char **argv) {
     return rc;
 }
 
+/* Whether the command line asks for -o json anywhere (before it is parsed,
+ * so that usage errors are printed as JSON too). */
+static bool wants_json(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--") == 0)
+            break;
+        if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) &&
+            i + 1 < argc && strcmp(argv[i + 1], "json") == 0)
+            return true;
+        if (strcmp(a, "--output=json") == 0)
+            return true;
+    }
+    return false;
+}
+
 int main(int argc, char **argv) {
+    cli_json_errors(wants_json(argc, argv));
     int rc = run(argc, argv);
+    cli_flush_error_json(rc);
     /* ferror too: a write that failed before the final flush leaves the
      * buffer empty, and fflush then succeeds. */
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -203,6 +203,69 @@ defer_json "'trace' not in d" "check JSON has no trace"
 aa -c "$ENTERPRISE" explain -a copilot -u alice --action read:x --batch
 expect_rc 2 "explain takes no --batch"
 
+# ---- an unreadable policy file ----------------------------------------------
+# Every command says "Error: <path>: <OS reason>" and exits 1.
+mkdir -p adir
+for cmd in "validate" "inspect" "check -a copilot -u alice --action read:x" \
+    "explain -a copilot -u alice --action read:x" "sessions --list" \
+    "sessions --create --agent copilot --user alice" "delegations --list" \
+    "delegate --from-user alice --to-agent copilot --actions read:x" "audit"; do
+    # shellcheck disable=SC2086
+    aa -c missing.yaml $cmd
+    expect_rc 1 "$cmd with a missing policy: exit 1"
+    grep -qxF "Error: missing.yaml: No such file or directory" "$ERR" && pass ||
+        fail "$cmd with a missing policy: 'Error: <path>: <reason>'"
+    expect_no_out "Validation failed" "$cmd with a missing policy: no 'Validation failed'"
+    # shellcheck disable=SC2086
+    aa -c adir $cmd
+    expect_rc 1 "$cmd with a directory as policy: exit 1"
+    grep -qxF "Error: adir: Is a directory" "$ERR" && pass ||
+        fail "$cmd with a directory as policy: 'Error: <path>: <reason>'"
+done
+
+# ---- errors as JSON with -o json --------------------------------------------
+# An error prints {"error": {"code", "message"}} on stdout (and the text on
+# stderr), so a script can tell an error from a denial; exit codes stay.
+JSON_ERROR="sorted(d) == ['error'] and sorted(d['error']) == ['code', 'message'] and d['error']['message']"
+aa -c missing.yaml check -a copilot -u alice --action read:x -o json
+expect_rc 1 "check -o json, missing policy: exit 1"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EIO' and d['error']['message'] == 'missing.yaml: No such file or directory'" "check -o json error object"
+expect_err "Error: missing.yaml: No such file or directory" "check -o json error also on stderr"
+aa -c "$ENTERPRISE" check -a copilot -u alice --action delete:x -o json
+expect_rc 1 "check -o json denied: exit 1"
+expect_json "d['allowed'] is False and 'error' not in d" "a denial is a decision, not an error"
+aa -c "$ENTERPRISE" check -a copilot --action read:x -o json
+expect_rc 2 "check -o json usage error: exit 2"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EUSAGE' and '--user' in d['error']['message']" "usage error as JSON"
+aa -c "$ENTERPRISE" check --output=json -a copilot --action read:x
+expect_json "$JSON_ERROR and d['error']['code'] == 'EUSAGE'" "usage error as JSON with --output=json"
+aa -c missing.yaml validate -o json
+expect_rc 1 "validate -o json, missing policy: exit 1"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EIO'" "validate -o json error object"
+printf 'version: "1.0"\nroles: {r: {actions: 3}}\n' > invalid.yaml
+aa -c invalid.yaml check -a copilot -u alice --action read:x -o json
+expect_rc 1 "check -o json, invalid policy: exit 1"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EPOLICY' and 'invalid.yaml' in d['error']['message']" "invalid policy as a JSON error"
+aa -c missing.yaml sessions --list -o json
+expect_rc 1 "sessions -o json, missing policy: exit 1"
+expect_json "$JSON_ERROR" "sessions -o json error object"
+aa -c "$ENTERPRISE" sessions --create --agent copilot -o json
+expect_rc 2 "sessions --create without --user: exit 2"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EUSAGE'" "sessions usage error as JSON"
+aa -c "$ENTERPRISE" delegate --from-user alice --to-agent copilot --actions 'delete:*' -o json
+expect_rc 1 "refused delegation -o json: exit 1"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EREFUSED' and 'delete:*' in d['error']['message']" "refused delegation as a JSON error"
+expect_err "Error: delegation refused:" "refused delegation also on stderr"
+aa -c missing.yaml audit -o json
+expect_rc 1 "audit -o json, missing policy: exit 1"
+expect_json "$JSON_ERROR" "audit -o json error object"
+aa -c "$ENTERPRISE" audit --since garbage -o json
+expect_rc 2 "audit -o json usage error: exit 2"
+expect_json "$JSON_ERROR and d['error']['code'] == 'EUSAGE'" "audit usage error as JSON"
+aa -c missing.yaml check -a copilot -u alice --action read:x
+expect_rc 1 "console error: exit 1"
+[ ! -s "$OUT" ] && pass || fail "console error: nothing on stdout"
+
 # ---- colour -------------------------------------------------------------
 # Piped (this script captures stdout), even without NO_COLOR: no colour.
 env -u NO_COLOR "$AGENT_AUTH" -c "$ENTERPRISE" check -a copilot -u alice --action read:x >"$OUT" 2>"$ERR"

@@ -116,7 +116,7 @@ expect_rc 1 "missing file"
 expect_err "missing.yaml" "missing file named"
 aa -c "$TMP/missing.yaml" validate -o json
 expect_rc 1 "missing file, JSON"
-defer_json "d['valid'] is False and len(d['errors']) >= 1" "missing file JSON"
+defer_json "d['error']['code'] == 'EIO' and 'missing.yaml: No such file or directory' in d['error']['message']" "missing file JSON: an error object, not a validation report"
 
 # ---- warnings and --strict ---------------------------------------------------
 printf 'version: "1.0"\nroles:\n  a:\n    actions: [x]\n    descripton: hi\nprofiles:\n  bot:\n    role: a\n    deny_list: [x]\nfrobnicate: 1\n' > warn.yaml
