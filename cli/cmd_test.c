@@ -414,10 +414,13 @@ static int run_test(cli_ctx *ctx) {
     counts total = {0, 0};
     json_t *results = json_array();
     int rc = EXIT_OK;
+    size_t not_run = 0; /* files that could not be read or loaded */
     for (size_t i = 0; i < ctx->nargs; i++)
         if (run_file(ctx, ctx->args[i], &total, results) != EXIT_OK)
-            rc = EXIT_FAIL;
-    if (ctx->json) {
+            rc = EXIT_FAIL, not_run++;
+    if (ctx->json && not_run) {
+        json_decref(results); /* the error object says what could not run */
+    } else if (ctx->json) {
         json_t *o = json_object();
         json_object_set_new(o, "passed",
                             json_integer((json_int_t)total.passed));
@@ -427,7 +430,13 @@ static int run_test(cli_ctx *ctx) {
         cli_print_json(o);
     } else {
         json_decref(results);
-        printf("%zu passed, %zu failed\n", total.passed, total.failed);
+        if (not_run) /* never a plain "0 passed, 0 failed" */
+            printf("Not run: %zu of %zu test file%s (errors above); cases "
+                   "passed: %zu, failed: %zu\n",
+                   not_run, ctx->nargs, ctx->nargs == 1 ? "" : "s",
+                   total.passed, total.failed);
+        else
+            printf("%zu passed, %zu failed\n", total.passed, total.failed);
     }
     return rc != EXIT_OK || total.failed ? EXIT_FAIL : EXIT_OK;
 }

@@ -50,6 +50,11 @@ expect_out "unknown key 'acton' in request" "typo named"
 aa test "$TMP/missing.test.yaml"
 expect_rc 1 "missing test file"
 expect_err "missing.test.yaml" "missing file named"
+expect_no_out "0 passed, 0 failed" "an unreadable test file is not '0 passed, 0 failed'"
+expect_out "Not run: 1 of 1 test file" "an unreadable test file is counted as not run"
+aa test -o json "$TMP/missing.test.yaml"
+expect_rc 1 "missing test file, JSON"
+expect_json "sorted(d) == ['error'] and 'missing.test.yaml' in d['error']['message']" "an unreadable test file is a JSON error, not 0 passed, 0 failed"
 
 aa test
 expect_rc 2 "no test file"
