@@ -1,13 +1,16 @@
 # A thin wrapper over CMake so nobody needs to know it. The CLI lands at
 # build/agent-auth.
 #   make          build (installing missing Debian packages first)
-#   make demo     build, then decide a few requests on the enterprise example
+#   make demo     build the CLI only (no tests, no benchmarks), then decide a
+#                 few requests on the enterprise example
 #   make test     build, then run the whole test suite (ctest)
 #   make asan     the test suite built with AddressSanitizer + UBSan
 #   make tsan     the multi-threaded tests under ThreadSanitizer
 #   make bench    build optimised and print the benchmark table
 #   make fuzz-smoke   run every fuzz target briefly
 #   make install PREFIX=/usr/local
+# SKIP_DEPS=1 (e.g. `make SKIP_DEPS=1 test`) skips the Debian package check:
+# for other systems, where the packages are installed by other means.
 
 MAKEFLAGS += --no-print-directory
 PREFIX ?= /usr/local
@@ -21,16 +24,18 @@ CMAKE_FLAGS ?=
 all: build
 
 deps:
-	@scripts/deps.sh
+	@[ -n "$(SKIP_DEPS)" ] || scripts/deps.sh
 
 dev-deps:
-	@scripts/deps.sh --dev
+	@[ -n "$(SKIP_DEPS)" ] || scripts/deps.sh --dev
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
+demo: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) --target agent-auth
 	@scripts/demo.sh $(BUILD)/agent-auth
 
 test: build

@@ -13,7 +13,7 @@
 
 #include "agent_auth.h"
 
-/* Exit codes (contract section 11). */
+/* Exit codes (docs/agent-auth.1, EXIT STATUS). */
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 /* ---- options ------------------------------------------------------------- */
@@ -169,10 +169,10 @@ extern const cli_command cmd_validate, cmd_inspect, cmd_check, cmd_explain,
     cmd_sessions, cmd_delegate, cmd_delegations, cmd_audit, cmd_test,
     cmd_version;
 
-/* Decision -> JSON object with the fields of section 11 (and trace when
+/* Decision -> JSON object with the fields of docs/json.md (and trace when
  * with_trace). */
 json_t *cli_decision_json(const aa_decision *d, bool with_trace);
-/* Sessions/delegations -> JSON objects with every field of section 9. */
+/* Sessions/delegations -> JSON objects with every field (docs/json.md). */
 json_t *cli_session_json(const aa_session *s);
 json_t *cli_delegation_json(const aa_delegation *g);
 

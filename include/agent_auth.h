@@ -360,7 +360,7 @@ int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
  * below 1 second is an error. */
 #define AA_DURATION_DEFAULT ((int64_t)-1)
 
-/* Sessions (contract section 9). The duration is clamped to
+/* Sessions (docs/configuration.md, "Sessions"). The duration is clamped to
  * sessions.max_duration and the agent profile's max_session_duration; a
  * scope the profile does not accept is refused (AA_EREFUSED).
  * Creating (a session or a delegation) fills *out only on success and
@@ -379,8 +379,8 @@ int aa_session_validate(aa_engine *engine, const char *session_id, int *valid,
 int aa_session_list(aa_engine *engine, const char *agent, const char *user,
                     aa_session **out, size_t *n, aa_error *err);
 
-/* Delegations (contract section 9). reason may be NULL. A refusal returns
- * AA_EREFUSED with every reason in err. */
+/* Delegations (docs/configuration.md, "Delegation"). reason may be NULL. A
+ * refusal returns AA_EREFUSED with every reason in err. */
 int aa_delegation_create(aa_engine *engine, const char *from_user,
                          const char *to_agent, const char *const *actions,
                          size_t action_count, int64_t duration_s,

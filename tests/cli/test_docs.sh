@@ -96,8 +96,8 @@ else
 fi
 
 # ---- policy-tests.md: its example file passes as the doc shows -------------
-mkdir -p "$TMP/pt/ci"
-cp "$ENTERPRISE" "$TMP/pt/enterprise.yaml"
+mkdir -p "$TMP/pt/ci" "$TMP/pt/examples/policies"
+cp "$ENTERPRISE" "$TMP/pt/examples/policies/enterprise.yaml"
 "$PY" - "$DOCS/policy-tests.md" "$TMP/pt/ci/agents.test.yaml" "$TMP/pt/expected" <<'PY'
 import re, sys
 text = open(sys.argv[1], encoding="utf-8").read()
@@ -243,6 +243,7 @@ EOF
     agent-auth audit -f tampered.jsonl --verify -o json
     agent-auth test t.yaml -o json
     agent-auth version -o json
+    agent-auth -c missing.yaml check -a copilot -u alice --action read:x -o json
     cat .agent_auth/audit.jsonl
 } >all.json 2>/dev/null
 cd "$TMP" || exit 1

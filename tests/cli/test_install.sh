@@ -40,22 +40,45 @@ fi
 
 export PKG_CONFIG_PATH=$libdir
 pkg-config --exists agent-auth && pass || fail "pkg-config finds agent-auth"
-cc_pc() { # cc_pc OUT EXTRA-PKG-CONFIG-FLAGS...
+# The recipes of docs/c-api.md "Building and linking", as written there.
+LIBDIR=$(pkg-config --variable=libdir agent-auth)
+EXAMPLE=$AA_SOURCE_DIR/examples/c/check.c
+build_ex() { # build_ex OUT CC-ARGS...
     local out=$1
     shift
-    cc -std=c11 -Wall -Werror "$AA_SOURCE_DIR/examples/c/check.c" \
-        $(pkg-config --cflags --libs "$@" agent-auth) -o "$out" >"$OUT" 2>"$ERR"
+    cc -std=c11 -Wall -Werror "$EXAMPLE" "$@" -o "$out" >"$OUT" 2>"$ERR"
     RC=$?
 }
-cc_pc check-static --static
-expect_rc 0 "example builds with the --static flags from the installed files"
-cc_pc check-shared
+# shellcheck disable=SC2046
+build_ex check-static $(pkg-config --cflags agent-auth) "$LIBDIR/libagentauth.a" \
+    $(pkg-config --libs yaml-0.1 jansson sqlite3 libcrypto) -lpthread
+expect_rc 0 "example builds with libagentauth.a from the installed files"
+if ldd ./check-static | grep -q libagentauth; then
+    fail "the static build still needs libagentauth.so: $(ldd ./check-static | grep libagentauth)"
+else
+    pass
+fi
+env -u LD_LIBRARY_PATH ./check-static "$ENTERPRISE" >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 0 "the static build runs without LD_LIBRARY_PATH"
+# shellcheck disable=SC2046
+build_ex check-rpath $(pkg-config --cflags --libs agent-auth) -Wl,-rpath,"$LIBDIR"
+expect_rc 0 "example builds against the shared library with an rpath"
+env -u LD_LIBRARY_PATH ./check-rpath "$ENTERPRISE" >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 0 "the rpath build finds the installed shared library by itself"
+# shellcheck disable=SC2046
+build_ex check-shared $(pkg-config --cflags --libs agent-auth)
 expect_rc 0 "example builds against the shared library"
-LD_LIBRARY_PATH=$libdir/.. ./check-shared "$ENTERPRISE" >"$OUT" 2>"$ERR"
+LD_LIBRARY_PATH=$LIBDIR ./check-shared "$ENTERPRISE" >"$OUT" 2>"$ERR"
 RC=$?
-expect_rc 0 "example runs with the installed shared library"
-LD_LIBRARY_PATH=$libdir/.. ./check-static "$ENTERPRISE" >"$OUT" 2>"$ERR"
-RC=$?
-expect_rc 0 "the --static build runs"
+expect_rc 0 "example runs with the installed shared library on LD_LIBRARY_PATH"
+
+# `make demo` builds the CLI only: no tests, no benchmarks.
+demo=$(make -C "$AA_SOURCE_DIR" -n demo BUILD="$TMP/demo-build" SKIP_DEPS=1 2>&1)
+echo "$demo" | grep -q -- "--build .*--target agent-auth" && pass ||
+    fail "make demo builds the agent-auth target only: $demo"
+[ "$(echo "$demo" | grep -c -- "--build")" = 1 ] && pass ||
+    fail "make demo runs one build: $demo"
 
 finish
