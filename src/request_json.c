@@ -712,6 +712,18 @@ static void member_at(const char *text, size_t pos, char *out, size_t n) {
         *out = 0;
 }
 
+aa_meta *aa__request_buf_meta(aa_request_buf *b, size_t n) {
+    return grow_meta(b, n) ? b->meta : NULL;
+}
+
+aa_meta *aa__request_buf_items(aa_request_buf *b, size_t n) {
+    return grow_items(b, n) ? b->items : NULL;
+}
+
+void aa__request_buf_link_lists(aa_request_buf *b, size_t nmeta) {
+    link_lists(b, nmeta);
+}
+
 aa_request_buf *aa_request_buf_new(void) {
     return calloc(1, sizeof(aa_request_buf));
 }

@@ -43,4 +43,13 @@ struct aa_request_buf {
 int aa__request_from_jansson(const json_t *obj, aa_request_buf *buf,
                              aa_request *out, aa_error *err);
 
+/* For a reader of another format (a policy test's YAML request): room for
+ * n metadata entries (NULL when out of memory), room for n list elements in
+ * all, and, once every entry and element is written (lists take their
+ * elements from the items in order), pointing each list at its elements.
+ * The pointers returned stay valid until the next call with buf. */
+aa_meta *aa__request_buf_meta(aa_request_buf *buf, size_t n);
+aa_meta *aa__request_buf_items(aa_request_buf *buf, size_t n);
+void aa__request_buf_link_lists(aa_request_buf *buf, size_t nmeta);
+
 #endif /* AA_REQUEST_JSON_H */

@@ -216,6 +216,26 @@ static void test_many_keys(void **state) {
     free(text);
 }
 
+/* The buffer serves a reader of another format too. */
+static void test_buffer_for_other_readers(void **state) {
+    fixture *f = *state;
+    aa_meta *m = aa__request_buf_meta(f->buf, 2);
+    aa_meta *it = aa__request_buf_items(f->buf, 3);
+    assert_non_null(m);
+    assert_non_null(it);
+    memset(m, 0, 2 * sizeof *m);
+    memset(it, 0, 3 * sizeof *it);
+    m[0] = (aa_meta){.key = "a", .type = AA_VALUE_LIST, .count = 1};
+    m[1] = (aa_meta){.key = "b", .type = AA_VALUE_LIST, .count = 2};
+    it[0] = (aa_meta){.type = AA_VALUE_STRING, .string = "x"};
+    it[1] = (aa_meta){.type = AA_VALUE_NUMBER, .number = 1};
+    it[2] = (aa_meta){.type = AA_VALUE_NULL};
+    aa__request_buf_link_lists(f->buf, 2);
+    assert_ptr_equal(m[0].items, it);
+    assert_ptr_equal(m[1].items, it + 1);
+    assert_true(m[1].items[0].number == 1);
+}
+
 static void test_bad_arguments(void **state) {
     fixture *f = *state;
     assert_int_equal(aa_request_from_json(NULL, 0, f->buf, &f->req, f->err),
@@ -234,6 +254,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_errors_name_the_field, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_many_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_buffer_for_other_readers, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
