@@ -65,6 +65,29 @@ static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
                                   err);
 }
 
+/* Reports a pattern (a grant's action, a session's scope) that the
+ * patterns it must stay within do not cover (contract section 3):
+ * AA_EREFUSED naming it and a string it would also allow. */
+static int uncovered(aa_error *err, aa__cover c, const aa__buf *witness,
+                     const char *what, const char *pattern, const char *owner,
+                     const char *name, const char *within) {
+    if (c == AA__COVER_NOMEM)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    const char *w = witness->data ? witness->data : "";
+    if (c == AA__COVER_NO && strcmp(w, pattern) == 0) /* a plain name */
+        return aa__fail(err, AA_EREFUSED, "%s '%s' not allowed by %s '%s'",
+                        what, pattern, owner, name);
+    if (c == AA__COVER_NO)
+        return aa__fail(err, AA_EREFUSED,
+                        "%s '%s' not allowed by %s '%s': it would also allow "
+                        "'%s', which none of %s matches",
+                        what, pattern, owner, name, w, within);
+    return aa__fail(err, AA_EREFUSED,
+                    "%s '%s' not allowed by %s '%s': too complex to prove "
+                    "that %s cover it",
+                    what, pattern, owner, name, within);
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 int aa_session_create(aa_engine *e, const char *agent, const char *user,
@@ -94,11 +117,19 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
         duration = p->sessions.max_duration;
     if (prof && duration > prof->max_session_duration)
         duration = prof->max_session_duration;
-    if (!aa__empty(scope) && prof && prof->scopeset.count &&
-        !aa__patset_match(&prof->scopeset, scope, strlen(scope)))
-        return aa__fail(err, AA_EREFUSED,
-                        "Scope '%s' not allowed by profile '%s'", scope,
-                        prof->name);
+    if (!aa__empty(scope) && prof && prof->scopeset.count) {
+        /* The session scope is a pattern: every scope it admits must be
+         * one the profile admits (contract section 3). */
+        aa__buf w;
+        aa__buf_init(&w);
+        aa__cover c = aa__patset_covers(&prof->scopeset, scope, &w);
+        if (c != AA__COVER_YES)
+            rc = uncovered(err, c, &w, "Scope", scope, "profile", prof->name,
+                           "its scopes");
+        aa__buf_free(&w);
+        if (rc != AA_OK)
+            return rc;
+    }
 
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
@@ -239,6 +270,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
                            ? p->delegation.default_duration
                            : duration_s;
     bool refused = false;
+    aa__buf w; /* a string a refused pattern would also allow */
+    aa__buf_init(&w);
 #define REFUSE(...)                                                            \
     do {                                                                       \
         refused = true;                                                        \
@@ -259,13 +292,20 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
             REFUSE("Action %zu is empty", i + 1);
     for (size_t r = 0; r < p->delegation.nrules; r++) {
         const aa__drule *rule = &p->delegation.rules[r];
-        if (rule->allowed.count) {
-            for (size_t i = 0; i < nactions; i++) {
-                if (!aa__empty(actions[i]) &&
-                    !aa__patset_match(&rule->allowed, actions[i],
-                                      strlen(actions[i])))
-                    REFUSE("Action '%s' not allowed by delegation rule '%s'",
-                           actions[i], rule->name);
+        for (size_t i = 0; rule->allowed.count && i < nactions; i++) {
+            if (aa__empty(actions[i]))
+                continue;
+            /* The grant's pattern, as a language, must lie within the
+             * rule's allowed_actions (contract sections 3 and 9). */
+            aa__cover c = aa__patset_covers(&rule->allowed, actions[i], &w);
+            if (c == AA__COVER_NOMEM) {
+                aa__buf_free(&w);
+                return aa__fail(err, AA_ENOMEM, "out of memory");
+            }
+            if (c != AA__COVER_YES) {
+                refused = true;
+                uncovered(err, c, &w, "Action", actions[i], "delegation rule",
+                          rule->name, "the rule's allowed_actions");
             }
         }
         if (duration > rule->max_duration)
@@ -276,6 +316,7 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
             REFUSE("Delegation rule '%s' requires a reason", rule->name);
     }
 #undef REFUSE
+    aa__buf_free(&w);
     if (refused)
         return AA_EREFUSED;
 
