@@ -299,11 +299,15 @@ const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
  * everything from there and is not explored further.
  */
 
-#define COVER_MAX_NODES 200000u
-#define COVER_MAX_WORK  (UINT64_C(1) << 26) /* 64-bit words touched */
-#define COVER_MAX_BITS  (UINT64_C(1) << 22) /* words held by nodes and tables  \
-                                             */
-#define NO_SYM UINT32_MAX
+/* Bounds: some 10 ms (a step costs a hash probe plus its words) and a few
+ * MiB at most, far above what policies need (a grant under a rule of ten
+ * patterns takes some thousand steps). */
+#define COVER_MAX_NODES 50000u
+#define COVER_STEP_COST 16u                 /* a step, besides its words */
+#define COVER_MAX_WORK  (UINT64_C(1) << 21) /* steps x (cost + words) */
+#define COVER_MAX_BITS  (UINT64_C(1) << 20) /* words held by nodes, tables */
+#define COVER_MAX_SETUP (UINT64_C(1) << 23) /* symbols x (tokens + ranges) */
+#define NO_SYM          UINT32_MAX
 
 typedef struct cover_tok {
     bool star;
@@ -450,13 +454,14 @@ static uint32_t representative(uint32_t lo, uint32_t hi) {
 }
 
 static uint64_t hash_node(uint32_t pos, const uint64_t *bits, size_t w) {
-    uint64_t h = UINT64_C(0xcbf29ce484222325) ^ pos;
+    uint64_t h = (pos + 1) * UINT64_C(0x9e3779b97f4a7c15);
     for (size_t i = 0; i < w; i++) {
-        h ^= bits[i];
-        h *= UINT64_C(0x100000001b3);
-        h ^= h >> 29;
+        h = (h ^ bits[i]) * UINT64_C(0xff51afd7ed558ccd);
+        h ^= h >> 32;
     }
-    return h;
+    h ^= h >> 33; /* murmur3's finalizer: every bit reaches the low ones */
+    h *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return h ^ h >> 33;
 }
 
 /* The search, with everything it allocates. */
@@ -620,7 +625,8 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         s.rep[s.nsym++] = representative(lo, hi);
     }
     if ((uint64_t)(s.nsym + 4) * s.w + (uint64_t)s.nsym * (np + 1) / 8 >
-        COVER_MAX_BITS) {
+            COVER_MAX_BITS ||
+        (uint64_t)s.nsym * (c->ntok + c->nrng) > COVER_MAX_SETUP) {
         result = AA__COVER_UNKNOWN;
         goto out;
     }
@@ -695,7 +701,7 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         for (size_t a = 0; a < s.nsym; a++) {
             if (!star && !s.pmatch[pos * s.nsym + a])
                 continue;
-            s.work += s.w;
+            s.work += COVER_STEP_COST + s.w;
             if (s.work > COVER_MAX_WORK) {
                 result = AA__COVER_UNKNOWN;
                 break;
@@ -721,9 +727,10 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
     size_t plen = strlen(pat);
     if (!aa__utf8_valid(pat, plen))
         return AA__COVER_UNKNOWN;
-    for (size_t j = 0; j < n; j++) {
+    for (size_t j = 0; j < n; j++)
         if (!aa__utf8_valid(set[j], strlen(set[j])))
             return AA__COVER_UNKNOWN;
+    for (size_t j = 0; j < n; j++) {
         if (strspn(set[j], "*") == strlen(set[j]) && set[j][0])
             return AA__COVER_YES; /* matches everything */
         if (strcmp(set[j], pat) == 0)

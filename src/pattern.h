@@ -87,7 +87,7 @@ const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
  * AA__COVER_NO comes with a witness when `witness` is not NULL: a string
  * that `pat` matches and no pattern of `set` does (shortest or nearly so,
  * made of readable characters where the patterns allow), e.g. "read:s".
- * The work is bounded (a few tens of milliseconds at most, some MiB):
+ * The work is bounded (some milliseconds, a few MiB at most):
  * AA__COVER_UNKNOWN says the bound was reached, or a pattern is not valid
  * UTF-8; callers treat every answer but AA__COVER_YES as "not covered"
  * (fail closed).

@@ -213,6 +213,13 @@ static void check_witness(const char *p, const char *set, const char *w) {
         assert_false(aa__glob_match(t, strlen(t), w, strlen(w)));
 }
 
+static void check_witness_list(const char *p, const char *const *set, size_t n,
+                               const char *w) {
+    assert_true(aa__glob_match(p, strlen(p), w, strlen(w)));
+    for (size_t j = 0; j < n; j++)
+        assert_false(aa__glob_match(set[j], strlen(set[j]), w, strlen(w)));
+}
+
 static void test_cover_table(void **state) {
     (void)state;
     aa__buf w;
@@ -280,6 +287,47 @@ static void test_cover_bounds(void **state) {
     double ms = (double)(aa__mono_ns() - t0) / 1e6;
     print_message("bounded cover: %.1f ms\n", ms);
     assert_true(ms < 2000.0);
+
+    /* Many patterns with many distinct ranges: the alphabet alone is over
+     * the bound, which is found before any table is built. */
+    enum { NQ = 300 };
+    static char qs[NQ][40 * 10 + 4];
+    static const char *many[NQ];
+    for (int j = 0; j < NQ; j++) {
+        char *w = qs[j];
+        *w++ = '[';
+        for (int r = 0; r < 40; r++) {
+            uint32_t lo = 0x4e00 + (uint32_t)(j * 40 + r) * 3;
+            w += aa__utf8_encode(lo, w);
+            *w++ = '-';
+            w += aa__utf8_encode(lo + 1, w);
+        }
+        strcpy(w, "]*");
+        many[j] = qs[j];
+    }
+    t0 = aa__mono_ns();
+    assert_int_equal(aa__glob_covers("?*", many, NQ, NULL), AA__COVER_UNKNOWN);
+    ms = (double)(aa__mono_ns() - t0) / 1e6;
+    print_message("bounded setup: %.1f ms\n", ms);
+    assert_true(ms < 2000.0);
+
+    /* A policy-sized set is decided: 300 services, each with its own
+     * action patterns. */
+    for (int j = 0; j < NQ; j++) {
+        snprintf(qs[j], sizeof qs[j], "service%d:%s", j,
+                 j % 2 ? "read:*" : "[!d]*");
+        many[j] = qs[j];
+    }
+    aa__buf w;
+    aa__buf_init(&w);
+    assert_int_equal(aa__glob_covers("service7:read:?*", many, NQ, &w),
+                     AA__COVER_YES);
+    assert_int_equal(aa__glob_covers("service8:*", many, NQ, &w), AA__COVER_NO);
+    assert_string_equal(w.data, "service8:");
+    assert_int_equal(aa__glob_covers("service1*:*", many, NQ, &w),
+                     AA__COVER_NO);
+    check_witness_list("service1*:*", many, NQ, w.data ? w.data : "");
+    aa__buf_free(&w);
 }
 
 /* ---- brute force ----------------------------------------------------------
