@@ -5,6 +5,7 @@
  */
 #include "engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,14 @@ static int need_store(aa_engine *e, aa_error *err) {
         return aa__fail(err, AA_EINVAL, "no engine");
     if (!e->store)
         return aa__fail(err, AA_ESTATE, "no state store is open");
+    return AA_OK;
+}
+
+/* Text that is not UTF-8 never reaches the store or the audit log, whose
+ * reader could not read the line back. */
+static int need_utf8(aa_error *err, const char *what, const char *s) {
+    if (s && !aa__utf8_valid(s, strlen(s)))
+        return aa__fail(err, AA_EINVAL, "%s is not valid UTF-8", what);
     return AA_OK;
 }
 
@@ -102,6 +111,10 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
         return aa__fail(err, AA_EINVAL, "a session needs an agent");
     if (aa__empty(user))
         return aa__fail(err, AA_EINVAL, "a session needs a user");
+    if ((rc = need_utf8(err, "the agent", agent)) != AA_OK ||
+        (rc = need_utf8(err, "the user", user)) != AA_OK ||
+        (rc = need_utf8(err, "the scope", scope)) != AA_OK)
+        return rc;
     const aa_policy *p = e->policy;
     const aa__profile *prof =
         aa__map_get(&p->profile_by_name, agent, strlen(agent));
@@ -193,6 +206,8 @@ static int revoke(aa_engine *e, const char *id, int *revoked, aa_error *err,
     int r = 0;
     if (aa__empty(id))
         return aa__fail(err, AA_EINVAL, "a %s id is required", what);
+    if ((rc = need_utf8(err, "the id", id)) != AA_OK)
+        return rc;
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
     rc = op(e->store, id, aa__engine_now(e), &r, err);
@@ -221,6 +236,8 @@ int aa_session_validate(aa_engine *e, const char *id, int *valid,
     if (rc != AA_OK)
         return rc;
     *valid = 0;
+    if ((rc = need_utf8(err, "the session id", id)) != AA_OK)
+        return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
     rc = e->store->ops->session_get(e->store, id ? id : "", aa__engine_now(e),
@@ -241,6 +258,9 @@ int aa_session_list(aa_engine *e, const char *agent, const char *user,
                     aa_session **out, size_t *n, aa_error *err) {
     int rc = need_store(e, err);
     if (rc != AA_OK)
+        return rc;
+    if ((rc = need_utf8(err, "the agent filter", agent)) != AA_OK ||
+        (rc = need_utf8(err, "the user filter", user)) != AA_OK)
         return rc;
     return e->store->ops->session_list(
         e->store, aa__empty(agent) ? NULL : agent,
@@ -265,6 +285,16 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (aa__empty(to_agent))
         return aa__fail(err, AA_EINVAL,
                         "a delegation needs an agent to delegate to");
+    if ((rc = need_utf8(err, "the user", from_user)) != AA_OK ||
+        (rc = need_utf8(err, "the agent", to_agent)) != AA_OK ||
+        (rc = need_utf8(err, "the reason", reason)) != AA_OK)
+        return rc;
+    for (size_t i = 0; i < nactions; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "action %zu", i + 1);
+        if (actions[i] && (rc = need_utf8(err, what, actions[i])) != AA_OK)
+            return rc;
+    }
     const aa_policy *p = e->policy;
     int64_t duration = duration_s == AA_DURATION_DEFAULT
                            ? p->delegation.default_duration
@@ -394,6 +424,8 @@ int aa_delegation_list(aa_engine *e, const char *agent, aa_delegation **out,
                        size_t *n, aa_error *err) {
     int rc = need_store(e, err);
     if (rc != AA_OK)
+        return rc;
+    if ((rc = need_utf8(err, "the agent filter", agent)) != AA_OK)
         return rc;
     return e->store->ops->delegation_list(e->store,
                                           aa__empty(agent) ? NULL : agent,

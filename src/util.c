@@ -440,6 +440,67 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
+/* One pass over a NUL-terminated string (NULL is fine). A sequence cut by
+ * the NUL fails at the NUL, before any byte past it is read. */
+static bool utf8_str(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (!u)
+        return true;
+    for (;;) {
+        while (*u && *u < 0x80)
+            u++;
+        if (!*u)
+            return true;
+        size_t k = aa__utf8_decode((const char *)u, 4, NULL);
+        if (!k)
+            return false;
+        u += k;
+    }
+}
+
+/* A metadata value: a string, or a list whose string items are UTF-8. */
+static bool utf8_value(const aa_meta *m) {
+    if (m->type == AA_VALUE_STRING)
+        return utf8_str(m->string);
+    for (size_t i = 0; m->type == AA_VALUE_LIST && m->items && i < m->count;
+         i++)
+        if (m->items[i].type == AA_VALUE_STRING &&
+            !utf8_str(m->items[i].string))
+            return false;
+    return true;
+}
+
+const char *aa__request_bad_utf8(const aa_request *req, char buf[96]) {
+    const struct {
+        const char *name, *value;
+    } f[] = {{"'agent'", req->agent},
+             {"'user'", req->user},
+             {"'action'", req->action},
+             {"'resource'", req->resource},
+             {"'scope'", req->scope},
+             {"'session_id'", req->session_id},
+             {"'target_agent'", req->target_agent}};
+    for (size_t i = 0; i < AA__ARRAY_LEN(f); i++)
+        if (!utf8_str(f[i].value))
+            return f[i].name;
+    for (size_t i = 0; req->metadata && i < req->metadata_count; i++) {
+        const aa_meta *m = &req->metadata[i];
+        if (!utf8_str(m->key)) {
+            snprintf(buf, 96, "metadata key number %zu", i + 1);
+            return buf;
+        }
+        if (!utf8_value(m)) {
+            if (m->key && strlen(m->key) <= 64)
+                snprintf(buf, 96, "metadata '%s'", m->key);
+            else
+                snprintf(buf, 96, "the value of metadata key number %zu",
+                         i + 1);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 char *aa__strdup(const char *s) {
     return s ? strdup(s) : NULL;
 }

@@ -131,6 +131,11 @@ static inline bool aa__utf8_valid(const char *s, size_t n) {
  * returns the length (1-4), or 0 when cp is not a scalar value. */
 size_t aa__utf8_encode(uint32_t cp, char out[4]);
 
+/* NULL when every string of the request (fields, metadata keys, string
+ * values and list items) is well-formed UTF-8; otherwise names the first
+ * field that is not, e.g. "'user'" or "metadata 'note'" (in buf). */
+const char *aa__request_bad_utf8(const aa_request *req, char buf[96]);
+
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);
 /* True when s is NULL or "". */
