@@ -186,7 +186,8 @@ static void test_delegations(void **state) {
     aa_delegation_list_free(list, count);
 }
 
-/* A request that is not UTF-8 writes no audit line. */
+/* A request that is not UTF-8 writes no audit line; an audit filter that
+ * is not UTF-8 is refused. */
 static void test_no_audit_line(void **state) {
     (void)state;
     char *dir = tu_tmpdir();
@@ -215,6 +216,15 @@ static void test_no_audit_line(void **state) {
     assert_null(strstr(log, "\xff"));
     size_t n = 0, bad = 0;
     assert_int_equal(aa_audit_verify(path, &n, &bad, NULL), AA_OK);
+    /* A reading filter that is not UTF-8 is an error too. */
+    aa_error *err = aa_error_new();
+    aa_audit_filter filter = {.user = BAD};
+    assert_int_equal(aa_audit_read(path, &filter, NULL, NULL, NULL, NULL, err),
+                     AA_EINVAL);
+    char *t = tu_error_text(err);
+    assert_non_null(strstr(t, "the user filter is not valid UTF-8"));
+    free(t);
+    aa_error_free(err);
     free(log);
     aa_decision_free(d);
     aa_policy_free(p);
