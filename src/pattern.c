@@ -97,7 +97,7 @@ bool aa__glob_match(const char *pat, size_t plen, const char *s, size_t n) {
     uint32_t c, lc;
     while (si < n) {
         if (pi < plen) {
-            char pc = pat[pi];
+            unsigned char pc = (unsigned char)pat[pi];
             if (pc == '*') {
                 while (pi < plen && pat[pi] == '*')
                     pi++;
@@ -105,6 +105,13 @@ bool aa__glob_match(const char *pat, size_t plen, const char *s, size_t n) {
                     return true;
                 star_p = pi;
                 star_s = si;
+                continue;
+            }
+            if (pc < 0x80 && pc != '?' && pc != '[') { /* an ASCII literal */
+                if ((unsigned char)s[si] != pc)
+                    goto backtrack;
+                pi++;
+                si++;
                 continue;
             }
             size_t k = next_cp(s, n, si, &c);
