@@ -6,7 +6,9 @@
  * by '\n'. With flag bit 0 each byte picks a token from a small table
  * ("a", "é", "*", "[!", ...) so that patterns share characters and
  * overlap; otherwise the bytes are the patterns (invalid UTF-8 must give
- * "unknown"). Checks:
+ * "unknown"). Flag bit 1 asks about non-empty strings only
+ * (AA__COVER_SKIP_EMPTY): the empty string is then never a witness nor
+ * checked. Checks:
  *   - "not covered": the witness is valid UTF-8, p matches it and no set
  *     pattern does;
  *   - "covered": no string p matches escapes the set, for every string of
@@ -69,9 +71,11 @@ static bool set_matches(char pats[][MAXLEN + 8], size_t n, const char *s) {
     return false;
 }
 
+static bool skip_empty; /* this input asks about non-empty strings */
+
 /* p matches s but no set pattern does: a covering answer was wrong. */
 static void expect_covered(char pats[][MAXLEN + 8], size_t n, const char *s) {
-    if (matches(pats[0], s) && !set_matches(pats, n, s))
+    if ((*s || !skip_empty) && matches(pats[0], s) && !set_matches(pats, n, s))
         abort();
 }
 
@@ -171,7 +175,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     aa__buf w;
     aa__buf_init(&w);
-    aa__cover r = aa__glob_covers(pats[0], set, n - 1, &w);
+    skip_empty = flags & 2;
+    unsigned how = skip_empty ? AA__COVER_SKIP_EMPTY : 0;
+    aa__cover r = aa__glob_covers_ex(pats[0], set, n - 1, how, &w);
     if (!valid) {
         if (r != AA__COVER_UNKNOWN)
             abort();
@@ -183,14 +189,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     if (r == AA__COVER_NO) {
         const char *s = w.data ? w.data : "";
-        if (w.len != strlen(s) || !aa__utf8_valid(s, w.len))
+        if (w.len != strlen(s) || !aa__utf8_valid(s, w.len) ||
+            (skip_empty && !*s))
             abort();
         if (!matches(pats[0], s) || set_matches(pats, n, s))
             abort();
     }
 
     if (!aa__has_wildcard(pats[0]) && r != AA__COVER_UNKNOWN &&
-        (r == AA__COVER_YES) != set_matches(pats, n, pats[0]))
+        (r == AA__COVER_YES) !=
+            (set_matches(pats, n, pats[0]) || (skip_empty && !pats[0][0])))
         abort();
 
     if (r == AA__COVER_YES) {
@@ -242,7 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* A larger set still covers. */
         if (n < MAXPAT) {
             set[n - 1] = "x*";
-            if (aa__glob_covers(pats[0], set, n, NULL) == AA__COVER_NO)
+            if (aa__glob_covers_ex(pats[0], set, n, how, NULL) == AA__COVER_NO)
                 abort();
         }
     }
@@ -257,7 +265,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         twin[at] = '*';
         strcpy(twin + at + 1, pats[0] + at);
         const char *self[] = {twin};
-        if (aa__glob_covers(pats[0], self, 1, NULL) == AA__COVER_NO ||
+        if (aa__glob_covers_ex(pats[0], self, 1, how, NULL) == AA__COVER_NO ||
             aa__glob_covers(twin, self, 0, NULL) == AA__COVER_YES)
             abort(); /* a pattern with a star matches something */
     }

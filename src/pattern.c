@@ -604,14 +604,14 @@ static void put_witness(const search *s, uint32_t i, aa__buf *out) {
 /* The general case: p's tokens are c->tok[0 .. np), the set's follow, with
  * nq[j] tokens for pattern j. */
 static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
-                            aa__buf *witness) {
+                            bool skip_empty, aa__buf *witness) {
     search s;
     memset(&s, 0, sizeof s);
     aa__cover result = AA__COVER_NOMEM;
     size_t nstates = 0;
     for (size_t j = 0; j < n; j++)
         nstates += nq[j] + 1;
-    s.w = nstates / 64 + 1;
+    s.w = nstates / 64 + 1; /* bit nstates: "a character was read" */
 
     /* The alphabet: intervals between sorted, distinct bounds. */
     add_bound(c, 1);
@@ -689,8 +689,9 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         memcpy(cur, s.bits + q * s.w, s.w * 8);
         if (any_bit(cur, s.univ, s.w))
             continue; /* accepts every continuation */
+        bool read = cur[nstates / 64] >> (nstates % 64) & 1;
         if (pos == np) {
-            if (!any_bit(cur, s.accept, s.w)) {
+            if (!any_bit(cur, s.accept, s.w) && (read || !skip_empty)) {
                 result = AA__COVER_NO;
                 if (witness)
                     put_witness(&s, (uint32_t)q, witness);
@@ -714,6 +715,8 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
                 break;
             }
             step(&s, cur, s.adv + a * s.w, next);
+            if (skip_empty)
+                set_bit(next, nstates);
             if (intern(&s, star ? pos : pos + 1, next, (uint32_t)q, (uint32_t)a,
                        &fresh, &over) == UINT32_MAX) {
                 result = over ? AA__COVER_UNKNOWN : AA__COVER_NOMEM;
@@ -729,6 +732,12 @@ out:
 
 aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
                           aa__buf *witness) {
+    return aa__glob_covers_ex(pat, set, n, 0, witness);
+}
+
+aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
+                             unsigned flags, aa__buf *witness) {
+    bool skip_empty = flags & AA__COVER_SKIP_EMPTY;
     if (witness)
         aa__buf_reset(witness);
     size_t plen = strlen(pat);
@@ -744,6 +753,8 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
             return AA__COVER_YES;
     }
     if (!aa__has_wildcard(pat)) { /* one string: just match it */
+        if (skip_empty && plen == 0)
+            return AA__COVER_YES;
         for (size_t j = 0; j < n; j++)
             if (aa__glob_match(set[j], strlen(set[j]), pat, plen))
                 return AA__COVER_YES;
@@ -764,7 +775,7 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
     if (c.bad)
         result = AA__COVER_UNKNOWN;
     else if (!c.oom)
-        result = search_run(&c, np, nq, n, witness);
+        result = search_run(&c, np, nq, n, skip_empty, witness);
     if (witness && witness->oom && result == AA__COVER_NO)
         result = AA__COVER_NOMEM;
     free(nq);
@@ -775,13 +786,13 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
 }
 
 aa__cover aa__patset_covers(const aa__patset *s, const char *pat,
-                            aa__buf *witness) {
+                            unsigned flags, aa__buf *witness) {
     const char **set = malloc((s->count ? s->count : 1) * sizeof *set);
     if (!set)
         return AA__COVER_NOMEM;
     for (size_t i = 0; i < s->count; i++)
         set[i] = s->entries[i].pat.text;
-    aa__cover r = aa__glob_covers(pat, set, s->count, witness);
+    aa__cover r = aa__glob_covers_ex(pat, set, s->count, flags, witness);
     free(set);
     return r;
 }

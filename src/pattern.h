@@ -101,8 +101,14 @@ typedef enum {
 
 aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
                           aa__buf *witness);
+/* With flags: AA__COVER_SKIP_EMPTY asks about the non-empty strings only
+ * (an empty action or scope is never one a request can hold: an action is
+ * required, an empty scope is "none"), so that `*` lies within `?*`. */
+#define AA__COVER_SKIP_EMPTY 1u
+aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
+                             unsigned flags, aa__buf *witness);
 /* The same over the patterns of a pattern set (built or not). */
 aa__cover aa__patset_covers(const aa__patset *s, const char *pat,
-                            aa__buf *witness);
+                            unsigned flags, aa__buf *witness);
 
 #endif /* AA_PATTERN_H */

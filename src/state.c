@@ -135,7 +135,8 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
          * one the profile admits (contract section 3). */
         aa__buf w;
         aa__buf_init(&w);
-        aa__cover c = aa__patset_covers(&prof->scopeset, scope, &w);
+        aa__cover c =
+            aa__patset_covers(&prof->scopeset, scope, AA__COVER_SKIP_EMPTY, &w);
         if (c != AA__COVER_YES)
             rc = uncovered(err, c, &w, "Scope", scope, "profile", prof->name,
                            "its scopes");
@@ -327,7 +328,8 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
                 continue;
             /* The grant's pattern, as a language, must lie within the
              * rule's allowed_actions (contract sections 3 and 9). */
-            aa__cover c = aa__patset_covers(&rule->allowed, actions[i], &w);
+            aa__cover c = aa__patset_covers(&rule->allowed, actions[i],
+                                            AA__COVER_SKIP_EMPTY, &w);
             if (c == AA__COVER_NOMEM) {
                 aa__buf_free(&w);
                 return aa__fail(err, AA_ENOMEM, "out of memory");

@@ -57,6 +57,25 @@ expect_rc 0 "a scope inside the profile's scopes"
 aa -c cover.yaml sessions --create --agent helper --user alice --scope 'docs'
 expect_rc 0 "a literal scope the profile lists"
 
+# Actions and scopes are never empty, so the empty string does not count:
+# `*` lies within `?*`.
+cat > nonempty.yaml <<'EOF'
+version: "1.0"
+profiles:
+  helper:
+    scopes: ["?*"]
+delegation:
+  rules:
+    - name: any-action
+      allowed_actions: ["[!a]*", "a*"]
+audit:
+  path: state2/audit.jsonl
+EOF
+aa -c nonempty.yaml sessions --create --agent helper --user alice --scope '*'
+expect_rc 0 "scope * within ?*"
+aa -c nonempty.yaml delegate --from-user alice --to-agent helper --actions '*'
+expect_rc 0 "action * within [!a]* and a*"
+
 # ---- `?` and classes match one UTF-8 character ------------------------------
 aa -c cover.yaml check --agent helper --user u --action 'delete:é'
 expect_rc 1 "deny delete:? denies delete:é (one character, two bytes)"

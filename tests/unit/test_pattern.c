@@ -243,6 +243,36 @@ static void test_cover_table(void **state) {
     aa__buf_free(&w);
 }
 
+/* Actions and scopes are never empty: AA__COVER_SKIP_EMPTY leaves the
+ * empty string out, so `*` lies within `?*`. */
+static void test_cover_skip_empty(void **state) {
+    (void)state;
+    aa__buf w;
+    aa__buf_init(&w);
+    const char *q1[] = {"?*"};
+    assert_int_equal(aa__glob_covers("*", q1, 1, &w), AA__COVER_NO);
+    assert_int_equal(w.len, 0);
+    assert_int_equal(aa__glob_covers_ex("*", q1, 1, AA__COVER_SKIP_EMPTY, &w),
+                     AA__COVER_YES);
+    const char *q2[] = {"read:[!s]*"};
+    assert_int_equal(
+        aa__glob_covers_ex("read:*", q2, 1, AA__COVER_SKIP_EMPTY, &w),
+        AA__COVER_NO);
+    assert_string_equal(w.data, "read:");
+    const char *q3[] = {"a?*"};
+    assert_int_equal(aa__glob_covers_ex("a*", q3, 1, AA__COVER_SKIP_EMPTY, &w),
+                     AA__COVER_NO);
+    assert_string_equal(w.data, "a");
+    const char *q4[] = {"[!a]*", "a*"};
+    assert_int_equal(aa__glob_covers_ex("*", q4, 2, AA__COVER_SKIP_EMPTY, &w),
+                     AA__COVER_YES);
+    assert_int_equal(aa__glob_covers("*", q4, 2, &w), AA__COVER_NO);
+    assert_int_equal(aa__glob_covers_ex("", q4, 0, AA__COVER_SKIP_EMPTY, &w),
+                     AA__COVER_YES);
+    assert_int_equal(aa__glob_covers("", q4, 0, &w), AA__COVER_NO);
+    aa__buf_free(&w);
+}
+
 static void test_cover_patset(void **state) {
     (void)state;
     aa__patset s;
@@ -252,11 +282,11 @@ static void test_cover_patset(void **state) {
     assert_true(aa__patset_build(&s));
     aa__buf w;
     aa__buf_init(&w);
-    assert_int_equal(aa__patset_covers(&s, "read:*", &w), AA__COVER_NO);
+    assert_int_equal(aa__patset_covers(&s, "read:*", 0, &w), AA__COVER_NO);
     assert_string_equal(w.data, "read:");
-    assert_int_equal(aa__patset_covers(&s, "read:d*", &w), AA__COVER_YES);
-    assert_int_equal(aa__patset_covers(&s, "write:docs", &w), AA__COVER_YES);
-    assert_int_equal(aa__patset_covers(&s, "write:*", &w), AA__COVER_NO);
+    assert_int_equal(aa__patset_covers(&s, "read:d*", 0, &w), AA__COVER_YES);
+    assert_int_equal(aa__patset_covers(&s, "write:docs", 0, &w), AA__COVER_YES);
+    assert_int_equal(aa__patset_covers(&s, "write:*", 0, &w), AA__COVER_NO);
     aa__buf_free(&w);
     aa__patset_free(&s);
 }
@@ -382,9 +412,24 @@ static aa__cover cross_check(const char *p, const char **set, size_t n,
                              char (*strs)[32], size_t nstrs, aa__buf *w) {
     aa__cover r = aa__glob_covers(p, set, n, w);
     assert_true(r == AA__COVER_YES || r == AA__COVER_NO);
-    if (r == AA__COVER_YES) {
-        for (size_t i = 0; i < nstrs; i++) {
-            const char *s = strs[i];
+    /* Without the empty string: covered whenever all strings are, and
+     * otherwise checked the same way (its witness is never empty). */
+    aa__buf w2;
+    aa__buf_init(&w2);
+    aa__cover r2 = aa__glob_covers_ex(p, set, n, AA__COVER_SKIP_EMPTY, &w2);
+    assert_true(r2 == AA__COVER_YES || r2 == AA__COVER_NO);
+    if (r == AA__COVER_YES)
+        assert_int_equal(r2, AA__COVER_YES);
+    if (r2 == AA__COVER_NO) {
+        const char *s = w2.data ? w2.data : "";
+        assert_true(*s && aa__glob_match(p, strlen(p), s, strlen(s)));
+        for (size_t j = 0; j < n; j++)
+            assert_false(aa__glob_match(set[j], strlen(set[j]), s, strlen(s)));
+    }
+    aa__buf_free(&w2);
+    if (r == AA__COVER_YES || r2 == AA__COVER_YES) {
+        for (size_t i = r == AA__COVER_YES ? 0 : 1; i < nstrs; i++) {
+            const char *s = strs[i]; /* strs[0] is the empty string */
             if (!aa__glob_match(p, strlen(p), s, strlen(s)))
                 continue;
             bool hit = false;
@@ -394,7 +439,8 @@ static aa__cover cross_check(const char *p, const char **set, size_t n,
                 fprintf(stderr, "'%s' said covered, but '%s' escapes\n", p, s);
             assert_true(hit);
         }
-    } else {
+    }
+    if (r == AA__COVER_NO) {
         const char *s = w->data ? w->data : "";
         assert_true(aa__utf8_valid(s, strlen(s)));
         assert_true(aa__glob_match(p, strlen(p), s, strlen(s)));
@@ -449,6 +495,7 @@ int main(void) {
         cmocka_unit_test(test_glob_utf8_characters),
         cmocka_unit_test(test_glob_agrees_with_fnmatch),
         cmocka_unit_test(test_cover_table),
+        cmocka_unit_test(test_cover_skip_empty),
         cmocka_unit_test(test_cover_patset),
         cmocka_unit_test(test_cover_bounds),
         cmocka_unit_test(test_cover_brute_force),
