@@ -380,21 +380,20 @@ static void add_range(cover *c, uint32_t lo, uint32_t hi) {
     add_bound(c, hi + 1);
 }
 
-static cover_tok *add_tok(cover *c, bool star, bool negate) {
+/* Appends a token; the ranges added next are its own. */
+static bool add_tok(cover *c, bool star, bool negate) {
     if (!grow((void **)&c->tok, &c->captok, c->ntok + 1, sizeof *c->tok)) {
         c->oom = true;
-        return NULL;
+        return false;
     }
-    cover_tok *t = &c->tok[c->ntok++];
-    *t = (cover_tok){star, negate, c->nrng, 0};
-    return t;
+    c->tok[c->ntok++] = (cover_tok){star, negate, c->nrng, 0};
+    return true;
 }
 
 /* Appends the tokens of pat; returns how many. */
 static size_t parse_glob(cover *c, const char *pat) {
     size_t plen = strlen(pat), i = 0, start = c->ntok;
     while (i < plen && !c->oom && !c->bad) {
-        cover_tok *t;
         if (pat[i] == '*') {
             if (c->ntok == start || !c->tok[c->ntok - 1].star)
                 add_tok(c, true, false);
@@ -410,24 +409,22 @@ static size_t parse_glob(cover *c, const char *pat) {
         if (end) {
             class_iter it;
             class_begin(&it, pat, i, end);
-            if (!(t = add_tok(c, false, it.negate)))
+            if (!add_tok(c, false, it.negate))
                 break;
-            size_t tix = c->ntok - 1;
             uint32_t lo, hi;
             while (class_next(&it, &lo, &hi))
                 add_range(c, lo, hi);
-            c->tok[tix].count = c->nrng - c->tok[tix].first;
             i = end;
-            continue;
+        } else {
+            uint32_t cp;
+            size_t k = next_cp(pat, plen, i, &cp);
+            if (!add_tok(c, false, false))
+                break;
+            add_range(c, cp, cp);
+            i += k;
         }
-        uint32_t cp;
-        size_t k = next_cp(pat, plen, i, &cp);
-        if (!(t = add_tok(c, false, false)))
-            break;
-        size_t tix = c->ntok - 1;
-        add_range(c, cp, cp);
-        c->tok[tix].count = c->nrng - c->tok[tix].first;
-        i += k;
+        cover_tok *t = &c->tok[c->ntok - 1];
+        t->count = c->nrng - t->first;
     }
     return c->ntok - start;
 }
@@ -499,11 +496,10 @@ static void search_free(search *s) {
     free(s->table);
 }
 
-/* Finds or adds the node (pos, bits). Returns its index; *fresh says it
- * is new; UINT32_MAX when out of memory or over a bound (*over). */
+/* Finds or adds the node (pos, bits); returns its index, or UINT32_MAX
+ * when out of memory or over a bound (then *over is set). */
 static uint32_t intern(search *s, uint32_t pos, const uint64_t *bits,
-                       uint32_t parent, uint32_t sym, bool *fresh, bool *over) {
-    *fresh = false;
+                       uint32_t parent, uint32_t sym, bool *over) {
     if (s->nnode * 2 >= s->tcap) {
         size_t cap = s->tcap ? s->tcap * 2 : 1024;
         uint32_t *t = calloc(cap, sizeof *t);
@@ -549,7 +545,6 @@ static uint32_t intern(search *s, uint32_t pos, const uint64_t *bits,
     s->node[i] = (cover_node){pos, parent, sym};
     memcpy(s->bits + (size_t)i * s->w, bits, s->w * 8);
     s->table[h] = i + 1;
-    *fresh = true;
     return i;
 }
 
@@ -677,8 +672,8 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
     for (size_t i = 0; i < s.w; i++)
         cur[i] = start[i] | (start[i] & s.stars[i]) << 1 |
                  (i ? (start[i - 1] & s.stars[i - 1]) >> 63 : 0);
-    bool fresh, over = false;
-    if (intern(&s, 0, cur, UINT32_MAX, NO_SYM, &fresh, &over) == UINT32_MAX) {
+    bool over = false;
+    if (intern(&s, 0, cur, UINT32_MAX, NO_SYM, &over) == UINT32_MAX) {
         result = over ? AA__COVER_UNKNOWN : AA__COVER_NOMEM;
         free(cur);
         goto out;
@@ -700,7 +695,7 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         }
         bool star = c->tok[pos].star;
         if (star) { /* epsilon: the star may match nothing more */
-            if (intern(&s, pos + 1, cur, (uint32_t)q, NO_SYM, &fresh, &over) ==
+            if (intern(&s, pos + 1, cur, (uint32_t)q, NO_SYM, &over) ==
                 UINT32_MAX) {
                 result = over ? AA__COVER_UNKNOWN : AA__COVER_NOMEM;
                 break;
@@ -718,7 +713,7 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
             if (skip_empty)
                 set_bit(next, nstates);
             if (intern(&s, star ? pos : pos + 1, next, (uint32_t)q, (uint32_t)a,
-                       &fresh, &over) == UINT32_MAX) {
+                       &over) == UINT32_MAX) {
                 result = over ? AA__COVER_UNKNOWN : AA__COVER_NOMEM;
                 break;
             }
