@@ -353,7 +353,9 @@ int aa_engine_register_matcher(aa_engine *engine, const char *name,
 
 /* Decides a request. Returns AA_OK when a decision was made (allowed or
  * denied: see aa_decision_allowed), AA_EINVAL when the request lacks agent,
- * user or action (the decision is then a denial saying so). Thread-safe. */
+ * user or action, or when one of its strings (metadata keys and values too)
+ * is not valid UTF-8 (the decision is then a denial whose reason names the
+ * field, and no audit line is written). Thread-safe. */
 int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
 
 /* Pass as a duration to mean "the policy's default"; any other duration

@@ -246,6 +246,12 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
         return aa__fail(err, AA_EINVAL,
                         "invalid --since timestamp '%s' (expected ISO 8601)",
                         f.since);
+    const char *text[] = {f.agent, f.user, f.action, f.event};
+    const char *name[] = {"agent", "user", "action", "event"};
+    for (size_t i = 0; i < 4; i++)
+        if (text[i] && !aa__utf8_valid(text[i], strlen(text[i])))
+            return aa__fail(err, AA_EINVAL, "the %s filter is not valid UTF-8",
+                            name[i]);
 
     int fd = open_log(path, O_RDONLY, err);
     if (fd < 0)

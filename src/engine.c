@@ -434,6 +434,13 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
         d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
         return AA_EINVAL;
     }
+    char field[96]; /* text that is not UTF-8 is an input error */
+    const char *bad = aa__request_bad_utf8(req, field);
+    if (bad) {
+        deny(d, "Invalid request: %s is not valid UTF-8", bad);
+        d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
+        return AA_EINVAL;
+    }
     const aa_policy *p = e->policy;
     const char *action = req->action;
     size_t alen = strlen(action);

@@ -3,9 +3,11 @@
  *
  * `*` any run (crossing ':' and '/'), `?` one character, `[abc]`, `[a-z]`,
  * `[!abc]`; case-sensitive; the whole string must match; no escapes (as
- * Python's fnmatchcase). Patterns are classified once so that the common
- * cases never run the general matcher: exact names are hashed, `prefix*`
- * is one memcmp.
+ * Python's fnmatchcase). A character is a UTF-8 code point: `?` and a class
+ * take one code point, ranges compare code points (a byte that is not
+ * well-formed UTF-8 counts as one character that no range contains).
+ * Patterns are classified once so that the common cases never run the
+ * general matcher: exact names are hashed, `prefix*` is one memcmp.
  */
 #ifndef AA_PATTERN_H
 #define AA_PATTERN_H
@@ -70,5 +72,43 @@ const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
                                            size_t n, uint64_t hash);
 const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
                                          size_t n);
+
+/*
+ * Coverage of one glob by a set of globs, decided on languages: is every
+ * string that `pat` matches matched by some pattern of `set` (L(pat) a
+ * subset of the union of L(set[i]))? Never by matching one pattern as text
+ * against another: `read:*` is not covered by `read:[!s]*`. Strings range
+ * over valid UTF-8 without NUL, as requests do. Used to accept a
+ * delegation grant under a rule's allowed_actions and a session scope
+ * under a profile's scopes; it also answers "is this pattern redundant"
+ * (covered by the others) and "can this allow be reached" (not covered by
+ * the denies).
+ *
+ * AA__COVER_NO comes with a witness when `witness` is not NULL: a string
+ * that `pat` matches and no pattern of `set` does (shortest or nearly so,
+ * made of readable characters where the patterns allow), e.g. "read:s".
+ * The work is bounded (some milliseconds, a few MiB at most):
+ * AA__COVER_UNKNOWN says the bound was reached, or a pattern is not valid
+ * UTF-8; callers treat every answer but AA__COVER_YES as "not covered"
+ * (fail closed).
+ */
+typedef enum {
+    AA__COVER_YES = 0, /* covered */
+    AA__COVER_NO,      /* not covered; the witness shows a string */
+    AA__COVER_UNKNOWN, /* not decided: too complex, or invalid UTF-8 */
+    AA__COVER_NOMEM    /* not decided: out of memory */
+} aa__cover;
+
+aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
+                          aa__buf *witness);
+/* With flags: AA__COVER_SKIP_EMPTY asks about the non-empty strings only
+ * (an empty action or scope is never one a request can hold: an action is
+ * required, an empty scope is "none"), so that `*` lies within `?*`. */
+#define AA__COVER_SKIP_EMPTY 1u
+aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
+                             unsigned flags, aa__buf *witness);
+/* The same over the patterns of a pattern set (built or not). */
+aa__cover aa__patset_covers(const aa__patset *s, const char *pat,
+                            unsigned flags, aa__buf *witness);
 
 #endif /* AA_PATTERN_H */

@@ -288,6 +288,13 @@ static const char *interp(loader *L, const aa__ynode *n) {
                 name[j - i - 2] = 0;
                 const char *v = L->getenv_fn ? L->getenv_fn(L->getenv_ud, name)
                                              : getenv(name);
+                size_t bad = v ? aa__utf8_check(v, strlen(v)) : 0;
+                if (v && v[bad]) { /* patterns, names: all text is UTF-8 */
+                    lerr(L, n,
+                         "the value of ${%s} is not valid UTF-8 (byte %zu)",
+                         name, bad + 1);
+                    v = "";
+                }
                 if (v) {
                     aa__buf_puts(&b, v);
                     i = j + 1;

@@ -5,6 +5,7 @@
  */
 #include "engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,14 @@ static int need_store(aa_engine *e, aa_error *err) {
         return aa__fail(err, AA_EINVAL, "no engine");
     if (!e->store)
         return aa__fail(err, AA_ESTATE, "no state store is open");
+    return AA_OK;
+}
+
+/* Text that is not UTF-8 never reaches the store or the audit log, whose
+ * reader could not read the line back. */
+static int need_utf8(aa_error *err, const char *what, const char *s) {
+    if (s && !aa__utf8_valid(s, strlen(s)))
+        return aa__fail(err, AA_EINVAL, "%s is not valid UTF-8", what);
     return AA_OK;
 }
 
@@ -65,6 +74,29 @@ static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
                                   err);
 }
 
+/* Reports a pattern (a grant's action, a session's scope) that the
+ * patterns it must stay within do not cover (contract section 3):
+ * AA_EREFUSED naming it and a string it would also allow. */
+static int uncovered(aa_error *err, aa__cover c, const aa__buf *witness,
+                     const char *what, const char *pattern, const char *owner,
+                     const char *name, const char *within) {
+    if (c == AA__COVER_NOMEM)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    const char *w = witness->data ? witness->data : "";
+    if (c == AA__COVER_NO && strcmp(w, pattern) == 0) /* a plain name */
+        return aa__fail(err, AA_EREFUSED, "%s '%s' not allowed by %s '%s'",
+                        what, pattern, owner, name);
+    if (c == AA__COVER_NO)
+        return aa__fail(err, AA_EREFUSED,
+                        "%s '%s' not allowed by %s '%s': it would also allow "
+                        "'%s', which none of %s matches",
+                        what, pattern, owner, name, w, within);
+    return aa__fail(err, AA_EREFUSED,
+                    "%s '%s' not allowed by %s '%s': too complex to prove "
+                    "that %s cover it",
+                    what, pattern, owner, name, within);
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 int aa_session_create(aa_engine *e, const char *agent, const char *user,
@@ -79,6 +111,10 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
         return aa__fail(err, AA_EINVAL, "a session needs an agent");
     if (aa__empty(user))
         return aa__fail(err, AA_EINVAL, "a session needs a user");
+    if ((rc = need_utf8(err, "the agent", agent)) != AA_OK ||
+        (rc = need_utf8(err, "the user", user)) != AA_OK ||
+        (rc = need_utf8(err, "the scope", scope)) != AA_OK)
+        return rc;
     const aa_policy *p = e->policy;
     const aa__profile *prof =
         aa__map_get(&p->profile_by_name, agent, strlen(agent));
@@ -94,11 +130,20 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
         duration = p->sessions.max_duration;
     if (prof && duration > prof->max_session_duration)
         duration = prof->max_session_duration;
-    if (!aa__empty(scope) && prof && prof->scopeset.count &&
-        !aa__patset_match(&prof->scopeset, scope, strlen(scope)))
-        return aa__fail(err, AA_EREFUSED,
-                        "Scope '%s' not allowed by profile '%s'", scope,
-                        prof->name);
+    if (!aa__empty(scope) && prof && prof->scopeset.count) {
+        /* The session scope is a pattern: every scope it admits must be
+         * one the profile admits (contract section 3). */
+        aa__buf w;
+        aa__buf_init(&w);
+        aa__cover c =
+            aa__patset_covers(&prof->scopeset, scope, AA__COVER_SKIP_EMPTY, &w);
+        if (c != AA__COVER_YES)
+            rc = uncovered(err, c, &w, "Scope", scope, "profile", prof->name,
+                           "its scopes");
+        aa__buf_free(&w);
+        if (rc != AA_OK)
+            return rc;
+    }
 
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
@@ -162,6 +207,8 @@ static int revoke(aa_engine *e, const char *id, int *revoked, aa_error *err,
     int r = 0;
     if (aa__empty(id))
         return aa__fail(err, AA_EINVAL, "a %s id is required", what);
+    if ((rc = need_utf8(err, "the id", id)) != AA_OK)
+        return rc;
     if ((rc = need_audit(e, err)) != AA_OK)
         return rc;
     rc = op(e->store, id, aa__engine_now(e), &r, err);
@@ -190,6 +237,8 @@ int aa_session_validate(aa_engine *e, const char *id, int *valid,
     if (rc != AA_OK)
         return rc;
     *valid = 0;
+    if ((rc = need_utf8(err, "the session id", id)) != AA_OK)
+        return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
     rc = e->store->ops->session_get(e->store, id ? id : "", aa__engine_now(e),
@@ -210,6 +259,9 @@ int aa_session_list(aa_engine *e, const char *agent, const char *user,
                     aa_session **out, size_t *n, aa_error *err) {
     int rc = need_store(e, err);
     if (rc != AA_OK)
+        return rc;
+    if ((rc = need_utf8(err, "the agent filter", agent)) != AA_OK ||
+        (rc = need_utf8(err, "the user filter", user)) != AA_OK)
         return rc;
     return e->store->ops->session_list(
         e->store, aa__empty(agent) ? NULL : agent,
@@ -234,11 +286,23 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (aa__empty(to_agent))
         return aa__fail(err, AA_EINVAL,
                         "a delegation needs an agent to delegate to");
+    if ((rc = need_utf8(err, "the user", from_user)) != AA_OK ||
+        (rc = need_utf8(err, "the agent", to_agent)) != AA_OK ||
+        (rc = need_utf8(err, "the reason", reason)) != AA_OK)
+        return rc;
+    for (size_t i = 0; i < nactions; i++) {
+        char what[48];
+        snprintf(what, sizeof what, "action %zu", i + 1);
+        if (actions[i] && (rc = need_utf8(err, what, actions[i])) != AA_OK)
+            return rc;
+    }
     const aa_policy *p = e->policy;
     int64_t duration = duration_s == AA_DURATION_DEFAULT
                            ? p->delegation.default_duration
                            : duration_s;
     bool refused = false;
+    aa__buf w; /* a string a refused pattern would also allow */
+    aa__buf_init(&w);
 #define REFUSE(...)                                                            \
     do {                                                                       \
         refused = true;                                                        \
@@ -259,13 +323,21 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
             REFUSE("Action %zu is empty", i + 1);
     for (size_t r = 0; r < p->delegation.nrules; r++) {
         const aa__drule *rule = &p->delegation.rules[r];
-        if (rule->allowed.count) {
-            for (size_t i = 0; i < nactions; i++) {
-                if (!aa__empty(actions[i]) &&
-                    !aa__patset_match(&rule->allowed, actions[i],
-                                      strlen(actions[i])))
-                    REFUSE("Action '%s' not allowed by delegation rule '%s'",
-                           actions[i], rule->name);
+        for (size_t i = 0; rule->allowed.count && i < nactions; i++) {
+            if (aa__empty(actions[i]))
+                continue;
+            /* The grant's pattern, as a language, must lie within the
+             * rule's allowed_actions (contract sections 3 and 9). */
+            aa__cover c = aa__patset_covers(&rule->allowed, actions[i],
+                                            AA__COVER_SKIP_EMPTY, &w);
+            if (c == AA__COVER_NOMEM) {
+                aa__buf_free(&w);
+                return aa__fail(err, AA_ENOMEM, "out of memory");
+            }
+            if (c != AA__COVER_YES) {
+                refused = true;
+                uncovered(err, c, &w, "Action", actions[i], "delegation rule",
+                          rule->name, "the rule's allowed_actions");
             }
         }
         if (duration > rule->max_duration)
@@ -276,6 +348,7 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
             REFUSE("Delegation rule '%s' requires a reason", rule->name);
     }
 #undef REFUSE
+    aa__buf_free(&w);
     if (refused)
         return AA_EREFUSED;
 
@@ -353,6 +426,8 @@ int aa_delegation_list(aa_engine *e, const char *agent, aa_delegation **out,
                        size_t *n, aa_error *err) {
     int rc = need_store(e, err);
     if (rc != AA_OK)
+        return rc;
+    if ((rc = need_utf8(err, "the agent filter", agent)) != AA_OK)
         return rc;
     return e->store->ops->delegation_list(e->store,
                                           aa__empty(agent) ? NULL : agent,

@@ -1,4 +1,4 @@
-/* util.c - arena, string buffer, hash map, clocks and UUIDs. */
+/* util.c - arena, string buffer, hash map, UTF-8, clocks and UUIDs. */
 #include "util.h"
 
 #include <errno.h>
@@ -342,6 +342,163 @@ int aa__uuid4(char out[37]) {
         return AA_EIO;
     aa__uuid4_format(r, out);
     return AA_OK;
+}
+
+/* ---- UTF-8 --------------------------------------------------------------- */
+
+size_t aa__utf8_decode(const char *s, size_t n, uint32_t *cp) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    unsigned char c = u[0];
+    if (c < 0x80) {
+        if (cp)
+            *cp = c;
+        return 1;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+    uint32_t v;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, v = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, v = c & 0x0f;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, v = c & 0x07;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || u[1] < lo || u[1] > hi)
+        return 0;
+    v = v << 6 | (u[1] & 0x3f);
+    for (size_t i = 2; i < len; i++) {
+        if (u[i] < 0x80 || u[i] > 0xbf)
+            return 0;
+        v = v << 6 | (u[i] & 0x3f);
+    }
+    if (cp)
+        *cp = v;
+    return len;
+}
+
+size_t aa__utf8_check(const char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        /* Eight ASCII bytes at a time: most text is ASCII. */
+        if (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (!(w & UINT64_C(0x8080808080808080))) {
+                i += 8;
+                continue;
+            }
+        }
+        if ((unsigned char)s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = aa__utf8_decode(s + i, n - i, NULL);
+        if (k == 0)
+            return i;
+        i += k;
+    }
+    return n;
+}
+
+size_t aa__utf8_encode(uint32_t cp, char out[4]) {
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp >= 0xd800 && cp <= 0xdfff)
+        return 0;
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    if (cp > 0x10ffff)
+        return 0;
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* One pass over a NUL-terminated string (NULL is fine). A sequence cut by
+ * the NUL fails at the NUL, before any byte past it is read. */
+static bool utf8_str(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    if (!u)
+        return true;
+    for (;;) {
+        while (*u && *u < 0x80)
+            u++;
+        if (!*u)
+            return true;
+        size_t k = aa__utf8_decode((const char *)u, 4, NULL);
+        if (!k)
+            return false;
+        u += k;
+    }
+}
+
+/* A metadata value: a string, or a list whose string items are UTF-8. */
+static bool utf8_value(const aa_meta *m) {
+    if (m->type == AA_VALUE_STRING)
+        return utf8_str(m->string);
+    for (size_t i = 0; m->type == AA_VALUE_LIST && m->items && i < m->count;
+         i++)
+        if (m->items[i].type == AA_VALUE_STRING &&
+            !utf8_str(m->items[i].string))
+            return false;
+    return true;
+}
+
+const char *aa__request_bad_utf8(const aa_request *req, char buf[96]) {
+    const struct {
+        const char *name, *value;
+    } f[] = {{"'agent'", req->agent},
+             {"'user'", req->user},
+             {"'action'", req->action},
+             {"'resource'", req->resource},
+             {"'scope'", req->scope},
+             {"'session_id'", req->session_id},
+             {"'target_agent'", req->target_agent}};
+    for (size_t i = 0; i < AA__ARRAY_LEN(f); i++)
+        if (!utf8_str(f[i].value))
+            return f[i].name;
+    for (size_t i = 0; req->metadata && i < req->metadata_count; i++) {
+        const aa_meta *m = &req->metadata[i];
+        if (!utf8_str(m->key)) {
+            snprintf(buf, 96, "metadata key number %zu", i + 1);
+            return buf;
+        }
+        if (!utf8_value(m)) {
+            if (m->key && strlen(m->key) <= 64)
+                snprintf(buf, 96, "metadata '%s'", m->key);
+            else
+                snprintf(buf, 96, "the value of metadata key number %zu",
+                         i + 1);
+            return buf;
+        }
+    }
+    return NULL;
 }
 
 char *aa__strdup(const char *s) {

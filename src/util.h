@@ -114,6 +114,28 @@ void aa__uuid4_format(const unsigned char random16[16], char out[37]);
 /* Fills buf with n bytes from getrandom(2). AA_OK or AA_EIO. */
 int aa__random(void *buf, size_t n);
 
+/* ---- UTF-8 ------------------------------------------------------------- */
+
+/* Length (1-4) of the well-formed UTF-8 sequence at s, of which n bytes are
+ * available, or 0 when s does not start one (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF; n == 0 gives 0). Stores the code
+ * point in *cp when cp is not NULL and the sequence is well formed. */
+size_t aa__utf8_decode(const char *s, size_t n, uint32_t *cp);
+/* Byte offset of the first byte of s[0..n) that is not part of well-formed
+ * UTF-8, or n when all of it is. */
+size_t aa__utf8_check(const char *s, size_t n);
+static inline bool aa__utf8_valid(const char *s, size_t n) {
+    return aa__utf8_check(s, n) == n;
+}
+/* Writes code point cp (a Unicode scalar value) as UTF-8 into out;
+ * returns the length (1-4), or 0 when cp is not a scalar value. */
+size_t aa__utf8_encode(uint32_t cp, char out[4]);
+
+/* NULL when every string of the request (fields, metadata keys, string
+ * values and list items) is well-formed UTF-8; otherwise names the first
+ * field that is not, e.g. "'user'" or "metadata 'note'" (in buf). */
+const char *aa__request_bad_utf8(const aa_request *req, char buf[96]);
+
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);
 /* True when s is NULL or "". */

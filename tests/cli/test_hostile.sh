@@ -172,8 +172,8 @@ aa -c "$E" check -a "$CTRL" -u alice --action read:x -o json
 defer_json "'co\x01\x1b[31mpi\x9blot\t' in d['reason']" "JSON keeps control characters, escaped"
 BADUTF=$(printf 'co\377pi\300\257lot')
 aa -c "$E" check -a "$BADUTF" -u alice --action "read:$BADUTF" -o json
-expect_rc 1 "invalid UTF-8 in arguments"
-defer_json "'\ufffd' in d['reason']" "invalid UTF-8 becomes U+FFFD in JSON"
+expect_rc 2 "invalid UTF-8 in arguments is refused"
+expect_err "option '--agent' is not valid UTF-8 (byte 3)" "names the option and the byte"
 aa -c "$E" check -a copilot -u alice --action "read:$(head -c 100000 /dev/zero | tr '\0' a)" -o json
 expect_rc 0 "a 100 KB action"
 defer_json "d['allowed'] is True" "100 KB action decided"
