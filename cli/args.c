@@ -199,12 +199,11 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
         }
         /* Text for the library must be UTF-8 (file paths need not be). */
         bool path = spec->metavar && strcmp(spec->metavar, "PATH") == 0;
-        size_t k = 0;
-        for (const char *p = val; !path && *p; p += k)
-            if (!(k = cli_utf8_len((const unsigned char *)p)))
-                return cli_usage_error(
-                    ctx, "option '--%s' is not valid UTF-8 (byte %zu)",
-                    spec->name, (size_t)(p - val) + 1);
+        size_t vlen = strlen(val), bad = path ? vlen : aa_utf8_check(val, vlen);
+        if (bad != vlen)
+            return cli_usage_error(
+                ctx, "option '--%s' is not valid UTF-8 (byte %zu)", spec->name,
+                bad + 1);
         if (spec->kind == OPT_INT) {
             long long n;
             if (!parse_int(val, &n))

@@ -61,6 +61,12 @@ const char *aa_status_name(int status);
 /* The library version, "X.Y.Z". */
 const char *aa_version(void);
 
+/* Byte offset of the first byte of s[0, n) that is not part of well-formed
+ * UTF-8 (RFC 3629: no overlong forms, no surrogates), or n when all of it
+ * is. Every string the library takes must be UTF-8; callers can check
+ * first to name the offending input. */
+size_t aa_utf8_check(const char *s, size_t n);
+
 /* ------------------------------------------------------------------------ */
 /* Error object: collects every message of an operation                     */
 /* ------------------------------------------------------------------------ */

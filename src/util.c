@@ -508,3 +508,7 @@ char *aa__strdup(const char *s) {
 int64_t aa_now(void) {
     return aa__now_us();
 }
+
+size_t aa_utf8_check(const char *s, size_t n) {
+    return s ? aa__utf8_check(s, n) : 0;
+}
