@@ -161,18 +161,72 @@ void aa__buf_cat(aa__buf *b, ...) {
     va_end(ap);
 }
 
+size_t aa__utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return len;
+}
+
+bool aa__utf8_valid(const char *s, size_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = aa__utf8_len(u + i, n - i);
+        if (k == 0)
+            return false;
+        i += k;
+    }
+    return true;
+}
+
 void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     if (!aa__buf_reserve(b, n + 2))
         return;
     aa__buf_putc(b, '"');
     size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+            i++;
             continue;
+        }
+        size_t k = c >= 0x80 ? aa__utf8_len(u + i, n - i) : 0;
+        if (k > 0) {
+            i += k;
+            continue;
+        }
         aa__buf_append(b, s + start, i - start);
-        start = i + 1;
+        start = ++i;
         switch (c) {
         case '"':
             aa__buf_append(b, "\\\"", 2);
@@ -189,10 +243,13 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
         case '\t':
             aa__buf_append(b, "\\t", 2);
             break;
-        default: {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            aa__buf_append(b, esc, 6);
-        }
+        default:
+            if (c >= 0x80) { /* not UTF-8: U+FFFD REPLACEMENT CHARACTER */
+                aa__buf_append(b, "\xef\xbf\xbd", 3);
+            } else {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                aa__buf_append(b, esc, 6);
+            }
         }
     }
     aa__buf_append(b, s + start, n - start);
