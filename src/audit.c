@@ -510,6 +510,18 @@ static void put_fields(aa__buf *b, const aa__audit_field *f, size_t n) {
             }
             aa__buf_putc(b, ']');
             break;
+        case AA__AF_TEXT:
+            put_str(b, f[i].str);
+            break;
+        case AA__AF_OPT:
+            put_optional(b, f[i].str);
+            break;
+        case AA__AF_BOOL:
+            aa__buf_puts(b, f[i].flag ? "true" : "false");
+            break;
+        case AA__AF_JSON:
+            aa__buf_puts(b, f[i].str);
+            break;
         default:
             if (f[i].str)
                 put_str(b, f[i].str);
@@ -758,44 +770,38 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
     if (!a || !d || !d->req)
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
     const aa_request *r = d->req;
+    const aa__audit_field request[] = {
+        {"agent", AA__AF_TEXT, .str = r->agent},
+        {"user", AA__AF_TEXT, .str = r->user},
+        {"action", AA__AF_TEXT, .str = r->action},
+        {"resource", AA__AF_TEXT, .str = r->resource},
+        {"allowed", AA__AF_BOOL, .flag = d->allowed},
+        {"tier", AA__AF_TEXT, .str = aa_tier_name(d->tier)},
+        {"reason", AA__AF_TEXT, .str = d->reason},
+        {"requires_approval", AA__AF_BOOL, .flag = d->requires_approval},
+        {"approval_policy", AA__AF_TEXT, .str = d->approval_policy},
+        {"session_id", AA__AF_OPT, .str = r->session_id},
+        {"scope", AA__AF_TEXT, .str = r->scope},
+        {"target_agent", AA__AF_OPT, .str = r->target_agent},
+    };
+    char ms[32];
+    double v = d->evaluation_time_ms;
+    snprintf(ms, sizeof ms, "%.3f",
+             isfinite(v) && v > -1e15 && v < 1e15 ? v : 0.0);
+    const aa__audit_field policy[] = {
+        {"evaluation_time_ms", AA__AF_JSON, .str = ms},
+        {"config_name", AA__AF_TEXT, .str = d->config_name},
+        {"config_version", AA__AF_TEXT, .str = d->config_version},
+        {"policy_sha256", AA__AF_OPT,
+         .str = d->policy ? d->policy->sha256 : NULL},
+    };
     pthread_mutex_lock(&a->mu);
     bool ok;
     line_marks m = start_line(a, "authorize", &ok);
-    aa__buf *b = &a->line;
-    aa__buf_append(b, ",\"agent\":", 9);
-    put_str(b, r->agent);
-    aa__buf_append(b, ",\"user\":", 8);
-    put_str(b, r->user);
-    aa__buf_append(b, ",\"action\":", 10);
-    put_str(b, r->action);
-    aa__buf_append(b, ",\"resource\":", 12);
-    put_str(b, r->resource);
-    aa__buf_puts(b, d->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
-    aa__buf_append(b, ",\"tier\":", 8);
-    put_str(b, aa_tier_name(d->tier));
-    aa__buf_append(b, ",\"reason\":", 10);
-    put_str(b, d->reason);
-    aa__buf_puts(b, d->requires_approval ? ",\"requires_approval\":true"
-                                         : ",\"requires_approval\":false");
-    aa__buf_append(b, ",\"approval_policy\":", 19);
-    put_str(b, d->approval_policy);
-    aa__buf_append(b, ",\"session_id\":", 14);
-    put_optional(b, r->session_id);
-    aa__buf_append(b, ",\"scope\":", 9);
-    put_str(b, r->scope);
-    aa__buf_append(b, ",\"target_agent\":", 16);
-    put_optional(b, r->target_agent);
-    aa__buf_append(b, ",\"metadata\":", 12);
+    put_fields(&a->line, request, AA__ARRAY_LEN(request));
+    put_key(&a->line, "metadata");
     put_metadata(a, r, d->policy);
-    double ms = d->evaluation_time_ms;
-    aa__buf_printf(b, ",\"evaluation_time_ms\":%.3f",
-                   isfinite(ms) && ms > -1e15 && ms < 1e15 ? ms : 0.0);
-    aa__buf_append(b, ",\"config_name\":", 15);
-    put_str(b, d->config_name);
-    aa__buf_append(b, ",\"config_version\":", 18);
-    put_str(b, d->config_version);
-    aa__buf_append(b, ",\"policy_sha256\":", 17);
-    put_optional(b, d->policy ? d->policy->sha256 : NULL);
+    put_fields(&a->line, policy, AA__ARRAY_LEN(policy));
     int rc = finish_line(a, m, ok, err);
     pthread_mutex_unlock(&a->mu);
     return rc;

@@ -62,15 +62,20 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
 
 /* One field of a lifecycle or rotation line. */
 typedef enum {
-    AA__AF_STR,    /* str as a JSON string; NULL as null */
-    AA__AF_TIME,   /* time_us as an ISO 8601 string */
-    AA__AF_STRLIST /* list[0, count) as an array of strings */
+    AA__AF_STR,     /* str as a JSON string; NULL as null */
+    AA__AF_TEXT,    /* str as a JSON string; NULL as "" */
+    AA__AF_OPT,     /* str as a JSON string; NULL and "" as null */
+    AA__AF_BOOL,    /* flag as true or false */
+    AA__AF_JSON,    /* str, already JSON (a number), as it is */
+    AA__AF_TIME,    /* time_us as an ISO 8601 string */
+    AA__AF_STRLIST, /* list[0, count) as an array of strings */
 } aa__audit_kind;
 
 typedef struct aa__audit_field {
     const char *key;
     aa__audit_kind kind;
     const char *str;
+    bool flag;
     int64_t time_us;
     const char *const *list;
     size_t count;

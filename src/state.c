@@ -39,6 +39,17 @@ static int64_t expiry(int64_t start_us, int64_t duration_s) {
     return start_us + duration_s * 1000000;
 }
 
+/* Before a session or a grant is made: the log must be usable (see
+ * need_audit), and the record gets a fresh id. */
+static int new_record(aa_engine *e, char id[37], const char *what,
+                      aa_error *err) {
+    int rc = need_audit(e, err);
+    if (rc == AA_OK && aa__uuid4(id) != AA_OK)
+        rc =
+            aa__fail(err, AA_EIO, "cannot read random bytes for a %s id", what);
+    return rc;
+}
+
 /* Audits the creation of a session or a grant that the store already holds.
  * Not audited means not made (fail closed): on failure the record is revoked
  * again and the error says so. */
@@ -90,13 +101,10 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
                         "Scope '%s' not allowed by profile '%s'", scope,
                         prof->name);
 
-    if ((rc = need_audit(e, err)) != AA_OK)
-        return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
-    if (aa__uuid4(s.session_id) != AA_OK)
-        return aa__fail(err, AA_EIO,
-                        "cannot read random bytes for a session id");
+    if ((rc = new_record(e, s.session_id, "session", err)) != AA_OK)
+        return rc;
     s.agent = (char *)agent;
     s.user = (char *)user;
     s.scope = (char *)(scope ? scope : "");
@@ -258,13 +266,10 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (refused)
         return AA_EREFUSED;
 
-    if ((rc = need_audit(e, err)) != AA_OK)
-        return rc;
     aa_delegation g;
     memset(&g, 0, sizeof g);
-    if (aa__uuid4(g.delegation_id) != AA_OK)
-        return aa__fail(err, AA_EIO,
-                        "cannot read random bytes for a delegation id");
+    if ((rc = new_record(e, g.delegation_id, "delegation", err)) != AA_OK)
+        return rc;
     g.from_user = (char *)from_user;
     g.to_agent = (char *)to_agent;
     g.actions = (char **)actions;
