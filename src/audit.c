@@ -32,9 +32,9 @@
  * on a full disk, can leave a fragment without its '\n'. The next writer
  * then starts its line with '\n', so the fragment stays on its own line,
  * and chains to the last whole line before it. Readers skip the fragment
- * as malformed; aa_audit_verify accepts it with a warning, because the
- * chain visibly runs over it and its call never returned a decision (see
- * audit_read.c).
+ * as malformed; verify accepts it with a warning, because it is a prefix
+ * of a line (the JSON parser runs out of input), the chain visibly runs
+ * over it and its call never returned a decision (see audit_read.c).
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
  * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds

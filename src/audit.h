@@ -1,12 +1,18 @@
 /*
- * audit.h - the append-only, hash-chained JSON Lines audit writer
- * (contract section 10). Reading, verifying and rotating are the public
- * aa_audit_* functions in agent_auth.h, implemented in audit_read.c.
+ * audit.h - the audit line format and the append-only, hash-chained JSON
+ * Lines writer (contract section 10). This module owns the format: every
+ * line is built here (decisions; session and delegation events, whose
+ * fields state.c passes in; the audit.rotate record rotation writes), and
+ * the chain fields and hash rule readers check are defined here. Reading,
+ * verifying and rotating are the public aa_audit_* functions in
+ * agent_auth.h, implemented in audit_read.c, the one reader.
  *
  * Each line is one JSON object written with one write(2) on a file opened
  * with O_APPEND; the chain step (read the last hash, write the line) is
  * serialised across threads by a mutex and across processes by flock(2)
- * held for one write only.
+ * held for one write only. Every string goes through aa__buf_json_string,
+ * which turns bytes that are not UTF-8 into U+FFFD, and numbers that are
+ * not finite are written as null, so every line is JSON any reader accepts.
  *
  * Line format (fields in this order):
  *   {"timestamp":..., "event_id":..., "event":..., <event fields>...,

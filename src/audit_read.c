@@ -1,20 +1,31 @@
 /*
  * audit_read.c - reading, verifying and rotating the audit log (the public
- * aa_audit_* functions; the format and the hash are defined in audit.h).
+ * aa_audit_* functions): the one reader of the format audit.c writes.
  *
  * All three stream the file line by line through a 64 KiB buffer; a line
  * is held whole only while it is looked at, up to MAX_LINE bytes (longer
  * ones count as malformed), so memory stays constant whatever the size of
  * the file.
  *
+ * The rotation set: a log that rotation opened with an audit.rotate record
+ * is verified together with the archive the record names (a file beside
+ * it), whose own first record may name an older one, and so on; the walk
+ * runs from the oldest file on, carrying the chain from each file to the
+ * next. When the oldest file found still opens with a rotate record (its
+ * archive is missing, or the name is no file beside the log), the lines
+ * before it cannot be checked: "start not anchored", AA_ETAMPER, reported
+ * only when nothing else broke first.
+ *
  * What verify accepts (everything else is AA_ETAMPER at the first line that
  * breaks, with the kind of break in err):
  *   - every line is a JSON object ending in ,"prev_hash":"<64 hex>",
  *     "hash":"<64 hex>"} whose hash is SHA-256 of the line with the hash
  *     field left out ("edited" otherwise);
- *   - the first line's prev_hash is 64 zeros, or the first line is an
- *     audit.rotate record (written by aa_audit_rotate) whose
- *     archive_last_hash equals its prev_hash;
+ *   - the first line of the oldest file has a prev_hash of 64 zeros, or is
+ *     an audit.rotate record (written by aa_audit_rotate) whose
+ *     archive_last_hash equals its prev_hash; the first line of each later
+ *     file is such a record, and its prev_hash is the hash of the last
+ *     whole line of the file before it;
  *   - every other line's prev_hash is the hash of the line before it
  *     ("inserted" / "deleted" otherwise); the line right after a leading
  *     audit.rotate record may instead link to that record's prev_hash:
@@ -22,15 +33,21 @@
  *     first of them still links to the last archived line (the rotate
  *     record is a signpost beside the chain, itself hashed and linked to the
  *     archive's last line);
- *   - torn lines: a fragment that starts like one of our lines but is not
- *     whole, either at the end of the file or followed by a line that links
- *     to the last whole line before it (which is what the writer does after
- *     an interrupted write, see audit.c). Such a fragment is never a
- *     decision that was returned to a caller (the call that wrote it died or
- *     failed with AA_EAUDIT), and the chain around it is intact, so verify
- *     reports it as a warning in err and still returns AA_OK. A fragment
- *     the chain does not run over (a whole line cut short, say) is a
- *     malformed line and a break.
+ *   - torn lines: a fragment that starts like one of our lines and is a
+ *     prefix of one (the JSON parser runs out of input, a multi-byte
+ *     character cut in two aside), either at the end of the file or
+ *     followed by a line that links to the last whole line before it (which
+ *     is what the writer does after an interrupted write, see audit.c).
+ *     Such a fragment is never a decision that was returned to a caller
+ *     (the call that wrote it died or failed with AA_EAUDIT), and the chain
+ *     around it is intact, so verify reports it as a warning in err and
+ *     still returns AA_OK. A fragment the chain does not run over (a whole
+ *     line cut short, say), and a whole line the parser rejects (NaN,
+ *     Infinity, a lone surrogate escape, invalid UTF-8, a duplicate key),
+ *     is a malformed line and a break.
+ *
+ * An anchor (a line hash kept elsewhere) must be the hash of a verified
+ * line of the set, else "anchor not found".
  */
 #include "audit.h"
 
