@@ -177,8 +177,25 @@ static void put_optional(aa__buf *b, const char *s) {
         put_str(b, s);
 }
 
-/* ,"key": */
+/* ,"key": -- in one piece when the key needs no escaping, as the keys of
+ * the fields written are. */
 static void put_key(aa__buf *b, const char *key) {
+    size_t n = strlen(key);
+    bool plain = true;
+    for (size_t i = 0; plain && i < n; i++)
+        plain =
+            key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\';
+    if (plain && aa__buf_reserve(b, n + 4)) {
+        char *p = b->data + b->len;
+        p[0] = ',';
+        p[1] = '"';
+        memcpy(p + 2, key, n);
+        p[n + 2] = '"';
+        p[n + 3] = ':';
+        b->len += n + 4;
+        b->data[b->len] = 0;
+        return;
+    }
     aa__buf_putc(b, ',');
     put_str(b, key);
     aa__buf_putc(b, ':');

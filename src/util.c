@@ -212,11 +212,11 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     if (!aa__buf_reserve(b, n + 2))
         return;
-    aa__buf_putc(b, '"');
+    b->data[b->len++] = '"'; /* reserved */
     size_t start = 0;
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x7f) {
+        if (AA__LIKELY(c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)) {
             i++;
             continue;
         }
@@ -252,8 +252,12 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
             }
         }
     }
-    aa__buf_append(b, s + start, n - start);
-    aa__buf_putc(b, '"');
+    if (!aa__buf_reserve(b, n - start + 1))
+        return;
+    memcpy(b->data + b->len, s + start, n - start);
+    b->len += n - start;
+    b->data[b->len++] = '"';
+    b->data[b->len] = 0;
 }
 
 /* ---- hash map ------------------------------------------------------------ */
