@@ -19,10 +19,15 @@ static const opt_spec audit_opts[] = {
      "only allowed (true) or denied (false) decisions", 0},
     {"event", 0, OPT_STRING, "EVENT",
      "only this event (authorize, session.create, ...)", 0},
-    {"limit", 'n', OPT_INT, "N", "at most N entries (default 1000)", 1},
+    {"limit", 'n', OPT_INT, "N", "at most N entries (default 1000; 0: all)", 0},
     {"output-file", 0, OPT_STRING, "PATH",
      "write the entries there as a JSON array", 0},
-    {"verify", 0, OPT_FLAG, NULL, "check the hash chain (exit 1 if broken)", 0},
+    {"verify", 0, OPT_FLAG, NULL,
+     "check the hash chain (exit 1 if broken) and print its head hash", 0},
+    {"anchor", 0, OPT_STRING, "HASH",
+     "with --verify: exit 1 unless the chain still has a line with this "
+     "hash (a head printed earlier)",
+     0},
     {"rotate", 0, OPT_FLAG, NULL,
      "archive entries older than audit.retention_days", 0},
     {"file", 'f', OPT_STRING, "PATH",
@@ -119,6 +124,81 @@ static void print_console(const cli_ctx *ctx, json_t *entries,
     cli_table_free(&t);
 }
 
+static bool is_hash(const char *s) {
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f') ||
+              (s[n] >= 'A' && s[n] <= 'F')))
+            return false;
+    return n == 64;
+}
+
+/* `audit --verify [--anchor HASH]`: exit 0 when the chain is proved. */
+static int run_verify(const cli_ctx *ctx, const char *path, aa_error *err) {
+    aa_audit_verify_options opts = {.anchor = cli_str(ctx, "anchor")};
+    aa_audit_verify_result res;
+    int st = aa_audit_verify_chain(path, &opts, &res, err);
+    /* Warnings (torn lines left by interrupted writers) do not break the
+     * chain, but are shown: on stderr, and in the JSON. */
+    json_t *warnings = json_array();
+    char first[4096] = "";
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        const aa_diag *d = aa_error_get(err, i);
+        char line[4096];
+        aa_diag_format(d, line, sizeof line);
+        bool warning = d->severity == AA_SEVERITY_WARNING;
+        fprintf(stderr, "%s%s\n", warning ? "Warning: " : "Error: ", line);
+        if (warning)
+            json_array_append_new(warnings, cli_jstr(line));
+        else if (!first[0])
+            snprintf(first, sizeof first, "%s", line);
+    }
+    if (st != AA_OK && !first[0]) {
+        snprintf(first, sizeof first, "%s: %s", path, aa_strerror(st));
+        cli_error("%s", first);
+    }
+    if (ctx->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "valid", json_boolean(st == AA_OK));
+        json_object_set_new(o, "lines", json_integer((json_int_t)res.lines));
+        if (st == AA_OK) {
+            json_object_set_new(o, "head",
+                                res.head[0] ? cli_jstr(res.head) : json_null());
+            json_object_set_new(o, "archives",
+                                json_integer((json_int_t)res.archives));
+            json_object_set_new(o, "start_anchored",
+                                json_boolean(res.start_anchored));
+        } else {
+            json_object_set_new(o, "bad_line",
+                                json_integer((json_int_t)res.bad_line));
+            json_object_set_new(o, "error", cli_jstr(first));
+        }
+        if (opts.anchor)
+            json_object_set_new(o, "anchor_found",
+                                json_boolean(res.anchor_found));
+        json_object_set_new(o, "warnings", warnings);
+        cli_print_json(o);
+    } else {
+        json_decref(warnings);
+    }
+    if (st != AA_OK)
+        return EXIT_FAIL;
+    if (!ctx->json) {
+        printf("Audit log is intact: %zu entr%s, hash chain verified (%s)\n",
+               res.lines, res.lines == 1 ? "y" : "ies", path);
+        if (res.archives)
+            printf("From its start through %zu archive%s (%zu more "
+                   "entr%s)\n",
+                   res.archives, res.archives == 1 ? "" : "s",
+                   res.archive_lines, res.archive_lines == 1 ? "y" : "ies");
+        if (opts.anchor)
+            printf("Anchor found: %s\n", opts.anchor);
+        if (res.head[0])
+            printf("Head: %s\n", res.head);
+    }
+    return EXIT_OK;
+}
+
 static int run_audit(cli_ctx *ctx) {
     const char *allowed = cli_str(ctx, "allowed");
     if (allowed && strcmp(allowed, "true") != 0 &&
@@ -138,6 +218,15 @@ static int run_audit(cli_ctx *ctx) {
          rotate = cli_opt(ctx, "rotate")->set;
     if (verify && rotate)
         return cli_usage_error(ctx, "--verify and --rotate cannot be combined");
+    const char *anchor = cli_str(ctx, "anchor");
+    if (anchor && !verify)
+        return cli_usage_error(ctx, "--anchor needs --verify");
+    if (anchor && !is_hash(anchor))
+        return cli_usage_error(
+            ctx,
+            "option '--anchor' needs a hash of 64 hex digits (as "
+            "'audit --verify' prints it), not '%.80s'",
+            anchor);
 
     const char *path = cli_str(ctx, "file");
     aa_policy *policy = NULL;
@@ -151,48 +240,7 @@ static int run_audit(cli_ctx *ctx) {
     aa_error *err = aa_error_new();
     int rc = EXIT_OK;
     if (verify) {
-        size_t lines = 0, bad = 0;
-        int st = aa_audit_verify(path, &lines, &bad, err);
-        if (st == AA_OK) {
-            /* Warnings (torn lines left by interrupted writers) do not break
-             * the chain, but are shown: on stderr, and in the JSON. */
-            json_t *warnings = json_array();
-            for (size_t i = 0; i < aa_error_count(err); i++) {
-                char line[4096];
-                aa_diag_format(aa_error_get(err, i), line, sizeof line);
-                fprintf(stderr, "Warning: %s\n", line);
-                json_array_append_new(warnings, cli_jstr(line));
-            }
-            if (ctx->json) {
-                json_t *o = json_object();
-                json_object_set_new(o, "valid", json_true());
-                json_object_set_new(o, "lines",
-                                    json_integer((json_int_t)lines));
-                json_object_set_new(o, "warnings", warnings);
-                cli_print_json(o);
-            } else {
-                json_decref(warnings);
-                printf("Audit log is intact: %zu entr%s, hash chain verified "
-                       "(%s)\n",
-                       lines, lines == 1 ? "y" : "ies", path);
-            }
-        } else {
-            if (ctx->json) {
-                json_t *o = json_object();
-                json_object_set_new(o, "valid", json_false());
-                json_object_set_new(o, "bad_line",
-                                    json_integer((json_int_t)bad));
-                const aa_diag *d = aa_error_get(err, 0);
-                json_object_set_new(o, "error",
-                                    cli_jstr(d ? d->message : aa_strerror(st)));
-                cli_print_json(o);
-            } else {
-                cli_print_errors(err, "Error: ");
-                if (aa_error_count(err) == 0)
-                    cli_error("%s: %s", path, aa_strerror(st));
-            }
-            rc = EXIT_FAIL;
-        }
+        rc = run_verify(ctx, path, err);
     } else if (rotate) {
         char *archive = NULL;
         size_t moved = 0;
@@ -235,9 +283,10 @@ static int run_audit(cli_ctx *ctx) {
             .allowed = !allowed                       ? AA_AUDIT_ANY
                        : strcmp(allowed, "true") == 0 ? AA_AUDIT_ALLOWED_ONLY
                                                       : AA_AUDIT_DENIED_ONLY,
-            .limit = cli_opt(ctx, "limit")->set
-                         ? (size_t)cli_opt(ctx, "limit")->num
-                         : 1000,
+            .limit = !cli_opt(ctx, "limit")->set ? 1000
+                     : cli_opt(ctx, "limit")->num == 0
+                         ? AA_AUDIT_NO_LIMIT
+                         : (size_t)cli_opt(ctx, "limit")->num,
         };
         collect c = {json_array()};
         size_t matched = 0, skipped = 0;
@@ -258,7 +307,17 @@ static int run_audit(cli_ctx *ctx) {
             if (skipped)
                 fprintf(stderr, "Warning: skipped %zu malformed line%s in %s\n",
                         skipped, skipped == 1 ? "" : "s", path);
+            /* A capped listing says so: on stdout in the console, on
+             * stderr beside JSON (which stays a pure array). */
+            size_t shown = json_array_size(c.entries);
+            char capped[128] = "";
+            if (matched > shown)
+                snprintf(capped, sizeof capped,
+                         "showing %zu of %zu; --limit 0 for all", shown,
+                         matched);
             const char *out = cli_str(ctx, "output-file");
+            if (*capped && (out || ctx->json))
+                fprintf(stderr, "Note: %s\n", capped);
             if (out) {
                 if (export_json(c.entries, out) != 0) {
                     rc = cli_error("cannot write '%s': %s", out,
@@ -271,6 +330,8 @@ static int run_audit(cli_ctx *ctx) {
                 cli_print_json(json_incref(c.entries));
             } else {
                 print_console(ctx, c.entries, path);
+                if (*capped)
+                    printf("(%s)\n", capped);
             }
         }
         json_decref(c.entries);
@@ -286,13 +347,15 @@ const cli_command cmd_audit = {
                "rotate it",
     .usage = "audit [--since TIME] [--agent A] [--user U] [--action ACT] "
              "[--allowed true|false]\n"
-             "                  [--event E] [--limit N] [-o json] "
+             "                  [--event E] [--limit N|0] [-o json] "
              "[--output-file PATH]\n"
-             "       agent-auth audit --verify | --rotate",
+             "       agent-auth audit --verify [--anchor HASH] | --rotate",
     .examples = "  agent-auth audit --agent copilot --allowed false\n"
                 "  agent-auth audit --since 2026-11-28T00:00:00Z -o json\n"
                 "  agent-auth audit --output-file audit-export.json\n"
-                "  agent-auth audit --verify\n",
+                "  agent-auth audit --verify\n"
+                "  agent-auth audit --verify --anchor 3f1c...e09a  (a Head "
+                "printed earlier)\n",
     .opts = audit_opts,
     .nopts = sizeof audit_opts / sizeof audit_opts[0],
     .has_output = true,

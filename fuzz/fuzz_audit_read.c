@@ -9,8 +9,12 @@
  *   bit 4     limit 2
  *   bit 5     also append a decision, its strings cut from the input, and
  *             check that the appended line is whole, valid JSON, read back
- *   bit 6     start from an empty file and write two lines from the input:
- *             both must read back and verify
+ *   bit 6     start from an empty file and write two lines from the input
+ *             (with metadata: strings, numbers that may not be finite, a
+ *             list, a key given twice, a redacted key): both must read
+ *             back and verify, anchored at the head verify reports
+ * Whatever verify says of a file, a verification anchored at the head it
+ * reports must pass, and one anchored elsewhere must not.
  * The file lives in a memfd, opened by its /proc/self/fd path.
  */
 #include <fcntl.h>
@@ -23,6 +27,16 @@
 #include <unistd.h>
 
 #include "audit.h"
+
+static aa_policy *redacting_policy(void) {
+    static aa_policy *p;
+    static const char yaml[] = "version: \"1.0\"\n"
+                               "audit: {redact: [secret]}\n";
+    if (!p && aa_policy_load_buffer(yaml, sizeof yaml - 1, "fuzz.yaml", NULL,
+                                    &p, NULL) != AA_OK)
+        abort();
+    return p;
+}
 
 static int on_entry(void *ud, const char *line, size_t len) {
     size_t *n = ud;
@@ -85,25 +99,47 @@ static void write_from(const char *path, const uint8_t *p, size_t left,
     char *agent = take(&p, &left, 24), *user = take(&p, &left, 24);
     char *resource = take(&p, &left, 48), *reason = take(&p, &left, 48);
     char *event = take(&p, &left, 16);
+    double num = 0;
+    if (left >= sizeof num)
+        memcpy(&num, p, sizeof num); /* any bits: NaN, infinities too */
+    const aa_meta items[] = {{.type = AA_VALUE_STRING, .string = reason},
+                             {.type = AA_VALUE_NUMBER, .number = num},
+                             {.type = AA_VALUE_LIST}}; /* nested: null */
+    const aa_meta meta[] = {
+        {.key = user, .type = AA_VALUE_STRING, .string = resource},
+        {.key = "n", .type = AA_VALUE_NUMBER, .number = num},
+        {.key = "secret", .type = AA_VALUE_STRING, .string = agent},
+        {.key = "l", .type = AA_VALUE_LIST, .items = items, .count = 3},
+        {.key = user, .type = AA_VALUE_BOOL, .boolean = 1},
+    };
     aa_request r = {.agent = agent,
                     .user = user,
                     .action = "act",
                     .resource = resource,
-                    .session_id = reason};
+                    .session_id = reason,
+                    .metadata = meta,
+                    .metadata_count = AA__ARRAY_LEN(meta)};
     aa__audit_decision d = {.req = &r,
                             .allowed = true,
                             .reason = reason,
                             .approval_policy = user,
                             .evaluation_time_ms = (double)left / 7.0,
                             .config_name = event,
-                            .config_version = agent};
+                            .config_version = agent,
+                            .policy = redacting_policy()};
     aa__audit *a = NULL;
     if (aa__audit_open(path, mode, &a, NULL) != AA_OK)
         abort();
     if (aa__audit_write_decision(a, &d, NULL) != AA_OK)
         abort();
-    if (aa__audit_write_event(a, aa__empty(event) ? "e" : event, "\"n\":1",
-                              NULL) != AA_OK)
+    const char *const list[] = {agent, user};
+    const aa__audit_field fields[] = {
+        {"n", AA__AF_STR, .str = resource},
+        {reason, AA__AF_STRLIST, .list = list, .count = 2},
+        {"t", AA__AF_TIME, .time_us = (int64_t)left * 1000003},
+    };
+    if (aa__audit_write_event(a, aa__empty(event) ? "e" : event, fields,
+                              AA__ARRAY_LEN(fields), NULL) != AA_OK)
         abort();
     aa__audit_close(a);
     free(agent);
@@ -111,6 +147,28 @@ static void write_from(const char *path, const uint8_t *p, size_t left,
     free(resource);
     free(reason);
     free(event);
+}
+
+/* An intact chain verifies anchored at its own head, and not at a hash
+ * that differs from it in one digit (no line has that). */
+static void check_anchor(const char *path) {
+    aa_audit_verify_result res;
+    if (aa_audit_verify_chain(path, NULL, &res, NULL) != AA_OK)
+        abort();
+    if (!res.head[0])
+        return; /* no whole line */
+    aa_audit_verify_options o = {.anchor = res.head};
+    aa_audit_verify_result got;
+    if (aa_audit_verify_chain(path, &o, &got, NULL) != AA_OK ||
+        !got.anchor_found)
+        abort();
+    char other[65];
+    memcpy(other, res.head, sizeof other);
+    other[7] = other[7] == '0' ? '1' : '0';
+    o.anchor = other;
+    if (aa_audit_verify_chain(path, &o, &got, NULL) != AA_ETAMPER ||
+        got.anchor_found)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -138,6 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort();
         if (aa_audit_verify(path, &lines, &bad, NULL) != AA_OK || lines != 2)
             abort();
+        check_anchor(path);
         return 0;
     }
 
@@ -155,9 +214,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (opt & 16)
         f.limit = 2;
     aa_error *err = aa_error_new();
-    size_t m = 0, s = 0, seen = 0;
+    size_t m = 0, s = 0, seen = 0, limit = f.limit ? f.limit : 1000;
     if (aa_audit_read(path, &f, on_entry, &seen, &m, &s, err) != AA_OK ||
-        m != seen || (f.limit && m > f.limit))
+        seen != (m > limit ? limit : m))
         abort();
     size_t lines = 0, bad = 0;
     int rc = aa_audit_verify(path, &lines, &bad, err);
@@ -166,6 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == AA_OK && bad != 0)
         abort();
     aa_error_free(err);
+    if (rc == AA_OK)
+        check_anchor(path);
 
     if (opt & 0x20) { /* append: the new line is whole and valid */
         write_from(path, data, size, AA__FSYNC_NEVER);

@@ -421,8 +421,11 @@ typedef struct aa_audit_filter {
     const char *action;
     const char *event;      /* "authorize", "session.create", ... */
     aa_audit_which allowed; /* AA_AUDIT_ANY (0, the default) ... */
-    size_t limit;           /* 0 means 1000 */
+    size_t limit;           /* 0 means 1000; AA_AUDIT_NO_LIMIT: all */
 } aa_audit_filter;
+
+/* aa_audit_filter.limit for every matching entry. */
+#define AA_AUDIT_NO_LIMIT ((size_t)-1)
 
 /* Called once per matching entry with the entry as a JSON text line;
  * return nonzero to stop. */
@@ -430,15 +433,60 @@ typedef int (*aa_audit_entry_fn)(void *userdata, const char *json_line,
                                  size_t len);
 
 /* Streams the audit file at `path`, calling fn for the first `limit`
- * entries that pass the filter, in file order. Malformed lines are
- * skipped and counted in *skipped (optional). */
+ * entries that pass the filter, in file order. *matched (optional) counts
+ * every entry that passes the filter: when it is asked for, the walk goes on
+ * to the end of the file to count those past the limit (so *matched >
+ * limit says the entries given were capped); a nonzero return from fn stops
+ * the walk and the count there. Malformed lines are skipped and counted in
+ * *skipped (optional). */
 int aa_audit_read(const char *path, const aa_audit_filter *filter,
                   aa_audit_entry_fn fn, void *userdata, size_t *matched,
                   size_t *skipped, aa_error *err);
 
-/* Walks the hash chain. AA_OK when intact (*lines is the count), else
- * AA_ETAMPER with *bad_line the first line (from 1) where it breaks and a
- * message in err. */
+/* What aa_audit_verify_chain is asked to prove beyond an intact chain. The
+ * zero value asks for nothing more. */
+typedef struct aa_audit_verify_options {
+    /* The hash (64 hex digits) of a line the chain must still contain: a
+     * head printed by an earlier verification and kept elsewhere, or one a
+     * store recorded. A log without it was truncated, had its start
+     * removed, or was re-chained. NULL or "" for none. */
+    const char *anchor;
+} aa_audit_verify_options;
+
+/* What aa_audit_verify_chain proved. */
+typedef struct aa_audit_verify_result {
+    size_t lines;         /* whole lines verified in the file at path */
+    size_t bad_line;      /* the line (from 1) where the chain breaks, in the
+                             file the first message of err names; 0 */
+    char head[65];        /* hash of the last whole line; "" when none */
+    size_t archives;      /* earlier files followed through the audit.rotate
+                             records that open each file */
+    size_t archive_lines; /* whole lines verified in those */
+    int start_anchored;   /* 1: the chain starts at a line whose prev_hash
+                             is 64 zeros (in the file or an archive) */
+    int anchor_found;     /* 1: options->anchor is a verified line's hash */
+} aa_audit_verify_result;
+
+/* Walks the hash chain of the log at `path`. A log that rotation opened
+ * with an audit.rotate record is verified together with the archive that
+ * record names (beside the log), and that archive's own predecessors, from
+ * the oldest on. AA_OK when every line is intact, the chain starts at a
+ * first line (prev_hash of 64 zeros) and the anchor, if any, was found.
+ * Otherwise AA_ETAMPER with a message in err naming the file and line:
+ * an edited, inserted, deleted or unreadable line; "start not anchored"
+ * when the first file of the set starts with an audit.rotate record whose
+ * archive is missing (the lines before it cannot be checked); "anchor not
+ * found". A line cut short at its end, as an interrupted write leaves it,
+ * is a warning in err (severity AA_SEVERITY_WARNING), not a break.
+ * AA_EIO when the log cannot be read; AA_EINVAL for a malformed anchor.
+ * result (optional) is filled in either way. */
+int aa_audit_verify_chain(const char *path,
+                          const aa_audit_verify_options *options,
+                          aa_audit_verify_result *result, aa_error *err);
+
+/* aa_audit_verify_chain without options: AA_OK when intact (*lines is the
+ * count of the file's own lines), else AA_ETAMPER with *bad_line the first
+ * line (from 1) where it breaks and a message in err. */
 int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
                     aa_error *err);
 

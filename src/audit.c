@@ -32,9 +32,9 @@
  * on a full disk, can leave a fragment without its '\n'. The next writer
  * then starts its line with '\n', so the fragment stays on its own line,
  * and chains to the last whole line before it. Readers skip the fragment
- * as malformed; aa_audit_verify accepts it with a warning, because the
- * chain visibly runs over it and its call never returned a decision (see
- * audit_read.c).
+ * as malformed; verify accepts it with a warning, because it is a prefix
+ * of a line (the JSON parser runs out of input), the chain visibly runs
+ * over it and its call never returned a decision (see audit_read.c).
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
  * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds
@@ -50,6 +50,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -61,10 +62,10 @@
 #define AUDIT_SYNC_INTERVAL_MS 100
 /* Longest line written; audit_read.c reads lines up to 4 MiB. */
 #define AUDIT_MAX_LINE (1u << 20)
-#define HASH_HEX       64
-
-static const char zero_hash[HASH_HEX + 1] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+#define HASH_HEX       AA__AUDIT_HASH_HEX
+#define SUFFIX_LEN     AA__AUDIT_SUFFIX_LEN
+#define PREV_LEN       AA__AUDIT_PREV_LEN
+#define zero_hash      aa__audit_zero_hash
 
 struct aa__audit {
     char *path;
@@ -73,7 +74,7 @@ struct aa__audit {
     aa__fsync_mode mode;
     pthread_mutex_t mu; /* everything below, and the chain step */
     aa__buf line;       /* '\n' + the line being written */
-    aa__buf scratch;    /* a string being repaired */
+    aa__map seen;       /* metadata keys of a line, when there are many */
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
 
@@ -117,11 +118,14 @@ static int next_random16(aa__audit *a, unsigned char out[16]) {
 
 /* ---- small helpers ------------------------------------------------------- */
 
+const char aa__audit_zero_hash[HASH_HEX + 1] =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
 static int fail_errno(aa__audit *a, aa_error *err, int e) {
     return aa__fail(err, AA_EAUDIT, "audit log '%s': %s", a->path, strerror(e));
 }
 
-static bool is_hex64(const char *s) {
+bool aa__audit_is_hex64(const char *s) {
     for (int i = 0; i < HASH_HEX; i++) {
         char c = s[i];
         if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
@@ -130,84 +134,71 @@ static bool is_hex64(const char *s) {
     return true;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (1-4), or 0 when the byte
- * at s does not start one (RFC 3629: no overlongs, no surrogates). */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
+bool aa__audit_chain_fields(const char *line, size_t len, const char **prev,
+                            const char **hash) {
+    if (len < SUFFIX_LEN)
+        return false;
+    const char *s = line + len - SUFFIX_LEN;
+    if (s[0] != ',' || memcmp(s + 1, "\"hash\":\"", 8) != 0 ||
+        !aa__audit_is_hex64(s + 9) || s[73] != '"' || s[74] != '}')
+        return false;
+    *hash = s + 9;
+    if (!prev)
+        return true;
+    if (len < 1 + PREV_LEN + SUFFIX_LEN)
+        return false;
+    const char *p = s - PREV_LEN;
+    if (memcmp(p, ",\"prev_hash\":\"", 14) != 0 ||
+        !aa__audit_is_hex64(p + 14) || p[78] != '"')
+        return false;
+    *prev = p + 14;
+    return true;
 }
 
-/* Appends s (NULL as "") as a JSON string. Bytes that are not well-formed
- * UTF-8 become U+FFFD, so the line always stays valid JSON. */
-static void put_str(aa__audit *a, const char *s) {
-    if (!s)
-        s = "";
-    const unsigned char *u = (const unsigned char *)s;
-    size_t n = strlen(s), i = 0;
-    while (i < n) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k = utf8_seq(u + i, n - i);
-        if (k == 0)
-            break;
-        i += k;
-    }
-    if (i == n) {
-        aa__buf_json_string(&a->line, s, n);
-        return;
-    }
-    aa__buf_reset(&a->scratch);
-    aa__buf_append(&a->scratch, s, i);
-    while (i < n) {
-        size_t k = utf8_seq(u + i, n - i);
-        if (k == 0) {
-            aa__buf_append(&a->scratch, "\xef\xbf\xbd", 3);
-            i++;
-        } else {
-            aa__buf_append(&a->scratch, s + i, k);
-            i += k;
-        }
-    }
-    if (a->scratch.oom) {
-        a->line.oom = true;
-        return;
-    }
-    aa__buf_json_string(&a->line, a->scratch.data, a->scratch.len);
+bool aa__audit_line_hash(char *line, size_t len, char out[HASH_HEX + 1]) {
+    size_t cut = len - SUFFIX_LEN; /* the ',' of ,"hash": */
+    char saved = line[cut];
+    line[cut] = '}';
+    bool ok = aa__sha256_hex(line, cut + 1, out);
+    line[cut] = saved;
+    return ok;
 }
 
-static void put_optional(aa__audit *a, const char *s) {
+/* Appends s (NULL as "") as a JSON string (invalid UTF-8 as U+FFFD). */
+static void put_str(aa__buf *b, const char *s) {
+    aa__buf_json_string(b, s ? s : "", s ? strlen(s) : 0);
+}
+
+/* "" and NULL as null. */
+static void put_optional(aa__buf *b, const char *s) {
     if (aa__empty(s))
-        aa__buf_append(&a->line, "null", 4);
+        aa__buf_append(b, "null", 4);
     else
-        put_str(a, s);
+        put_str(b, s);
+}
+
+/* ,"key": -- in one piece when the key needs no escaping, as the keys of
+ * the fields written are. */
+static void put_key(aa__buf *b, const char *key) {
+    size_t n = strlen(key);
+    bool plain = true;
+    for (size_t i = 0; plain && i < n; i++)
+        plain =
+            key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\';
+    if (plain && aa__buf_reserve(b, n + 4)) {
+        char *p = b->data + b->len;
+        p[0] = ',';
+        p[1] = '"';
+        memcpy(p + 2, key, n);
+        p[n + 2] = '"';
+        p[n + 3] = ':';
+        b->len += n + 4;
+        b->data[b->len] = 0;
+        return;
+    }
+    aa__buf_putc(b, ',');
+    put_str(b, key);
+    aa__buf_putc(b, ':');
 }
 
 /* ---- opening and closing ------------------------------------------------- */
@@ -277,7 +268,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
             munmap(pool, sizeof *a->rnd);
     }
     aa__buf_init(&a->line);
-    aa__buf_init(&a->scratch);
+    aa__map_init(&a->seen);
     pthread_mutex_init(&a->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -320,7 +311,7 @@ void aa__audit_close(aa__audit *a) {
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
     aa__buf_free(&a->line);
-    aa__buf_free(&a->scratch);
+    aa__map_free(&a->seen);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a->path);
@@ -381,13 +372,6 @@ static int pread_full(int fd, void *buf, size_t n, off_t off) {
     return 0;
 }
 
-/* True when s (75 bytes) reads `,"hash":"<64 hex>"}`. */
-static bool hash_suffix(const char *s) {
-    return s[0] == ',' && memcmp(s + 1, "\"hash\":\"", 8) == 0 &&
-           is_hex64(s + 9) && s[73] == '"' && s[74] == '}';
-}
-#define HASH_SUFFIX_LEN 75
-
 /* Position of the last '\n' before `end`, or -1; errno-style result. */
 static int prev_newline(int fd, off_t end, off_t *pos) {
     char buf[4096];
@@ -423,13 +407,14 @@ static int tail_hash(int fd, off_t size, char out[HASH_HEX + 1],
     *need_nl = c != '\n';
     off_t end = *need_nl ? size : size - 1; /* end of the candidate line */
     for (;;) {
-        if (end >= HASH_SUFFIX_LEN) {
-            char s[HASH_SUFFIX_LEN];
-            e = pread_full(fd, s, sizeof s, end - HASH_SUFFIX_LEN);
+        if (end >= SUFFIX_LEN) {
+            char s[SUFFIX_LEN];
+            const char *h;
+            e = pread_full(fd, s, sizeof s, end - SUFFIX_LEN);
             if (e)
                 return e;
-            if (hash_suffix(s)) {
-                memcpy(out, s + 9, HASH_HEX);
+            if (aa__audit_chain_fields(s, sizeof s, NULL, &h)) {
+                memcpy(out, h, HASH_HEX);
                 return 0;
             }
         }
@@ -442,7 +427,7 @@ static int tail_hash(int fd, off_t size, char out[HASH_HEX + 1],
     }
 }
 
-static int lock_file(int fd) {
+int aa__audit_lock(int fd) {
     while (flock(fd, LOCK_EX) != 0) {
         if (errno != EINTR)
             return errno;
@@ -461,7 +446,7 @@ static bool same_file(const char *path, const struct stat *st) {
  * replaced (rotated) or removed. On success *st describes it. */
 static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
     for (int tries = 0;; tries++) {
-        int e = lock_file(a->fd);
+        int e = aa__audit_lock(a->fd);
         if (e == 0 && fstat(a->fd, st) != 0)
             e = errno;
         if (e != 0)
@@ -483,7 +468,7 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
     }
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+int aa__audit_write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -499,10 +484,114 @@ static int write_all(int fd, const char *p, size_t n) {
     return 0;
 }
 
-/* a->line holds '\n', then the line up to the prev_hash value's closing
- * quote with placeholders for the timestamp (at ts_off) and prev_hash. Fills
- * them in under the lock, hashes, appends the hash and writes. */
-static int commit(aa__audit *a, size_t ts_off, aa_error *err) {
+/* ---- building a line ------------------------------------------------------
+ * A line is built with placeholders for its timestamp, prev_hash and hash
+ * (begin_line ... end_line); seal() fills them in and computes the hash. The
+ * writer seals under its lock, once it knows the previous hash. */
+
+typedef struct line_marks {
+    size_t start;  /* the '{' */
+    size_t ts_off; /* the timestamp's 32 characters */
+} line_marks;
+
+/* '{"timestamp":"<placeholder>","event_id":"<id>","event":<event>' */
+static line_marks begin_line(aa__buf *b, const char *event_id,
+                             const char *event) {
+    line_marks m = {.start = b->len};
+    aa__buf_append(b, "{\"timestamp\":\"", 14);
+    m.ts_off = b->len;
+    aa__buf_append(b, zero_hash, 32);
+    aa__buf_append(b, "\",\"event_id\":\"", 14);
+    aa__buf_append(b, event_id, 36);
+    aa__buf_append(b, "\",\"event\":", 10);
+    put_str(b, event);
+    return m;
+}
+
+static void put_fields(aa__buf *b, const aa__audit_field *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        put_key(b, f[i].key);
+        switch (f[i].kind) {
+        case AA__AF_TIME: {
+            char t[33];
+            aa_format_time(f[i].time_us, t);
+            put_str(b, t);
+            break;
+        }
+        case AA__AF_STRLIST:
+            aa__buf_putc(b, '[');
+            for (size_t k = 0; k < f[i].count; k++) {
+                if (k)
+                    aa__buf_putc(b, ',');
+                put_str(b, f[i].list[k]);
+            }
+            aa__buf_putc(b, ']');
+            break;
+        case AA__AF_TEXT:
+            put_str(b, f[i].str);
+            break;
+        case AA__AF_OPT:
+            put_optional(b, f[i].str);
+            break;
+        case AA__AF_BOOL:
+            aa__buf_puts(b, f[i].flag ? "true" : "false");
+            break;
+        case AA__AF_JSON:
+            aa__buf_puts(b, f[i].str);
+            break;
+        default:
+            if (f[i].str)
+                put_str(b, f[i].str);
+            else
+                aa__buf_append(b, "null", 4);
+        }
+    }
+}
+
+/* ',"prev_hash":"<placeholder>","hash":"<placeholder>"}' */
+static void end_line(aa__buf *b) {
+    aa__buf_append(b, ",\"prev_hash\":\"", 14);
+    aa__buf_append(b, zero_hash, HASH_HEX);
+    aa__buf_append(b, "\",\"hash\":\"", 10);
+    aa__buf_append(b, zero_hash, HASH_HEX);
+    aa__buf_append(b, "\"}", 2);
+}
+
+/* Fills in the timestamp and prev_hash of the line that ends b, and its
+ * hash. False when SHA-256 fails. */
+static bool seal(aa__buf *b, line_marks m, const char *ts, const char *prev) {
+    char *line = b->data + m.start;
+    size_t len = b->len - m.start;
+    memcpy(b->data + m.ts_off, ts, 32);
+    memcpy(line + len - SUFFIX_LEN - PREV_LEN + 14, prev, HASH_HEX);
+    char hash[HASH_HEX + 1];
+    if (!aa__audit_line_hash(line, len, hash))
+        return false;
+    memcpy(line + len - SUFFIX_LEN + 9, hash, HASH_HEX);
+    return true;
+}
+
+bool aa__audit_format_line(aa__buf *out, int64_t ts_us, const char *event,
+                           const aa__audit_field *fields, size_t n,
+                           const char *prev) {
+    char id[37], ts[33];
+    if (aa__uuid4(id) != AA_OK)
+        return false;
+    aa_format_time(ts_us, ts);
+    line_marks m = begin_line(out, id, event);
+    put_fields(out, fields, n);
+    end_line(out);
+    if (out->oom || !seal(out, m, ts, prev))
+        return false;
+    aa__buf_putc(out, '\n');
+    return !out->oom;
+}
+
+/* ---- the chain step ------------------------------------------------------ */
+
+/* a->line holds '\n', then a whole line with placeholders (see seal).
+ * Under the lock: finds the previous hash, seals and writes. */
+static int commit(aa__audit *a, line_marks m, aa_error *err) {
     if (a->sync_errno) {
         int e = a->sync_errno;
         a->sync_errno = 0;
@@ -510,12 +599,7 @@ static int commit(aa__audit *a, size_t ts_off, aa_error *err) {
                         "audit log '%s': a background fsync failed: %s",
                         a->path, strerror(e));
     }
-    size_t prev_off = a->line.len - HASH_HEX - 1;
-    aa__buf_append(&a->line, ",\"hash\":\"", 9);
-    size_t hash_off = a->line.len;
-    aa__buf_append(&a->line, zero_hash, HASH_HEX);
-    aa__buf_append(&a->line, "\"}\n", 3);
-    if (a->line.oom)
+    if (a->line.oom || !aa__buf_reserve(&a->line, 1)) /* room for '\n' */
         return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
                         a->path);
     if (a->line.len - 1 > AUDIT_MAX_LINE)
@@ -542,27 +626,19 @@ static int commit(aa__audit *a, size_t ts_off, aa_error *err) {
     }
     char ts[33];
     aa_format_time(aa__now_us(), ts);
-    memcpy(buf + ts_off, ts, 32);
-    memcpy(buf + prev_off, a->last_hash, HASH_HEX);
-
-    /* hash = SHA-256(line up to prev_hash's closing quote + "}") */
-    size_t cut = hash_off - 9; /* the ',' of ,"hash": */
-    buf[cut] = '}';
-    char hash[HASH_HEX + 1];
-    bool ok = aa__sha256_hex(buf + 1, cut, hash);
-    buf[cut] = ',';
-    if (!ok) {
+    if (!seal(&a->line, m, ts, a->last_hash)) {
         flock(a->fd, LOCK_UN);
         return aa__fail(err, AA_EAUDIT, "audit log '%s': SHA-256 failed",
                         a->path);
     }
-    memcpy(buf + hash_off, hash, HASH_HEX);
+    const char *hash = buf + a->line.len - SUFFIX_LEN + 9;
+    aa__buf_putc(&a->line, '\n'); /* reserved: cannot fail */
 
     const char *p = need_nl ? buf : buf + 1;
     size_t n = need_nl ? a->line.len : a->line.len - 1;
-    int e = write_all(a->fd, p, n);
+    int e = aa__audit_write_all(a->fd, p, n);
     if (e == 0) {
-        memcpy(a->last_hash, buf + hash_off, HASH_HEX);
+        memcpy(a->last_hash, hash, HASH_HEX);
         a->known_size = st.st_size + (off_t)n;
     } else {
         a->known_size = -1; /* a part may be there: read the tail next time */
@@ -582,98 +658,182 @@ static int commit(aa__audit *a, size_t ts_off, aa_error *err) {
     return AA_OK;
 }
 
-/* Starts a line: '\n' (sent only after a torn fragment), the timestamp
- * placeholder, event_id and event. Returns the timestamp's offset. */
-static size_t begin_line(aa__audit *a, const char *event, bool *ok) {
+/* Starts a->line: '\n' (sent only after a torn fragment), then the line's
+ * beginning with a fresh event id. *ok is false without random bytes. */
+static line_marks start_line(aa__audit *a, const char *event, bool *ok) {
     aa__buf_reset(&a->line);
-    aa__buf_append(&a->line, "\n{\"timestamp\":\"", 15);
-    size_t ts_off = a->line.len;
-    aa__buf_append(&a->line, zero_hash, 32);
-    aa__buf_append(&a->line, "\",\"event_id\":\"", 14);
+    aa__buf_putc(&a->line, '\n');
     char id[37];
     unsigned char r[16];
     *ok = next_random16(a, r) == AA_OK;
     aa__uuid4_format(r, id);
-    aa__buf_append(&a->line, id, 36);
-    aa__buf_append(&a->line, "\",\"event\":", 10);
-    put_str(a, event);
-    return ts_off;
+    return begin_line(&a->line, id, event);
 }
 
-static void end_fields(aa__audit *a) {
-    aa__buf_append(&a->line, ",\"prev_hash\":\"", 14);
-    aa__buf_append(&a->line, zero_hash, HASH_HEX);
-    aa__buf_putc(&a->line, '"');
+/* Ends a->line and commits it (mutex held). */
+static int finish_line(aa__audit *a, line_marks m, bool ok, aa_error *err) {
+    end_line(&a->line);
+    if (!ok)
+        return aa__fail(err, AA_EAUDIT,
+                        "audit log '%s': no random bytes for an event id",
+                        a->path);
+    return commit(a, m, err);
 }
+
+/* ---- metadata ------------------------------------------------------------ */
+
+static void put_number(aa__buf *b, double v) {
+    if (!isfinite(v)) { /* JSON has no NaN or Infinity */
+        aa__buf_append(b, "null", 4);
+        return;
+    }
+    char t[32];
+    for (int prec = 15; prec <= 17; prec++) { /* the shortest exact form */
+        snprintf(t, sizeof t, "%.*g", prec, v);
+        if (strtod(t, NULL) == v)
+            break;
+    }
+    aa__buf_puts(b, t);
+}
+
+static void put_scalar(aa__buf *b, const aa_meta *m) {
+    switch (m->type) {
+    case AA_VALUE_BOOL:
+        aa__buf_puts(b, m->boolean ? "true" : "false");
+        break;
+    case AA_VALUE_NUMBER:
+        put_number(b, m->number);
+        break;
+    case AA_VALUE_STRING:
+        if (m->string) {
+            put_str(b, m->string);
+            break;
+        }
+        /* fall through */
+    default:
+        aa__buf_append(b, "null", 4);
+    }
+}
+
+static bool redacted(const aa_policy *p, const char *key) {
+    if (!p)
+        return false;
+    for (size_t i = 0; i < p->audit.redact.count; i++) {
+        const char *r = p->audit.redact.items[i];
+        if (r[0] == key[0] && strcmp(r, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Was key written before entry i? Few keys: a look back; many: a map. */
+#define SEEN_LINEAR 16
+static bool seen_before(aa__audit *a, const aa_meta *meta, size_t i, size_t n) {
+    const char *key = meta[i].key;
+    if (n <= SEEN_LINEAR) {
+        for (size_t k = 0; k < i; k++)
+            if (meta[k].key && strcmp(meta[k].key, key) == 0)
+                return true;
+        return false;
+    }
+    size_t len = strlen(key);
+    if (aa__map_get(&a->seen, key, len))
+        return true;
+    if (!aa__map_put(&a->seen, key, len, (void *)key))
+        a->line.oom = true; /* fails the line */
+    return false;
+}
+
+static void put_metadata(aa__audit *a, const aa_request *r,
+                         const aa_policy *policy) {
+    aa__buf *b = &a->line;
+    size_t n = r->metadata ? r->metadata_count : 0;
+    bool first = true;
+    aa__buf_putc(b, '{');
+    for (size_t i = 0; i < n; i++) {
+        const aa_meta *m = &r->metadata[i];
+        if (!m->key || seen_before(a, r->metadata, i, n))
+            continue;
+        if (!first)
+            aa__buf_putc(b, ',');
+        first = false;
+        put_str(b, m->key);
+        aa__buf_putc(b, ':');
+        if (redacted(policy, m->key)) {
+            aa__buf_append(b, "\"[redacted]\"", 12);
+        } else if (m->type == AA_VALUE_LIST) {
+            aa__buf_putc(b, '[');
+            for (size_t k = 0; k < m->count && m->items; k++) {
+                if (k)
+                    aa__buf_putc(b, ',');
+                put_scalar(b, &m->items[k]); /* lists do not nest */
+            }
+            aa__buf_putc(b, ']');
+        } else {
+            put_scalar(b, m);
+        }
+    }
+    aa__buf_putc(b, '}');
+    if (n > SEEN_LINEAR) { /* the keys are the caller's: forget them */
+        aa__map_free(&a->seen);
+        aa__map_init(&a->seen);
+    }
+}
+
+/* ---- the two kinds of line ----------------------------------------------- */
 
 int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
                              aa_error *err) {
     if (!a || !d || !d->req)
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
     const aa_request *r = d->req;
+    const aa__audit_field request[] = {
+        {"agent", AA__AF_TEXT, .str = r->agent},
+        {"user", AA__AF_TEXT, .str = r->user},
+        {"action", AA__AF_TEXT, .str = r->action},
+        {"resource", AA__AF_TEXT, .str = r->resource},
+        {"allowed", AA__AF_BOOL, .flag = d->allowed},
+        {"tier", AA__AF_TEXT, .str = aa_tier_name(d->tier)},
+        {"reason", AA__AF_TEXT, .str = d->reason},
+        {"requires_approval", AA__AF_BOOL, .flag = d->requires_approval},
+        {"approval_policy", AA__AF_TEXT, .str = d->approval_policy},
+        {"session_id", AA__AF_OPT, .str = r->session_id},
+        {"scope", AA__AF_TEXT, .str = r->scope},
+        {"target_agent", AA__AF_OPT, .str = r->target_agent},
+    };
+    char ms[32];
+    double v = d->evaluation_time_ms;
+    snprintf(ms, sizeof ms, "%.3f",
+             isfinite(v) && v > -1e15 && v < 1e15 ? v : 0.0);
+    const aa__audit_field policy[] = {
+        {"evaluation_time_ms", AA__AF_JSON, .str = ms},
+        {"config_name", AA__AF_TEXT, .str = d->config_name},
+        {"config_version", AA__AF_TEXT, .str = d->config_version},
+        {"policy_sha256", AA__AF_OPT,
+         .str = d->policy ? d->policy->sha256 : NULL},
+    };
     pthread_mutex_lock(&a->mu);
     bool ok;
-    size_t ts_off = begin_line(a, "authorize", &ok);
-    aa__buf *b = &a->line;
-    aa__buf_append(b, ",\"agent\":", 9);
-    put_str(a, r->agent);
-    aa__buf_append(b, ",\"user\":", 8);
-    put_str(a, r->user);
-    aa__buf_append(b, ",\"action\":", 10);
-    put_str(a, r->action);
-    aa__buf_append(b, ",\"resource\":", 12);
-    put_str(a, r->resource);
-    aa__buf_puts(b, d->allowed ? ",\"allowed\":true" : ",\"allowed\":false");
-    aa__buf_append(b, ",\"tier\":", 8);
-    put_str(a, aa_tier_name(d->tier));
-    aa__buf_append(b, ",\"reason\":", 10);
-    put_str(a, d->reason);
-    aa__buf_puts(b, d->requires_approval ? ",\"requires_approval\":true"
-                                         : ",\"requires_approval\":false");
-    aa__buf_append(b, ",\"approval_policy\":", 19);
-    put_str(a, d->approval_policy);
-    aa__buf_append(b, ",\"session_id\":", 14);
-    put_optional(a, r->session_id);
-    aa__buf_append(b, ",\"scope\":", 9);
-    put_str(a, r->scope);
-    aa__buf_append(b, ",\"target_agent\":", 16);
-    put_optional(a, r->target_agent);
-    double ms = d->evaluation_time_ms;
-    aa__buf_printf(b, ",\"evaluation_time_ms\":%.3f",
-                   isfinite(ms) && ms > -1e15 && ms < 1e15 ? ms : 0.0);
-    aa__buf_append(b, ",\"config_name\":", 15);
-    put_str(a, d->config_name);
-    aa__buf_append(b, ",\"config_version\":", 18);
-    put_str(a, d->config_version);
-    end_fields(a);
-    int rc = ok ? commit(a, ts_off, err)
-                : aa__fail(err, AA_EAUDIT,
-                           "audit log '%s': no random bytes for an event id",
-                           a->path);
+    line_marks m = start_line(a, "authorize", &ok);
+    put_fields(&a->line, request, AA__ARRAY_LEN(request));
+    put_key(&a->line, "metadata");
+    put_metadata(a, r, d->policy);
+    put_fields(&a->line, policy, AA__ARRAY_LEN(policy));
+    int rc = finish_line(a, m, ok, err);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
 
-int aa__audit_write_event(aa__audit *a, const char *event, const char *fields,
+int aa__audit_write_event(aa__audit *a, const char *event,
+                          const aa__audit_field *fields, size_t n,
                           aa_error *err) {
     if (!a || aa__empty(event))
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no event");
     pthread_mutex_lock(&a->mu);
     bool ok;
-    size_t ts_off = begin_line(a, event, &ok);
-    if (!aa__empty(fields)) {
-        aa__buf_putc(&a->line, ',');
-        size_t at = a->line.len;
-        aa__buf_puts(&a->line, fields);
-        for (size_t i = at; i < a->line.len && !a->line.oom; i++)
-            if (a->line.data[i] == '\n' || a->line.data[i] == '\r')
-                a->line.data[i] = ' '; /* JSON whitespace; one line stays one */
-    }
-    end_fields(a);
-    int rc = ok ? commit(a, ts_off, err)
-                : aa__fail(err, AA_EAUDIT,
-                           "audit log '%s': no random bytes for an event id",
-                           a->path);
+    line_marks m = start_line(a, event, &ok);
+    put_fields(&a->line, fields, n);
+    int rc = finish_line(a, m, ok, err);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -1,20 +1,31 @@
 /*
  * audit_read.c - reading, verifying and rotating the audit log (the public
- * aa_audit_* functions; the format and the hash are defined in audit.h).
+ * aa_audit_* functions): the one reader of the format audit.c writes.
  *
  * All three stream the file line by line through a 64 KiB buffer; a line
  * is held whole only while it is looked at, up to MAX_LINE bytes (longer
  * ones count as malformed), so memory stays constant whatever the size of
  * the file.
  *
+ * The rotation set: a log that rotation opened with an audit.rotate record
+ * is verified together with the archive the record names (a file beside
+ * it), whose own first record may name an older one, and so on; the walk
+ * runs from the oldest file on, carrying the chain from each file to the
+ * next. When the oldest file found still opens with a rotate record (its
+ * archive is missing, or the name is no file beside the log), the lines
+ * before it cannot be checked: "start not anchored", AA_ETAMPER, reported
+ * only when nothing else broke first.
+ *
  * What verify accepts (everything else is AA_ETAMPER at the first line that
  * breaks, with the kind of break in err):
  *   - every line is a JSON object ending in ,"prev_hash":"<64 hex>",
  *     "hash":"<64 hex>"} whose hash is SHA-256 of the line with the hash
  *     field left out ("edited" otherwise);
- *   - the first line's prev_hash is 64 zeros, or the first line is an
- *     audit.rotate record (written by aa_audit_rotate) whose
- *     archive_last_hash equals its prev_hash;
+ *   - the first line of the oldest file has a prev_hash of 64 zeros, or is
+ *     an audit.rotate record (written by aa_audit_rotate) whose
+ *     archive_last_hash equals its prev_hash; the first line of each later
+ *     file is such a record, and its prev_hash is the hash of the last
+ *     whole line of the file before it;
  *   - every other line's prev_hash is the hash of the line before it
  *     ("inserted" / "deleted" otherwise); the line right after a leading
  *     audit.rotate record may instead link to that record's prev_hash:
@@ -22,18 +33,23 @@
  *     first of them still links to the last archived line (the rotate
  *     record is a signpost beside the chain, itself hashed and linked to the
  *     archive's last line);
- *   - torn lines: a fragment that starts like one of our lines but is not
- *     whole, either at the end of the file or followed by a line that links
- *     to the last whole line before it (which is what the writer does after
- *     an interrupted write, see audit.c). Such a fragment is never a
- *     decision that was returned to a caller (the call that wrote it died or
- *     failed with AA_EAUDIT), and the chain around it is intact, so verify
- *     reports it as a warning in err and still returns AA_OK. A fragment
- *     the chain does not run over (a whole line cut short, say) is a
- *     malformed line and a break.
+ *   - torn lines: a fragment that starts like one of our lines and is a
+ *     prefix of one (the JSON parser runs out of input, a multi-byte
+ *     character cut in two aside), either at the end of the file or
+ *     followed by a line that links to the last whole line before it (which
+ *     is what the writer does after an interrupted write, see audit.c).
+ *     Such a fragment is never a decision that was returned to a caller
+ *     (the call that wrote it died or failed with AA_EAUDIT), and the chain
+ *     around it is intact, so verify reports it as a warning in err and
+ *     still returns AA_OK. A fragment the chain does not run over (a whole
+ *     line cut short, say), and a whole line the parser rejects (NaN,
+ *     Infinity, a lone surrogate escape, invalid UTF-8, a duplicate key),
+ *     is a malformed line and a break.
+ *
+ * An anchor (a line hash kept elsewhere) must be the hash of a verified
+ * line of the set, else "anchor not found".
  */
-#include "sha256.h"
-#include "util.h"
+#include "audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,13 +63,9 @@
 
 #define READ_CHUNK 65536
 #define MAX_LINE   (4u << 20) /* the writer writes at most 1 MiB */
-#define HASH_HEX   64
-#define SUFFIX_LEN 75 /* ,"hash":"<64>"} */
-#define PREV_LEN   79 /* ,"prev_hash":"<64>" */
+#define HASH_HEX   AA__AUDIT_HASH_HEX
 #define LINE_START "{\"timestamp\":\""
-
-static const char zero_hash[HASH_HEX + 1] =
-    "0000000000000000000000000000000000000000000000000000000000000000";
+#define zero_hash  aa__audit_zero_hash
 
 /* ---- a line reader over a file descriptor -------------------------------- */
 
@@ -151,53 +163,6 @@ static int open_log(const char *path, int flags, aa_error *err) {
     return fd;
 }
 
-/* ---- hashing ------------------------------------------------------------- */
-
-static bool is_hex64(const char *s) {
-    for (int i = 0; i < HASH_HEX; i++) {
-        char c = s[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return false;
-    }
-    return true;
-}
-
-/* True when the line ends in ,"hash":"<64 hex>"}; *hash points at the hex. */
-static bool hash_suffix(const char *line, size_t len, const char **hash) {
-    if (len < SUFFIX_LEN)
-        return false;
-    const char *s = line + len - SUFFIX_LEN;
-    if (s[0] != ',' || memcmp(s + 1, "\"hash\":\"", 8) != 0 ||
-        !is_hex64(s + 9) || s[73] != '"' || s[74] != '}')
-        return false;
-    *hash = s + 9;
-    return true;
-}
-
-/* True when the line ends in ,"prev_hash":"<64>","hash":"<64>"}. */
-static bool chain_suffix(const char *line, size_t len, const char **prev,
-                         const char **hash) {
-    if (len < 1 + PREV_LEN + SUFFIX_LEN || !hash_suffix(line, len, hash))
-        return false;
-    const char *p = line + len - SUFFIX_LEN - PREV_LEN;
-    if (memcmp(p, ",\"prev_hash\":\"", 14) != 0 || !is_hex64(p + 14) ||
-        p[78] != '"')
-        return false;
-    *prev = p + 14;
-    return true;
-}
-
-/* SHA-256 of line[0, len - SUFFIX_LEN) + "}" as hex: the line as it reads
- * without its hash field. The line must be writable; it is restored. */
-static bool line_hash(char *line, size_t len, char out[HASH_HEX + 1]) {
-    size_t cut = len - SUFFIX_LEN;
-    char saved = line[cut];
-    line[cut] = '}';
-    bool ok = aa__sha256_hex(line, cut + 1, out);
-    line[cut] = saved;
-    return ok;
-}
-
 /* ---- entries ------------------------------------------------------------- */
 
 /* A JSON object with a timestamp aa_parse_time accepts, or NULL. */
@@ -264,7 +229,9 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
     int rc = AA_OK, got = 0;
     char *line;
     size_t len;
-    while (nmatch < limit && (got = reader_next(&r, &line, &len)) == 1) {
+    /* Past the limit, the walk goes on only to count for *matched. */
+    while ((nmatch < limit || matched) &&
+           (got = reader_next(&r, &line, &len)) == 1) {
         if (!r.toolong && is_blank(line, len))
             continue;
         int64_t ts;
@@ -292,11 +259,10 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
         json_decref(j);
         if (!ok)
             continue;
-        nmatch++;
-        if (fn && fn(userdata, line, len) != 0)
+        if (++nmatch <= limit && fn && fn(userdata, line, len) != 0)
             break;
     }
-    if (got < 0 && nmatch < limit)
+    if (got < 0)
         rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
     reader_free(&r);
     close(fd);
@@ -309,22 +275,51 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
 
 /* ---- verifying ----------------------------------------------------------- */
 
-/* Could this be one of our lines cut short? It starts like one, and it is
- * not JSON (no proper prefix of an object is), so readers never show it. */
+/* How many bytes at the end of s[0, n) are the start of a UTF-8 sequence
+ * that the end cuts short (0 to 3). */
+static size_t cut_utf8_tail(const unsigned char *s, size_t n) {
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char c = s[n - k];
+        if (c < 0x80)
+            return 0;
+        if (c < 0xc0)
+            continue; /* a continuation byte: look further back */
+        size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+        if (need <= k)
+            return 0;
+        unsigned char whole[4] = {0x80, 0x80, 0x80, 0x80};
+        memcpy(whole, s + n - k, k);
+        if (k == 1) /* any second byte the lead allows */
+            whole[1] = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+        return aa__utf8_decode((const char *)whole, need, NULL) == need ? k : 0;
+    }
+    return 0;
+}
+
+/* Is this one of our lines cut short, as an interrupted write leaves it?
+ * It starts like one, and the JSON parser runs out of input before it finds
+ * anything wrong (a multi-byte character cut in two aside). A line that is
+ * whole but unreadable (NaN, Infinity, a lone surrogate escape, bad UTF-8,
+ * a duplicate key...) is no torn write. */
 static bool torn_prefix(const char *line, size_t len, bool toolong) {
     size_t n = strlen(LINE_START);
     if (toolong || len == 0 || memcmp(line, LINE_START, len < n ? len : n))
         return false;
-    json_t *j = json_loadb(line, len, 0, NULL);
-    json_decref(j);
-    return j == NULL;
+    len -= cut_utf8_tail((const unsigned char *)line, len);
+    json_error_t e;
+    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+    if (j) {
+        json_decref(j);
+        return false;
+    }
+    return json_error_code(&e) == json_error_premature_end_of_input;
 }
 
 /* A well-formed chained line: the suffix, and a JSON object whose own
  * prev_hash and hash are the suffix's (no second copy hidden earlier). */
 static json_t *chained_line(const char *line, size_t len, bool toolong,
                             const char **prev, const char **hash) {
-    if (toolong || !chain_suffix(line, len, prev, hash))
+    if (toolong || !aa__audit_chain_fields(line, len, prev, hash))
         return NULL;
     json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
     if (j && json_is_object(j)) {
@@ -347,31 +342,37 @@ static bool rotate_record(json_t *j, const char *prev) {
            strlen(alh) == HASH_HEX && memcmp(alh, prev, HASH_HEX) == 0;
 }
 
+/* The state of the walk, carried from each file of a rotation set to the
+ * next (oldest first). */
 typedef struct chain {
-    const char *path;
+    const char *path; /* the file being walked */
     aa_error *err;
-    size_t good;    /* whole lines verified */
-    size_t last_no; /* line number of the last whole line, 0: none */
-    char last[HASH_HEX + 1];
-    size_t before_no; /* the whole line before that one, 0: none */
+    const char *anchor; /* 64 hex, or NULL */
+    bool anchor_found;
+    bool earlier_file; /* a file of the set was walked before this one */
+    size_t good;       /* whole lines verified in this file */
+    size_t last_no;    /* line number of the last whole line, 0: none yet */
+    char last[HASH_HEX + 1]; /* its hash (the last file's, at a file start) */
+    bool have_last;          /* last[] holds a hash */
+    size_t before_no;        /* the whole line before that one, 0: none */
     char before[HASH_HEX + 1];
     bool after_rotate; /* the last whole line is a leading rotate record */
     char rotate_prev[HASH_HEX + 1];
+    bool start_zero;   /* the oldest file starts with a zero prev_hash */
     size_t torn_first; /* first line of a run of torn fragments, 0: none */
     size_t torn_last;
+    size_t bad_line;
 } chain;
 
-static int broken(chain *c, size_t lineno, size_t *bad_line, const char *fmt,
-                  ...) AA__PRINTF(4, 5);
-static int broken(chain *c, size_t lineno, size_t *bad_line, const char *fmt,
-                  ...) {
+static int broken(chain *c, size_t lineno, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static int broken(chain *c, size_t lineno, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     aa__error_vadd(c->err, AA_SEVERITY_ERROR, AA_ETAMPER, c->path, (int)lineno,
                    0, fmt, ap);
     va_end(ap);
-    if (bad_line)
-        *bad_line = lineno;
+    c->bad_line = lineno;
     return AA_ETAMPER;
 }
 
@@ -396,64 +397,79 @@ static void torn_warning(chain *c, bool at_end) {
     c->torn_first = c->torn_last = 0;
 }
 
+/* The first whole line of a file: it starts the chain (prev_hash of 64
+ * zeros, or an audit.rotate record), or, after an earlier file of the set,
+ * is the audit.rotate record that links to that file's last line. */
+static int check_first(chain *c, size_t lineno, json_t *j, const char *prev) {
+    bool rotate = rotate_record(j, prev);
+    if (c->earlier_file) {
+        if (rotate && c->have_last && memcmp(prev, c->last, HASH_HEX) == 0)
+            return AA_OK;
+        if (rotate)
+            return broken(c, lineno,
+                          "deleted or replaced: the audit.rotate record names "
+                          "the archive's last hash as %.12s..., but the "
+                          "archive's last whole line has %.12s...",
+                          prev, c->have_last ? c->last : zero_hash);
+    } else if (memcmp(prev, zero_hash, HASH_HEX) == 0 || rotate) {
+        c->start_zero = !rotate;
+        return AA_OK;
+    }
+    if (c->torn_first)
+        return broken(c, c->torn_first,
+                      "malformed line (not a whole JSON line with prev_hash "
+                      "and hash)");
+    return broken(c, lineno,
+                  "deleted: the first line's prev_hash is not 64 zeros (and "
+                  "the line is no audit.rotate record), so lines before it "
+                  "were removed");
+}
+
 /* Checks one whole line's link; AA_OK or AA_ETAMPER. */
-static int check_link(chain *c, size_t lineno, json_t *j, const char *prev,
-                      size_t *bad_line) {
+static int check_link(chain *c, size_t lineno, json_t *j, const char *prev) {
     if (c->last_no == 0) {
-        if (memcmp(prev, zero_hash, HASH_HEX) == 0)
-            return AA_OK;
-        if (rotate_record(j, prev)) {
-            c->after_rotate = true;
+        int rc = check_first(c, lineno, j, prev);
+        c->after_rotate = rc == AA_OK && rotate_record(j, prev);
+        if (c->after_rotate)
             memcpy(c->rotate_prev, prev, HASH_HEX);
-            return AA_OK;
-        }
-        if (c->torn_first)
-            return broken(c, c->torn_first, bad_line,
-                          "malformed line (not a whole JSON line with "
-                          "prev_hash and hash)");
-        return broken(c, lineno, bad_line,
-                      "deleted: the first line's prev_hash is not 64 zeros "
-                      "(and the line is no audit.rotate record), so lines "
-                      "before it were removed");
+        return rc;
     }
     if (memcmp(prev, c->last, HASH_HEX) == 0 ||
         (c->after_rotate && memcmp(prev, c->rotate_prev, HASH_HEX) == 0))
         return AA_OK;
     if (c->torn_first) /* the chain does not run over the fragment */
-        return broken(c, c->torn_first, bad_line,
+        return broken(c, c->torn_first,
                       "malformed line (not a whole JSON line with prev_hash "
                       "and hash), and line %zu does not link to line %zu",
                       lineno, c->last_no);
     if (c->before_no && memcmp(prev, c->before, HASH_HEX) == 0)
-        return broken(c, c->last_no, bad_line,
+        return broken(c, c->last_no,
                       "inserted: line %zu links to line %zu, not to this "
                       "line",
                       lineno, c->before_no);
-    return broken(c, lineno, bad_line,
+    return broken(c, lineno,
                   "deleted or replaced: prev_hash is not the hash of line "
                   "%zu, so a line before this one was removed or line %zu "
                   "was replaced",
                   c->last_no, c->last_no);
 }
 
-int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
-                    aa_error *err) {
-    if (lines)
-        *lines = 0;
-    if (bad_line)
-        *bad_line = 0;
-    if (aa__empty(path))
-        return aa__fail(err, AA_EINVAL, "audit log: no path");
-    int fd = open_log(path, O_RDONLY, err);
+/* Walks one file of the set, continuing the chain in c. */
+static int walk_file(chain *c, const char *path) {
+    c->path = path;
+    c->good = c->last_no = c->before_no = 0;
+    c->after_rotate = false;
+    c->torn_first = c->torn_last = 0;
+    int fd = open_log(path, O_RDONLY | O_NONBLOCK, c->err);
     if (fd < 0)
         return AA_EIO;
     reader r;
     if (!reader_init(&r, fd)) {
         reader_free(&r);
         close(fd);
-        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory", path);
+        return aa__fail(c->err, AA_ENOMEM, "audit log '%s': out of memory",
+                        path);
     }
-    chain c = {.path = path, .err = err};
     int rc = AA_OK, got = 0;
     size_t lineno = 0;
     char *line;
@@ -464,69 +480,274 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
         json_t *j = chained_line(line, len, r.toolong, &prev, &hash);
         if (!j) {
             if (torn_prefix(line, len, r.toolong)) {
-                if (!c.torn_first)
-                    c.torn_first = lineno;
-                c.torn_last = lineno;
+                if (!c->torn_first)
+                    c->torn_first = lineno;
+                c->torn_last = lineno;
                 continue;
             }
-            rc = broken(&c, lineno, bad_line,
+            rc = broken(c, lineno,
                         "malformed line (not a whole JSON line with "
-                        "prev_hash and hash)");
+                        "prev_hash and hash that a JSON reader accepts)");
             break;
         }
         char want[HASH_HEX + 1];
-        if (!line_hash(line, len, want)) {
+        if (!aa__audit_line_hash(line, len, want)) {
             json_decref(j);
-            rc = aa__fail(err, AA_EIO, "audit log '%s': SHA-256 failed", path);
+            rc = aa__fail(c->err, AA_EIO, "audit log '%s': SHA-256 failed",
+                          path);
             break;
         }
         if (memcmp(want, hash, HASH_HEX) != 0) {
             json_decref(j);
-            rc = broken(&c, lineno, bad_line,
+            rc = broken(c, lineno,
                         "edited: the line's content does not match its hash");
             break;
         }
-        bool was_first = c.last_no == 0;
-        rc = check_link(&c, lineno, j, prev, bad_line);
+        bool was_first = c->last_no == 0;
+        rc = check_link(c, lineno, j, prev);
         json_decref(j);
         if (rc != AA_OK)
             break;
-        torn_warning(&c, false);
+        torn_warning(c, false);
         if (!was_first)
-            c.after_rotate = false;
-        memcpy(c.before, c.last, sizeof c.last);
-        c.before_no = c.last_no;
-        memcpy(c.last, hash, HASH_HEX);
-        c.last[HASH_HEX] = 0;
-        c.last_no = lineno;
-        c.good++;
+            c->after_rotate = false;
+        memcpy(c->before, c->last, sizeof c->last);
+        c->before_no = c->last_no;
+        memcpy(c->last, hash, HASH_HEX);
+        c->last[HASH_HEX] = 0;
+        c->have_last = true;
+        c->last_no = lineno;
+        c->good++;
+        if (c->anchor && memcmp(hash, c->anchor, HASH_HEX) == 0)
+            c->anchor_found = true;
     }
     if (rc == AA_OK && got < 0)
-        rc = aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
+        rc = aa__fail(c->err, AA_EIO, "audit log '%s': %s", path,
+                      strerror(errno));
     if (rc == AA_OK)
-        torn_warning(&c, true);
+        torn_warning(c, true);
     reader_free(&r);
     close(fd);
+    return rc;
+}
+
+/* ---- the rotation set -----------------------------------------------------
+ */
+
+/* The archive that the audit.rotate record on the first line of `path`
+ * names (malloc'd), or NULL: the first line is no such record, or the file
+ * cannot be read (its walk says why). */
+static char *rotated_from(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    reader r;
+    char *name = NULL, *line;
+    size_t len;
+    const char *prev, *hash;
+    if (reader_init(&r, fd) && reader_next(&r, &line, &len) == 1) {
+        json_t *j = chained_line(line, len, r.toolong, &prev, &hash);
+        const char *a = json_string_value(json_object_get(j, "archive"));
+        if (j && str_field_is(j, "event", "audit.rotate") && a &&
+            memcmp(prev, zero_hash, HASH_HEX) != 0)
+            name = strdup(a);
+        json_decref(j);
+    }
+    reader_free(&r);
+    close(fd);
+    return name;
+}
+
+typedef struct fileset {
+    char **paths; /* newest (the log) first */
+    dev_t *dev;
+    ino_t *ino;
+    size_t n, cap;
+} fileset;
+
+static void fileset_free(fileset *s) {
+    for (size_t i = 0; i < s->n; i++)
+        free(s->paths[i]);
+    free(s->paths);
+    free(s->dev);
+    free(s->ino);
+}
+
+static bool fileset_add(fileset *s, char *path, const struct stat *st) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        char **p = realloc(s->paths, cap * sizeof *p);
+        if (p)
+            s->paths = p;
+        dev_t *d = realloc(s->dev, cap * sizeof *d);
+        if (d)
+            s->dev = d;
+        ino_t *i = realloc(s->ino, cap * sizeof *i);
+        if (i)
+            s->ino = i;
+        if (!p || !d || !i) {
+            free(path);
+            return false;
+        }
+        s->cap = cap;
+    }
+    s->paths[s->n] = path;
+    s->dev[s->n] = st->st_dev;
+    s->ino[s->n] = st->st_ino;
+    s->n++;
+    return true;
+}
+
+/* Collects the log and, following the audit.rotate record that opens each
+ * file, the archives before it. When the oldest file found still opens with
+ * such a record, the start cannot be proved: AA_ETAMPER, err says why (the
+ * caller reports it only if nothing else breaks first, see below), with
+ * *unanchored set. */
+static int collect_set(const char *path, fileset *s, bool *unanchored,
+                       aa_error *note) {
+    *unanchored = false;
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return AA_OK; /* the walk reports it */
+    char *p = strdup(path);
+    if (!p || !fileset_add(s, p, &st))
+        return AA_ENOMEM;
+    for (;;) {
+        const char *cur = s->paths[s->n - 1];
+        char *name = rotated_from(cur);
+        if (!name)
+            return AA_OK;
+        *unanchored = true;
+        const char *why = NULL;
+        char *arch = NULL;
+        if (!*name || strchr(name, '/') || strcmp(name, ".") == 0 ||
+            strcmp(name, "..") == 0) {
+            why = "names no file beside the log";
+        } else {
+            const char *slash = strrchr(cur, '/');
+            int dir = slash ? (int)(slash - cur + 1) : 0;
+            size_t n = (size_t)dir + strlen(name) + 1;
+            if (!(arch = malloc(n))) {
+                free(name);
+                return AA_ENOMEM;
+            }
+            snprintf(arch, n, "%.*s%s", dir, cur, name);
+            if (stat(arch, &st) != 0)
+                why = errno == ENOENT ? "missing" : strerror(errno);
+            else if (!S_ISREG(st.st_mode))
+                why = "not a regular file";
+            for (size_t i = 0; !why && i < s->n; i++)
+                if (s->dev[i] == st.st_dev && s->ino[i] == st.st_ino)
+                    why = "already in the set (the audit.rotate records "
+                          "form a loop)";
+        }
+        if (why) {
+            aa__error_add(note, AA_SEVERITY_ERROR, AA_ETAMPER, cur, 1, 0,
+                          "start not anchored: previous file '%s' %s, so "
+                          "lines removed before this one could not be told "
+                          "(the audit.rotate record on line 1 names it; "
+                          "keep archives beside the log to verify from the "
+                          "start)",
+                          name, why);
+            free(arch);
+            free(name);
+            return AA_ETAMPER;
+        }
+        free(name);
+        *unanchored = false;
+        if (!fileset_add(s, arch, &st))
+            return AA_ENOMEM;
+    }
+}
+
+static bool hex_anchor(const char *a, char out[HASH_HEX + 1]) {
+    if (strlen(a) != HASH_HEX)
+        return false;
+    for (int i = 0; i < HASH_HEX; i++) {
+        char ch = a[i];
+        if (ch >= 'A' && ch <= 'F')
+            ch = (char)(ch - 'A' + 'a');
+        out[i] = ch;
+    }
+    out[HASH_HEX] = 0;
+    return aa__audit_is_hex64(out);
+}
+
+int aa_audit_verify_chain(const char *path,
+                          const aa_audit_verify_options *options,
+                          aa_audit_verify_result *result, aa_error *err) {
+    aa_audit_verify_result res;
+    memset(&res, 0, sizeof res);
+    if (result)
+        *result = res;
+    if (aa__empty(path))
+        return aa__fail(err, AA_EINVAL, "audit log: no path");
+    char anchor[HASH_HEX + 1];
+    const char *want = options ? options->anchor : NULL;
+    if (!aa__empty(want) && !hex_anchor(want, anchor))
+        return aa__fail(err, AA_EINVAL,
+                        "anchor '%.80s' is not a hash (64 hex digits)", want);
+    chain c = {.err = err, .anchor = aa__empty(want) ? NULL : anchor};
+    fileset set = {0};
+    bool unanchored;
+    aa_error *note = aa_error_new();
+    int rc = note ? collect_set(path, &set, &unanchored, note) : AA_ENOMEM;
+    if (rc == AA_ENOMEM) {
+        aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory", path);
+    } else {
+        rc = AA_OK;
+        if (set.n == 0) /* not there: the walk says so */
+            rc = walk_file(&c, path);
+        for (size_t i = set.n; rc == AA_OK && i-- > 0;) { /* oldest first */
+            c.earlier_file = i + 1 < set.n;
+            rc = walk_file(&c, set.paths[i]);
+            if (i > 0) {
+                res.archives++;
+                res.archive_lines += c.good;
+            } else {
+                res.lines = c.good;
+            }
+        }
+    }
+    res.bad_line = c.bad_line;
+    res.start_anchored = c.start_zero;
+    if (rc == AA_OK && c.have_last)
+        memcpy(res.head, c.last, sizeof res.head);
+    if (rc == AA_OK && unanchored) { /* nothing else broke: say this */
+        const aa_diag *d = aa_error_get(note, 0);
+        aa__error_add(err, AA_SEVERITY_ERROR, AA_ETAMPER, d->file, d->line, 0,
+                      "%s", d->message);
+        res.bad_line = 1;
+        rc = AA_ETAMPER;
+    }
+    if (rc == AA_OK && c.anchor && !c.anchor_found) {
+        aa__error_add(err, AA_SEVERITY_ERROR, AA_ETAMPER, path, 0, 0,
+                      "anchor not found: no line of the chain has the hash "
+                      "%s: the log was cut short before that line, lost its "
+                      "start up to it, or was rewritten and re-chained",
+                      anchor);
+        rc = AA_ETAMPER;
+    }
+    res.anchor_found = c.anchor_found;
+    aa_error_free(note);
+    fileset_free(&set);
+    if (result)
+        *result = res;
+    return rc;
+}
+
+int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
+                    aa_error *err) {
+    aa_audit_verify_result res;
+    int rc = aa_audit_verify_chain(path, NULL, &res, err);
     if (lines)
-        *lines = c.good;
+        *lines = res.lines;
+    if (bad_line)
+        *bad_line = res.bad_line;
     return rc;
 }
 
 /* ---- rotating ------------------------------------------------------------ */
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* Copies [from, to) of src to the end of dst. */
 static int copy_range(int src, int dst, off_t from, off_t to, char *buf) {
@@ -537,7 +758,7 @@ static int copy_range(int src, int dst, off_t from, off_t to, char *buf) {
             continue;
         if (got <= 0)
             return got < 0 ? errno : EIO;
-        int e = write_all(dst, buf, (size_t)got);
+        int e = aa__audit_write_all(dst, buf, (size_t)got);
         if (e)
             return e;
         from += got;
@@ -571,7 +792,7 @@ static int find_split(int fd, int64_t cutoff, split *s) {
             break;
         }
         const char *hash;
-        if (!r.toolong && hash_suffix(line, len, &hash)) {
+        if (!r.toolong && aa__audit_chain_fields(line, len, NULL, &hash)) {
             memcpy(s->last_hash, hash, HASH_HEX);
             s->last_hash[HASH_HEX] = 0;
         }
@@ -591,35 +812,14 @@ static int find_split(int fd, int64_t cutoff, split *s) {
 /* The audit.rotate record that opens the new file. */
 static bool rotate_line(aa__buf *b, const char *archive_name,
                         const char *last_hash, int64_t now_us) {
-    char ts[33], id[37], hash[HASH_HEX + 1];
-    aa_format_time(now_us, ts);
-    if (aa__uuid4(id) != AA_OK)
-        return false;
-    json_t *name = json_string(archive_name); /* NULL: not UTF-8 */
-    if (!name)
-        return false;
-    json_decref(name);
-    aa__buf_printf(b,
-                   "{\"timestamp\":\"%s\",\"event_id\":\"%s\","
-                   "\"event\":\"audit.rotate\",\"archive\":",
-                   ts, id);
-    aa__buf_json_string(b, archive_name, strlen(archive_name));
-    aa__buf_printf(b, ",\"archive_last_hash\":\"%s\",\"prev_hash\":\"%s\"",
-                   last_hash, last_hash);
-    aa__buf_printf(b, ",\"hash\":\"%s\"}", zero_hash);
-    bool ok = !b->oom && line_hash(b->data, b->len, hash);
-    if (ok) {
-        memcpy(b->data + b->len - 2 - HASH_HEX, hash, HASH_HEX);
-        aa__buf_putc(b, '\n');
-    }
-    return ok && !b->oom;
-}
-
-static int lock_file(int fd) {
-    while (flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR)
-            return errno;
-    return 0;
+    if (!aa__utf8_valid(archive_name, strlen(archive_name)))
+        return false; /* the record must name the file as it is */
+    const aa__audit_field f[] = {
+        {"archive", AA__AF_STR, .str = archive_name},
+        {"archive_last_hash", AA__AF_STR, .str = last_hash},
+    };
+    return aa__audit_format_line(b, now_us, "audit.rotate", f, AA__ARRAY_LEN(f),
+                                 last_hash);
 }
 
 static int sync_dir(const char *dir) {
@@ -749,7 +949,7 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
     int e = 0;
     for (int tries = 0;; tries++) {
         if ((r.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-            (e = lock_file(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
+            (e = aa__audit_lock(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
             e = e ? e : errno;
             goto fail;
         }
@@ -792,7 +992,7 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
     what = "cannot write the archive";
     r.afd = make_temp(r.dir, r.base, st.st_mode, &r.arch_tmp);
     if (r.afd < 0 || (e = copy_range(r.fd, r.afd, 0, s.at, r.buf)) != 0 ||
-        (s.add_newline && (e = write_all(r.afd, "\n", 1)) != 0) ||
+        (s.add_newline && (e = aa__audit_write_all(r.afd, "\n", 1)) != 0) ||
         fsync(r.afd) != 0 || (e = link_archive(&r, now_us)) != 0) {
         e = e ? e : errno;
         goto fail;
@@ -807,7 +1007,8 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
         goto fail;
     }
     r.lfd = make_temp(r.dir, r.base, st.st_mode, &r.log_tmp);
-    if (r.lfd < 0 || (e = write_all(r.lfd, r.line.data, r.line.len)) != 0 ||
+    if (r.lfd < 0 ||
+        (e = aa__audit_write_all(r.lfd, r.line.data, r.line.len)) != 0 ||
         (e = copy_range(r.fd, r.lfd, s.at, st.st_size, r.buf)) != 0 ||
         fsync(r.lfd) != 0 || rename(r.log_tmp, path) != 0) {
         e = e ? e : errno;

@@ -110,11 +110,12 @@ int aa_engine_register_matcher(aa_engine *e, const char *name, aa_matcher_fn fn,
     return AA_OK;
 }
 
-int aa__engine_audit_event(aa_engine *e, const char *event, const char *fields,
+int aa__engine_audit_event(aa_engine *e, const char *event,
+                           const aa__audit_field *fields, size_t n,
                            aa_error *err) {
     if (!e->audit)
         return AA_OK;
-    int rc = aa__audit_write_event(e->audit, event, fields, err);
+    int rc = aa__audit_write_event(e->audit, event, fields, n, err);
     return e->audit_on_failure_allow ? AA_OK : rc;
 }
 
@@ -636,6 +637,7 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
             .evaluation_time_ms = d->time_ms,
             .config_name = p->name,
             .config_version = p->version,
+            .policy = p,
         };
         aa_error *aerr = aa_error_new();
         int rc = aa__audit_write_decision(e->audit, &ad, aerr);

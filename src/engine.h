@@ -180,7 +180,8 @@ struct aa_engine {
 
 /* Audit hook for state.c: writes a lifecycle event when auditing is on.
  * Returns AA_OK when written or off, else AA_EAUDIT (err says why). */
-int aa__engine_audit_event(aa_engine *e, const char *event, const char *fields,
+int aa__engine_audit_event(aa_engine *e, const char *event,
+                           const aa__audit_field *fields, size_t n,
                            aa_error *err);
 
 /* The engine's clock, microseconds since the epoch. */

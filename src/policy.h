@@ -155,7 +155,9 @@ struct aa_policy {
         int64_t retention_days;
         aa__fsync_mode fsync;
         bool on_failure_allow;
+        aa__strlist redact; /* metadata keys written as "[redacted]" */
     } audit;
+    char sha256[65]; /* SHA-256 of the policy's bytes as loaded, hex */
 
     const char *state_path; /* state.path, or state.db beside audit.path */
 };

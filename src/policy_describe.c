@@ -253,6 +253,8 @@ char *aa_policy_describe_json(const aa_policy *p) {
         jstr(p->state_path));
     if (!root)
         return NULL;
+    json_object_set_new(json_object_get(root, "audit"), "redact",
+                        jlist(&p->audit.redact));
     char *out = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     return out;

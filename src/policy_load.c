@@ -15,6 +15,7 @@
  * one run shows them all; any error refuses the file.
  */
 #include "policy.h"
+#include "sha256.h"
 #include "yaml_doc.h"
 
 #include <errno.h>
@@ -685,7 +686,7 @@ static const char *const a2a_policy_keys[] = {
 static const char *const sessions_keys[] = {"default_duration", "max_duration",
                                             "cleanup_interval", NULL};
 static const char *const audit_keys[] = {
-    "enabled", "path", "retention_days", "fsync", "on_failure", NULL};
+    "enabled", "path", "retention_days", "fsync", "on_failure", "redact", NULL};
 static const char *const state_keys[] = {"path", NULL};
 
 static void load_version(loader *L, const aa__ynode *root) {
@@ -1219,6 +1220,7 @@ static void load_audit(loader *L, const aa__ynode *root) {
         else
             lerr(L, on, "audit: on_failure '%.40s' must be deny or allow", t);
     }
+    get_strlist(L, m, "redact", "audit", &p->audit.redact);
 }
 
 static void load_state(loader *L, const aa__ynode *root) {
@@ -1352,6 +1354,10 @@ static int load_doc(const char *data, size_t len, const char *name,
         L.getenv_ud = opts->getenv_userdata;
     }
     p->file = lstrndup(&L, name, strlen(name));
+    if (!aa__sha256_hex(data, len, p->sha256)) { /* the bytes, BOM and all */
+        aa_policy_free(p);
+        return aa__fail(err, AA_ENOMEM, "cannot hash the policy (SHA-256)");
+    }
 
     aa__ydoc doc;
     memset(&doc, 0, sizeof doc);

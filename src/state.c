@@ -39,6 +39,8 @@ static int need_audit(aa_engine *e, aa_error *err) {
  * microsecond clock. */
 #define MAX_EXPIRY_US INT64_C(253402300799000000)
 
+typedef int (*revoke_op)(aa_store *, const char *, int64_t, int *, aa_error *);
+
 static int64_t expiry(int64_t start_us, int64_t duration_s) {
     if (start_us >= MAX_EXPIRY_US ||
         duration_s > (MAX_EXPIRY_US - start_us) / 1000000)
@@ -46,32 +48,31 @@ static int64_t expiry(int64_t start_us, int64_t duration_s) {
     return start_us + duration_s * 1000000;
 }
 
-static void json_field(aa__buf *b, const char *key, const char *val) {
-    if (b->len)
-        aa__buf_putc(b, ',');
-    aa__buf_json_string(b, key, strlen(key));
-    aa__buf_putc(b, ':');
-    if (val)
-        aa__buf_json_string(b, val, strlen(val));
-    else
-        aa__buf_puts(b, "null");
+/* Before a session or a grant is made: the log must be usable (see
+ * need_audit), and the record gets a fresh id. */
+static int new_record(aa_engine *e, char id[37], const char *what,
+                      aa_error *err) {
+    int rc = need_audit(e, err);
+    if (rc == AA_OK && aa__uuid4(id) != AA_OK)
+        rc =
+            aa__fail(err, AA_EIO, "cannot read random bytes for a %s id", what);
+    return rc;
 }
 
-static void json_time(aa__buf *b, const char *key, int64_t us) {
-    char t[33];
-    aa_format_time(us, t);
-    json_field(b, key, t);
-}
-
-/* Writes a lifecycle event. A failure is reported (and, with on_failure:
- * deny, is an error: a create then undoes itself; a revoke stays done,
- * since undoing it would hand back a permission). */
-static int audit_event(aa_engine *e, const char *event, aa__buf *fields,
-                       aa_error *err) {
-    if (fields->oom)
-        return aa__fail(err, AA_ENOMEM, "out of memory");
-    return aa__engine_audit_event(e, event, fields->data ? fields->data : "",
-                                  err);
+/* Audits the creation of a session or a grant that the store already holds.
+ * Not audited means not made (fail closed): on failure the record is revoked
+ * again and the error says so. */
+static int audit_created(aa_engine *e, const char *event,
+                         const aa__audit_field *fields, size_t n,
+                         revoke_op undo, const char *id, const char *what,
+                         aa_error *err) {
+    int rc = aa__engine_audit_event(e, event, fields, n, err);
+    if (rc == AA_OK)
+        return AA_OK;
+    int r = 0;
+    undo(e->store, id, aa__engine_now(e), &r, err);
+    return aa__fail(
+        err, rc, "%s not created: its audit line could not be written", what);
 }
 
 /* Reports a pattern (a grant's action, a session's scope) that the
@@ -145,13 +146,10 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
             return rc;
     }
 
-    if ((rc = need_audit(e, err)) != AA_OK)
-        return rc;
     aa_session s;
     memset(&s, 0, sizeof s);
-    if (aa__uuid4(s.session_id) != AA_OK)
-        return aa__fail(err, AA_EIO,
-                        "cannot read random bytes for a session id");
+    if ((rc = new_record(e, s.session_id, "session", err)) != AA_OK)
+        return rc;
     s.agent = (char *)agent;
     s.user = (char *)user;
     s.scope = (char *)(scope ? scope : "");
@@ -162,24 +160,19 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     if (rc != AA_OK)
         return rc;
 
-    aa__buf f;
-    aa__buf_init(&f);
-    json_field(&f, "session_id", s.session_id);
-    json_field(&f, "agent", agent);
-    json_field(&f, "user", user);
-    json_field(&f, "scope", s.scope);
-    json_time(&f, "created_at", s.created_at);
-    json_time(&f, "expires_at", s.expires_at);
-    rc = audit_event(e, "session.create", &f, err);
-    aa__buf_free(&f);
-    if (rc != AA_OK) { /* not audited: not made (fail closed) */
-        int r = 0;
-        e->store->ops->session_revoke(e->store, s.session_id, aa__engine_now(e),
-                                      &r, err);
-        return aa__fail(err, rc,
-                        "session not created: its audit line could not be "
-                        "written");
-    }
+    const aa__audit_field f[] = {
+        {"session_id", AA__AF_STR, .str = s.session_id},
+        {"agent", AA__AF_STR, .str = agent},
+        {"user", AA__AF_STR, .str = user},
+        {"scope", AA__AF_STR, .str = s.scope},
+        {"created_at", AA__AF_TIME, .time_us = s.created_at},
+        {"expires_at", AA__AF_TIME, .time_us = s.expires_at},
+    };
+    rc = audit_created(e, "session.create", f, AA__ARRAY_LEN(f),
+                       e->store->ops->session_revoke, s.session_id, "session",
+                       err);
+    if (rc != AA_OK)
+        return rc;
 
     if (out) {
         *out = s;
@@ -196,8 +189,6 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
 
 /* Revokes a session or a grant and audits it. A revocation stays made even
  * when its audit line fails: undoing it would hand a permission back. */
-typedef int (*revoke_op)(aa_store *, const char *, int64_t, int *, aa_error *);
-
 static int revoke(aa_engine *e, const char *id, int *revoked, aa_error *err,
                   revoke_op op, const char *what, const char *event,
                   const char *id_field) {
@@ -216,12 +207,8 @@ static int revoke(aa_engine *e, const char *id, int *revoked, aa_error *err,
         *revoked = r;
     if (rc != AA_OK || !r)
         return rc;
-    aa__buf f;
-    aa__buf_init(&f);
-    json_field(&f, id_field, id);
-    rc = audit_event(e, event, &f, err);
-    aa__buf_free(&f);
-    return rc;
+    const aa__audit_field f[] = {{id_field, AA__AF_STR, .str = id}};
+    return aa__engine_audit_event(e, event, f, 1, err);
 }
 
 int aa_session_revoke(aa_engine *e, const char *id, int *revoked,
@@ -352,13 +339,10 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (refused)
         return AA_EREFUSED;
 
-    if ((rc = need_audit(e, err)) != AA_OK)
-        return rc;
     aa_delegation g;
     memset(&g, 0, sizeof g);
-    if (aa__uuid4(g.delegation_id) != AA_OK)
-        return aa__fail(err, AA_EIO,
-                        "cannot read random bytes for a delegation id");
+    if ((rc = new_record(e, g.delegation_id, "delegation", err)) != AA_OK)
+        return rc;
     g.from_user = (char *)from_user;
     g.to_agent = (char *)to_agent;
     g.actions = (char **)actions;
@@ -371,31 +355,20 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     if (rc != AA_OK)
         return rc;
 
-    aa__buf f;
-    aa__buf_init(&f);
-    json_field(&f, "delegation_id", g.delegation_id);
-    json_field(&f, "from_user", from_user);
-    json_field(&f, "to_agent", to_agent);
-    aa__buf_puts(&f, ",\"actions\":[");
-    for (size_t i = 0; i < nactions; i++) {
-        if (i)
-            aa__buf_putc(&f, ',');
-        aa__buf_json_string(&f, actions[i], strlen(actions[i]));
-    }
-    aa__buf_putc(&f, ']');
-    json_time(&f, "granted_at", g.granted_at);
-    json_time(&f, "expires_at", g.expires_at);
-    json_field(&f, "reason", g.reason);
-    rc = audit_event(e, "delegation.create", &f, err);
-    aa__buf_free(&f);
-    if (rc != AA_OK) { /* not audited: not made (fail closed) */
-        int r = 0;
-        e->store->ops->delegation_revoke(e->store, g.delegation_id,
-                                         aa__engine_now(e), &r, err);
-        return aa__fail(err, rc,
-                        "delegation not created: its audit line could not be "
-                        "written");
-    }
+    const aa__audit_field f[] = {
+        {"delegation_id", AA__AF_STR, .str = g.delegation_id},
+        {"from_user", AA__AF_STR, .str = from_user},
+        {"to_agent", AA__AF_STR, .str = to_agent},
+        {"actions", AA__AF_STRLIST, .list = actions, .count = nactions},
+        {"granted_at", AA__AF_TIME, .time_us = g.granted_at},
+        {"expires_at", AA__AF_TIME, .time_us = g.expires_at},
+        {"reason", AA__AF_STR, .str = g.reason},
+    };
+    rc = audit_created(e, "delegation.create", f, AA__ARRAY_LEN(f),
+                       e->store->ops->delegation_revoke, g.delegation_id,
+                       "delegation", err);
+    if (rc != AA_OK)
+        return rc;
 
     if (out) {
         *out = g;

@@ -163,16 +163,24 @@ void aa__buf_cat(aa__buf *b, ...) {
 
 void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     if (!aa__buf_reserve(b, n + 2))
         return;
-    aa__buf_putc(b, '"');
+    b->data[b->len++] = '"'; /* reserved */
     size_t start = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (AA__LIKELY(c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)) {
+            i++;
             continue;
+        }
+        size_t k = c >= 0x80 ? aa__utf8_decode(s + i, n - i, NULL) : 0;
+        if (k > 0) {
+            i += k;
+            continue;
+        }
         aa__buf_append(b, s + start, i - start);
-        start = i + 1;
+        start = ++i;
         switch (c) {
         case '"':
             aa__buf_append(b, "\\\"", 2);
@@ -189,14 +197,21 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
         case '\t':
             aa__buf_append(b, "\\t", 2);
             break;
-        default: {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            aa__buf_append(b, esc, 6);
-        }
+        default:
+            if (c >= 0x80) { /* not UTF-8: U+FFFD REPLACEMENT CHARACTER */
+                aa__buf_append(b, "\xef\xbf\xbd", 3);
+            } else {
+                char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                aa__buf_append(b, esc, 6);
+            }
         }
     }
-    aa__buf_append(b, s + start, n - start);
-    aa__buf_putc(b, '"');
+    if (!aa__buf_reserve(b, n - start + 1))
+        return;
+    memcpy(b->data + b->len, s + start, n - start);
+    b->len += n - start;
+    b->data[b->len++] = '"';
+    b->data[b->len] = 0;
 }
 
 /* ---- hash map ------------------------------------------------------------ */

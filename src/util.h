@@ -61,7 +61,11 @@ void aa__buf_vprintf(aa__buf *b, const char *fmt, va_list ap) AA__PRINTF(2, 0);
 /* Appends every string argument up to a NULL: a cheap printf("%s%s...")
  * for hot paths. */
 void aa__buf_cat(aa__buf *b, ...);
-/* Appends s as a JSON string literal, quotes included. */
+/* Appends s[0, n) as a JSON string literal, quotes included: the one JSON
+ * string escaper of the library. '"', '\\' and control characters (and
+ * DEL) are escaped; well-formed UTF-8 is copied as it is; every byte that
+ * does not start a well-formed UTF-8 sequence becomes U+FFFD, so the result
+ * is always valid JSON that any reader accepts. */
 void aa__buf_json_string(aa__buf *b, const char *s, size_t n);
 
 /* ---- hashing and a string -> pointer map -------------------------------- */

@@ -9,7 +9,7 @@
 LOG=.agent_auth/audit.jsonl
 UUID4='[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}'
 ISO='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}\+00:00'
-AUTH_FIELDS="['action','agent','allowed','approval_policy','config_name','config_version','evaluation_time_ms','event','event_id','hash','prev_hash','reason','requires_approval','resource','scope','session_id','target_agent','tier','timestamp','user']"
+AUTH_FIELDS="['action','agent','allowed','approval_policy','config_name','config_version','evaluation_time_ms','event','event_id','hash','metadata','policy_sha256','prev_hash','reason','requires_approval','resource','scope','session_id','target_agent','tier','timestamp','user']"
 
 expect_line() {
     if grep -qE -- "^$1\$" "$OUT"; then pass; else fail "$2: no stdout line matches '$1'"; fi
@@ -92,8 +92,11 @@ aa -c "$E" audit --limit 2 -o json
 defer_json "[e['action'] for e in d] == ['read:a', 'delete:b']" "--limit: the first matches in file order"
 aa -c "$E" audit --user bob -n 1 -o json
 defer_json "[e['action'] for e in d] == ['pay:invoice']" "--limit after the filter"
-aa -c "$E" audit --limit 0
-expect_rc 2 "--limit 0"
+aa -c "$E" audit --limit 0 -o json
+expect_rc 0 "--limit 0"
+defer_json "len(d) == 11" "--limit 0 lists all"
+aa -c "$E" audit --limit -1
+expect_rc 2 "--limit -1"
 SINCE=$(sed -n '5s/^{"timestamp":"\([^"]*\)".*/\1/p' $LOG)
 aa -c "$E" audit --since "$SINCE" -o json
 defer_json "len(d) == 7 and d[0]['action'] == 'write:d' and all(e['timestamp'] >= '$SINCE' for e in d)" "--since includes the entry at that time"
@@ -133,7 +136,7 @@ aa -c "$E" audit --verify
 expect_rc 0 "verify an intact log"
 expect_line "Audit log is intact: 11 entries, hash chain verified \(\.agent_auth/audit\.jsonl\)" "intact message"
 aa -c "$E" audit --verify -o json
-defer_json "d == {'valid': True, 'lines': 11, 'warnings': []}" "verify JSON"
+defer_json "sorted(d) == ['archives', 'head', 'lines', 'start_anchored', 'valid', 'warnings'] and d['valid'] and d['lines'] == 11 and d['warnings'] == [] and d['archives'] == 0 and d['start_anchored'] and re.fullmatch('[0-9a-f]{64}', d['head'])" "verify JSON"
 
 sed '2s/"action":"delete:b"/"action":"read:b"/' $LOG > edited.jsonl
 cmp -s $LOG edited.jsonl && fail "sed edited nothing" || pass
@@ -169,6 +172,142 @@ awk 'NR == 3 { held = $0; next } NR == 4 { print; print held; next } 1' $LOG > s
 aa -c "$E" audit --verify -f swapped.jsonl
 expect_rc 1 "two lines swapped"
 expect_err "swapped.jsonl:3:" "the swap is found at line 3"
+
+# ---- the chain's start, anchoring, unreadable lines -----------------------------
+# Re-hashes lines by the documented rule (hash = SHA-256 of the line without
+# its ,"hash":"..." field).
+cat > rechain.py <<'PYEOF'
+import hashlib, json, sys
+def seal(body, prev):
+    body = body + b',"prev_hash":"' + prev + b'"'
+    h = hashlib.sha256(body + b'}').hexdigest().encode()
+    return body + b',"hash":"' + h + b'"}', h
+def strip(line):  # the line without its prev_hash and hash fields
+    return line[:-(75 + 79)]
+PYEOF
+aa -c "$E" audit --verify
+HEAD11=$(sed -n 's/^Head: //p' "$OUT")
+[[ $HEAD11 =~ ^[0-9a-f]{64}$ ]] && pass || fail "verify prints the head hash (got '$HEAD11')"
+[ "$HEAD11" = "$(tail -n 1 $LOG | sed 's/.*"hash":"\([0-9a-f]*\)"}$/\1/')" ] && pass || fail "the head is the last line's hash"
+aa -c "$E" audit --verify -o json
+defer_json "d['head'] == '$HEAD11'" "verify -o json has the head"
+HEAD2=$(sed -n '2s/.*"hash":"\([0-9a-f]*\)"}$/\1/p' $LOG)
+
+# verify_forged_rotate: the first lines deleted and a forged audit.rotate
+# record naming an archive that does not exist put in front.
+mkdir -p forge
+"$PY" - $LOG forge/audit.jsonl <<'PYEOF'
+import sys
+exec(open('rechain.py').read())
+lines = open(sys.argv[1], 'rb').read().splitlines()
+kept = lines[3:]
+prev = json.loads(kept[0])['prev_hash'].encode()
+body = (b'{"timestamp":"2026-01-01T00:00:00.000000+00:00","event_id":'
+        b'"00000000-0000-4000-8000-000000000000","event":"audit.rotate",'
+        b'"archive":"audit.2026-01-01T000000.jsonl","archive_last_hash":"' + prev + b'"')
+rot, _ = seal(body, prev)
+open(sys.argv[2], 'wb').write(b'\n'.join([rot] + kept) + b'\n')
+PYEOF
+aa -c "$E" audit --verify -f forge/audit.jsonl
+expect_rc 1 "verify_forged_rotate: a forged rotate record naming a missing archive"
+expect_err "start not anchored: previous file 'audit.2026-01-01T000000.jsonl' missing" "verify_forged_rotate: says what it cannot prove"
+expect_err "forge/audit.jsonl:1:" "verify_forged_rotate: names line 1"
+aa -c "$E" audit --verify -f forge/audit.jsonl -o json
+defer_json "d['valid'] is False and d['bad_line'] == 1 and 'start not anchored' in d['error']" "verify_forged_rotate: JSON"
+# With the archive beside it, the chain is proved from its start...
+head -n 3 $LOG > forge/audit.2026-01-01T000000.jsonl
+aa -c "$E" audit --verify -f forge/audit.jsonl
+expect_rc 0 "verify_rotation_set: the archive present"
+expect_out "From its start through 1 archive (3 more entries)" "verify_rotation_set: follows the archive"
+expect_out "Head: $HEAD11" "verify_rotation_set: the same head"
+aa -c "$E" audit --verify -f forge/audit.jsonl --anchor "$HEAD2"
+expect_rc 0 "verify_rotation_set: an anchor in the archive is found"
+# ... and an archive that lost its last line is caught.
+head -n 2 $LOG > forge/audit.2026-01-01T000000.jsonl
+aa -c "$E" audit --verify -f forge/audit.jsonl
+expect_rc 1 "verify_rotation_set: an archive cut short"
+expect_err "forge/audit.jsonl:1: deleted or replaced: the audit.rotate record" "verify_rotation_set: names the rotate record"
+# A name that leaves the directory is not followed.
+"$PY" - forge/audit.jsonl forge/bad-name.jsonl <<'PYEOF'
+import sys
+exec(open('rechain.py').read())
+lines = open(sys.argv[1], 'rb').read().splitlines()
+body = strip(lines[0]).replace(b'"archive":"audit.2026-01-01T000000.jsonl"', b'"archive":"../x.jsonl"')
+first, _ = seal(body, json.loads(lines[0])['prev_hash'].encode())
+open(sys.argv[2], 'wb').write(b'\n'.join([first] + lines[1:]) + b'\n')
+PYEOF
+aa -c "$E" audit --verify -f forge/bad-name.jsonl
+expect_rc 1 "a rotate record naming a path outside the directory"
+expect_err "start not anchored: previous file '../x.jsonl' names no file beside the log" "the bad name is said"
+
+# verify_anchor: a kept head proves the log was not cut or re-chained.
+aa -c "$E" audit --verify --anchor "$HEAD2"
+expect_rc 0 "verify_anchor: an earlier head is still in the chain"
+expect_out "Anchor found: $HEAD2" "verify_anchor: says so"
+aa -c "$E" audit --verify --anchor "$(tr a-f A-F <<< "$HEAD2")"
+expect_rc 0 "verify_anchor: upper-case hex is the same hash"
+head -n 8 $LOG > truncated.jsonl
+aa -c "$E" audit --verify -f truncated.jsonl
+expect_rc 0 "a log cut after a whole line is an intact chain by itself"
+aa -c "$E" audit --verify -f truncated.jsonl --anchor "$HEAD11"
+expect_rc 1 "verify_anchor_truncated: the tail cut off is detected"
+expect_err "anchor not found" "verify_anchor_truncated: message"
+aa -c "$E" audit --verify -f truncated.jsonl --anchor "$HEAD11" -o json
+defer_json "d['valid'] is False and d['anchor_found'] is False and 'anchor not found' in d['error']" "verify_anchor_truncated: JSON"
+# The first lines deleted and the rest re-chained from zeros: an intact
+# chain, which only the anchor tells apart.
+"$PY" - $LOG rechained.jsonl <<'PYEOF'
+import sys
+exec(open('rechain.py').read())
+prev, out = b'0' * 64, []
+for line in open(sys.argv[1], 'rb').read().splitlines()[4:]:
+    line, prev = seal(strip(line), prev)
+    out.append(line)
+open(sys.argv[2], 'wb').write(b'\n'.join(out) + b'\n')
+PYEOF
+aa -c "$E" audit --verify -f rechained.jsonl
+expect_rc 0 "a re-chained log verifies by itself"
+aa -c "$E" audit --verify -f rechained.jsonl --anchor "$HEAD2"
+expect_rc 1 "verify_anchor_deleted_head: deletion and re-chaining detected"
+expect_err "anchor not found" "verify_anchor_deleted_head: message"
+aa -c "$E" audit --verify -f forge/audit.jsonl --anchor "$HEAD2"
+expect_rc 1 "verify_anchor_deleted_head: deleted head behind a forged rotate record"
+aa -c "$E" audit --verify --anchor 1234
+expect_rc 2 "--anchor needs 64 hex digits"
+expect_err "64 hex digits" "--anchor message"
+aa -c "$E" audit --anchor "$HEAD2"
+expect_rc 2 "--anchor without --verify"
+
+# verify_unreadable_line: a whole line the JSON reader rejects, put where
+# the chain runs over it, is tampering, not a torn write.
+for kind in nan inf surrogate badutf8 dupkey; do
+    "$PY" - $LOG unreadable-$kind.jsonl $kind <<'PYEOF'
+import sys
+lines = open(sys.argv[1], 'rb').read().splitlines()
+bad = {'nan': lines[4].replace(b'"evaluation_time_ms":', b'"evaluation_time_ms":NaN,"x":'),
+       'inf': lines[4].replace(b'"evaluation_time_ms":', b'"evaluation_time_ms":Infinity,"x":'),
+       'surrogate': lines[4].replace(b'"user":"', b'"user":"\\ud800'),
+       'badutf8': lines[4].replace(b'"user":"', b'"user":"\xff'),
+       'dupkey': lines[4].replace(b'"user":"', b'"agent":"x","user":"')}[sys.argv[3]]
+assert bad != lines[4]
+open(sys.argv[2], 'wb').write(b'\n'.join(lines[:5] + [bad] + lines[5:]) + b'\n')
+PYEOF
+    aa -c "$E" audit --verify -f unreadable-$kind.jsonl
+    expect_rc 1 "verify_unreadable_line: $kind"
+    expect_err "unreadable-$kind.jsonl:6: malformed line" "verify_unreadable_line: $kind names line 6"
+done
+# The same line at the end, whole: tampering too.
+{ cat $LOG; sed -n 5p $LOG | sed 's/"evaluation_time_ms":/"evaluation_time_ms":NaN,"x":/'; } > nan-last.jsonl
+aa -c "$E" audit --verify -f nan-last.jsonl
+expect_rc 1 "a whole NaN line at the end"
+expect_err "nan-last.jsonl:12: malformed line" "names line 12"
+
+# verify_torn_last_line: a line cut short by an interrupted write.
+head -c $(( $(stat -c %s $LOG) - 40 )) $LOG > torn-last.jsonl
+aa -c "$E" audit --verify -f torn-last.jsonl
+expect_rc 0 "verify_torn_last_line: exit 0"
+expect_err "Warning: torn-last.jsonl:11: torn line" "verify_torn_last_line: warning with the line number"
+expect_out "Audit log is intact: 10 entries" "verify_torn_last_line: ten whole lines"
 
 aa -c "$E" audit --verify -f "$TMP/none.jsonl"
 expect_rc 1 "verify a missing file"
@@ -260,6 +399,61 @@ for days in $HUGE_DAYS; do
     expect_line "Nothing older than $days days to archive" "retention_days $days keeps a 40,000-day-old line"
     [ "$(wc -l < rot$days/audit.jsonl)" = 10 ] && pass || fail "retention_days $days: the log is whole"
 done
+
+# ---- audit_capped: more than 1,000 entries -------------------------------------
+cat > many.yaml <<'EOF'
+version: "1.0"
+roles:
+  r: {actions: ["read:*"]}
+profiles:
+  bot: {role: r}
+audit:
+  path: many/audit.jsonl
+EOF
+for i in $(seq 1 1003); do echo "{\"agent\":\"bot\",\"user\":\"u\",\"action\":\"read:$i\"}"; done > many.jsonl
+aa -c many.yaml check --batch many.jsonl
+expect_rc 0 "1003 decisions"
+aa -c many.yaml audit
+expect_rc 0 "audit_capped: console"
+expect_line "\(showing 1000 of 1003; --limit 0 for all\)" "audit_capped: the console says it was capped"
+aa -c many.yaml audit -o json
+expect_rc 0 "audit_capped: JSON"
+defer_json "isinstance(d, list) and len(d) == 1000 and d[-1]['action'] == 'read:1000'" "audit_capped: JSON stays a pure array of the first 1000"
+expect_err "showing 1000 of 1003; --limit 0 for all" "audit_capped: the JSON listing notes it on stderr"
+aa -c many.yaml audit --limit 0 -o json
+defer_json "len(d) == 1003" "audit_capped: --limit 0 lists all"
+aa -c many.yaml audit --limit 0
+expect_line "1003 entries \(1003 allowed, 0 denied\) from many/audit\.jsonl" "audit_capped: --limit 0 in the console"
+expect_no_out "showing" "audit_capped: nothing capped, nothing said"
+aa -c many.yaml audit --limit 5 --output-file five.json
+expect_err "showing 5 of 1003" "audit_capped: an export says it was capped"
+
+# ---- audit_metadata: metadata, redaction, policy_sha256 ---------------------------
+cat > meta.yaml <<'EOF'
+version: "1.0"
+roles:
+  r: {actions: ["pay:*"]}
+profiles:
+  bot: {role: r}
+audit:
+  path: meta/audit.jsonl
+  redact: [card, token]
+EOF
+aa -c meta.yaml check -a bot -u u --action pay:x -m amount=50 -m card=4111111111111111 -m note='a "quoted" é' -m token=secret -m ok=true
+expect_rc 0 "audit_metadata: a decision with metadata"
+printf '%s\n' '{"agent":"bot","user":"u","action":"pay:y","metadata":{"card":"5500","n":1.5}}' > meta.jsonl
+aa -c meta.yaml check --batch meta.jsonl
+SHA=$(sha256sum meta.yaml | cut -d' ' -f1)
+defer_file lines meta/audit.jsonl "out[0]['metadata'] == {'amount': 50, 'card': '[redacted]', 'note': 'a \"quoted\" \u00e9', 'token': '[redacted]', 'ok': True}" "audit_metadata: metadata in the line, redacted keys replaced"
+defer_file lines meta/audit.jsonl "out[1]['metadata'] == {'card': '[redacted]', 'n': 1.5}" "audit_metadata: batch metadata"
+defer_file lines meta/audit.jsonl "all(e['policy_sha256'] == '$SHA' for e in out)" "audit_metadata: policy_sha256 is the policy file's SHA-256"
+grep -q 4111111111111111 meta/audit.jsonl && fail "audit_metadata: a redacted value reached the log" || pass
+aa -c meta.yaml audit --verify
+expect_rc 0 "audit_metadata: the chain still verifies"
+printf 'version: "1.0"\naudit:\n  redact: card\n' > bad-redact.yaml
+aa -c bad-redact.yaml validate
+expect_rc 1 "audit.redact must be a list"
+expect_err "bad-redact.yaml:3:" "audit.redact error names the place"
 
 # ---- the log cannot be written --------------------------------------------------
 for mode in deny allow; do

@@ -256,8 +256,9 @@ keys, i, n = set(), 0, 0
 def walk(v, parent=""):
     if isinstance(v, dict):
         for k, x in v.items():
-            # object keys that are data (variable names) are not field names
-            if parent != "variables":
+            # object keys that are data (variable names, metadata keys) are
+            # not field names
+            if parent not in ("variables", "metadata"):
                 keys.add(k)
             walk(x, k)
     elif isinstance(v, list):

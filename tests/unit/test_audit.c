@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -274,9 +275,11 @@ static const char *const decision_keys[] = {"timestamp",
                                             "session_id",
                                             "scope",
                                             "target_agent",
+                                            "metadata",
                                             "evaluation_time_ms",
                                             "config_name",
                                             "config_version",
+                                            "policy_sha256",
                                             "prev_hash",
                                             "hash"};
 
@@ -452,19 +455,27 @@ static void test_lifecycle_events(void **state) {
     fixture *f = *state;
     aa__audit *a = NULL;
     assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    const aa__audit_field f1[] = {
+        {"session_id", AA__AF_STR, .str = "s-1"},
+        {"agent", AA__AF_STR, .str = "claude"},
+        {"user", AA__AF_STR, .str = "alice"},
+        {"scope", AA__AF_STR, .str = ""},
+    };
     assert_int_equal(
-        aa__audit_write_event(a, "session.create",
-                              "\"session_id\":\"s-1\",\"agent\":\"claude\","
-                              "\"user\":\"alice\",\"scope\":\"\"",
-                              NULL),
+        aa__audit_write_event(a, "session.create", f1, AA__ARRAY_LEN(f1), NULL),
         AA_OK);
-    /* A raw newline between tokens must not split the line. */
-    assert_int_equal(
-        aa__audit_write_event(a, "delegation.revoke",
-                              "\"delegation_id\":\"d-9\",\r\n\"revoked\":true",
-                              NULL),
-        AA_OK);
-    assert_int_equal(aa__audit_write_event(a, "audit.test", "", NULL), AA_OK);
+    /* A newline in a value must not split the line; NULL is null; a list. */
+    const char *const acts[] = {"read:*", "a\"b"};
+    const aa__audit_field f2[] = {
+        {"delegation_id", AA__AF_STR, .str = "d-9\r\n"},
+        {"reason", AA__AF_STR, .str = NULL},
+        {"actions", AA__AF_STRLIST, .list = acts, .count = 2},
+    };
+    assert_int_equal(aa__audit_write_event(a, "delegation.revoke", f2,
+                                           AA__ARRAY_LEN(f2), NULL),
+                     AA_OK);
+    assert_int_equal(aa__audit_write_event(a, "audit.test", NULL, 0, NULL),
+                     AA_OK);
     aa__audit_close(a);
 
     lines l = read_lines(f->path);
@@ -484,10 +495,14 @@ static void test_lifecycle_events(void **state) {
 
     j = parse(l.v[1]);
     static const char *const k2[] = {"timestamp",     "event_id", "event",
-                                     "delegation_id", "revoked",  "prev_hash",
-                                     "hash"};
+                                     "delegation_id", "reason",   "actions",
+                                     "prev_hash",     "hash"};
     assert_key_order(l.v[1], j, k2, AA__ARRAY_LEN(k2));
-    assert_true(json_is_true(json_object_get(j, "revoked")));
+    assert_string_equal(jstr(j, "delegation_id"), "d-9\r\n");
+    assert_true(json_is_null(json_object_get(j, "reason")));
+    assert_string_equal(
+        json_string_value(json_array_get(json_object_get(j, "actions"), 1)),
+        "a\"b");
     assert_chain_fields(l.v[1], j, h1);
     json_decref(j);
 
@@ -521,7 +536,7 @@ static void test_invalid_utf8_stays_valid_json(void **state) {
                             .config_name = "x\x80y",
                             .config_version = "1"};
     assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
-    assert_int_equal(aa__audit_write_event(a, "ev\xfe", "", NULL), AA_OK);
+    assert_int_equal(aa__audit_write_event(a, "ev\xfe", NULL, 0, NULL), AA_OK);
     aa__audit_close(a);
 
     lines l = read_lines(f->path);
@@ -841,7 +856,7 @@ static void test_fail_disk_full(void **state) {
         aa_error_free(err);
     }
     aa_error *err = aa_error_new();
-    assert_int_equal(aa__audit_write_event(a, "session.create", "", err),
+    assert_int_equal(aa__audit_write_event(a, "session.create", NULL, 0, err),
                      AA_EAUDIT);
     aa_error_free(err);
     aa__audit_close(a);
@@ -876,7 +891,8 @@ static char *matches(const char *path, aa_audit_filter flt) {
         fail_msg("read: %s", t);
     }
     aa_error_free(err);
-    assert_int_equal(m, c.n);
+    size_t limit = flt.limit ? flt.limit : 1000;
+    assert_int_equal(c.n, m < limit ? m : limit); /* m counts them all */
     static char out[256];
     out[0] = 0;
     for (size_t i = 0; i < c.n && i < 16; i++) {
@@ -996,13 +1012,27 @@ static void test_read_limit_and_stop(void **state) {
     assert_int_equal(c.n, 2);
     assert_int_equal(m, 2);
 
-    /* The default limit is 1000: first matches in file order. */
+    /* The default limit is 1000: first matches in file order; *matched
+     * counts every match, so a caller can say the list was capped. */
     unlink(f->path);
     write_n(f->path, AA__FSYNC_NEVER, 1005);
     c = (collected){0};
     assert_int_equal(aa_audit_read(f->path, NULL, collect, &c, &m, NULL, NULL),
                      AA_OK);
-    assert_int_equal(m, 1000);
+    assert_int_equal(m, 1005);
+    assert_int_equal(c.n, 1000);
+    c = (collected){0};
+    flt = (aa_audit_filter){.limit = AA_AUDIT_NO_LIMIT};
+    assert_int_equal(aa_audit_read(f->path, &flt, collect, &c, &m, NULL, NULL),
+                     AA_OK);
+    assert_int_equal(m, 1005);
+    assert_int_equal(c.n, 1005);
+    /* Without *matched asked for, the walk stops at the limit. */
+    c = (collected){0};
+    flt.limit = 3;
+    assert_int_equal(
+        aa_audit_read(f->path, &flt, collect, &c, NULL, NULL, NULL), AA_OK);
+    assert_int_equal(c.n, 3);
     json_t *j = parse(c.lines[0]);
     assert_string_equal(jstr(j, "agent"), "agent-0");
     json_decref(j);
@@ -1159,6 +1189,7 @@ static void test_verify_malformed(void **state) {
     /* A whole line cut short in the middle: the chain does not run over
      * it, so it is no torn write. */
     l.v[2] = saved;
+    char cut = saved[60];
     saved[60] = 0;
     write_lines(f->path, l.v, l.n);
     assert_broken(f->path, 3, "malformed");
@@ -1169,7 +1200,7 @@ static void test_verify_malformed(void **state) {
     /* The same inserted: the chain runs over it, but an entry readers would
      * show is no torn write. */
     l.v[2] = saved;
-    saved[60] = '"';
+    saved[60] = cut;
     char *v[6] = {
         l.v[0], l.v[1],
         l.v[2], "{\"timestamp\":\"2026-01-01T00:00:00Z\",\"agent\":\"x\"}",
@@ -1450,6 +1481,240 @@ static void test_rotate_lone_record_stays(void **state) {
     assert_verifies(f->path, 2);
 }
 
+/* ---- metadata, redaction, policy hash ------------------------------------ */
+
+static void test_metadata_and_redaction(void **state) {
+    fixture *f = *state;
+    static const char yaml[] = "version: \"1.0\"\n"
+                               "audit: {redact: [secret, card]}\n";
+    aa_policy *p = NULL;
+    assert_int_equal(
+        aa_policy_load_buffer(yaml, sizeof yaml - 1, "m.yaml", NULL, &p, NULL),
+        AA_OK);
+    char want_sha[65];
+    assert_true(aa__sha256_hex(yaml, sizeof yaml - 1, want_sha));
+    assert_string_equal(p->sha256, want_sha);
+
+    const aa_meta items[] = {{.type = AA_VALUE_STRING, .string = "a\"b"},
+                             {.type = AA_VALUE_NUMBER, .number = 2},
+                             {.type = AA_VALUE_BOOL, .boolean = 0},
+                             {.type = AA_VALUE_NULL}};
+    const aa_meta meta[] = {
+        {.key = "amount", .type = AA_VALUE_NUMBER, .number = 5000},
+        {.key = "rate", .type = AA_VALUE_NUMBER, .number = 0.1},
+        {.key = "nan", .type = AA_VALUE_NUMBER, .number = NAN},
+        {.key = "inf", .type = AA_VALUE_NUMBER, .number = -INFINITY},
+        {.key = "ok", .type = AA_VALUE_BOOL, .boolean = 1},
+        {.key = "none", .type = AA_VALUE_NULL},
+        {.key = "tags", .type = AA_VALUE_LIST, .items = items, .count = 4},
+        {.key = "secret", .type = AA_VALUE_STRING, .string = "hunter2"},
+        {.key = "card", .type = AA_VALUE_LIST, .items = items, .count = 4},
+        {.key = "ctl\n\"k", .type = AA_VALUE_STRING, .string = "bad\xff"},
+        {.key = "amount", .type = AA_VALUE_NUMBER, .number = 1}, /* again */
+        {.key = NULL, .type = AA_VALUE_STRING, .string = "no key"},
+    };
+    aa_request r = req_of("a", "u", "pay");
+    r.metadata = meta;
+    r.metadata_count = AA__ARRAY_LEN(meta);
+    aa__audit *a = NULL;
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    aa__audit_decision d = {.req = &r,
+                            .reason = "",
+                            .approval_policy = "",
+                            .config_name = "",
+                            .config_version = "1.0",
+                            .policy = p};
+    assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
+    /* Many keys (a map finds the repeated ones); no policy: nothing
+     * redacted, policy_sha256 null. */
+    aa_meta many[40];
+    char names[40][8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i % 30);
+        many[i] =
+            (aa_meta){.key = names[i], .type = AA_VALUE_NUMBER, .number = i};
+    }
+    many[39] =
+        (aa_meta){.key = "secret", .type = AA_VALUE_STRING, .string = "shown"};
+    r.metadata = many;
+    r.metadata_count = 40;
+    d.policy = NULL;
+    assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
+    aa__audit_close(a);
+
+    lines l = read_lines(f->path);
+    assert_int_equal(l.n, 2);
+    assert_non_null(strstr(l.v[0], "\"metadata\":{\"amount\":5000,\"rate\":0.1,"
+                                   "\"nan\":null,\"inf\":null,\"ok\":true,"
+                                   "\"none\":null,\"tags\":[\"a\\\"b\",2,false,"
+                                   "null],\"secret\":\"[redacted]\","
+                                   "\"card\":\"[redacted]\",\"ctl\\n\\\"k\":"
+                                   "\"bad\xef\xbf\xbd\"},"));
+    json_t *j = parse(l.v[0]);
+    assert_string_equal(jstr(j, "policy_sha256"), want_sha);
+    assert_int_equal(json_object_size(json_object_get(j, "metadata")), 10);
+    json_decref(j);
+    j = parse(l.v[1]);
+    json_t *m = json_object_get(j, "metadata");
+    assert_int_equal(json_object_size(m), 31);
+    assert_int_equal(json_integer_value(json_object_get(m, "k0")), 0);
+    assert_int_equal(json_integer_value(json_object_get(m, "k29")), 29);
+    assert_string_equal(jstr(m, "secret"), "shown");
+    assert_true(json_is_null(json_object_get(j, "policy_sha256")));
+    json_decref(j);
+    lines_free(&l);
+    assert_verifies(f->path, 2);
+    aa_policy_free(p);
+}
+
+/* A policy file hashes its bytes as they are on disk. */
+static void test_policy_sha256_of_file(void **state) {
+    fixture *f = *state;
+    char *pf = join(f->dir, "p.yaml");
+    static const char yaml[] = "\xef\xbb\xbfversion: \"1.0\"\n# comment\n";
+    assert_int_equal(tu_write_file(pf, yaml), 0);
+    aa_policy *p = NULL;
+    assert_int_equal(aa_policy_load_file(pf, NULL, &p, NULL), AA_OK);
+    char want[65];
+    assert_true(aa__sha256_hex(yaml, sizeof yaml - 1, want));
+    assert_string_equal(p->sha256, want);
+    aa_policy_free(p);
+    free(pf);
+}
+
+/* ---- torn lines cut inside a character ----------------------------------- */
+
+static void test_verify_torn_utf8(void **state) {
+    fixture *f = *state;
+    static const char *const chars[] = {"\xc3\xa9", "\xe2\x82\xac",
+                                        "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < 3; c++) {
+        size_t clen = strlen(chars[c]);
+        for (size_t cut = 1; cut < clen; cut++) {
+            unlink(f->path);
+            char user[64] = "";
+            for (int i = 0; i < 4; i++)
+                strcat(user, chars[c]);
+            write_n(f->path, AA__FSYNC_NEVER, 2);
+            aa__audit *a = NULL;
+            assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL),
+                             AA_OK);
+            aa_request r = req_of("agent", user, "x");
+            assert_int_equal(write_decision(a, &r, true), AA_OK);
+            aa__audit_close(a);
+            /* Cut the last line inside the second character of user. */
+            size_t len;
+            char *text = tu_read_file(f->path, &len);
+            char *at = strstr(text, user); /* only in the last line */
+            assert_non_null(at);
+            size_t keep = (size_t)(at - text) + clen + cut;
+            free(text);
+            assert_int_equal(truncate(f->path, (off_t)keep), 0);
+            aa_error *err = aa_error_new();
+            size_t n, bad;
+            assert_int_equal(aa_audit_verify(f->path, &n, &bad, err), AA_OK);
+            assert_int_equal(n, 2);
+            assert_int_equal(warnings_with(err, "torn line"), 1);
+            assert_int_equal(aa_error_get(err, 0)->line, 3);
+            aa_error_free(err);
+        }
+    }
+    /* Bytes that no character starts with are no cut character. */
+    unlink(f->path);
+    write_n(f->path, AA__FSYNC_NEVER, 1);
+    FILE *fp = fopen(f->path, "ab");
+    fputs("{\"timestamp\":\"2026-01-01T00:00:00Z\",\"user\":\"\xc3\xa9\xff",
+          fp);
+    fclose(fp);
+    assert_broken(f->path, 2, "malformed");
+}
+
+/* ---- a rotation set and anchors ------------------------------------------ */
+
+static void test_verify_rotation_set(void **state) {
+    fixture *f = *state;
+    write_n(f->path, AA__FSYNC_NEVER, 3);
+    lines l = read_lines(f->path);
+    json_t *j = parse(l.v[1]);
+    char second[65];
+    strcpy(second, jstr(j, "hash"));
+    json_decref(j);
+    lines_free(&l);
+    int64_t t = aa_now() + 1000000;
+    char *arch1 = NULL, *arch2 = NULL;
+    assert_int_equal(aa_audit_rotate(f->path, 0, t, &arch1, NULL, NULL), AA_OK);
+    write_n(f->path, AA__FSYNC_NEVER, 2);
+    assert_int_equal(
+        aa_audit_rotate(f->path, 0, t + 2000000, &arch2, NULL, NULL), AA_OK);
+    write_n(f->path, AA__FSYNC_NEVER, 1);
+
+    aa_audit_verify_result res;
+    aa_error *err = aa_error_new();
+    assert_int_equal(aa_audit_verify_chain(f->path, NULL, &res, err), AA_OK);
+    assert_int_equal(res.lines, 2);
+    assert_int_equal(res.archives, 2);
+    assert_int_equal(res.archive_lines, 3 + 3);
+    assert_true(res.start_anchored);
+    l = read_lines(f->path);
+    j = parse(l.v[1]);
+    assert_string_equal(res.head, jstr(j, "hash"));
+    json_decref(j);
+    lines_free(&l);
+
+    /* Anchors: the head, a line in the oldest archive; not a made-up one. */
+    char head[65];
+    strcpy(head, res.head);
+    aa_audit_verify_options o = {.anchor = head};
+    assert_int_equal(aa_audit_verify_chain(f->path, &o, &res, err), AA_OK);
+    assert_true(res.anchor_found);
+    o.anchor = second;
+    assert_int_equal(aa_audit_verify_chain(f->path, &o, &res, err), AA_OK);
+    assert_true(res.anchor_found);
+    char other[65];
+    strcpy(other, second);
+    other[0] = other[0] == 'a' ? 'b' : 'a';
+    o.anchor = other;
+    assert_int_equal(aa_audit_verify_chain(f->path, &o, &res, err), AA_ETAMPER);
+    assert_false(res.anchor_found);
+    assert_true(contains(err, "anchor not found"));
+    o.anchor = "xyz";
+    assert_int_equal(aa_audit_verify_chain(f->path, &o, &res, err), AA_EINVAL);
+    aa_error_free(err);
+
+    /* The oldest archive gone: the start is not anchored. */
+    char *moved = join(f->dir, "elsewhere.jsonl");
+    assert_int_equal(rename(arch1, moved), 0);
+    err = aa_error_new();
+    assert_int_equal(aa_audit_verify_chain(f->path, NULL, &res, err),
+                     AA_ETAMPER);
+    assert_true(contains(err, "start not anchored: previous file '"));
+    assert_true(contains(err, strrchr(arch1, '/') + 1));
+    assert_string_equal(aa_error_get(err, 0)->file, arch2);
+    assert_int_equal(res.bad_line, 1);
+    assert_false(res.start_anchored);
+    aa_error_free(err);
+    /* The archive alone verifies as far as it goes, but not its start. */
+    size_t n, bad;
+    assert_int_equal(aa_audit_verify(arch2, &n, &bad, NULL), AA_ETAMPER);
+    assert_int_equal(rename(moved, arch1), 0);
+    assert_verifies(arch2, 3);
+
+    /* An archive edited: the break is named in the archive. */
+    l = read_lines(arch1);
+    l.v[0][20] = l.v[0][20] == '1' ? '2' : '1';
+    write_lines(arch1, l.v, l.n);
+    lines_free(&l);
+    err = aa_error_new();
+    assert_int_equal(aa_audit_verify_chain(f->path, NULL, &res, err),
+                     AA_ETAMPER);
+    assert_string_equal(aa_error_get(err, 0)->file, arch1);
+    assert_int_equal(res.bad_line, 1);
+    aa_error_free(err);
+    free(moved);
+    free(arch1);
+    free(arch2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1484,6 +1749,10 @@ int main(void) {
         T(test_rotate),
         T(test_rotate_with_torn_fragment),
         T(test_rotate_lone_record_stays),
+        T(test_metadata_and_redaction),
+        T(test_policy_sha256_of_file),
+        T(test_verify_torn_utf8),
+        T(test_verify_rotation_set),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

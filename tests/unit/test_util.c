@@ -152,6 +152,25 @@ static void test_buf_json(void **state) {
     aa__buf_init(&b);
     aa__buf_json_string(&b, "a\"b\\c\n\x01", 7);
     assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    /* UTF-8 is kept; every byte that starts no well-formed sequence
+     * (overlong, surrogate, above U+10FFFF, cut short, stray) is U+FFFD;
+     * DEL is escaped; an embedded NUL too. */
+    aa__buf_reset(&b);
+    static const char in[] =
+        "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\xc0\xaf|"
+        "\xed\xa0\x80|\xf4\x90\x80\x80|\xe2\x82|\x80|\x7f|";
+    aa__buf_json_string(&b, in, sizeof in - 1);
+#define R "\xef\xbf\xbd"
+    assert_string_equal(b.data,
+                        "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|" R R "|" R R R
+                        "|" R R R R "|" R R "|" R "|\\u007f|\"");
+#undef R
+    assert_true(aa__utf8_valid("\xc3\xa9x", 3));
+    assert_false(aa__utf8_valid("\xc3", 1));
+    assert_false(aa__utf8_valid("\xed\xa0\x80", 3));
+    aa__buf_reset(&b);
+    aa__buf_json_string(&b, "a\0b", 3);
+    assert_string_equal(b.data, "\"a\\u0000b\"");
     aa__buf_reset(&b);
     aa__buf_printf(&b, "%d-%s", 42, "x");
     assert_string_equal(b.data, "42-x");
