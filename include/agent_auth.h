@@ -311,7 +311,11 @@ typedef struct aa_engine_options {
 } aa_engine_options;
 
 /* Creates an engine over a loaded policy (borrowed: it must outlive the
- * engine). Opens the audit log when auditing is on. */
+ * engine). Opens the audit log when auditing is on. A log that cannot be
+ * opened makes every decision a denial (audit.on_failure: deny), but a log
+ * path that is unsafe to use is refused here (AA_EREFUSED, no engine):
+ * a file or its directory owned by another user or writable by group or
+ * others, a symlink, or not a regular file (docs/security.md). */
 int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
                   aa_engine **out, aa_error *err);
 void aa_engine_free(aa_engine *engine);

@@ -32,6 +32,8 @@
  *     the chain does not run over (a whole line cut short, say) is a
  *     malformed line and a break.
  */
+#include "audit.h"
+#include "fsafe.h"
 #include "sha256.h"
 #include "util.h"
 
@@ -144,10 +146,17 @@ static int reader_next(reader *r, char **line, size_t *len) {
     return 1;
 }
 
+/* Opens the log for reading (fsafe.h): a regular file, not through a
+ * symlink, without blocking on a FIFO. */
 static int open_log(const char *path, int flags, aa_error *err) {
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
+    (void)flags;
+    aa__fs_target t = {.what = "audit log",
+                       .path = path,
+                       .status = AA_EIO,
+                       .refused = AA_EIO,
+                       .hint = AA__AUDIT_OFF_HINT};
+    int fd;
+    aa__fs_open(&t, AA__FS_READ, &fd, NULL, err);
     return fd;
 }
 
@@ -742,15 +751,22 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
     const char *what = "cannot open";
     int e = 0;
     for (int tries = 0;; tries++) {
-        if ((r.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-            (e = lock_file(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
+        /* Only a log of our own, in a directory of our own (fsafe.h). */
+        aa__fs_target t = {.what = "audit log",
+                           .path = path,
+                           .status = AA_EIO,
+                           .refused = AA_EIO,
+                           .hint = AA__AUDIT_OFF_HINT};
+        int rc = aa__fs_open(&t, AA__FS_WRITE, &r.fd, NULL, err);
+        if (rc != AA_OK) {
+            rot_free(&r, false);
+            return AA_EIO;
+        }
+        if ((e = lock_file(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
             e = e ? e : errno;
             goto fail;
         }
-        struct stat ps;
-        if (st.st_nlink > 0 ||
-            (stat(path, &ps) == 0 && ps.st_dev == st.st_dev &&
-             ps.st_ino == st.st_ino))
+        if (st.st_nlink > 0 || aa__fs_same_file(path, &st))
             break;
         close(r.fd);
         r.fd = -1;

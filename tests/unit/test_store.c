@@ -1084,11 +1084,13 @@ static void try_open(const char *path, int out) {
 static void test_sqlite_unreadable_file(void **state) {
     fx *f = *state;
     assert_int_equal(chmod(f->dir, 0755), 0);
+    if (geteuid() == 0) /* the directory is nobody's own: only the file is
+                           unreadable */
+        assert_int_equal(chown(f->dir, 65534, 65534), 0);
     assert_int_equal(chmod(f->path, 0000), 0);
     char *got = as_unprivileged(try_open, f->path);
     char want[512];
-    snprintf(want, sizeof want, "%d|state store '%s': cannot open: ", AA_ESTATE,
-             f->path);
+    snprintf(want, sizeof want, "%d|state store '%s': ", AA_ESTATE, f->path);
     if (strncmp(got, want, strlen(want)) != 0)
         fail_msg("got: %s", got);
     assert_non_null(strstr(got, "Permission denied"));
@@ -1101,6 +1103,8 @@ static void test_sqlite_readonly_directory(void **state) {
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(chmod(ro, 0555), 0);
     assert_int_equal(chmod(f->dir, 0755), 0);
+    if (geteuid() == 0) /* nobody's own directory, read-only to nobody */
+        assert_int_equal(chown(ro, 65534, 65534), 0);
     char *path = join(ro, "state.db");
     char *got = as_unprivileged(try_open, path);
     char want[512];
