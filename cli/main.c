@@ -97,6 +97,7 @@ static int run(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    cli_keep_std_fds();
     int rc = run(argc, argv);
     /* ferror too: a write that failed before the final flush leaves the
      * buffer empty, and fflush then succeeds. */

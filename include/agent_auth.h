@@ -225,8 +225,19 @@ const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i);
 
 typedef struct aa_store aa_store;
 
-/* Opens (creating when missing, owner-only) a SQLite state store. */
+/* Opens (creating when missing, owner-only) a SQLite state store. The file
+ * and the directory holding it must belong to the effective user and not
+ * be writable by group or others; a symlink, a FIFO or a device is refused
+ * (AA_ESTATE; see docs/security.md). Missing directories are made 0700. */
 int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err);
+/* The same, for a process that may start before the file exists (a
+ * `check --batch` loop, a server): the file is opened the first time a
+ * lookup finds it there, or created by the first write. Until then
+ * lookups find nothing, at the cost of one lstat(2) each; afterwards the
+ * store is as fast as aa_store_open_sqlite's. A file or directory that is
+ * already there is checked now, and refused as aa_store_open_sqlite
+ * would. Thread-safe like any store. */
+int aa_store_open_sqlite_lazy(const char *path, aa_store **out, aa_error *err);
 /* A private in-memory store (tests, `agent-auth test`). */
 int aa_store_open_memory(aa_store **out, aa_error *err);
 void aa_store_free(aa_store *store);
