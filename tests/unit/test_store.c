@@ -1296,6 +1296,13 @@ static void test_lazy_sees_later_store(void **state) {
     assert_int_equal(f->st->ops->session_get(f->st, "s1", T0, &s, NULL), AA_OK);
     assert_string_equal(s.agent, "a");
     aa_session_clear(&s);
+    /* a grant: the delegation lookup looks again within a millisecond */
+    const char *acts[] = {"deploy:*"};
+    put_grant(other, "g1", "u", "a", acts, 1, T0, T0 + 60 * SEC, "");
+    usleep(2000);
+    assert_int_equal(f->st->ops->delegation_find(f->st, "a", "u", "deploy:x",
+                                                 T0, &hit, NULL),
+                     AA_OK);
     put_session(f->st, "s2", "b", "u", "", T0, T0 + 60 * SEC);
     memset(&s, 0, sizeof s);
     assert_int_equal(other->ops->session_get(other, "s2", T0, &s, NULL), AA_OK);
