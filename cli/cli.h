@@ -130,6 +130,12 @@ void cli_table_free(cli_table *t);
 /* "in 29m 59s" / "2h ago" relative to now, into buf. */
 void cli_relative_time(int64_t at_us, int64_t now_us, char *buf, size_t n);
 
+/* A closed stdin, stdout or stderr is reopened read-only on /dev/null
+ * before anything else is opened: writes to it still fail, and no file
+ * (the state store, the audit log) can take its number and receive the
+ * output. Called first in main. */
+void cli_keep_std_fds(void);
+
 /* ---- policy and engine --------------------------------------------------- */
 
 /* When path cannot be opened or read (or is a directory), prints

@@ -1,4 +1,6 @@
 /* cmd_state.c - `sessions`, `delegate` and `delegations`. */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,6 +46,40 @@ static int one_mode(const cli_ctx *ctx, const char *const *modes, size_t n) {
     return which;
 }
 
+typedef int (*revoke_fn)(aa_engine *, const char *, int *, aa_error *);
+
+/* Called after printing the report of a new grant: when it could not be
+ * written (a closed stdout, a full disk), the grant is revoked, so that
+ * the exit status and the effect agree: 1 and no grant. Should revoking
+ * fail too, the grant exists: say so, and exit 0. */
+static int report_written(cli_engine *ce, revoke_fn fn, const char *what,
+                          const char *id) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return EXIT_OK;
+    int e = errno ? errno : EIO;
+    int revoked = 0;
+    aa_error *err = aa_error_new();
+    int rc = fn(ce->engine, id, &revoked, err);
+    if (revoked) {
+        cli_error("cannot write the report (%s): %s %s was revoked",
+                  strerror(e), what, id);
+        if (rc != AA_OK) /* revoked, but its audit line failed */
+            cli_print_errors(err, "Error: ");
+        aa_error_free(err);
+        return EXIT_FAIL;
+    }
+    cli_error("cannot write the report (%s), and revoking %s %s failed: it "
+              "exists; revoke it with the id above",
+              strerror(e), what, id);
+    cli_print_errors(err, "Error: ");
+    aa_error_free(err);
+    /* The grant exists: exit 0, with what could not be written dropped. */
+    if (!freopen("/dev/null", "w", stdout))
+        clearerr(stdout);
+    return EXIT_OK;
+}
+
 static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     const char *agent = cli_str(ctx, "agent"), *user = cli_str(ctx, "user");
     const opt_value *dur = cli_opt(ctx, "duration");
@@ -69,8 +105,9 @@ static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
         printf("%-8s %s\n", "Scope:", *s.scope ? s.scope : "(all)");
         print_expiry("Expires:", s.expires_at);
     }
+    rc = report_written(ce, aa_session_revoke, "session", s.session_id);
     aa_session_clear(&s);
-    return EXIT_OK;
+    return rc;
 }
 
 static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
@@ -110,8 +147,6 @@ static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
     aa_session_list_free(list, n);
     return EXIT_OK;
 }
-
-typedef int (*revoke_fn)(aa_engine *, const char *, int *, aa_error *);
 
 static int revoke(const cli_ctx *ctx, cli_engine *ce, revoke_fn fn,
                   const char *what, const char *id) {
@@ -295,6 +330,8 @@ static int run_delegate(cli_ctx *ctx) {
                 if (*g.reason)
                     printf("%-8s %s\n", "Reason:", g.reason);
             }
+            rc = report_written(&ce, aa_delegation_revoke, "delegation",
+                                g.delegation_id);
             aa_delegation_clear(&g);
         }
         aa_error_free(err);

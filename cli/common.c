@@ -265,6 +265,23 @@ void cli_relative_time(int64_t at, int64_t now, char *buf, size_t n) {
     snprintf(buf, n, past ? "%s ago" : "in %s", span);
 }
 
+/* ---- standard descriptors ------------------------------------------------ */
+
+void cli_keep_std_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+            continue;
+        /* Read-only: a write to a closed stdout still fails (EBADF), but
+         * the number is taken, so no file opened later can become fd 1
+         * and receive the output. */
+        int n = open("/dev/null", O_RDONLY | O_NOCTTY);
+        if (n >= 0 && n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+}
+
 /* ---- policy, store, engine ----------------------------------------------- */
 
 bool cli_unreadable(const char *path) {
@@ -325,6 +342,18 @@ aa_policy *cli_load_policy(const cli_ctx *ctx) {
     return p;
 }
 
+/* Does the directory that would hold path exist? */
+static bool dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return true; /* the working directory */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path),
+             path);
+    struct stat st;
+    return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
              cli_engine *ce) {
     memset(ce, 0, sizeof *ce);
@@ -335,9 +364,18 @@ int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
     int rc = AA_OK;
     const char *path =
         ctx->state_path ? ctx->state_path : aa_policy_state_path(ce->policy);
-    struct stat st;
-    if (store == CLI_STORE_CREATE || stat(path, &st) == 0 || errno != ENOENT)
+    if (store != CLI_STORE_CREATE && ctx->state_path && !dir_exists(path)) {
+        /* an explicit path is never silently "no state store" */
+        cli_error("state store '%s' (--state): its directory does not exist",
+                  path);
+        aa_error_free(err);
+        cli_close(ce);
+        return EXIT_FAIL;
+    }
+    if (store == CLI_STORE_CREATE)
         rc = aa_store_open_sqlite(path, &ce->store, err);
+    else /* opened when a request first needs it, once the file exists */
+        rc = aa_store_open_sqlite_lazy(path, &ce->store, err);
     if (rc == AA_OK) {
         aa_engine_options o = {0};
         o.store = ce->store;

@@ -115,6 +115,7 @@ static bool wants_json(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    cli_keep_std_fds();
     cli_json_errors(wants_json(argc, argv));
     int rc = run(argc, argv);
     cli_flush_error_json(rc);

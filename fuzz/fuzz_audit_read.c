@@ -15,7 +15,8 @@
  *             back and verify, anchored at the head verify reports
  * Whatever verify says of a file, a verification anchored at the head it
  * reports must pass, and one anchored elsewhere must not.
- * The file lives in a memfd, opened by its /proc/self/fd path.
+ * The file is a regular file in a private temporary directory (a memfd's
+ * /proc/self/fd path is a symlink, which the log refuses to follow).
  */
 #include <fcntl.h>
 #include <jansson.h>
@@ -171,15 +172,26 @@ static void check_anchor(const char *path) {
         abort();
 }
 
+static char tmp_dir[32], tmp_path[64];
+
+static void remove_tmp(void) {
+    unlink(tmp_path);
+    rmdir(tmp_dir);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int fd = -1;
-    static char path[64];
+    const char *path = tmp_path;
     if (fd < 0) {
-        fd = memfd_create("audit", MFD_CLOEXEC);
+        snprintf(tmp_dir, sizeof tmp_dir, "/tmp/fuzz-audit-XXXXXX");
+        if (!mkdtemp(tmp_dir))
+            abort();
+        snprintf(tmp_path, sizeof tmp_path, "%s/audit.jsonl", tmp_dir);
+        fd = open(tmp_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
         if (fd < 0)
             abort();
-        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        atexit(remove_tmp);
     }
     if (size == 0)
         return 0;

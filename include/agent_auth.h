@@ -261,8 +261,19 @@ const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i);
 
 typedef struct aa_store aa_store;
 
-/* Opens (creating when missing, owner-only) a SQLite state store. */
+/* Opens (creating when missing, owner-only) a SQLite state store. The file
+ * and the directory holding it must belong to the effective user and not
+ * be writable by group or others; a symlink, a FIFO or a device is refused
+ * (AA_ESTATE; see docs/security.md). Missing directories are made 0700. */
 int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err);
+/* The same, for a process that may start before the file exists (a
+ * `check --batch` loop, a server): the file is opened the first time a
+ * lookup finds it there, or created by the first write. Until then
+ * lookups find nothing, at the cost of one lstat(2) each; afterwards the
+ * store is as fast as aa_store_open_sqlite's. A file or directory that is
+ * already there is checked now, and refused as aa_store_open_sqlite
+ * would. Thread-safe like any store. */
+int aa_store_open_sqlite_lazy(const char *path, aa_store **out, aa_error *err);
 /* A private in-memory store (tests, `agent-auth test`). */
 int aa_store_open_memory(aa_store **out, aa_error *err);
 void aa_store_free(aa_store *store);
@@ -347,7 +358,11 @@ typedef struct aa_engine_options {
 } aa_engine_options;
 
 /* Creates an engine over a loaded policy (borrowed: it must outlive the
- * engine). Opens the audit log when auditing is on. */
+ * engine). Opens the audit log when auditing is on. A log that cannot be
+ * opened makes every decision a denial (audit.on_failure: deny), but a log
+ * path that is unsafe to use is refused here (AA_EREFUSED, no engine):
+ * a file or its directory owned by another user or writable by group or
+ * others, a symlink, or not a regular file (docs/security.md). */
 int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
                   aa_engine **out, aa_error *err);
 void aa_engine_free(aa_engine *engine);

@@ -43,6 +43,7 @@
  * away by another tool is not noticed: the writer follows the open file.
  */
 #include "audit.h"
+#include "fsafe.h"
 
 #include "sha256.h"
 
@@ -203,37 +204,20 @@ static void put_key(aa__buf *b, const char *key) {
 
 /* ---- opening and closing ------------------------------------------------- */
 
-/* Creates the missing directories above path, owner-only. */
-static int make_parents(aa__audit *a, aa_error *err) {
-    char *p = strdup(a->path);
-    if (!p)
-        return aa__fail(err, AA_ENOMEM, "audit log '%s': out of memory",
-                        a->path);
-    int rc = AA_OK;
-    for (char *s = strchr(p + 1, '/'); s; s = strchr(s + 1, '/')) {
-        *s = 0;
-        if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-            rc = aa__fail(err, AA_EAUDIT,
-                          "audit log '%s': cannot create directory '%s': %s",
-                          a->path, p, strerror(errno));
-            break;
-        }
-        *s = '/';
-    }
-    free(p);
-    return rc;
-}
-
+/* Opens (creating) the log through fsafe.c: a file of our own in a
+ * directory of our own, never a symlink, a FIFO or a device. */
 static int open_file(aa__audit *a, aa_error *err) {
-    int fd = open(a->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fail_errno(a, err, errno);
+    aa__fs_target t = {.what = "audit log",
+                       .path = a->path,
+                       .status = AA_EAUDIT,
+                       .refused = AA_EREFUSED,
+                       .hint = AA__AUDIT_OFF_HINT};
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return fail_errno(a, err, e);
-    }
+    int fd;
+    int rc = aa__fs_open(&t, AA__FS_WRITE | AA__FS_CREATE | AA__FS_APPEND, &fd,
+                         &st, err);
+    if (rc != AA_OK)
+        return rc == AA_EREFUSED ? rc : AA_EAUDIT;
     a->fd = fd;
     a->regular = S_ISREG(st.st_mode);
     a->known_size = -1;
@@ -276,9 +260,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    int rc = make_parents(a, err);
-    if (rc == AA_OK)
-        rc = open_file(a, err);
+    int rc = open_file(a, err);
     if (rc == AA_OK && fsync == AA__FSYNC_INTERVAL) {
         int e = pthread_create(&a->syncer, NULL, syncer_main, a);
         if (e != 0)
@@ -435,13 +417,6 @@ int aa__audit_lock(int fd) {
     return 0;
 }
 
-/* Is st the file that path names now? */
-static bool same_file(const char *path, const struct stat *st) {
-    struct stat ps;
-    return stat(path, &ps) == 0 && ps.st_dev == st->st_dev &&
-           ps.st_ino == st->st_ino;
-}
-
 /* Takes the lock on the file that is at a->path now, reopening when it was
  * replaced (rotated) or removed. On success *st describes it. */
 static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
@@ -451,7 +426,7 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
             e = errno;
         if (e != 0)
             return fail_errno(a, err, e);
-        if (!a->regular || st->st_nlink > 0 || same_file(a->path, st))
+        if (!a->regular || st->st_nlink > 0 || aa__fs_same_file(a->path, st))
             return AA_OK; /* (an unlinked file may still be at the path:
                              /proc/self/fd/N of a memfd) */
         if (tries == 16)

@@ -30,7 +30,13 @@
 
 typedef struct aa__audit aa__audit;
 
-/* Opens (creating owner-only, with its directory) the log for appending. */
+/* Added to the refusal of an audit path that is not a regular file. */
+#define AA__AUDIT_OFF_HINT "to keep no audit log, set audit.enabled: false"
+
+/* Opens (creating owner-only, with its directory) the log for appending.
+ * AA_EREFUSED when the path is unsafe to use (fsafe.h: another user's file
+ * or directory, writable by others, a symlink, not a regular file): then
+ * no decision may be made; AA_EAUDIT for other failures. */
 int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
                    aa_error *err);
 /* Flushes any pending group commit and closes. */

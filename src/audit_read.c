@@ -50,6 +50,9 @@
  * line of the set, else "anchor not found".
  */
 #include "audit.h"
+#include "fsafe.h"
+#include "sha256.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -156,10 +159,16 @@ static int reader_next(reader *r, char **line, size_t *len) {
     return 1;
 }
 
-static int open_log(const char *path, int flags, aa_error *err) {
-    int fd = open(path, flags | O_CLOEXEC);
-    if (fd < 0)
-        aa__fail(err, AA_EIO, "audit log '%s': %s", path, strerror(errno));
+/* Opens the log for reading (fsafe.h): a regular file, not through a
+ * symlink, without blocking on a FIFO. */
+static int open_log(const char *path, aa_error *err) {
+    aa__fs_target t = {.what = "audit log",
+                       .path = path,
+                       .status = AA_EIO,
+                       .refused = AA_EIO,
+                       .hint = AA__AUDIT_OFF_HINT};
+    int fd;
+    aa__fs_open(&t, AA__FS_READ, &fd, NULL, err);
     return fd;
 }
 
@@ -218,7 +227,7 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
             return aa__fail(err, AA_EINVAL, "the %s filter is not valid UTF-8",
                             name[i]);
 
-    int fd = open_log(path, O_RDONLY, err);
+    int fd = open_log(path, err);
     if (fd < 0)
         return AA_EIO;
     reader r;
@@ -460,7 +469,7 @@ static int walk_file(chain *c, const char *path) {
     c->good = c->last_no = c->before_no = 0;
     c->after_rotate = false;
     c->torn_first = c->torn_last = 0;
-    int fd = open_log(path, O_RDONLY | O_NONBLOCK, c->err);
+    int fd = open_log(path, c->err);
     if (fd < 0)
         return AA_EIO;
     reader r;
@@ -538,7 +547,7 @@ static int walk_file(chain *c, const char *path) {
  * names (malloc'd), or NULL: the first line is no such record, or the file
  * cannot be read (its walk says why). */
 static char *rotated_from(const char *path) {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    int fd = open_log(path, NULL); /* never a FIFO or a device */
     if (fd < 0)
         return NULL;
     reader r;
@@ -948,15 +957,22 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
     const char *what = "cannot open";
     int e = 0;
     for (int tries = 0;; tries++) {
-        if ((r.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
-            (e = aa__audit_lock(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
+        /* Only a log of our own, in a directory of our own (fsafe.h). */
+        aa__fs_target t = {.what = "audit log",
+                           .path = path,
+                           .status = AA_EIO,
+                           .refused = AA_EIO,
+                           .hint = AA__AUDIT_OFF_HINT};
+        int rc = aa__fs_open(&t, AA__FS_WRITE, &r.fd, NULL, err);
+        if (rc != AA_OK) {
+            rot_free(&r, false);
+            return AA_EIO;
+        }
+        if ((e = aa__audit_lock(r.fd)) != 0 || fstat(r.fd, &st) != 0) {
             e = e ? e : errno;
             goto fail;
         }
-        struct stat ps;
-        if (st.st_nlink > 0 ||
-            (stat(path, &ps) == 0 && ps.st_dev == st.st_dev &&
-             ps.st_ino == st.st_ino))
+        if (st.st_nlink > 0 || aa__fs_same_file(path, &st))
             break;
         close(r.fd);
         r.fd = -1;

@@ -51,6 +51,13 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
             opts->audit_path ? opts->audit_path : policy->audit.path;
         aa_error *aerr = aa_error_new();
         rc = aa__audit_open(path, policy->audit.fsync, &e->audit, aerr);
+        if (rc == AA_EREFUSED) { /* unsafe path: no decision at all */
+            const aa_diag *dg = aa_error_get(aerr, 0);
+            aa__fail(err, rc, "%s", dg ? dg->message : aa_strerror(rc));
+            aa_error_free(aerr);
+            aa_engine_free(e);
+            return rc;
+        }
         /* Fail closed at decision time rather than refusing to start: with
          * on_failure: deny, every decision then says why it was denied. */
         if (rc != AA_OK) {

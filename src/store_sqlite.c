@@ -25,6 +25,7 @@
  * read cache checked against a generation counter that every write bumps
  * (store_cache.h): while nothing changed, they cost no SQLite call at all.
  */
+#include "fsafe.h"
 #include "pattern.h"
 #include "store.h"
 #include "store_cache.h"
@@ -972,74 +973,28 @@ static const aa__store_ops sqlite_ops = {
     .cleanup = sq_cleanup,
 };
 
-/* Creates every missing directory of `dir` with mode 0700 (whatever the
- * umask). Existing directories are left as they are. */
-static int make_dirs(const char *path, const char *dir, aa_error *err) {
-    struct stat st;
-    if (stat(dir, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            return AA_OK;
-        return aa__fail(err, AA_ESTATE,
-                        "state store '%s': '%s' is not a directory", path, dir);
-    }
-    char *copy = strdup(dir);
-    if (!copy)
-        return aa__fail(err, AA_ENOMEM, "out of memory");
-    int status = AA_OK;
-    for (char *p = copy + 1;; p++) {
-        if (*p != '/' && *p != 0)
-            continue;
-        char c = *p;
-        *p = 0;
-        if (mkdir(copy, 0700) == 0) {
-            chmod(copy, 0700);
-        } else if (errno != EEXIST) {
-            status = aa__fail(err, AA_ESTATE,
-                              "state store '%s': cannot create directory "
-                              "'%s': %s",
-                              path, copy, strerror(errno));
-            break;
-        }
-        *p = c;
-        if (c == 0)
-            break;
-    }
-    free(copy);
-    return status;
-}
+/* The files SQLite and the store keep beside the database. */
+static const char *const side_suffixes[] = {"-wal", "-shm", "-journal", "-gen",
+                                            NULL};
 
-/* Creates the file owner-only when missing and checks it can be read and
- * written, so that SQLite never creates it with the process umask. */
-static int prepare_file(const char *path, aa_error *err) {
-    char *dir = strdup(path);
-    if (!dir)
-        return aa__fail(err, AA_ENOMEM, "out of memory");
-    char *slash = strrchr(dir, '/');
-    int status = AA_OK;
-    if (slash && slash != dir) {
-        *slash = 0;
-        status = make_dirs(path, dir, err);
-    }
-    free(dir);
-    if (status != AA_OK)
-        return status;
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        if (fchmod(fd, 0600) != 0) {
-            /* the mode from open() is already owner-only under any umask */
-        }
-    } else if (errno == EEXIST) {
-        fd = open(path, O_RDWR | O_CLOEXEC);
-    }
-    if (fd < 0)
-        return aa__fail(err, AA_ESTATE, "state store '%s': cannot open: %s",
-                        path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-        status = aa__fail(err, AA_ESTATE,
-                          "state store '%s': not a regular file", path);
+/* Opens the database file through fsafe.h (creating it owner-only, with
+ * its directory, when create is set), so that SQLite never creates it
+ * with the process umask and never opens another user's file, a symlink
+ * or a device; checks the files beside it too. *st describes the file, to
+ * check afterwards that SQLite opened this one. */
+static int prepare_file(const char *path, bool create, struct stat *st,
+                        aa_error *err) {
+    aa__fs_target t = {.what = "state store",
+                       .path = path,
+                       .status = AA_ESTATE,
+                       .refused = AA_ESTATE};
+    int fd;
+    int rc = aa__fs_open(&t, AA__FS_WRITE | (create ? AA__FS_CREATE : 0), &fd,
+                         st, err);
+    if (rc != AA_OK)
+        return rc;
     close(fd);
-    return status;
+    return aa__fs_check_siblings(&t, side_suffixes, err);
 }
 
 /* Runs one statement of SQL with no parameters; *text (optional) gets the
@@ -1219,7 +1174,9 @@ static int busy_timeout_ms(void) {
 static int conn_open(sq_store *s, sq_conn *c, bool first, aa_error *err) {
     c->store = s;
     int rc = sqlite3_open_v2(s->path, &c->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_NOFOLLOW,
+                             NULL);
     if (rc != SQLITE_OK)
         return sq_fail(c, rc, err, "opening");
     sqlite3_extended_result_codes(c->db, 1);
@@ -1242,7 +1199,8 @@ int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
     *out = NULL;
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "state store: empty path");
-    int status = prepare_file(path, err);
+    struct stat st;
+    int status = prepare_file(path, true, &st, err);
     if (status != AA_OK)
         return status;
 
@@ -1264,6 +1222,12 @@ int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err) {
     atomic_init(&s->no_more, false);
 
     status = conn_open(s, &s->conns[0], true, err);
+    /* The file SQLite opened is the one checked (nobody swapped it). */
+    if (status == AA_OK && !aa__fs_same_file(path, &st))
+        status = aa__fail(err, AA_ESTATE,
+                          "state store '%s': the file was replaced while "
+                          "opening it",
+                          path);
     if (status != AA_OK) {
         sq_close(&s->base);
         return status;

@@ -470,7 +470,7 @@ state:
   path: broken-state/state.db
 EOF
 done
-mkdir -p broken/audit.jsonl
+echo "a plain file where the log's directory should be" > broken
 aa -c broken-deny.yaml check -a bot -u u --action read:x -o json
 expect_rc 1 "unwritable log: fail closed"
 defer_json "d['allowed'] is False and 'Audit log unavailable' in d['reason']" "the reason says the log is unavailable"

@@ -1,8 +1,8 @@
 #!/bin/bash
 # Faults around the real binary: processes killed in the middle of their
 # work, an audit log that cannot be written (full file system, read-only
-# directory, a directory in its place, /dev/full), a state database that is
-# corrupt, locked or read-only, and grants that expire.
+# directory; a directory or a device in its place is refused), a state
+# database that is corrupt, locked or read-only, and grants that expire.
 #
 # Mounting small tmpfs file systems needs root (or CAP_SYS_ADMIN); without
 # it the full-disk case falls back to `ulimit -f` and the read-only cases
@@ -306,12 +306,44 @@ audit_allows() {
     expect_rc 0 "$1, on_failure allow: a session is made"
 }
 
-# A write error after the file opened: /dev/full.
+# audit_unsafe DESCRIPTION POLICY: a log path that is not a regular file
+# is refused before any decision, whatever on_failure says, and no grant
+# is made.
+audit_unsafe() {
+    local what=$1 pol=$2
+    aa -c "$pol" check --agent copilot --user alice --action read:docs -o json
+    expect_rc 1 "$what: check is refused"
+    expect_no_crash "$what: check"
+    expect_err "not a regular file" "$what: the error says why"
+    expect_err "audit.enabled: false" "$what: the error says how to keep no log"
+    expect_no_out '"allowed": true' "$what: nothing is allowed"
+    printf '%s\n' '{"agent":"copilot","user":"alice","action":"read:docs"}' >one.jsonl
+    aa_in one.jsonl -c "$pol" check --batch
+    expect_rc 1 "$what: batch is refused"
+    expect_no_out '"allowed":true' "$what: batch allows nothing"
+    aa -c "$pol" sessions --create --agent copilot --user alice
+    expect_rc 1 "$what: sessions --create fails"
+    expect_err "audit log" "$what: sessions --create names the audit log"
+    expect_no_out "Session created" "$what: no session is announced"
+    aa -c "$pol" delegate --from-user alice --to-agent orchestrator --actions deploy:staging \
+        --duration 60 --reason test
+    expect_rc 1 "$what: delegate fails"
+    local db
+    db=$(sed -n 's/^  path: \(.*\.db\)$/\1/p' "$pol")
+    [ "$("$PY" -c 'import sqlite3,sys
+try: c=sqlite3.connect("file:"+sys.argv[1]+"?mode=ro",uri=True); print(c.execute("select (select count(*) from sessions)+(select count(*) from delegations)").fetchone()[0])
+except sqlite3.Error: print(0)' "$db")" = 0 ] && pass || fail "$what: no grant in $db"
+}
+
+# Devices in place of the log: refused (a write error after the file
+# opened is the full file system below).
 mkdir -p st
-policy devfull.yaml /dev/full st/devfull.db
-audit_refuses "/dev/full" devfull.yaml
-policy devfull-allow.yaml /dev/full st/devfull-allow.db allow
-audit_allows "/dev/full" devfull-allow.yaml
+for dev in /dev/full /dev/null; do
+    policy dev.yaml "$dev" st/dev.db
+    audit_unsafe "$dev" dev.yaml
+    policy dev-allow.yaml "$dev" st/dev-allow.db allow
+    audit_unsafe "$dev, on_failure allow" dev-allow.yaml
+done
 
 # A full file system.
 policy full.yaml full/audit.jsonl st/full.db
@@ -382,8 +414,8 @@ fi
 mkdir -p isdir/audit.jsonl
 policy dir.yaml isdir/audit.jsonl st/dir.db
 policy dir-allow.yaml isdir/audit.jsonl st/dir-allow.db allow
-audit_refuses "a directory in place of the log" dir.yaml
-audit_allows "a directory in place of the log" dir-allow.yaml
+audit_unsafe "a directory in place of the log" dir.yaml
+audit_unsafe "a directory in place of the log, on_failure allow" dir-allow.yaml
 
 # ---- (c) the state database ----------------------------------------------
 section "state database"

@@ -703,16 +703,21 @@ static void test_removed_log_is_recreated(void **state) {
 
 /* Found by fuzzing: a log that is an unlinked file still reachable by its
  * path (a memfd's /proc/self/fd/N) made every write fail with "the file
- * keeps being replaced". */
+ * keeps being replaced". That path is a symlink, which is now refused
+ * outright (fsafe.h): never followed, never written. */
 static void test_unlinked_file_at_path(void **state) {
     (void)state;
     int fd = memfd_create("audit", MFD_CLOEXEC);
     assert_true(fd >= 0);
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    write_n(path, AA__FSYNC_NEVER, 3);
-    write_n(path, AA__FSYNC_NEVER, 2);
-    assert_verifies(path, 5);
+    aa__audit *a = NULL;
+    aa_error *err = aa_error_new();
+    assert_int_equal(aa__audit_open(path, AA__FSYNC_NEVER, &a, err),
+                     AA_EREFUSED);
+    assert_null(a);
+    assert_true(contains(err, "symbolic link"));
+    aa_error_free(err);
     close(fd);
 }
 
@@ -765,11 +770,15 @@ static void test_fail_path_is_directory(void **state) {
     fixture *f = *state;
     aa__audit *a = (aa__audit *)1;
     aa_error *err = aa_error_new();
-    assert_int_equal(aa__audit_open(f->dir, AA__FSYNC_NEVER, &a, err),
-                     AA_EAUDIT);
+    char *sub = join(f->dir, "sub");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(aa__audit_open(sub, AA__FSYNC_NEVER, &a, err),
+                     AA_EREFUSED);
     assert_null(a);
     char want[600];
-    snprintf(want, sizeof want, "audit log '%s': %s", f->dir, strerror(EISDIR));
+    snprintf(want, sizeof want,
+             "audit log '%s': is a directory, not a regular file", sub);
+    free(sub);
     assert_true(contains(err, want));
     aa_error_free(err);
 
@@ -816,8 +825,10 @@ static void test_fail_readonly_directory(void **state) {
     if (geteuid() != 0) {
         assert_int_equal(readonly_case(in_ro), 0);
         assert_int_equal(readonly_case(below), 0);
-    } else { /* root ignores modes: try as nobody */
+    } else { /* root ignores modes: try as nobody, in nobody's own
+                directory (another user's would be refused for that) */
         assert_int_equal(chmod(f->dir, 0755), 0);
+        assert_int_equal(chown(ro, 65534, 65534), 0);
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
@@ -836,21 +847,20 @@ static void test_fail_readonly_directory(void **state) {
     free(ro);
 }
 
+/* Every write fails (a full disk: RLIMIT_FSIZE 0 makes it EFBIG). */
 static void test_fail_disk_full(void **state) {
-    (void)state;
-    if (access("/dev/full", W_OK) != 0)
-        skip();
+    fixture *f = *state;
     aa__audit *a = NULL;
-    assert_int_equal(aa__audit_open("/dev/full", AA__FSYNC_NEVER, &a, NULL),
-                     AA_OK);
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    tu_fsize_zero();
     aa_request r = req_of("a", "u", "x");
     aa__audit_decision d = {.req = &r, .reason = "", .approval_policy = ""};
     for (int i = 0; i < 2; i++) { /* and again: still an error, no crash */
         aa_error *err = aa_error_new();
         assert_int_equal(aa__audit_write_decision(a, &d, err), AA_EAUDIT);
-        char want[128];
-        snprintf(want, sizeof want, "audit log '/dev/full': %s",
-                 strerror(ENOSPC));
+        char want[600];
+        snprintf(want, sizeof want, "audit log '%s': %s", f->path,
+                 strerror(EFBIG));
         assert_true(contains(err, want));
         assert_int_equal(aa_error_get(err, 0)->status, AA_EAUDIT);
         aa_error_free(err);
@@ -859,7 +869,32 @@ static void test_fail_disk_full(void **state) {
     assert_int_equal(aa__audit_write_event(a, "session.create", NULL, 0, err),
                      AA_EAUDIT);
     aa_error_free(err);
+    tu_fsize_restore();
     aa__audit_close(a);
+}
+
+/* /dev/full, /dev/null, /dev/zero, a FIFO: refused at once, no hang, and
+ * the refusal says how to keep no log. */
+static void test_special_files_refused(void **state) {
+    fixture *f = *state;
+    char *fifo = join(f->dir, "fifo");
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const char *paths[] = {"/dev/null", "/dev/zero", "/dev/full", fifo};
+    for (size_t i = 0; i < 4; i++) {
+        aa__audit *a = NULL;
+        aa_error *err = aa_error_new();
+        assert_int_equal(aa__audit_open(paths[i], AA__FSYNC_NEVER, &a, err),
+                         AA_EREFUSED);
+        assert_null(a);
+        assert_true(contains(err, "not a regular file"));
+        assert_true(contains(err, "audit.enabled: false"));
+        aa_error_clear(err);
+        size_t n = 9, bad = 9;
+        assert_int_not_equal(aa_audit_verify(paths[i], &n, &bad, err), AA_OK);
+        assert_true(contains(err, "not a regular file"));
+        aa_error_free(err);
+    }
+    free(fifo);
 }
 
 /* ---- reading ------------------------------------------------------------- */
@@ -1734,6 +1769,7 @@ int main(void) {
         T(test_fail_path_is_directory),
         T(test_fail_readonly_directory),
         T(test_fail_disk_full),
+        T(test_special_files_refused),
         T(test_read_filters),
         T(test_read_since),
         T(test_read_limit_and_stop),

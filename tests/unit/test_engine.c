@@ -267,13 +267,15 @@ static void test_explain(void **state) {
 static void test_audit_fail_closed(void **state) {
     (void)state;
     char *dir = tu_tmpdir();
-    char yaml[1024];
-    /* The audit path is a directory: no line can be written there. */
+    char yaml[1024], plain[600];
+    /* The audit path is below a plain file: no line can be written there. */
+    snprintf(plain, sizeof plain, "%s/plain", dir);
+    assert_int_equal(tu_write_file(plain, "x"), 0);
     snprintf(yaml, sizeof yaml,
              "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: "
              "{role: r}}\n"
-             "audit: {enabled: true, path: '%s'}\n",
-             dir);
+             "audit: {enabled: true, path: '%s/audit.jsonl'}\n",
+             plain);
     aa_policy *p = load_text(yaml);
     aa_engine *e = NULL;
     assert_int_equal(aa_engine_new(p, NULL, &e, NULL), AA_OK);
@@ -290,8 +292,9 @@ static void test_audit_fail_closed(void **state) {
     snprintf(yaml, sizeof yaml,
              "version: '1.0'\nroles: {r: {actions: [read]}}\nprofiles: {bot: "
              "{role: r}}\n"
-             "audit: {enabled: true, path: '%s', on_failure: allow}\n",
-             dir);
+             "audit: {enabled: true, path: '%s/audit.jsonl', on_failure: "
+             "allow}\n",
+             plain);
     p = load_text(yaml);
     assert_int_equal(aa_engine_new(p, NULL, &e, NULL), AA_OK);
     aa_authorize(e, &r, d);

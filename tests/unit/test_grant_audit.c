@@ -2,14 +2,18 @@
  * test_grant_audit.c - sessions and delegations when their audit line
  * cannot be written: a grant that is not audited is not made (unless
  * audit.on_failure: allow), and the caller's output struct is left zeroed,
- * so clearing it is always safe. The log is /dev/full (it opens, every
- * write fails with ENOSPC) or a directory (it does not open).
+ * so clearing it is always safe. The log is a file every write to fails
+ * (RLIMIT_FSIZE 0, as on a full disk) or a path below a plain file (it
+ * does not open). A log path that is unsafe (a directory, a device) is
+ * refused when the engine is made.
  */
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static aa_policy *load_policy(const char *audit_path, const char *on_failure) {
@@ -119,16 +123,57 @@ static void expect_refused(const char *audit_path, const char *what) {
 /* The log opens but every write fails: the grant is stored, then undone. */
 static void test_write_fails(void **state) {
     (void)state;
-    if (access("/dev/full", W_OK) != 0)
-        skip();
-    expect_refused("/dev/full", "No space left on device");
+    char *dir = tu_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/audit.jsonl", dir);
+    tu_fsize_zero();
+    expect_refused(path, strerror(EFBIG));
+    tu_fsize_restore();
+    tu_rmdir(dir);
+    free(dir);
 }
 
 /* The log does not even open: nothing is stored. */
 static void test_open_fails(void **state) {
     (void)state;
     char *dir = tu_tmpdir();
-    expect_refused(dir, "audit log unavailable");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/plain", dir);
+    assert_int_equal(tu_write_file(path, "x"), 0);
+    strcat(path, "/audit.jsonl"); /* below a plain file */
+    expect_refused(path, "audit log unavailable");
+    tu_rmdir(dir);
+    free(dir);
+}
+
+/* A directory or a device as the log is refused: no engine, no grant. */
+static void test_unsafe_path_refused(void **state) {
+    (void)state;
+    char *dir = tu_tmpdir();
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    const char *paths[] = {sub, "/dev/null"};
+    for (size_t i = 0; i < 2; i++) {
+        for (int allow = 0; allow < 2; allow++) {
+            aa_policy *p = load_policy(paths[i], allow ? "allow" : "deny");
+            aa_store *st = NULL;
+            assert_int_equal(aa_store_open_memory(&st, NULL), AA_OK);
+            aa_engine_options o = {.store = st};
+            aa_engine *e = NULL;
+            aa_error *err = aa_error_new();
+            assert_int_equal(aa_engine_new(p, &o, &e, err), AA_EREFUSED);
+            assert_null(e);
+            char *text = tu_error_text(err);
+            if (!strstr(text, "not a regular file") ||
+                !strstr(text, "audit.enabled: false"))
+                fail_msg("refusal of '%s' says: %s", paths[i], text);
+            free(text);
+            aa_error_free(err);
+            aa_store_free(st);
+            aa_policy_free(p);
+        }
+    }
     tu_rmdir(dir);
     free(dir);
 }
@@ -136,10 +181,12 @@ static void test_open_fails(void **state) {
 /* With on_failure: allow the grant is made and usable. */
 static void test_on_failure_allow(void **state) {
     (void)state;
-    if (access("/dev/full", W_OK) != 0)
-        skip();
+    char *dir = tu_tmpdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/audit.jsonl", dir);
     fixture f;
-    open_engine(&f, "/dev/full", "allow");
+    open_engine(&f, path, "allow");
+    tu_fsize_zero();
     aa_session s;
     assert_int_equal(
         aa_session_create(f.engine, "bot", "alice", NULL, 60, &s, NULL), AA_OK);
@@ -162,7 +209,10 @@ static void test_on_failure_allow(void **state) {
     aa_decision_free(d);
     assert_int_equal(live_sessions(f.engine), 1);
     assert_int_equal(live_delegations(f.engine), 1);
+    tu_fsize_restore();
     close_engine(&f);
+    tu_rmdir(dir);
+    free(dir);
 }
 
 int main(void) {
@@ -170,6 +220,7 @@ int main(void) {
         cmocka_unit_test(test_write_fails),
         cmocka_unit_test(test_open_fails),
         cmocka_unit_test(test_on_failure_allow),
+        cmocka_unit_test(test_unsafe_path_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,11 @@
 /* testutil.c - helpers shared by the unit tests. */
 #include "testutil.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 const char *tu_source_dir(void) {
@@ -81,4 +83,19 @@ char *tu_error_text(const aa_error *err) {
         out[len] = 0;
     }
     return out;
+}
+
+static struct rlimit saved_fsize;
+
+void tu_fsize_zero(void) {
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &saved_fsize);
+    struct rlimit r = saved_fsize;
+    r.rlim_cur = 0;
+    if (setrlimit(RLIMIT_FSIZE, &r) != 0)
+        fail_msg("cannot set RLIMIT_FSIZE");
+}
+
+void tu_fsize_restore(void) {
+    setrlimit(RLIMIT_FSIZE, &saved_fsize);
 }

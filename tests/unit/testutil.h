@@ -22,5 +22,9 @@ char *tu_tmpdir(void);
 void tu_rmdir(const char *dir);
 /* Joins every message of err into one malloc'd string, one per line. */
 char *tu_error_text(const aa_error *err);
+/* From now on every write to a regular file fails with EFBIG, as on a full
+ * disk (RLIMIT_FSIZE 0, SIGXFSZ ignored); tu_fsize_restore undoes it. */
+void tu_fsize_zero(void);
+void tu_fsize_restore(void);
 
 #endif
