@@ -134,6 +134,13 @@ const char *aa_policy_audit_path(const aa_policy *policy);
 /* The state store path: state.path, else state.db beside audit.path. */
 const char *aa_policy_state_path(const aa_policy *policy);
 int aa_policy_audit_enabled(const aa_policy *policy);
+/* 1 when the policy defines a profile for `agent`, else 0. An agent
+ * without one is permitted only through delegations and A2A rules. */
+int aa_policy_has_profile(const aa_policy *policy, const char *agent);
+/* The profile name closest to `agent` (a likely misspelling), or NULL when
+ * none is close. The string belongs to the policy. */
+const char *aa_policy_suggest_profile(const aa_policy *policy,
+                                      const char *agent);
 
 /* Writes a JSON description of everything loaded (roles with resolved
  * actions and chains, profiles, approval policies, delegation, A2A, sessions,

@@ -1724,6 +1724,24 @@ int aa_policy_audit_enabled(const aa_policy *p) {
     return p && p->audit.enabled;
 }
 
+int aa_policy_has_profile(const aa_policy *p, const char *agent) {
+    return p && agent &&
+           aa__map_get(&p->profile_by_name, agent, strlen(agent)) != NULL;
+}
+
+const char *aa_policy_suggest_profile(const aa_policy *p, const char *agent) {
+    if (!p || !agent || p->nprofiles == 0 || p->nprofiles > 10000)
+        return NULL;
+    const char **names = malloc(p->nprofiles * sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < p->nprofiles; i++)
+        names[i] = p->profiles[i].name;
+    const char *s = suggest(agent, names, p->nprofiles);
+    free(names);
+    return s;
+}
+
 const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,
                                       size_t len, uint64_t hash) {
     return aa__map_get_h(&p->profile_by_name, name, len, hash);
