@@ -754,6 +754,16 @@ void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
     }
     if ((tag == AA__YT_NONE || tag == AA__YT_FLOAT) && float11(s, out))
         return;
+    if (tag == AA__YT_FLOAT && *s) { /* PyYAML: float() of the text */
+        char *end;
+        double d = strtod(s, &end);
+        if (!*end && !memchr(s, 'x', strlen(s)) && !memchr(s, 'X', strlen(s))) {
+            memset(out, 0, sizeof *out);
+            out->type = AA__YV_FLOAT;
+            out->d = d;
+            return;
+        }
+    }
     memset(out, 0, sizeof *out);
     out->type = tag == AA__YT_NONE ? AA__YV_STR : AA__YV_BAD;
 }
