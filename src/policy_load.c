@@ -349,10 +349,32 @@ static const char *interp(loader *L, const aa__ynode *n) {
  * so that the policy never means something else to another tool. Values of
  * `variables` may be null (null is a value there). Nodes shared through
  * aliases are visited once. */
-static void check_scalar(loader *L, const aa__ynode *n) {
+/* Collections visited, and scalars reported, by address (the map borrows
+ * its keys: each address is copied into the arena). */
+typedef struct visited {
+    aa__map map;
+    aa__arena arena;
+} visited;
+
+/* True the first time n is seen. */
+static bool first_visit(loader *L, visited *seen, const aa__ynode *n) {
+    if (aa__map_get(&seen->map, (const char *)&n, sizeof n))
+        return false;
+    const aa__ynode **key = aa__arena_alloc(&seen->arena, sizeof *key);
+    if (key)
+        *key = n;
+    if (!key ||
+        !aa__map_put(&seen->map, (const char *)key, sizeof *key, (void *)n)) {
+        L->oom = true;
+        return false;
+    }
+    return true;
+}
+
+static void check_scalar(loader *L, const aa__ynode *n, visited *seen) {
     aa__yscalar v11, v12;
-    if (!aa__yscalar_differs_12(n, &v11, &v12))
-        return;
+    if (!aa__yscalar_differs_12(n, &v11, &v12) || !first_visit(L, seen, n))
+        return; /* an alias to a reported scalar is not reported again */
     char a[96], b[96];
     if (v11.type == AA__YV_BAD) {
         lerr(L, n,
@@ -369,29 +391,14 @@ static void check_scalar(loader *L, const aa__ynode *n) {
           n->text, a, b);
 }
 
-/* Collections visited, by address (the map borrows its keys: each
- * address is copied into the arena). */
-typedef struct visited {
-    aa__map map;
-    aa__arena arena;
-} visited;
-
 static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
                         visited *seen) {
     if (n->kind == AA__Y_SCALAR) {
-        check_scalar(L, n);
+        check_scalar(L, n, seen);
         return;
     }
-    if (aa__map_get(&seen->map, (const char *)&n, sizeof n))
+    if (!first_visit(L, seen, n))
         return;
-    const aa__ynode **key = aa__arena_alloc(&seen->arena, sizeof *key);
-    if (key)
-        *key = n;
-    if (!key ||
-        !aa__map_put(&seen->map, (const char *)key, sizeof *key, (void *)n)) {
-        L->oom = true;
-        return;
-    }
     if (n->kind == AA__Y_SEQ) {
         for (size_t i = 0; i < n->n; i++)
             check_nodes(L, n->u.items[i], nulls_ok, seen);
@@ -399,7 +406,7 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
     }
     for (size_t i = 0; i < n->n; i++) {
         const aa__ynode *k = n->u.pairs[i].key, *v = n->u.pairs[i].value;
-        check_scalar(L, k);
+        check_scalar(L, k, seen);
         aa__yscalar s;
         if (v->kind == AA__Y_SCALAR && !nulls_ok &&
             (aa__yscalar_resolve(v, &s), s.type == AA__YV_NULL)) {
