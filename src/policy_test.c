@@ -25,6 +25,7 @@ struct aa_test_report {
     size_t n, cap;
     size_t passed, failed;
     const char *policy;
+    aa_policy *loaded; /* the decisions borrow names from it */
 };
 
 static const char *const file_keys[] = {"policy", "tests", NULL};
@@ -757,7 +758,7 @@ static int run_doc(const aa__ynode *root, const char *file,
             r->failed++;
     }
     free(R.names);
-    aa_policy_free(policy);
+    r->loaded = policy;
     return R.oom ? aa__fail(err, AA_ENOMEM, "out of memory") : AA_OK;
 }
 
@@ -824,6 +825,7 @@ void aa_test_report_free(aa_test_report *r) {
         return;
     for (size_t i = 0; i < r->n; i++)
         aa_decision_free((aa_decision *)r->cases[i].decision);
+    aa_policy_free(r->loaded);
     free(r->cases);
     aa__arena_free(&r->arena);
     free(r);

@@ -86,7 +86,9 @@ static void test_report_as_data(void **state) {
     aa_error_clear(err);
     assert_int_equal(aa_test_run_file(nopol, NULL, &r, err), AA_EINVAL);
     assert_null(r);
-    assert_non_null(strstr(tu_error_text(err), "no 'policy' to test"));
+    char *msg = tu_error_text(err);
+    assert_non_null(strstr(msg, "no 'policy' to test"));
+    free(msg);
     aa_test_options o = {.default_policy = pol};
     aa_error_clear(err);
     assert_int_equal(aa_test_run_file(nopol, &o, &r, err), AA_OK);
