@@ -130,10 +130,17 @@ expect_err "'on' is the boolean true here" "and warned"
     echo "        - {name: last, agent: copilot, user: alice, revoked: true}"
     echo '    request: {agent: copilot, user: alice, action: "read:x", session_id: last}'
     echo '    expect: {allowed: false, reason: "Invalid or expired session"}'
+    echo "  - name: a delegation of 70 actions"
+    echo "    setup:"
+    printf '      delegations: [{from_user: alice, to_agent: research-bot, actions: ['
+    for i in $(seq 1 69); do printf '"deploy:site-%d", ' "$i"; done
+    echo '"deploy:docs-site"], reason: "release", duration: 1800}]'
+    echo '    request: {agent: research-bot, user: alice, action: "deploy:docs-site"}'
+    echo '    expect: {allowed: true, reason: "Delegated by user '"'"'alice'"'"'"}'
 } > many.test.yaml
 aa test many.test.yaml
-expect_rc 0 "81 metadata keys and 71 named sessions"
-expect_out "2 passed, 0 failed" "both cases"
+expect_rc 0 "81 metadata keys, 71 named sessions, 70 delegated actions"
+expect_out "3 passed, 0 failed" "every case"
 
 aa test -o json types.test.yaml
 expect_rc 1 "json with type errors"
