@@ -274,14 +274,15 @@ static void check_top_keys(loader *L, const aa__ynode *root,
         const char *close = NULL;
         size_t best = 3;
         bool ok = false;
-        for (size_t j = 0; j < nk && !ok; j++) {
+        for (size_t j = 0; j < nk && !ok; j++)
             ok = strcmp(k->text, known[j]) == 0;
+        if (ok)
+            continue;
+        for (size_t j = 0; j < nk; j++) {
             size_t d = edit_distance(k->text, known[j]);
             if (d < best)
                 best = d, close = known[j];
         }
-        if (ok)
-            continue;
         if (close) {
             lerr(L, k, "unknown top-level key '%.100s' (did you mean '%s'?)",
                  k->text, close);
@@ -354,10 +355,13 @@ static const char *interp(loader *L, const aa__ynode *n) {
 typedef struct visited {
     aa__map map;
     aa__arena arena;
+    bool shared; /* the document has aliases; else every node is seen once */
 } visited;
 
 /* True the first time n is seen. */
 static bool first_visit(loader *L, visited *seen, const aa__ynode *n) {
+    if (!seen->shared)
+        return true;
     if (aa__map_get(&seen->map, (const char *)&n, sizeof n))
         return false;
     const aa__ynode **key = aa__arena_alloc(&seen->arena, sizeof *key);
@@ -1544,6 +1548,7 @@ static int load_doc(const char *data, size_t len, const char *name,
         visited seen;
         aa__map_init(&seen.map);
         aa__arena_init(&seen.arena);
+        seen.shared = doc.naliases > 0;
         check_nodes(&L, root, false, &seen);
         aa__map_free(&seen.map);
         aa__arena_free(&seen.arena);

@@ -414,6 +414,7 @@ static int on_alias(ybuild *B, const yaml_event_t *ev) {
         return yerr(B, AA_EPARSE, (int)m->line + 1, (int)m->column + 1,
                     "YAML alias '*%s' names no anchor defined before it", name);
     int rc = count_nodes(B, target->weight, m, true);
+    B->doc->naliases++;
     return rc ? rc : attach(B, target);
 }
 
@@ -640,6 +641,13 @@ static bool one_word(const char *s, const char *a, const char *b,
     return strcmp(s, a) == 0 || strcmp(s, b) == 0 || strcmp(s, c) == 0;
 }
 
+/* False when no implicit resolver can match a plain scalar starting with
+ * c (as PyYAML's resolvers are keyed by the first character): most
+ * scalars of a policy are names and patterns, read as strings at once. */
+static bool may_resolve(char c) {
+    return c == 0 || strchr("yYnNtTfFoO~-+.0123456789", c) != NULL;
+}
+
 /* `[eE][-+][0-9]+` at s, to its end (PyYAML needs the sign). */
 static bool exponent11(const char *s) {
     if (*s == 0)
@@ -731,6 +739,8 @@ void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
     if (tag == AA__YT_STR || (tag == AA__YT_NONE && n->style != AA__YS_PLAIN))
         return;
     const char *s = n->text;
+    if (tag == AA__YT_NONE && !may_resolve(s[0]))
+        return;
     if ((tag == AA__YT_NONE || tag == AA__YT_NULL) && one_of(s, null_words)) {
         out->type = AA__YV_NULL;
         return;
@@ -782,6 +792,10 @@ static bool all_digits(const char *s, const char *end, int base) {
 /* The core schema's meaning of a plain scalar. */
 static void resolve12(const char *s, aa__yscalar *out) {
     memset(out, 0, sizeof *out);
+    if (!may_resolve(s[0])) {
+        out->type = AA__YV_STR;
+        return;
+    }
     size_t n = strlen(s);
     const char *end = s + n;
     if (one_of(s, null_words)) {

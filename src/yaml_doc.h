@@ -65,6 +65,7 @@ typedef struct aa__ydoc {
     aa__arena arena;
     const aa__ynode *root; /* NULL when the stream holds no document */
     size_t nerrors;        /* non-fatal errors reported (duplicate keys...) */
+    size_t naliases;       /* aliases met: nodes may be shared */
 } aa__ydoc;
 
 /* Parses `data` into doc. Returns AA_OK (doc->nerrors may still be > 0:
