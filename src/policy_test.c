@@ -614,7 +614,8 @@ static void run_case(runner *R, const aa_policy *policy, const aa__ynode *c,
 
 static int read_all(const char *path, char **data, size_t *len, aa_error *err) {
     char msg[128];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         int e = errno;

@@ -161,6 +161,20 @@ aa test extra.test.yaml
 expect_rc 1 "unknown top-level key in a test file"
 expect_err "extra.test.yaml:3:1: unknown key 'extra' (expected 'policy' and 'tests')" "unknown top-level key placed"
 
+# Hostile test files: an alias bomb, binary junk, a FIFO, a directory.
+cp "$AA_SOURCE_DIR/tests/data/policy/alias_billion_laughs.yaml" bomb.test.yaml
+aa test bomb.test.yaml
+expect_rc 1 "alias bomb in a test file"
+expect_err "YAML aliases expand to more than 2000000 nodes" "alias bomb refused"
+mkfifo fifo.test.yaml
+timeout 10 "$AGENT_AUTH" test fifo.test.yaml >"$OUT" 2>"$ERR"
+RC=$?
+expect_rc 1 "a FIFO as a test file is refused, without waiting for a writer"
+expect_err "fifo.test.yaml: cannot read test file: not a regular file" "FIFO named"
+aa test "$TMP"
+expect_rc 1 "a directory as a test file"
+expect_err "cannot read test file: not a regular file" "directory named"
+
 # The global --strict applies to the policy a test file loads.
 printf 'version: "1.0"\nprofiles:\n  bot: {allow: ["*"]}\nx-note: 1\n' > warnpol.yaml
 printf 'policy: warnpol.yaml\ntests:\n  - request: {agent: bot, user: u, action: x}\n    expect: {allowed: true}\n' > w1.test.yaml
