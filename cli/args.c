@@ -1,8 +1,8 @@
 /*
  * args.c - the command line's option parser: global options (-c/--config,
- * --state, --no-color) anywhere, each command's own options from its table,
- * -o/--output for commands that print data, and --help. Every mistake is a
- * usage error (exit 2) that names the option.
+ * --state, --no-color, --strict) anywhere, each command's own options from its
+ * table, -o/--output for commands that print data, and --help. Every mistake is
+ * a usage error (exit 2) that names the option.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -111,6 +111,9 @@ int cli_global_option(cli_ctx *ctx, int argc, char **argv, int *i) {
         name = "state", val = a + 8;
     else if (strcmp(a, "--no-color") == 0) {
         ctx->color = false;
+        return 1;
+    } else if (strcmp(a, "--strict") == 0) {
+        ctx->strict = true;
         return 1;
     } else
         return 0;

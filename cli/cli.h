@@ -46,6 +46,7 @@ typedef struct cli_ctx {
     const char *state_path;  /* --state, or NULL for the policy's */
     bool color;              /* stdout is a terminal and NO_COLOR unset */
     bool json;               /* -o json */
+    bool strict;             /* --strict: policy warnings are errors */
     const cli_command *cmd;
     opt_value *vals;   /* parallel to cmd->opts */
     const char **args; /* positional arguments */
@@ -141,8 +142,14 @@ void cli_keep_std_fds(void);
 /* When path cannot be opened or read (or is a directory), prints
  * "Error: <path>: <OS reason>" and returns true. */
 bool cli_unreadable(const char *path);
-/* Loads ctx->config_path; on failure prints the errors and returns NULL. */
+/* Loads ctx->config_path (strict with --strict); prints its warnings on
+ * stderr (never on stdout), and on failure the errors, returning NULL. */
 aa_policy *cli_load_policy(const cli_ctx *ctx);
+/* Warns on stderr when `agent` has no profile (with "did you mean" when a
+ * profile name is close). With --strict and `refuse`, that is an error:
+ * returns EXIT_FAIL; otherwise EXIT_OK. */
+int cli_check_agent(const cli_ctx *ctx, const aa_policy *p, const char *agent,
+                    bool refuse);
 
 typedef struct cli_engine {
     aa_policy *policy;

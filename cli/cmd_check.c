@@ -138,6 +138,7 @@ static int run_one(cli_ctx *ctx, bool explain) {
         return rc;
     }
 
+    cli_check_agent(ctx, ce.policy, agent, false);
     const opt_value *mv = cli_opt(ctx, "metadata");
     aa_meta *meta = calloc(mv->count + 1, sizeof *meta);
     char **keys = calloc(mv->count + 1, sizeof *keys);

@@ -83,6 +83,8 @@ static int report_written(cli_engine *ce, revoke_fn fn, const char *what,
 static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     const char *agent = cli_str(ctx, "agent"), *user = cli_str(ctx, "user");
     const opt_value *dur = cli_opt(ctx, "duration");
+    if (cli_check_agent(ctx, ce->policy, agent, true) != EXIT_OK)
+        return EXIT_FAIL;
     aa_session s = {0};
     aa_error *err = aa_error_new();
     int rc =
@@ -299,7 +301,10 @@ static int run_delegate(cli_ctx *ctx) {
 
     cli_engine ce;
     int rc = cli_open(ctx, CLI_STORE_CREATE, AA_AUDIT_FROM_POLICY, &ce);
-    if (rc == EXIT_OK) {
+    if (rc == EXIT_OK && cli_check_agent(ctx, ce.policy, to, true) != EXIT_OK) {
+        cli_close(&ce);
+        rc = EXIT_FAIL;
+    } else if (rc == EXIT_OK) {
         const opt_value *dur = cli_opt(ctx, "duration");
         aa_delegation g = {0};
         aa_error *err = aa_error_new();

@@ -3,11 +3,6 @@
 
 #include "cli.h"
 
-static const opt_spec validate_opts[] = {
-    {"strict", 0, OPT_FLAG, NULL, "treat warnings (unknown keys...) as errors",
-     0},
-};
-
 static json_t *diag_json(const aa_diag *d) {
     json_t *o = json_object();
     char text[4096];
@@ -24,7 +19,7 @@ static json_t *diag_json(const aa_diag *d) {
 
 static int run_validate(cli_ctx *ctx) {
     aa_load_options opts = {0};
-    opts.strict = cli_opt(ctx, "strict")->set;
+    opts.strict = ctx->strict; /* the global --strict */
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
     int rc = aa_policy_load_file(ctx->config_path, &opts, &p, err);
@@ -105,8 +100,6 @@ const cli_command cmd_validate = {
     .usage = "validate [--strict] [-o json]",
     .examples = "  agent-auth -c agent_auth.yaml validate\n"
                 "  agent-auth validate --strict -o json\n",
-    .opts = validate_opts,
-    .nopts = 1,
     .has_output = true,
     .run = run_validate,
 };

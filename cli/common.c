@@ -309,7 +309,14 @@ bool cli_unreadable(const char *path) {
 aa_policy *cli_load_policy(const cli_ctx *ctx) {
     aa_error *err = aa_error_new();
     aa_policy *p = NULL;
-    int rc = aa_policy_load_file(ctx->config_path, NULL, &p, err);
+    aa_load_options opts = {0};
+    opts.strict = ctx->strict;
+    int rc = aa_policy_load_file(ctx->config_path, &opts, &p, err);
+    for (size_t i = 0; rc == AA_OK && i < aa_error_count(err); i++) {
+        char line[4096];
+        aa_diag_format(aa_error_get(err, i), line, sizeof line);
+        fprintf(stderr, "Warning: %s\n", line);
+    }
     if (rc != AA_OK) {
         if (rc == AA_EIO && cli_unreadable(ctx->config_path)) {
             /* said: "Error: <path>: <reason>" */
@@ -352,6 +359,24 @@ static bool dir_exists(const char *path) {
              path);
     struct stat st;
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int cli_check_agent(const cli_ctx *ctx, const aa_policy *p, const char *agent,
+                    bool refuse) {
+    if (!agent || !*agent || aa_policy_has_profile(p, agent))
+        return EXIT_OK;
+    const char *near = aa_policy_suggest_profile(p, agent);
+    bool fail = refuse && ctx->strict;
+    fprintf(stderr, "%s: agent '", fail ? "Error" : "Warning");
+    cli_put_text(agent, stderr);
+    fprintf(stderr, "' has no profile in %s", ctx->config_path);
+    if (near) {
+        fprintf(stderr, " (did you mean '");
+        cli_put_text(near, stderr);
+        fprintf(stderr, "'?)");
+    }
+    fprintf(stderr, fail ? "; refused under --strict\n" : "\n");
+    return fail ? EXIT_FAIL : EXIT_OK;
 }
 
 int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,

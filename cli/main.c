@@ -1,7 +1,7 @@
 /*
  * main.c - agent-auth: argument parsing, help, and dispatch to commands.
  *
- *   agent-auth [-c|--config FILE] [--state PATH] COMMAND [options]
+ *   agent-auth [-c|--config FILE] [--state PATH] [--strict] COMMAND [options]
  *
  * Global options are accepted before or after the command. Exit codes:
  * 0 success (allowed, for check), 1 error (denied), 2 usage error. With
@@ -30,6 +30,8 @@ static void print_global_help(FILE *out) {
         "  --state PATH        state database (default: the policy's "
         "state.path)\n"
         "  --no-color          never colour the output (as NO_COLOR=1 does)\n"
+        "  --strict            policy warnings are errors; no session or\n"
+        "                      delegation for an agent without a profile\n"
         "  -h, --help          help; 'agent-auth COMMAND --help' for a "
         "command\n"
         "\nExit codes: 0 success or allowed, 1 error or denied, 2 usage "

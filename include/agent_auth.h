@@ -140,6 +140,13 @@ const char *aa_policy_audit_path(const aa_policy *policy);
 /* The state store path: state.path, else state.db beside audit.path. */
 const char *aa_policy_state_path(const aa_policy *policy);
 int aa_policy_audit_enabled(const aa_policy *policy);
+/* 1 when the policy defines a profile for `agent`, else 0. An agent
+ * without one is permitted only through delegations and A2A rules. */
+int aa_policy_has_profile(const aa_policy *policy, const char *agent);
+/* The profile name closest to `agent` (a likely misspelling), or NULL when
+ * none is close. The string belongs to the policy. */
+const char *aa_policy_suggest_profile(const aa_policy *policy,
+                                      const char *agent);
 
 /* Writes a JSON description of everything loaded (roles with resolved
  * actions and chains, profiles, approval policies, delegation, A2A, sessions,
@@ -510,6 +517,67 @@ int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
  * or is NULL when nothing was old enough. */
 int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
                     char **archive, size_t *moved, aa_error *err);
+
+/* ------------------------------------------------------------------------ */
+/* Policy tests (docs/policy-tests.md)                                      */
+/* ------------------------------------------------------------------------ */
+
+/* How aa_test_run_file runs a test file. Zero-initialise. */
+typedef struct aa_test_options {
+    /* The policy for a test file without a `policy` key; NULL: such a file
+     * is an error. A relative `policy` is relative to the test file. */
+    const char *default_policy;
+    /* How the policy is loaded (strict, environment); NULL: the defaults. */
+    const aa_load_options *load;
+} aa_test_options;
+
+/* One expectation of a case that did not hold. */
+typedef struct aa_test_mismatch {
+    const char *field;    /* "allowed", "tier", "requires_approval",
+                             "approval_policy" or "reason" */
+    const char *expected; /* as written: "true", "'soft'", "null" */
+    const char *actual;   /* the decision's: "false", "'strong'" */
+    const char *message;  /* "tier: expected 'soft', got 'strong'" */
+    int line, column;     /* of the expectation in the test file */
+} aa_test_mismatch;
+
+/* The outcome of one case. */
+typedef struct aa_test_case {
+    const char *name; /* its `name`, or "case N" */
+    const char *file; /* the test file */
+    int line, column; /* of the case */
+    int passed;       /* 1 when it ran and every expectation held */
+    /* Why the case could not run (a field of the wrong type, an unknown
+     * key, a refused setup...), and where; NULL when it ran. A case that
+     * cannot run never passes. */
+    const char *error;
+    int error_line, error_column;
+    const aa_test_mismatch *mismatches; /* when it ran and failed */
+    size_t mismatch_count;
+    const aa_decision *decision; /* when it ran, with its trace; else NULL */
+} aa_test_case;
+
+typedef struct aa_test_report aa_test_report;
+
+/* Runs the policy test file at `path`: loads the policy it names once,
+ * then runs every case against a fresh in-memory state store with
+ * auditing off. AA_OK when the cases ran (whether they passed or not: see
+ * the report), with the policy's and the file's warnings in err. Otherwise
+ * (the file cannot be read, is not a test file, or its policy does not
+ * load) AA_EIO, AA_EPARSE, AA_EINVAL or AA_EPOLICY with every problem in
+ * err (file:line:col) and *out NULL. Free the report with
+ * aa_test_report_free. */
+int aa_test_run_file(const char *path, const aa_test_options *opts,
+                     aa_test_report **out, aa_error *err);
+size_t aa_test_report_count(const aa_test_report *report);
+const aa_test_case *aa_test_report_get(const aa_test_report *report,
+                                       size_t i);
+size_t aa_test_report_passed(const aa_test_report *report);
+/* Cases that failed or could not run. */
+size_t aa_test_report_failed(const aa_test_report *report);
+/* The policy file the cases ran against. */
+const char *aa_test_report_policy(const aa_test_report *report);
+void aa_test_report_free(aa_test_report *report);
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,7 @@ typedef struct loader {
     /* The source, to place condition errors (line starts made on demand). */
     const char *data;
     size_t len;
+    const aa__ynode *root;
     size_t *lines;
     size_t nlines;
 } loader;
@@ -263,6 +264,42 @@ static void check_keys(loader *L, const aa__ynode *map,
     }
 }
 
+/* Unknown top-level keys: one within edit distance 2 of a known key is a
+ * misspelling (`approval_polices:`), an error, since the section it meant
+ * would be silently missing; any other is a warning. */
+static void check_top_keys(loader *L, const aa__ynode *root,
+                           const char *const *known) {
+    size_t nk = count_strs(known);
+    for (size_t i = 0; i < root->n; i++) {
+        const aa__ynode *k = root->u.pairs[i].key;
+        const char *close = NULL;
+        size_t best = 3;
+        bool ok = false;
+        for (size_t j = 0; j < nk && !ok; j++)
+            ok = strcmp(k->text, known[j]) == 0;
+        if (ok)
+            continue;
+        for (size_t j = 0; j < nk; j++) {
+            size_t d = edit_distance(k->text, known[j]);
+            if (d < best)
+                best = d, close = known[j];
+        }
+        if (close) {
+            lerr(L, k, "unknown top-level key '%.100s' (did you mean '%s'?)",
+                 k->text, close);
+            continue;
+        }
+        const char *s = suggest(k->text, known, nk);
+        if (s)
+            lwarn(L, k,
+                  "unknown key '%.100s' at the top level (did you mean "
+                  "'%s'?)",
+                  k->text, s);
+        else
+            lwarn(L, k, "unknown key '%.100s' at the top level", k->text);
+    }
+}
+
 /* ---- environment interpolation ------------------------------------------ */
 
 static bool name_char(char c) {
@@ -310,6 +347,90 @@ static const char *interp(loader *L, const aa__ynode *n) {
         b.oom ? (L->oom = true, "") : lstrndup(L, b.data ? b.data : "", b.len);
     aa__buf_free(&b);
     return out;
+}
+
+/* ---- what every scalar means -------------------------------------------- */
+
+/* Walks the tree once: an explicit null where a value belongs is an error
+ * (a null is never read as "absent": `condition:` would be always true,
+ * `from_agent: ~` would widen to `*`); a plain scalar that YAML 1.2 reads
+ * otherwise than YAML 1.1 (`yes`, `010`, `1_000`, `1e3`...) is a warning,
+ * so that the policy never means something else to another tool. Values of
+ * `variables` may be null (null is a value there). Nodes shared through
+ * aliases are visited once. */
+/* Collections visited, and scalars reported, by address (the map borrows
+ * its keys: each address is copied into the arena). */
+typedef struct visited {
+    aa__map map;
+    aa__arena arena;
+    bool shared; /* the document has aliases; else every node is seen once */
+} visited;
+
+/* True the first time n is seen. */
+static bool first_visit(loader *L, visited *seen, const aa__ynode *n) {
+    if (!seen->shared)
+        return true;
+    if (aa__map_get(&seen->map, (const char *)&n, sizeof n))
+        return false;
+    const aa__ynode **key = aa__arena_alloc(&seen->arena, sizeof *key);
+    if (key)
+        *key = n;
+    if (!key ||
+        !aa__map_put(&seen->map, (const char *)key, sizeof *key, (void *)n)) {
+        L->oom = true;
+        return false;
+    }
+    return true;
+}
+
+static void check_scalar(loader *L, const aa__ynode *n, visited *seen) {
+    aa__yscalar v11, v12;
+    if (!aa__yscalar_differs_12(n, &v11, &v12) || !first_visit(L, seen, n))
+        return; /* an alias to a reported scalar is not reported again */
+    char a[96], b[96];
+    if (v11.type == AA__YV_BAD) {
+        lerr(L, n,
+             "'%.40s' looks like a number but cannot be read as one; "
+             "quote it for a string",
+             n->text);
+        return;
+    }
+    aa__yscalar_describe(n, &v11, a, sizeof a);
+    aa__yscalar_describe(n, &v12, b, sizeof b);
+    lwarn(L, n,
+          "'%.40s' is %s here (YAML 1.1, as PyYAML reads it) but %s under "
+          "YAML 1.2; quote it or write it so that both agree",
+          n->text, a, b);
+}
+
+static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
+                        visited *seen) {
+    if (n->kind == AA__Y_SCALAR) {
+        check_scalar(L, n, seen);
+        return;
+    }
+    if (!first_visit(L, seen, n))
+        return;
+    if (n->kind == AA__Y_SEQ) {
+        for (size_t i = 0; i < n->n; i++)
+            check_nodes(L, n->u.items[i], nulls_ok, seen);
+        return;
+    }
+    for (size_t i = 0; i < n->n; i++) {
+        const aa__ynode *k = n->u.pairs[i].key, *v = n->u.pairs[i].value;
+        check_scalar(L, k, seen);
+        aa__yscalar s;
+        if (v->kind == AA__Y_SCALAR && !nulls_ok &&
+            (aa__yscalar_resolve(v, &s), s.type == AA__YV_NULL)) {
+            lerr(L, k,
+                 "'%.100s' has no value (null): remove the key for its "
+                 "default, or write [] / \"\" / {}",
+                 k->text);
+            continue;
+        }
+        bool vars = n == L->root && strcmp(k->text, "variables") == 0;
+        check_nodes(L, v, nulls_ok || vars, seen);
+    }
 }
 
 /* ---- typed fields -------------------------------------------------------- */
@@ -630,6 +751,46 @@ static void cond_position(loader *L, const aa__ynode *n, const char *src,
         chars += ((unsigned char)src[i] & 0xC0) != 0x80;
     *line = l;
     *col = c + chars;
+}
+
+/* The `condition` of an item, as written. ${NAME} is not replaced in a
+ * condition: an environment value would become part of the expression
+ * (`x" or true or "`). A complete reference is an error pointing to
+ * `variables`; text such as "${" that is no reference stays text. *bad is
+ * set when one was found (the condition is then not compiled). */
+static const aa__ynode *get_cond(loader *L, const aa__ynode *map,
+                                 const char *what, const char **out,
+                                 bool *bad) {
+    *bad = false;
+    const aa__ynode *v = field(map, "condition");
+    if (!v)
+        return NULL;
+    if (v->kind != AA__Y_SCALAR) {
+        type_error(L, v, what, "condition", "a string");
+        *bad = true;
+        return NULL;
+    }
+    const char *s = lstrndup(L, v->text, v->len);
+    *out = s;
+    for (const char *r = strstr(s, "${"); r; r = strstr(r + 1, "${")) {
+        size_t j = 2;
+        while (name_char(r[j]))
+            j++;
+        if (j == 2 || r[j] != '}')
+            continue;
+        int line, col;
+        cond_position(L, v, s, (int)(r - s) + 1, &line, &col);
+        int n = (int)(j - 2) > 100 ? 100 : (int)(j - 2);
+        aa__error_add(L->err, AA_SEVERITY_ERROR, AA_EPOLICY, L->file, line, col,
+                      "%s: condition: '${%.*s}' is not replaced in a "
+                      "condition (an environment value would become part "
+                      "of the expression); define a variable (variables: "
+                      "{%.*s: \"${%.*s}\"}) and write $%.*s",
+                      what, n, r + 2, n, r + 2, n, r + 2, n, r + 2);
+        L->nerrors++;
+        *bad = true;
+    }
+    return v;
 }
 
 static aa__expr *compile_cond(loader *L, const aa__ynode *n, const char *src,
@@ -1043,10 +1204,12 @@ static void load_approvals(loader *L, const aa__ynode *root) {
             lerr(L, tn,
                  "%s: tier '%.40s' is not a tier (autonomous, soft, strong)",
                  what, tier);
-        const aa__ynode *cn = get_str(L, m, "condition", what, &a->condition);
+        bool bad;
+        const aa__ynode *cn = get_cond(L, m, what, &a->condition, &bad);
         if (cn)
             a->cond_pos = (aa__pos){cn->line, cn->col};
-        a->cond = compile_cond(L, cn, a->condition, AA__CTX_APPROVAL, what);
+        if (!bad)
+            a->cond = compile_cond(L, cn, a->condition, AA__CTX_APPROVAL, what);
     }
     aa__map_free(&seen);
 }
@@ -1175,10 +1338,12 @@ static void load_a2a(loader *L, const aa__ynode *root) {
         aa__pattern_init(&a->from_pat, a->from_agent);
         aa__pattern_init(&a->to_pat, a->to_agent);
         aa__pattern_init(&a->action_pat, a->action);
-        const aa__ynode *cn = get_str(L, r, "condition", what, &a->condition);
+        bool bad;
+        const aa__ynode *cn = get_cond(L, r, what, &a->condition, &bad);
         if (cn)
             a->cond_pos = (aa__pos){cn->line, cn->col};
-        a->cond = compile_cond(L, cn, a->condition, AA__CTX_A2A, what);
+        if (!bad)
+            a->cond = compile_cond(L, cn, a->condition, AA__CTX_A2A, what);
     }
     aa__map_free(&seen);
 }
@@ -1392,7 +1557,15 @@ static int load_doc(const char *data, size_t len, const char *name,
         rc = AA_EPOLICY;
     }
     if (rc == AA_OK) {
-        check_keys(&L, root, top_keys, "at the top level");
+        L.root = root;
+        visited seen;
+        aa__map_init(&seen.map);
+        aa__arena_init(&seen.arena);
+        seen.shared = doc.naliases > 0;
+        check_nodes(&L, root, false, &seen);
+        aa__map_free(&seen.map);
+        aa__arena_free(&seen.arena);
+        check_top_keys(&L, root, top_keys);
         load_version(&L, root);
         load_metadata(&L, root);
         load_variables(&L, root);
@@ -1574,6 +1747,24 @@ const char *aa_policy_state_path(const aa_policy *p) {
 }
 int aa_policy_audit_enabled(const aa_policy *p) {
     return p && p->audit.enabled;
+}
+
+int aa_policy_has_profile(const aa_policy *p, const char *agent) {
+    return p && agent &&
+           aa__map_get(&p->profile_by_name, agent, strlen(agent)) != NULL;
+}
+
+const char *aa_policy_suggest_profile(const aa_policy *p, const char *agent) {
+    if (!p || !agent || p->nprofiles == 0 || p->nprofiles > 10000)
+        return NULL;
+    const char **names = malloc(p->nprofiles * sizeof *names);
+    if (!names)
+        return NULL;
+    for (size_t i = 0; i < p->nprofiles; i++)
+        names[i] = p->profiles[i].name;
+    const char *s = suggest(agent, names, p->nprofiles);
+    free(names);
+    return s;
 }
 
 const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,

@@ -1,8 +1,8 @@
 /* yaml_doc.c - a positioned YAML tree built from libyaml events. */
 #include "yaml_doc.h"
 
-#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -414,6 +414,7 @@ static int on_alias(ybuild *B, const yaml_event_t *ev) {
         return yerr(B, AA_EPARSE, (int)m->line + 1, (int)m->column + 1,
                     "YAML alias '*%s' names no anchor defined before it", name);
     int rc = count_nodes(B, target->weight, m, true);
+    B->doc->naliases++;
     return rc ? rc : attach(B, target);
 }
 
@@ -525,112 +526,207 @@ static const char *const true_words[] = {"true", "True", "TRUE", "yes", "Yes",
 static const char *const false_words[] = {
     "false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF", NULL};
 
-/* Digits (with single '_' separators) in `base`; copies them into out. */
-static bool digits(const char *s, int base, char *out, size_t outsz) {
-    size_t k = 0;
-    bool any = false;
-    for (; *s; s++) {
-        int c = (unsigned char)*s, v;
-        if (c == '_' && any)
-            continue;
-        if (c >= '0' && c <= '9')
-            v = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            v = c - 'A' + 10;
-        else
-            return false;
-        if (v >= base || k + 1 >= outsz)
-            return false;
-        out[k++] = (char)c;
-        any = true;
-    }
-    out[k] = 0;
-    return any;
+/* ---- YAML 1.1 numbers, exactly as PyYAML's implicit resolvers and
+ * constructors read them:
+ *   int:   [-+]?0b[0-1_]+ | [-+]?0[0-7_]+ | [-+]?(0|[1-9][0-9_]*)
+ *          | [-+]?0x[0-9a-fA-F_]+ | [-+]?[1-9][0-9_]*(:[0-5]?[0-9])+
+ *   float: [-+]?[0-9][0-9_]*\.[0-9_]*([eE][-+][0-9]+)?
+ *          | \.[0-9][0-9_]*([eE][-+][0-9]+)?
+ *          | [-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\.[0-9_]*
+ *          | [-+]?\.(inf|Inf|INF) | \.(nan|NaN|NAN)
+ * so `010` is 8, `0o10`, `09`, `1e3`, `1.0e3` and `-.5` are strings, and
+ * `1:30` is 90. Values out of int64 range set `overflow`. */
+
+static bool is_digit(int c) {
+    return c >= '0' && c <= '9';
 }
 
-static bool parse_int(const char *s, aa__yscalar *out) {
-    char buf[80];
-    bool neg = false;
-    int base = 10;
-    if (*s == '-' || *s == '+')
-        neg = *s++ == '-';
-    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-        base = 16, s += 2;
-    else if (s[0] == '0' && (s[1] == 'o' || s[1] == 'O'))
-        base = 8, s += 2;
-    else if (s[0] == '0' && (s[1] == 'b' || s[1] == 'B'))
-        base = 2, s += 2;
-    if (!digits(s, base, buf, sizeof buf))
-        return false;
-    errno = 0;
-    unsigned long long v = strtoull(buf, NULL, base);
-    out->type = AA__YV_INT;
-    if (errno == ERANGE || v > (unsigned long long)INT64_MAX + neg) {
-        out->overflow = true;
-        out->d = neg ? -HUGE_VAL : HUGE_VAL;
-        return true;
+static int digit_value(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 99;
+}
+
+/* Accumulates digits of `base` (and '_') from s[0..n); false when a
+ * character is not one. *any tells whether a digit was seen. */
+static bool accumulate(const char *s, size_t n, int base, uint64_t *v,
+                       bool *ovf, bool *any) {
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '_')
+            continue;
+        int d = digit_value((unsigned char)s[i]);
+        if (d >= base)
+            return false;
+        *any = true;
+        if (__builtin_mul_overflow(*v, (uint64_t)base, v) ||
+            __builtin_add_overflow(*v, (uint64_t)d, v))
+            *ovf = true;
     }
-    out->i = neg ? (int64_t)(0 - v) : (int64_t)v;
-    out->d = (double)out->i;
     return true;
 }
 
-static bool parse_float(const char *s, aa__yscalar *out) {
+/* `[0-5]?[0-9]` parts after the first, each preceded by ':'; adds them in
+ * base 60 to *v. Stops at `stop` (the end, or a '.'). */
+static bool sexagesimal_tail(const char *s, const char *stop, uint64_t *v,
+                             bool *ovf) {
+    if (s == stop || *s != ':')
+        return false;
+    while (s < stop) {
+        if (*s++ != ':')
+            return false;
+        size_t k = 0;
+        while (s + k < stop && is_digit(s[k]))
+            k++;
+        if (k == 0 || k > 2 || (k == 2 && s[0] > '5'))
+            return false;
+        int part = k == 2 ? (s[0] - '0') * 10 + s[1] - '0' : s[0] - '0';
+        if (__builtin_mul_overflow(*v, (uint64_t)60, v) ||
+            __builtin_add_overflow(*v, (uint64_t)part, v))
+            *ovf = true;
+        s += k;
+    }
+    return true;
+}
+
+static void set_int(aa__yscalar *out, bool neg, uint64_t v, bool ovf) {
+    out->type = AA__YV_INT;
+    if (ovf || v > (uint64_t)INT64_MAX + neg) {
+        out->overflow = true;
+        out->d = neg ? -HUGE_VAL : HUGE_VAL;
+        return;
+    }
+    out->i = neg ? (int64_t)(0 - v) : (int64_t)v;
+    out->d = (double)out->i;
+}
+
+static bool int11(const char *s, aa__yscalar *out) {
+    bool neg = false, ovf = false, any = false;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    size_t n = strlen(s);
+    uint64_t v = 0;
+    if (n == 0)
+        return false;
+    if (s[0] == '0' && (s[1] == 'b' || s[1] == 'x') && n > 2) {
+        int base = s[1] == 'b' ? 2 : 16;
+        if (!accumulate(s + 2, n - 2, base, &v, &ovf, &any))
+            return false;
+        if (!any) { /* `0b_`: PyYAML matches it, then cannot read it */
+            out->type = AA__YV_BAD;
+            return true;
+        }
+    } else if (s[0] == '0') {
+        if (!accumulate(s + 1, n - 1, 8, &v, &ovf, &any))
+            return false;
+    } else if (s[0] >= '1' && s[0] <= '9') {
+        const char *colon = strchr(s, ':');
+        size_t head = colon ? (size_t)(colon - s) : n;
+        if (!accumulate(s, head, 10, &v, &ovf, &any))
+            return false;
+        if (colon && !sexagesimal_tail(colon, s + n, &v, &ovf))
+            return false;
+    } else {
+        return false;
+    }
+    set_int(out, neg, v, ovf);
+    return true;
+}
+
+static bool one_word(const char *s, const char *a, const char *b,
+                     const char *c) {
+    return strcmp(s, a) == 0 || strcmp(s, b) == 0 || strcmp(s, c) == 0;
+}
+
+/* False when no implicit resolver can match a plain scalar starting with
+ * c (as PyYAML's resolvers are keyed by the first character): most
+ * scalars of a policy are names and patterns, read as strings at once. */
+static bool may_resolve(char c) {
+    return c == 0 || strchr("yYnNtTfFoO~-+.0123456789", c) != NULL;
+}
+
+/* `[eE][-+][0-9]+` at s, to its end (PyYAML needs the sign). */
+static bool exponent11(const char *s) {
+    if (*s == 0)
+        return true;
+    if ((*s != 'e' && *s != 'E') || (s[1] != '-' && s[1] != '+') ||
+        !is_digit(s[2]))
+        return false;
+    for (s += 2; *s; s++)
+        if (!is_digit(*s))
+            return false;
+    return true;
+}
+
+static bool float11(const char *s, aa__yscalar *out) {
     const char *p = s;
+    bool neg = false;
     if (*p == '-' || *p == '+')
-        p++;
-    if (strcmp(p, ".inf") == 0 || strcmp(p, ".Inf") == 0 ||
-        strcmp(p, ".INF") == 0) {
+        neg = *p++ == '-';
+    if (one_word(p, ".inf", ".Inf", ".INF")) {
         out->type = AA__YV_FLOAT;
-        out->d = *s == '-' ? -HUGE_VAL : HUGE_VAL;
+        out->d = neg ? -HUGE_VAL : HUGE_VAL;
         return true;
     }
-    if (p == s && (strcmp(p, ".nan") == 0 || strcmp(p, ".NaN") == 0 ||
-                   strcmp(p, ".NAN") == 0)) {
+    if (p == s && one_word(p, ".nan", ".NaN", ".NAN")) {
         out->type = AA__YV_FLOAT;
         out->d = NAN;
         return true;
     }
-    /* [digits] . [digits] [e[+-]digits], at least one digit, no '_'
-     * handling beyond skipping it between digits. */
-    char buf[128];
-    size_t k = 0;
-    bool mant = false, dot = false;
-    if (*s == '-' || *s == '+')
-        buf[k++] = *s;
-    for (; *p && k + 1 < sizeof buf; p++) {
-        if (*p >= '0' && *p <= '9') {
-            mant = true;
-            buf[k++] = *p;
-        } else if (*p == '_' && mant) {
-            continue;
-        } else if (*p == '.' && !dot) {
-            dot = true;
-            buf[k++] = *p;
-        } else {
-            break;
-        }
-    }
-    if (!mant)
+    const char *dot = strchr(p, '.');
+    if (!dot)
         return false;
-    if (*p == 'e' || *p == 'E') {
-        buf[k++] = *p++;
-        if (*p == '-' || *p == '+')
-            buf[k++] = *p++;
-        if (!(*p >= '0' && *p <= '9'))
+    if (p == dot) { /* \.[0-9][0-9_]*(exp)?, without a sign */
+        if (p != s || !is_digit(dot[1]))
             return false;
-        while (*p >= '0' && *p <= '9' && k + 1 < sizeof buf)
-            buf[k++] = *p++;
-    } else if (!dot) {
-        return false; /* that would be an integer */
-    }
-    if (*p)
+    } else if (!is_digit(*p)) {
         return false;
+    }
+    const char *colon = strchr(p, ':');
+    if (colon && colon < dot) { /* sexagesimal with a fraction */
+        uint64_t v = 0;
+        bool ovf = false, any = false;
+        if (!accumulate(p, (size_t)(colon - p), 10, &v, &ovf, &any) ||
+            !sexagesimal_tail(colon, dot, &v, &ovf))
+            return false;
+        for (const char *f = dot + 1; *f; f++)
+            if (!is_digit(*f) && *f != '_')
+                return false;
+        char frac[64] = "0";
+        size_t k = 1;
+        for (const char *f = dot; *f && k + 1 < sizeof frac; f++)
+            if (*f != '_')
+                frac[k++] = *f;
+        frac[k] = 0;
+        out->type = AA__YV_FLOAT;
+        out->d = ((double)v + strtod(frac, NULL)) * (neg ? -1 : 1);
+        return true;
+    }
+    for (const char *q = p; q < dot; q++)
+        if (!is_digit(*q) && *q != '_')
+            return false;
+    const char *e = dot + 1;
+    while (is_digit(*e) || *e == '_')
+        e++;
+    if (!exponent11(e))
+        return false;
+    /* The text without '_', for strtod. */
+    size_t n = strlen(s);
+    char small[128], *buf = n < sizeof small ? small : malloc(n + 1);
+    if (!buf)
+        return false;
+    size_t k = 0;
+    for (const char *q = s; *q; q++)
+        if (*q != '_')
+            buf[k++] = *q;
     buf[k] = 0;
     out->type = AA__YV_FLOAT;
     out->d = strtod(buf, NULL);
+    if (buf != small)
+        free(buf);
     return true;
 }
 
@@ -643,6 +739,8 @@ void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
     if (tag == AA__YT_STR || (tag == AA__YT_NONE && n->style != AA__YS_PLAIN))
         return;
     const char *s = n->text;
+    if (tag == AA__YT_NONE && !may_resolve(s[0]))
+        return;
     if ((tag == AA__YT_NONE || tag == AA__YT_NULL) && one_of(s, null_words)) {
         out->type = AA__YV_NULL;
         return;
@@ -655,15 +753,169 @@ void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
         }
     }
     if ((tag == AA__YT_NONE || tag == AA__YT_INT || tag == AA__YT_FLOAT) &&
-        parse_int(s, out)) {
+        int11(s, out)) {
+        if (out->type == AA__YV_BAD)
+            return;
         if (tag == AA__YT_FLOAT) {
             out->type = AA__YV_FLOAT;
             out->overflow = false;
         }
         return;
     }
-    if ((tag == AA__YT_NONE || tag == AA__YT_FLOAT) && parse_float(s, out))
+    if ((tag == AA__YT_NONE || tag == AA__YT_FLOAT) && float11(s, out))
         return;
+    if (tag == AA__YT_FLOAT && *s) { /* PyYAML: float() of the text */
+        char *end;
+        double d = strtod(s, &end);
+        if (!*end && !memchr(s, 'x', strlen(s)) && !memchr(s, 'X', strlen(s))) {
+            memset(out, 0, sizeof *out);
+            out->type = AA__YV_FLOAT;
+            out->d = d;
+            return;
+        }
+    }
     memset(out, 0, sizeof *out);
     out->type = tag == AA__YT_NONE ? AA__YV_STR : AA__YV_BAD;
+}
+
+/* ---- YAML 1.2 core schema, to find scalars read differently there ------ */
+
+static bool all_digits(const char *s, const char *end, int base) {
+    if (s == end)
+        return false;
+    for (; s < end; s++)
+        if (digit_value((unsigned char)*s) >= base)
+            return false;
+    return true;
+}
+
+/* The core schema's meaning of a plain scalar. */
+static void resolve12(const char *s, aa__yscalar *out) {
+    memset(out, 0, sizeof *out);
+    if (!may_resolve(s[0])) {
+        out->type = AA__YV_STR;
+        return;
+    }
+    size_t n = strlen(s);
+    const char *end = s + n;
+    if (one_of(s, null_words)) {
+        out->type = AA__YV_NULL;
+        return;
+    }
+    if (one_word(s, "true", "True", "TRUE") ||
+        one_word(s, "false", "False", "FALSE")) {
+        out->type = AA__YV_BOOL;
+        out->b = s[0] == 't' || s[0] == 'T';
+        return;
+    }
+    int base = 0;
+    const char *digits = s;
+    bool neg = false;
+    if (s[0] == '0' && s[1] == 'o' && all_digits(s + 2, end, 8))
+        base = 8, digits = s + 2;
+    else if (s[0] == '0' && s[1] == 'x' && all_digits(s + 2, end, 16))
+        base = 16, digits = s + 2;
+    else if (all_digits(s + (*s == '-' || *s == '+'), end, 10))
+        base = 10, neg = *s == '-', digits = s + (*s == '-' || *s == '+');
+    if (base) {
+        uint64_t v = 0;
+        bool ovf = false, any = false;
+        accumulate(digits, (size_t)(end - digits), base, &v, &ovf, &any);
+        set_int(out, neg, v, ovf);
+        return;
+    }
+    const char *p = s + (*s == '-' || *s == '+');
+    if (one_word(p, ".inf", ".Inf", ".INF")) {
+        out->type = AA__YV_FLOAT;
+        out->d = *s == '-' ? -HUGE_VAL : HUGE_VAL;
+        return;
+    }
+    if (one_word(s, ".nan", ".NaN", ".NAN")) {
+        out->type = AA__YV_FLOAT;
+        out->d = NAN;
+        return;
+    }
+    /* [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? */
+    const char *q = p;
+    size_t lead = 0, frac = 0;
+    while (is_digit(*q))
+        q++, lead++;
+    if (*q == '.') {
+        q++;
+        while (is_digit(*q))
+            q++, frac++;
+        if (lead == 0 && frac == 0)
+            goto str;
+    } else if (lead == 0) {
+        goto str;
+    }
+    if (*q == 'e' || *q == 'E') {
+        q++;
+        if (*q == '-' || *q == '+')
+            q++;
+        if (!is_digit(*q))
+            goto str;
+        while (is_digit(*q))
+            q++;
+    }
+    if (*q)
+        goto str;
+    out->type = AA__YV_FLOAT;
+    out->d = strtod(s, NULL);
+    return;
+str:
+    out->type = AA__YV_STR;
+}
+
+static bool same_meaning(const aa__yscalar *a, const aa__yscalar *b) {
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case AA__YV_BOOL:
+        return a->b == b->b;
+    case AA__YV_INT:
+        return a->overflow == b->overflow && (a->overflow || a->i == b->i);
+    case AA__YV_FLOAT:
+        return (isnan(a->d) && isnan(b->d)) || a->d == b->d;
+    default:
+        return true;
+    }
+}
+
+bool aa__yscalar_differs_12(const aa__ynode *n, aa__yscalar *v11,
+                            aa__yscalar *v12) {
+    if (n->kind != AA__Y_SCALAR || n->style != AA__YS_PLAIN ||
+        n->tag != AA__YT_NONE)
+        return false;
+    aa__yscalar_resolve(n, v11);
+    resolve12(n->text, v12);
+    return !same_meaning(v11, v12);
+}
+
+void aa__yscalar_describe(const aa__ynode *n, const aa__yscalar *v, char *buf,
+                          size_t size) {
+    switch (v->type) {
+    case AA__YV_NULL:
+        snprintf(buf, size, "null");
+        break;
+    case AA__YV_BOOL:
+        snprintf(buf, size, "the boolean %s", v->b ? "true" : "false");
+        break;
+    case AA__YV_INT:
+        if (v->overflow)
+            snprintf(buf, size, "a number out of range");
+        else
+            snprintf(buf, size, "the number %lld", (long long)v->i);
+        break;
+    case AA__YV_FLOAT:
+        snprintf(buf, size, "the number %g", v->d);
+        break;
+    case AA__YV_BAD:
+        snprintf(buf, size, "an unreadable number");
+        break;
+    default:
+        snprintf(buf, size, "the string \"%.40s%s\"", n->text,
+                 n->len > 40 ? "..." : "");
+        break;
+    }
 }

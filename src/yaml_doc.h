@@ -65,6 +65,7 @@ typedef struct aa__ydoc {
     aa__arena arena;
     const aa__ynode *root; /* NULL when the stream holds no document */
     size_t nerrors;        /* non-fatal errors reported (duplicate keys...) */
+    size_t naliases;       /* aliases met: nodes may be shared */
 } aa__ydoc;
 
 /* Parses `data` into doc. Returns AA_OK (doc->nerrors may still be > 0:
@@ -86,7 +87,8 @@ typedef enum {
     AA__YV_INT,
     AA__YV_FLOAT,
     AA__YV_STR,
-    AA__YV_BAD /* an explicit tag the text does not fit (`!!int abc`) */
+    AA__YV_BAD /* an explicit tag the text does not fit (`!!int abc`), or a
+                  number PyYAML matches but cannot read (`0b_`) */
 } aa__yvtype;
 
 typedef struct aa__yscalar {
@@ -98,5 +100,14 @@ typedef struct aa__yscalar {
 } aa__yscalar;
 
 void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out);
+
+/* True when the plain, untagged scalar n means something else under the
+ * YAML 1.2 core schema than under the YAML 1.1 rules above (`yes`, `010`,
+ * `0o10`, `1_000`, `1e3`, `1:30`...); fills both meanings. */
+bool aa__yscalar_differs_12(const aa__ynode *n, aa__yscalar *v11,
+                            aa__yscalar *v12);
+/* "the boolean true", "the number 8", "the string \"0o10\"", "null". */
+void aa__yscalar_describe(const aa__ynode *n, const aa__yscalar *v, char *buf,
+                          size_t size);
 
 #endif /* AA_YAML_DOC_H */

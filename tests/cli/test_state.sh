@@ -305,7 +305,8 @@ if [ "${AA_VALGRIND:-}" != 1 ]; then
         done) &
     done
     wait
-    [ ! -s conc.err ] && pass || fail "concurrent creates: $(head -c 500 conc.err)"
+    grep -v "^Warning: agent 'worker[1-4]' has no profile" conc.err >conc.other
+    [ ! -s conc.other ] && pass || fail "concurrent creates: $(head -c 500 conc.other)"
     aa -c "$NODELEG" sessions --list -o json
     defer_json "len([s for s in d if s['agent'].startswith('worker')]) == 20" "20 concurrent sessions, none lost"
     defer_file lines nodeleg/audit.jsonl "len([e for e in out if e.get('event') == 'session.create' and e['agent'].startswith('worker')]) == 20" "20 audit lines from concurrent writers"

@@ -138,6 +138,74 @@ expect_rc 1 "strict JSON exit"
 defer_json "d['valid'] is False and d['warnings'] == [] and len(d['errors']) == 3" "strict JSON"
 aa -c warn.yaml check -a bot -u u --action x
 expect_rc 0 "a policy with warnings still decides"
+expect_err_line "Warning: warn\.yaml:10:1: unknown key 'frobnicate' at the top level" "check prints load warnings"
+[ "$(grep -c "unknown key 'frobnicate'" "$ERR")" = 1 ] && pass || fail "each warning once"
+aa -c warn.yaml check -a bot -u u --action x -o json
+expect_rc 0 "check -o json with warnings"
+expect_json "d['allowed'] is True" "warnings stay out of the JSON on stdout"
+expect_no_out "frobnicate" "no warning on stdout"
+expect_err "unknown key 'frobnicate'" "JSON mode warns on stderr"
+aa -c warn.yaml inspect -o json
+expect_rc 0 "inspect with warnings"
+expect_json "isinstance(d, dict)" "inspect JSON stays pure"
+expect_err "unknown key 'frobnicate'" "inspect warns on stderr"
+# The global --strict, before or after the command, for every command.
+aa --strict -c warn.yaml check -a bot -u u --action x
+expect_rc 1 "--strict before the command refuses a policy with warnings"
+expect_err "unknown key 'frobnicate' at the top level" "strict check names the key"
+aa -c warn.yaml check -a bot -u u --action x --strict
+expect_rc 1 "--strict after the command"
+aa --strict -c warn.yaml validate
+expect_rc 1 "global --strict before validate"
+aa --strict -c "$ENTERPRISE" check -a copilot -u alice --action read:x
+expect_rc 0 "--strict with a clean policy"
+[ ! -s "$ERR" ] && pass || fail "a clean policy prints no warning"
+
+# A misspelt top-level key is an error for every command, not a silently
+# missing section.
+printf 'version: "1.0"\nprofiles:\n  bot: {allow: ["*"]}\napproval_polices:\n  - name: p\n    condition: "true"\n    tier: strong\n' > misspelt.yaml
+aa -c misspelt.yaml check -a bot -u u --action x
+expect_rc 1 "misspelt top-level key refuses check"
+expect_err "misspelt.yaml:4:1: unknown top-level key 'approval_polices' (did you mean 'approval_policies'?)" "misspelling named with did-you-mean"
+aa -c misspelt.yaml validate
+expect_rc 1 "misspelt top-level key fails validate"
+expect_err_line "  - misspelt\.yaml:4:1: unknown top-level key 'approval_polices' \(did you mean 'approval_policies'\?\)" "validate names it"
+
+# Explicit nulls, YAML 1.1 scalars, ${NAME} in a condition.
+printf 'approval_policies:\n  - name: p\n    tier: strong\n    condition:\n' > nullcond.yaml
+aa -c nullcond.yaml validate
+expect_rc 1 "a null condition is an error"
+expect_err "nullcond.yaml:4:5: 'condition' has no value (null): remove the key for its default, or write [] / \"\"" "null condition named"
+printf 'audit:\n  enabled: off\n' > yaml11.yaml
+aa -c yaml11.yaml validate
+expect_rc 0 "YAML 1.1 boolean accepted"
+expect_err "Warning: yaml11.yaml:2:12: 'off' is the boolean false here (YAML 1.1, as PyYAML reads it) but the string \"off\" under YAML 1.2" "YAML 1.2 difference warned"
+printf 'approval_policies:\n  - name: p\n    condition: metadata.env == "${AA_T_ENV}"\n' > envcond.yaml
+AA_T_ENV='x" or true or "' aa -c envcond.yaml validate
+expect_rc 1 "\${NAME} in a condition is an error"
+expect_err "envcond.yaml:3:33: approval policy 'p': condition: '\${AA_T_ENV}' is not replaced in a condition" "reference placed"
+
+# Agents without a profile: a warning (did you mean) for check, sessions
+# --create and delegate; under --strict no session or grant for them.
+cp "$ENTERPRISE" ent.yaml
+aa -c ent.yaml check -a copilt -u alice --action read:x --no-audit
+expect_rc 1 "unknown agent denied"
+expect_err "Warning: agent 'copilt' has no profile in ent.yaml (did you mean 'copilot'?)" "check warns with did-you-mean"
+aa -c ent.yaml --state st.db sessions --create -a copilt -u alice
+expect_rc 0 "session for an agent without a profile (permissive default)"
+expect_err "Warning: agent 'copilt' has no profile" "sessions warns"
+aa -c ent.yaml --state st.db --strict sessions --create -a copilt -u alice -o json
+expect_rc 1 "--strict refuses a session for an agent without a profile"
+expect_err "Error: agent 'copilt' has no profile in ent.yaml (did you mean 'copilot'?); refused under --strict" "strict session refusal"
+expect_no_out "session_id" "no session printed"
+aa -c ent.yaml --state st.db delegate --from-user alice --to-agent nobody-bot --actions read:x
+expect_err "Warning: agent 'nobody-bot' has no profile in ent.yaml" "delegate warns"
+aa -c ent.yaml --state st.db delegate --from-user alice --to-agent nobody-bot --actions read:x --strict
+expect_rc 1 "--strict refuses a grant for an agent without a profile"
+expect_err "refused under --strict" "strict grant refusal"
+aa -c ent.yaml --state st.db sessions --create -a copilot -u alice
+expect_rc 0 "a profiled agent"
+[ ! -s "$ERR" ] && pass || fail "no warning for a profiled agent"
 
 # ---- environment interpolation --------------------------------------------
 cat > env.yaml <<'EOF'

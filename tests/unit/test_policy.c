@@ -394,6 +394,7 @@ static void test_interpolation(void **state) {
                        "variables:\n"
                        "  limit: ${LIMIT}\n"
                        "  dirs: [\"${LOGDIR}\", x]\n"
+                       "  role: ${ROLE}\n"
                        "roles:\n"
                        "  viewer: {actions: [\"read:${ROLE}\"]}\n"
                        "profiles:\n"
@@ -401,7 +402,7 @@ static void test_interpolation(void **state) {
                        "\"a${EMPTY}b ${UNSET} ${LOGDIR\"}\n"
                        "approval_policies:\n"
                        "  - name: p\n"
-                       "    condition: 'user == \"${ROLE}\" and x in $dirs'\n"
+                       "    condition: 'user == $role and x in $dirs'\n"
                        "audit:\n"
                        "  path: ${LOGDIR}/audit.jsonl\n";
     fake_env env = {0};
@@ -420,7 +421,7 @@ static void test_interpolation(void **state) {
     assert_string_equal(aa_policy_audit_path(p), "/var/log/agents/audit.jsonl");
     assert_string_equal(aa_policy_state_path(p), "/var/log/agents/state.db");
     assert_string_equal(p->approvals[0].condition,
-                        "user == \"viewer\" and x in $dirs");
+                        "user == $role and x in $dirs");
     /* A plain ${LIMIT} is a string: the type was fixed before
      * interpolation. */
     assert_int_equal(p->variables[0].value.type, AA__V_STR);
@@ -684,8 +685,7 @@ static void test_scalar_resolution(void **state) {
     assert_true(v[9].overflow);
     assert_int_equal(v[10].type, AA__YV_FLOAT);
     assert_int_equal(v[11].i, -7);
-    assert_int_equal(v[12].type, AA__YV_FLOAT);
-    assert_true(v[12].d == 2000.0);
+    assert_int_equal(v[12].type, AA__YV_STR); /* PyYAML: a float needs a dot */
     assert_int_equal(v[13].type, AA__YV_INT);
     assert_int_equal(v[13].i, 5);
     assert_int_equal(v[14].type, AA__YV_FLOAT);
@@ -693,12 +693,146 @@ static void test_scalar_resolution(void **state) {
     assert_false(v[15].b);
     assert_int_equal(v[16].type, AA__YV_NULL);
     assert_int_equal(v[17].type, AA__YV_STR);
-    assert_int_equal(v[18].i, 15);
+    assert_int_equal(v[18].type, AA__YV_STR); /* 0o is YAML 1.2 only */
     assert_int_equal(v[19].type, AA__YV_FLOAT);
     /* Positions are 1-based. */
     assert_int_equal(seq->u.items[1]->line, 1);
     assert_int_equal(seq->u.items[1]->col, 7);
     aa__ydoc_free(&doc);
+}
+
+/* Every plain scalar below as PyYAML 6 (yaml.safe_load) reads it, and
+ * whether the YAML 1.2 core schema reads it otherwise. */
+static const struct {
+    const char *text;
+    aa__yvtype type;
+    const char *value; /* INT: decimal or OVF; FLOAT: repr; BOOL: 0/1 */
+    int differs12;
+} pyyaml_cases[] = {
+    {"010", AA__YV_INT, "8", 1},
+    {"0o10", AA__YV_STR, "0", 1},
+    {"1e3", AA__YV_STR, "0", 1},
+    {"1.0e3", AA__YV_STR, "0", 1},
+    {"1.0e+3", AA__YV_FLOAT, "1000.0", 0},
+    {"1.0E-2", AA__YV_FLOAT, "0.01", 0},
+    {"09", AA__YV_STR, "0", 1},
+    {"08", AA__YV_STR, "0", 1},
+    {"00", AA__YV_INT, "0", 0},
+    {"07", AA__YV_INT, "7", 0},
+    {"-010", AA__YV_INT, "-8", 1},
+    {"+0x1F", AA__YV_INT, "31", 1},
+    {"-.5", AA__YV_STR, "0", 1},
+    {".5", AA__YV_FLOAT, "0.5", 0},
+    {".5e+1", AA__YV_FLOAT, "5.0", 0},
+    {"1:30", AA__YV_INT, "90", 1},
+    {"-1:30", AA__YV_INT, "-90", 1},
+    {"1:60", AA__YV_STR, "0", 0},
+    {"1:5:9", AA__YV_INT, "3909", 1},
+    {"0:30", AA__YV_STR, "0", 0},
+    {"0:30.5", AA__YV_FLOAT, "30.5", 1},
+    {"1:30.5", AA__YV_FLOAT, "90.5", 1},
+    {"0b101", AA__YV_INT, "5", 1},
+    {"-0b11", AA__YV_INT, "-3", 1},
+    {"0b", AA__YV_STR, "0", 0},
+    {"0b2", AA__YV_STR, "0", 0},
+    {"0x", AA__YV_STR, "0", 0},
+    {"0X1F", AA__YV_STR, "0", 0},
+    {"0x1f_f", AA__YV_INT, "511", 1},
+    {"1_000", AA__YV_INT, "1000", 1},
+    {"1__0", AA__YV_INT, "10", 1},
+    {"1_", AA__YV_INT, "1", 1},
+    {"1.", AA__YV_FLOAT, "1.0", 0},
+    {"1._5", AA__YV_FLOAT, "1.5", 1},
+    {"+1.5", AA__YV_FLOAT, "1.5", 0},
+    {".", AA__YV_STR, "0", 0},
+    {"-.", AA__YV_STR, "0", 0},
+    {"_1", AA__YV_STR, "0", 0},
+    {"0_", AA__YV_INT, "0", 1},
+    {"0_7", AA__YV_INT, "7", 1},
+    {"1.2.3", AA__YV_STR, "0", 0},
+    {"1e+3", AA__YV_STR, "0", 1},
+    {"+.inf", AA__YV_FLOAT, "inf", 0},
+    {"-.Inf", AA__YV_FLOAT, "-inf", 0},
+    {".NAN", AA__YV_FLOAT, "nan", 0},
+    {"-.nan", AA__YV_STR, "0", 0},
+    {"+.nan", AA__YV_STR, "0", 0},
+    {"yes", AA__YV_BOOL, "1", 1},
+    {"Yes", AA__YV_BOOL, "1", 1},
+    {"YES", AA__YV_BOOL, "1", 1},
+    {"yEs", AA__YV_STR, "0", 0},
+    {"on", AA__YV_BOOL, "1", 1},
+    {"On", AA__YV_BOOL, "1", 1},
+    {"ON", AA__YV_BOOL, "1", 1},
+    {"off", AA__YV_BOOL, "0", 1},
+    {"Off", AA__YV_BOOL, "0", 1},
+    {"OFF", AA__YV_BOOL, "0", 1},
+    {"no", AA__YV_BOOL, "0", 1},
+    {"NO", AA__YV_BOOL, "0", 1},
+    {"n", AA__YV_STR, "0", 0},
+    {"y", AA__YV_STR, "0", 0},
+    {"true", AA__YV_BOOL, "1", 0},
+    {"tRue", AA__YV_STR, "0", 0},
+    {"False", AA__YV_BOOL, "0", 0},
+    {"~", AA__YV_NULL, "0", 0},
+    {"null", AA__YV_NULL, "0", 0},
+    {"Null", AA__YV_NULL, "0", 0},
+    {"nULL", AA__YV_STR, "0", 0},
+    {"NULL", AA__YV_NULL, "0", 0},
+    {"", AA__YV_NULL, "0", 0},
+    {"abc", AA__YV_STR, "0", 0},
+    {"12abc", AA__YV_STR, "0", 0},
+    {"9223372036854775807", AA__YV_INT, "9223372036854775807", 0},
+    {"9223372036854775808", AA__YV_INT, "OVF", 0},
+    {"-9223372036854775808", AA__YV_INT, "-9223372036854775808", 0},
+    {"-9223372036854775809", AA__YV_INT, "OVF", 0},
+    {"1.5_", AA__YV_FLOAT, "1.5", 1},
+    {"6e", AA__YV_STR, "0", 0},
+    {"1e-3", AA__YV_STR, "0", 1},
+    {"0.1", AA__YV_FLOAT, "0.1", 0},
+    {"-0", AA__YV_INT, "0", 0},
+    {"+0", AA__YV_INT, "0", 0},
+    {"0o", AA__YV_STR, "0", 0},
+    {"1:2:3.5", AA__YV_FLOAT, "3723.5", 1},
+    {"190:20:30", AA__YV_INT, "685230", 1},
+    {"42", AA__YV_INT, "42", 0},
+    {"-7", AA__YV_INT, "-7", 0},
+    {"0x1F", AA__YV_INT, "31", 0},
+    {"0o17", AA__YV_STR, "0", 1},
+    {"1.5", AA__YV_FLOAT, "1.5", 0},
+    {"2e3", AA__YV_STR, "0", 1},
+};
+
+static void test_scalar_resolution_pyyaml(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof pyyaml_cases / sizeof pyyaml_cases[0]; i++) {
+        char text[128];
+        snprintf(text, sizeof text, "v: %s", pyyaml_cases[i].text);
+        aa__ydoc doc;
+        assert_int_equal(aa__ydoc_parse(&doc, text, strlen(text), "t", NULL),
+                         AA_OK);
+        const aa__ynode *n = doc.root->u.pairs[0].value;
+        aa__yscalar v, v11, v12;
+        aa__yscalar_resolve(n, &v);
+        if (v.type != pyyaml_cases[i].type)
+            fail_msg("'%s': type %d, PyYAML %d", pyyaml_cases[i].text,
+                     (int)v.type, (int)pyyaml_cases[i].type);
+        const char *want = pyyaml_cases[i].value;
+        if (v.type == AA__YV_INT && strcmp(want, "OVF") == 0)
+            assert_true(v.overflow);
+        else if (v.type == AA__YV_INT)
+            assert_true(!v.overflow && v.i == strtoll(want, NULL, 10));
+        else if (v.type == AA__YV_BOOL)
+            assert_int_equal(v.b, want[0] == '1');
+        else if (v.type == AA__YV_FLOAT && strstr(want, "nan"))
+            assert_true(v.d != v.d);
+        else if (v.type == AA__YV_FLOAT)
+            assert_true(v.d == strtod(want, NULL));
+        if (aa__yscalar_differs_12(n, &v11, &v12) !=
+            (pyyaml_cases[i].differs12 != 0))
+            fail_msg("'%s': differs under YAML 1.2 should be %d",
+                     pyyaml_cases[i].text, pyyaml_cases[i].differs12);
+        aa__ydoc_free(&doc);
+    }
 }
 
 int main(void) {
@@ -718,6 +852,7 @@ int main(void) {
         cmocka_unit_test(test_deep_nesting_and_aliases),
         cmocka_unit_test(test_effective_sets_are_bounded),
         cmocka_unit_test(test_scalar_resolution),
+        cmocka_unit_test(test_scalar_resolution_pyyaml),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
