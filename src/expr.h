@@ -44,6 +44,8 @@ typedef enum {
     AA__F_ACTION,
     AA__F_RESOURCE,
     AA__F_SCOPE,
+    AA__F_TARGET_AGENT,
+    AA__F_SESSION_ID,
     AA__F_FROM_AGENT,
     AA__F_TO_AGENT,
     AA__F_COUNT

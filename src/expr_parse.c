@@ -18,14 +18,15 @@
 #include <string.h>
 
 static const char *const field_names[AA__F_COUNT] = {
-    "agent", "user", "action", "resource", "scope", "from_agent", "to_agent"};
+    "agent",        "user",       "action",     "resource", "scope",
+    "target_agent", "session_id", "from_agent", "to_agent"};
 
 /* An A2A condition sees every request field (so that `user` there is the
  * request's user, never metadata that a caller chose); an approval
  * condition sees the five of contract section 6. */
 static bool field_in_kind(aa__ctx_kind kind, int f) {
     if (kind == AA__CTX_A2A)
-        return true;
+        return f <= AA__F_SCOPE || f >= AA__F_FROM_AGENT;
     return f <= AA__F_SCOPE;
 }
 

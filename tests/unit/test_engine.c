@@ -261,6 +261,65 @@ static void test_explain(void **state) {
     aa_policy_free(p);
 }
 
+/* ---- delegation.enabled: false -------------------------------------------
+ * A grant made while delegation was on permits nothing once it is off, and
+ * the reason and the trace say why. */
+
+#define DELEG_POLICY(enabled)                                                  \
+    "version: '1.0'\n"                                                         \
+    "profiles:\n"                                                              \
+    "  bot: {allow: [read]}\n"                                                 \
+    "delegation: {enabled: " enabled "}\n"                                     \
+    "audit: {enabled: false}\n"
+
+static void test_delegation_disabled(void **state) {
+    (void)state;
+    aa_policy *on = load_text(DELEG_POLICY("true"));
+    aa_policy *off = load_text(DELEG_POLICY("false"));
+    aa_store *store = NULL;
+    assert_int_equal(aa_store_open_memory(&store, NULL), AA_OK);
+    aa_engine *e_on = engine_for(on, store), *e_off = engine_for(off, store);
+    const char *actions[] = {"deploy:*"};
+    aa_delegation g;
+    assert_int_equal(aa_delegation_create(e_on, "alice", "bot", actions, 1,
+                                          AA_DURATION_DEFAULT, NULL, &g, NULL),
+                     AA_OK);
+    aa_decision *d = aa_decision_new();
+    aa_decision_set_explain(d, 1);
+    aa_request r = {.agent = "bot", .user = "alice", .action = "deploy:web"};
+    assert_int_equal(aa_authorize(e_on, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_false(aa_decision_allowed(d));
+    assert_non_null(strstr(aa_decision_reason(d),
+                           "Action 'deploy:web' not authorized for agent "
+                           "'bot'"));
+    assert_non_null(strstr(aa_decision_reason(d), "delegation is disabled"));
+    assert_non_null(strstr(aa_decision_reason(d), g.delegation_id));
+    const aa_trace_step *s = find_step(d, "delegation");
+    assert_non_null(s);
+    assert_int_equal(s->outcome, 0);
+    assert_non_null(strstr(s->detail, "delegation.enabled: false"));
+    /* Without a grant, the usual reason. */
+    r.action = "write";
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_string_equal(aa_decision_reason(d),
+                        "Action 'write' not authorized for agent 'bot'");
+    /* The profile still permits what it allows. */
+    r.action = "read";
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+
+    aa_delegation_clear(&g);
+    aa_decision_free(d);
+    aa_engine_free(e_on);
+    aa_engine_free(e_off);
+    aa_store_free(store);
+    aa_policy_free(on);
+    aa_policy_free(off);
+}
+
 /* ---- audit failure fails closed --------------------------------------------
  */
 
@@ -667,6 +726,7 @@ int main(void) {
         cmocka_unit_test(test_matchers),
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_delegation_disabled),
         cmocka_unit_test(test_audit_fail_closed),
         cmocka_unit_test(test_audit_lines),
         cmocka_unit_test(test_explain_same_decision),

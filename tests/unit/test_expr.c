@@ -126,7 +126,8 @@ typedef struct test_ctx {
 } test_ctx;
 
 static const char *const field_keys[AA__F_COUNT] = {
-    "agent", "user", "action", "resource", "scope", "from_agent", "to_agent"};
+    "agent",        "user",       "action",     "resource", "scope",
+    "target_agent", "session_id", "from_agent", "to_agent"};
 
 /* json must outlive the context (strings are borrowed). */
 static bool build_ctx(json_t *json, test_ctx *t) {
