@@ -4,10 +4,11 @@
  *
  * Evaluation reads the context, never allocates and never writes outside its
  * stack. Values of `and`, `or`, `not` and of comparisons are booleans.
- * Text forms (for `matches` on non-strings) of lists are rendered into a
- * bounded stack buffer and cut at 255 bytes. Field strings in the context
- * are expected to be NUL-terminated at field_len (they come from C strings),
- * since matchers take C strings.
+ * Text forms (for `matches` on non-strings, and for ordering two lists or
+ * two booleans) are rendered into a bounded stack buffer and cut at 255
+ * bytes. A metadata list is read where the request keeps it. Field strings in
+ * the context are expected to be NUL-terminated at field_len (they come from C
+ * strings), since matchers take C strings.
  */
 #include "expr_impl.h"
 
@@ -57,11 +58,13 @@ bool aa__value_truthy(const aa__value *v) {
     }
 }
 
-/* A value during evaluation: a list is either constant (v.u.list.items) or
- * a list node whose elements are evaluated when needed (dyn). */
+/* A value during evaluation: a list is constant (v.u.list.items), a list
+ * node whose elements are evaluated when needed (dyn), or a request
+ * metadata list read in place (meta): evaluation never copies a list. */
 typedef struct xval {
     aa__value v;
     const node *dyn;
+    const aa_meta *meta;
 } xval;
 
 typedef struct evst {
@@ -88,33 +91,51 @@ const char *aa__meta_string(const aa_meta *meta, size_t n, const char *key,
     return NULL;
 }
 
+/* The value of one metadata entry (or list element) as a condition sees
+ * it; a list points at the request's own elements. */
+static void meta_to_xval(const aa_meta *m, xval *out) {
+    out->v.type = AA__V_NULL;
+    out->dyn = NULL;
+    out->meta = NULL;
+    switch (m->type) {
+    case AA_VALUE_BOOL:
+        out->v.type = AA__V_BOOL;
+        out->v.u.b = m->boolean != 0;
+        break;
+    case AA_VALUE_NUMBER:
+        out->v.type = AA__V_NUM;
+        out->v.u.n = m->number;
+        break;
+    case AA_VALUE_STRING:
+        if (m->string) {
+            out->v.type = AA__V_STR;
+            out->v.u.s.p = m->string;
+            out->v.u.s.len = strlen(m->string);
+        }
+        break;
+    case AA_VALUE_LIST:
+        if (m->items || !m->count) {
+            out->v.type = AA__V_LIST;
+            out->v.u.list.items = NULL;
+            out->v.u.list.n = m->count;
+            out->meta = m->items;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
 static void meta_value(const aa__expr_ctx *c, const char *key, size_t klen,
-                       aa__value *out) {
-    out->type = AA__V_NULL;
+                       xval *out) {
+    out->v.type = AA__V_NULL;
+    out->dyn = NULL;
+    out->meta = NULL;
     for (size_t i = 0; i < c->nmeta; i++) {
         const char *k = c->meta[i].key;
         if (!k || k[0] != key[0] || strncmp(k, key, klen) != 0 || k[klen])
             continue;
-        const aa_meta *m = &c->meta[i];
-        switch (m->type) {
-        case AA_VALUE_BOOL:
-            out->type = AA__V_BOOL;
-            out->u.b = m->boolean != 0;
-            break;
-        case AA_VALUE_NUMBER:
-            out->type = AA__V_NUM;
-            out->u.n = m->number;
-            break;
-        case AA_VALUE_STRING:
-            if (m->string) {
-                out->type = AA__V_STR;
-                out->u.s.p = m->string;
-                out->u.s.len = strlen(m->string);
-            }
-            break;
-        default:
-            break;
-        }
+        meta_to_xval(&c->meta[i], out);
         return;
     }
 }
@@ -122,8 +143,13 @@ static void meta_value(const aa__expr_ctx *c, const char *key, size_t klen,
 static int list_item(evst *s, const xval *l, size_t i, xval *out) {
     if (l->dyn)
         return ev(s, kid(s, l->dyn, (uint32_t)i), out);
+    if (l->meta) {
+        meta_to_xval(&l->meta[i], out);
+        return AA_OK;
+    }
     out->v = l->v.u.list.items[i];
     out->dyn = NULL;
+    out->meta = NULL;
     return AA_OK;
 }
 
@@ -244,15 +270,50 @@ static int text_of(evst *s, const xval *v, char *buf, const char **p,
     return rc;
 }
 
-static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a, const xval *b,
-                              bool *res) {
+static const char *kind_name(aa__vtype t) {
+    switch (t) {
+    case AA__V_BOOL:
+        return "a boolean";
+    case AA__V_NUM:
+        return "a number";
+    case AA__V_STR:
+        return "a string";
+    case AA__V_LIST:
+        return "a list";
+    default:
+        return "null";
+    }
+}
+
+static const char *const op_text[] = {"==", "!=", "<", ">", "<=", ">="};
+
+static int eval_error(evst *s, const node *n, size_t off, const char *fmt, ...)
+    AA__PRINTF(4, 5);
+
+/* `< > <= >=`: numbers by value, other values of one kind by their text; a
+ * null side is false; two kinds are an error (fail closed), never a text
+ * comparison. */
+static AA__NOINLINE int order(evst *s, const node *n, const xval *a,
+                              const xval *b, bool *res) {
     int cmp;
-    if (a->v.type == AA__V_NUM && b->v.type == AA__V_NUM) {
+    *res = false;
+    if (a->v.type == AA__V_NULL || b->v.type == AA__V_NULL)
+        return AA_OK;
+    if (a->v.type != b->v.type) {
+        size_t off = s->e->nodes[n->a].end; /* the operator */
+        while (s->e->src[off] == ' ' || s->e->src[off] == '\t' ||
+               s->e->src[off] == '\n' || s->e->src[off] == '\r')
+            off++;
+        return eval_error(s, n, off,
+                          "cannot order %s and %s with '%s' (both sides "
+                          "must be numbers, or both strings)",
+                          kind_name(a->v.type), kind_name(b->v.type),
+                          op_text[n->op]);
+    }
+    if (a->v.type == AA__V_NUM) {
         double x = a->v.u.n, y = b->v.u.n;
-        if (x != x || y != y) { /* NaN: no order */
-            *res = false;
+        if (x != x || y != y) /* NaN: no order */
             return AA_OK;
-        }
         cmp = x < y ? -1 : x > y;
     } else {
         char ba[TEXT_BUF], bb[TEXT_BUF];
@@ -268,7 +329,7 @@ static AA__NOINLINE int order(evst *s, uint8_t op, const xval *a, const xval *b,
         if (cmp == 0)
             cmp = na < nb ? -1 : na > nb;
     }
-    switch (op) {
+    switch (n->op) {
     case OP_LT:
         *res = cmp < 0;
         break;
@@ -311,16 +372,16 @@ static int member(evst *s, const xval *a, const xval *b, bool *res) {
     return AA_OK;
 }
 
-static int eval_error(evst *s, const node *n, const char *fmt, ...)
-    AA__PRINTF(3, 4);
-static int eval_error(evst *s, const node *n, const char *fmt, ...) {
+/* An evaluation error at node n, pointing at byte `off` of the source. */
+static int eval_error(evst *s, const node *n, size_t off, const char *fmt,
+                      ...) {
     s->errn = n;
     if (s->err) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(s->err->message, sizeof s->err->message, fmt, ap);
         va_end(ap);
-        s->err->column = aa__expr_column(s->e->src, n->b);
+        s->err->column = aa__expr_column(s->e->src, off);
     }
     return AA_EEVAL;
 }
@@ -330,7 +391,7 @@ static AA__NOINLINE int call_matcher(evst *s, const node *n, const xval *v,
     const char *name = n->v.u.s.p;
     int name_len = (int)(n->v.u.s.len > 64 ? 64 : n->v.u.s.len);
     if (!s->c->matcher)
-        return eval_error(s, n, "unknown matcher '%.*s'", name_len, name);
+        return eval_error(s, n, n->b, "unknown matcher '%.*s'", name_len, name);
     char buf[TEXT_BUF];
     const char *text = NULL;
     size_t len;
@@ -342,10 +403,10 @@ static AA__NOINLINE int call_matcher(evst *s, const node *n, const xval *v,
     bool r = false;
     int rc = s->c->matcher(s->c->matcher_ud, name, text, &r);
     if (rc == AA_ENOTFOUND)
-        return eval_error(s, n, "unknown matcher '%.*s'", name_len, name);
+        return eval_error(s, n, n->b, "unknown matcher '%.*s'", name_len, name);
     if (rc != AA_OK)
-        return eval_error(s, n, "matcher '%.*s' failed: %s", name_len, name,
-                          aa_strerror(rc));
+        return eval_error(s, n, n->b, "matcher '%.*s' failed: %s", name_len,
+                          name, aa_strerror(rc));
     *res = r;
     return AA_OK;
 }
@@ -395,12 +456,13 @@ static int compare(evst *s, const node *n, bool *res) {
                                         r.v.u.s.p, r.v.u.s.len) == 0);
         return AA_OK;
     default:
-        return order(s, n->op, &l, &r, res);
+        return order(s, n, &l, &r, res);
     }
 }
 
 static int ev(evst *s, const node *n, xval *out) {
     out->dyn = NULL;
+    out->meta = NULL;
     switch (n->kind) {
     case N_CONST:
         out->v = n->v;
@@ -417,7 +479,7 @@ static int ev(evst *s, const node *n, xval *out) {
         return AA_OK;
     }
     case N_META:
-        meta_value(s->c, n->v.u.s.p, n->v.u.s.len, &out->v);
+        meta_value(s->c, n->v.u.s.p, n->v.u.s.len, out);
         return AA_OK;
     case N_NOPATH:
         out->v.type = AA__V_NULL;
@@ -564,6 +626,32 @@ static void put_value(aa__buf *out, const aa__value *v, int depth) {
     }
 }
 
+/* As put_value, for a value whose list elements are read through
+ * list_item (a metadata list). */
+static void put_xval(evst *s, aa__buf *out, const xval *v) {
+    if (v->v.type != AA__V_LIST || (!v->meta && !v->dyn)) {
+        put_value(out, &v->v, 0);
+        return;
+    }
+    aa__buf_putc(out, '[');
+    for (size_t i = 0; i < v->v.u.list.n; i++) {
+        if (i)
+            aa__buf_puts(out, ", ");
+        if (i == 8) {
+            aa__buf_printf(out, "... (%zu items)", v->v.u.list.n);
+            break;
+        }
+        xval item;
+        if (list_item(s, v, i, &item) != AA_OK)
+            break;
+        if (item.meta || item.dyn)
+            aa__buf_puts(out, "[...]");
+        else
+            put_value(out, &item.v, 1);
+    }
+    aa__buf_putc(out, ']');
+}
+
 #define MAX_READS 8
 
 typedef struct reads {
@@ -626,7 +714,7 @@ static void put_reads(evst *s, const node *n, aa__buf *out) {
         aa__buf_puts(out, " = ");
         xval v;
         ev(s, k, &v); /* reads never fail */
-        put_value(out, &v.v, 0);
+        put_xval(s, out, &v);
     }
     if (r.more)
         aa__buf_puts(out, ", ...");

@@ -51,7 +51,8 @@ enum {
 typedef struct node {
     uint8_t kind;
     uint8_t op;
-    uint8_t can_err; /* a `matches` somewhere in this subtree */
+    uint8_t can_err; /* evaluating this subtree can fail: a `matches`, or an
+                        ordering of values whose kinds may differ */
     uint8_t is_var;  /* a constant that came from a $variable */
     uint32_t a, b;
     uint32_t start, end; /* source span in bytes, for explanations */
@@ -63,6 +64,7 @@ struct aa__expr {
     size_t srclen;
     const node *nodes;
     const uint32_t *kids;
+    uint32_t nnodes;
     uint32_t root;
     bool empty;
     bool pinned[AA__F_COUNT];

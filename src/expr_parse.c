@@ -21,13 +21,26 @@ static const char *const field_names[AA__F_COUNT] = {
     "agent",        "user",       "action",     "resource", "scope",
     "target_agent", "session_id", "from_agent", "to_agent"};
 
-/* An A2A condition sees every request field (so that `user` there is the
- * request's user, never metadata that a caller chose); an approval
- * condition sees the five of contract section 6. */
+/* The built-in names of each context (contract section 6): an approval
+ * condition sees agent, user, action, resource, scope, target_agent and
+ * session_id; an A2A condition from_agent, to_agent, action, and the
+ * request's agent, user, resource and scope. Both read them from the
+ * request, so that no metadata key a caller chose can stand in for them. */
 static bool field_in_kind(aa__ctx_kind kind, int f) {
     if (kind == AA__CTX_A2A)
         return f <= AA__F_SCOPE || f >= AA__F_FROM_AGENT;
-    return f <= AA__F_SCOPE;
+    return f <= AA__F_SESSION_ID;
+}
+
+const char *aa__expr_field_elsewhere(aa__ctx_kind kind, const char *name,
+                                     size_t len) {
+    for (int f = 0; f < AA__F_COUNT; f++)
+        if (strlen(field_names[f]) == len &&
+            memcmp(field_names[f], name, len) == 0)
+            return field_in_kind(kind, f) ? NULL
+                   : kind == AA__CTX_A2A  ? "approval"
+                                          : "A2A";
+    return NULL;
 }
 
 int aa__expr_column(const char *src, size_t off) {
@@ -754,6 +767,39 @@ static bool parse_matcher_name(parser *p, node *n) {
     return true;
 }
 
+/* What a node evaluates to, as far as the compiler knows. */
+enum { K_ANY, K_NULL, K_BOOL, K_NUM, K_STR, K_LIST };
+
+static int static_kind(const node *n) {
+    switch (n->kind) {
+    case N_CONST:
+        return n->v.type == AA__V_NULL   ? K_NULL
+               : n->v.type == AA__V_BOOL ? K_BOOL
+               : n->v.type == AA__V_NUM  ? K_NUM
+               : n->v.type == AA__V_STR  ? K_STR
+                                         : K_LIST;
+    case N_FIELD:
+        return K_STR; /* or null, which orders as false, never an error */
+    case N_NOPATH:
+        return K_NULL;
+    case N_LIST:
+        return K_LIST;
+    case N_META:
+        return K_ANY;
+    default:
+        return K_BOOL; /* and, or, not, comparisons */
+    }
+}
+
+/* Whether ordering a and b can never be an evaluation error: a side is
+ * null, or both sides have one known kind. */
+static bool same_kinds(const node *a, const node *b) {
+    int x = static_kind(a), y = static_kind(b);
+    if (x == K_NULL || y == K_NULL)
+        return true;
+    return x != K_ANY && x == y;
+}
+
 static int32_t parse_cmp(parser *p) {
     uint32_t start = cur(p)->start;
     int32_t l = parse_primary(p);
@@ -824,6 +870,9 @@ static int32_t parse_cmp(parser *p) {
             return -1;
         p->nodes[ni].b = (uint32_t)r;
         p->nodes[ni].can_err = p->nodes[l].can_err | p->nodes[r].can_err;
+        if (op >= OP_LT && op <= OP_GE &&
+            !same_kinds(&p->nodes[l], &p->nodes[r]))
+            p->nodes[ni].can_err = 1;
     }
     p->nodes[ni].can_err |= p->nodes[l].can_err;
     p->nodes[ni].end = prev_end(p);
@@ -1157,6 +1206,7 @@ int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
         }
         e->root = root < 0 ? 0 : (uint32_t)root;
     }
+    e->nnodes = p.nn;
     free(stack);
     free(lx.toks);
     if (p.failed) {
@@ -1208,4 +1258,41 @@ bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
     if (nexact)
         *nexact = e->pin_exact[f];
     return true;
+}
+
+/* ---- what a condition reads, for load warnings ----------------------------
+ */
+
+void aa__expr_each_meta_read(const aa__expr *e, aa__expr_read_fn fn, void *ud) {
+    if (!e || e->empty)
+        return;
+    for (uint32_t i = 0; i < e->nnodes; i++) {
+        const node *n = &e->nodes[i];
+        if (n->kind != N_META)
+            continue;
+        aa__expr_read r;
+        r.name = n->v.u.s.p;
+        r.len = n->v.u.s.len;
+        r.bare = n->v.u.s.p == e->src + n->start;
+        r.column = aa__expr_column(e->src, (size_t)(n->v.u.s.p - e->src));
+        fn(ud, &r);
+    }
+}
+
+void aa__expr_each_escape(const aa__expr *e, aa__expr_escape_fn fn, void *ud) {
+    if (!e || e->empty)
+        return;
+    const char *s = e->src;
+    char quote = 0;
+    for (size_t i = 0; s[i]; i++) {
+        if (!quote) {
+            if (s[i] == '"' || s[i] == '\'')
+                quote = s[i];
+        } else if (s[i] == '\\' && s[i + 1]) {
+            fn(ud, aa__expr_column(s, i), s[i + 1]);
+            i++;
+        } else if (s[i] == quote) {
+            quote = 0;
+        }
+    }
 }
