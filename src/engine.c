@@ -574,6 +574,41 @@ static bool step_user_permissions(run *r) {
     return true;
 }
 
+/* Whether A2A policy a, whose patterns match the call, matches by its
+ * condition too, writing its trace line. Fails closed: a deny policy
+ * whose condition cannot be evaluated counts, an allow policy does not;
+ * *rc says whether the condition could be evaluated. */
+static bool a2a_condition(run *r, const aa__a2a *a, int *rc,
+                          aa__expr_error *xerr) {
+    const aa_request *req = r->req;
+    aa_decision *d = r->d;
+    bool matched = true;
+    aa__buf *b = NULL;
+    *rc = AA_OK;
+    if (!aa__expr_is_empty(a->cond)) {
+        if (d->explain) {
+            b = aa__decision_step(d, "a2a", 0);
+            if (b)
+                aa__buf_printf(b, "policy '%s' (%s): ", a->name,
+                               a->allow ? "allow" : "deny");
+            *rc = aa__expr_explain(a->cond, run_ctx(r), &matched, xerr, b);
+        } else {
+            *rc = aa__expr_eval(a->cond, run_ctx(r), &matched, xerr);
+        }
+        if (*rc != AA_OK)
+            matched = !a->allow;
+    } else if (d->explain) {
+        b = aa__decision_step(d, "a2a", 0);
+        if (b)
+            aa__buf_printf(b, "policy '%s' (%s) matches %s -> %s on '%s'",
+                           a->name, a->allow ? "allow" : "deny", req->agent,
+                           req->target_agent, req->action);
+    }
+    if (b)
+        d->steps[d->nsteps - 1].outcome = matched ? (a->allow ? 1 : -1) : 0;
+    return matched;
+}
+
 /* 7. Agent-to-agent (only with a target_agent), section 8: a matching deny
  * policy denies, else a matching allow or the default decides whether the
  * call may go on (an allow does not permit the action by itself). */
@@ -583,65 +618,39 @@ static bool step_a2a(run *r) {
         return true;
     const aa_policy *p = r->p;
     aa_decision *d = r->d;
-    const aa__expr_ctx *ctx = run_ctx(r);
-    size_t tlen = strlen(req->target_agent), alen = r->alen;
-    size_t flen = ctx->field_len[AA__F_AGENT];
+    size_t tlen = strlen(req->target_agent), flen = strlen(req->agent);
     aa__merge m = aa__a2a_candidates(&r->e->index, req->agent, flen,
                                      req->target_agent, tlen);
-    const aa__a2a *allowed_by = NULL;
-    aa__expr_error xerr;
+    bool allowed = false;
     int i;
     while ((i = aa__merge_next(&m)) >= 0) {
         const aa__a2a *a = &p->a2a.policies[i];
         if (!aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
-            !aa__pattern_match(&a->action_pat, req->action, alen) ||
+            !aa__pattern_match(&a->action_pat, r->action, r->alen) ||
             (a->from_pat.kind != AA__PAT_EXACT &&
              !aa__pattern_match(&a->from_pat, req->agent, flen)))
             continue;
-        if (a->allow && allowed_by)
+        if (a->allow && allowed)
             continue; /* an earlier allow already stands; only denies matter */
-        bool matched = true;
-        int rc = AA_OK;
-        aa__buf *b = NULL;
-        if (!aa__expr_is_empty(a->cond)) {
-            if (d->explain) {
-                b = aa__decision_step(d, "a2a", 0);
-                if (b)
-                    aa__buf_printf(b, "policy '%s' (%s): ", a->name,
-                                   a->allow ? "allow" : "deny");
-                rc = aa__expr_explain(a->cond, ctx, &matched, &xerr, b);
-            } else {
-                rc = aa__expr_eval(a->cond, ctx, &matched, &xerr);
-            }
-            /* Fail closed: an erroring deny counts, an erroring allow not. */
-            if (rc != AA_OK)
-                matched = !a->allow;
-        } else if (d->explain) {
-            b = aa__decision_step(d, "a2a", 0);
-            if (b)
-                aa__buf_printf(b, "policy '%s' (%s) matches %s -> %s on '%s'",
-                               a->name, a->allow ? "allow" : "deny", req->agent,
-                               req->target_agent, req->action);
-        }
-        if (b)
-            d->steps[d->nsteps - 1].outcome = matched ? (a->allow ? 1 : -1) : 0;
-        if (!matched)
+        int rc;
+        aa__expr_error xerr;
+        if (!a2a_condition(r, a, &rc, &xerr))
             continue;
-        if (!a->allow) {
-            if (rc != AA_OK)
-                deny(d,
-                     "Denied by A2A policy: %s (condition could not be "
-                     "evaluated: %s)",
-                     aa__empty(a->description) ? a->name : a->description,
-                     xerr.message);
-            else
-                DENY(d, "Denied by A2A policy: ",
-                     aa__empty(a->description) ? a->name : a->description);
-            return false;
+        if (a->allow) {
+            allowed = true;
+            continue;
         }
-        allowed_by = a;
+        const char *what = aa__empty(a->description) ? a->name : a->description;
+        if (rc != AA_OK)
+            deny(d,
+                 "Denied by A2A policy: %s (condition could not be evaluated: "
+                 "%s)",
+                 what, xerr.message);
+        else
+            DENY(d, "Denied by A2A policy: ", what);
+        return false;
     }
-    if (allowed_by)
+    if (allowed)
         return true;
     if (p->a2a.default_allow) {
         step(d, "a2a", 1, "no A2A policy matched; the default is allow");
@@ -670,7 +679,50 @@ static bool step_permitted(run *r) {
     return false;
 }
 
-/* 9. The approval tier (section 7), and the reason of an allowed decision. */
+/* For the trace: how many approval policies the index skipped. */
+static void trace_skipped(run *r, aa__merge m) {
+    size_t n = 0;
+    while (aa__merge_next(&m) >= 0)
+        n++;
+    size_t skipped = r->p->napprovals - n;
+    bool by_meta = r->e->index.nmeta > 0;
+    if (skipped)
+        step(r->d, "approval", 0,
+             "%zu approval polic%s about other %s skipped (indexed by %s)",
+             skipped, skipped == 1 ? "y" : "ies",
+             by_meta ? "requests" : "actions",
+             by_meta ? "action and metadata" : "action");
+}
+
+/* Whether approval policy ap matches, writing its trace line. Fails
+ * closed: a condition that cannot be evaluated counts as matched (and
+ * sets *failed). */
+static bool approval_matches(run *r, const aa__approval *ap, bool *failed) {
+    bool matched = false;
+    aa__expr_error xerr;
+    int rc;
+    aa__buf *b = aa__decision_step(r->d, "approval", 0);
+    if (b) {
+        aa__buf_printf(b, "policy '%s' (%s): ", ap->name,
+                       aa_tier_name(ap->tier));
+        rc = aa__expr_explain(ap->cond, run_ctx(r), &matched, &xerr, b);
+    } else {
+        rc = aa__expr_eval(ap->cond, run_ctx(r), &matched, &xerr);
+    }
+    *failed = rc != AA_OK;
+    if (*failed) {
+        matched = true;
+        if (b) /* the explanation already says what failed */
+            aa__buf_puts(b, "; fails closed: counts as matched");
+    }
+    if (b)
+        r->d->steps[r->d->nsteps - 1].outcome = matched;
+    return matched;
+}
+
+/* 9. The approval tier (section 7): the profile's default, raised by
+ * every matching approval policy; the first policy in file order with the
+ * winning tier names it. */
 static void approval_tier(run *r) {
     const aa_policy *p = r->p;
     const aa__profile *prof = r->prof;
@@ -683,22 +735,9 @@ static void approval_tier(run *r) {
              aa_tier_name(tier));
     aa__merge m = aa__approval_candidates(&r->e->index, r->action, r->alen,
                                           r->ahash, ctx->meta, ctx->nmeta);
-    aa__expr_error xerr;
+    if (d->explain)
+        trace_skipped(r, m);
     int i;
-    if (d->explain) {
-        aa__merge count = m;
-        size_t n = 0;
-        while (aa__merge_next(&count) >= 0)
-            n++;
-        bool by_meta = r->e->index.nmeta > 0;
-        if (p->napprovals > n)
-            step(d, "approval", 0,
-                 "%zu approval polic%s about other %s skipped (indexed by "
-                 "%s)",
-                 p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies",
-                 by_meta ? "requests" : "actions",
-                 by_meta ? "action and metadata" : "action");
-    }
     while ((i = aa__merge_next(&m)) >= 0) {
         /* Settled: nothing later can change tier or name. Without explain
          * the loop stops here; with it, the rest is evaluated for the trace
@@ -707,25 +746,11 @@ static void approval_tier(run *r) {
         if (settled && !d->explain)
             break;
         const aa__approval *ap = &p->approvals[i];
-        bool matched = false;
-        int rc;
-        aa__buf *b = aa__decision_step(d, "approval", 0);
-        if (b) {
-            aa__buf_printf(b, "policy '%s' (%s): ", ap->name,
-                           aa_tier_name(ap->tier));
-            rc = aa__expr_explain(ap->cond, ctx, &matched, &xerr, b);
-        } else {
-            rc = aa__expr_eval(ap->cond, ctx, &matched, &xerr);
-        }
-        if (rc != AA_OK) { /* fail closed: the approval still applies */
-            matched = true;
-            r->failed_closed |= !settled;
-            if (b) /* the explanation already says what failed */
-                aa__buf_puts(b, "; fails closed: counts as matched");
-        }
-        if (b)
-            d->steps[d->nsteps - 1].outcome = matched;
-        if (matched && (ap->tier > tier || (ap->tier == tier && !*by))) {
+        bool failed;
+        if (!approval_matches(r, ap, &failed))
+            continue;
+        r->failed_closed |= failed && !settled;
+        if (ap->tier > tier || (ap->tier == tier && !*by)) {
             tier = ap->tier;
             by = ap->name;
         }
