@@ -160,7 +160,8 @@ typedef struct run {
     aa_decision *d;
     const char *action;
     size_t alen;
-    uint64_t ahash;          /* aa__hash(action), shared by every lookup */
+    uint64_t ahash; /* aa__hash(action), shared by every lookup */
+    size_t agent_len;
     int64_t now;             /* 0 until a step reads the clock */
     const aa__profile *prof; /* NULL: the agent has no profile */
     permit_kind permit;
@@ -182,10 +183,10 @@ static int64_t run_now(run *r) {
 static const aa__expr_ctx *run_ctx(run *r) {
     if (r->ctx_ready)
         return &r->ctx;
-    aa__expr_ctx *c = &r->ctx;
+    aa__expr_ctx *c = &r->ctx; /* every member is set below */
     const aa_request *q = r->req;
-    memset(c, 0, sizeof *c);
-    set_field(c, AA__F_AGENT, q->agent);
+    c->fields[AA__F_AGENT] = q->agent;
+    c->field_len[AA__F_AGENT] = r->agent_len;
     set_field(c, AA__F_USER, q->user);
     c->fields[AA__F_ACTION] = r->action;
     c->field_len[AA__F_ACTION] = r->alen;
@@ -349,9 +350,8 @@ static bool step_session(run *r) {
 static bool step_profile(run *r) {
     const aa_request *req = r->req;
     const aa_policy *p = r->p;
-    size_t nlen = strlen(req->agent);
-    r->prof = aa__map_get_h(&p->profile_by_name, req->agent, nlen,
-                            aa__hash(req->agent, nlen));
+    r->prof = aa__map_get_h(&p->profile_by_name, req->agent, r->agent_len,
+                            aa__hash(req->agent, r->agent_len));
     const aa__profile *prof = r->prof;
     if (prof)
         step(r->d, "profile", 1, "agent '%s' has profile '%s'%s%s%s",
@@ -618,7 +618,7 @@ static bool step_a2a(run *r) {
         return true;
     const aa_policy *p = r->p;
     aa_decision *d = r->d;
-    size_t tlen = strlen(req->target_agent), flen = strlen(req->agent);
+    size_t tlen = strlen(req->target_agent), flen = r->agent_len;
     aa__merge m = aa__a2a_candidates(&r->e->index, req->agent, flen,
                                      req->target_agent, tlen);
     bool allowed = false;
@@ -697,7 +697,8 @@ static void trace_skipped(run *r, aa__merge m) {
 /* Whether approval policy ap matches, writing its trace line. Fails
  * closed: a condition that cannot be evaluated counts as matched (and
  * sets *failed). */
-static bool approval_matches(run *r, const aa__approval *ap, bool *failed) {
+static bool approval_matches(run *r, const aa__approval *ap,
+                             const aa__expr_ctx *ctx, bool *failed) {
     bool matched = false;
     aa__expr_error xerr;
     int rc;
@@ -705,9 +706,9 @@ static bool approval_matches(run *r, const aa__approval *ap, bool *failed) {
     if (b) {
         aa__buf_printf(b, "policy '%s' (%s): ", ap->name,
                        aa_tier_name(ap->tier));
-        rc = aa__expr_explain(ap->cond, run_ctx(r), &matched, &xerr, b);
+        rc = aa__expr_explain(ap->cond, ctx, &matched, &xerr, b);
     } else {
-        rc = aa__expr_eval(ap->cond, run_ctx(r), &matched, &xerr);
+        rc = aa__expr_eval(ap->cond, ctx, &matched, &xerr);
     }
     *failed = rc != AA_OK;
     if (*failed) {
@@ -727,18 +728,22 @@ static void approval_tier(run *r) {
     const aa_policy *p = r->p;
     const aa__profile *prof = r->prof;
     aa_decision *d = r->d;
-    const aa__expr_ctx *ctx = run_ctx(r);
+    const aa_request *req = r->req;
+    const aa__expr_ctx *ctx = NULL; /* made only when a policy applies */
     aa_tier tier = prof ? prof->default_tier : AA_TIER_AUTONOMOUS;
     const char *by = "";
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    aa__merge m = aa__approval_candidates(&r->e->index, r->action, r->alen,
-                                          r->ahash, ctx->meta, ctx->nmeta);
+    aa__merge m = aa__approval_candidates(
+        &r->e->index, r->action, r->alen, r->ahash, req->metadata,
+        req->metadata ? req->metadata_count : 0);
     if (d->explain)
         trace_skipped(r, m);
-    int i;
-    while ((i = aa__merge_next(&m)) >= 0) {
+    int i = aa__merge_next(&m);
+    if (i >= 0)
+        ctx = run_ctx(r);
+    for (; i >= 0; i = aa__merge_next(&m)) {
         /* Settled: nothing later can change tier or name. Without explain
          * the loop stops here; with it, the rest is evaluated for the trace
          * only and must not change the decision (its reason included). */
@@ -747,7 +752,7 @@ static void approval_tier(run *r) {
             break;
         const aa__approval *ap = &p->approvals[i];
         bool failed;
-        if (!approval_matches(r, ap, &failed))
+        if (!approval_matches(r, ap, ctx, &failed))
             continue;
         r->failed_closed |= failed && !settled;
         if (ap->tier > tier || (ap->tier == tier && !*by)) {
@@ -905,6 +910,7 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     r.action = req->action;
     r.alen = strlen(req->action);
     r.ahash = aa__hash(r.action, r.alen);
+    r.agent_len = strlen(req->agent);
     r.now = 0;
     r.prof = NULL;
     r.permit = PERMIT_NONE;

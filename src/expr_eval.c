@@ -60,7 +60,8 @@ bool aa__value_truthy(const aa__value *v) {
 
 /* A value during evaluation: a list is constant (v.u.list.items), a list
  * node whose elements are evaluated when needed (dyn), or a request
- * metadata list read in place (meta): evaluation never copies a list. */
+ * metadata list read in place (meta): evaluation never copies a list.
+ * dyn and meta mean something only when v.type is AA__V_LIST. */
 typedef struct xval {
     aa__value v;
     const node *dyn;
@@ -460,12 +461,14 @@ static int compare(evst *s, const node *n, bool *res) {
     }
 }
 
+/* The value of node n. `dyn` and `meta` are set only for lists: nothing
+ * reads them for another kind. */
 static int ev(evst *s, const node *n, xval *out) {
-    out->dyn = NULL;
-    out->meta = NULL;
     switch (n->kind) {
     case N_CONST:
         out->v = n->v;
+        out->dyn = NULL;
+        out->meta = NULL;
         return AA_OK;
     case N_FIELD: {
         const char *f = s->c->fields[n->a];
@@ -499,6 +502,7 @@ static int ev(evst *s, const node *n, xval *out) {
         out->v.u.list.items = NULL;
         out->v.u.list.n = n->b;
         out->dyn = n;
+        out->meta = NULL;
         return AA_OK;
     default: {
         bool b = false;
@@ -644,7 +648,7 @@ static void put_xval(evst *s, aa__buf *out, const xval *v) {
         xval item;
         if (list_item(s, v, i, &item) != AA_OK)
             break;
-        if (item.meta || item.dyn)
+        if (item.v.type == AA__V_LIST && (item.meta || item.dyn))
             aa__buf_puts(out, "[...]");
         else
             put_value(out, &item.v, 1);
