@@ -61,7 +61,16 @@ static int matcher(void *ud, const char *name, const char *value,
     return AA_ENOTFOUND;
 }
 
+static const aa_meta tags[] = {
+    {.type = AA_VALUE_STRING, .string = "pii"},
+    {.type = AA_VALUE_NUMBER, .number = 2},
+    {.type = AA_VALUE_BOOL, .boolean = 1},
+    {.type = AA_VALUE_NULL},
+};
+
 static const aa_meta meta[] = {
+    {.key = "tags", .type = AA_VALUE_LIST, .items = tags, .count = 4},
+    {.key = "none", .type = AA_VALUE_LIST, .count = 0},
     {.key = "amount", .type = AA_VALUE_NUMBER, .number = 250},
     {.key = "env", .type = AA_VALUE_STRING, .string = "prod"},
     {.key = "flag", .type = AA_VALUE_BOOL, .boolean = 1},
@@ -134,6 +143,25 @@ static void check_ctx(const aa__expr *e, const aa__expr_ctx *c,
     }
 }
 
+/* The load warnings' enumerations point inside the condition. */
+typedef struct lint_ud {
+    const char *src;
+    size_t nchars;
+} lint_ud;
+
+static void on_read(void *ud, const aa__expr_read *r) {
+    const lint_ud *l = ud;
+    if (r->column < 1 || (size_t)r->column > l->nchars || !r->len ||
+        r->name < l->src || r->name + r->len > l->src + strlen(l->src))
+        abort();
+}
+
+static void on_escape(void *ud, int column, char escaped) {
+    const lint_ud *l = ud;
+    if (column < 1 || (size_t)column > l->nchars || !strchr("\\\"'nt", escaped))
+        abort();
+}
+
 static void run(const char *src, aa__ctx_kind kind) {
     aa__expr *e = NULL;
     aa__expr_error err;
@@ -150,6 +178,9 @@ static void run(const char *src, aa__ctx_kind kind) {
     }
     if (strcmp(aa__expr_source(e), src) != 0)
         abort();
+    lint_ud l = {aa__expr_source(e), chars(src)};
+    aa__expr_each_meta_read(e, on_read, &l);
+    aa__expr_each_escape(e, on_escape, &l);
 
     aa__expr_ctx c;
     memset(&c, 0, sizeof c);
@@ -164,6 +195,8 @@ static void run(const char *src, aa__ctx_kind kind) {
     set(&c, AA__F_RESOURCE, "repo:x");
     set(&c, AA__F_FROM_AGENT, "orchestrator");
     set(&c, AA__F_TO_AGENT, "research-bot");
+    set(&c, AA__F_TARGET_AGENT, "research-bot");
+    set(&c, AA__F_SESSION_ID, "s-1");
     check_ctx(e, &c, src);
 
     set(&c, AA__F_ACTION, "prod");

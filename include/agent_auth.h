@@ -252,9 +252,10 @@ int aa_decision_is_autonomous(const aa_decision *d);
 
 /* The trace: one line per pipeline step, in order, when explain is on. */
 typedef struct aa_trace_step {
-    const char *step;   /* "session", "profile", "deny", "scope", "allow",
-                           "delegation", "user_permissions", "a2a",
-                           "result", "approval", "audit" */
+    const char *step;   /* "session", "profile", "deny", "scope",
+                           "metadata", "allow", "delegation",
+                           "user_permissions", "a2a", "result", "approval",
+                           "audit" */
     const char *detail; /* what was checked and what decided */
     int outcome;        /* 1 passed/matched, 0 did not, -1 denied here */
 } aa_trace_step;

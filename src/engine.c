@@ -2,10 +2,14 @@
  * engine.c - the decision pipeline of contract section 5, with the approval
  * tiers of section 7 and agent-to-agent rules of section 8.
  *
- * The hot path allocates nothing once the decision object has warmed up:
- * names are hashed once per request, profiles are found by hash, exact
+ * aa_authorize runs one static function per step of section 5 (see
+ * decide()); each writes its own trace line and its reason when it denies.
+ * Names are hashed once per request, profiles are found by hash, exact
  * action names by hash inside each profile's pattern sets, and only the
  * approval and A2A policies that can concern the request are evaluated.
+ * Without auditing, a decision allocates nothing once the decision object
+ * has warmed up; an audited one allocates the error object that the audit
+ * writer reports into (the line buffer itself is reused).
  */
 #include "engine.h"
 
@@ -154,6 +158,62 @@ typedef enum {
     PERMIT_USER
 } permit_kind;
 
+/* One request on its way through the pipeline, and what the steps found.
+ * Each step writes its own trace line and, when it denies, the reason; it
+ * returns false when it made the decision (a denial). */
+typedef struct run {
+    aa_engine *e;
+    const aa_policy *p;
+    const aa_request *req;
+    aa_decision *d;
+    const char *action;
+    size_t alen;
+    uint64_t ahash; /* aa__hash(action), shared by every lookup */
+    size_t agent_len;
+    int64_t now;             /* 0 until a step reads the clock */
+    const aa__profile *prof; /* NULL: the agent has no profile */
+    permit_kind permit;
+    bool grant_disabled; /* a grant covers the action; delegation is off */
+    bool failed_closed;  /* an approval condition could not be evaluated */
+    bool ctx_ready;
+    aa__expr_ctx ctx; /* what conditions read: made on first use */
+    aa__deleg_hit hit;
+} run;
+
+static int64_t run_now(run *r) {
+    if (!r->now)
+        r->now = aa__engine_now(r->e);
+    return r->now;
+}
+
+/* The request as conditions see it (contract section 6): every built-in
+ * field from the request itself, never from metadata. */
+static const aa__expr_ctx *run_ctx(run *r) {
+    if (r->ctx_ready)
+        return &r->ctx;
+    aa__expr_ctx *c = &r->ctx; /* every member is set below */
+    const aa_request *q = r->req;
+    c->fields[AA__F_AGENT] = q->agent;
+    c->field_len[AA__F_AGENT] = r->agent_len;
+    set_field(c, AA__F_USER, q->user);
+    c->fields[AA__F_ACTION] = r->action;
+    c->field_len[AA__F_ACTION] = r->alen;
+    set_field(c, AA__F_RESOURCE, q->resource);
+    set_field(c, AA__F_SCOPE, q->scope);
+    set_field(c, AA__F_TARGET_AGENT, q->target_agent);
+    set_field(c, AA__F_SESSION_ID, q->session_id);
+    c->fields[AA__F_FROM_AGENT] = c->fields[AA__F_AGENT];
+    c->field_len[AA__F_FROM_AGENT] = c->field_len[AA__F_AGENT];
+    c->fields[AA__F_TO_AGENT] = c->fields[AA__F_TARGET_AGENT];
+    c->field_len[AA__F_TO_AGENT] = c->field_len[AA__F_TARGET_AGENT];
+    c->meta = q->metadata;
+    c->nmeta = q->metadata ? q->metadata_count : 0;
+    c->matcher = call_matcher;
+    c->matcher_ud = r->e;
+    r->ctx_ready = true;
+    return c;
+}
+
 /* A denial: no tier, no approval policy, an empty reason to fill. */
 static void deny_reset(aa_decision *d) {
     d->allowed = false;
@@ -220,9 +280,15 @@ static void describe_origin(aa__buf *b, const aa_policy *p,
     }
 }
 
-/* Step 1: the session, when one is named. Returns false on denial. */
-static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
-                          int64_t now) {
+/* 1. Session (only with a session_id): live, same agent, same user, and
+ * a request scope inside the session scope. */
+static bool step_session(run *r) {
+    aa_engine *e = r->e;
+    const aa_request *req = r->req;
+    aa_decision *d = r->d;
+    if (aa__empty(req->session_id))
+        return true;
+    int64_t now = run_now(r);
     if (!e->store) {
         deny(d, "Invalid or expired session: '%s' (no state store)",
              req->session_id);
@@ -288,68 +354,311 @@ static bool check_session(aa_engine *e, const aa_request *req, aa_decision *d,
     return ok;
 }
 
-/* Section 8: agent-to-agent. Returns true when the call is allowed. */
-static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
-                      const aa__expr_ctx *ctx) {
-    const aa_policy *p = e->policy;
-    size_t tlen = strlen(req->target_agent), alen = strlen(req->action);
-    size_t flen = strlen(req->agent);
-    aa__merge m = aa__a2a_candidates(&e->index, req->agent, flen,
+/* 2. Profile lookup by agent name. */
+static bool step_profile(run *r) {
+    const aa_request *req = r->req;
+    const aa_policy *p = r->p;
+    r->prof = aa__map_get_h(&p->profile_by_name, req->agent, r->agent_len,
+                            aa__hash(req->agent, r->agent_len));
+    const aa__profile *prof = r->prof;
+    if (prof)
+        step(r->d, "profile", 1, "agent '%s' has profile '%s'%s%s%s",
+             req->agent, prof->name, prof->role >= 0 ? " with role '" : "",
+             prof->role >= 0 ? p->roles[prof->role].name : "",
+             prof->role >= 0 ? "'" : "");
+    else
+        step(r->d, "profile", 0,
+             "agent '%s' has no profile: the profile allows nothing",
+             req->agent);
+    return true;
+}
+
+/* 3. Profile deny: deny always wins. */
+static bool step_deny(run *r) {
+    const aa__profile *prof = r->prof;
+    if (!prof)
+        return true;
+    const aa__patset_entry *hit =
+        aa__patset_match_h(&prof->denied, r->action, r->alen, r->ahash);
+    if (hit) {
+        DENY(r->d, "Action '", r->action, "' denied by profile '", prof->name,
+             "'");
+        step(r->d, "deny", -1,
+             "'%s' matches '%s' in the deny list of profile '%s'", r->action,
+             hit->pat.text, prof->name);
+        return false;
+    }
+    if (prof->deny.count)
+        step(r->d, "deny", 1,
+             "no pattern in the deny list of profile '%s' matches '%s'",
+             prof->name, r->action);
+    return true;
+}
+
+/* 3. Scope: inside the profile's scopes; required with require_scope. */
+static bool step_scope(run *r) {
+    const aa__profile *prof = r->prof;
+    const char *scope = r->req->scope;
+    if (!prof)
+        return true;
+    if (aa__empty(scope)) {
+        if (!prof->require_scope)
+            return true;
+        DENY(r->d, "Scope required by profile '", prof->name,
+             "': the request has no scope");
+        step(r->d, "scope", -1,
+             "profile '%s' has require_scope: true and the request names no "
+             "scope",
+             prof->name);
+        return false;
+    }
+    if (!prof->scopeset.count)
+        return true;
+    const aa__patset_entry *hit =
+        aa__patset_match(&prof->scopeset, scope, strlen(scope));
+    if (!hit) {
+        DENY(r->d, "Scope '", scope, "' not allowed by profile '", prof->name,
+             "'");
+        step(r->d, "scope", -1,
+             "'%s' matches none of the scopes of profile '%s'", scope,
+             prof->name);
+        return false;
+    }
+    step(r->d, "scope", 1, "'%s' matches scope '%s' of profile '%s'", scope,
+         hit->pat.text, prof->name);
+    return true;
+}
+
+static const char *const meta_type_names[] = {"a string", "a number",
+                                              "true or false", "a list"};
+
+/* "a string", "null"... for what a metadata value is. */
+static const char *meta_kind(const aa_meta *m) {
+    switch (m->type) {
+    case AA_VALUE_STRING:
+        return m->string ? "a string" : "null";
+    case AA_VALUE_NUMBER:
+        return "a number";
+    case AA_VALUE_BOOL:
+        return "a boolean";
+    case AA_VALUE_LIST:
+        return "a list";
+    default:
+        return "null";
+    }
+}
+
+static bool meta_is(const aa_meta *m, aa__meta_type t) {
+    switch (t) {
+    case AA__MT_STRING:
+        return m->type == AA_VALUE_STRING && m->string;
+    case AA__MT_NUMBER:
+        return m->type == AA_VALUE_NUMBER;
+    case AA__MT_BOOL:
+        return m->type == AA_VALUE_BOOL;
+    default:
+        return m->type == AA_VALUE_LIST;
+    }
+}
+
+static bool meta_present(const aa_request *q, const char *key) {
+    for (size_t i = 0; q->metadata && i < q->metadata_count; i++)
+        if (q->metadata[i].key && strcmp(q->metadata[i].key, key) == 0)
+            return true;
+    return false;
+}
+
+/* 3b. The policy's request_metadata declarations: a declared key has its
+ * type, and a key required for the action is there. */
+static bool step_request_metadata(run *r) {
+    const aa_policy *p = r->p;
+    const aa_request *q = r->req;
+    if (!p->nmeta_decls)
+        return true;
+    for (size_t i = 0; q->metadata && i < q->metadata_count; i++) {
+        const aa_meta *m = &q->metadata[i];
+        const aa__meta_decl *dc =
+            m->key ? aa__map_get(&p->meta_decl_by_key, m->key, strlen(m->key))
+                   : NULL;
+        if (!dc || meta_is(m, dc->type))
+            continue;
+        deny(r->d, "Metadata '%s' must be %s, not %s (request_metadata)",
+             m->key, meta_type_names[dc->type], meta_kind(m));
+        step(r->d, "metadata", -1, "%s", aa_decision_reason(r->d));
+        return false;
+    }
+    for (size_t k = 0; p->meta_required && k < p->nmeta_decls; k++) {
+        const aa__meta_decl *dc = &p->meta_decls[k];
+        const aa__patset_entry *hit =
+            dc->required.count ? aa__patset_match_h(&dc->required, r->action,
+                                                    r->alen, r->ahash)
+                               : NULL;
+        if (!hit || meta_present(q, dc->key))
+            continue;
+        deny(r->d,
+             "Metadata '%s' is required for action '%s' (request_metadata)",
+             dc->key, r->action);
+        step(r->d, "metadata", -1,
+             "'%s' matches '%s' in required_for of metadata '%s', which the "
+             "request does not carry",
+             r->action, hit->pat.text, dc->key);
+        return false;
+    }
+    step(r->d, "metadata", 1,
+         "the request's metadata meets the %zu declaration%s of "
+         "request_metadata",
+         p->nmeta_decls, p->nmeta_decls == 1 ? "" : "s");
+    return true;
+}
+
+/* 4. Profile allow: the role chain's actions and the allow list. */
+static bool step_allow(run *r) {
+    const aa__profile *prof = r->prof;
+    if (!prof)
+        return true;
+    const aa__patset_entry *hit =
+        aa__patset_match_h(&prof->effective, r->action, r->alen, r->ahash);
+    if (!hit) {
+        step(r->d, "allow", 0,
+             "no allowed pattern of profile '%s' matches '%s'", prof->name,
+             r->action);
+        return true;
+    }
+    r->permit = PERMIT_PROFILE;
+    aa__buf *b = aa__decision_step(r->d, "allow", 1);
+    if (b) {
+        aa__buf_printf(b, "'%s' is allowed by ", r->action);
+        describe_origin(b, r->p, prof, hit);
+    }
+    return true;
+}
+
+/* 5. Delegation: a live grant from the request's user to this agent; none
+ * counts while delegation is disabled. */
+static bool step_delegation(run *r) {
+    aa_engine *e = r->e;
+    const aa_request *req = r->req;
+    if (r->permit || !e->store)
+        return true;
+    int rc = e->store->ops->delegation_find(
+        e->store, req->agent, req->user, r->action, run_now(r), &r->hit, NULL);
+    if (rc == AA_OK && !r->p->delegation.enabled) {
+        r->grant_disabled = true;
+        step(r->d, "delegation", 0,
+             "delegation '%s' from user '%s' covers '%s' (pattern '%s'), but "
+             "delegation is disabled (delegation.enabled: false): no grant "
+             "permits anything",
+             r->hit.delegation_id, req->user, r->action, r->hit.pattern);
+    } else if (rc == AA_OK) {
+        r->permit = PERMIT_DELEGATION;
+        step(r->d, "delegation", 1,
+             "delegation '%s' from user '%s' grants '%s' (pattern '%s')",
+             r->hit.delegation_id, req->user, r->action, r->hit.pattern);
+    } else {
+        step(r->d, "delegation", 0,
+             rc == AA_ENOTFOUND ? "no live delegation from user '%s' to "
+                                  "agent '%s' covers '%s'"
+                                : "delegations from user '%s' to agent "
+                                  "'%s' could not be read for '%s'",
+             req->user, req->agent, r->action);
+    }
+    return true;
+}
+
+/* 6. User permissions: the embedding program's callback. */
+static bool step_user_permissions(run *r) {
+    aa_engine *e = r->e;
+    if (r->permit || !e->user_permission)
+        return true;
+    if (e->user_permission(e->user_permission_userdata, r->req->user,
+                           r->action)) {
+        r->permit = PERMIT_USER;
+        step(r->d, "user_permissions", 1, "user '%s' holds '%s'", r->req->user,
+             r->action);
+    } else {
+        step(r->d, "user_permissions", 0, "user '%s' does not hold '%s'",
+             r->req->user, r->action);
+    }
+    return true;
+}
+
+/* Whether A2A policy a, whose patterns match the call, matches by its
+ * condition too, writing its trace line. Fails closed: a deny policy
+ * whose condition cannot be evaluated counts, an allow policy does not;
+ * *rc says whether the condition could be evaluated. */
+static bool a2a_condition(run *r, const aa__a2a *a, int *rc,
+                          aa__expr_error *xerr) {
+    const aa_request *req = r->req;
+    aa_decision *d = r->d;
+    bool matched = true;
+    aa__buf *b = NULL;
+    *rc = AA_OK;
+    if (!aa__expr_is_empty(a->cond)) {
+        if (d->explain) {
+            b = aa__decision_step(d, "a2a", 0);
+            if (b)
+                aa__buf_printf(b, "policy '%s' (%s): ", a->name,
+                               a->allow ? "allow" : "deny");
+            *rc = aa__expr_explain(a->cond, run_ctx(r), &matched, xerr, b);
+        } else {
+            *rc = aa__expr_eval(a->cond, run_ctx(r), &matched, xerr);
+        }
+        if (*rc != AA_OK)
+            matched = !a->allow;
+    } else if (d->explain) {
+        b = aa__decision_step(d, "a2a", 0);
+        if (b)
+            aa__buf_printf(b, "policy '%s' (%s) matches %s -> %s on '%s'",
+                           a->name, a->allow ? "allow" : "deny", req->agent,
+                           req->target_agent, req->action);
+    }
+    if (b)
+        d->steps[d->nsteps - 1].outcome = matched ? (a->allow ? 1 : -1) : 0;
+    return matched;
+}
+
+/* 7. Agent-to-agent (only with a target_agent), section 8: a matching deny
+ * policy denies, else a matching allow or the default decides whether the
+ * call may go on (an allow does not permit the action by itself). */
+static bool step_a2a(run *r) {
+    const aa_request *req = r->req;
+    if (aa__empty(req->target_agent))
+        return true;
+    const aa_policy *p = r->p;
+    aa_decision *d = r->d;
+    size_t tlen = strlen(req->target_agent), flen = r->agent_len;
+    aa__merge m = aa__a2a_candidates(&r->e->index, req->agent, flen,
                                      req->target_agent, tlen);
-    const aa__a2a *allowed_by = NULL;
-    aa__expr_error xerr;
+    bool allowed = false;
     int i;
     while ((i = aa__merge_next(&m)) >= 0) {
         const aa__a2a *a = &p->a2a.policies[i];
         if (!aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
-            !aa__pattern_match(&a->action_pat, req->action, alen) ||
+            !aa__pattern_match(&a->action_pat, r->action, r->alen) ||
             (a->from_pat.kind != AA__PAT_EXACT &&
              !aa__pattern_match(&a->from_pat, req->agent, flen)))
             continue;
-        if (a->allow && allowed_by)
+        if (a->allow && allowed)
             continue; /* an earlier allow already stands; only denies matter */
-        bool matched = true;
-        int rc = AA_OK;
-        aa__buf *b = NULL;
-        if (!aa__expr_is_empty(a->cond)) {
-            if (d->explain) {
-                b = aa__decision_step(d, "a2a", 0);
-                if (b)
-                    aa__buf_printf(b, "policy '%s' (%s): ", a->name,
-                                   a->allow ? "allow" : "deny");
-                rc = aa__expr_explain(a->cond, ctx, &matched, &xerr, b);
-            } else {
-                rc = aa__expr_eval(a->cond, ctx, &matched, &xerr);
-            }
-            /* Fail closed: an erroring deny counts, an erroring allow not. */
-            if (rc != AA_OK)
-                matched = !a->allow;
-        } else if (d->explain) {
-            b = aa__decision_step(d, "a2a", 0);
-            if (b)
-                aa__buf_printf(b, "policy '%s' (%s) matches %s -> %s on '%s'",
-                               a->name, a->allow ? "allow" : "deny", req->agent,
-                               req->target_agent, req->action);
-        }
-        if (b)
-            d->steps[d->nsteps - 1].outcome = matched ? (a->allow ? 1 : -1) : 0;
-        if (!matched)
+        int rc;
+        aa__expr_error xerr;
+        if (!a2a_condition(r, a, &rc, &xerr))
             continue;
-        if (!a->allow) {
-            if (rc != AA_OK)
-                deny(d,
-                     "Denied by A2A policy: %s (condition could not be "
-                     "evaluated: %s)",
-                     aa__empty(a->description) ? a->name : a->description,
-                     xerr.message);
-            else
-                DENY(d, "Denied by A2A policy: ",
-                     aa__empty(a->description) ? a->name : a->description);
-            return false;
+        if (a->allow) {
+            allowed = true;
+            continue;
         }
-        allowed_by = a;
+        const char *what = aa__empty(a->description) ? a->name : a->description;
+        if (rc != AA_OK)
+            deny(d,
+                 "Denied by A2A policy: %s (condition could not be evaluated: "
+                 "%s)",
+                 what, xerr.message);
+        else
+            DENY(d, "Denied by A2A policy: ", what);
+        return false;
     }
-    if (allowed_by)
+    if (allowed)
         return true;
     if (p->a2a.default_allow) {
         step(d, "a2a", 1, "no A2A policy matched; the default is allow");
@@ -362,35 +671,87 @@ static bool check_a2a(aa_engine *e, const aa_request *req, aa_decision *d,
     return false;
 }
 
-/* Section 7: the approval tier. */
-static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
-                          const aa__expr_ctx *ctx, const char *action,
-                          size_t alen, uint64_t ahash, bool *failed_closed) {
-    const aa_policy *p = e->policy;
+/* 8. Not permitted by steps 4-6. */
+static bool step_permitted(run *r) {
+    if (r->permit)
+        return true;
+    if (r->grant_disabled)
+        DENY(r->d, "Action '", r->action, "' not authorized for agent '",
+             r->req->agent, "' (delegation '", r->hit.delegation_id,
+             "' does not count: delegation is disabled)");
+    else
+        DENY(r->d, "Action '", r->action, "' not authorized for agent '",
+             r->req->agent, "'");
+    step(r->d, "result", -1, "nothing permits '%s' for agent '%s'", r->action,
+         r->req->agent);
+    return false;
+}
+
+/* For the trace: how many approval policies the index skipped. */
+static void trace_skipped(run *r, aa__merge m) {
+    size_t n = 0;
+    while (aa__merge_next(&m) >= 0)
+        n++;
+    size_t skipped = r->p->napprovals - n;
+    bool by_meta = r->e->index.nmeta > 0;
+    if (skipped)
+        step(r->d, "approval", 0,
+             "%zu approval polic%s about other %s skipped (indexed by %s)",
+             skipped, skipped == 1 ? "y" : "ies",
+             by_meta ? "requests" : "actions",
+             by_meta ? "action and metadata" : "action");
+}
+
+/* Whether approval policy ap matches, writing its trace line. Fails
+ * closed: a condition that cannot be evaluated counts as matched (and
+ * sets *failed). */
+static bool approval_matches(run *r, const aa__approval *ap,
+                             const aa__expr_ctx *ctx, bool *failed) {
+    bool matched = false;
+    aa__expr_error xerr;
+    int rc;
+    aa__buf *b = aa__decision_step(r->d, "approval", 0);
+    if (b) {
+        aa__buf_printf(b, "policy '%s' (%s): ", ap->name,
+                       aa_tier_name(ap->tier));
+        rc = aa__expr_explain(ap->cond, ctx, &matched, &xerr, b);
+    } else {
+        rc = aa__expr_eval(ap->cond, ctx, &matched, &xerr);
+    }
+    *failed = rc != AA_OK;
+    if (*failed) {
+        matched = true;
+        if (b) /* the explanation already says what failed */
+            aa__buf_puts(b, "; fails closed: counts as matched");
+    }
+    if (b)
+        r->d->steps[r->d->nsteps - 1].outcome = matched;
+    return matched;
+}
+
+/* 9. The approval tier (section 7): the profile's default, raised by
+ * every matching approval policy; the first policy in file order with the
+ * winning tier names it. */
+static void approval_tier(run *r) {
+    const aa_policy *p = r->p;
+    const aa__profile *prof = r->prof;
+    aa_decision *d = r->d;
+    const aa_request *req = r->req;
+    const aa__expr_ctx *ctx = NULL; /* made only when a policy applies */
     aa_tier tier = prof ? prof->default_tier : AA_TIER_AUTONOMOUS;
     const char *by = "";
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    aa__merge m = aa__approval_candidates(&e->index, action, alen, ahash,
-                                          ctx->meta, ctx->nmeta);
-    aa__expr_error xerr;
-    int i;
-    if (d->explain) {
-        aa__merge count = m;
-        size_t n = 0;
-        while (aa__merge_next(&count) >= 0)
-            n++;
-        bool by_meta = e->index.nmeta > 0;
-        if (p->napprovals > n)
-            step(d, "approval", 0,
-                 "%zu approval polic%s about other %s skipped (indexed by "
-                 "%s)",
-                 p->napprovals - n, p->napprovals - n == 1 ? "y" : "ies",
-                 by_meta ? "requests" : "actions",
-                 by_meta ? "action and metadata" : "action");
-    }
-    while ((i = aa__merge_next(&m)) >= 0) {
+    aa__merge m = aa__approval_candidates(
+        &r->e->index, r->action, r->alen, r->ahash, req->metadata,
+        req->metadata ? req->metadata_count : 0);
+    if (d->explain)
+        trace_skipped(r, m);
+    int i = aa__merge_next(&m);
+    if (i >= 0)
+        ctx = run_ctx(r);
+    for (; i >= 0; i = aa__merge_next(&m)) {
         /* Settled: nothing later can change tier or name. Without explain
          * the loop stops here; with it, the rest is evaluated for the trace
          * only and must not change the decision (its reason included). */
@@ -398,25 +759,11 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
         if (settled && !d->explain)
             break;
         const aa__approval *ap = &p->approvals[i];
-        bool matched = false;
-        int rc;
-        aa__buf *b = aa__decision_step(d, "approval", 0);
-        if (b) {
-            aa__buf_printf(b, "policy '%s' (%s): ", ap->name,
-                           aa_tier_name(ap->tier));
-            rc = aa__expr_explain(ap->cond, ctx, &matched, &xerr, b);
-        } else {
-            rc = aa__expr_eval(ap->cond, ctx, &matched, &xerr);
-        }
-        if (rc != AA_OK) { /* fail closed: the approval still applies */
-            matched = true;
-            *failed_closed |= !settled;
-            if (b) /* the explanation already says what failed */
-                aa__buf_puts(b, "; fails closed: counts as matched");
-        }
-        if (b)
-            d->steps[d->nsteps - 1].outcome = matched;
-        if (matched && (ap->tier > tier || (ap->tier == tier && !*by))) {
+        bool failed;
+        if (!approval_matches(r, ap, ctx, &failed))
+            continue;
+        r->failed_closed |= failed && !settled;
+        if (ap->tier > tier || (ap->tier == tier && !*by)) {
             tier = ap->tier;
             by = ap->name;
         }
@@ -426,9 +773,74 @@ static void approval_tier(aa_engine *e, const aa__profile *prof, aa_decision *d,
     d->approval_policy = by;
 }
 
-int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
-    uint64_t t0 = aa__mono_ns();
-    aa__decision_reset(d);
+static void step_approval(run *r) {
+    aa_decision *d = r->d;
+    const aa_request *req = r->req;
+    approval_tier(r);
+    d->allowed = true;
+    aa__buf_reset(&d->reason);
+    switch (r->permit) {
+    case PERMIT_DELEGATION:
+        aa__buf_cat(&d->reason, "Delegated by user '", req->user, "'", NULL);
+        break;
+    case PERMIT_PROFILE:
+        aa__buf_cat(&d->reason, "Allowed by profile '", r->prof->name, "'",
+                    NULL);
+        break;
+    default:
+        aa__buf_puts(&d->reason, "Allowed by user permissions");
+        break;
+    }
+    if (d->requires_approval)
+        aa__buf_cat(&d->reason, " (requires ", aa_tier_name(d->tier),
+                    " approval)", NULL);
+    if (r->failed_closed)
+        aa__buf_puts(&d->reason, "; an approval condition could not be "
+                                 "evaluated and was counted as matched");
+    step(d, "result", 1, "allowed, tier %s%s%s", aa_tier_name(d->tier),
+         *d->approval_policy ? " set by approval policy " : "",
+         d->approval_policy);
+}
+
+/* Contract section 5, in order; the first step that denies decides. */
+static void decide(run *r) {
+    if (!step_session(r) ||          /* 1 */
+        !step_profile(r) ||          /* 2 */
+        !step_deny(r) ||             /* 3 */
+        !step_scope(r) ||            /* 3 */
+        !step_request_metadata(r) || /* request_metadata declarations */
+        !step_allow(r) ||            /* 4 */
+        !step_delegation(r) ||       /* 5 */
+        !step_user_permissions(r) || /* 6 */
+        !step_a2a(r) ||              /* 7 */
+        !step_permitted(r))          /* 8 */
+        return;
+    step_approval(r); /* 9 */
+}
+
+/* ---- around the pipeline ------------------------------------------------- */
+
+/* Metadata values are scalars or lists of scalars (contract section 1). */
+static const char *bad_metadata(const aa_request *req) {
+    for (size_t i = 0; req->metadata && i < req->metadata_count; i++) {
+        const aa_meta *m = &req->metadata[i];
+        if (m->type < AA_VALUE_NULL || m->type > AA_VALUE_LIST)
+            return m->key ? m->key : "";
+        if (m->type != AA_VALUE_LIST)
+            continue;
+        if (m->count && !m->items)
+            return m->key ? m->key : "";
+        for (size_t k = 0; k < m->count; k++)
+            if (m->items[k].type < AA_VALUE_NULL ||
+                m->items[k].type >= AA_VALUE_LIST)
+                return m->key ? m->key : "";
+    }
+    return NULL;
+}
+
+/* The request's own shape: AA_OK, or AA_EINVAL with the decision denied. */
+static int check_request(const aa_engine *e, const aa_request *req,
+                         aa_decision *d) {
     if (!e || !req) {
         deny(d, "Invalid request: no engine or request");
         return AA_EINVAL;
@@ -439,200 +851,29 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
                                                    : NULL;
     if (missing) {
         deny(d, "Invalid request: '%s' is required", missing);
-        d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
         return AA_EINVAL;
     }
     char field[96]; /* text that is not UTF-8 is an input error */
     const char *bad = aa__request_bad_utf8(req, field);
     if (bad) {
         deny(d, "Invalid request: %s is not valid UTF-8", bad);
-        d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
         return AA_EINVAL;
     }
+    const char *key = bad_metadata(req);
+    if (key) {
+        deny(d,
+             "Invalid request: metadata '%s' must be a string, number, "
+             "boolean, null or a list of those",
+             key);
+        return AA_EINVAL;
+    }
+    return AA_OK;
+}
+
+/* Every decision is audited; without its line it does not stand. */
+static void audit_decision(aa_engine *e, const aa_request *req,
+                           aa_decision *d) {
     const aa_policy *p = e->policy;
-    const char *action = req->action;
-    size_t alen = strlen(action);
-    uint64_t ahash = aa__hash(action, alen);
-    int64_t now = 0;
-    permit_kind permit = PERMIT_NONE;
-    aa__deleg_hit hit;
-    bool decided = false; /* a denial has been made */
-    bool failed_closed = false;
-
-    /* 1. Session. */
-    if (!aa__empty(req->session_id)) {
-        now = aa__engine_now(e);
-        decided = !check_session(e, req, d, now);
-    }
-
-    /* 2. Profile. */
-    const aa__profile *prof = NULL;
-    if (!decided) {
-        size_t nlen = strlen(req->agent);
-        prof = aa__map_get_h(&p->profile_by_name, req->agent, nlen,
-                             aa__hash(req->agent, nlen));
-        if (prof)
-            step(d, "profile", 1, "agent '%s' has profile '%s'%s%s%s",
-                 req->agent, prof->name, prof->role >= 0 ? " with role '" : "",
-                 prof->role >= 0 ? p->roles[prof->role].name : "",
-                 prof->role >= 0 ? "'" : "");
-        else
-            step(d, "profile", 0,
-                 "agent '%s' has no profile: the profile allows nothing",
-                 req->agent);
-    }
-
-    /* 3. Profile deny, then scope. */
-    if (!decided && prof) {
-        const aa__patset_entry *hit_deny =
-            aa__patset_match_h(&prof->denied, action, alen, ahash);
-        if (hit_deny) {
-            DENY(d, "Action '", action, "' denied by profile '", prof->name,
-                 "'");
-            step(d, "deny", -1,
-                 "'%s' matches '%s' in the deny list of profile '%s'", action,
-                 hit_deny->pat.text, prof->name);
-            decided = true;
-        } else if (prof->deny.count) {
-            step(d, "deny", 1,
-                 "no pattern in the deny list of profile '%s' matches '%s'",
-                 prof->name, action);
-        }
-        if (!decided && prof->scopeset.count && !aa__empty(req->scope)) {
-            const aa__patset_entry *hs = aa__patset_match(
-                &prof->scopeset, req->scope, strlen(req->scope));
-            if (!hs) {
-                DENY(d, "Scope '", req->scope, "' not allowed by profile '",
-                     prof->name, "'");
-                step(d, "scope", -1,
-                     "'%s' matches none of the scopes of profile '%s'",
-                     req->scope, prof->name);
-                decided = true;
-            } else {
-                step(d, "scope", 1, "'%s' matches scope '%s' of profile '%s'",
-                     req->scope, hs->pat.text, prof->name);
-            }
-        }
-    }
-
-    /* 4. Profile allow. */
-    if (!decided && prof) {
-        const aa__patset_entry *ha =
-            aa__patset_match_h(&prof->effective, action, alen, ahash);
-        if (ha) {
-            permit = PERMIT_PROFILE;
-            aa__buf *b = aa__decision_step(d, "allow", 1);
-            if (b) {
-                aa__buf_printf(b, "'%s' is allowed by ", action);
-                describe_origin(b, p, prof, ha);
-            }
-        } else {
-            step(d, "allow", 0,
-                 "no allowed pattern of profile '%s' matches '%s'", prof->name,
-                 action);
-        }
-    }
-
-    /* 5. Delegation, bound to the request's user. */
-    if (!decided && permit == PERMIT_NONE && e->store) {
-        if (!now)
-            now = aa__engine_now(e);
-        int rc = e->store->ops->delegation_find(e->store, req->agent, req->user,
-                                                action, now, &hit, NULL);
-        if (rc == AA_OK) {
-            permit = PERMIT_DELEGATION;
-            step(d, "delegation", 1,
-                 "delegation '%s' from user '%s' grants '%s' (pattern '%s')",
-                 hit.delegation_id, req->user, action, hit.pattern);
-        } else {
-            step(d, "delegation", 0,
-                 rc == AA_ENOTFOUND ? "no live delegation from user '%s' to "
-                                      "agent '%s' covers '%s'"
-                                    : "delegations from user '%s' to agent "
-                                      "'%s' could not be read for '%s'",
-                 req->user, req->agent, action);
-        }
-    }
-
-    /* 6. User permissions callback. */
-    if (!decided && permit == PERMIT_NONE && e->user_permission) {
-        if (e->user_permission(e->user_permission_userdata, req->user,
-                               action)) {
-            permit = PERMIT_USER;
-            step(d, "user_permissions", 1, "user '%s' holds '%s'", req->user,
-                 action);
-        } else {
-            step(d, "user_permissions", 0, "user '%s' does not hold '%s'",
-                 req->user, action);
-        }
-    }
-
-    aa__expr_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.meta = req->metadata;
-    ctx.nmeta = req->metadata ? req->metadata_count : 0;
-    ctx.matcher = call_matcher;
-    ctx.matcher_ud = e;
-
-    /* 7. Agent-to-agent. */
-    if (!decided && !aa__empty(req->target_agent)) {
-        set_field(&ctx, AA__F_FROM_AGENT, req->agent);
-        set_field(&ctx, AA__F_TO_AGENT, req->target_agent);
-        set_field(&ctx, AA__F_AGENT, req->agent);
-        set_field(&ctx, AA__F_USER, req->user);
-        set_field(&ctx, AA__F_RESOURCE, req->resource);
-        set_field(&ctx, AA__F_SCOPE, req->scope);
-        ctx.fields[AA__F_ACTION] = action;
-        ctx.field_len[AA__F_ACTION] = alen;
-        decided = !check_a2a(e, req, d, &ctx);
-    }
-
-    /* 8. Not permitted. */
-    if (!decided && permit == PERMIT_NONE) {
-        DENY(d, "Action '", action, "' not authorized for agent '", req->agent,
-             "'");
-        step(d, "result", -1, "nothing permits '%s' for agent '%s'", action,
-             req->agent);
-        decided = true;
-    }
-
-    /* 9. Approval tier. */
-    if (!decided) {
-        set_field(&ctx, AA__F_AGENT, req->agent);
-        set_field(&ctx, AA__F_USER, req->user);
-        ctx.fields[AA__F_ACTION] = action;
-        ctx.field_len[AA__F_ACTION] = alen;
-        set_field(&ctx, AA__F_RESOURCE, req->resource);
-        set_field(&ctx, AA__F_SCOPE, req->scope);
-        approval_tier(e, prof, d, &ctx, action, alen, ahash, &failed_closed);
-        d->allowed = true;
-        aa__buf_reset(&d->reason);
-        switch (permit) {
-        case PERMIT_DELEGATION:
-            aa__buf_cat(&d->reason, "Delegated by user '", req->user, "'",
-                        NULL);
-            break;
-        case PERMIT_PROFILE:
-            aa__buf_cat(&d->reason, "Allowed by profile '", prof->name, "'",
-                        NULL);
-            break;
-        default:
-            aa__buf_puts(&d->reason, "Allowed by user permissions");
-            break;
-        }
-        if (d->requires_approval)
-            aa__buf_cat(&d->reason, " (requires ", aa_tier_name(d->tier),
-                        " approval)", NULL);
-        if (failed_closed)
-            aa__buf_puts(&d->reason, "; an approval condition could not be "
-                                     "evaluated and was counted as matched");
-        step(d, "result", 1, "allowed, tier %s%s%s", aa_tier_name(d->tier),
-             *d->approval_policy ? " set by approval policy " : "",
-             d->approval_policy);
-    }
-    d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
-
-    /* Every decision is audited; without its line it does not stand. */
     if (e->audit) {
         aa__audit_decision ad = {
             .req = req,
@@ -666,5 +907,33 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
              e->audit_broken, was_allowed ? "allowed" : "denied");
         step(d, "audit", -1, "%s", aa_decision_reason(d));
     }
+}
+
+int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
+    uint64_t t0 = aa__mono_ns();
+    aa__decision_reset(d);
+    int rc = check_request(e, req, d);
+    if (rc != AA_OK) {
+        d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
+        return rc;
+    }
+    run r;
+    r.e = e;
+    r.p = e->policy;
+    r.req = req;
+    r.d = d;
+    r.action = req->action;
+    r.alen = strlen(req->action);
+    r.ahash = aa__hash(r.action, r.alen);
+    r.agent_len = strlen(req->agent);
+    r.now = 0;
+    r.prof = NULL;
+    r.permit = PERMIT_NONE;
+    r.grant_disabled = false;
+    r.failed_closed = false;
+    r.ctx_ready = false;
+    decide(&r);
+    d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
+    audit_decision(e, req, d);
     return AA_OK;
 }

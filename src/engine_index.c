@@ -1,6 +1,6 @@
 /* engine_index.c - hash indexes over approval and A2A policies, so that a
  * request only evaluates the policies that can concern it. */
-#include "engine.h"
+#include "engine_index.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -44,16 +44,18 @@ typedef enum {
     AA__F_ACTION,
     AA__F_RESOURCE,
     AA__F_SCOPE,
+    AA__F_TARGET_AGENT,
+    AA__F_SESSION_ID,
     AA__F_FROM_AGENT,
     AA__F_TO_AGENT,
     AA__F_COUNT
 } aa__field;
 
-/* Which built-in names a condition sees (contract section 6):
- * APPROVAL: agent, user, action, resource, scope;
+/* Which built-in names a condition sees (contract section 6), all read
+ * from the request itself, never from metadata (hardened):
+ * APPROVAL: agent, user, action, resource, scope, target_agent, session_id;
  * A2A:      from_agent, to_agent, action, and also agent (the caller),
- *           user, resource and scope -- so that no metadata key can stand
- *           in for them there either (hardened).
+ *           user, resource and scope.
  * Any other bare name reads request metadata; `metadata.<key>` always does. */
 typedef enum { AA__CTX_APPROVAL = 0, AA__CTX_A2A = 1 } aa__ctx_kind;
 
@@ -105,8 +107,9 @@ const char *aa__expr_source(const aa__expr *e);
 /* True when the condition is empty/blank (always true). */
 bool aa__expr_is_empty(const aa__expr *e);
 
-/* Evaluates to a truth value. AA_OK, or AA_EEVAL with err filled (message
- * names the matcher and what went wrong). Never allocates. Thread-safe. */
+/* Evaluates to a truth value. AA_OK, or AA_EEVAL with err filled (an
+ * unknown or failing matcher; `< > <= >=` between two non-null values of
+ * different kinds). Never allocates. Thread-safe. */
 int aa__expr_eval(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
                   aa__expr_error *err);
 
@@ -148,6 +151,32 @@ const char *aa__meta_string(const aa_meta *meta, size_t n, const char *key,
 /* Renders a two-line caret display of `src` with a '^' under `column` into
  * out (for messages). */
 void aa__expr_caret(const char *src, int column, aa__buf *out);
+
+/* ---- load warnings ---- */
+
+/* The other context in which `name` is a built-in field ("A2A" or
+ * "approval") when it is not one in `kind`, else NULL: such a bare name in
+ * a condition of `kind` reads metadata, which the writer rarely means. */
+const char *aa__expr_field_elsewhere(aa__ctx_kind kind, const char *name,
+                                     size_t len);
+
+/* One read of request metadata by a condition: `name` (bare) or
+ * `metadata.name`. name[0, len) points into the condition's source. */
+typedef struct aa__expr_read {
+    const char *name;
+    size_t len;
+    int column; /* 1-based, of the name */
+    bool bare;
+} aa__expr_read;
+typedef void (*aa__expr_read_fn)(void *ud, const aa__expr_read *r);
+
+/* Calls fn for every metadata read of e, in source order. */
+void aa__expr_each_meta_read(const aa__expr *e, aa__expr_read_fn fn, void *ud);
+
+/* Calls fn with the 1-based column of every backslash escape in a string
+ * of e and the character it escapes (the Python package has no escapes). */
+typedef void (*aa__expr_escape_fn)(void *ud, int column, char escaped);
+void aa__expr_each_escape(const aa__expr *e, aa__expr_escape_fn fn, void *ud);
 
 /* Truthiness: null, false, 0, "" and [] are false. */
 bool aa__value_truthy(const aa__value *v);

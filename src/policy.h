@@ -52,6 +52,7 @@ typedef struct aa__profile {
     aa__strlist scopes;
     int64_t max_session_duration;
     aa_tier default_tier;
+    bool require_scope; /* a request without a scope is denied */
     aa__pos pos;
     /* Compiled: */
     aa__origin *origins;  /* one per effective entry, tags of `effective` */
@@ -96,6 +97,25 @@ typedef struct aa__a2a {
     aa__pos cond_pos;
 } aa__a2a;
 
+/* The kinds a `request_metadata` declaration may require. */
+typedef enum {
+    AA__MT_STRING = 0,
+    AA__MT_NUMBER,
+    AA__MT_BOOL,
+    AA__MT_LIST
+} aa__meta_type;
+
+/* One `request_metadata` entry: a request whose action matches
+ * `required_for` must carry the key, and any request that carries it must
+ * give it this type. */
+typedef struct aa__meta_decl {
+    const char *key;
+    aa__meta_type type;
+    aa__strlist required_for;
+    aa__patset required; /* compiled required_for; tags: NULL */
+    aa__pos pos;
+} aa__meta_decl;
+
 typedef enum {
     AA__FSYNC_NEVER = 0,
     AA__FSYNC_ALWAYS,
@@ -128,6 +148,11 @@ struct aa_policy {
 
     aa__approval *approvals;
     size_t napprovals;
+
+    aa__meta_decl *meta_decls; /* request_metadata, in file order */
+    size_t nmeta_decls;
+    aa__map meta_decl_by_key; /* key -> aa__meta_decl* */
+    bool meta_required;       /* some declaration has required_for */
 
     struct {
         bool enabled;

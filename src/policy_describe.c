@@ -21,7 +21,8 @@
  *                         effective [{pattern, from}] where from is
  *                           "role:<name>" or "allow", in matching order,
  *                         deny [], scopes [] (empty: every scope),
- *                         default_tier, max_session_duration}
+ *                         default_tier, max_session_duration,
+ *                         require_scope}
  *   approval_policies[]  {name, description, condition, tier}
  *   delegation           {enabled, default_duration, max_duration,
  *                         rules[] {name, description, allowed_actions [],
@@ -35,6 +36,8 @@
  *                         fsync ("never"|"always"|"interval"),
  *                         on_failure ("deny"|"allow")}
  *   state                {path}
+ *   request_metadata     {KEY: {type ("string"|"number"|"bool"|"list"),
+ *                               required_for [patterns]}}
  */
 #include "policy.h"
 
@@ -158,13 +161,14 @@ static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
                               json_pack("{s:o, s:o}", "pattern",
                                         jstr(e->pat.text), "from", jstr(from)));
     }
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I}", "name",
-                     jstr(pr->name), "description", jstr(pr->description),
-                     "role", jstr(pr->role_name), "allow", jlist(&pr->allow),
-                     "effective", eff, "deny", jlist(&pr->deny), "scopes",
-                     jlist(&pr->scopes), "default_tier",
-                     aa_tier_name(pr->default_tier), "max_session_duration",
-                     (json_int_t)pr->max_session_duration);
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:I, s:b}", "name",
+        jstr(pr->name), "description", jstr(pr->description), "role",
+        jstr(pr->role_name), "allow", jlist(&pr->allow), "effective", eff,
+        "deny", jlist(&pr->deny), "scopes", jlist(&pr->scopes), "default_tier",
+        aa_tier_name(pr->default_tier), "max_session_duration",
+        (json_int_t)pr->max_session_duration, "require_scope",
+        pr->require_scope);
 }
 
 static const char *fsync_name(aa__fsync_mode m) {
@@ -227,13 +231,24 @@ char *aa_policy_describe_json(const aa_policy *p) {
                            jstr(a->condition)));
     }
 
+    static const char *const type_names[] = {"string", "number", "bool",
+                                             "list"};
+    json_t *decls = json_object();
+    for (size_t i = 0; i < p->nmeta_decls; i++) {
+        const aa__meta_decl *dc = &p->meta_decls[i];
+        json_object_set_new(decls, dc->key,
+                            json_pack("{s:s, s:o}", "type",
+                                      type_names[dc->type], "required_for",
+                                      jlist(&dc->required_for)));
+    }
+
     json_t *root = json_pack(
         "{s:o, s:o, s:{s:o, s:o, s:o}, s:o, s:o, s:o, s:o,"
         " s:{s:b, s:I, s:I, s:o},"
         " s:{s:s, s:o},"
         " s:{s:I, s:I, s:I},"
         " s:{s:b, s:o, s:I, s:s, s:s},"
-        " s:{s:o}}",
+        " s:{s:o}, s:o}",
         "file", jstr(p->file), "version", jstr(p->version), "metadata", "name",
         jstr(p->name), "description", jstr(p->description), "author",
         jstr(p->author), "variables", vars, "roles", roles, "profiles",
@@ -250,7 +265,7 @@ char *aa_policy_describe_json(const aa_policy *p) {
         (json_int_t)p->audit.retention_days, "fsync",
         fsync_name(p->audit.fsync), "on_failure",
         p->audit.on_failure_allow ? "allow" : "deny", "state", "path",
-        jstr(p->state_path));
+        jstr(p->state_path), "request_metadata", decls);
     if (!root)
         return NULL;
     json_object_set_new(json_object_get(root, "audit"), "redact",

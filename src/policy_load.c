@@ -793,14 +793,108 @@ static const aa__ynode *get_cond(loader *L, const aa__ynode *map,
     return v;
 }
 
+/* ---- condition warnings -------------------------------------------------- */
+
+typedef struct cond_lint {
+    loader *L;
+    const aa__ynode *n;
+    const char *src;
+    aa__ctx_kind kind;
+    const char *what;
+    const char *seen[16]; /* names warned about (each once per condition) */
+    size_t seen_len[16];
+    size_t nseen;
+} cond_lint;
+
+/* A warning (an error in strict mode) at column `column` of the
+ * condition, placed in the file. */
+static void cond_warn(cond_lint *c, int column, const char *fmt, ...)
+    AA__PRINTF(3, 4);
+static void cond_warn(cond_lint *c, int column, const char *fmt, ...) {
+    loader *L = c->L;
+    int line = 0, col = 0;
+    if (c->n)
+        cond_position(L, c->n, c->src, column, &line, &col);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    aa__error_add(L->err, L->strict ? AA_SEVERITY_ERROR : AA_SEVERITY_WARNING,
+                  AA_EPOLICY, L->file, line, col,
+                  "%s: condition: %s (column %d)", c->what, msg, column);
+    if (L->strict)
+        L->nerrors++;
+}
+
+static bool lint_seen(cond_lint *c, const aa__expr_read *r) {
+    for (size_t i = 0; i < c->nseen; i++)
+        if (c->seen_len[i] == r->len &&
+            memcmp(c->seen[i], r->name, r->len) == 0)
+            return true;
+    if (c->nseen < AA__ARRAY_LEN(c->seen)) {
+        c->seen[c->nseen] = r->name;
+        c->seen_len[c->nseen++] = r->len;
+    }
+    return false;
+}
+
+/* A metadata read: a bare name that is a built-in of the other context
+ * only, or (when request_metadata declares keys) an undeclared key. */
+static void lint_read(void *ud, const aa__expr_read *r) {
+    cond_lint *c = ud;
+    const aa_policy *p = c->L->p;
+    const char *other =
+        r->bare ? aa__expr_field_elsewhere(c->kind, r->name, r->len) : NULL;
+    if (other) {
+        if (!lint_seen(c, r))
+            cond_warn(c, r->column,
+                      "'%.*s' is a built-in of %s conditions only; here it "
+                      "reads request metadata",
+                      (int)r->len, r->name, other);
+        return;
+    }
+    if (!p->nmeta_decls || aa__map_get(&p->meta_decl_by_key, r->name, r->len))
+        return;
+    if (!lint_seen(c, r))
+        cond_warn(c, r->column,
+                  "'%s%.*s' reads request metadata that request_metadata does "
+                  "not declare",
+                  r->bare ? "" : "metadata.", (int)r->len, r->name);
+}
+
+/* A backslash escape: ours, not the Python package's. */
+static void lint_escape(void *ud, int column, char escaped) {
+    cond_lint *c = ud;
+    const char *reads = escaped == 'n'    ? "a newline"
+                        : escaped == 't'  ? "a tab"
+                        : escaped == '\\' ? "one backslash"
+                        : escaped == '"'  ? "a double quote"
+                                          : "a single quote";
+    cond_warn(c, column,
+              "'\\%c' in a string is an escape here (%s); the Python package "
+              "reads a backslash as a plain character",
+              escaped, reads);
+}
+
+/* Load warnings about a compiled condition (contract section 6). */
+static void lint_cond(loader *L, const aa__ynode *n, const char *src,
+                      const aa__expr *e, aa__ctx_kind kind, const char *what) {
+    cond_lint c = {.L = L, .n = n, .src = src, .kind = kind, .what = what};
+    aa__expr_each_meta_read(e, lint_read, &c);
+    aa__expr_each_escape(e, lint_escape, &c);
+}
+
 static aa__expr *compile_cond(loader *L, const aa__ynode *n, const char *src,
                               aa__ctx_kind kind, const char *what) {
     aa__expr *e = NULL;
     aa__expr_error xe;
     memset(&xe, 0, sizeof xe);
     int rc = aa__expr_compile(src, kind, var_lookup, L->p, &e, &xe);
-    if (rc == AA_OK)
+    if (rc == AA_OK) {
+        lint_cond(L, n, src, e, kind, what);
         return e;
+    }
     if (rc == AA_ENOMEM) {
         L->oom = true;
         return NULL;
@@ -825,14 +919,21 @@ static const char *const top_keys[] = {
     "version",    "metadata", "variables",
     "roles",      "profiles", "approval_policies",
     "delegation", "a2a",      "sessions",
-    "audit",      "state",    NULL};
+    "audit",      "state",    "request_metadata",
+    NULL};
 static const char *const metadata_keys[] = {"name", "description", "author",
                                             NULL};
 static const char *const role_keys[] = {"actions", "extends", "description",
                                         NULL};
-static const char *const profile_keys[] = {
-    "role",         "allow",       "deny", "scopes", "max_session_duration",
-    "default_tier", "description", NULL};
+static const char *const profile_keys[] = {"role",
+                                           "allow",
+                                           "deny",
+                                           "scopes",
+                                           "max_session_duration",
+                                           "default_tier",
+                                           "description",
+                                           "require_scope",
+                                           NULL};
 static const char *const approval_keys[] = {"name", "condition", "tier",
                                             "description", NULL};
 static const char *const delegation_keys[] = {"enabled", "default_duration",
@@ -849,6 +950,7 @@ static const char *const sessions_keys[] = {"default_duration", "max_duration",
 static const char *const audit_keys[] = {
     "enabled", "path", "retention_days", "fsync", "on_failure", "redact", NULL};
 static const char *const state_keys[] = {"path", NULL};
+static const char *const meta_decl_keys[] = {"type", "required_for", NULL};
 
 static void load_version(loader *L, const aa__ynode *root) {
     L->p->version = "1.0";
@@ -1090,6 +1192,7 @@ static void load_profiles(loader *L, const aa__ynode *root) {
         get_strlist(L, v, "allow", what, &pr->allow);
         get_strlist(L, v, "deny", what, &pr->deny);
         get_strlist(L, v, "scopes", what, &pr->scopes);
+        get_bool(L, v, "require_scope", what, &pr->require_scope);
         const char *tier = NULL;
         const aa__ynode *tn = get_str(L, v, "default_tier", what, &tier);
         const aa__ynode *dn = get_int(L, v, "max_session_duration", what,
@@ -1126,6 +1229,65 @@ static void load_profiles(loader *L, const aa__ynode *root) {
                  "sessions.max_duration (%lld)",
                  what, dn ? "" : " (default)", (long long)msd,
                  (long long)p->sessions.max_duration);
+    }
+}
+
+/* request_metadata (ours): key -> {type, required_for}. Loaded before the
+ * conditions, which are checked against it. */
+static void load_request_metadata(loader *L, const aa__ynode *root) {
+    static const char *const types[] = {"string", "number", "bool", "list"};
+    aa_policy *p = L->p;
+    const aa__ynode *m = get_map(L, root, "request_metadata", NULL);
+    if (!m || m->n == 0)
+        return;
+    p->meta_decls = lalloc(L, m->n * sizeof *p->meta_decls);
+    if (!p->meta_decls)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
+        char what[160];
+        snprintf(what, sizeof what, "request_metadata '%.100s'", k->text);
+        if (k->len == 0) {
+            lerr(L, k, "a request_metadata key must not be empty");
+            continue;
+        }
+        if (v->kind != AA__Y_MAP) {
+            type_error(L, v, what, NULL,
+                       "a mapping (type: ..., required_for: [...])");
+            continue;
+        }
+        char where[180];
+        snprintf(where, sizeof where, "in %s", what);
+        check_keys(L, v, meta_decl_keys, where);
+        aa__meta_decl *dc = &p->meta_decls[p->nmeta_decls];
+        memset(dc, 0, sizeof *dc);
+        dc->key = lstrndup(L, k->text, k->len);
+        dc->pos = (aa__pos){k->line, k->col};
+        get_strlist(L, v, "required_for", what, &dc->required_for);
+        const char *type = NULL;
+        const aa__ynode *tn = get_str(L, v, "type", what, &type);
+        if (!tn) {
+            if (!field(v, "type"))
+                lerr(L, v,
+                     "%s: 'type' is required (string, number, bool or "
+                     "list)",
+                     what);
+            continue;
+        }
+        size_t t = 0;
+        while (t < AA__ARRAY_LEN(types) && strcmp(type, types[t]) != 0)
+            t++;
+        if (t == AA__ARRAY_LEN(types)) {
+            lerr(L, tn,
+                 "%s: type '%.40s' is not one of string, number, bool, list",
+                 what, type);
+            continue;
+        }
+        dc->type = (aa__meta_type)t;
+        p->meta_required |= dc->required_for.count > 0;
+        if (!aa__map_put(&p->meta_decl_by_key, dc->key, strlen(dc->key), dc))
+            L->oom = true;
+        p->nmeta_decls++;
     }
 }
 
@@ -1493,6 +1655,10 @@ static int compile_sets(loader *L) {
         if (!add_list(&d->allowed, &d->allowed_actions))
             return AA_ENOMEM;
     }
+    for (size_t i = 0; i < p->nmeta_decls; i++)
+        if (!add_list(&p->meta_decls[i].required,
+                      &p->meta_decls[i].required_for))
+            return AA_ENOMEM;
     return AA_OK;
 }
 
@@ -1573,6 +1739,7 @@ static int load_doc(const char *data, size_t len, const char *name,
         load_roles(&L, root);
         resolve_roles(&L);
         load_profiles(&L, root);
+        load_request_metadata(&L, root);
         load_approvals(&L, root);
         load_delegation(&L, root);
         load_a2a(&L, root);
@@ -1709,6 +1876,9 @@ void aa_policy_free(aa_policy *p) {
     }
     for (size_t i = 0; i < p->delegation.nrules; i++)
         aa__patset_free(&p->delegation.rules[i].allowed);
+    for (size_t i = 0; i < p->nmeta_decls; i++)
+        aa__patset_free(&p->meta_decls[i].required);
+    aa__map_free(&p->meta_decl_by_key);
     for (size_t i = 0; i < p->napprovals; i++)
         aa__expr_free(p->approvals[i].cond);
     for (size_t i = 0; i < p->a2a.npolicies; i++)

@@ -271,7 +271,7 @@ expect_line "Delegation  enabled, default 3600s, max 86400s, 0 rules" "delegatio
 
 aa -c "$ENTERPRISE" inspect -o json
 expect_rc 0 "inspect -o json"
-defer_json "list(d) == ['file', 'version', 'metadata', 'variables', 'roles', 'profiles', 'approval_policies', 'delegation', 'a2a', 'sessions', 'audit', 'state']" "every section"
+defer_json "list(d) == ['file', 'version', 'metadata', 'variables', 'roles', 'profiles', 'approval_policies', 'delegation', 'a2a', 'sessions', 'audit', 'state', 'request_metadata']" "every section"
 defer_json "[r['name'] for r in d['roles']] == ['viewer', 'contributor', 'engineer', 'finance']" "roles in file order"
 defer_json "d['roles'][2]['chain'] == ['engineer', 'contributor', 'viewer'] and 'list' in d['roles'][2]['resolved_actions']" "role resolution"
 defer_json "[e['from'] for e in d['profiles'][0]['effective'] if e['pattern'] == 'read:secrets-metadata'] == ['allow']" "effective permissions say where they come from"

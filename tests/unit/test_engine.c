@@ -186,6 +186,78 @@ static void test_invalid_requests(void **state) {
     aa_policy_free(p);
 }
 
+/* ---- metadata lists ------------------------------------------------------
+ * A list of scalars reaches conditions and request_metadata; a list inside
+ * a list is an input error. */
+
+static const char *LIST_POLICY =
+    "version: '1.0'\n"
+    "profiles:\n"
+    "  bot: {allow: [read]}\n"
+    "request_metadata:\n"
+    "  tags: {type: list, required_for: [read]}\n"
+    "approval_policies:\n"
+    "  - name: pii\n"
+    "    condition: '\"pii\" in tags and tags != [\"pii\", \"ok\"]'\n"
+    "    tier: strong\n"
+    "audit: {enabled: false}\n";
+
+static void test_metadata_lists(void **state) {
+    (void)state;
+    aa_policy *p = load_text(LIST_POLICY);
+    aa_engine *e = engine_for(p, NULL);
+    aa_decision *d = aa_decision_new();
+    aa_decision_set_explain(d, 1);
+    aa_meta items[] = {{.type = AA_VALUE_STRING, .string = "pii"},
+                       {.type = AA_VALUE_STRING, .string = "eu"}};
+    aa_meta meta = {
+        .key = "tags", .type = AA_VALUE_LIST, .items = items, .count = 2};
+    aa_request r = {.agent = "bot",
+                    .user = "u",
+                    .action = "read",
+                    .metadata = &meta,
+                    .metadata_count = 1};
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+    assert_int_equal(aa_decision_tier(d), AA_TIER_STRONG);
+    bool shown = false;
+    for (size_t i = 0; i < aa_decision_trace_count(d); i++)
+        shown |= strstr(aa_decision_trace_get(d, i)->detail,
+                        "tags = [\"pii\", \"eu\"]") != NULL;
+    assert_true(shown);
+
+    items[1].string = "ok"; /* equality of lists, item by item */
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    assert_int_equal(aa_decision_tier(d), AA_TIER_AUTONOMOUS);
+
+    meta.count = 0; /* an empty list is a list */
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+
+    aa_meta scalar = {.key = "tags", .type = AA_VALUE_STRING, .string = "pii"};
+    r.metadata = &scalar;
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    assert_false(aa_decision_allowed(d));
+    assert_string_equal(aa_decision_reason(d),
+                        "Metadata 'tags' must be a list, not a string "
+                        "(request_metadata)");
+
+    aa_meta inner[] = {{.type = AA_VALUE_LIST, .items = items, .count = 1}};
+    aa_meta nested = {
+        .key = "tags", .type = AA_VALUE_LIST, .items = inner, .count = 1};
+    r.metadata = &nested;
+    assert_int_equal(aa_authorize(e, &r, d), AA_EINVAL);
+    assert_false(aa_decision_allowed(d));
+    assert_non_null(strstr(aa_decision_reason(d), "metadata 'tags'"));
+    aa_meta dangling = {.key = "tags", .type = AA_VALUE_LIST, .count = 3};
+    r.metadata = &dangling;
+    assert_int_equal(aa_authorize(e, &r, d), AA_EINVAL);
+
+    aa_decision_free(d);
+    aa_engine_free(e);
+    aa_policy_free(p);
+}
+
 /* ---- the explain trace ------------------------------------------------------
  */
 
@@ -259,6 +331,65 @@ static void test_explain(void **state) {
     aa_decision_free(d);
     aa_engine_free(e);
     aa_policy_free(p);
+}
+
+/* ---- delegation.enabled: false -------------------------------------------
+ * A grant made while delegation was on permits nothing once it is off, and
+ * the reason and the trace say why. */
+
+#define DELEG_POLICY(enabled)                                                  \
+    "version: '1.0'\n"                                                         \
+    "profiles:\n"                                                              \
+    "  bot: {allow: [read]}\n"                                                 \
+    "delegation: {enabled: " enabled "}\n"                                     \
+    "audit: {enabled: false}\n"
+
+static void test_delegation_disabled(void **state) {
+    (void)state;
+    aa_policy *on = load_text(DELEG_POLICY("true"));
+    aa_policy *off = load_text(DELEG_POLICY("false"));
+    aa_store *store = NULL;
+    assert_int_equal(aa_store_open_memory(&store, NULL), AA_OK);
+    aa_engine *e_on = engine_for(on, store), *e_off = engine_for(off, store);
+    const char *actions[] = {"deploy:*"};
+    aa_delegation g;
+    assert_int_equal(aa_delegation_create(e_on, "alice", "bot", actions, 1,
+                                          AA_DURATION_DEFAULT, NULL, &g, NULL),
+                     AA_OK);
+    aa_decision *d = aa_decision_new();
+    aa_decision_set_explain(d, 1);
+    aa_request r = {.agent = "bot", .user = "alice", .action = "deploy:web"};
+    assert_int_equal(aa_authorize(e_on, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_false(aa_decision_allowed(d));
+    assert_non_null(strstr(aa_decision_reason(d),
+                           "Action 'deploy:web' not authorized for agent "
+                           "'bot'"));
+    assert_non_null(strstr(aa_decision_reason(d), "delegation is disabled"));
+    assert_non_null(strstr(aa_decision_reason(d), g.delegation_id));
+    const aa_trace_step *s = find_step(d, "delegation");
+    assert_non_null(s);
+    assert_int_equal(s->outcome, 0);
+    assert_non_null(strstr(s->detail, "delegation.enabled: false"));
+    /* Without a grant, the usual reason. */
+    r.action = "write";
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_string_equal(aa_decision_reason(d),
+                        "Action 'write' not authorized for agent 'bot'");
+    /* The profile still permits what it allows. */
+    r.action = "read";
+    assert_int_equal(aa_authorize(e_off, &r, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+
+    aa_delegation_clear(&g);
+    aa_decision_free(d);
+    aa_engine_free(e_on);
+    aa_engine_free(e_off);
+    aa_store_free(store);
+    aa_policy_free(on);
+    aa_policy_free(off);
 }
 
 /* ---- audit failure fails closed --------------------------------------------
@@ -669,7 +800,9 @@ int main(void) {
         cmocka_unit_test(test_user_permissions),
         cmocka_unit_test(test_matchers),
         cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_metadata_lists),
         cmocka_unit_test(test_explain),
+        cmocka_unit_test(test_delegation_disabled),
         cmocka_unit_test(test_audit_fail_closed),
         cmocka_unit_test(test_audit_lines),
         cmocka_unit_test(test_explain_same_decision),

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
+#include "engine_index.h"
 
 static const char *const conditions[] = {
     "action starts_with \"a\"", "action starts_with \"ab\" and user != \"x\"",

@@ -7,8 +7,8 @@
  *   expr: CONDITION           one or more conditions sharing what follows
  *   exprj: "JSON string"      a condition written as a JSON string
  *   ctx: {JSON object}        built-in fields as strings (or null), "meta":
- *                             {key: scalar}, "kind": "a2a" (default
- *                             approval), "nomatchers": true
+ *                             {key: scalar or list of scalars}, "kind":
+ *                             "a2a" (default approval), "nomatchers": true
  *   want: true | false | error COL MESSAGE | eval-error COL MESSAGE
  *
  * A blank line ends a case; '#' starts a comment line. Every condition is
@@ -122,11 +122,45 @@ typedef struct test_ctx {
     aa__expr_ctx c;
     aa__ctx_kind kind;
     aa_meta meta[32];
+    aa_meta items[64]; /* the elements of list values */
+    size_t nitems;
     matcher_log log;
 } test_ctx;
 
+/* A scalar (or, with items, a list of scalars) as request metadata. */
+static bool to_meta(test_ctx *t, json_t *mv, aa_meta *m, bool list_ok) {
+    if (json_is_string(mv)) {
+        m->type = AA_VALUE_STRING;
+        m->string = json_string_value(mv);
+    } else if (json_is_number(mv)) {
+        m->type = AA_VALUE_NUMBER;
+        m->number = json_number_value(mv);
+    } else if (json_is_boolean(mv)) {
+        m->type = AA_VALUE_BOOL;
+        m->boolean = json_is_true(mv);
+    } else if (json_is_array(mv) && list_ok) {
+        size_t n = json_array_size(mv);
+        if (t->nitems + n > AA__ARRAY_LEN(t->items))
+            return false;
+        m->type = AA_VALUE_LIST;
+        m->items = &t->items[t->nitems];
+        m->count = n;
+        t->nitems += n;
+        for (size_t i = 0; i < n; i++)
+            if (!to_meta(t, json_array_get(mv, i), (aa_meta *)&m->items[i],
+                         false))
+                return false;
+    } else if (json_is_null(mv)) {
+        m->type = AA_VALUE_NULL;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 static const char *const field_keys[AA__F_COUNT] = {
-    "agent", "user", "action", "resource", "scope", "from_agent", "to_agent"};
+    "agent",        "user",       "action",     "resource", "scope",
+    "target_agent", "session_id", "from_agent", "to_agent"};
 
 /* json must outlive the context (strings are borrowed). */
 static bool build_ctx(json_t *json, test_ctx *t) {
@@ -164,18 +198,8 @@ static bool build_ctx(json_t *json, test_ctx *t) {
                     return false;
                 aa_meta *m = &t->meta[t->c.nmeta++];
                 m->key = mk;
-                if (json_is_string(mv)) {
-                    m->type = AA_VALUE_STRING;
-                    m->string = json_string_value(mv);
-                } else if (json_is_number(mv)) {
-                    m->type = AA_VALUE_NUMBER;
-                    m->number = json_number_value(mv);
-                } else if (json_is_boolean(mv)) {
-                    m->type = AA_VALUE_BOOL;
-                    m->boolean = json_is_true(mv);
-                } else {
-                    m->type = AA_VALUE_NULL;
-                }
+                if (!to_meta(t, mv, m, true))
+                    return false;
             }
         } else {
             return false;
@@ -494,6 +518,20 @@ static void test_explain(void **state) {
                    "`user matches nope` could not be evaluated: unknown "
                    "matcher 'nope' (user = \"bob\")");
     expect_explain("  ", &c, AA_OK, true, "empty condition: always true");
+    /* a metadata list is shown with its elements */
+    aa_meta tags[] = {{.type = AA_VALUE_STRING, .string = "pii"},
+                      {.type = AA_VALUE_NUMBER, .number = 2}};
+    aa_meta with_list[] = {
+        {.key = "tags", .type = AA_VALUE_LIST, .items = tags, .count = 2}};
+    aa__expr_ctx lc = c;
+    lc.meta = with_list;
+    lc.nmeta = 1;
+    expect_explain("\"pii\" in tags", &lc, AA_OK, true,
+                   "`\"pii\" in tags` is true (tags = [\"pii\", 2])");
+    expect_explain("tags > 1", &lc, AA_EEVAL, false,
+                   "`tags > 1` could not be evaluated: cannot order a list and "
+                   "a number with '>' (both sides must be numbers, or both "
+                   "strings) (tags = [\"pii\", 2])");
 
     /* long values are shortened */
     char longv[200];
@@ -574,7 +612,8 @@ static void test_meta_pins(void **state) {
     expect_meta_pin("metadata.tenant == \"acme\" and amount > 5", "tenant",
                     acme);
     expect_meta_pin("\"acme\" == tenant", "tenant", acme);
-    expect_meta_pin("amount > 5 and tenant in [\"a\", \"b\"]", "tenant", ab);
+    expect_meta_pin("5 < 6 and tenant in [\"a\", \"b\"]", "tenant", ab);
+    expect_meta_pin("amount > 5 and tenant in [\"a\", \"b\"]", NULL, NULL);
     expect_meta_pin("action == \"x\" and metadata.tenant == \"acme\"", "tenant",
                     acme);
     expect_meta_pin("metadata.env in $production_envs or env == \"stage\"",
@@ -609,7 +648,11 @@ static void test_pins(void **state) {
                 deploy);
     expect_pins("user == \"x\" and action == \"deploy\"", A, AA__F_ACTION,
                 deploy);
-    expect_pins("amount > 5 and action == \"deploy\"", A, AA__F_ACTION, deploy);
+    expect_pins("resource < \"m\" and action == \"deploy\"", A, AA__F_ACTION,
+                deploy);
+    /* metadata may hold any kind: ordering it can fail, so nothing after
+     * it pins */
+    expect_pins("amount > 5 and action == \"deploy\"", A, AA__F_ACTION, NULL);
     expect_pins("action == \"deploy\" and x matches email", A, AA__F_ACTION,
                 deploy);
     expect_pins("from_agent == \"deploy\"", AA__CTX_A2A, AA__F_FROM_AGENT,
@@ -625,8 +668,10 @@ static void test_pins(void **state) {
     const char *const a_pre[] = {"a*", NULL};
     const char *const empty_pre[] = {"*", NULL};
     expect_pins("action starts_with \"gen:\"", A, AA__F_ACTION, gen);
+    expect_pins("user >= \"a\" and action starts_with \"gen:\"", A,
+                AA__F_ACTION, gen);
     expect_pins("amount > 5 and action starts_with \"gen:\"", A, AA__F_ACTION,
-                gen);
+                NULL);
     expect_pins("action starts_with $prefix", A, AA__F_ACTION, gen);
     expect_pins("action starts_with \"\"", A, AA__F_ACTION, empty_pre);
     expect_pins("action == \"a\" or action == \"b\"", A, AA__F_ACTION, ab_or);
