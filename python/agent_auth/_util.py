@@ -7,9 +7,10 @@ from typing import Any, Dict, NoReturn
 
 from . import _core
 from .errors import AgentAuthError, AuditError, ConfigError, StateError
-from .types import AuthDecision, DelegationGrant, ExplainedDecision, Session
+from .types import (AuthDecision, AuthRequest, DelegationGrant,
+                    ExplainedDecision, Session)
 
-_core.set_types(AuthDecision, ExplainedDecision)
+_core.set_types(AuthDecision, ExplainedDecision, AuthRequest)
 
 # A duration long enough to mean "no limit" for the standalone managers.
 FOREVER_S = 100 * 365 * 86400

@@ -18,6 +18,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 
 #include <math.h>
 #include <pthread.h>
@@ -138,27 +139,86 @@ static const char *text_of(PyObject *obj, const char *what, int optional,
 
 /* ---- requests ------------------------------------------------------------ */
 
+/* Slot offsets of the dataclasses (slots=True): the fields are read and
+ * written directly for objects of exactly these types; anything else goes
+ * through getattr/setattr. -1 when a field is not a slot. */
+enum {
+    R_AGENT,
+    R_USER,
+    R_ACTION,
+    R_RESOURCE,
+    R_SCOPE,
+    R_SESSION,
+    R_TARGET,
+    R_METADATA,
+    R_COUNT
+};
+enum {
+    D_ALLOWED,
+    D_TIER,
+    D_REASON,
+    D_REQUIRES,
+    D_POLICY,
+    D_TIME,
+    D_TRACE,
+    D_COUNT
+};
+static PyTypeObject *RequestType;
+static Py_ssize_t RequestOff[R_COUNT];
+static Py_ssize_t DecisionOff[D_COUNT], ExplainedOff[D_COUNT];
+
 /* A request converted to C, with the Python objects it borrows from. */
 typedef struct creq {
     aa_request req;
-    PyObject *held[8]; /* the attribute values (new references) */
-    aa_meta stack_meta[META_STACK];
-    aa_meta *meta;   /* stack_meta or malloc'd */
+    PyObject *held[R_COUNT]; /* the attribute values (new references) */
+    PyObject **refs;         /* metadata keys, values, list items held */
+    size_t nrefs, caprefs;
+    PyObject *inline_refs[24];
+    aa_meta *meta;   /* the caller's buffer or malloc'd */
+    int meta_owned;  /* meta was malloc'd */
     aa_meta **lists; /* malloc'd item arrays, one per list value */
     size_t nlists;
 } creq;
 
 static void creq_release(creq *c) {
-    for (int i = 0; i < 8; i++)
+    for (int i = 0; i < R_COUNT; i++)
         Py_CLEAR(c->held[i]);
-    if (c->meta && c->meta != c->stack_meta)
+    for (size_t i = 0; i < c->nrefs; i++)
+        Py_DECREF(c->refs[i]);
+    if (c->refs != c->inline_refs)
+        free(c->refs);
+    c->refs = c->inline_refs;
+    c->nrefs = 0;
+    if (c->meta_owned)
         free(c->meta);
     for (size_t i = 0; i < c->nlists; i++)
         free(c->lists[i]);
     free(c->lists);
     c->meta = NULL;
+    c->meta_owned = 0;
     c->lists = NULL;
     c->nlists = 0;
+}
+
+/* Keeps a new reference to o until the request is released, so that the
+ * text it lends stays valid while the GIL is released, whatever other
+ * threads do to the dict or list it came from. */
+static int hold(creq *c, PyObject *o) {
+    if (c->nrefs == c->caprefs) {
+        size_t cap = c->caprefs * 2;
+        PyObject **n = malloc(cap * sizeof *n);
+        if (!n) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(n, c->refs, c->nrefs * sizeof *n);
+        if (c->refs != c->inline_refs)
+            free(c->refs);
+        c->refs = n;
+        c->caprefs = cap;
+    }
+    c->refs[c->nrefs++] = Py_NewRef(o);
+    return 0;
 }
 
 /* One scalar into m; returns 0, or -1 with an exception. */
@@ -204,10 +264,9 @@ static int scalar_of(PyObject *v, aa_meta *m, const char *key,
     return 0;
 }
 
-/* metadata (a dict) into c->meta. The dict's keys and values must stay
- * alive: the dict itself is held, and it is copied first so that nobody
- * can change it while the engine reads (the copy is held instead). */
-static int metadata_of(creq *c, PyObject *md, int slot) {
+/* metadata (a dict) into c->meta, using buf (cap entries) when it fits.
+ * Every key, value and list item is held (see hold()). */
+static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
     if (md == Py_None || (PyDict_Check(md) && PyDict_GET_SIZE(md) == 0))
         return 0;
     if (!PyDict_Check(md)) {
@@ -222,19 +281,21 @@ static int metadata_of(creq *c, PyObject *md, int slot) {
                      META_MAX_KEYS);
         return -1;
     }
-    PyObject *copy = PyDict_Copy(md);
-    if (!copy)
-        return -1;
-    Py_XSETREF(c->held[slot], copy);
-    c->meta =
-        n <= META_STACK ? c->stack_meta : calloc((size_t)n, sizeof *c->meta);
-    if (!c->meta) {
-        PyErr_NoMemory();
-        return -1;
+    if ((size_t)n <= cap && buf) {
+        c->meta = buf;
+    } else {
+        c->meta = calloc((size_t)n, sizeof *c->meta);
+        if (!c->meta) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->meta_owned = 1;
     }
     Py_ssize_t pos = 0, i = 0;
     PyObject *k, *v;
-    while (PyDict_Next(copy, &pos, &k, &v)) {
+    /* Nothing below runs Python code, so the dict cannot change while it
+     * is walked. */
+    while (PyDict_Next(md, &pos, &k, &v) && i < n) {
         aa_meta *m = &c->meta[i];
         memset(m, 0, sizeof *m);
         if (!PyUnicode_Check(k)) {
@@ -250,10 +311,11 @@ static int metadata_of(creq *c, PyObject *md, int slot) {
             PyErr_SetString(PyExc_ValueError, "a metadata key is empty");
             return -1;
         }
+        if (hold(c, k) < 0 || hold(c, v) < 0)
+            return -1;
         m->key = key;
         if (PyList_Check(v) || PyTuple_Check(v)) {
-            PyObject *seq = v;
-            Py_ssize_t cnt = PySequence_Fast_GET_SIZE(seq);
+            Py_ssize_t cnt = PySequence_Fast_GET_SIZE(v);
             if (cnt > META_MAX_LIST) {
                 PyErr_Format(PyExc_ValueError,
                              "metadata['%s'] is too long (%zd items; at most "
@@ -272,22 +334,12 @@ static int metadata_of(creq *c, PyObject *md, int slot) {
             }
             c->lists = nl;
             c->lists[c->nlists++] = items;
-            /* A list inside the copied dict can still be changed by
-             * another thread; items are read now and their objects are
-             * kept alive by a tuple copy held in place of the list. */
-            PyObject *frozen = PySequence_Tuple(seq);
-            if (!frozen)
-                return -1;
-            if (PyDict_SetItem(copy, k, frozen) < 0) {
-                Py_DECREF(frozen);
-                return -1;
-            }
-            Py_DECREF(frozen);
             for (Py_ssize_t j = 0; j < cnt; j++) {
                 char where[40];
                 snprintf(where, sizeof where, "[%zd]", j);
-                if (scalar_of(PyTuple_GET_ITEM(frozen, j), &items[j], key,
-                              where) < 0)
+                PyObject *item = PySequence_Fast_GET_ITEM(v, j);
+                if (hold(c, item) < 0 ||
+                    scalar_of(item, &items[j], key, where) < 0)
                     return -1;
             }
             m->type = AA_VALUE_LIST;
@@ -303,21 +355,35 @@ static int metadata_of(creq *c, PyObject *md, int slot) {
     return 0;
 }
 
-/* Reads a request object into c. 0, or -1 with an exception (c must be
- * released either way). */
-static int creq_from(creq *c, PyObject *obj) {
+static const char *const RequestNames[R_COUNT] = {
+    "agent", "user",       "action",       "resource",
+    "scope", "session_id", "target_agent", "metadata"};
+
+/* Reads a request object into c (metadata into buf, cap entries, when it
+ * fits). 0, or -1 with an exception (c must be released either way). */
+static int creq_from(creq *c, PyObject *obj, aa_meta *buf, size_t cap) {
     memset(c, 0, sizeof *c);
-    static const char *const names[7] = {"agent",       "user",  "action",
-                                         "resource",    "scope", "session_id",
-                                         "target_agent"};
-    PyObject *keys[7] = {S_agent, S_user,       S_action,      S_resource,
-                         S_scope, S_session_id, S_target_agent};
-    const char **dst[7] = {&c->req.agent,       &c->req.user,
-                           &c->req.action,      &c->req.resource,
-                           &c->req.scope,       &c->req.session_id,
-                           &c->req.target_agent};
-    for (int i = 0; i < 7; i++) {
-        PyObject *v = PyObject_GetAttr(obj, keys[i]);
+    c->refs = c->inline_refs;
+    c->caprefs = sizeof c->inline_refs / sizeof c->inline_refs[0];
+    const char **dst[R_METADATA] = {&c->req.agent,       &c->req.user,
+                                    &c->req.action,      &c->req.resource,
+                                    &c->req.scope,       &c->req.session_id,
+                                    &c->req.target_agent};
+    int fast = Py_TYPE(obj) == RequestType;
+    for (int i = 0; i < R_COUNT; i++) {
+        PyObject *v;
+        if (fast) {
+            v = *(PyObject **)((char *)obj + RequestOff[i]);
+            if (v)
+                Py_INCREF(v);
+            else
+                PyErr_SetString(PyExc_AttributeError, RequestNames[i]);
+        } else {
+            PyObject *keys[R_COUNT] = {S_agent,        S_user,    S_action,
+                                       S_resource,     S_scope,   S_session_id,
+                                       S_target_agent, S_metadata};
+            v = PyObject_GetAttr(obj, keys[i]);
+        }
         if (!v) {
             if (!PyErr_ExceptionMatches(PyExc_AttributeError))
                 return -1;
@@ -326,26 +392,20 @@ static int creq_from(creq *c, PyObject *obj) {
                 PyErr_Format(PyExc_TypeError,
                              "request must be an AuthRequest (%.100s has no "
                              "'%s')",
-                             Py_TYPE(obj)->tp_name, names[i]);
+                             Py_TYPE(obj)->tp_name, RequestNames[i]);
                 return -1;
             }
             continue;
         }
         c->held[i] = v;
-        const char *s = text_of(v, names[i], i >= 3, NULL);
+        if (i == R_METADATA)
+            return metadata_of(c, v, buf, cap);
+        const char *s = text_of(v, RequestNames[i], i >= 3, NULL);
         if (!s)
             return -1;
         *dst[i] = s;
     }
-    PyObject *md = PyObject_GetAttr(obj, S_metadata);
-    if (!md) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
-            return -1;
-        PyErr_Clear();
-        return 0;
-    }
-    c->held[7] = md;
-    return metadata_of(c, md, 7);
+    return 0;
 }
 
 /* ---- decisions ----------------------------------------------------------- */
@@ -387,6 +447,45 @@ static void decision_give(aa_decision *d, int own) {
         decision_busy = 0;
 }
 
+/* Reasons repeat: a small cache of recent reason strings (guarded by the
+ * GIL, like every use of it) saves decoding and allocating one per
+ * decision. Direct-mapped by an FNV-1a hash of the text. */
+#define REASON_CACHE         128
+#define REASON_CACHE_MAX_LEN 512
+static PyObject *ReasonCache[REASON_CACHE];
+
+static PyObject *reason_str(const char *s, size_t n) {
+    if (n > REASON_CACHE_MAX_LEN)
+        return PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    PyObject **slot = &ReasonCache[h % REASON_CACHE];
+    if (*slot) {
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(*slot, &len);
+        if (u && (size_t)len == n && memcmp(u, s, n) == 0)
+            return Py_NewRef(*slot);
+        PyErr_Clear();
+    }
+    PyObject *o = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
+    if (o)
+        Py_XSETREF(*slot, Py_NewRef(o));
+    return o;
+}
+
+static int set_field_at(PyObject *obj, const Py_ssize_t *off, int i,
+                        PyObject *name, PyObject *v) {
+    if (off[i] >= 0) {
+        PyObject **slot = (PyObject **)((char *)obj + off[i]);
+        Py_XSETREF(*slot, v);
+        return 0;
+    }
+    int rc = PyObject_GenericSetAttr(obj, name, v);
+    Py_DECREF(v);
+    return rc;
+}
+
 /* Makes an AuthDecision (or ExplainedDecision) from plain values without
  * running the dataclass's __init__ (the fields are set directly). */
 static PyObject *decision_object(PyObject *type, int allowed, aa_tier tier,
@@ -394,35 +493,35 @@ static PyObject *decision_object(PyObject *type, int allowed, aa_tier tier,
                                  int requires_approval, const char *policy,
                                  double ms) {
     PyTypeObject *tp = (PyTypeObject *)type;
+    const Py_ssize_t *off = type == ExplainedType ? ExplainedOff : DecisionOff;
     PyObject *obj = tp->tp_alloc(tp, 0);
     if (!obj)
         return NULL;
     PyObject *r =
         PyUnicode_DecodeUTF8(reason, (Py_ssize_t)reason_len, "replace");
+    if (!r)
+        goto fail;
+    if (set_field_at(obj, off, D_REASON, S_reason, r) < 0)
+        goto fail;
     PyObject *p = *policy ? PyUnicode_DecodeUTF8(
                                 policy, (Py_ssize_t)strlen(policy), "replace")
                           : Py_NewRef(EmptyStr);
+    if (!p || set_field_at(obj, off, D_POLICY, S_approval_policy, p) < 0)
+        goto fail;
     PyObject *t = PyFloat_FromDouble(ms);
-    if (!r || !p || !t ||
-        PyObject_GenericSetAttr(obj, S_allowed, allowed ? Py_True : Py_False) <
-            0 ||
-        PyObject_GenericSetAttr(obj, S_tier,
-                                TierNames[(unsigned)tier < 3 ? tier : 0]) < 0 ||
-        PyObject_GenericSetAttr(obj, S_reason, r) < 0 ||
-        PyObject_GenericSetAttr(obj, S_requires_approval,
-                                requires_approval ? Py_True : Py_False) < 0 ||
-        PyObject_GenericSetAttr(obj, S_approval_policy, p) < 0 ||
-        PyObject_GenericSetAttr(obj, S_evaluation_time_ms, t) < 0) {
-        Py_XDECREF(r);
-        Py_XDECREF(p);
-        Py_XDECREF(t);
-        Py_DECREF(obj);
-        return NULL;
-    }
-    Py_DECREF(r);
-    Py_DECREF(p);
-    Py_DECREF(t);
+    if (!t || set_field_at(obj, off, D_TIME, S_evaluation_time_ms, t) < 0)
+        goto fail;
+    if (set_field_at(obj, off, D_ALLOWED, S_allowed,
+                     Py_NewRef(allowed ? Py_True : Py_False)) < 0 ||
+        set_field_at(obj, off, D_TIER, S_tier,
+                     Py_NewRef(TierNames[(unsigned)tier < 3 ? tier : 0])) < 0 ||
+        set_field_at(obj, off, D_REQUIRES, S_requires_approval,
+                     Py_NewRef(requires_approval ? Py_True : Py_False)) < 0)
+        goto fail;
     return obj;
+fail:
+    Py_DECREF(obj);
+    return NULL;
 }
 
 static PyObject *decision_from(PyObject *type, const aa_decision *d) {
@@ -726,7 +825,8 @@ static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
     if (!engine_ready(self) || !decision_types_ready())
         return NULL;
     creq c;
-    if (creq_from(&c, request) < 0) {
+    aa_meta mbuf[META_STACK];
+    if (creq_from(&c, request, mbuf, META_STACK) < 0) {
         creq_release(&c);
         return NULL;
     }
@@ -748,7 +848,8 @@ static PyObject *Engine_explain(EngineObject *self, PyObject *request) {
     if (!engine_ready(self) || !decision_types_ready())
         return NULL;
     creq c;
-    if (creq_from(&c, request) < 0) {
+    aa_meta mbuf[META_STACK];
+    if (creq_from(&c, request, mbuf, META_STACK) < 0) {
         creq_release(&c);
         return NULL;
     }
@@ -773,12 +874,10 @@ static PyObject *Engine_explain(EngineObject *self, PyObject *request) {
         Py_DECREF(t);
     }
     aa_decision_free(d);
-    if (!trace || PyObject_GenericSetAttr(r, S_trace, trace) < 0) {
-        Py_XDECREF(trace);
+    if (!trace || set_field_at(r, ExplainedOff, D_TRACE, S_trace, trace) < 0) {
         Py_XDECREF(r);
         return NULL;
     }
-    Py_DECREF(trace);
     return r;
 }
 
@@ -806,7 +905,8 @@ static PyObject *Engine_authorize_many(EngineObject *self, PyObject *requests) {
         goto done;
     }
     for (; ready < n; ready++) {
-        if (creq_from(&cs[ready], PySequence_Fast_GET_ITEM(seq, ready)) < 0) {
+        if (creq_from(&cs[ready], PySequence_Fast_GET_ITEM(seq, ready), NULL,
+                      0) < 0) {
             creq_release(&cs[ready]);
             /* name the request */
             PyObject *et, *ev, *tb;
@@ -1233,12 +1333,58 @@ static PyTypeObject EngineType = {
 
 /* ---- module -------------------------------------------------------------- */
 
+/* The slot offset of attribute `name` of `type`, or -1 when it is not a
+ * plain object slot. */
+static Py_ssize_t slot_offset(PyObject *type, PyObject *name) {
+    PyObject *d = PyObject_GetAttr(type, name);
+    Py_ssize_t off = -1;
+    if (!d) {
+        PyErr_Clear();
+        return -1;
+    }
+    if (Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+        PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+        if (m->type == T_OBJECT_EX && !(m->flags & READONLY))
+            off = m->offset;
+    }
+    Py_DECREF(d);
+    return off;
+}
+
 static PyObject *mod_set_types(PyObject *m, PyObject *args) {
-    PyObject *dt, *et;
-    if (!PyArg_ParseTuple(args, "O!O!", &PyType_Type, &dt, &PyType_Type, &et))
+    PyObject *dt, *et, *rt = NULL;
+    if (!PyArg_ParseTuple(args, "O!O!|O!", &PyType_Type, &dt, &PyType_Type, &et,
+                          &PyType_Type, &rt))
         return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)et, (PyTypeObject *)dt)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "ExplainedDecision must subclass AuthDecision");
+        return NULL;
+    }
+    PyObject *dnames[D_COUNT] = {S_allowed,
+                                 S_tier,
+                                 S_reason,
+                                 S_requires_approval,
+                                 S_approval_policy,
+                                 S_evaluation_time_ms,
+                                 S_trace};
+    for (int i = 0; i < D_COUNT; i++) {
+        DecisionOff[i] = i == D_TRACE ? -1 : slot_offset(dt, dnames[i]);
+        ExplainedOff[i] = slot_offset(et, dnames[i]);
+    }
     Py_XSETREF(DecisionType, Py_NewRef(dt));
     Py_XSETREF(ExplainedType, Py_NewRef(et));
+    if (rt) {
+        PyObject *rnames[R_COUNT] = {S_agent,        S_user,    S_action,
+                                     S_resource,     S_scope,   S_session_id,
+                                     S_target_agent, S_metadata};
+        int all = 1;
+        for (int i = 0; i < R_COUNT; i++) {
+            RequestOff[i] = slot_offset(rt, rnames[i]);
+            all &= RequestOff[i] >= 0;
+        }
+        Py_XSETREF(RequestType, all ? (PyTypeObject *)Py_NewRef(rt) : NULL);
+    }
     Py_RETURN_NONE;
 }
 
@@ -1248,7 +1394,8 @@ static PyObject *mod_version(PyObject *m, PyObject *unused) {
 
 static PyObject *mod_check_request(PyObject *m, PyObject *request) {
     creq c;
-    int rc = creq_from(&c, request);
+    aa_meta mbuf[META_STACK];
+    int rc = creq_from(&c, request, mbuf, META_STACK);
     creq_release(&c);
     if (rc < 0)
         return NULL;
@@ -1385,7 +1532,9 @@ static int Expr_init(ExprObject *self, PyObject *args, PyObject *kw) {
     }
     creq c;
     memset(&c, 0, sizeof c);
-    if (vars != Py_None && metadata_of(&c, vars, 0) < 0) {
+    c.refs = c.inline_refs;
+    c.caprefs = sizeof c.inline_refs / sizeof c.inline_refs[0];
+    if (vars != Py_None && metadata_of(&c, vars, NULL, 0) < 0) {
         creq_release(&c);
         return -1;
     }
@@ -1471,7 +1620,8 @@ static PyObject *Expr_evaluate(ExprObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O|O", &req, &matchers))
         return NULL;
     creq c;
-    if (creq_from(&c, req) < 0) {
+    aa_meta mbuf[META_STACK];
+    if (creq_from(&c, req, mbuf, META_STACK) < 0) {
         creq_release(&c);
         return NULL;
     }
@@ -1540,7 +1690,8 @@ static PyObject *mod_audit_append(PyObject *m, PyObject *args) {
         return NULL;
     }
     creq c;
-    if (creq_from(&c, req) < 0) {
+    aa_meta mbuf[META_STACK];
+    if (creq_from(&c, req, mbuf, META_STACK) < 0) {
         creq_release(&c);
         return NULL;
     }
