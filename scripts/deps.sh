@@ -5,6 +5,10 @@
 set -eu
 
 packages="cmake make gcc pkg-config libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev"
+# The Python package (python/, built and tested by `make test`) and the
+# test clients of its web adapters; uvicorn for serving them.
+packages="$packages python3-dev python3-setuptools python3-pip python3-venv python3-pytest"
+packages="$packages python3-starlette python3-fastapi python3-flask python3-httpx python3-uvicorn"
 if [ "${1:-}" = "--dev" ]; then
     packages="$packages clang libclang-rt-14-dev valgrind"
 fi

@@ -101,7 +101,8 @@ def compare(policy_path, reqs, tmp):
     proc = subprocess.run(
         [cli(), "-c", str(policy_path), "check", "--batch", "--no-audit"],
         input="".join(json.dumps(r) + "\n" for r in reqs),
-        capture_output=True, text=True, cwd=str(tmp), timeout=60)
+        capture_output=True, text=True, cwd=str(tmp), timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
     assert proc.returncode in (0, 1), proc.stderr
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(answers) == len(reqs)
