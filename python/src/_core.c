@@ -167,58 +167,86 @@ static PyTypeObject *RequestType;
 static Py_ssize_t RequestOff[R_COUNT];
 static Py_ssize_t DecisionOff[D_COUNT], ExplainedOff[D_COUNT];
 
-/* A request converted to C, with the Python objects it borrows from. */
-typedef struct creq {
-    aa_request req;
-    PyObject *held[R_COUNT]; /* the attribute values (new references) */
-    PyObject **refs;         /* metadata keys, values, list items held */
+/* What converted requests borrow: references to the Python objects whose
+ * text they point at, and the memory of their metadata. One holder serves
+ * one request, or a whole batch. */
+typedef struct holder {
+    PyObject **refs;
     size_t nrefs, caprefs;
-    PyObject *inline_refs[24];
-    aa_meta *meta;   /* the caller's buffer or malloc'd */
-    int meta_owned;  /* meta was malloc'd */
-    aa_meta **lists; /* malloc'd item arrays, one per list value */
-    size_t nlists;
-} creq;
+    PyObject *inline_refs[32];
+    void **blocks;
+    size_t nblocks, capblocks;
+} holder;
 
-static void creq_release(creq *c) {
-    for (int i = 0; i < R_COUNT; i++)
-        Py_CLEAR(c->held[i]);
-    for (size_t i = 0; i < c->nrefs; i++)
-        Py_DECREF(c->refs[i]);
-    if (c->refs != c->inline_refs)
-        free(c->refs);
-    c->refs = c->inline_refs;
-    c->nrefs = 0;
-    if (c->meta_owned)
-        free(c->meta);
-    for (size_t i = 0; i < c->nlists; i++)
-        free(c->lists[i]);
-    free(c->lists);
-    c->meta = NULL;
-    c->meta_owned = 0;
-    c->lists = NULL;
-    c->nlists = 0;
+static void holder_init(holder *h) {
+    h->refs = h->inline_refs;
+    h->nrefs = 0;
+    h->caprefs = sizeof h->inline_refs / sizeof h->inline_refs[0];
+    h->blocks = NULL;
+    h->nblocks = h->capblocks = 0;
 }
 
-/* Keeps a new reference to o until the request is released, so that the
+static void holder_release(holder *h) {
+    for (size_t i = 0; i < h->nrefs; i++)
+        Py_DECREF(h->refs[i]);
+    if (h->refs != h->inline_refs)
+        free(h->refs);
+    for (size_t i = 0; i < h->nblocks; i++)
+        free(h->blocks[i]);
+    free(h->blocks);
+    holder_init(h);
+}
+
+/* Keeps a new reference to o until the holder is released, so that the
  * text it lends stays valid while the GIL is released, whatever other
- * threads do to the dict or list it came from. */
-static int hold(creq *c, PyObject *o) {
-    if (c->nrefs == c->caprefs) {
-        size_t cap = c->caprefs * 2;
+ * threads do to the request, dict or list it came from. */
+static int hold(holder *h, PyObject *o) {
+    if (h->nrefs == h->caprefs) {
+        size_t cap = h->caprefs * 2;
         PyObject **n = malloc(cap * sizeof *n);
         if (!n) {
             PyErr_NoMemory();
             return -1;
         }
-        memcpy(n, c->refs, c->nrefs * sizeof *n);
-        if (c->refs != c->inline_refs)
-            free(c->refs);
-        c->refs = n;
-        c->caprefs = cap;
+        memcpy(n, h->refs, h->nrefs * sizeof *n);
+        if (h->refs != h->inline_refs)
+            free(h->refs);
+        h->refs = n;
+        h->caprefs = cap;
     }
-    c->refs[c->nrefs++] = Py_NewRef(o);
+    h->refs[h->nrefs++] = Py_NewRef(o);
     return 0;
+}
+
+/* Zeroed memory freed with the holder; NULL with MemoryError. */
+static void *holder_alloc(holder *h, size_t bytes) {
+    if (h->nblocks == h->capblocks) {
+        size_t cap = h->capblocks ? h->capblocks * 2 : 8;
+        void **n = realloc(h->blocks, cap * sizeof *n);
+        if (!n) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        h->blocks = n;
+        h->capblocks = cap;
+    }
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    h->blocks[h->nblocks++] = p;
+    return p;
+}
+
+/* One request converted to C, with its own holder. */
+typedef struct creq {
+    aa_request req;
+    holder h;
+} creq;
+
+static void creq_release(creq *c) {
+    holder_release(&c->h);
 }
 
 /* One scalar into m; returns 0, or -1 with an exception. */
@@ -266,7 +294,8 @@ static int scalar_of(PyObject *v, aa_meta *m, const char *key,
 
 /* metadata (a dict) into c->meta, using buf (cap entries) when it fits.
  * Every key, value and list item is held (see hold()). */
-static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
+static int metadata_of(aa_request *req, holder *h, PyObject *md, aa_meta *buf,
+                       size_t cap) {
     if (md == Py_None || (PyDict_Check(md) && PyDict_GET_SIZE(md) == 0))
         return 0;
     if (!PyDict_Check(md)) {
@@ -281,22 +310,17 @@ static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
                      META_MAX_KEYS);
         return -1;
     }
-    if ((size_t)n <= cap && buf) {
-        c->meta = buf;
-    } else {
-        c->meta = calloc((size_t)n, sizeof *c->meta);
-        if (!c->meta) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        c->meta_owned = 1;
-    }
+    aa_meta *meta = (size_t)n <= cap && buf
+                        ? buf
+                        : holder_alloc(h, (size_t)n * sizeof *meta);
+    if (!meta)
+        return -1;
     Py_ssize_t pos = 0, i = 0;
     PyObject *k, *v;
     /* Nothing below runs Python code, so the dict cannot change while it
      * is walked. */
     while (PyDict_Next(md, &pos, &k, &v) && i < n) {
-        aa_meta *m = &c->meta[i];
+        aa_meta *m = &meta[i];
         memset(m, 0, sizeof *m);
         if (!PyUnicode_Check(k)) {
             PyErr_Format(PyExc_TypeError,
@@ -311,7 +335,7 @@ static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
             PyErr_SetString(PyExc_ValueError, "a metadata key is empty");
             return -1;
         }
-        if (hold(c, k) < 0 || hold(c, v) < 0)
+        if (hold(h, k) < 0 || hold(h, v) < 0)
             return -1;
         m->key = key;
         if (PyList_Check(v) || PyTuple_Check(v)) {
@@ -323,22 +347,14 @@ static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
                              key, cnt, META_MAX_LIST);
                 return -1;
             }
-            aa_meta *items = calloc(cnt ? (size_t)cnt : 1, sizeof *items);
-            aa_meta **nl = realloc(c->lists, (c->nlists + 1) * sizeof *nl);
-            if (!items || !nl) {
-                free(items);
-                if (nl)
-                    c->lists = nl;
-                PyErr_NoMemory();
+            aa_meta *items = holder_alloc(h, (size_t)cnt * sizeof *items);
+            if (!items)
                 return -1;
-            }
-            c->lists = nl;
-            c->lists[c->nlists++] = items;
             for (Py_ssize_t j = 0; j < cnt; j++) {
                 char where[40];
                 snprintf(where, sizeof where, "[%zd]", j);
                 PyObject *item = PySequence_Fast_GET_ITEM(v, j);
-                if (hold(c, item) < 0 ||
+                if (hold(h, item) < 0 ||
                     scalar_of(item, &items[j], key, where) < 0)
                     return -1;
             }
@@ -350,8 +366,8 @@ static int metadata_of(creq *c, PyObject *md, aa_meta *buf, size_t cap) {
         }
         i++;
     }
-    c->req.metadata = c->meta;
-    c->req.metadata_count = (size_t)i;
+    req->metadata = meta;
+    req->metadata_count = (size_t)i;
     return 0;
 }
 
@@ -359,16 +375,15 @@ static const char *const RequestNames[R_COUNT] = {
     "agent", "user",       "action",       "resource",
     "scope", "session_id", "target_agent", "metadata"};
 
-/* Reads a request object into c (metadata into buf, cap entries, when it
- * fits). 0, or -1 with an exception (c must be released either way). */
-static int creq_from(creq *c, PyObject *obj, aa_meta *buf, size_t cap) {
-    memset(c, 0, sizeof *c);
-    c->refs = c->inline_refs;
-    c->caprefs = sizeof c->inline_refs / sizeof c->inline_refs[0];
-    const char **dst[R_METADATA] = {&c->req.agent,       &c->req.user,
-                                    &c->req.action,      &c->req.resource,
-                                    &c->req.scope,       &c->req.session_id,
-                                    &c->req.target_agent};
+/* Reads a request object into req, holding what it borrows in h
+ * (metadata into buf, cap entries, when it fits). 0, or -1 with an
+ * exception (h must be released either way). */
+static int request_from(aa_request *req, holder *h, PyObject *obj, aa_meta *buf,
+                        size_t cap) {
+    memset(req, 0, sizeof *req);
+    const char **dst[R_METADATA] = {
+        &req->agent, &req->user,       &req->action,      &req->resource,
+        &req->scope, &req->session_id, &req->target_agent};
     int fast = Py_TYPE(obj) == RequestType;
     for (int i = 0; i < R_COUNT; i++) {
         PyObject *v;
@@ -397,15 +412,25 @@ static int creq_from(creq *c, PyObject *obj, aa_meta *buf, size_t cap) {
             }
             continue;
         }
-        c->held[i] = v;
+        /* the reference moves into the holder */
+        if (hold(h, v) < 0) {
+            Py_DECREF(v);
+            return -1;
+        }
+        Py_DECREF(v);
         if (i == R_METADATA)
-            return metadata_of(c, v, buf, cap);
+            return metadata_of(req, h, v, buf, cap);
         const char *s = text_of(v, RequestNames[i], i >= 3, NULL);
         if (!s)
             return -1;
         *dst[i] = s;
     }
     return 0;
+}
+
+static int creq_from(creq *c, PyObject *obj, aa_meta *buf, size_t cap) {
+    holder_init(&c->h);
+    return request_from(&c->req, &c->h, obj, buf, cap);
 }
 
 /* ---- decisions ----------------------------------------------------------- */
@@ -897,17 +922,17 @@ static PyObject *Engine_authorize_many(EngineObject *self, PyObject *requests) {
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
     PyObject *out = NULL;
-    creq *cs = calloc(n ? (size_t)n : 1, sizeof *cs);
-    bres *rs = calloc(n ? (size_t)n : 1, sizeof *rs);
-    Py_ssize_t ready = 0;
+    aa_request *cs = malloc((n ? (size_t)n : 1) * sizeof *cs);
+    bres *rs = malloc((n ? (size_t)n : 1) * sizeof *rs);
+    holder h;
+    holder_init(&h);
     if (!cs || !rs) {
         PyErr_NoMemory();
         goto done;
     }
-    for (; ready < n; ready++) {
-        if (creq_from(&cs[ready], PySequence_Fast_GET_ITEM(seq, ready), NULL,
-                      0) < 0) {
-            creq_release(&cs[ready]);
+    for (Py_ssize_t ready = 0; ready < n; ready++) {
+        if (request_from(&cs[ready], &h, PySequence_Fast_GET_ITEM(seq, ready),
+                         NULL, 0) < 0) {
             /* name the request */
             PyObject *et, *ev, *tb;
             PyErr_Fetch(&et, &ev, &tb);
@@ -937,7 +962,7 @@ static PyObject *Engine_authorize_many(EngineObject *self, PyObject *requests) {
         size_t used = 0, cap = 0;
         int oom = 0;
         Py_BEGIN_ALLOW_THREADS for (Py_ssize_t i = 0; i < n && !oom; i++) {
-            aa_authorize(self->engine, &cs[i].req, d);
+            aa_authorize(self->engine, &cs[i], d);
             const char *reason = aa_decision_reason(d);
             const char *pol = aa_decision_approval_policy(d);
             size_t rl = strlen(reason), pl = strlen(pol);
@@ -987,8 +1012,7 @@ static PyObject *Engine_authorize_many(EngineObject *self, PyObject *requests) {
         free(text);
     }
 done:
-    for (Py_ssize_t i = 0; i < ready; i++)
-        creq_release(&cs[i]);
+    holder_release(&h);
     free(cs);
     free(rs);
     Py_DECREF(seq);
@@ -1531,10 +1555,9 @@ static int Expr_init(ExprObject *self, PyObject *args, PyObject *kw) {
         return -1;
     }
     creq c;
-    memset(&c, 0, sizeof c);
-    c.refs = c.inline_refs;
-    c.caprefs = sizeof c.inline_refs / sizeof c.inline_refs[0];
-    if (vars != Py_None && metadata_of(&c, vars, NULL, 0) < 0) {
+    memset(&c.req, 0, sizeof c.req);
+    holder_init(&c.h);
+    if (vars != Py_None && metadata_of(&c.req, &c.h, vars, NULL, 0) < 0) {
         creq_release(&c);
         return -1;
     }
