@@ -28,6 +28,9 @@ def _load(source: str, name: str, from_file: bool, strict: bool = False,
           environment: bool = True) -> "_core.Policy":
     try:
         return _core.Policy(source, name, from_file, strict, environment)
+    except UnicodeEncodeError as e:
+        raise ConfigError(["%s: a string is not valid text (%s)" % (name, e)]) \
+            from None
     except _core.CoreError as e:
         status, status_name, messages = e.args
         if status_name == "EIO" and from_file and not os.path.exists(source):

@@ -168,3 +168,11 @@ def test_config_dataclasses_are_mutable_with_defaults():
         "state"]
     d = config_to_dict(aa.AuthConfig())
     assert d["version"] == "1.0"
+
+
+def test_invalid_text_in_a_config_object():
+    c = aa.AuthConfig(metadata=aa.AuthMetadata(name="bad\udc00"))
+    errors = aa.validate_config(c)
+    assert errors and "not valid text" in errors[0]
+    with pytest.raises(aa.ConfigError):
+        aa.AuthEngine(c)
