@@ -114,3 +114,30 @@ def test_metadata_changed_by_another_thread_is_safe(engine):
     finally:
         stop.set()
         t.join()
+
+
+def test_random_garbage_never_crashes_or_allows(engine):
+    """Seeded random values of every kind in every field: each call either
+    raises TypeError/ValueError or returns a decision; a request with a
+    field of the wrong kind is never decided."""
+    import random
+    rnd = random.Random(7)
+    values = [None, 0, -1, 2 ** 70, 1.5, float("nan"), True, "", "read:docs",
+              "research-bot", "carol", "x" * 70000, "\udcff", "a\x00b",
+              b"bytes", [], ["a"], [["a"]], {}, {"k": "v"}, {"k": object()},
+              object(), ("t",), {1, 2}]
+    names = ["agent", "user", "action", "resource", "session_id", "scope",
+             "target_agent", "metadata"]
+    for _ in range(3000):
+        kw = dict(agent="research-bot", user="carol", action="read:docs")
+        for n in rnd.sample(names, rnd.randint(1, 3)):
+            kw[n] = rnd.choice(values)
+        req = AuthRequest(**kw)
+        try:
+            d = engine.authorize(req)
+        except (TypeError, ValueError):
+            continue
+        for n in ("agent", "user", "action"):
+            assert isinstance(kw[n], str)
+        if d.allowed:
+            assert kw["agent"] == "research-bot" and kw["action"] == "read:docs"
