@@ -54,15 +54,21 @@ def main():
             except TypeError:
                 pass
 
+    refs = getattr(sys, "gettotalrefcount", None)  # debug interpreters
     round_(100_000)
-    before = rss_kib()
+    before, refs_before = rss_kib(), refs() if refs else 0
     round_(n)
-    after = rss_kib()
+    after, refs_after = rss_kib(), refs() if refs else 0
     growth = after - before
     print("memcheck: %d authorize calls (+%d explain, authorize_many, bad "
           "input): RSS %d KiB -> %d KiB (%+d KiB)" % (n, n // 100, before,
                                                       after, growth))
-    return 1 if growth > 2048 else 0
+    bad = growth > 2048
+    if refs:
+        print("memcheck: total reference count %d -> %d (%+d)" % (
+            refs_before, refs_after, refs_after - refs_before))
+        bad |= refs_after - refs_before > 100
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

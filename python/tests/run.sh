@@ -20,7 +20,9 @@ if [ "${1:-}" = --asan ]; then
 fi
 case ${AA_SANITIZE:-} in *address*) asan=1 ;; esac
 
-py=/usr/bin/python3
+# AA_PYTHON=/usr/bin/python3.11-dbg runs the suite on Debian's debug
+# interpreter, where memcheck.py also checks the total reference count.
+py=${AA_PYTHON:-/usr/bin/python3}
 if ! $py -c 'import venv, ensurepip, pytest' 2>/dev/null; then
     echo "FAIL: $py lacks venv/ensurepip/pytest (run scripts/deps.sh)" >&2
     exit 1
@@ -30,7 +32,7 @@ work=$(cd "$work" && pwd)
 venv=$work/venv
 [ -x "$venv/bin/python" ] || $py -m venv --system-site-packages "$venv"
 
-export AA_PY_BUILD_BASE=$work/build
+export AA_PY_BUILD_BASE=$work/build-$(basename "$py")
 preload=""
 if [ $asan = 1 ]; then
     export AA_PY_BUILD_BASE=$work/build-asan
