@@ -116,7 +116,13 @@ static const char *text_of(PyObject *obj, const char *what, int optional,
         return NULL;
     }
     Py_ssize_t len;
-    const char *s = PyUnicode_AsUTF8AndSize(obj, &len);
+    const char *s;
+    if (PyUnicode_IS_COMPACT_ASCII(obj)) { /* the common case: no encoding */
+        len = PyUnicode_GET_LENGTH(obj);
+        s = (const char *)PyUnicode_DATA(obj);
+    } else {
+        s = PyUnicode_AsUTF8AndSize(obj, &len);
+    }
     if (!s) {
         PyErr_Clear();
         PyErr_Format(PyExc_ValueError,
@@ -128,7 +134,7 @@ static const char *text_of(PyObject *obj, const char *what, int optional,
                      what, len, FIELD_MAX_BYTES);
         return NULL;
     }
-    if ((Py_ssize_t)strlen(s) != len) {
+    if (memchr(s, 0, (size_t)len)) {
         PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
         return NULL;
     }
@@ -528,9 +534,8 @@ static PyObject *decision_object(PyObject *type, int allowed, aa_tier tier,
         goto fail;
     if (set_field_at(obj, off, D_REASON, S_reason, r) < 0)
         goto fail;
-    PyObject *p = *policy ? PyUnicode_DecodeUTF8(
-                                policy, (Py_ssize_t)strlen(policy), "replace")
-                          : Py_NewRef(EmptyStr);
+    PyObject *p =
+        *policy ? reason_str(policy, strlen(policy)) : Py_NewRef(EmptyStr);
     if (!p || set_field_at(obj, off, D_POLICY, S_approval_policy, p) < 0)
         goto fail;
     PyObject *t = PyFloat_FromDouble(ms);
@@ -1004,10 +1009,16 @@ static PyObject *Engine_authorize_many(EngineObject *self, PyObject *requests) {
                                           text + b->reason_off, b->reason_len,
                                           b->requires_approval,
                                           text + b->policy_off, b->ms);
-            if (!o)
+            if (!o) {
                 Py_CLEAR(out);
-            else
+            } else {
+                /* A batch's decisions hold only str, bool and float: the
+                 * cycle collector need not walk them (as for tuples of
+                 * atomic values); see authorize_many's documentation. */
+                if (PyObject_GC_IsTracked(o))
+                    PyObject_GC_UnTrack(o);
                 PyList_SET_ITEM(out, i, o);
+            }
         }
         free(text);
     }
