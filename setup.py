@@ -94,7 +94,7 @@ setup(
     if os.path.exists(os.path.join(HERE, "docs", "python.md")) else "",
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     package_dir={"": "python"},
     packages=["agent_auth", "agent_auth.adapters"],
     package_data={"agent_auth": ["py.typed", "*.pyi"]},
