@@ -141,7 +141,7 @@ def main():
         return run_all, len(chunk) * per * count
 
     run, k = many_threads(2)
-    rows.append(("2 threads x authorize_many 1,000 (wall per dec.)",
+    rows.append(("2 threads x authorize_many 1,000 (wall/dec.)",
                  median_us(run, k), ""))
 
     print("Python package (agent_auth %s, %s), enterprise 8-request mix, "
