@@ -116,6 +116,9 @@ def evaluate(compiled: "CompiledExpression | str", context: Mapping[str, Any],
 _KEYWORDS = {"and", "or", "not", "in", "matches", "contains", "starts_with",
              "ends_with", "true", "false", "null", "none"}
 _OPS = ("==", "!=", ">=", "<=", ">", "<")
+_START = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
+_IDENT = _START | set("0123456789")
+_DIGITS = set("0123456789")
 
 
 def tokenize(source: str) -> List[Token]:
@@ -145,19 +148,19 @@ def tokenize(source: str) -> List[Token]:
                 raise ExpressionError("unterminated string", source, i)
             toks.append(Token("STRING", "".join(buf), i))
             i = j + 1
-        elif c.isdigit():
+        elif c in _DIGITS:
             j = i
-            while j < n and source[j].isdigit():
+            while j < n and source[j] in _DIGITS:
                 j += 1
-            if j + 1 < n and source[j] == "." and source[j + 1].isdigit():
+            if j + 1 < n and source[j] == "." and source[j + 1] in _DIGITS:
                 j += 1
-                while j < n and source[j].isdigit():
+                while j < n and source[j] in _DIGITS:
                     j += 1
             toks.append(Token("NUMBER", source[i:j], i))
             i = j
-        elif c == "$" or c.isalpha() or c == "_":
+        elif c == "$" or c in _START:
             j = i + 1
-            while j < n and (source[j].isalnum() or source[j] in "_-"):
+            while j < n and source[j] in _IDENT:
                 j += 1
             word = source[i:j]
             if c == "$":

@@ -205,3 +205,20 @@ def test_a2a_evaluator(cfg):
         aa.A2APolicyConfig("a", effect="allow",
                            condition="from_agent matches unknown")]))
     assert fa.evaluate("a", "b", "c")[0] is False
+
+
+def test_tokenize_accepts_what_compiles(cfg):
+    """Every condition the library compiles tokenizes, and a character the
+    library's lexer refuses is refused by tokenize too."""
+    sources = [p.condition for p in cfg.approval_policies] + [
+        p.condition for p in cfg.a2a.policies] + [
+        "x >= 1.25 and not (y != 'a') or z in [1, 2, $v]",
+        "metadata.k starts_with \"p\"", "A AND b OR NOT c"]
+    for src in sources:
+        ex.compile_expression(src)
+        assert ex.tokenize(src)[-1].type == "EOF"
+    for bad in ("a - b", "a == #", "a ~ b"):
+        with pytest.raises(aa.ExpressionError):
+            ex.compile_expression(bad)
+        with pytest.raises(aa.ExpressionError):
+            ex.tokenize(bad)
