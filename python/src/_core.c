@@ -21,6 +21,8 @@
 #include <structmember.h>
 
 #include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,57 @@ static PyObject *raise_status(int status, const aa_error *err) {
 
 /* ---- text in ------------------------------------------------------------- */
 
+/* Why a str cannot be passed on (TEXT_OK when it can). */
+enum { TEXT_OK, TEXT_INVALID, TEXT_LONG, TEXT_NUL };
+
+/* UTF-8 of a str without raising: *why says what is wrong when NULL. */
+static const char *text_raw(PyObject *obj, Py_ssize_t *len_out, int *why) {
+    Py_ssize_t len;
+    const char *s;
+    if (PyUnicode_IS_COMPACT_ASCII(obj)) { /* the common case: no encoding */
+        len = PyUnicode_GET_LENGTH(obj);
+        s = (const char *)PyUnicode_DATA(obj);
+    } else {
+        s = PyUnicode_AsUTF8AndSize(obj, &len);
+        if (!s) {
+            PyErr_Clear();
+            *why = TEXT_INVALID;
+            return NULL;
+        }
+    }
+    if (len > FIELD_MAX_BYTES) {
+        *why = TEXT_LONG;
+        *len_out = len;
+        return NULL;
+    }
+    if (memchr(s, 0, (size_t)len)) {
+        *why = TEXT_NUL;
+        return NULL;
+    }
+    *why = TEXT_OK;
+    *len_out = len;
+    return s;
+}
+
+/* Raises the ValueError of a text_raw failure, naming `what` (a printf
+ * format with its arguments). Returns NULL. */
+static const char *text_error(int why, Py_ssize_t len, const char *fmt, ...) {
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    if (why == TEXT_INVALID)
+        PyErr_Format(PyExc_ValueError,
+                     "%s is not valid text (it holds a lone surrogate)", what);
+    else if (why == TEXT_LONG)
+        PyErr_Format(PyExc_ValueError, "%s is too long (%zd bytes; at most %d)",
+                     what, len, FIELD_MAX_BYTES);
+    else
+        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
+    return NULL;
+}
+
 /* UTF-8 of a str, or NULL with TypeError/ValueError naming `what`. None is
  * allowed (giving "") when `optional`. The pointer lives as long as obj. */
 static const char *text_of(PyObject *obj, const char *what, int optional,
@@ -115,29 +168,11 @@ static const char *text_of(PyObject *obj, const char *what, int optional,
                      optional ? " or None" : "", Py_TYPE(obj)->tp_name);
         return NULL;
     }
-    Py_ssize_t len;
-    const char *s;
-    if (PyUnicode_IS_COMPACT_ASCII(obj)) { /* the common case: no encoding */
-        len = PyUnicode_GET_LENGTH(obj);
-        s = (const char *)PyUnicode_DATA(obj);
-    } else {
-        s = PyUnicode_AsUTF8AndSize(obj, &len);
-    }
-    if (!s) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError,
-                     "%s is not valid text (it holds a lone surrogate)", what);
-        return NULL;
-    }
-    if (len > FIELD_MAX_BYTES) {
-        PyErr_Format(PyExc_ValueError, "%s is too long (%zd bytes; at most %d)",
-                     what, len, FIELD_MAX_BYTES);
-        return NULL;
-    }
-    if (memchr(s, 0, (size_t)len)) {
-        PyErr_Format(PyExc_ValueError, "%s contains a NUL character", what);
-        return NULL;
-    }
+    Py_ssize_t len = 0;
+    int why;
+    const char *s = text_raw(obj, &len, &why);
+    if (!s)
+        return text_error(why, len, "%s", what);
     if (len_out)
         *len_out = len;
     return s;
@@ -255,15 +290,37 @@ static void creq_release(creq *c) {
     holder_release(&c->h);
 }
 
-/* One scalar into m; returns 0, or -1 with an exception. */
-static int scalar_of(PyObject *v, aa_meta *m, const char *key,
-                     const char *where) {
+/* One scalar into m; returns 0, or -1 with an exception naming
+ * metadata['key'] (and [idx] for a list item, idx >= 0). The names are
+ * formatted only when something is wrong. */
+static int scalar_of(PyObject *v, aa_meta *m, const char *key, Py_ssize_t idx) {
+    char where[32] = "";
+    if (PyUnicode_Check(v)) {
+        Py_ssize_t len = 0;
+        int why;
+        const char *s = text_raw(v, &len, &why);
+        if (!s) {
+            if (idx >= 0)
+                snprintf(where, sizeof where, "[%zd]", idx);
+            text_error(why, len, "metadata['%.100s']%s", key, where);
+            return -1;
+        }
+        m->type = AA_VALUE_STRING;
+        m->string = s;
+        return 0;
+    }
     if (v == Py_None) {
         m->type = AA_VALUE_NULL;
-    } else if (PyBool_Check(v)) {
+        return 0;
+    }
+    if (PyBool_Check(v)) {
         m->type = AA_VALUE_BOOL;
         m->boolean = v == Py_True;
-    } else if (PyLong_Check(v) || PyFloat_Check(v)) {
+        return 0;
+    }
+    if (idx >= 0)
+        snprintf(where, sizeof where, "[%zd]", idx);
+    if (PyLong_Check(v) || PyFloat_Check(v)) {
         double x = PyFloat_Check(v) ? PyFloat_AS_DOUBLE(v) : PyLong_AsDouble(v);
         if (x == -1.0 && PyErr_Occurred()) {
             PyErr_Clear();
@@ -279,23 +336,14 @@ static int scalar_of(PyObject *v, aa_meta *m, const char *key,
         }
         m->type = AA_VALUE_NUMBER;
         m->number = x;
-    } else if (PyUnicode_Check(v)) {
-        char what[160];
-        snprintf(what, sizeof what, "metadata['%.100s']%s", key, where);
-        const char *s = text_of(v, what, 0, NULL);
-        if (!s)
-            return -1;
-        m->type = AA_VALUE_STRING;
-        m->string = s;
-    } else {
-        PyErr_Format(PyExc_TypeError,
-                     "metadata['%s']%s must be a str, int, float, bool or "
-                     "None%s, not %.100s",
-                     key, where, *where ? "" : " (or a list of those)",
-                     Py_TYPE(v)->tp_name);
-        return -1;
+        return 0;
     }
-    return 0;
+    PyErr_Format(PyExc_TypeError,
+                 "metadata['%s']%s must be a str, int, float, bool or "
+                 "None%s, not %.100s",
+                 key, where, idx >= 0 ? "" : " (or a list of those)",
+                 Py_TYPE(v)->tp_name);
+    return -1;
 }
 
 /* metadata (a dict) into c->meta, using buf (cap entries) when it fits.
@@ -357,17 +405,14 @@ static int metadata_of(aa_request *req, holder *h, PyObject *md, aa_meta *buf,
             if (!items)
                 return -1;
             for (Py_ssize_t j = 0; j < cnt; j++) {
-                char where[40];
-                snprintf(where, sizeof where, "[%zd]", j);
                 PyObject *item = PySequence_Fast_GET_ITEM(v, j);
-                if (hold(h, item) < 0 ||
-                    scalar_of(item, &items[j], key, where) < 0)
+                if (hold(h, item) < 0 || scalar_of(item, &items[j], key, j) < 0)
                     return -1;
             }
             m->type = AA_VALUE_LIST;
             m->items = items;
             m->count = (size_t)cnt;
-        } else if (scalar_of(v, m, key, "") < 0) {
+        } else if (scalar_of(v, m, key, -1) < 0) {
             return -1;
         }
         i++;
