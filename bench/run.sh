@@ -194,6 +194,23 @@ else
     failed="$failed bench_request"
 fi
 
+# The Python package: built into a venv under the bench build directory
+# (Debian's /usr/bin/python3, offline), then bench/python_bench.py.
+echo
+if [ -x /usr/bin/python3 ]; then
+    pyv=$build/python-venv
+    [ -x "$pyv/bin/python" ] || /usr/bin/python3 -m venv --system-site-packages "$pyv"
+    if (cd "$src" && AA_PY_BUILD_BASE=$build/python-build "$pyv/bin/pip" install \
+        -q --no-build-isolation --no-index --force-reinstall --no-deps . \
+        >"$build/python-pip.log" 2>&1); then
+        (cd "$build" && "$pyv/bin/python" "$src/bench/python_bench.py" $quick "$src") ||
+            failed="$failed python_bench"
+    else
+        echo "run.sh: the Python package did not build (see $build/python-pip.log)" >&2
+        failed="$failed python_bench"
+    fi
+fi
+
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
         case $b in */bench_engine | */bench_request) continue ;; esac

@@ -580,6 +580,67 @@ size_t aa_test_report_failed(const aa_test_report *report);
 const char *aa_test_report_policy(const aa_test_report *report);
 void aa_test_report_free(aa_test_report *report);
 
+/* ------------------------------------------------------------------------ */
+/* Standalone conditions and audit records (for embedding languages)        */
+/* ------------------------------------------------------------------------ */
+
+/* A condition of the policy language (docs/configuration.md, conditions) compiled on its
+ * own, outside a policy: what a language binding offers as "compile and
+ * evaluate an expression". Immutable once compiled; evaluate it from any
+ * number of threads. */
+typedef struct aa_expr aa_expr;
+
+typedef enum {
+    AA_EXPR_APPROVAL = 0, /* sees agent, user, action, resource, scope */
+    AA_EXPR_A2A = 1       /* also from_agent (the agent), to_agent (target) */
+} aa_expr_kind;
+
+/* Compiles `source` as a condition of `kind`. `$name` reads the variable of
+ * that key in `variables` (count n; their values are copied); an undefined
+ * variable is an error, except that with `variables` NULL every `$name`
+ * is accepted and reads null (a syntax check without values). An empty
+ * or blank source is "always true". Returns AA_OK, or AA_EPARSE with one
+ * message in err whose column (from 1) points into source (line 1). */
+int aa_expr_compile(const char *source, aa_expr_kind kind,
+                    const aa_meta *variables, size_t n, aa_expr **out,
+                    aa_error *err);
+void aa_expr_free(aa_expr *e);
+
+/* A matcher for `matches NAME` in a standalone condition: test `value`
+ * (NULL for null) against the matcher `name`; set *result, return AA_OK,
+ * AA_ENOTFOUND for an unknown name, or another error status. */
+typedef int (*aa_expr_matcher_fn)(void *userdata, const char *name,
+                                  const char *value, int *result);
+
+/* Evaluates e against a request's fields and metadata (for AA_EXPR_A2A,
+ * from_agent is req->agent and to_agent req->target_agent). AA_OK with
+ * *result 0 or 1, or AA_EEVAL with a message in err (an unknown matcher,
+ * values that cannot be compared): callers fail closed. matcher may be
+ * NULL (every `matches` is then an error). */
+int aa_expr_eval(const aa_expr *e, const aa_request *req,
+                 aa_expr_matcher_fn matcher, void *userdata, int *result,
+                 aa_error *err);
+
+/* A decision to record with aa_audit_append_decision. */
+typedef struct aa_audit_record {
+    int allowed;
+    aa_tier tier;
+    const char *reason;
+    int requires_approval;
+    const char *approval_policy; /* NULL or "" when none */
+    double evaluation_time_ms;
+    const char *config_name;    /* NULL: "" */
+    const char *config_version; /* NULL: "1.0" */
+} aa_audit_record;
+
+/* Appends one "authorize" line for (req, rec) to the hash-chained audit
+ * log at `path` (created owner-only with its directory when missing), as
+ * the engine would write it. For recording decisions made elsewhere (a
+ * language binding's AuditLog.write). AA_OK, AA_EINVAL for a request
+ * without agent, user or action, or AA_EAUDIT with the reason in err. */
+int aa_audit_append_decision(const char *path, const aa_request *req,
+                             const aa_audit_record *rec, aa_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,1 @@
+"""Adapters: web middleware and the guardrails bridge."""
