@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs the Debian packages agent-auth builds with, when any is missing.
 # As root it runs apt-get itself; otherwise it prints the command and stops.
-# Usage: scripts/deps.sh [--dev]   (--dev adds clang, valgrind: fuzz/sanitizers)
+# Usage: scripts/deps.sh [--dev]   (--dev adds clang, valgrind: fuzz/sanitizers;
+#                              nginx-light, wrk: server tests and benchmark)
 set -eu
 
-packages="cmake make gcc pkg-config libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev"
+packages="cmake make gcc pkg-config libyaml-dev libjansson-dev libsqlite3-dev libssl-dev libcmocka-dev libmicrohttpd-dev curl"
 if [ "${1:-}" = "--dev" ]; then
-    packages="$packages clang libclang-rt-14-dev valgrind"
+    packages="$packages clang libclang-rt-14-dev valgrind nginx-light wrk"
 fi
 
 missing=""
