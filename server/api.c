@@ -729,7 +729,9 @@ static void readyz(srv *s, srv_http_resp *o) {
         json_decref(reasons);
         reply(o, 200, json_pack("{s:b}", "ready", 1));
     } else {
-        reply(o, 503, json_pack("{s:b,s:o}", "ready", 0, "reasons", reasons));
+        reply(o, 503,
+              json_pack("{s:s,s:b,s:o}", "error", "not ready", "ready", 0,
+                        "reasons", reasons));
     }
 }
 
