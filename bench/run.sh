@@ -183,6 +183,11 @@ sed 's/^/  /' "$notes"
 printf 'load average at end: %s; whole run %s s\n' \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - start))"
 
+# The HTTP service against a zero-work server (needs wrk; says so if not).
+echo
+"$src/bench/server_bench.sh" "$build" "$([ -n "$quick" ] && echo 2 || echo 5)" ||
+    failed="$failed server"
+
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
         case $b in */bench_engine) continue ;; esac
