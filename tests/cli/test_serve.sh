@@ -116,6 +116,32 @@ expect_code 405 "DELETE on healthz"
 
 req GET /healthz
 expect_code 200 "still alive after bad input"
+
+# Slow clients do not starve others: 100 connections that sent half a
+# request head and stall, then a normal request is still answered at once.
+HP=${URL#http://}
+"$PY" - "${HP%:*}" "${HP##*:}" <<'PYEOF' >slow.out 2>&1 &
+import socket, sys, time
+socks = []
+for _ in range(100):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    s.sendall(b"POST /v1/authorize HTTP/1.1\r\nHost: x\r\nContent-Len")
+    socks.append(s)
+print("stalled", flush=True)
+time.sleep(5)
+PYEOF
+SLOW_PID=$!
+SRV_PIDS="$SRV_PIDS $SLOW_PID"
+i=0
+while ! grep -q stalled slow.out 2>/dev/null && [ $i -lt 200 ]; do sleep 0.025; i=$((i + 1)); done
+grep -q stalled slow.out && pass || fail "could not open the slow connections: $(cat slow.out)"
+t0=$(date +%s%N)
+post /v1/authorize '{"agent":"assistant","user":"bob","action":"write"}'
+t1=$(date +%s%N)
+expect_code 200 "a request beside 100 stalled connections"
+[ $(((t1 - t0) / 1000000)) -lt 1000 ] && pass || fail "the request beside stalled connections took $(((t1 - t0) / 1000000)) ms"
+kill "$SLOW_PID" 2>/dev/null
+wait "$SLOW_PID" 2>/dev/null
 stop_server
 expect_rc 0 "SIGTERM exits 0"
 if kill -0 "$SRV_PID" 2>/dev/null; then fail "the server still runs after SIGTERM"; else pass; fi
