@@ -228,6 +228,124 @@ const char *srv_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
     return NULL;
 }
 
+/* ---- a decision as JSON text, without building a jansson tree ------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) {
+    sb_put(b, s, strlen(s));
+}
+
+/* s as a JSON string; an invalid UTF-8 byte becomes U+FFFD. */
+static void sb_json_string(sbuf *b, const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    sb_put(b, "\"", 1);
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
+    for (; *p; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
+            continue;
+        sb_put(b, (const char *)run, (size_t)(p - run));
+        if (c >= 0x80) {
+            size_t n = cli_utf8_len(p);
+            if (n) {
+                sb_put(b, (const char *)p, n);
+                p += n - 1;
+            } else {
+                sb_str(b, "\\ufffd");
+            }
+        } else if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            sb_put(b, esc, 2);
+        } else {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sb_put(b, esc, 6);
+        }
+        run = p + 1;
+    }
+    sb_put(b, (const char *)run, (size_t)(p - run));
+    sb_put(b, "\"", 1);
+}
+
+/* The object of `check -o json` (cli_decision_json without the trace),
+ * plus "id" when the request had one. */
+static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
+    sb_str(b, aa_decision_allowed(d) ? "{\"allowed\":true,\"tier\":"
+                                     : "{\"allowed\":false,\"tier\":");
+    sb_json_string(b, aa_tier_name(aa_decision_tier(d)));
+    sb_str(b, ",\"reason\":");
+    sb_json_string(b, aa_decision_reason(d));
+    sb_str(b, aa_decision_requires_approval(d)
+                  ? ",\"requires_approval\":true,\"approval_policy\":"
+                  : ",\"requires_approval\":false,\"approval_policy\":");
+    sb_json_string(b, aa_decision_approval_policy(d));
+    char ms[48];
+    double t = aa_decision_time_ms(d);
+    unsigned long long us = t > 0 ? (unsigned long long)(t * 1000 + 0.5) : 0;
+    int n = snprintf(ms, sizeof ms, ",\"evaluation_time_ms\":%llu.%03llu",
+                     us / 1000, us % 1000);
+    sb_put(b, ms, (size_t)n);
+    if (id) {
+        char *text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            sb_str(b, ",\"id\":");
+            sb_str(b, text);
+            free(text);
+        } else {
+            b->oom = true;
+        }
+    }
+    sb_put(b, "}", 1);
+}
+
+/* One reusable decision per thread: no allocation per request. */
+static pthread_key_t decision_key;
+static pthread_once_t decision_once = PTHREAD_ONCE_INIT;
+
+static void decision_free(void *d) {
+    aa_decision_free(d);
+}
+static void decision_key_init(void) {
+    pthread_key_create(&decision_key, decision_free);
+}
+
+static aa_decision *thread_decision(void) {
+    pthread_once(&decision_once, decision_key_init);
+    aa_decision *d = pthread_getspecific(decision_key);
+    if (!d) {
+        d = aa_decision_new();
+        if (d && pthread_setspecific(decision_key, d) != 0) {
+            aa_decision_free(d);
+            d = NULL;
+        }
+    }
+    return d;
+}
+
 /* ---- decisions ----------------------------------------------------------- */
 
 static bool audit_failed(const aa_decision *d) {
@@ -290,16 +408,25 @@ static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
         }
     }
     srv_snap *snap = srv_snap_get(s);
-    aa_decision *d = aa_decision_new();
-    json_t *out = many ? json_array() : NULL;
+    aa_decision *d = thread_decision();
+    json_t *out = many && explain ? json_array() : NULL;
+    sbuf b = {0};
     if (d)
         aa_decision_set_explain(d, explain);
+    if (many && !explain)
+        sb_put(&b, "[", 1);
     for (size_t i = 0; d && i < n; i++) {
         aa_authorize(snap->engine, &reqs[i], d);
         account(s, snap, d);
-        json_t *dj = cli_decision_json(d, explain);
         json_t *id =
             json_object_get(many ? json_array_get(root, i) : root, "id");
+        if (!explain) { /* the common case: text straight away */
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_decision(&b, d, id);
+            continue;
+        }
+        json_t *dj = cli_decision_json(d, true);
         if (id)
             json_object_set(dj, "id", id);
         if (many)
@@ -307,19 +434,30 @@ static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
         else
             out = dj;
     }
-    aa_decision_free(d);
+    if (many && !explain)
+        sb_put(&b, "]", 1);
+    if (d)
+        aa_decision_set_explain(d, 0);
     srv_snap_put(snap);
     for (size_t i = 0; i < n; i++)
         free(metas[i]);
     free(metas);
     free(reqs);
     json_decref(root);
-    if (!d) {
+    if (!d || b.oom) {
         json_decref(out);
+        free(b.p);
         reply_error(o, 500, "out of memory");
         return;
     }
-    reply(o, 200, out);
+    if (explain) {
+        reply(o, 200, out);
+        return;
+    }
+    o->status = 200;
+    o->content_type = "application/json";
+    o->body = b.p;
+    o->len = b.len;
 }
 
 /* ---- sessions and delegations -------------------------------------------- */
@@ -797,7 +935,7 @@ static void forward_auth(srv *s, const srv_http_req *r, const char *rest,
     req.action = action;
     req.resource = path;
     srv_snap *snap = srv_snap_get(s);
-    aa_decision *d = aa_decision_new();
+    aa_decision *d = thread_decision();
     if (!d) {
         srv_snap_put(snap);
         free(path);
@@ -813,7 +951,6 @@ static void forward_auth(srv *s, const srv_http_req *r, const char *rest,
     json_t *v = cli_decision_json(d, false);
     json_object_set_new(v, "action", cli_jstr(action));
     reply(o, ok ? 200 : 403, v);
-    aa_decision_free(d);
     srv_snap_put(snap);
     free(path);
     free(action);
