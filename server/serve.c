@@ -418,6 +418,9 @@ static int run_serve(cli_ctx *ctx) {
         strcmp(log_format, "json") != 0)
         return cli_usage_error(ctx, "--log-format must be text or json");
 
+    /* Past a file size limit a write fails (and the decision is denied);
+     * it must not end the process. */
+    signal(SIGXFSZ, SIG_IGN);
     serve_state *st = calloc(1, sizeof *st);
     if (!st)
         return cli_error("out of memory");
