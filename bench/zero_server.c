@@ -4,7 +4,10 @@
  * request with a fixed JSON decision, doing no work at all. It reads POST
  * bodies as the service does, so only the decision itself is missing.
  *
- * Usage: zero_server THREADS   (prints "listening on http://127.0.0.1:PORT")
+ * Usage: zero_server THREADS [epoll|poll|per-connection]
+ *   (prints "listening on http://127.0.0.1:PORT"); the mode compares
+ *   libmicrohttpd's threading models: a pool of THREADS threads with epoll
+ *   (what the service uses) or poll, or a thread per connection.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -46,6 +49,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 
 int main(int argc, char **argv) {
     unsigned threads = argc > 1 ? (unsigned)atoi(argv[1]) : 2;
+    const char *mode = argc > 2 ? argv[2] : "epoll";
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
+    if (strcmp(mode, "epoll") == 0)
+        flags |= MHD_USE_EPOLL;
+    else if (strcmp(mode, "poll") == 0)
+        flags |= MHD_USE_POLL;
+    else {
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        threads = 0;
+    }
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     struct sockaddr_in sa = {0};
     sa.sin_family = AF_INET;
