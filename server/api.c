@@ -809,8 +809,9 @@ static void policy_reload(srv *s, srv_http_resp *o) {
             cli_jstr("the policy did not load; the previous one keeps "
                      "serving"));
         json_object_set_new(v, "errors", errors);
+        srv_log(s, "error", "policy reload failed: %s",
+                json_string_value(json_array_get(errors, 0)));
         reply(o, 422, v);
-        srv_log(s, "error", "policy reload failed: %s", s->last_reload_error);
     }
     aa_error_free(err);
 }

@@ -505,6 +505,8 @@ static int run_serve(cli_ctx *ctx) {
     if (!d || sfd < 0) {
         cli_error("cannot start the HTTP server on %s", shown);
         close(lfd);
+        if (unix_path)
+            unlink(unix_path);
         if (sfd >= 0)
             close(sfd);
         goto out;
