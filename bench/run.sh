@@ -211,6 +211,11 @@ if [ -x /usr/bin/python3 ]; then
     fi
 fi
 
+# The HTTP service against a zero-work server (needs wrk; says so if not).
+echo
+"$src/bench/server_bench.sh" "$build" "$([ -n "$quick" ] && echo 2 || echo 5)" ||
+    failed="$failed server"
+
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
         case $b in */bench_engine | */bench_request) continue ;; esac

@@ -89,82 +89,23 @@ static char *next_line(reader *r, size_t *len, bool *too_long, int *read_err) {
     }
 }
 
-/* Length of the valid UTF-8 sequence at p (NUL-terminated text), as the
- * JSON reader checks it: no overlong forms, no surrogates, nothing past
- * U+10FFFF. 0 when the bytes there are not one. */
-static size_t utf8_len(const unsigned char *p) {
-    unsigned c = p[0];
-    size_t n;
-    unsigned cp;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2, cp = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3, cp = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4, cp = c & 0x07;
-    else
-        return 0;
-    for (size_t i = 1; i < n; i++) { /* a NUL ends the loop: not 10xxxxxx */
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-        return 0;
-    return n;
-}
-
-/* Writes s as a JSON string. Request strings were checked as UTF-8 on the
- * way in; any invalid byte that still gets here becomes U+FFFD. */
+/* Writes s as a JSON string (the library's escaper: an invalid byte
+ * becomes U+FFFD). */
 static void put_json_string(const char *s) {
-    static const char hex[] = "0123456789abcdef";
-    FILE *o = stdout;
-    putc_unlocked('"', o);
-    const unsigned char *p = (const unsigned char *)s, *run = p;
-    for (; *p; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80)
-            continue;
-        fwrite_unlocked(run, 1, (size_t)(p - run), o);
-        run = p + 1;
-        if (c >= 0x80) {
-            size_t n = utf8_len(p);
-            if (n) {
-                fwrite_unlocked(p, 1, n, o);
-                p += n - 1;
-            } else {
-                fputs_unlocked("\\ufffd", o);
-            }
-            run = p + 1;
-            continue;
-        }
-        switch (c) {
-        case '"':
-            fputs_unlocked("\\\"", o);
-            break;
-        case '\\':
-            fputs_unlocked("\\\\", o);
-            break;
-        case '\n':
-            fputs_unlocked("\\n", o);
-            break;
-        case '\r':
-            fputs_unlocked("\\r", o);
-            break;
-        case '\t':
-            fputs_unlocked("\\t", o);
-            break;
-        default: {
-            char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
-            fputs_unlocked(esc, o);
-        }
-        }
+    char small[512];
+    size_t n = strlen(s), need = aa_json_quote(s, n, small, sizeof small);
+    if (need < sizeof small) {
+        fwrite_unlocked(small, 1, need, stdout);
+        return;
     }
-    fwrite_unlocked(run, 1, (size_t)(p - run), o);
-    putc_unlocked('"', o);
+    char *big = malloc(need + 1);
+    if (!big) {
+        fputs_unlocked("\"(out of memory)\"", stdout);
+        return;
+    }
+    aa_json_quote(s, n, big, need + 1);
+    fwrite_unlocked(big, 1, need, stdout);
+    free(big);
 }
 
 /* Milliseconds with three decimals, without printf. */

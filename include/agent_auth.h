@@ -67,6 +67,14 @@ const char *aa_version(void);
  * first to name the offending input. */
 size_t aa_utf8_check(const char *s, size_t n);
 
+/* Writes s[0, n) as a JSON string literal, quotes included, into dst
+ * (snprintf-style): returns the literal's length; when that is below cap,
+ * dst holds it NUL-terminated. '"', '\\' and control characters are
+ * escaped, well-formed UTF-8 is copied, and every byte that is not UTF-8
+ * becomes U+FFFD, so the result is valid JSON. The library writes every
+ * JSON string it produces (audit lines included) this way. */
+size_t aa_json_quote(const char *s, size_t n, char *dst, size_t cap);
+
 /* ------------------------------------------------------------------------ */
 /* Error object: collects every message of an operation                     */
 /* ------------------------------------------------------------------------ */
@@ -571,8 +579,7 @@ typedef struct aa_test_report aa_test_report;
 int aa_test_run_file(const char *path, const aa_test_options *opts,
                      aa_test_report **out, aa_error *err);
 size_t aa_test_report_count(const aa_test_report *report);
-const aa_test_case *aa_test_report_get(const aa_test_report *report,
-                                       size_t i);
+const aa_test_case *aa_test_report_get(const aa_test_report *report, size_t i);
 size_t aa_test_report_passed(const aa_test_report *report);
 /* Cases that failed or could not run. */
 size_t aa_test_report_failed(const aa_test_report *report);
@@ -584,10 +591,10 @@ void aa_test_report_free(aa_test_report *report);
 /* Standalone conditions and audit records (for embedding languages)        */
 /* ------------------------------------------------------------------------ */
 
-/* A condition of the policy language (docs/configuration.md, conditions) compiled on its
- * own, outside a policy: what a language binding offers as "compile and
- * evaluate an expression". Immutable once compiled; evaluate it from any
- * number of threads. */
+/* A condition of the policy language (docs/configuration.md, conditions)
+ * compiled on its own, outside a policy: what a language binding offers as
+ * "compile and evaluate an expression". Immutable once compiled; evaluate it
+ * from any number of threads. */
 typedef struct aa_expr aa_expr;
 
 typedef enum {

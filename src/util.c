@@ -161,13 +161,22 @@ void aa__buf_cat(aa__buf *b, ...) {
     va_end(ap);
 }
 
-void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
+/* One byte or escape into dst when it fits; the length counts regardless. */
+#define QPUT(src, k)                                                           \
+    do {                                                                       \
+        size_t k_ = (k);                                                       \
+        if (len + k_ < cap)                                                    \
+            memcpy(dst + len, (src), k_);                                      \
+        len += k_;                                                             \
+    } while (0)
+
+size_t aa_json_quote(const char *s, size_t n, char *dst, size_t cap) {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *u = (const unsigned char *)s;
-    if (!aa__buf_reserve(b, n + 2))
-        return;
-    b->data[b->len++] = '"'; /* reserved */
-    size_t start = 0;
+    const unsigned char *u = (const unsigned char *)(s ? s : "");
+    if (!s)
+        n = 0;
+    size_t len = 0, start = 0;
+    QPUT("\"", 1);
     for (size_t i = 0; i < n;) {
         unsigned char c = u[i];
         if (AA__LIKELY(c >= 0x20 && c != '"' && c != '\\' && c < 0x7f)) {
@@ -179,39 +188,52 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
             i += k;
             continue;
         }
-        aa__buf_append(b, s + start, i - start);
+        QPUT(s + start, i - start);
         start = ++i;
         switch (c) {
         case '"':
-            aa__buf_append(b, "\\\"", 2);
+            QPUT("\\\"", 2);
             break;
         case '\\':
-            aa__buf_append(b, "\\\\", 2);
+            QPUT("\\\\", 2);
             break;
         case '\n':
-            aa__buf_append(b, "\\n", 2);
+            QPUT("\\n", 2);
             break;
         case '\r':
-            aa__buf_append(b, "\\r", 2);
+            QPUT("\\r", 2);
             break;
         case '\t':
-            aa__buf_append(b, "\\t", 2);
+            QPUT("\\t", 2);
             break;
         default:
             if (c >= 0x80) { /* not UTF-8: U+FFFD REPLACEMENT CHARACTER */
-                aa__buf_append(b, "\xef\xbf\xbd", 3);
+                QPUT("\xef\xbf\xbd", 3);
             } else {
                 char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                aa__buf_append(b, esc, 6);
+                QPUT(esc, 6);
             }
         }
     }
-    if (!aa__buf_reserve(b, n - start + 1))
+    QPUT(s + start, n - start);
+    QPUT("\"", 1);
+    if (len < cap)
+        dst[len] = 0;
+    return len;
+}
+#undef QPUT
+
+void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
+    if (!aa__buf_reserve(b, n + 3))
         return;
-    memcpy(b->data + b->len, s + start, n - start);
-    b->len += n - start;
-    b->data[b->len++] = '"';
-    b->data[b->len] = 0;
+    size_t need =
+        aa_json_quote(s, n, b->data + b->len, b->cap - b->len); /* one pass */
+    if (need >= b->cap - b->len) {                              /* escapes */
+        if (!aa__buf_reserve(b, need + 1))
+            return;
+        aa_json_quote(s, n, b->data + b->len, b->cap - b->len);
+    }
+    b->len += need;
 }
 
 /* ---- hash map ------------------------------------------------------------ */

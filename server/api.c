@@ -1,0 +1,1055 @@
+/*
+ * api.c - the HTTP API of `agent-auth serve`: one request in, one response
+ * out (docs/server.md). No sockets here: serve.c feeds it from
+ * libmicrohttpd, fuzz/fuzz_server_request.c feeds it directly.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "cli.h"
+#include "server.h"
+
+/* ---- responses ----------------------------------------------------------- */
+
+/* Sets a JSON response (steals v). */
+static void reply(srv_http_resp *o, int status, json_t *v) {
+    o->status = status;
+    o->content_type = "application/json";
+    free(o->body);
+    o->body = v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER |
+                                    JSON_REAL_PRECISION(6))
+                : NULL;
+    json_decref(v);
+    if (!o->body) {
+        o->status = 500;
+        o->body = strdup("{\"error\":\"out of memory\"}");
+    }
+    o->len = o->body ? strlen(o->body) : 0;
+}
+
+static void reply_error(srv_http_resp *o, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void reply_error(srv_http_resp *o, int status, const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *v = json_object();
+    json_object_set_new(v, "error", cli_jstr(msg));
+    reply(o, status, v);
+}
+
+/* 422 {error, reasons[]} from the messages of err (or the status). */
+static void reply_refused(srv_http_resp *o, int status, const char *what,
+                          int rc, const aa_error *err) {
+    json_t *v = json_object();
+    json_t *reasons = json_array();
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        const aa_diag *d = aa_error_get(err, i);
+        if (d->severity != AA_SEVERITY_ERROR)
+            continue;
+        char line[1024];
+        aa_diag_format(d, line, sizeof line);
+        json_array_append_new(reasons, cli_jstr(line));
+    }
+    if (json_array_size(reasons) == 0)
+        json_array_append_new(reasons, cli_jstr(aa_strerror(rc)));
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, aa_strerror(rc));
+    json_object_set_new(v, "error", cli_jstr(msg));
+    json_object_set_new(v, "reasons", reasons);
+    reply(o, status, v);
+}
+
+/* The status for a failed library call: refusals and bad values are the
+ * caller's (422); an unwritable audit log or store is the service's (503). */
+static int status_of(int rc) {
+    switch (rc) {
+    case AA_EREFUSED:
+    case AA_EINVAL:
+    case AA_ELIMIT:
+        return 422;
+    case AA_EAUDIT:
+    case AA_ESTATE:
+    case AA_EIO:
+    case AA_EBUSY:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+/* ---- reading JSON bodies ------------------------------------------------- */
+
+static json_t *parse_body(const srv_http_req *r, srv_http_resp *o) {
+    if (r->body_len == 0) {
+        reply_error(o, 400,
+                    "the request body is empty: a JSON value is "
+                    "expected");
+        return NULL;
+    }
+    json_error_t je;
+    json_t *v = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &je);
+    if (!v)
+        reply_error(o, 400, "invalid JSON at line %d, column %d: %s", je.line,
+                    je.column, je.text);
+    return v;
+}
+
+static const char *const request_fields[] = {
+    "agent", "user",       "action",       "resource",
+    "scope", "session_id", "target_agent",
+};
+
+static const char *meta_value(json_t *v, aa_meta *m, aa_meta **items) {
+    switch (json_typeof(v)) {
+    case JSON_STRING:
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return "contains a NUL character";
+        m->type = AA_VALUE_STRING;
+        m->string = json_string_value(v);
+        return NULL;
+    case JSON_INTEGER:
+        m->type = AA_VALUE_NUMBER;
+        m->number = (double)json_integer_value(v);
+        return NULL;
+    case JSON_REAL:
+        m->type = AA_VALUE_NUMBER;
+        m->number = json_real_value(v);
+        return NULL;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        m->type = AA_VALUE_BOOL;
+        m->boolean = json_is_true(v);
+        return NULL;
+    case JSON_NULL:
+        m->type = AA_VALUE_NULL;
+        return NULL;
+    case JSON_ARRAY:
+        if (!items)
+            return "must be a scalar inside a list (lists do not nest)";
+        m->type = AA_VALUE_LIST;
+        m->items = *items;
+        m->count = json_array_size(v);
+        for (size_t i = 0; i < m->count; i++) {
+            aa_meta *it = &(*items)[i];
+            memset(it, 0, sizeof *it);
+            const char *bad = meta_value(json_array_get(v, i), it, NULL);
+            if (bad)
+                return bad;
+        }
+        *items += m->count;
+        return NULL;
+    default:
+        return "must be a string, number, boolean, null or a list of those";
+    }
+}
+
+/* REPLACE with aa_request_from_json (include/agent_auth.h) once the library
+ * offers it: this is the service's only JSON -> aa_request conversion. */
+const char *srv_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
+                                  char *msg, size_t msglen) {
+    memset(req, 0, sizeof *req);
+    *meta = NULL;
+    if (!json_is_object(obj))
+        return "a request must be a JSON object";
+    const char **slots[] = {&req->agent,       &req->user,  &req->action,
+                            &req->resource,    &req->scope, &req->session_id,
+                            &req->target_agent};
+    const size_t nfields = sizeof request_fields / sizeof *request_fields;
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        size_t k = 0;
+        while (k < nfields && strcmp(key, request_fields[k]) != 0)
+            k++;
+        if (k < nfields) {
+            if (json_is_null(v))
+                continue;
+            if (!json_is_string(v)) {
+                snprintf(msg, msglen, "field '%s' must be a string", key);
+                return msg;
+            }
+            if (strlen(json_string_value(v)) != json_string_length(v)) {
+                snprintf(msg, msglen, "field '%s' contains a NUL character",
+                         key);
+                return msg;
+            }
+            *slots[k] = json_string_value(v);
+        } else if (strcmp(key, "metadata") == 0) {
+            if (json_is_null(v))
+                continue;
+            if (!json_is_object(v))
+                return "field 'metadata' must be an object";
+            size_t n = json_object_size(v), total = n;
+            const char *mk;
+            json_t *mv;
+            json_object_foreach(v, mk, mv) {
+                if (json_is_array(mv))
+                    total += json_array_size(mv);
+            }
+            aa_meta *block = calloc(total ? total : 1, sizeof *block);
+            if (!block)
+                return "out of memory";
+            *meta = block;
+            aa_meta *items = block + n;
+            size_t i = 0;
+            json_object_foreach(v, mk, mv) {
+                aa_meta *m = &block[i++];
+                m->key = mk;
+                const char *bad = meta_value(mv, m, &items);
+                if (bad) {
+                    snprintf(msg, msglen, "metadata '%s' %s", mk, bad);
+                    return msg;
+                }
+            }
+            req->metadata = block;
+            req->metadata_count = n;
+        } else if (strcmp(key, "id") != 0) {
+            snprintf(msg, msglen, "unknown field '%s'", key);
+            return msg;
+        }
+    }
+    if (!req->agent || !*req->agent)
+        return "field 'agent' is required";
+    if (!req->user || !*req->user)
+        return "field 'user' is required";
+    if (!req->action || !*req->action)
+        return "field 'action' is required";
+    return NULL;
+}
+
+/* ---- a decision as JSON text, without building a jansson tree ------------ */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} sbuf;
+
+/* Room for n more bytes and a NUL; false (and oom set) when there is none. */
+static bool sb_reserve(sbuf *b, size_t n) {
+    if (b->oom)
+        return false;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->oom = true;
+            return false;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    return true;
+}
+
+static void sb_put(sbuf *b, const char *s, size_t n) {
+    if (!sb_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) {
+    sb_put(b, s, strlen(s));
+}
+
+/* s as a JSON string (the library's escaper: an invalid UTF-8 byte
+ * becomes U+FFFD). */
+static void sb_json_string(sbuf *b, const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    if (!sb_reserve(b, n + 2))
+        return;
+    size_t need = aa_json_quote(s, n, b->p + b->len, b->cap - b->len);
+    if (need >= b->cap - b->len) { /* escapes made it longer */
+        if (!sb_reserve(b, need))
+            return;
+        aa_json_quote(s, n, b->p + b->len, b->cap - b->len);
+    }
+    b->len += need;
+}
+
+/* The object of `check -o json` (cli_decision_json without the trace),
+ * plus "id" when the request had one. */
+static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
+    sb_str(b, aa_decision_allowed(d) ? "{\"allowed\":true,\"tier\":"
+                                     : "{\"allowed\":false,\"tier\":");
+    sb_json_string(b, aa_tier_name(aa_decision_tier(d)));
+    sb_str(b, ",\"reason\":");
+    sb_json_string(b, aa_decision_reason(d));
+    sb_str(b, aa_decision_requires_approval(d)
+                  ? ",\"requires_approval\":true,\"approval_policy\":"
+                  : ",\"requires_approval\":false,\"approval_policy\":");
+    sb_json_string(b, aa_decision_approval_policy(d));
+    char ms[48];
+    double t = aa_decision_time_ms(d);
+    unsigned long long us = t > 0 ? (unsigned long long)(t * 1000 + 0.5) : 0;
+    int n = snprintf(ms, sizeof ms, ",\"evaluation_time_ms\":%llu.%03llu",
+                     us / 1000, us % 1000);
+    sb_put(b, ms, (size_t)n);
+    if (id) {
+        char *text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (text) {
+            sb_str(b, ",\"id\":");
+            sb_str(b, text);
+            free(text);
+        } else {
+            b->oom = true;
+        }
+    }
+    sb_put(b, "}", 1);
+}
+
+/* One reusable decision per thread: no allocation per request. */
+static pthread_key_t decision_key;
+static pthread_once_t decision_once = PTHREAD_ONCE_INIT;
+
+static void decision_free(void *d) {
+    aa_decision_free(d);
+}
+static void decision_key_init(void) {
+    pthread_key_create(&decision_key, decision_free);
+}
+
+static aa_decision *thread_decision(void) {
+    pthread_once(&decision_once, decision_key_init);
+    aa_decision *d = pthread_getspecific(decision_key);
+    if (!d) {
+        d = aa_decision_new();
+        if (d && pthread_setspecific(decision_key, d) != 0) {
+            aa_decision_free(d);
+            d = NULL;
+        }
+    }
+    return d;
+}
+
+/* ---- decisions ----------------------------------------------------------- */
+
+static bool audit_failed(const aa_decision *d) {
+    return strncmp(aa_decision_reason(d), "Audit log unavailable", 21) == 0;
+}
+
+static void account(srv *s, const srv_snap *snap, const aa_decision *d) {
+    int i = !aa_decision_allowed(d)            ? 1
+            : aa_decision_requires_approval(d) ? 2
+                                               : 0;
+    atomic_fetch_add_explicit(&s->m.decisions[i], 1, memory_order_relaxed);
+    srv_metrics_observe(s, aa_decision_time_ms(d) / 1000.0);
+    if (audit_failed(d)) {
+        atomic_fetch_add(&s->m.audit_write_errors, 1);
+        atomic_store(&s->audit_failing, true);
+    } else if (aa_policy_audit_enabled(snap->policy) &&
+               atomic_load_explicit(&s->audit_failing, memory_order_relaxed)) {
+        atomic_store(&s->audit_failing, false);
+    }
+}
+
+static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
+                         bool explain) {
+    json_t *root = parse_body(r, o);
+    if (!root)
+        return;
+    bool many = json_is_array(root);
+    if (many && explain) {
+        json_decref(root);
+        reply_error(o, 400, "explain takes one request object, not an array");
+        return;
+    }
+    size_t n = many ? json_array_size(root) : 1;
+    aa_request *reqs = calloc(n ? n : 1, sizeof *reqs);
+    aa_meta **metas = calloc(n ? n : 1, sizeof *metas);
+    if (!reqs || !metas) {
+        free(reqs);
+        free(metas);
+        json_decref(root);
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    /* Read every request before deciding any: a bad one changes nothing. */
+    for (size_t i = 0; i < n; i++) {
+        char msg[512];
+        const char *bad =
+            srv_request_from_json(many ? json_array_get(root, i) : root,
+                                  &reqs[i], &metas[i], msg, sizeof msg);
+        if (bad) {
+            if (many)
+                reply_error(o, 400, "request %zu: %s", i, bad);
+            else
+                reply_error(o, 400, "%s", bad);
+            for (size_t k = 0; k <= i; k++)
+                free(metas[k]);
+            free(metas);
+            free(reqs);
+            json_decref(root);
+            return;
+        }
+    }
+    srv_snap *snap = srv_snap_get(s);
+    aa_decision *d = thread_decision();
+    json_t *out = many && explain ? json_array() : NULL;
+    sbuf b = {0};
+    if (d)
+        aa_decision_set_explain(d, explain);
+    if (many && !explain)
+        sb_put(&b, "[", 1);
+    for (size_t i = 0; d && i < n; i++) {
+        aa_authorize(snap->engine, &reqs[i], d);
+        account(s, snap, d);
+        json_t *id =
+            json_object_get(many ? json_array_get(root, i) : root, "id");
+        if (!explain) { /* the common case: text straight away */
+            if (i)
+                sb_put(&b, ",", 1);
+            sb_decision(&b, d, id);
+            continue;
+        }
+        json_t *dj = cli_decision_json(d, true);
+        if (id)
+            json_object_set(dj, "id", id);
+        if (many)
+            json_array_append_new(out, dj);
+        else
+            out = dj;
+    }
+    if (many && !explain)
+        sb_put(&b, "]", 1);
+    if (d)
+        aa_decision_set_explain(d, 0);
+    srv_snap_put(snap);
+    for (size_t i = 0; i < n; i++)
+        free(metas[i]);
+    free(metas);
+    free(reqs);
+    json_decref(root);
+    if (!d || b.oom) {
+        json_decref(out);
+        free(b.p);
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    if (explain) {
+        reply(o, 200, out);
+        return;
+    }
+    o->status = 200;
+    o->content_type = "application/json";
+    o->body = b.p;
+    o->len = b.len;
+}
+
+/* ---- sessions and delegations -------------------------------------------- */
+
+/* Reads an optional string member; false (and a 400) when of another type. */
+static bool opt_string(json_t *obj, const char *key, const char **out,
+                       bool required, srv_http_resp *o) {
+    json_t *v = json_object_get(obj, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            reply_error(o, 400, "field '%s' is required", key);
+        return !required;
+    }
+    if (!json_is_string(v) ||
+        strlen(json_string_value(v)) != json_string_length(v)) {
+        reply_error(o, 400, "field '%s' must be a string", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    if (required && !**out) {
+        reply_error(o, 400, "field '%s' is required", key);
+        return false;
+    }
+    return true;
+}
+
+static bool opt_duration(json_t *obj, int64_t *out, srv_http_resp *o) {
+    json_t *v = json_object_get(obj, "duration");
+    *out = AA_DURATION_DEFAULT;
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v)) {
+        reply_error(o, 400, "field 'duration' must be an integer (seconds)");
+        return false;
+    }
+    *out = json_integer_value(v);
+    if (*out < 1) {
+        reply_error(o, 400, "field 'duration' must be at least 1 (seconds)");
+        return false;
+    }
+    return true;
+}
+
+static bool only_fields(json_t *obj, const char *const *allowed,
+                        srv_http_resp *o) {
+    if (!json_is_object(obj)) {
+        reply_error(o, 400, "the body must be a JSON object");
+        return false;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        size_t i = 0;
+        while (allowed[i] && strcmp(allowed[i], key) != 0)
+            i++;
+        if (!allowed[i]) {
+            reply_error(o, 400, "unknown field '%s'", key);
+            return false;
+        }
+        (void)v;
+    }
+    return true;
+}
+
+static void session_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    static const char *const fields[] = {"agent", "user", "scope", "duration",
+                                         NULL};
+    json_t *body = parse_body(r, o);
+    const char *agent, *user, *scope;
+    int64_t duration;
+    if (!body || !only_fields(body, fields, o) ||
+        !opt_string(body, "agent", &agent, true, o) ||
+        !opt_string(body, "user", &user, true, o) ||
+        !opt_string(body, "scope", &scope, false, o) ||
+        !opt_duration(body, &duration, o)) {
+        json_decref(body);
+        return;
+    }
+    srv_snap *snap = srv_snap_get(s);
+    aa_error *err = aa_error_new();
+    aa_session sess;
+    int rc = aa_session_create(snap->engine, agent, user, scope, duration,
+                               &sess, err);
+    if (rc == AA_OK) {
+        reply(o, 201, cli_session_json(&sess));
+        aa_session_clear(&sess);
+    } else {
+        if (rc == AA_EAUDIT)
+            atomic_fetch_add(&s->m.audit_write_errors, 1);
+        reply_refused(o, status_of(rc), "session refused", rc, err);
+    }
+    aa_error_free(err);
+    srv_snap_put(snap);
+    json_decref(body);
+}
+
+static void delegation_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    static const char *const fields[] = {"from_user", "to_agent", "actions",
+                                         "duration",  "reason",   NULL};
+    json_t *body = parse_body(r, o);
+    const char *from, *to, *reason;
+    int64_t duration;
+    if (!body || !only_fields(body, fields, o) ||
+        !opt_string(body, "from_user", &from, true, o) ||
+        !opt_string(body, "to_agent", &to, true, o) ||
+        !opt_string(body, "reason", &reason, false, o) ||
+        !opt_duration(body, &duration, o)) {
+        json_decref(body);
+        return;
+    }
+    json_t *acts = json_object_get(body, "actions");
+    size_t n = json_array_size(acts);
+    if (!json_is_array(acts)) {
+        reply_error(o, 400, "field 'actions' must be an array of strings");
+        json_decref(body);
+        return;
+    }
+    const char **actions = calloc(n ? n : 1, sizeof *actions);
+    for (size_t i = 0; actions && i < n; i++) {
+        json_t *a = json_array_get(acts, i);
+        if (!json_is_string(a) ||
+            strlen(json_string_value(a)) != json_string_length(a)) {
+            reply_error(o, 400, "field 'actions' item %zu must be a string", i);
+            free(actions);
+            json_decref(body);
+            return;
+        }
+        actions[i] = json_string_value(a);
+    }
+    if (!actions) {
+        reply_error(o, 500, "out of memory");
+        json_decref(body);
+        return;
+    }
+    srv_snap *snap = srv_snap_get(s);
+    aa_error *err = aa_error_new();
+    aa_delegation g;
+    int rc = aa_delegation_create(snap->engine, from, to, actions, n, duration,
+                                  reason, &g, err);
+    if (rc == AA_OK) {
+        reply(o, 201, cli_delegation_json(&g));
+        aa_delegation_clear(&g);
+    } else {
+        if (rc == AA_EAUDIT)
+            atomic_fetch_add(&s->m.audit_write_errors, 1);
+        reply_refused(o, status_of(rc), "delegation refused", rc, err);
+    }
+    aa_error_free(err);
+    srv_snap_put(snap);
+    free(actions);
+    json_decref(body);
+}
+
+static const char *query(const srv_http_req *r, const char *name) {
+    const char *v = r->query ? r->query(r->ud, name) : NULL;
+    return v && *v ? v : NULL;
+}
+
+static void session_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    srv_snap *snap = srv_snap_get(s);
+    aa_error *err = aa_error_new();
+    aa_session *list = NULL;
+    size_t n = 0;
+    int rc = aa_session_list(snap->engine, query(r, "agent"), query(r, "user"),
+                             &list, &n, err);
+    if (rc == AA_OK) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, cli_session_json(&list[i]));
+        reply(o, 200, a);
+        aa_session_list_free(list, n);
+    } else {
+        reply_refused(o, status_of(rc), "cannot list sessions", rc, err);
+    }
+    aa_error_free(err);
+    srv_snap_put(snap);
+}
+
+static void delegation_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    srv_snap *snap = srv_snap_get(s);
+    aa_error *err = aa_error_new();
+    aa_delegation *list = NULL;
+    size_t n = 0;
+    int rc =
+        aa_delegation_list(snap->engine, query(r, "agent"), &list, &n, err);
+    if (rc == AA_OK) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, cli_delegation_json(&list[i]));
+        reply(o, 200, a);
+        aa_delegation_list_free(list, n);
+    } else {
+        reply_refused(o, status_of(rc), "cannot list delegations", rc, err);
+    }
+    aa_error_free(err);
+    srv_snap_put(snap);
+}
+
+static void grant_revoke(srv *s, bool session, const char *id,
+                         srv_http_resp *o) {
+    srv_snap *snap = srv_snap_get(s);
+    aa_error *err = aa_error_new();
+    int revoked = 0;
+    int rc = session ? aa_session_revoke(snap->engine, id, &revoked, err)
+                     : aa_delegation_revoke(snap->engine, id, &revoked, err);
+    const char *what = session ? "session" : "delegation";
+    if (rc == AA_OK && revoked)
+        reply(o, 200, json_pack("{s:b}", "revoked", 1));
+    else if (rc == AA_OK || rc == AA_ENOTFOUND || rc == AA_EINVAL)
+        reply_error(o, 404, "%s %s not found or already inactive", what, id);
+    else
+        reply_refused(o, status_of(rc),
+                      session ? "cannot revoke session"
+                              : "cannot revoke delegation",
+                      rc, err);
+    aa_error_free(err);
+    srv_snap_put(snap);
+}
+
+/* ---- audit, policy, health ----------------------------------------------- */
+
+static int collect_entry(void *ud, const char *line, size_t len) {
+    json_t *e = json_loadb(line, len, 0, NULL);
+    if (e)
+        json_array_append_new(ud, e);
+    return 0;
+}
+
+static void audit_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    aa_audit_filter f = {0};
+    f.since = query(r, "since");
+    f.agent = query(r, "agent");
+    f.user = query(r, "user");
+    f.action = query(r, "action");
+    f.event = query(r, "event");
+    int64_t t;
+    if (f.since && aa_parse_time(f.since, &t) != AA_OK) {
+        reply_error(o, 400, "query 'since' must be an ISO 8601 time");
+        return;
+    }
+    const char *allowed = query(r, "allowed");
+    if (allowed) {
+        if (strcmp(allowed, "true") == 0)
+            f.allowed = AA_AUDIT_ALLOWED_ONLY;
+        else if (strcmp(allowed, "false") == 0)
+            f.allowed = AA_AUDIT_DENIED_ONLY;
+        else {
+            reply_error(o, 400, "query 'allowed' must be true or false");
+            return;
+        }
+    }
+    const char *limit = query(r, "limit");
+    if (limit) {
+        char *end;
+        errno = 0;
+        unsigned long long l = strtoull(limit, &end, 10);
+        if (*end || limit[0] == '-' || errno) {
+            reply_error(o, 400, "query 'limit' must be a whole number");
+            return;
+        }
+        f.limit = l == 0 ? SIZE_MAX : (size_t)l; /* 0 means all */
+    }
+    srv_snap *snap = srv_snap_get(s);
+    const char *path = aa_policy_audit_path(snap->policy);
+    json_t *a = json_array();
+    aa_error *err = aa_error_new();
+    struct stat st;
+    int rc = AA_OK;
+    if (stat(path, &st) == 0 || errno != ENOENT)
+        rc = aa_audit_read(path, &f, collect_entry, a, NULL, NULL, err);
+    if (rc == AA_OK)
+        reply(o, 200, a);
+    else {
+        json_decref(a);
+        reply_refused(o, status_of(rc), "cannot read the audit log", rc, err);
+    }
+    aa_error_free(err);
+    srv_snap_put(snap);
+}
+
+static void audit_verify(srv *s, srv_http_resp *o) {
+    srv_snap *snap = srv_snap_get(s);
+    const char *path = aa_policy_audit_path(snap->policy);
+    aa_error *err = aa_error_new();
+    size_t lines = 0, bad = 0;
+    struct stat st;
+    int rc = AA_OK;
+    if (stat(path, &st) == 0 || errno != ENOENT)
+        rc = aa_audit_verify(path, &lines, &bad, err);
+    json_t *problems = json_array();
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        char line[1024];
+        aa_diag_format(aa_error_get(err, i), line, sizeof line);
+        json_array_append_new(problems, cli_jstr(line));
+    }
+    if (rc != AA_OK && json_array_size(problems) == 0)
+        json_array_append_new(problems, cli_jstr(aa_strerror(rc)));
+    json_t *v = json_object();
+    json_object_set_new(v, "ok", json_boolean(rc == AA_OK));
+    json_object_set_new(v, "lines", json_integer((json_int_t)lines));
+    if (bad)
+        json_object_set_new(v, "bad_line", json_integer((json_int_t)bad));
+    json_object_set_new(v, "problems", problems);
+    reply(o, 200, v);
+    aa_error_free(err);
+    srv_snap_put(snap);
+}
+
+static void policy_show(srv *s, srv_http_resp *o) {
+    srv_snap *snap = srv_snap_get(s);
+    char *text = aa_policy_describe_json(snap->policy);
+    json_t *v = text ? json_loads(text, 0, NULL) : NULL;
+    free(text);
+    if (json_is_object(v)) {
+        json_object_set_new(v, "sha256", json_string(snap->sha256));
+        reply(o, 200, v);
+    } else {
+        json_decref(v);
+        reply_error(o, 500, "cannot describe the policy");
+    }
+    srv_snap_put(snap);
+}
+
+static void policy_reload(srv *s, srv_http_resp *o) {
+    aa_error *err = aa_error_new();
+    int rc = srv_reload(s, err);
+    if (rc == AA_OK) {
+        srv_snap *snap = srv_snap_get(s);
+        reply(o, 200,
+              json_pack("{s:b,s:s}", "reloaded", 1, "sha256", snap->sha256));
+        srv_snap_put(snap);
+        srv_log(s, "info", "policy reloaded (%s)", s->config_path);
+    } else {
+        json_t *errors = json_array();
+        for (size_t i = 0; i < aa_error_count(err); i++) {
+            const aa_diag *d = aa_error_get(err, i);
+            if (d->severity != AA_SEVERITY_ERROR)
+                continue;
+            char line[1024];
+            aa_diag_format(d, line, sizeof line);
+            json_array_append_new(errors, cli_jstr(line));
+        }
+        if (json_array_size(errors) == 0)
+            json_array_append_new(errors, cli_jstr(aa_strerror(rc)));
+        json_t *v = json_object();
+        json_object_set_new(
+            v, "error",
+            cli_jstr("the policy did not load; the previous one keeps "
+                     "serving"));
+        json_object_set_new(v, "errors", errors);
+        srv_log(s, "error", "policy reload failed: %s",
+                json_string_value(json_array_get(errors, 0)));
+        reply(o, 422, v);
+    }
+    aa_error_free(err);
+}
+
+/* Can we write (or create) path? */
+static bool writable(const char *path) {
+    if (access(path, W_OK) == 0)
+        return true;
+    if (errno != ENOENT)
+        return false;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    *slash = 0;
+    return access(*dir ? dir : "/", W_OK) == 0 || errno == ENOENT;
+}
+
+static void readyz(srv *s, srv_http_resp *o) {
+    json_t *reasons = json_array();
+    srv_snap *snap = srv_snap_get(s);
+    pthread_mutex_lock(&s->reload_mu);
+    if (s->last_reload_error[0]) {
+        char msg[1200];
+        snprintf(msg, sizeof msg,
+                 "last policy reload failed (the previous policy serves): %s",
+                 s->last_reload_error);
+        json_array_append_new(reasons, cli_jstr(msg));
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+    if (s->store_path && !writable(s->store_path)) {
+        char msg[4200];
+        snprintf(msg, sizeof msg, "state store %s is not writable",
+                 s->store_path);
+        json_array_append_new(reasons, cli_jstr(msg));
+    }
+    if (aa_policy_audit_enabled(snap->policy)) {
+        const char *ap = aa_policy_audit_path(snap->policy);
+        char msg[4200];
+        if (!writable(ap)) {
+            snprintf(msg, sizeof msg, "audit log %s is not writable", ap);
+            json_array_append_new(reasons, cli_jstr(msg));
+        } else if (atomic_load(&s->audit_failing)) {
+            snprintf(msg, sizeof msg,
+                     "the last audit write to %s failed: decisions are "
+                     "denied",
+                     ap);
+            json_array_append_new(reasons, cli_jstr(msg));
+        }
+    }
+    srv_snap_put(snap);
+    if (json_array_size(reasons) == 0) {
+        json_decref(reasons);
+        reply(o, 200, json_pack("{s:b}", "ready", 1));
+    } else {
+        reply(o, 503,
+              json_pack("{s:s,s:b,s:o}", "error", "not ready", "ready", 0,
+                        "reasons", reasons));
+    }
+}
+
+/* ---- forward auth -------------------------------------------------------- */
+
+static const char *header(const srv_http_req *r, const char *name) {
+    const char *v = r->header ? r->header(r->ud, name) : NULL;
+    return v && *v ? v : NULL;
+}
+
+/* Copies text into a header value: printable ASCII only, bounded. */
+static void header_safe(char *out, size_t size, const char *in) {
+    size_t o = 0;
+    for (; in && *in && o + 1 < size; in++) {
+        unsigned char c = (unsigned char)*in;
+        out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    out[o] = 0;
+}
+
+static void forward_auth(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    o->auth_headers = true;
+    snprintf(o->tier, sizeof o->tier, "autonomous");
+    const char *method = header(r, "X-Forwarded-Method");
+    const char *uri = header(r, "X-Forwarded-Uri");
+    if (!method && !uri) {
+        method = header(r, "X-Original-Method");
+        uri = header(r, "X-Original-URI");
+    }
+    if (!method)
+        method = r->method;
+    if (!uri)
+        uri = *rest ? rest : "/";
+    aa_request req = {0};
+    req.agent = header(r, "X-Agent-Name");
+    req.user = header(r, "X-User-Name");
+    req.session_id = header(r, "X-Session-Id");
+    if (!req.agent || !req.user) {
+        const char *missing = !req.agent ? "X-Agent-Name" : "X-User-Name";
+        char msg[128];
+        snprintf(msg, sizeof msg, "header %s is required", missing);
+        header_safe(o->reason, sizeof o->reason, msg);
+        reply_error(o, 400, "%s", msg);
+        return;
+    }
+    size_t plen = strcspn(uri, "?#");
+    char *path = strndup(uri, plen);
+    size_t mlen = strlen(method);
+    char *action = malloc(mlen + 1 + plen + 1);
+    if (!path || !action) {
+        free(path);
+        free(action);
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < mlen; i++)
+        action[i] =
+            (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] - 'A' + 'a'
+                                                        : method[i]);
+    action[mlen] = ':';
+    memcpy(action + mlen + 1, path, plen + 1);
+    req.action = action;
+    req.resource = path;
+    srv_snap *snap = srv_snap_get(s);
+    aa_decision *d = thread_decision();
+    if (!d) {
+        srv_snap_put(snap);
+        free(path);
+        free(action);
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    aa_authorize(snap->engine, &req, d);
+    account(s, snap, d);
+    bool ok = aa_decision_allowed(d) && !aa_decision_requires_approval(d);
+    snprintf(o->tier, sizeof o->tier, "%s", aa_tier_name(aa_decision_tier(d)));
+    header_safe(o->reason, sizeof o->reason, aa_decision_reason(d));
+    json_t *v = cli_decision_json(d, false);
+    json_object_set_new(v, "action", cli_jstr(action));
+    reply(o, ok ? 200 : 403, v);
+    srv_snap_put(snap);
+    free(path);
+    free(action);
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static bool token_ok(const srv *s, const srv_http_req *r) {
+    if (!s->token)
+        return true;
+    const char *h = header(r, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    /* Compare digests: constant time, and the length is not revealed. */
+    unsigned char a[32], b[32];
+    unsigned n;
+    EVP_Digest(h, strlen(h), a, &n, EVP_sha256(), NULL);
+    EVP_Digest(s->token, s->token_len, b, &n, EVP_sha256(), NULL);
+    return CRYPTO_memcmp(a, b, 32) == 0;
+}
+
+static bool method_is(const srv_http_req *r, const char *allow,
+                      srv_http_resp *o) {
+    char want[16];
+    size_t n = strcspn(allow, ",");
+    snprintf(want, sizeof want, "%.*s", (int)n, allow);
+    if (strcmp(r->method, want) == 0 ||
+        (allow[n] && strcmp(r->method, allow + n + 2) == 0))
+        return true;
+    o->allow = allow;
+    reply_error(o, 405, "method %s is not allowed here (allowed: %s)",
+                r->method, allow);
+    return false;
+}
+
+void srv_handle(srv *s, const srv_http_req *r, srv_http_resp *o) {
+    memset(o, 0, sizeof *o);
+    const char *p = r->path;
+    if (strcmp(p, "/healthz") == 0) {
+        if (method_is(r, "GET, HEAD", o))
+            reply(o, 200, json_pack("{s:b}", "ok", 1));
+    } else if (strcmp(p, "/readyz") == 0) {
+        if (method_is(r, "GET, HEAD", o))
+            readyz(s, o);
+    } else if (strcmp(p, "/metrics") == 0) {
+        if (method_is(r, "GET, HEAD", o)) {
+            o->status = 200;
+            o->content_type = "text/plain; version=0.0.4; charset=utf-8";
+            o->body = srv_metrics_text(s, &o->len);
+            if (!o->body)
+                reply_error(o, 500, "out of memory");
+        }
+    } else if (strncmp(p, "/v1/", 4) != 0) {
+        reply_error(o, 404, "no such endpoint: %s", p);
+    } else if (!token_ok(s, r)) {
+        o->www_auth = true;
+        reply_error(o, 401,
+                    "a valid 'Authorization: Bearer <token>' header "
+                    "is required");
+    } else if (strcmp(p, "/v1/authorize") == 0) {
+        if (method_is(r, "POST", o))
+            do_authorize(s, r, o, false);
+    } else if (strcmp(p, "/v1/explain") == 0) {
+        if (method_is(r, "POST", o))
+            do_authorize(s, r, o, true);
+    } else if (strcmp(p, "/v1/sessions") == 0) {
+        if (method_is(r, "GET, POST", o)) {
+            if (strcmp(r->method, "POST") == 0)
+                session_create(s, r, o);
+            else
+                session_list(s, r, o);
+        }
+    } else if (strncmp(p, "/v1/sessions/", 13) == 0 && p[13] &&
+               !strchr(p + 13, '/')) {
+        if (method_is(r, "DELETE", o))
+            grant_revoke(s, true, p + 13, o);
+    } else if (strcmp(p, "/v1/delegations") == 0) {
+        if (method_is(r, "GET, POST", o)) {
+            if (strcmp(r->method, "POST") == 0)
+                delegation_create(s, r, o);
+            else
+                delegation_list(s, r, o);
+        }
+    } else if (strncmp(p, "/v1/delegations/", 16) == 0 && p[16] &&
+               !strchr(p + 16, '/')) {
+        if (method_is(r, "DELETE", o))
+            grant_revoke(s, false, p + 16, o);
+    } else if (strcmp(p, "/v1/audit") == 0) {
+        if (method_is(r, "GET", o))
+            audit_list(s, r, o);
+    } else if (strcmp(p, "/v1/audit/verify") == 0) {
+        if (method_is(r, "GET", o))
+            audit_verify(s, o);
+    } else if (strcmp(p, "/v1/policy") == 0) {
+        if (method_is(r, "GET", o))
+            policy_show(s, o);
+    } else if (strcmp(p, "/v1/policy/reload") == 0) {
+        if (method_is(r, "POST", o))
+            policy_reload(s, o);
+    } else if (strncmp(p, "/v1/forward-auth", 16) == 0 &&
+               (p[16] == 0 || p[16] == '/')) {
+        forward_auth(s, r, p + 16, o);
+    } else {
+        reply_error(o, 404, "no such endpoint: %s", p);
+    }
+    if (o->status >= 100 && o->status < 600)
+        atomic_fetch_add_explicit(&s->m.http[o->status], 1,
+                                  memory_order_relaxed);
+}

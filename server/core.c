@@ -1,0 +1,313 @@
+/* core.c - the service state: policy snapshots, reload, log, metrics. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "server.h"
+
+#define POLICY_MAX_BYTES ((size_t)16 << 20)
+
+void srv_log(const srv *s, const char *level, const char *fmt, ...) {
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char ts[33];
+    aa_format_time(aa_now(), ts);
+    if (s && s->log_json) {
+        json_t *o =
+            json_pack("{s:s,s:s,s:s}", "time", ts, "level", level, "msg", msg);
+        char *line =
+            o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (line)
+            fprintf(stderr, "%s\n", line);
+        free(line);
+        json_decref(o);
+    } else {
+        fprintf(stderr, "%s %s %s\n", ts, level, msg);
+    }
+}
+
+/* Reads the whole policy file (at most 16 MiB): the same bytes are hashed
+ * and compiled, so the sha256 always names the policy that serves. When it
+ * cannot, the library's own loader words the error (with the file name). */
+static int read_file(const char *path, char **out, size_t *len, aa_error *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (size_t)st.st_size <= POLICY_MAX_BYTES) {
+        size_t cap = (size_t)st.st_size + 1, n = 0;
+        char *buf = malloc(cap);
+        while (buf && n < cap) {
+            ssize_t r = read(fd, buf + n, cap - n);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                if (r < 0) {
+                    free(buf);
+                    buf = NULL;
+                }
+                break;
+            }
+            n += (size_t)r;
+        }
+        if (buf && n < cap) { /* read it all: the size did not change */
+            close(fd);
+            *out = buf;
+            *len = n;
+            return AA_OK;
+        }
+        free(buf);
+    }
+    if (fd >= 0)
+        close(fd);
+    aa_policy *p = NULL;
+    int rc = aa_policy_load_file(path, NULL, &p, err);
+    aa_policy_free(p);
+    /* AA_OK here: the file changed while read; the next reload reads it. */
+    return rc == AA_OK ? AA_EBUSY : rc;
+}
+
+static void sha256_hex(const char *data, size_t len, char hex[65]) {
+    unsigned char d[32];
+    unsigned int n = 0;
+    EVP_Digest(data, len, d, &n, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    hex[64] = 0;
+}
+
+static void snap_free(srv_snap *snap) {
+    aa_engine_free(snap->engine);
+    aa_policy_free(snap->policy);
+    free(snap);
+}
+
+/* Loads and compiles the file into a new snapshot over s->store. */
+static int snap_load(srv *s, srv_snap **out, aa_error *err) {
+    *out = NULL;
+    char *data;
+    size_t len;
+    int rc = read_file(s->config_path, &data, &len, err);
+    if (rc != AA_OK)
+        return rc;
+    srv_snap *snap = calloc(1, sizeof *snap);
+    if (!snap) {
+        free(data);
+        return AA_ENOMEM;
+    }
+    atomic_init(&snap->refs, 1);
+    sha256_hex(data, len, snap->sha256);
+    rc = aa_policy_load_buffer(data, len, s->config_path, NULL, &snap->policy,
+                               err);
+    free(data);
+    if (rc == AA_OK && !s->store) {
+        const char *path =
+            s->state_path ? s->state_path : aa_policy_state_path(snap->policy);
+        rc = aa_store_open_sqlite(path, &s->store, err);
+        if (rc == AA_OK)
+            s->store_path = strdup(path);
+    }
+    if (rc == AA_OK) {
+        aa_engine_options o = {0};
+        o.store = s->store;
+        rc = aa_engine_new(snap->policy, &o, &snap->engine, err);
+    }
+    if (rc != AA_OK) {
+        snap_free(snap);
+        return rc;
+    }
+    *out = snap;
+    return AA_OK;
+}
+
+int srv_init(srv *s, const char *config_path, const char *state_path,
+             bool store_memory, aa_error *err) {
+    memset(s, 0, sizeof *s);
+    s->config_path = config_path;
+    s->state_path = state_path;
+    s->max_body = 1 << 20;
+    pthread_mutex_init(&s->snap_mu, NULL);
+    pthread_mutex_init(&s->reload_mu, NULL);
+    if (store_memory) {
+        int rc = aa_store_open_memory(&s->store, err);
+        if (rc != AA_OK)
+            return rc;
+    }
+    return snap_load(s, &s->cur, err);
+}
+
+void srv_free(srv *s) {
+    if (s->cur)
+        srv_snap_put(s->cur);
+    s->cur = NULL;
+    aa_store_free(s->store);
+    free(s->store_path);
+    free(s->token);
+    pthread_mutex_destroy(&s->snap_mu);
+    pthread_mutex_destroy(&s->reload_mu);
+}
+
+srv_snap *srv_snap_get(srv *s) {
+    pthread_mutex_lock(&s->snap_mu);
+    srv_snap *snap = s->cur;
+    atomic_fetch_add_explicit(&snap->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&s->snap_mu);
+    return snap;
+}
+
+void srv_snap_put(srv_snap *snap) {
+    if (atomic_fetch_sub_explicit(&snap->refs, 1, memory_order_acq_rel) == 1)
+        snap_free(snap);
+}
+
+int srv_reload(srv *s, aa_error *err) {
+    pthread_mutex_lock(&s->reload_mu);
+    srv_snap *snap;
+    int rc = snap_load(s, &snap, err);
+    if (rc == AA_OK) {
+        if (s->store_path && !s->state_path &&
+            strcmp(aa_policy_state_path(snap->policy), s->store_path) != 0)
+            srv_log(s, "warn",
+                    "the reloaded policy names another state store (%s); "
+                    "the service keeps %s until restarted",
+                    aa_policy_state_path(snap->policy), s->store_path);
+        pthread_mutex_lock(&s->snap_mu);
+        srv_snap *old = s->cur;
+        s->cur = snap;
+        pthread_mutex_unlock(&s->snap_mu);
+        srv_snap_put(old);
+        s->last_reload_error[0] = 0;
+        atomic_fetch_add(&s->m.reloads_ok, 1);
+    } else {
+        const aa_diag *d = aa_error_get(err, 0);
+        if (d)
+            aa_diag_format(d, s->last_reload_error,
+                           sizeof s->last_reload_error);
+        else
+            snprintf(s->last_reload_error, sizeof s->last_reload_error, "%s",
+                     aa_strerror(rc));
+        atomic_fetch_add(&s->m.reloads_error, 1);
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+    return rc;
+}
+
+/* ---- metrics ------------------------------------------------------------- */
+
+static const double bucket_bounds[SRV_NBUCKETS] = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+    0.001,   0.0025,   0.005,   0.01,   0.05,    0.25};
+
+void srv_metrics_observe(srv *s, double seconds) {
+    size_t i = 0;
+    while (i < SRV_NBUCKETS && seconds > bucket_bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&s->m.duration_bucket[i], 1,
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->m.duration_sum_ns,
+                              (unsigned long long)(seconds * 1e9 + 0.5),
+                              memory_order_relaxed);
+}
+
+/* A label value in Prometheus text: backslash, quote and newline escaped. */
+static void label(FILE *f, const char *v) {
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            fputc('\\', f);
+        if (*v == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*v, f);
+    }
+}
+
+char *srv_metrics_text(srv *s, size_t *len) {
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    const srv_metrics *m = &s->m;
+    static const char *const results[3] = {"allowed", "denied", "approval"};
+    fputs("# HELP agent_auth_decisions_total Decisions made, by result.\n"
+          "# TYPE agent_auth_decisions_total counter\n",
+          f);
+    for (int i = 0; i < 3; i++)
+        fprintf(f, "agent_auth_decisions_total{result=\"%s\"} %llu\n",
+                results[i], atomic_load(&m->decisions[i]));
+    fputs("# HELP agent_auth_decision_duration_seconds Time to decide one "
+          "request.\n"
+          "# TYPE agent_auth_decision_duration_seconds histogram\n",
+          f);
+    unsigned long long cum = 0;
+    for (int i = 0; i <= SRV_NBUCKETS; i++) {
+        cum += atomic_load(&m->duration_bucket[i]);
+        if (i < SRV_NBUCKETS)
+            fprintf(f,
+                    "agent_auth_decision_duration_seconds_bucket{le=\"%g\"} "
+                    "%llu\n",
+                    bucket_bounds[i], cum);
+        else
+            fprintf(f,
+                    "agent_auth_decision_duration_seconds_bucket{le=\"+Inf\"} "
+                    "%llu\n",
+                    cum);
+    }
+    fprintf(f, "agent_auth_decision_duration_seconds_sum %.9f\n",
+            (double)atomic_load(&m->duration_sum_ns) / 1e9);
+    fprintf(f, "agent_auth_decision_duration_seconds_count %llu\n", cum);
+    fputs("# HELP agent_auth_http_requests_total HTTP requests answered, by "
+          "status code.\n"
+          "# TYPE agent_auth_http_requests_total counter\n",
+          f);
+    for (int c = 100; c < 600; c++) {
+        unsigned long long n = atomic_load(&m->http[c]);
+        if (n)
+            fprintf(f, "agent_auth_http_requests_total{code=\"%d\"} %llu\n", c,
+                    n);
+    }
+    fprintf(f,
+            "# HELP agent_auth_policy_reloads_total Policy reloads, by "
+            "result.\n"
+            "# TYPE agent_auth_policy_reloads_total counter\n"
+            "agent_auth_policy_reloads_total{result=\"ok\"} %llu\n"
+            "agent_auth_policy_reloads_total{result=\"error\"} %llu\n",
+            atomic_load(&m->reloads_ok), atomic_load(&m->reloads_error));
+    srv_snap *snap = srv_snap_get(s);
+    fputs("# HELP agent_auth_policy_info The policy being served.\n"
+          "# TYPE agent_auth_policy_info gauge\n"
+          "agent_auth_policy_info{name=\"",
+          f);
+    label(f, aa_policy_name(snap->policy));
+    fputs("\",version=\"", f);
+    label(f, aa_policy_version(snap->policy));
+    fprintf(f, "\",sha256=\"%s\"} 1\n", snap->sha256);
+    srv_snap_put(snap);
+    pthread_mutex_lock(&s->reload_mu);
+    int failed = s->last_reload_error[0] != 0;
+    pthread_mutex_unlock(&s->reload_mu);
+    fprintf(f,
+            "# HELP agent_auth_policy_last_reload_failed 1 when the last "
+            "reload failed (the previous policy is serving).\n"
+            "# TYPE agent_auth_policy_last_reload_failed gauge\n"
+            "agent_auth_policy_last_reload_failed %d\n",
+            failed);
+    fprintf(f,
+            "# HELP agent_auth_audit_write_errors_total Audit lines that "
+            "could not be written.\n"
+            "# TYPE agent_auth_audit_write_errors_total counter\n"
+            "agent_auth_audit_write_errors_total %llu\n",
+            atomic_load(&m->audit_write_errors));
+    fclose(f);
+    return buf;
+}

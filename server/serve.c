@@ -1,0 +1,599 @@
+/*
+ * serve.c - `agent-auth serve`: options, the listening socket,
+ * libmicrohttpd, signals (SIGTERM/SIGINT drain, SIGHUP reload) and --watch.
+ *
+ * libmicrohttpd runs a pool of --threads threads, each with its own epoll
+ * set over the shared listening socket. Limits (docs/server.md): at most
+ * SERVE_MAX_CONNECTIONS connections, an idle or slow connection is closed
+ * after SERVE_TIMEOUT_S seconds, a body over --max-body gets 413.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "cli.h"
+#include "server.h"
+
+#define SERVE_MAX_CONNECTIONS   1024
+#define SERVE_TIMEOUT_S         30
+#define SERVE_DRAIN_MS          5000
+#define SERVE_WATCH_DEBOUNCE_MS 200
+
+static const opt_spec serve_opts[] = {
+    {"listen", 0, OPT_STRING, "HOST:PORT",
+     "address to listen on (default 127.0.0.1:8181; port 0 picks a free "
+     "port)",
+     0},
+    {"unix", 0, OPT_STRING, "PATH",
+     "listen on a Unix socket instead (mode 0660)", 0},
+    {"token-file", 0, OPT_STRING, "FILE",
+     "require 'Authorization: Bearer <token>' on /v1/ (else "
+     "AGENT_AUTH_TOKEN)",
+     0},
+    {"threads", 0, OPT_INT, "N", "worker threads (default: number of CPUs)", 1},
+    {"watch", 0, OPT_FLAG, NULL, "reload when the policy file changes", 0},
+    {"max-body", 0, OPT_INT, "BYTES",
+     "largest request body accepted (default 1048576)", 1},
+    {"log-format", 0, OPT_STRING, "FORMAT", "log lines: text (default) or json",
+     0},
+    {"insecure", 0, OPT_FLAG, NULL,
+     "allow a non-loopback address without a token", 0},
+};
+
+/* ---- the listening socket ------------------------------------------------ */
+
+static bool is_loopback(const struct sockaddr *sa) {
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >>
+                24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a =
+            &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return sa->sa_family == AF_UNIX;
+}
+
+/* Binds and listens on HOST:PORT ([v6]:PORT); fills shown with the real
+ * address (the port picked when 0 was asked). -1 (cannot) or -2 (not an
+ * address: a usage error) with a message in err. */
+static int listen_tcp(const char *spec, char *shown, size_t shown_len,
+                      bool *loopback, char *err, size_t errlen) {
+    char host[256], port[16];
+    const char *colon = strrchr(spec, ':');
+    if (spec[0] == '[') {
+        const char *close = strchr(spec, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, errlen, "--listen '%s': expected [ADDRESS]:PORT",
+                     spec);
+            return -2;
+        }
+        snprintf(host, sizeof host, "%.*s", (int)(close - spec - 1), spec + 1);
+        colon = close + 1;
+    } else if (!colon) {
+        snprintf(err, errlen, "--listen '%s': expected HOST:PORT", spec);
+        return -2;
+    } else {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+    }
+    snprintf(port, sizeof port, "%s", colon + 1);
+    if (!*port || port[strspn(port, "0123456789")] || atoi(port) > 65535) {
+        snprintf(err, errlen, "--listen '%s': the port must be 0..65535", spec);
+        return -2;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int gai = getaddrinfo(*host ? host : NULL, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errlen, "--listen '%s': %s", spec, gai_strerror(gai));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+            break;
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *loopback = is_loopback((struct sockaddr *)&ss);
+    char addr[INET6_ADDRSTRLEN] = "?";
+    int p = 0;
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, addr, sizeof addr);
+        p = ntohs(a->sin_port);
+        snprintf(shown, shown_len, "http://%s:%d", addr, p);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, addr, sizeof addr);
+        p = ntohs(a->sin6_port);
+        snprintf(shown, shown_len, "http://[%s]:%d", addr, p);
+    }
+    return fd;
+}
+
+static int listen_unix(const char *path, char *err, size_t errlen) {
+    struct sockaddr_un sa = {0};
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        snprintf(err, errlen, "--unix '%s': the path is too long", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    /* A socket left by a previous run is replaced; anything else is kept. */
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "--unix '%s' exists and is not a socket",
+                     path);
+            return -1;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    mode_t old = umask(0117); /* the socket is born 0660 */
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    umask(old);
+    if (ok && chmod(path, 0660) == 0 && listen(fd, 1024) == 0)
+        return fd;
+    snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* ---- libmicrohttpd glue -------------------------------------------------- */
+
+typedef struct serve_state {
+    srv s;
+    atomic_int inflight;
+} serve_state;
+
+/* One request's body as it arrives. */
+typedef struct conn_req {
+    char *body;
+    size_t len, cap;
+    bool too_big;
+} conn_req;
+
+static const char *mhd_header(void *ud, const char *name) {
+    return MHD_lookup_connection_value(ud, MHD_HEADER_KIND, name);
+}
+
+static const char *mhd_query(void *ud, const char *name) {
+    return MHD_lookup_connection_value(ud, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result send_resp(serve_state *st, struct MHD_Connection *c,
+                                 srv_http_resp *o) {
+    struct MHD_Response *r =
+        o->body ? MHD_create_response_from_buffer(o->len, o->body,
+                                                  MHD_RESPMEM_MUST_FREE)
+                : MHD_create_response_from_buffer(0, (void *)"",
+                                                  MHD_RESPMEM_PERSISTENT);
+    if (!r) {
+        free(o->body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            o->content_type ? o->content_type
+                                            : "application/json");
+    if (o->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, o->allow);
+    if (o->www_auth)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (o->auth_headers) {
+        MHD_add_response_header(r, "X-Agent-Auth-Tier", o->tier);
+        MHD_add_response_header(r, "X-Agent-Auth-Reason", o->reason);
+    }
+    if (atomic_load_explicit(&st->s.draining, memory_order_relaxed))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)o->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result too_large(serve_state *st, struct MHD_Connection *c) {
+    srv_http_resp o = {0};
+    o.status = 413;
+    char msg[128];
+    snprintf(msg, sizeof msg,
+             "{\"error\":\"the request body is over the limit of %zu bytes\"}",
+             st->s.max_body);
+    o.body = strdup(msg);
+    o.len = o.body ? strlen(o.body) : 0;
+    atomic_fetch_add(&st->s.m.http[413], 1);
+    return send_resp(st, c, &o);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
+                                  const char *url, const char *method,
+                                  const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls) {
+    serve_state *st = cls;
+    conn_req *k = *con_cls;
+    if (!k) {
+        k = calloc(1, sizeof *k);
+        if (!k)
+            return MHD_NO;
+        *con_cls = k;
+        atomic_fetch_add(&st->inflight, 1);
+        const char *cl =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl && strtoull(cl, NULL, 10) > st->s.max_body) {
+            k->too_big = true;
+            return too_large(st, c);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!k->too_big && k->len + *upload_size > st->s.max_body)
+            k->too_big = true;
+        if (!k->too_big) {
+            if (k->len + *upload_size + 1 > k->cap) {
+                size_t cap = (k->len + *upload_size + 1) * 2;
+                if (cap > st->s.max_body + 1)
+                    cap = st->s.max_body + 1;
+                char *nb = realloc(k->body, cap);
+                if (!nb)
+                    return MHD_NO;
+                k->body = nb;
+                k->cap = cap;
+            }
+            memcpy(k->body + k->len, upload, *upload_size);
+            k->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (k->too_big)
+        return too_large(st, c);
+    srv_http_req r = {0};
+    r.method = method;
+    r.path = url;
+    r.body = k->body ? k->body : "";
+    r.body_len = k->len;
+    r.header = mhd_header;
+    r.query = mhd_query;
+    r.ud = c;
+    srv_http_resp o;
+    srv_handle(&st->s, &r, &o);
+    return send_resp(st, c, &o);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+    serve_state *st = cls;
+    conn_req *k = *con_cls;
+    if (!k)
+        return;
+    free(k->body);
+    free(k);
+    *con_cls = NULL;
+    atomic_fetch_sub(&st->inflight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    srv_log(cls, "warn", "http: %s", msg);
+}
+
+/* ---- the command --------------------------------------------------------- */
+
+static char *read_token(const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "cannot read --token-file '%s': %s", path,
+                 strerror(errno));
+        return NULL;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
+                 buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        buf[--n] = 0;
+    if (!n) {
+        snprintf(err, errlen, "--token-file '%s' is empty", path);
+        return NULL;
+    }
+    return strdup(buf);
+}
+
+static long ms_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void reload(srv *s, const char *why) {
+    aa_error *err = aa_error_new();
+    if (srv_reload(s, err) == AA_OK) {
+        srv_log(s, "info", "policy reloaded (%s)", why);
+    } else {
+        srv_log(s, "error",
+                "policy reload (%s) failed; the previous policy "
+                "keeps serving:",
+                why);
+        for (size_t i = 0; i < aa_error_count(err); i++) {
+            char line[1024];
+            aa_diag_format(aa_error_get(err, i), line, sizeof line);
+            srv_log(s, "error", "  %s", line);
+        }
+    }
+    aa_error_free(err);
+}
+
+/* Watches the policy file's directory: editors and config managers often
+ * replace a file by renaming another over it. */
+static int watch_policy(const char *path, const char **name) {
+    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    *name = slash ? path + (slash - dir) + 1 : path;
+    if (slash)
+        *slash = 0;
+    if (inotify_add_watch(fd, slash ? (*dir ? dir : "/") : ".",
+                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+                              IN_ATTRIB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* True when the events read from fd name the policy file. */
+static bool policy_changed(int fd, const char *name) {
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool hit = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            if (ev->len && strcmp(ev->name, name) == 0)
+                hit = true;
+            p += sizeof *ev + ev->len;
+        }
+    }
+    return hit;
+}
+
+static int run_serve(cli_ctx *ctx) {
+    const char *listen_spec = cli_str(ctx, "listen");
+    const char *unix_path = cli_str(ctx, "unix");
+    const char *token_file = cli_str(ctx, "token-file");
+    const char *log_format = cli_str(ctx, "log-format");
+    bool insecure = cli_opt(ctx, "insecure")->set;
+    bool watch = cli_opt(ctx, "watch")->set;
+    long threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cli_opt(ctx, "threads")->set)
+        threads = (long)cli_opt(ctx, "threads")->num;
+    if (threads < 1)
+        threads = 1;
+    if (threads > 256)
+        return cli_usage_error(ctx, "--threads must be at most 256");
+    if (listen_spec && unix_path)
+        return cli_usage_error(ctx, "--listen and --unix exclude each other");
+    if (log_format && strcmp(log_format, "text") != 0 &&
+        strcmp(log_format, "json") != 0)
+        return cli_usage_error(ctx, "--log-format must be text or json");
+
+    /* Past a file size limit a write fails (and the decision is denied);
+     * it must not end the process. */
+    signal(SIGXFSZ, SIG_IGN);
+    serve_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return cli_error("out of memory");
+    char msg[1024] = "";
+    char *token = NULL;
+    if (token_file) {
+        token = read_token(token_file, msg, sizeof msg);
+        if (!token) {
+            free(st);
+            return cli_error("%s", msg);
+        }
+    } else if (getenv("AGENT_AUTH_TOKEN") && *getenv("AGENT_AUTH_TOKEN")) {
+        token = strdup(getenv("AGENT_AUTH_TOKEN"));
+    }
+
+    aa_error *err = aa_error_new();
+    if (srv_init(&st->s, ctx->config_path, ctx->state_path, false, err) !=
+        AA_OK) {
+        int rc = cli_fail(err, AA_EPOLICY);
+        srv_free(&st->s);
+        free(token);
+        free(st);
+        return rc;
+    }
+    aa_error_free(err);
+    st->s.token = token;
+    st->s.token_len = token ? strlen(token) : 0;
+    st->s.log_json = log_format && strcmp(log_format, "json") == 0;
+    if (cli_opt(ctx, "max-body")->set)
+        st->s.max_body = (size_t)cli_opt(ctx, "max-body")->num;
+
+    char shown[PATH_MAX + 16];
+    bool loopback = true;
+    int lfd;
+    if (unix_path) {
+        lfd = listen_unix(unix_path, msg, sizeof msg);
+        snprintf(shown, sizeof shown, "unix:%s", unix_path);
+    } else {
+        lfd = listen_tcp(listen_spec ? listen_spec : "127.0.0.1:8181", shown,
+                         sizeof shown, &loopback, msg, sizeof msg);
+    }
+    int rc = EXIT_FAIL;
+    if (lfd == -2) {
+        rc = cli_usage_error(ctx, "%s", msg);
+        goto out;
+    }
+    if (lfd < 0) {
+        cli_error("%s", msg);
+        goto out;
+    }
+    if (!loopback && !token && !insecure) {
+        close(lfd);
+        rc = cli_usage_error(ctx,
+                             "refusing to listen on %s without a token: set "
+                             "--token-file or AGENT_AUTH_TOKEN, or pass "
+                             "--insecure",
+                             shown);
+        goto out;
+    }
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+
+    /* Signals are taken by the main thread only: block them before the
+     * worker threads start, so that they inherit the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
+        0, NULL, NULL, on_request, st, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+        &st->s, MHD_OPTION_LISTEN_SOCKET, lfd, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)SERVE_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)SERVE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        st, MHD_OPTION_END);
+    if (!d || sfd < 0) {
+        cli_error("cannot start the HTTP server on %s", shown);
+        close(lfd);
+        if (unix_path)
+            unlink(unix_path);
+        if (sfd >= 0)
+            close(sfd);
+        goto out;
+    }
+    const char *watch_name = NULL;
+    int ifd = watch ? watch_policy(ctx->config_path, &watch_name) : -1;
+    if (watch && ifd < 0)
+        srv_log(&st->s, "warn", "cannot watch %s: %s; reload with SIGHUP",
+                ctx->config_path, strerror(errno));
+    printf("listening on %s\n", shown);
+    fflush(stdout);
+    srv_log(&st->s, "info", "serving %s on %s with %ld threads",
+            ctx->config_path, shown, threads);
+
+    struct timespec changed;
+    bool pending = false;
+    for (;;) {
+        struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}};
+        int timeout = -1;
+        if (pending) {
+            long left = SERVE_WATCH_DEBOUNCE_MS - ms_since(&changed);
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int n = poll(pfd, ifd >= 0 ? 2 : 1, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (pending && ms_since(&changed) >= SERVE_WATCH_DEBOUNCE_MS) {
+            pending = false;
+            reload(&st->s, "the file changed");
+        }
+        if (ifd >= 0 && (pfd[1].revents & POLLIN) &&
+            policy_changed(ifd, watch_name)) {
+            pending = true; /* wait for the writes to settle */
+            clock_gettime(CLOCK_MONOTONIC, &changed);
+        }
+        if (pfd[0].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sfd, &si, sizeof si) != sizeof si)
+                continue;
+            if (si.ssi_signo == SIGHUP) {
+                reload(&st->s, "SIGHUP");
+                continue;
+            }
+            break;
+        }
+    }
+
+    /* Drain: stop accepting, let what is in flight finish (bounded). */
+    srv_log(&st->s, "info", "stopping: finishing requests in flight");
+    atomic_store(&st->s.draining, true);
+    MHD_socket q = MHD_quiesce_daemon(d);
+    if (q != MHD_INVALID_SOCKET)
+        close(q);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&st->inflight) > 0 && ms_since(&t0) < SERVE_DRAIN_MS) {
+        struct timespec ts = {0, 5 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&st->inflight) > 0)
+        srv_log(&st->s, "warn", "%d requests still in flight after %d ms",
+                atomic_load(&st->inflight), SERVE_DRAIN_MS);
+    MHD_stop_daemon(d);
+    if (ifd >= 0)
+        close(ifd);
+    close(sfd);
+    if (unix_path)
+        unlink(unix_path);
+    srv_log(&st->s, "info", "stopped");
+    rc = EXIT_OK;
+out:
+    srv_free(&st->s);
+    free(st);
+    return rc;
+}
+
+const cli_command cmd_serve = {
+    .name = "serve",
+    .summary = "Answer authorization requests over HTTP (docs/server.md)",
+    .usage = "serve [--listen HOST:PORT | --unix PATH] [--token-file FILE] "
+             "[--threads N] [--watch] [--max-body BYTES] [--log-format "
+             "text|json] [--insecure]",
+    .examples =
+        "  agent-auth -c agent_auth.yaml serve --listen 127.0.0.1:8181\n"
+        "  curl -s localhost:8181/v1/authorize -d "
+        "'{\"agent\":\"a\",\"user\":\"u\",\"action\":\"read:x\"}'\n",
+    .opts = serve_opts,
+    .nopts = sizeof serve_opts / sizeof serve_opts[0],
+    .run = run_serve,
+};

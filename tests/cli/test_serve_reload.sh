@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# `agent-auth serve`: reloading the policy (POST /v1/policy/reload, SIGHUP,
+# --watch) - a bad file keeps the old policy and shows in /readyz and the
+# metrics; a reload under continuous keep-alive load fails no request.
+. "$(dirname "$0")/lib.sh"
+. "$AA_SOURCE_DIR/tests/cli/serve_lib.sh"
+
+# Two policies that decide "write" differently.
+cat >a.yaml <<'YAML'
+version: "1.0"
+metadata: {name: policy-a, version: "1"}
+roles:
+  editor: {actions: [read, write]}
+profiles:
+  assistant: {role: editor}
+YAML
+sed -e 's/policy-a/policy-b/' -e 's/\[read, write\]/[read]/' a.yaml >b.yaml
+cp a.yaml p.yaml
+start_server s -c p.yaml serve --listen 127.0.0.1:0 --threads 2 || { finish; exit; }
+W='{"agent":"assistant","user":"bob","action":"write"}'
+
+post /v1/authorize "$W"
+expect_json 'd["allowed"] is True' "policy a allows write"
+
+# ---- POST /v1/policy/reload --------------------------------------------------------
+cp b.yaml p.yaml
+req POST /v1/policy/reload
+expect_code 200 "reload"
+sum=$(sha256sum p.yaml | cut -d' ' -f1)
+expect_json "d=={'reloaded':True,'sha256':'$sum'}" "reloaded with the new sha256"
+post /v1/authorize "$W"
+expect_json 'd["allowed"] is False' "policy b denies write"
+req GET /v1/policy
+expect_json 'd["metadata"]["name"]=="policy-b"' "/v1/policy shows b"
+
+# A broken file: the old policy keeps serving; readyz and metrics say so.
+printf 'version: "1.0"\nroles:\n  editor: {actions: [read]\nprofiles: [\n' >p.yaml
+req POST /v1/policy/reload
+expect_code 422 "a broken policy is refused"
+expect_json 'd["error"] and len(d["errors"])>=1 and "p.yaml:" in d["errors"][0]' "the errors name file:line"
+post /v1/authorize "$W"
+expect_code 200 "still serving after a failed reload"
+expect_json 'd["allowed"] is False' "still policy b"
+req GET /readyz
+expect_code 503 "readyz after a failed reload"
+expect_json 'd["ready"] is False and any("reload" in r for r in d["reasons"])' "readyz names the failed reload"
+req GET /metrics
+grep -q 'agent_auth_policy_reloads_total{result="error"} 1' "$OUT" && pass || fail "metrics count the failed reload"
+grep -q 'agent_auth_policy_reloads_total{result="ok"} 1' "$OUT" && pass || fail "metrics count the good reload"
+grep -q 'agent_auth_policy_last_reload_failed 1' "$OUT" && pass || fail "metrics show the last reload failed"
+grep -q "agent_auth_policy_info{name=\"policy-b\",version=\"1.0\",sha256=\"$sum\"} 1" "$OUT" && pass || fail "policy_info still names b"
+grep -q 'policy reload failed' s.err && pass || fail "the failed reload is logged"
+
+# ---- SIGHUP ------------------------------------------------------------------------
+cp a.yaml p.yaml
+kill -HUP "$SRV_PID"
+i=0
+while [ $i -lt 200 ]; do
+    post /v1/authorize "$W"
+    grep -q '"allowed":true' "$OUT" && break
+    sleep 0.025
+    i=$((i + 1))
+done
+expect_json 'd["allowed"] is True' "SIGHUP loaded policy a"
+req GET /readyz
+expect_code 200 "ready again after a good reload"
+grep -q 'policy reloaded (SIGHUP)' s.err && pass || fail "the SIGHUP reload is logged"
+
+# ---- metrics -----------------------------------------------------------------------
+req GET /metrics
+expect_code 200 "metrics"
+expect_header "content-type: text/plain; version=0.0.4" "Prometheus content type"
+for m in 'agent_auth_decisions_total{result="allowed"}' 'agent_auth_decisions_total{result="denied"}' \
+    'agent_auth_decisions_total{result="approval"}' 'agent_auth_decision_duration_seconds_bucket{le="+Inf"}' \
+    'agent_auth_decision_duration_seconds_sum' 'agent_auth_decision_duration_seconds_count' \
+    'agent_auth_http_requests_total{code="200"}' 'agent_auth_http_requests_total{code="422"}' \
+    'agent_auth_policy_reloads_total{result="ok"} 2' 'agent_auth_policy_info{name="policy-a"' \
+    'agent_auth_audit_write_errors_total 0' 'agent_auth_policy_last_reload_failed 0'; do
+    grep -qF "$m" "$OUT" && pass || fail "metrics lack $m"
+done
+"$PY" - "$OUT" <<'PYEOF' && pass || fail "metrics: counts agree (decisions = histogram count, buckets grow)"
+import re, sys
+t = open(sys.argv[1]).read()
+dec = sum(int(v) for v in re.findall(r'^agent_auth_decisions_total\{[^}]*\} (\d+)$', t, re.M))
+cnt = int(re.search(r'^agent_auth_decision_duration_seconds_count (\d+)$', t, re.M).group(1))
+b = [int(v) for v in re.findall(r'^agent_auth_decision_duration_seconds_bucket\{[^}]*\} (\d+)$', t, re.M)]
+sys.exit(0 if dec == cnt and dec >= 4 and b == sorted(b) and b[-1] == cnt else 1)
+PYEOF
+
+# ---- reload under continuous load: no request fails -------------------------------
+cat >load.py <<'PYEOF'
+import http.client, json, os, sys, threading
+host, port = sys.argv[1], int(sys.argv[2])
+body = json.dumps({"agent": "assistant", "user": "bob", "action": "write"})
+stats = {"ok": 0, "bad": 0, "allowed": 0, "denied": 0}
+lock = threading.Lock()
+def worker():
+    c = http.client.HTTPConnection(host, port, timeout=10)
+    while not os.path.exists("stop"):
+        try:
+            c.request("POST", "/v1/authorize", body, {"Content-Type": "application/json"})
+            r = c.getresponse()
+            d = json.loads(r.read())
+            good = r.status == 200 and isinstance(d.get("allowed"), bool)
+            with lock:
+                stats["ok" if good else "bad"] += 1
+                if good:
+                    stats["allowed" if d["allowed"] else "denied"] += 1
+        except Exception as e:
+            with lock:
+                stats["bad"] += 1
+            print("error:", repr(e), file=sys.stderr)
+            c.close()
+            c = http.client.HTTPConnection(host, port, timeout=10)
+    c.close()
+ts = [threading.Thread(target=worker) for _ in range(4)]
+for t in ts: t.start()
+open("started", "w").close()
+for t in ts: t.join()
+print(json.dumps(stats))
+PYEOF
+HP=${URL#http://}
+rm -f stop started
+"$PY" load.py "${HP%:*}" "${HP##*:}" >load.out 2>load.err &
+LOAD_PID=$!
+i=0
+while [ ! -e started ] && [ $i -lt 200 ]; do sleep 0.025; i=$((i + 1)); done
+reload_fail=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+    if [ $((n % 2)) = 1 ]; then cp b.yaml p.tmp; else cp a.yaml p.tmp; fi
+    mv p.tmp p.yaml
+    if [ $((n % 3)) = 0 ]; then
+        kill -HUP "$SRV_PID"
+    else
+        code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v1/policy/reload")
+        [ "$code" = 200 ] || reload_fail=$((reload_fail + 1))
+    fi
+    sleep 0.1
+done
+touch stop
+wait "$LOAD_PID"
+[ "$reload_fail" = 0 ] && pass || fail "$reload_fail reloads failed under load"
+cat load.err >&2
+"$PY" -c 'import json,sys; d=json.load(open("load.out")); print("load during 10 reloads:", d, file=sys.stderr); sys.exit(0 if d["bad"]==0 and d["ok"]>=100 and d["allowed"]>0 and d["denied"]>0 else 1)' \
+    && pass || fail "requests failed during reloads: $(cat load.out)"
+
+stop_server
+expect_rc 0 "SIGTERM after the load"
+
+# ---- --watch -----------------------------------------------------------------------
+cp a.yaml p.yaml
+start_server w -c p.yaml serve --listen 127.0.0.1:0 --watch || { finish; exit; }
+cp b.yaml p.tmp
+mv p.tmp p.yaml
+i=0
+while [ $i -lt 200 ]; do
+    req GET /v1/policy
+    grep -q '"policy-b"' "$OUT" && break
+    sleep 0.025
+    i=$((i + 1))
+done
+expect_json 'd["metadata"]["name"]=="policy-b"' "--watch reloads a file renamed over the policy"
+printf 'version: "1.0"\nroles: [\n' >>p.yaml
+i=0
+while [ $i -lt 200 ]; do
+    req GET /readyz
+    [ "$CODE" = 503 ] && break
+    sleep 0.025
+    i=$((i + 1))
+done
+expect_code 503 "--watch: a broken edit shows in readyz"
+post /v1/authorize "$W"
+expect_json 'd["allowed"] is False' "--watch: policy b still serves"
+stop_server
+expect_rc 0 "SIGTERM with --watch"
+
+finish
