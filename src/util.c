@@ -351,3 +351,15 @@ char *aa__strdup(const char *s) {
 int64_t aa_now(void) {
     return aa__now_us();
 }
+
+const void *aa__options_copy(void *dst, size_t dst_size, const void *src) {
+    memset(dst, 0, dst_size);
+    if (!src)
+        return NULL;
+    size_t n;
+    memcpy(&n, src, sizeof n);
+    if (n == 0 || n > dst_size)
+        n = dst_size;
+    memcpy(dst, src, n);
+    return dst;
+}
