@@ -9,6 +9,8 @@
 #   make bench    build optimised and print the benchmark table
 #   make fuzz-smoke   run every fuzz target briefly
 #   make install PREFIX=/usr/local
+#   make format       apply clang-format;  make format-check: check it, change nothing
+#   make werror       build with -Werror under gcc and under clang
 # SKIP_DEPS=1 (e.g. `make SKIP_DEPS=1 test`) skips the Debian package check:
 # for other systems, where the packages are installed by other means.
 
@@ -19,7 +21,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
 
-.PHONY: all deps dev-deps build demo test asan tsan bench fuzz fuzz-smoke install format clean
+.PHONY: all deps dev-deps build demo test asan tsan bench fuzz fuzz-smoke install format format-check werror clean
 
 all: build
 
@@ -67,8 +69,19 @@ fuzz-smoke: fuzz
 install: build
 	@cmake --install $(BUILD) --prefix $(PREFIX)
 
+FORMAT_FILES = $(wildcard include/*.h src/*.[ch] cli/*.[ch] tests/unit/*.[ch] bench/*.c fuzz/*.c python/src/*.c server/*.c)
+
 format:
-	@clang-format -i include/*.h src/*.[ch] cli/*.[ch] tests/unit/*.[ch] bench/*.c fuzz/*.c
+	@clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format: clean"
+
+werror: dev-deps
+	@for cc in gcc clang; do \
+	  cmake -S . -B build-werror-$$cc -DCMAKE_C_COMPILER=$$cc -DAA_WERROR=ON >/dev/null && \
+	  cmake --build build-werror-$$cc -j$(JOBS) >/dev/null && echo "-Werror build with $$cc: clean" || exit 1; \
+	done
 
 clean:
-	@rm -rf build build-asan build-tsan build-bench build-fuzz
+	@rm -rf build build-asan build-tsan build-bench build-fuzz build-werror-gcc build-werror-clang

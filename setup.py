@@ -25,11 +25,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def version():
-    with open(os.path.join(HERE, "CMakeLists.txt"), encoding="utf-8") as f:
-        m = re.search(r"project\(agent-auth VERSION ([0-9.]+)", f.read())
-    if not m:
-        raise RuntimeError("no version in CMakeLists.txt")
-    return m.group(1)
+    """The library's version: the AA_VERSION_* macros of the public header."""
+    with open(os.path.join(HERE, "include", "agent_auth.h"), encoding="utf-8") as f:
+        text = f.read()
+    parts = [re.search(r"^#define AA_VERSION_%s (\d+)$" % p, text, re.M)
+             for p in ("MAJOR", "MINOR", "PATCH")]
+    if not all(parts):
+        raise RuntimeError("no AA_VERSION_* macros in include/agent_auth.h")
+    return ".".join(m.group(1) for m in parts)
 
 
 def pkg_config(*args):

@@ -22,6 +22,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The version of this header. aa_version() gives the library's, which may be
+ * newer: a library accepts every caller built against the same major version
+ * (docs/c-api.md, "ABI promise"). */
+#define AA_VERSION_MAJOR 0
+#define AA_VERSION_MINOR 2
+#define AA_VERSION_PATCH 0
+
+/* Marks the functions the shared library exports; everything else in it is
+ * hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define AA_API __attribute__((visibility("default")))
+#else
+#define AA_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -54,18 +69,18 @@ typedef enum {
 } aa_status;
 
 /* The message for a status code ("unknown status" for anything else). */
-const char *aa_strerror(int status);
+AA_API const char *aa_strerror(int status);
 /* The symbolic name of a status code without prefix ("EINVAL"). */
-const char *aa_status_name(int status);
+AA_API const char *aa_status_name(int status);
 
 /* The library version, "X.Y.Z". */
-const char *aa_version(void);
+AA_API const char *aa_version(void);
 
 /* Byte offset of the first byte of s[0, n) that is not part of well-formed
  * UTF-8 (RFC 3629: no overlong forms, no surrogates), or n when all of it
  * is. Every string the library takes must be UTF-8; callers can check
  * first to name the offending input. */
-size_t aa_utf8_check(const char *s, size_t n);
+AA_API size_t aa_utf8_check(const char *s, size_t n);
 
 /* Writes s[0, n) as a JSON string literal, quotes included, into dst
  * (snprintf-style): returns the literal's length; when that is below cap,
@@ -73,7 +88,7 @@ size_t aa_utf8_check(const char *s, size_t n);
  * escaped, well-formed UTF-8 is copied, and every byte that is not UTF-8
  * becomes U+FFFD, so the result is valid JSON. The library writes every
  * JSON string it produces (audit lines included) this way. */
-size_t aa_json_quote(const char *s, size_t n, char *dst, size_t cap);
+AA_API size_t aa_json_quote(const char *s, size_t n, char *dst, size_t cap);
 
 /* ------------------------------------------------------------------------ */
 /* Error object: collects every message of an operation                     */
@@ -94,18 +109,19 @@ typedef struct aa_diag {
 
 typedef struct aa_error aa_error;
 
-aa_error *aa_error_new(void);
-void aa_error_free(aa_error *err);
-void aa_error_clear(aa_error *err);
+AA_API aa_error *aa_error_new(void);
+AA_API void aa_error_free(aa_error *err);
+AA_API void aa_error_clear(aa_error *err);
 /* Number of messages of all severities. */
-size_t aa_error_count(const aa_error *err);
+AA_API size_t aa_error_count(const aa_error *err);
 /* Number of messages of one severity. */
-size_t aa_error_count_severity(const aa_error *err, aa_severity severity);
+AA_API size_t aa_error_count_severity(const aa_error *err,
+                                      aa_severity severity);
 /* The i-th message, in the order they were found; NULL past the end. */
-const aa_diag *aa_error_get(const aa_error *err, size_t i);
+AA_API const aa_diag *aa_error_get(const aa_error *err, size_t i);
 /* Formats "file:line:col: message" (parts that are unknown are left out)
  * into buf; returns the length it needed, as snprintf does. */
-int aa_diag_format(const aa_diag *d, char *buf, size_t size);
+AA_API int aa_diag_format(const aa_diag *d, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------ */
 /* Policy                                                                   */
@@ -116,50 +132,59 @@ typedef struct aa_policy aa_policy;
 /* Environment lookup for ${NAME} interpolation; return NULL when unset. */
 typedef const char *(*aa_getenv_fn)(void *userdata, const char *name);
 
+/* Options structs may grow in a minor release. Their first member is `size`:
+ * set it to sizeof the struct (aa_*_options_init does), or leave it 0 for the
+ * fields of version 0.2 only; fields the caller's struct does not have take
+ * their defaults. */
 typedef struct aa_load_options {
+    size_t size;            /* sizeof(aa_load_options), or 0 (see above) */
     int strict;             /* warnings (unknown keys...) count as errors */
     size_t max_bytes;       /* refuse larger files; 0 means 16 MiB */
     aa_getenv_fn getenv_fn; /* NULL means the process environment */
     void *getenv_userdata;
 } aa_load_options;
 
+/* Zeroes *opts (the defaults) and sets its size. */
+AA_API void aa_load_options_init(aa_load_options *opts);
+
 /* Loads, validates and compiles a policy file. On failure returns
  * AA_EPOLICY (or AA_EIO / AA_EPARSE / AA_ELIMIT) with every problem in err and
  * *out set to NULL. Warnings are added to err on success too. opts may be
  * NULL for the defaults. A loaded policy is immutable and may be shared by
  * any number of threads. */
-int aa_policy_load_file(const char *path, const aa_load_options *opts,
-                        aa_policy **out, aa_error *err);
+AA_API int aa_policy_load_file(const char *path, const aa_load_options *opts,
+                               aa_policy **out, aa_error *err);
 /* The same from memory; `name` is used as the file name in messages. */
-int aa_policy_load_buffer(const char *data, size_t len, const char *name,
-                          const aa_load_options *opts, aa_policy **out,
-                          aa_error *err);
-void aa_policy_free(aa_policy *policy);
+AA_API int aa_policy_load_buffer(const char *data, size_t len, const char *name,
+                                 const aa_load_options *opts, aa_policy **out,
+                                 aa_error *err);
+AA_API void aa_policy_free(aa_policy *policy);
 
 /* A few facts about a loaded policy. */
-const char *aa_policy_name(const aa_policy *policy); /* metadata.name or "" */
-const char *aa_policy_version(const aa_policy *policy); /* "1.0" */
-size_t aa_policy_role_count(const aa_policy *policy);
-size_t aa_policy_profile_count(const aa_policy *policy);
-size_t aa_policy_approval_count(const aa_policy *policy);
-size_t aa_policy_a2a_count(const aa_policy *policy);
+AA_API const char *
+aa_policy_name(const aa_policy *policy); /* metadata.name or "" */
+AA_API const char *aa_policy_version(const aa_policy *policy); /* "1.0" */
+AA_API size_t aa_policy_role_count(const aa_policy *policy);
+AA_API size_t aa_policy_profile_count(const aa_policy *policy);
+AA_API size_t aa_policy_approval_count(const aa_policy *policy);
+AA_API size_t aa_policy_a2a_count(const aa_policy *policy);
 /* audit.path as configured (after interpolation). */
-const char *aa_policy_audit_path(const aa_policy *policy);
+AA_API const char *aa_policy_audit_path(const aa_policy *policy);
 /* The state store path: state.path, else state.db beside audit.path. */
-const char *aa_policy_state_path(const aa_policy *policy);
-int aa_policy_audit_enabled(const aa_policy *policy);
+AA_API const char *aa_policy_state_path(const aa_policy *policy);
+AA_API int aa_policy_audit_enabled(const aa_policy *policy);
 /* 1 when the policy defines a profile for `agent`, else 0. An agent
  * without one is permitted only through delegations and A2A rules. */
-int aa_policy_has_profile(const aa_policy *policy, const char *agent);
+AA_API int aa_policy_has_profile(const aa_policy *policy, const char *agent);
 /* The profile name closest to `agent` (a likely misspelling), or NULL when
  * none is close. The string belongs to the policy. */
-const char *aa_policy_suggest_profile(const aa_policy *policy,
-                                      const char *agent);
+AA_API const char *aa_policy_suggest_profile(const aa_policy *policy,
+                                             const char *agent);
 
 /* Writes a JSON description of everything loaded (roles with resolved
  * actions and chains, profiles, approval policies, delegation, A2A, sessions,
  * audit) into a newly allocated string the caller frees with free(). */
-char *aa_policy_describe_json(const aa_policy *policy);
+AA_API char *aa_policy_describe_json(const aa_policy *policy);
 
 /* ------------------------------------------------------------------------ */
 /* Requests and decisions                                                   */
@@ -171,8 +196,9 @@ typedef enum {
     AA_TIER_STRONG = 2
 } aa_tier;
 
-const char *aa_tier_name(aa_tier tier);            /* "autonomous"... */
-int aa_tier_parse(const char *name, aa_tier *out); /* AA_OK or AA_EINVAL */
+AA_API const char *aa_tier_name(aa_tier tier); /* "autonomous"... */
+AA_API int aa_tier_parse(const char *name,
+                         aa_tier *out); /* AA_OK or AA_EINVAL */
 
 typedef enum {
     AA_VALUE_NULL = 0,
@@ -223,8 +249,8 @@ typedef struct aa_request {
  * buffer per thread. */
 typedef struct aa_request_buf aa_request_buf;
 
-aa_request_buf *aa_request_buf_new(void);
-void aa_request_buf_free(aa_request_buf *buf);
+AA_API aa_request_buf *aa_request_buf_new(void);
+AA_API void aa_request_buf_free(aa_request_buf *buf);
 
 /* Reads one request from the `len` bytes of JSON text at `json` (no NUL
  * needed) into *out, whose strings and metadata then live in buf until the
@@ -233,30 +259,32 @@ void aa_request_buf_free(aa_request_buf *buf);
  * valid, with one message in err naming the field ("field 'user' is
  * required", "metadata 'amount': a list may hold only ..."), or AA_ENOMEM;
  * *out is then zeroed. */
-int aa_request_from_json(const char *json, size_t len, aa_request_buf *buf,
-                         aa_request *out, aa_error *err);
+AA_API int aa_request_from_json(const char *json, size_t len,
+                                aa_request_buf *buf, aa_request *out,
+                                aa_error *err);
 /* The JSON text of the last request's "id" member (len bytes, not NUL
  * terminated), or NULL when it had none. It lives in buf like the request. */
-const char *aa_request_buf_id(const aa_request_buf *buf, size_t *len);
+AA_API const char *aa_request_buf_id(const aa_request_buf *buf, size_t *len);
 
 /* A decision is reusable: create one per thread and pass it to every
  * aa_authorize call; it keeps its buffers, so steady-state calls do not
  * allocate. */
 typedef struct aa_decision aa_decision;
 
-aa_decision *aa_decision_new(void);
-void aa_decision_free(aa_decision *d);
+AA_API aa_decision *aa_decision_new(void);
+AA_API void aa_decision_free(aa_decision *d);
 /* Ask for a trace (see aa_decision_trace_*) on the following decisions. */
-void aa_decision_set_explain(aa_decision *d, int on);
+AA_API void aa_decision_set_explain(aa_decision *d, int on);
 
-int aa_decision_allowed(const aa_decision *d);
-aa_tier aa_decision_tier(const aa_decision *d);
-const char *aa_decision_reason(const aa_decision *d);
-int aa_decision_requires_approval(const aa_decision *d);
-const char *aa_decision_approval_policy(const aa_decision *d); /* "" if none */
-double aa_decision_time_ms(const aa_decision *d);
-int aa_decision_is_denied(const aa_decision *d);
-int aa_decision_is_autonomous(const aa_decision *d);
+AA_API int aa_decision_allowed(const aa_decision *d);
+AA_API aa_tier aa_decision_tier(const aa_decision *d);
+AA_API const char *aa_decision_reason(const aa_decision *d);
+AA_API int aa_decision_requires_approval(const aa_decision *d);
+AA_API const char *
+aa_decision_approval_policy(const aa_decision *d); /* "" if none */
+AA_API double aa_decision_time_ms(const aa_decision *d);
+AA_API int aa_decision_is_denied(const aa_decision *d);
+AA_API int aa_decision_is_autonomous(const aa_decision *d);
 
 /* The trace: one line per pipeline step, in order, when explain is on. */
 typedef struct aa_trace_step {
@@ -268,8 +296,9 @@ typedef struct aa_trace_step {
     int outcome;        /* 1 passed/matched, 0 did not, -1 denied here */
 } aa_trace_step;
 
-size_t aa_decision_trace_count(const aa_decision *d);
-const aa_trace_step *aa_decision_trace_get(const aa_decision *d, size_t i);
+AA_API size_t aa_decision_trace_count(const aa_decision *d);
+AA_API const aa_trace_step *aa_decision_trace_get(const aa_decision *d,
+                                                  size_t i);
 
 /* ------------------------------------------------------------------------ */
 /* State store: sessions and delegations                                    */
@@ -281,7 +310,8 @@ typedef struct aa_store aa_store;
  * and the directory holding it must belong to the effective user and not
  * be writable by group or others; a symlink, a FIFO or a device is refused
  * (AA_ESTATE; see docs/security.md). Missing directories are made 0700. */
-int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err);
+AA_API int aa_store_open_sqlite(const char *path, aa_store **out,
+                                aa_error *err);
 /* The same, for a process that may start before the file exists (a
  * `check --batch` loop, a server): the file is opened the first time a
  * lookup finds it there, or created by the first write. Until then
@@ -289,10 +319,11 @@ int aa_store_open_sqlite(const char *path, aa_store **out, aa_error *err);
  * store is as fast as aa_store_open_sqlite's. A file or directory that is
  * already there is checked now, and refused as aa_store_open_sqlite
  * would. Thread-safe like any store. */
-int aa_store_open_sqlite_lazy(const char *path, aa_store **out, aa_error *err);
+AA_API int aa_store_open_sqlite_lazy(const char *path, aa_store **out,
+                                     aa_error *err);
 /* A private in-memory store (tests, `agent-auth test`). */
-int aa_store_open_memory(aa_store **out, aa_error *err);
-void aa_store_free(aa_store *store);
+AA_API int aa_store_open_memory(aa_store **out, aa_error *err);
+AA_API void aa_store_free(aa_store *store);
 
 typedef enum {
     AA_STATUS_ACTIVE = 0,
@@ -300,7 +331,7 @@ typedef enum {
     AA_STATUS_REVOKED = 2
 } aa_grant_status;
 
-const char *aa_grant_status_name(aa_grant_status s);
+AA_API const char *aa_grant_status_name(aa_grant_status s);
 
 /* Times are microseconds since the Unix epoch, UTC. */
 typedef struct aa_session {
@@ -326,20 +357,20 @@ typedef struct aa_delegation {
 } aa_delegation;
 
 /* Frees the strings inside (not the struct itself). */
-void aa_session_clear(aa_session *s);
-void aa_delegation_clear(aa_delegation *d);
+AA_API void aa_session_clear(aa_session *s);
+AA_API void aa_delegation_clear(aa_delegation *d);
 /* Frees an array returned by a list function. */
-void aa_session_list_free(aa_session *list, size_t n);
-void aa_delegation_list_free(aa_delegation *list, size_t n);
+AA_API void aa_session_list_free(aa_session *list, size_t n);
+AA_API void aa_delegation_list_free(aa_delegation *list, size_t n);
 
 /* Formats microseconds since the epoch as ISO 8601 UTC with microseconds,
  * "2026-11-28T17:20:00.123456+00:00"; buf needs 33 bytes. */
-void aa_format_time(int64_t us, char buf[33]);
+AA_API void aa_format_time(int64_t us, char buf[33]);
 /* Parses ISO 8601 (date, or date-time with optional fraction and
  * Z/+hh:mm offset); AA_OK or AA_EINVAL. */
-int aa_parse_time(const char *text, int64_t *us);
+AA_API int aa_parse_time(const char *text, int64_t *us);
 /* The current time in microseconds since the epoch. */
-int64_t aa_now(void);
+AA_API int64_t aa_now(void);
 
 /* ------------------------------------------------------------------------ */
 /* Engine                                                                   */
@@ -363,6 +394,7 @@ typedef enum {
 } aa_audit_mode;
 
 typedef struct aa_engine_options {
+    size_t size;              /* sizeof(aa_engine_options), or 0 (see above) */
     aa_store *store;          /* borrowed; NULL: no sessions/delegations */
     aa_audit_mode audit_mode; /* default: follow the policy */
     const char *audit_path;   /* override audit.path; NULL: the policy's */
@@ -373,27 +405,31 @@ typedef struct aa_engine_options {
     void *clock_userdata;
 } aa_engine_options;
 
+/* Zeroes *opts (the defaults) and sets its size. */
+AA_API void aa_engine_options_init(aa_engine_options *opts);
+
 /* Creates an engine over a loaded policy (borrowed: it must outlive the
  * engine). Opens the audit log when auditing is on. A log that cannot be
  * opened makes every decision a denial (audit.on_failure: deny), but a log
  * path that is unsafe to use is refused here (AA_EREFUSED, no engine):
  * a file or its directory owned by another user or writable by group or
  * others, a symlink, or not a regular file (docs/security.md). */
-int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
-                  aa_engine **out, aa_error *err);
-void aa_engine_free(aa_engine *engine);
+AA_API int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
+                         aa_engine **out, aa_error *err);
+AA_API void aa_engine_free(aa_engine *engine);
 
 /* Registers a matcher for `matches NAME`. Call before the first
  * aa_authorize; registration is not thread-safe, authorization is. */
-int aa_engine_register_matcher(aa_engine *engine, const char *name,
-                               aa_matcher_fn fn, void *userdata);
+AA_API int aa_engine_register_matcher(aa_engine *engine, const char *name,
+                                      aa_matcher_fn fn, void *userdata);
 
 /* Decides a request. Returns AA_OK when a decision was made (allowed or
  * denied: see aa_decision_allowed), AA_EINVAL when the request lacks agent,
  * user or action, or when one of its strings (metadata keys and values too)
  * is not valid UTF-8 (the decision is then a denial whose reason names the
  * field, and no audit line is written). Thread-safe. */
-int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
+AA_API int aa_authorize(aa_engine *engine, const aa_request *req,
+                        aa_decision *d);
 
 /* Pass as a duration to mean "the policy's default"; any other duration
  * below 1 second is an error. */
@@ -405,34 +441,37 @@ int aa_authorize(aa_engine *engine, const aa_request *req, aa_decision *d);
  * Creating (a session or a delegation) fills *out only on success and
  * zeroes it otherwise; a grant whose audit line cannot be written is not
  * made (AA_EAUDIT) unless audit.on_failure is allow. */
-int aa_session_create(aa_engine *engine, const char *agent, const char *user,
-                      const char *scope, int64_t duration_s, aa_session *out,
-                      aa_error *err);
+AA_API int aa_session_create(aa_engine *engine, const char *agent,
+                             const char *user, const char *scope,
+                             int64_t duration_s, aa_session *out,
+                             aa_error *err);
 /* *revoked is 1 when the session was active and is now revoked. */
-int aa_session_revoke(aa_engine *engine, const char *session_id, int *revoked,
-                      aa_error *err);
+AA_API int aa_session_revoke(aa_engine *engine, const char *session_id,
+                             int *revoked, aa_error *err);
 /* AA_OK and *valid = 1 if active and unexpired (an expired one is marked). */
-int aa_session_validate(aa_engine *engine, const char *session_id, int *valid,
-                        aa_session *out, aa_error *err);
+AA_API int aa_session_validate(aa_engine *engine, const char *session_id,
+                               int *valid, aa_session *out, aa_error *err);
 /* Active sessions, optionally filtered (NULL: any). */
-int aa_session_list(aa_engine *engine, const char *agent, const char *user,
-                    aa_session **out, size_t *n, aa_error *err);
+AA_API int aa_session_list(aa_engine *engine, const char *agent,
+                           const char *user, aa_session **out, size_t *n,
+                           aa_error *err);
 
 /* Delegations (docs/configuration.md, "Delegation"). reason may be NULL. A
  * refusal returns AA_EREFUSED with every reason in err. */
-int aa_delegation_create(aa_engine *engine, const char *from_user,
-                         const char *to_agent, const char *const *actions,
-                         size_t action_count, int64_t duration_s,
-                         const char *reason, aa_delegation *out, aa_error *err);
-int aa_delegation_revoke(aa_engine *engine, const char *delegation_id,
-                         int *revoked, aa_error *err);
-int aa_delegation_list(aa_engine *engine, const char *agent,
-                       aa_delegation **out, size_t *n, aa_error *err);
+AA_API int aa_delegation_create(aa_engine *engine, const char *from_user,
+                                const char *to_agent,
+                                const char *const *actions, size_t action_count,
+                                int64_t duration_s, const char *reason,
+                                aa_delegation *out, aa_error *err);
+AA_API int aa_delegation_revoke(aa_engine *engine, const char *delegation_id,
+                                int *revoked, aa_error *err);
+AA_API int aa_delegation_list(aa_engine *engine, const char *agent,
+                              aa_delegation **out, size_t *n, aa_error *err);
 
 /* Marks expired sessions and delegations and deletes inactive rows that
  * ended more than retention_s seconds ago; counts are optional. */
-int aa_state_cleanup(aa_engine *engine, int64_t retention_s, size_t *marked,
-                     size_t *purged, aa_error *err);
+AA_API int aa_state_cleanup(aa_engine *engine, int64_t retention_s,
+                            size_t *marked, size_t *purged, aa_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Audit log reading                                                        */
@@ -470,13 +509,15 @@ typedef int (*aa_audit_entry_fn)(void *userdata, const char *json_line,
  * limit says the entries given were capped); a nonzero return from fn stops
  * the walk and the count there. Malformed lines are skipped and counted in
  * *skipped (optional). */
-int aa_audit_read(const char *path, const aa_audit_filter *filter,
-                  aa_audit_entry_fn fn, void *userdata, size_t *matched,
-                  size_t *skipped, aa_error *err);
+AA_API int aa_audit_read(const char *path, const aa_audit_filter *filter,
+                         aa_audit_entry_fn fn, void *userdata, size_t *matched,
+                         size_t *skipped, aa_error *err);
 
 /* What aa_audit_verify_chain is asked to prove beyond an intact chain. The
  * zero value asks for nothing more. */
 typedef struct aa_audit_verify_options {
+    size_t
+        size; /* sizeof(aa_audit_verify_options), or 0 (see aa_load_options) */
     /* The hash (64 hex digits) of a line the chain must still contain: a
      * head printed by an earlier verification and kept elsewhere, or one a
      * store recorded. A log without it was truncated, had its start
@@ -511,21 +552,21 @@ typedef struct aa_audit_verify_result {
  * is a warning in err (severity AA_SEVERITY_WARNING), not a break.
  * AA_EIO when the log cannot be read; AA_EINVAL for a malformed anchor.
  * result (optional) is filled in either way. */
-int aa_audit_verify_chain(const char *path,
-                          const aa_audit_verify_options *options,
-                          aa_audit_verify_result *result, aa_error *err);
+AA_API int aa_audit_verify_chain(const char *path,
+                                 const aa_audit_verify_options *options,
+                                 aa_audit_verify_result *result, aa_error *err);
 
 /* aa_audit_verify_chain without options: AA_OK when intact (*lines is the
  * count of the file's own lines), else AA_ETAMPER with *bad_line the first
  * line (from 1) where it breaks and a message in err. */
-int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
-                    aa_error *err);
+AA_API int aa_audit_verify(const char *path, size_t *lines, size_t *bad_line,
+                           aa_error *err);
 
 /* Moves entries older than retention_days to a dated archive beside the
  * file, keeping the chain verifiable; *archive (optional, free()) names it,
  * or is NULL when nothing was old enough. */
-int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
-                    char **archive, size_t *moved, aa_error *err);
+AA_API int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
+                           char **archive, size_t *moved, aa_error *err);
 
 /* ------------------------------------------------------------------------ */
 /* Policy tests (docs/policy-tests.md)                                      */
@@ -533,6 +574,7 @@ int aa_audit_rotate(const char *path, int retention_days, int64_t now_us,
 
 /* How aa_test_run_file runs a test file. Zero-initialise. */
 typedef struct aa_test_options {
+    size_t size; /* sizeof(aa_test_options), or 0 (see aa_load_options) */
     /* The policy for a test file without a `policy` key; NULL: such a file
      * is an error. A relative `policy` is relative to the test file. */
     const char *default_policy;
@@ -576,16 +618,17 @@ typedef struct aa_test_report aa_test_report;
  * load) AA_EIO, AA_EPARSE, AA_EINVAL or AA_EPOLICY with every problem in
  * err (file:line:col) and *out NULL. Free the report with
  * aa_test_report_free. */
-int aa_test_run_file(const char *path, const aa_test_options *opts,
-                     aa_test_report **out, aa_error *err);
-size_t aa_test_report_count(const aa_test_report *report);
-const aa_test_case *aa_test_report_get(const aa_test_report *report, size_t i);
-size_t aa_test_report_passed(const aa_test_report *report);
+AA_API int aa_test_run_file(const char *path, const aa_test_options *opts,
+                            aa_test_report **out, aa_error *err);
+AA_API size_t aa_test_report_count(const aa_test_report *report);
+AA_API const aa_test_case *aa_test_report_get(const aa_test_report *report,
+                                              size_t i);
+AA_API size_t aa_test_report_passed(const aa_test_report *report);
 /* Cases that failed or could not run. */
-size_t aa_test_report_failed(const aa_test_report *report);
+AA_API size_t aa_test_report_failed(const aa_test_report *report);
 /* The policy file the cases ran against. */
-const char *aa_test_report_policy(const aa_test_report *report);
-void aa_test_report_free(aa_test_report *report);
+AA_API const char *aa_test_report_policy(const aa_test_report *report);
+AA_API void aa_test_report_free(aa_test_report *report);
 
 /* ------------------------------------------------------------------------ */
 /* Standalone conditions and audit records (for embedding languages)        */
@@ -608,10 +651,10 @@ typedef enum {
  * is accepted and reads null (a syntax check without values). An empty
  * or blank source is "always true". Returns AA_OK, or AA_EPARSE with one
  * message in err whose column (from 1) points into source (line 1). */
-int aa_expr_compile(const char *source, aa_expr_kind kind,
-                    const aa_meta *variables, size_t n, aa_expr **out,
-                    aa_error *err);
-void aa_expr_free(aa_expr *e);
+AA_API int aa_expr_compile(const char *source, aa_expr_kind kind,
+                           const aa_meta *variables, size_t n, aa_expr **out,
+                           aa_error *err);
+AA_API void aa_expr_free(aa_expr *e);
 
 /* A matcher for `matches NAME` in a standalone condition: test `value`
  * (NULL for null) against the matcher `name`; set *result, return AA_OK,
@@ -624,9 +667,9 @@ typedef int (*aa_expr_matcher_fn)(void *userdata, const char *name,
  * *result 0 or 1, or AA_EEVAL with a message in err (an unknown matcher,
  * values that cannot be compared): callers fail closed. matcher may be
  * NULL (every `matches` is then an error). */
-int aa_expr_eval(const aa_expr *e, const aa_request *req,
-                 aa_expr_matcher_fn matcher, void *userdata, int *result,
-                 aa_error *err);
+AA_API int aa_expr_eval(const aa_expr *e, const aa_request *req,
+                        aa_expr_matcher_fn matcher, void *userdata, int *result,
+                        aa_error *err);
 
 /* A decision to record with aa_audit_append_decision. */
 typedef struct aa_audit_record {
@@ -645,8 +688,8 @@ typedef struct aa_audit_record {
  * the engine would write it. For recording decisions made elsewhere (a
  * language binding's AuditLog.write). AA_OK, AA_EINVAL for a request
  * without agent, user or action, or AA_EAUDIT with the reason in err. */
-int aa_audit_append_decision(const char *path, const aa_request *req,
-                             const aa_audit_record *rec, aa_error *err);
+AA_API int aa_audit_append_decision(const char *path, const aa_request *req,
+                                    const aa_audit_record *rec, aa_error *err);
 
 #ifdef __cplusplus
 }

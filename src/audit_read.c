@@ -692,6 +692,8 @@ int aa_audit_verify_chain(const char *path,
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "audit log: no path");
     char anchor[HASH_HEX + 1];
+    aa_audit_verify_options own;
+    options = aa__options_copy(&own, sizeof own, options);
     const char *want = options ? options->anchor : NULL;
     if (!aa__empty(want) && !hex_anchor(want, anchor))
         return aa__fail(err, AA_EINVAL,

@@ -27,9 +27,10 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
         return aa__fail(err, AA_EINVAL,
                         "aa_engine_new: policy and out are required");
     *out = NULL;
-    aa_engine_options none = {0};
-    if (!opts)
-        opts = &none;
+    aa_engine_options own;
+    if (!aa__options_copy(&own, sizeof own, opts))
+        own.audit_mode = AA_AUDIT_FROM_POLICY;
+    opts = &own;
     aa_engine *e = calloc(1, sizeof *e);
     if (!e)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -936,4 +937,11 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
     audit_decision(e, req, d);
     return AA_OK;
+}
+
+void aa_engine_options_init(aa_engine_options *opts) {
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
 }

@@ -1773,6 +1773,8 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
     if (!out)
         return aa__fail(err, AA_EINVAL, "aa_policy_load_buffer: out is NULL");
     *out = NULL;
+    aa_load_options own;
+    opts = aa__options_copy(&own, sizeof own, opts);
     if (!data && len)
         return aa__fail(err, AA_EINVAL, "aa_policy_load_buffer: data is NULL");
     if (!name)
@@ -1799,6 +1801,8 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
     if (!out)
         return aa__fail(err, AA_EINVAL, "aa_policy_load_file: out is NULL");
     *out = NULL;
+    aa_load_options own;
+    opts = aa__options_copy(&own, sizeof own, opts);
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "no policy file name given");
     size_t max =
@@ -1940,4 +1944,11 @@ const char *aa_policy_suggest_profile(const aa_policy *p, const char *agent) {
 const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,
                                       size_t len, uint64_t hash) {
     return aa__map_get_h(&p->profile_by_name, name, len, hash);
+}
+
+void aa_load_options_init(aa_load_options *opts) {
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->size = sizeof *opts;
 }

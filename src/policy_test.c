@@ -768,6 +768,8 @@ int aa_test_run_file(const char *path, const aa_test_options *opts,
     if (!out)
         return aa__fail(err, AA_EINVAL, "aa_test_run_file: out is NULL");
     *out = NULL;
+    aa_test_options own;
+    opts = aa__options_copy(&own, sizeof own, opts);
     if (aa__empty(path))
         return aa__fail(err, AA_EINVAL, "no test file name given");
     char *data = NULL;

@@ -549,3 +549,15 @@ int64_t aa_now(void) {
 size_t aa_utf8_check(const char *s, size_t n) {
     return s ? aa__utf8_check(s, n) : 0;
 }
+
+const void *aa__options_copy(void *dst, size_t dst_size, const void *src) {
+    memset(dst, 0, dst_size);
+    if (!src)
+        return NULL;
+    size_t n;
+    memcpy(&n, src, sizeof n);
+    if (n == 0 || n > dst_size)
+        n = dst_size;
+    memcpy(dst, src, n);
+    return dst;
+}

@@ -33,6 +33,13 @@ typedef struct aa__arena {
     size_t total; /* bytes handed out, for limits and statistics */
 } aa__arena;
 
+/* Copies a caller's options struct (whose first member is its size) into
+ * dst, a struct of this library's version: the caller's fields, then
+ * defaults (zero). size 0 means the layout of version 0.2, which is this
+ * struct's; a larger size than ours is cut to ours. Returns dst, or NULL for
+ * NULL src. */
+const void *aa__options_copy(void *dst, size_t dst_size, const void *src);
+
 void aa__arena_init(aa__arena *a);
 void aa__arena_free(aa__arena *a);
 /* Zeroed, 16-byte aligned; NULL only when out of memory. */
