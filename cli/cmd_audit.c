@@ -244,15 +244,7 @@ static int run_audit(cli_ctx *ctx) {
     } else if (rotate) {
         char *archive = NULL;
         size_t moved = 0;
-        /* The retention comes from the policy, read through its JSON view. */
-        char *desc = aa_policy_describe_json(policy);
-        json_t *dj = desc ? json_loads(desc, 0, NULL) : NULL;
-        json_int_t days = json_integer_value(
-            json_object_get(json_object_get(dj, "audit"), "retention_days"));
-        json_decref(dj);
-        free(desc);
-        if (days <= 0)
-            days = 90;
+        int64_t days = aa_policy_audit_retention_days(policy);
         int st = aa_audit_rotate(path, days > INT_MAX ? INT_MAX : (int)days,
                                  aa_now(), &archive, &moved, err);
         if (st != AA_OK) {

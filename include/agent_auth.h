@@ -173,6 +173,12 @@ AA_API const char *aa_policy_audit_path(const aa_policy *policy);
 /* The state store path: state.path, else state.db beside audit.path. */
 AA_API const char *aa_policy_state_path(const aa_policy *policy);
 AA_API int aa_policy_audit_enabled(const aa_policy *policy);
+/* audit.retention_days (default 90): how old an entry may get before
+ * aa_audit_rotate archives it. */
+AA_API int64_t aa_policy_audit_retention_days(const aa_policy *policy);
+/* SHA-256 of the policy's bytes as loaded (64 hex digits), as audit lines
+ * carry it in `policy_sha256`. */
+AA_API const char *aa_policy_sha256(const aa_policy *policy);
 /* 1 when the policy defines a profile for `agent`, else 0. An agent
  * without one is permitted only through delegations and A2A rules. */
 AA_API int aa_policy_has_profile(const aa_policy *policy, const char *agent);
@@ -325,11 +331,16 @@ AA_API int aa_store_open_sqlite_lazy(const char *path, aa_store **out,
 AA_API int aa_store_open_memory(aa_store **out, aa_error *err);
 AA_API void aa_store_free(aa_store *store);
 
+/* The status of a session or a delegation grant. */
 typedef enum {
-    AA_STATUS_ACTIVE = 0,
-    AA_STATUS_EXPIRED = 1,
-    AA_STATUS_REVOKED = 2
+    AA_GRANT_ACTIVE = 0,
+    AA_GRANT_EXPIRED = 1,
+    AA_GRANT_REVOKED = 2
 } aa_grant_status;
+/* The names of version 0.1, kept for source compatibility. */
+#define AA_STATUS_ACTIVE  AA_GRANT_ACTIVE
+#define AA_STATUS_EXPIRED AA_GRANT_EXPIRED
+#define AA_STATUS_REVOKED AA_GRANT_REVOKED
 
 AA_API const char *aa_grant_status_name(aa_grant_status s);
 

@@ -311,7 +311,7 @@ static bool step_session(run *r) {
         rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
         owned = true;
     }
-    if (rc != AA_OK || s.status != AA_STATUS_ACTIVE) {
+    if (rc != AA_OK || s.status != AA_GRANT_ACTIVE) {
         if (rc == AA_OK || rc == AA_ENOTFOUND)
             deny(d, "Invalid or expired session: '%s'", req->session_id);
         else

@@ -157,11 +157,11 @@ int aa_tier_parse(const char *name, aa_tier *out) {
 
 const char *aa_grant_status_name(aa_grant_status s) {
     switch (s) {
-    case AA_STATUS_ACTIVE:
+    case AA_GRANT_ACTIVE:
         return "active";
-    case AA_STATUS_EXPIRED:
+    case AA_GRANT_EXPIRED:
         return "expired";
-    case AA_STATUS_REVOKED:
+    case AA_GRANT_REVOKED:
         return "revoked";
     }
     return "unknown";

@@ -1922,6 +1922,12 @@ const char *aa_policy_state_path(const aa_policy *p) {
 int aa_policy_audit_enabled(const aa_policy *p) {
     return p && p->audit.enabled;
 }
+int64_t aa_policy_audit_retention_days(const aa_policy *p) {
+    return p ? p->audit.retention_days : DEF_RETENTION_DAYS;
+}
+const char *aa_policy_sha256(const aa_policy *p) {
+    return p ? p->sha256 : "";
+}
 
 int aa_policy_has_profile(const aa_policy *p, const char *agent) {
     return p && agent &&

@@ -155,7 +155,7 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
     s.scope = (char *)(scope ? scope : "");
     s.created_at = aa__engine_now(e);
     s.expires_at = expiry(s.created_at, duration);
-    s.status = AA_STATUS_ACTIVE;
+    s.status = AA_GRANT_ACTIVE;
     rc = e->store->ops->session_put(e->store, &s, err);
     if (rc != AA_OK)
         return rc;
@@ -234,7 +234,7 @@ int aa_session_validate(aa_engine *e, const char *id, int *valid,
         return AA_OK;
     if (rc != AA_OK)
         return rc;
-    *valid = s.status == AA_STATUS_ACTIVE;
+    *valid = s.status == AA_GRANT_ACTIVE;
     if (out)
         *out = s;
     else
@@ -350,7 +350,7 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
     g.granted_at = aa__engine_now(e);
     g.expires_at = expiry(g.granted_at, duration);
     g.reason = (char *)(reason ? reason : "");
-    g.status = AA_STATUS_ACTIVE;
+    g.status = AA_GRANT_ACTIVE;
     rc = e->store->ops->delegation_put(e->store, &g, err);
     if (rc != AA_OK)
         return rc;

@@ -98,7 +98,7 @@ static void mem_close(aa_store *base) {
 }
 
 static bool live(aa_grant_status st, int64_t expires_at, int64_t now) {
-    return st == AA_STATUS_ACTIVE && now < expires_at;
+    return st == AA_GRANT_ACTIVE && now < expires_at;
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -162,8 +162,8 @@ static int mem_session_get(aa_store *base, const char *id, int64_t now,
     pthread_mutex_lock(&m->mu);
     mem_sess *e = find_session(m, id);
     if (e) {
-        if (e->s.status == AA_STATUS_ACTIVE && now >= e->s.expires_at)
-            e->s.status = AA_STATUS_EXPIRED;
+        if (e->s.status == AA_GRANT_ACTIVE && now >= e->s.expires_at)
+            e->s.status = AA_GRANT_EXPIRED;
         status = copy_session(out, &e->s);
     }
     pthread_mutex_unlock(&m->mu);
@@ -180,9 +180,9 @@ static int mem_session_revoke(aa_store *base, const char *id, int64_t now,
     *revoked = 0;
     pthread_mutex_lock(&m->mu);
     mem_sess *e = find_session(m, id);
-    if (e && e->s.status == AA_STATUS_ACTIVE) {
+    if (e && e->s.status == AA_GRANT_ACTIVE) {
         *revoked = now < e->s.expires_at;
-        e->s.status = *revoked ? AA_STATUS_REVOKED : AA_STATUS_EXPIRED;
+        e->s.status = *revoked ? AA_GRANT_REVOKED : AA_GRANT_EXPIRED;
     }
     pthread_mutex_unlock(&m->mu);
     return AA_OK;
@@ -325,7 +325,7 @@ static void pair_remove(mem_deleg *g) {
 /* Sets a grant's status, taking it out of its pair when no longer active. */
 static void set_deleg_status(mem_deleg *g, aa_grant_status st) {
     g->d.status = st;
-    if (st != AA_STATUS_ACTIVE)
+    if (st != AA_GRANT_ACTIVE)
         pair_remove(g);
 }
 
@@ -359,7 +359,7 @@ static int mem_delegation_put(aa_store *base, const aa_delegation *d,
                           id);
     } else if (!grow((void **)&m->deleg, &m->capdeleg, m->ndeleg,
                      sizeof *m->deleg) ||
-               (g->d.status == AA_STATUS_ACTIVE && !pair_add(m, g)) ||
+               (g->d.status == AA_GRANT_ACTIVE && !pair_add(m, g)) ||
                !aa__map_put(&m->deleg_by_id, id, strlen(id), g)) {
         pair_remove(g);
         status = aa__fail(err, AA_ENOMEM, "out of memory");
@@ -386,8 +386,8 @@ static int mem_delegation_get(aa_store *base, const char *id, int64_t now,
     pthread_mutex_lock(&m->mu);
     mem_deleg *g = find_deleg(m, id);
     if (g) {
-        if (g->d.status == AA_STATUS_ACTIVE && now >= g->d.expires_at)
-            set_deleg_status(g, AA_STATUS_EXPIRED);
+        if (g->d.status == AA_GRANT_ACTIVE && now >= g->d.expires_at)
+            set_deleg_status(g, AA_GRANT_EXPIRED);
         status = copy_delegation(out, &g->d);
     }
     pthread_mutex_unlock(&m->mu);
@@ -441,9 +441,9 @@ static int mem_delegation_revoke(aa_store *base, const char *id, int64_t now,
     *revoked = 0;
     pthread_mutex_lock(&m->mu);
     mem_deleg *g = find_deleg(m, id);
-    if (g && g->d.status == AA_STATUS_ACTIVE) {
+    if (g && g->d.status == AA_GRANT_ACTIVE) {
         *revoked = now < g->d.expires_at;
-        set_deleg_status(g, *revoked ? AA_STATUS_REVOKED : AA_STATUS_EXPIRED);
+        set_deleg_status(g, *revoked ? AA_GRANT_REVOKED : AA_GRANT_EXPIRED);
     }
     pthread_mutex_unlock(&m->mu);
     return AA_OK;
@@ -512,18 +512,18 @@ static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     aa__map_init(&deleg_by_id);
     for (size_t i = 0; i < m->nsess && status == AA_OK; i++) {
         aa_session *s = &m->sess[i]->s;
-        bool mark = s->status == AA_STATUS_ACTIVE && now >= s->expires_at;
+        bool mark = s->status == AA_GRANT_ACTIVE && now >= s->expires_at;
         bool purge =
-            (mark || s->status != AA_STATUS_ACTIVE) && s->expires_at < cutoff;
+            (mark || s->status != AA_GRANT_ACTIVE) && s->expires_at < cutoff;
         if (!purge && !aa__map_put(&sess_by_id, s->session_id,
                                    strlen(s->session_id), m->sess[i]))
             status = AA_ENOMEM;
     }
     for (size_t i = 0; i < m->ndeleg && status == AA_OK; i++) {
         aa_delegation *d = &m->deleg[i]->d;
-        bool mark = d->status == AA_STATUS_ACTIVE && now >= d->expires_at;
+        bool mark = d->status == AA_GRANT_ACTIVE && now >= d->expires_at;
         bool purge =
-            (mark || d->status != AA_STATUS_ACTIVE) && d->expires_at < cutoff;
+            (mark || d->status != AA_GRANT_ACTIVE) && d->expires_at < cutoff;
         if (!purge && !aa__map_put(&deleg_by_id, d->delegation_id,
                                    strlen(d->delegation_id), m->deleg[i]))
             status = AA_ENOMEM;
@@ -535,11 +535,11 @@ static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
         size_t k = 0;
         for (size_t i = 0; i < m->nsess; i++) {
             mem_sess *e = m->sess[i];
-            if (e->s.status == AA_STATUS_ACTIVE && now >= e->s.expires_at) {
-                e->s.status = AA_STATUS_EXPIRED;
+            if (e->s.status == AA_GRANT_ACTIVE && now >= e->s.expires_at) {
+                e->s.status = AA_GRANT_EXPIRED;
                 nmarked++;
             }
-            if (e->s.status != AA_STATUS_ACTIVE && e->s.expires_at < cutoff) {
+            if (e->s.status != AA_GRANT_ACTIVE && e->s.expires_at < cutoff) {
                 aa_session_clear(&e->s);
                 free(e);
                 npurged++;
@@ -551,11 +551,11 @@ static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
         k = 0;
         for (size_t i = 0; i < m->ndeleg; i++) {
             mem_deleg *g = m->deleg[i];
-            if (g->d.status == AA_STATUS_ACTIVE && now >= g->d.expires_at) {
-                set_deleg_status(g, AA_STATUS_EXPIRED);
+            if (g->d.status == AA_GRANT_ACTIVE && now >= g->d.expires_at) {
+                set_deleg_status(g, AA_GRANT_EXPIRED);
                 nmarked++;
             }
-            if (g->d.status != AA_STATUS_ACTIVE && g->d.expires_at < cutoff) {
+            if (g->d.status != AA_GRANT_ACTIVE && g->d.expires_at < cutoff) {
                 free_deleg(g);
                 npurged++;
             } else {

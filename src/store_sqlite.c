@@ -301,10 +301,10 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
 
 static aa_grant_status status_from_text(const unsigned char *t) {
     if (t && t[0] == 'r')
-        return AA_STATUS_REVOKED;
+        return AA_GRANT_REVOKED;
     if (t && t[0] == 'e')
-        return AA_STATUS_EXPIRED;
-    return AA_STATUS_ACTIVE;
+        return AA_GRANT_EXPIRED;
+    return AA_GRANT_ACTIVE;
 }
 
 static char *col_dup(sqlite3_stmt *st, int i) {
@@ -452,7 +452,7 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         if (aa__cache_session_get(s->cache, id, gen, &found, out)) {
             if (!found)
                 return AA_ENOTFOUND;
-            if (out->status != AA_STATUS_ACTIVE || now < out->expires_at)
+            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
                 return AA_OK;
             aa_session_clear(out); /* expired: mark it, below */
             memset(out, 0, sizeof *out);
@@ -477,7 +477,7 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
             status = sq_fail(c, rc, err, "reading session '%s'", id);
         }
         sqlite3_reset(st);
-        if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
+        if (status != AA_OK || out->status != AA_GRANT_ACTIVE ||
             now < out->expires_at)
             break;
         /* Expired by the clock whether or not the mark can be written now
@@ -487,7 +487,7 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         wrote = true;
         if (mark_expired(c, Q_SESS_EXPIRE, id, now, &changed, NULL) != AA_OK ||
             changed || attempt == 1) {
-            out->status = AA_STATUS_EXPIRED;
+            out->status = AA_GRANT_EXPIRED;
             break;
         }
         aa_session_clear(out);
@@ -514,7 +514,7 @@ static int sq_session_get_into(aa_store *base, const char *id, int64_t now,
                                        &found, out, buf, cap)) {
             if (!found)
                 return AA_ENOTFOUND;
-            if (out->status != AA_STATUS_ACTIVE || now < out->expires_at)
+            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
                 return AA_OK;
         }
     }
@@ -541,7 +541,7 @@ static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
     write_lock(c);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(st, 0);
-        *revoked = status_from_text(t) == AA_STATUS_REVOKED;
+        *revoked = status_from_text(t) == AA_GRANT_REVOKED;
     }
     write_unlock(c);
     if (rc != SQLITE_DONE) {
@@ -719,7 +719,7 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
         else if (rc != SQLITE_ROW)
             status = sq_fail(c, rc, err, "reading delegation '%s'", id);
         sqlite3_reset(st);
-        if (status != AA_OK || out->status != AA_STATUS_ACTIVE ||
+        if (status != AA_OK || out->status != AA_GRANT_ACTIVE ||
             now < out->expires_at)
             break;
         /* Expired by the clock whether or not the mark can be written now
@@ -728,7 +728,7 @@ static int sq_delegation_get(aa_store *base, const char *id, int64_t now,
         int changed = 0;
         if (mark_expired(c, Q_DEL_EXPIRE, id, now, &changed, NULL) != AA_OK ||
             changed || attempt == 1) {
-            out->status = AA_STATUS_EXPIRED;
+            out->status = AA_GRANT_EXPIRED;
             break;
         }
         aa_delegation_clear(out);

@@ -12,6 +12,9 @@ static const char *POLICY = "version: \"1.0\"\n"
                             "profiles: {bot: {role: viewer}}\n"
                             "audit: {enabled: false}\n"
                             "unknown_key: 1\n";
+/* sha256sum of POLICY */
+static const char *POLICY_SHA256 =
+    "84fc2042cdd12bf5ef1600a3722cbba406e96869c286eaf6299ca839e23b54b2";
 
 static void version_macros_match_library(void **state) {
     (void)state;
@@ -91,12 +94,30 @@ static void engine_options_from_newer_caller(void **state) {
     aa_policy_free(p);
 }
 
+/* Accessors the CLI and bindings use instead of the policy's JSON view. */
+static void policy_accessors(void **state) {
+    (void)state;
+    aa_policy *p = NULL;
+    assert_int_equal(
+        aa_policy_load_buffer(POLICY, strlen(POLICY), "t.yaml", NULL, &p, NULL),
+        AA_OK);
+    assert_int_equal(aa_policy_audit_retention_days(p), 90);
+    assert_string_equal(aa_policy_sha256(p), POLICY_SHA256);
+    aa_policy_free(p);
+    const char *y = "version: \"1.0\"\naudit: {retention_days: 7}\n";
+    assert_int_equal(
+        aa_policy_load_buffer(y, strlen(y), "r.yaml", NULL, &p, NULL), AA_OK);
+    assert_int_equal(aa_policy_audit_retention_days(p), 7);
+    aa_policy_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(version_macros_match_library),
         cmocka_unit_test(options_init_sets_size),
         cmocka_unit_test(load_options_size_zero_or_set),
         cmocka_unit_test(engine_options_from_newer_caller),
+        cmocka_unit_test(policy_accessors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -633,7 +633,7 @@ static void test_state_rules(void **state) {
                                        AA_DURATION_DEFAULT, &s, err),
                      AA_OK);
     assert_int_equal(s.expires_at - s.created_at, 1800LL * 1000000);
-    assert_int_equal(s.status, AA_STATUS_ACTIVE);
+    assert_int_equal(s.status, AA_GRANT_ACTIVE);
     assert_int_equal(strlen(s.session_id), 36);
     char sid[37];
     memcpy(sid, s.session_id, 37);
@@ -665,7 +665,7 @@ static void test_state_rules(void **state) {
     fake_now += 1;
     assert_int_equal(aa_session_validate(e, sid, &valid, &s, err), AA_OK);
     assert_int_equal(valid, 0);
-    assert_int_equal(s.status, AA_STATUS_EXPIRED);
+    assert_int_equal(s.status, AA_GRANT_EXPIRED);
     aa_session_clear(&s);
     aa_decision *d = aa_decision_new();
     aa_request r = {.agent = "copilot",

@@ -94,7 +94,7 @@ static void put_session(aa_store *st, const char *id, const char *agent,
     s.scope = (char *)scope;
     s.created_at = created;
     s.expires_at = expires;
-    s.status = AA_STATUS_ACTIVE;
+    s.status = AA_GRANT_ACTIVE;
     assert_int_equal(st->ops->session_put(st, &s, NULL), AA_OK);
 }
 
@@ -111,7 +111,7 @@ static void put_grant(aa_store *st, const char *id, const char *user,
     d.granted_at = granted;
     d.expires_at = expires;
     d.reason = (char *)reason;
-    d.status = AA_STATUS_ACTIVE;
+    d.status = AA_GRANT_ACTIVE;
     assert_int_equal(st->ops->delegation_put(st, &d, NULL), AA_OK);
 }
 
@@ -162,7 +162,7 @@ static const char *session_ids(aa_store *st, const char *agent,
         st->ops->session_list(st, agent, user, now, &list, &n, NULL), AA_OK);
     buf[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        assert_int_equal(list[i].status, AA_STATUS_ACTIVE);
+        assert_int_equal(list[i].status, AA_GRANT_ACTIVE);
         strcat(buf, i ? "," : "");
         strcat(buf, list[i].session_id);
     }
@@ -218,7 +218,7 @@ static void test_session_put_get(void **state) {
     assert_string_equal(s.scope, "prod");
     assert_true(s.created_at == T0);
     assert_true(s.expires_at == T0 + 3600 * SEC);
-    assert_int_equal(s.status, AA_STATUS_ACTIVE);
+    assert_int_equal(s.status, AA_GRANT_ACTIVE);
     aa_session_clear(&s);
 
     assert_int_equal(st->ops->session_get(st, "s2", T0, &s, NULL), AA_OK);
@@ -253,25 +253,25 @@ static void test_session_expiry_boundary(void **state) {
     put_session(st, "s1", "a", "u", "", T0, end);
 
     assert_string_equal(session_ids(st, NULL, NULL, end - 1), "s1");
-    assert_int_equal(session_status(st, "s1", end - 1), AA_STATUS_ACTIVE);
+    assert_int_equal(session_status(st, "s1", end - 1), AA_GRANT_ACTIVE);
     /* now == expires_at is expired */
     assert_string_equal(session_ids(st, NULL, NULL, end), "");
-    assert_int_equal(session_status(st, "s1", end), AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(st, "s1", end), AA_GRANT_EXPIRED);
     /* the read marked it: it stays expired even if the clock goes back */
-    assert_int_equal(session_status(st, "s1", end - 1), AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(st, "s1", end - 1), AA_GRANT_EXPIRED);
     assert_string_equal(session_ids(st, NULL, NULL, end - 1), "");
     int revoked = 7;
     assert_int_equal(st->ops->session_revoke(st, "s1", end - 1, &revoked, NULL),
                      AA_OK);
     assert_int_equal(revoked, 0);
-    assert_int_equal(session_status(st, "s1", end - 1), AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(st, "s1", end - 1), AA_GRANT_EXPIRED);
 
     /* Revoking an active row that is past its end: not revoked. */
     put_session(st, "s2", "a", "u", "", T0, end);
     assert_int_equal(st->ops->session_revoke(st, "s2", end, &revoked, NULL),
                      AA_OK);
     assert_int_equal(revoked, 0);
-    assert_int_equal(session_status(st, "s2", T0), AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(st, "s2", T0), AA_GRANT_EXPIRED);
 }
 
 static void test_session_revoke(void **state) {
@@ -285,10 +285,10 @@ static void test_session_revoke(void **state) {
     assert_int_equal(st->ops->session_revoke(st, "s1", T0, &revoked, NULL),
                      AA_OK);
     assert_int_equal(revoked, 0);
-    assert_int_equal(session_status(st, "s1", T0), AA_STATUS_REVOKED);
+    assert_int_equal(session_status(st, "s1", T0), AA_GRANT_REVOKED);
     /* revoked stays revoked after its end, never becomes expired */
     assert_int_equal(session_status(st, "s1", T0 + 3600 * SEC),
-                     AA_STATUS_REVOKED);
+                     AA_GRANT_REVOKED);
     assert_string_equal(session_ids(st, NULL, NULL, T0), "s2");
     assert_int_equal(st->ops->session_revoke(st, "nope", T0, &revoked, NULL),
                      AA_OK);
@@ -342,7 +342,7 @@ static void test_delegation_put_get(void **state) {
     assert_true(d.granted_at == T0);
     assert_true(d.expires_at == T0 + 60 * SEC);
     assert_string_equal(d.reason, "on call");
-    assert_int_equal(d.status, AA_STATUS_ACTIVE);
+    assert_int_equal(d.status, AA_GRANT_ACTIVE);
     aa_delegation_clear(&d);
 
     assert_int_equal(st->ops->delegation_get(st, "g0", T0, &d, NULL), AA_OK);
@@ -358,7 +358,7 @@ static void test_delegation_put_get(void **state) {
     aa_delegation dup = {.from_user = "u", .to_agent = "a", .reason = ""};
     strcpy(dup.delegation_id, "g1");
     assert_int_equal(st->ops->delegation_put(st, &dup, NULL), AA_ESTATE);
-    assert_int_equal(grant_status(st, "g1", T0), AA_STATUS_ACTIVE);
+    assert_int_equal(grant_status(st, "g1", T0), AA_GRANT_ACTIVE);
 }
 
 static void test_delegation_find_patterns(void **state) {
@@ -451,20 +451,20 @@ static void test_delegation_revoked_and_expired_never_found(void **state) {
     assert_string_equal(grant_ids(st, NULL, end), "");
 
     /* reading it at its end marks it; revoking it then does nothing */
-    assert_int_equal(grant_status(st, "g1", end), AA_STATUS_EXPIRED);
+    assert_int_equal(grant_status(st, "g1", end), AA_GRANT_EXPIRED);
     assert_string_equal(find(st, "deployer", "alice", "deploy:x", end - 1),
                         "-");
     int revoked = 9;
     assert_int_equal(
         st->ops->delegation_revoke(st, "g1", end - 1, &revoked, NULL), AA_OK);
     assert_int_equal(revoked, 0);
-    assert_int_equal(grant_status(st, "g1", T0), AA_STATUS_EXPIRED);
+    assert_int_equal(grant_status(st, "g1", T0), AA_GRANT_EXPIRED);
 
     assert_int_equal(st->ops->delegation_revoke(st, "g2", T0, &revoked, NULL),
                      AA_OK);
     assert_int_equal(revoked, 1);
     assert_string_equal(find(st, "reader", "alice", "deploy:x", T0), "-");
-    assert_int_equal(grant_status(st, "g2", T0), AA_STATUS_REVOKED);
+    assert_int_equal(grant_status(st, "g2", T0), AA_GRANT_REVOKED);
     assert_int_equal(st->ops->delegation_revoke(st, "g2", T0, &revoked, NULL),
                      AA_OK);
     assert_int_equal(revoked, 0);
@@ -573,17 +573,17 @@ static void test_cleanup_counts(void **state) {
                      AA_ENOTFOUND);
     assert_int_equal(st->ops->session_get(st, "revoked-old", now, &s, NULL),
                      AA_ENOTFOUND);
-    assert_int_equal(session_status(st, "ended-new", T0), AA_STATUS_EXPIRED);
-    assert_int_equal(session_status(st, "at-cutoff", T0), AA_STATUS_EXPIRED);
-    assert_int_equal(session_status(st, "revoked-new", T0), AA_STATUS_REVOKED);
-    assert_int_equal(session_status(st, "live", T0), AA_STATUS_ACTIVE);
+    assert_int_equal(session_status(st, "ended-new", T0), AA_GRANT_EXPIRED);
+    assert_int_equal(session_status(st, "at-cutoff", T0), AA_GRANT_EXPIRED);
+    assert_int_equal(session_status(st, "revoked-new", T0), AA_GRANT_REVOKED);
+    assert_int_equal(session_status(st, "live", T0), AA_GRANT_ACTIVE);
     aa_delegation d;
     assert_int_equal(st->ops->delegation_get(st, "d-ended-old", now, &d, NULL),
                      AA_ENOTFOUND);
     assert_int_equal(
         st->ops->delegation_get(st, "d-revoked-old", now, &d, NULL),
         AA_ENOTFOUND);
-    assert_int_equal(grant_status(st, "d-ended-new", T0), AA_STATUS_EXPIRED);
+    assert_int_equal(grant_status(st, "d-ended-new", T0), AA_GRANT_EXPIRED);
     assert_string_equal(find(st, "a", "u", "x", T0), "d-live x");
     assert_string_equal(session_ids(st, NULL, NULL, now), "live");
 
@@ -771,7 +771,7 @@ static void test_sqlite_persists(void **state) {
     assert_string_equal(s.scope, "prod");
     assert_true(s.created_at == T0 && s.expires_at == T0 + 60 * SEC);
     aa_session_clear(&s);
-    assert_int_equal(session_status(f->st, "s2", T0), AA_STATUS_REVOKED);
+    assert_int_equal(session_status(f->st, "s2", T0), AA_GRANT_REVOKED);
     assert_string_equal(find(f->st, "deployer", "alice", "read:logs", T0),
                         "g1 read:logs");
 
@@ -779,7 +779,7 @@ static void test_sqlite_persists(void **state) {
     aa_store *other = NULL;
     assert_int_equal(aa_store_open_sqlite(f->path, &other, NULL), AA_OK);
     put_session(other, "s3", "reader", "bob", "", T0, T0 + SEC);
-    assert_int_equal(session_status(f->st, "s3", T0), AA_STATUS_ACTIVE);
+    assert_int_equal(session_status(f->st, "s3", T0), AA_GRANT_ACTIVE);
     assert_int_equal(f->st->ops->session_revoke(f->st, "s3", T0, &r, NULL),
                      AA_OK);
     assert_int_equal(r, 1);
@@ -802,7 +802,7 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
 
     /* Warm this handle's cache, twice so the second read is a cache hit. */
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_ACTIVE);
+        assert_int_equal(session_status(f->st, "s1", T0), AA_GRANT_ACTIVE);
         assert_string_equal(find(f->st, "bot", "alice", "deploy:web", T0),
                             "g1 deploy:*");
         assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0), "-");
@@ -815,7 +815,7 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
     assert_int_equal(other->ops->session_revoke(other, "s1", T0, &r, NULL),
                      AA_OK);
     assert_int_equal(r, 1);
-    assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_REVOKED);
+    assert_int_equal(session_status(f->st, "s1", T0), AA_GRANT_REVOKED);
 
     assert_int_equal(other->ops->delegation_revoke(other, "g1", T0, &r, NULL),
                      AA_OK);
@@ -826,7 +826,7 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
                         "g2 deploy:*");
 
     put_session(other, "s9", "bot", "bob", "", T0, T0 + 60 * SEC);
-    assert_int_equal(session_status(f->st, "s9", T0), AA_STATUS_ACTIVE);
+    assert_int_equal(session_status(f->st, "s9", T0), AA_GRANT_ACTIVE);
 
     /* Cached and still valid for the store, but expired by the clock. */
     assert_string_equal(
@@ -835,11 +835,11 @@ static void test_sqlite_cache_sees_other_writers(void **state) {
     assert_string_equal(find(f->st, "bot", "bob", "deploy:web", T0 + 60 * SEC),
                         "-");
     assert_int_equal(session_status(f->st, "s9", T0 + 60 * SEC - 1),
-                     AA_STATUS_ACTIVE);
+                     AA_GRANT_ACTIVE);
     assert_int_equal(session_status(f->st, "s9", T0 + 60 * SEC),
-                     AA_STATUS_EXPIRED);
+                     AA_GRANT_EXPIRED);
     /* ... and marked in the file, for every process. */
-    assert_int_equal(session_status(other, "s9", T0), AA_STATUS_EXPIRED);
+    assert_int_equal(session_status(other, "s9", T0), AA_GRANT_EXPIRED);
     aa_store_free(other);
 }
 
@@ -862,7 +862,7 @@ static void test_sqlite_session_get_into(void **state) {
         assert_string_equal(v.agent, agent);
         assert_string_equal(v.user, "alice");
         assert_string_equal(v.scope, "prod:*");
-        assert_int_equal(v.status, AA_STATUS_ACTIVE);
+        assert_int_equal(v.status, AA_GRANT_ACTIVE);
         assert_true(v.scope > buf && v.scope < buf + sizeof buf);
         /* 300 + 6 + 7 bytes do not fit in 310 */
         assert_int_equal(
@@ -876,8 +876,8 @@ static void test_sqlite_session_get_into(void **state) {
     assert_int_equal(f->st->ops->session_get_into(f->st, "s1", T0 + 60 * SEC,
                                                   &v, buf, sizeof buf, NULL),
                      AA_OK);
-    assert_int_equal(v.status, AA_STATUS_EXPIRED);
-    assert_int_equal(session_status(f->st, "s1", T0), AA_STATUS_EXPIRED);
+    assert_int_equal(v.status, AA_GRANT_EXPIRED);
+    assert_int_equal(session_status(f->st, "s1", T0), AA_GRANT_EXPIRED);
 }
 
 static void test_sqlite_file_modes(void **state) {
@@ -1252,7 +1252,7 @@ static void test_sqlite_lock_timeout(void **state) {
     aa_session got;
     assert_int_equal(
         f->st->ops->session_get(f->st, "old", T0 + 2 * SEC, &got, err), AA_OK);
-    assert_int_equal(got.status, AA_STATUS_EXPIRED);
+    assert_int_equal(got.status, AA_GRANT_EXPIRED);
     assert_int_equal(aa_error_count(err), 0);
     aa_session_clear(&got);
     /* readers are not blocked by a writer in WAL mode */

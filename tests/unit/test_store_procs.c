@@ -249,7 +249,7 @@ static void test_processes_share_one_file(void **state) {
         assert_true(parse_tag(ss[k].scope, &w, &i));
         assert_false(doomed(w, i));
         assert_int_equal(seen[w][i]++, 0);
-        assert_int_equal(ss[k].status, AA_STATUS_ACTIVE);
+        assert_int_equal(ss[k].status, AA_GRANT_ACTIVE);
     }
     aa_session_list_free(ss, n);
     aa_delegation *ds;
