@@ -901,12 +901,19 @@ static int decision_types_ready(void) {
     return 1;
 }
 
-static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
+/* The request of a decision call in c (metadata in mbuf, META_STACK
+ * entries, when it fits); 0, or -1 with an exception and nothing held. */
+static int engine_request(EngineObject *self, PyObject *request, creq *c,
+                          aa_meta *mbuf) {
     if (!engine_ready(self) || !decision_types_ready())
-        return NULL;
+        return -1;
+    return creq_from(c, request, mbuf, META_STACK);
+}
+
+static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, request, mbuf, META_STACK) < 0)
+    if (engine_request(self, request, &c, mbuf) < 0)
         return NULL;
     int own;
     aa_decision *d = decision_take(&own);
@@ -923,11 +930,9 @@ static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
 }
 
 static PyObject *Engine_explain(EngineObject *self, PyObject *request) {
-    if (!engine_ready(self) || !decision_types_ready())
-        return NULL;
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, request, mbuf, META_STACK) < 0)
+    if (engine_request(self, request, &c, mbuf) < 0)
         return NULL;
     aa_decision *d = aa_decision_new();
     if (!d) {
