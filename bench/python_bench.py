@@ -103,6 +103,16 @@ def main():
     rows.append(("authorize_many, 100,000 a call, per decision",
                  median_us(lambda: off.authorize_many(big), len(big)), ""))
 
+    def in_threads(work, count):
+        """A function that runs work in count threads at once."""
+        def run_all():
+            ts = [threading.Thread(target=work) for _ in range(count)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+        return run_all
+
     def threads(count):
         per = n // count
         mix = MIX * (per // len(MIX))
@@ -111,14 +121,7 @@ def main():
             auth = off.authorize
             for r in mix:
                 auth(r)
-
-        def run_all():
-            ts = [threading.Thread(target=work) for _ in range(count)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-        return run_all, len(mix) * count
+        return in_threads(work, count), len(mix) * count
 
     run, k = threads(4)
     rows.append(("4 threads x authorize (wall per decision)",
@@ -131,14 +134,7 @@ def main():
         def work():
             for _ in range(per):
                 off.authorize_many(chunk)
-
-        def run_all():
-            ts = [threading.Thread(target=work) for _ in range(count)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
-        return run_all, len(chunk) * per * count
+        return in_threads(work, count), len(chunk) * per * count
 
     run, k = many_threads(2)
     rows.append(("2 threads x authorize_many 1,000 (wall/dec.)",

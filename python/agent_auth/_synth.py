@@ -4,11 +4,10 @@ rather than by a second implementation in Python."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Dict, Tuple
 
 from . import _core
-from ._util import raise_core
+from ._util import load_policy, raise_core
 
 
 def plain(obj: Any) -> Any:
@@ -28,11 +27,7 @@ def policy(doc: Dict[str, Any]) -> "_core.Policy":
     base: Dict[str, Any] = {"version": "1.0",
                             "audit": {"enabled": False}}
     base.update(doc)
-    try:
-        return _core.Policy(json.dumps(base, ensure_ascii=False), "<config>",
-                            False, False, False)
-    except _core.CoreError as e:
-        raise_core(e)
+    return load_policy(base)
 
 
 def engine(doc: Dict[str, Any]) -> Tuple["_core.Policy", "_core.Engine"]:

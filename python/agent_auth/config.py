@@ -8,12 +8,12 @@ engine is made from it, so the library's checks apply to it too.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from typing import Any, Dict, List, Tuple
 
 from . import _core
+from ._synth import plain
 from .errors import ConfigError
 from .types import (A2AConfig, A2APolicyConfig, AgentProfileConfig,
                     ApprovalPolicyConfig, AuditConfig, AuthConfig,
@@ -141,18 +141,6 @@ def config_to_dict(config: AuthConfig) -> Dict[str, Any]:
     if not isinstance(config, AuthConfig):
         raise TypeError("config must be an AuthConfig, not %s" %
                         type(config).__name__)
-
-    def plain(obj: Any) -> Any:
-        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-            return {f.name: plain(getattr(obj, f.name))
-                    for f in dataclasses.fields(obj)}
-        if isinstance(obj, dict):
-            return {k: plain(v) for k, v in obj.items()}
-        if isinstance(obj, (list, tuple, set, frozenset)):
-            return [plain(v) for v in obj]
-        if hasattr(obj, "value") and isinstance(getattr(obj, "value"), str):
-            return obj.value  # an enum member
-        return obj
 
     doc: Dict[str, Any] = {
         "version": plain(config.version),

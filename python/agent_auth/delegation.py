@@ -4,9 +4,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, List, Optional, Union
 
-from . import _core
-from ._util import (FOREVER_S, grant_of, open_engine, raise_core,
-                    standalone_policy)
+from . import _core, _util
+from ._util import FOREVER_S, check_actions, open_engine, standalone_policy
 from .types import AuthConfig, AuthRequest, DelegationConfig, DelegationGrant
 
 __all__ = ["DelegationManager"]
@@ -40,11 +39,9 @@ class DelegationManager:
                       reason: str = "") -> List[str]:
         """Every rule a grant of ``actions`` for ``duration`` seconds with
         ``reason`` would break (empty when it would be made)."""
-        if isinstance(actions, str):
-            raise TypeError("actions must be a list of str, not a str")
+        actions = check_actions(actions)
         try:
-            self._scratch.delegation_create("-", "-", list(actions), duration,
-                                            reason)
+            self._scratch.delegation_create("-", "-", actions, duration, reason)
         except _core.CoreError as e:
             return list(e.args[2])
         except ValueError as e:
@@ -54,13 +51,8 @@ class DelegationManager:
     def create(self, from_user: str, to_agent: str, actions: Iterable[str],
                duration: Optional[int] = None, reason: str = "") -> DelegationGrant:
         """A new grant; ValueError naming every rule broken."""
-        if isinstance(actions, str):
-            raise TypeError("actions must be a list of str, not a str")
-        try:
-            return grant_of(self._engine.delegation_create(
-                from_user, to_agent, list(actions), duration, reason))
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.create_delegation(self._engine, from_user, to_agent,
+                                       actions, duration, reason)
 
     def check(self, agent: str, action: str,
               user: Optional[str] = None) -> Optional[DelegationGrant]:
@@ -83,21 +75,12 @@ class DelegationManager:
 
     def revoke(self, delegation_id: str) -> bool:
         """True when the grant was active and is now revoked."""
-        try:
-            return self._engine.delegation_revoke(delegation_id)
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.revoke_delegation(self._engine, delegation_id)
 
     def list_active(self, agent: Optional[str] = None) -> List[DelegationGrant]:
         """Active grants, optionally to one agent."""
-        try:
-            return [grant_of(t) for t in self._engine.delegation_list(agent)]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.list_delegations(self._engine, agent)
 
     def expire_stale(self) -> int:
         """Marks expired grants; returns how many were marked."""
-        try:
-            return self._engine.state_cleanup(FOREVER_S)[0]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.cleanup(self._engine, FOREVER_S)

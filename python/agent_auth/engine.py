@@ -6,8 +6,8 @@ import functools
 from typing import (Callable, Iterable, List, Optional, Protocol, Sequence,
                     Set, Union, runtime_checkable)
 
-from . import _core
-from ._util import grant_of, open_engine, raise_core, session_of
+from . import _util
+from ._util import open_engine
 from .config import _policy_of
 from .types import (AuthConfig, AuthDecision, AuthRequest, DelegationGrant,
                     ExplainedDecision, Session, TraceStep)
@@ -127,34 +127,20 @@ class AuthEngine:
         max_session_duration and is clamped to it and to
         sessions.max_duration; ValueError for a duration below 1 or a scope
         the profile does not accept."""
-        try:
-            return session_of(self._engine.session_create(agent, user, scope,
-                                                          duration))
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.create_session(self._engine, agent, user, scope, duration)
 
     def validate_session(self, session_id: str) -> Optional[Session]:
         """The session when active and unexpired, else None."""
-        try:
-            t = self._engine.session_validate(session_id)
-        except _core.CoreError as e:
-            raise_core(e)
-        return None if t is None else session_of(t)
+        return _util.validate_session(self._engine, session_id)
 
     def revoke_session(self, session_id: str) -> bool:
         """True when the session was active and is now revoked."""
-        try:
-            return self._engine.session_revoke(session_id)
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.revoke_session(self._engine, session_id)
 
     def list_sessions(self, agent: Optional[str] = None,
                       user: Optional[str] = None) -> List[Session]:
         """Active sessions, optionally of one agent and/or user."""
-        try:
-            return [session_of(t) for t in self._engine.session_list(agent, user)]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.list_sessions(self._engine, agent, user)
 
     # ---- delegations ------------------------------------------------------
 
@@ -163,32 +149,18 @@ class AuthEngine:
                           reason: str = "") -> DelegationGrant:
         """Grants ``actions`` of ``from_user`` to ``to_agent``. ValueError
         naming every rule broken when refused."""
-        if isinstance(actions, str):
-            raise TypeError("actions must be a list of str, not a str")
-        try:
-            return grant_of(self._engine.delegation_create(
-                from_user, to_agent, list(actions), duration, reason))
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.create_delegation(self._engine, from_user, to_agent,
+                                       actions, duration, reason)
 
     def revoke_delegation(self, delegation_id: str) -> bool:
         """True when the grant was active and is now revoked."""
-        try:
-            return self._engine.delegation_revoke(delegation_id)
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.revoke_delegation(self._engine, delegation_id)
 
     def list_delegations(self, agent: Optional[str] = None) -> List[DelegationGrant]:
         """Active grants, optionally to one agent."""
-        try:
-            return [grant_of(t) for t in self._engine.delegation_list(agent)]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.list_delegations(self._engine, agent)
 
     def cleanup(self, retention_s: int = 0) -> int:
         """Marks expired sessions and grants; deletes inactive ones that
         ended more than ``retention_s`` ago. Returns how many were marked."""
-        try:
-            return self._engine.state_cleanup(retention_s)[0]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.cleanup(self._engine, retention_s)

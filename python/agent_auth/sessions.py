@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from . import _core
-from ._util import (FOREVER_S, open_engine, raise_core, session_of,
-                    standalone_policy)
+from . import _util
+from ._util import FOREVER_S, open_engine, standalone_policy
 from .types import Session
 
 __all__ = ["SessionManager"]
@@ -27,39 +26,22 @@ class SessionManager:
     def create(self, agent: str, user: str, scope: str = "",
                duration: int = 3600) -> Session:
         """A new active session; ValueError for a duration below 1."""
-        try:
-            return session_of(self._engine.session_create(agent, user, scope,
-                                                          duration))
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.create_session(self._engine, agent, user, scope, duration)
 
     def validate(self, session_id: str) -> Optional[Session]:
         """The session when active and unexpired; None when unknown,
         expired (it is then marked expired) or revoked."""
-        try:
-            t = self._engine.session_validate(session_id)
-        except _core.CoreError as e:
-            raise_core(e)
-        return None if t is None else session_of(t)
+        return _util.validate_session(self._engine, session_id)
 
     def revoke(self, session_id: str) -> bool:
         """True when the session was active and is now revoked."""
-        try:
-            return self._engine.session_revoke(session_id)
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.revoke_session(self._engine, session_id)
 
     def list_active(self, agent: Optional[str] = None,
                     user: Optional[str] = None) -> List[Session]:
         """Active, unexpired sessions, optionally filtered."""
-        try:
-            return [session_of(t) for t in self._engine.session_list(agent, user)]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.list_sessions(self._engine, agent, user)
 
     def expire_stale(self) -> int:
         """Marks expired sessions; returns how many were marked."""
-        try:
-            return self._engine.state_cleanup(FOREVER_S)[0]
-        except _core.CoreError as e:
-            raise_core(e)
+        return _util.cleanup(self._engine, FOREVER_S)

@@ -479,9 +479,14 @@ static int request_from(aa_request *req, holder *h, PyObject *obj, aa_meta *buf,
     return 0;
 }
 
+/* 0, or -1 with an exception and nothing held. */
 static int creq_from(creq *c, PyObject *obj, aa_meta *buf, size_t cap) {
     holder_init(&c->h);
-    return request_from(&c->req, &c->h, obj, buf, cap);
+    if (request_from(&c->req, &c->h, obj, buf, cap) < 0) {
+        creq_release(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- decisions ----------------------------------------------------------- */
@@ -896,15 +901,20 @@ static int decision_types_ready(void) {
     return 1;
 }
 
-static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
+/* The request of a decision call in c (metadata in mbuf, META_STACK
+ * entries, when it fits); 0, or -1 with an exception and nothing held. */
+static int engine_request(EngineObject *self, PyObject *request, creq *c,
+                          aa_meta *mbuf) {
     if (!engine_ready(self) || !decision_types_ready())
-        return NULL;
+        return -1;
+    return creq_from(c, request, mbuf, META_STACK);
+}
+
+static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, request, mbuf, META_STACK) < 0) {
-        creq_release(&c);
+    if (engine_request(self, request, &c, mbuf) < 0)
         return NULL;
-    }
     int own;
     aa_decision *d = decision_take(&own);
     if (!d) {
@@ -920,14 +930,10 @@ static PyObject *Engine_authorize(EngineObject *self, PyObject *request) {
 }
 
 static PyObject *Engine_explain(EngineObject *self, PyObject *request) {
-    if (!engine_ready(self) || !decision_types_ready())
-        return NULL;
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, request, mbuf, META_STACK) < 0) {
-        creq_release(&c);
+    if (engine_request(self, request, &c, mbuf) < 0)
         return NULL;
-    }
     aa_decision *d = aa_decision_new();
     if (!d) {
         creq_release(&c);
@@ -1083,14 +1089,16 @@ static PyObject *time_str(int64_t us) {
     return PyUnicode_FromString(buf);
 }
 
-static PyObject *session_tuple(const aa_session *s) {
+static PyObject *session_tuple(const void *p) {
+    const aa_session *s = p;
     return Py_BuildValue("(ssssNNs)", s->session_id, s->agent, s->user,
                          s->scope ? s->scope : "", time_str(s->created_at),
                          time_str(s->expires_at),
                          aa_grant_status_name(s->status));
 }
 
-static PyObject *delegation_tuple(const aa_delegation *d) {
+static PyObject *delegation_tuple(const void *p) {
+    const aa_delegation *d = p;
     PyObject *acts = PyList_New((Py_ssize_t)d->action_count);
     if (!acts)
         return NULL;
@@ -1106,6 +1114,28 @@ static PyObject *delegation_tuple(const aa_delegation *d) {
                          d->to_agent, acts, time_str(d->granted_at),
                          time_str(d->expires_at), d->reason ? d->reason : "",
                          aa_grant_status_name(d->status));
+}
+
+/* A list of tuple(items[i]) for n items of size bytes; NULL with an
+ * exception. */
+static PyObject *tuple_list(const void *items, size_t n, size_t size,
+                            PyObject *(*tuple)(const void *)) {
+    PyObject *r = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; r && i < n; i++) {
+        PyObject *t = tuple((const char *)items + i * size);
+        if (!t)
+            Py_CLEAR(r);
+        else
+            PyList_SET_ITEM(r, (Py_ssize_t)i, t);
+    }
+    return r;
+}
+
+/* An optional text argument: *out is NULL for None; 0, or -1 with an
+ * exception naming what. */
+static int optional_text(PyObject *o, const char *what, const char **out) {
+    *out = o == Py_None ? NULL : text_of(o, what, 0, NULL);
+    return o != Py_None && !*out ? -1 : 0;
 }
 
 static int64_t duration_of(PyObject *o, int *bad) {
@@ -1226,11 +1256,9 @@ static PyObject *Engine_session_list(EngineObject *self, PyObject *args) {
     PyObject *ao = Py_None, *uo = Py_None;
     if (!engine_ready(self) || !PyArg_ParseTuple(args, "|OO", &ao, &uo))
         return NULL;
-    const char *agent = ao == Py_None ? NULL : text_of(ao, "agent", 0, NULL);
-    if (ao != Py_None && !agent)
-        return NULL;
-    const char *user = uo == Py_None ? NULL : text_of(uo, "user", 0, NULL);
-    if (uo != Py_None && !user)
+    const char *agent, *user;
+    if (optional_text(ao, "agent", &agent) < 0 ||
+        optional_text(uo, "user", &user) < 0)
         return NULL;
     PyObject *r = NULL;
     WITH_ERR({
@@ -1241,14 +1269,7 @@ static PyObject *Engine_session_list(EngineObject *self, PyObject *args) {
             aa_session_list(self->engine, agent, user, &list, &n, err);
         Py_END_ALLOW_THREADS if (rc != AA_OK) raise_status(rc, err);
         else {
-            r = PyList_New((Py_ssize_t)n);
-            for (size_t i = 0; r && i < n; i++) {
-                PyObject *t = session_tuple(&list[i]);
-                if (!t)
-                    Py_CLEAR(r);
-                else
-                    PyList_SET_ITEM(r, (Py_ssize_t)i, t);
-            }
+            r = tuple_list(list, n, sizeof *list, session_tuple);
             aa_session_list_free(list, n);
         }
     })
@@ -1319,8 +1340,8 @@ static PyObject *Engine_delegation_list(EngineObject *self, PyObject *args) {
     PyObject *ao = Py_None;
     if (!engine_ready(self) || !PyArg_ParseTuple(args, "|O", &ao))
         return NULL;
-    const char *agent = ao == Py_None ? NULL : text_of(ao, "agent", 0, NULL);
-    if (ao != Py_None && !agent)
+    const char *agent;
+    if (optional_text(ao, "agent", &agent) < 0)
         return NULL;
     PyObject *r = NULL;
     WITH_ERR({
@@ -1331,14 +1352,7 @@ static PyObject *Engine_delegation_list(EngineObject *self, PyObject *args) {
             aa_delegation_list(self->engine, agent, &list, &n, err);
         Py_END_ALLOW_THREADS if (rc != AA_OK) raise_status(rc, err);
         else {
-            r = PyList_New((Py_ssize_t)n);
-            for (size_t i = 0; r && i < n; i++) {
-                PyObject *t = delegation_tuple(&list[i]);
-                if (!t)
-                    Py_CLEAR(r);
-                else
-                    PyList_SET_ITEM(r, (Py_ssize_t)i, t);
-            }
+            r = tuple_list(list, n, sizeof *list, delegation_tuple);
             aa_delegation_list_free(list, n);
         }
     })
@@ -1475,10 +1489,9 @@ static PyObject *mod_version(PyObject *m, PyObject *unused) {
 static PyObject *mod_check_request(PyObject *m, PyObject *request) {
     creq c;
     aa_meta mbuf[META_STACK];
-    int rc = creq_from(&c, request, mbuf, META_STACK);
-    creq_release(&c);
-    if (rc < 0)
+    if (creq_from(&c, request, mbuf, META_STACK) < 0)
         return NULL;
+    creq_release(&c);
     Py_RETURN_NONE;
 }
 
@@ -1582,6 +1595,20 @@ typedef struct {
     PyObject_HEAD aa_expr *expr;
 } ExprObject;
 
+/* CoreError(status, name, message, column) of a condition's first
+ * diagnostic. */
+static void raise_expr_error(int rc, const aa_error *err) {
+    const aa_diag *d = aa_error_get(err, 0);
+    PyObject *a =
+        Py_BuildValue("(isNi)", rc, aa_status_name(rc),
+                      PyUnicode_FromString(d ? d->message : aa_strerror(rc)),
+                      d ? d->column : 0);
+    if (a) {
+        PyErr_SetObject(CoreError, a);
+        Py_DECREF(a);
+    }
+}
+
 /* variables: None (syntax check: every $name reads null) or a dict. */
 static int Expr_init(ExprObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"source", "a2a", "variables", NULL};
@@ -1632,15 +1659,7 @@ static int Expr_init(ExprObject *self, PyObject *args, PyObject *kw) {
                              c.req.metadata_count, &e, err);
     creq_release(&c);
     if (rc != AA_OK) {
-        const aa_diag *d = aa_error_get(err, 0);
-        PyObject *a = Py_BuildValue(
-            "(isNi)", rc, aa_status_name(rc),
-            PyUnicode_FromString(d ? d->message : aa_strerror(rc)),
-            d ? d->column : 0);
-        if (a) {
-            PyErr_SetObject(CoreError, a);
-            Py_DECREF(a);
-        }
+        raise_expr_error(rc, err);
         aa_error_free(err);
         return -1;
     }
@@ -1700,10 +1719,8 @@ static PyObject *Expr_evaluate(ExprObject *self, PyObject *args) {
         return NULL;
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, req, mbuf, META_STACK) < 0) {
-        creq_release(&c);
+    if (creq_from(&c, req, mbuf, META_STACK) < 0)
         return NULL;
-    }
     aa_error *err = aa_error_new();
     if (!err) {
         creq_release(&c);
@@ -1718,15 +1735,7 @@ static PyObject *Expr_evaluate(ExprObject *self, PyObject *args) {
         /* the matcher raised: that exception, the condition is unusable */
     } else if (rc != AA_OK) {
         PyErr_Clear();
-        const aa_diag *d = aa_error_get(err, 0);
-        PyObject *a = Py_BuildValue(
-            "(isNi)", rc, aa_status_name(rc),
-            PyUnicode_FromString(d ? d->message : aa_strerror(rc)),
-            d ? d->column : 0);
-        if (a) {
-            PyErr_SetObject(CoreError, a);
-            Py_DECREF(a);
-        }
+        raise_expr_error(rc, err);
     } else {
         out = PyBool_FromLong(result);
     }
@@ -1770,10 +1779,8 @@ static PyObject *mod_audit_append(PyObject *m, PyObject *args) {
     }
     creq c;
     aa_meta mbuf[META_STACK];
-    if (creq_from(&c, req, mbuf, META_STACK) < 0) {
-        creq_release(&c);
+    if (creq_from(&c, req, mbuf, META_STACK) < 0)
         return NULL;
-    }
     aa_audit_record rec = {.allowed = allowed,
                            .tier = t,
                            .reason = reason,

@@ -29,7 +29,17 @@ def web_engine(tmp):
 H = {"X-Agent-Name": "bot", "X-User-Name": "alice"}
 
 
-def check_answers(get, post):
+def check_answers(client, body=lambda r: r.json()):
+    """The answers of an app behind an adapter, asked through a test
+    client; body(response) reads a response's JSON."""
+    def get(path, headers):
+        r = client.get(path, headers=headers)
+        return r.status_code, body(r)
+
+    def post(path, headers):
+        r = client.post(path, headers=headers)
+        return r.status_code, body(r)
+
     r = get("/docs/1", H)
     assert r[0] == 200 and r[1] == {"ok": True}
     r = get("/docs/1", {"X-Agent-Name": "bot"})
@@ -89,16 +99,7 @@ def starlette_app(engine, fastapi=False):
 def test_fastapi_middleware(web_engine, fastapi):
     from starlette.testclient import TestClient
     client = TestClient(starlette_app(web_engine, fastapi))
-
-    def get(path, headers):
-        r = client.get(path, headers=headers)
-        return r.status_code, r.json()
-
-    def post(path, headers):
-        r = client.post(path, headers=headers)
-        return r.status_code, r.json()
-
-    check_answers(get, post)
+    check_answers(client)
     # the audit log saw the URL as resource
     entries = aa.AuditLog(web_engine.config.audit.path).read(
         action="get:/docs/1", limit=1)
@@ -131,16 +132,7 @@ def test_flask_decorator(web_engine):
         return jsonify({"ok": True})
 
     client = app.test_client()
-
-    def get(path, headers):
-        r = client.get(path, headers=headers)
-        return r.status_code, r.get_json()
-
-    def post(path, headers):
-        r = client.post(path, headers=headers)
-        return r.status_code, r.get_json()
-
-    check_answers(get, post)
+    check_answers(client, lambda r: r.get_json())
     assert client.get("/explicit", headers=H).status_code == 200
     assert docs.__name__ == "docs"  # functools.wraps
 
@@ -169,16 +161,7 @@ def test_pure_asgi_middleware(web_engine):
     from starlette.testclient import TestClient
     app = AgentAuthASGIMiddleware(inner, web_engine, exempt=("/health",))
     client = TestClient(app)
-
-    def get(path, headers):
-        r = client.get(path, headers=headers)
-        return r.status_code, r.json()
-
-    def post(path, headers):
-        r = client.post(path, headers=headers)
-        return r.status_code, r.json()
-
-    check_answers(get, post)
+    check_answers(client)
     assert client.get("/health").status_code == 200  # exempt
 
     # lifespan and other scopes pass through
