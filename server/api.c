@@ -105,129 +105,6 @@ static json_t *parse_body(const srv_http_req *r, srv_http_resp *o) {
     return v;
 }
 
-static const char *const request_fields[] = {
-    "agent", "user",       "action",       "resource",
-    "scope", "session_id", "target_agent",
-};
-
-static const char *meta_value(json_t *v, aa_meta *m, aa_meta **items) {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        if (strlen(json_string_value(v)) != json_string_length(v))
-            return "contains a NUL character";
-        m->type = AA_VALUE_STRING;
-        m->string = json_string_value(v);
-        return NULL;
-    case JSON_INTEGER:
-        m->type = AA_VALUE_NUMBER;
-        m->number = (double)json_integer_value(v);
-        return NULL;
-    case JSON_REAL:
-        m->type = AA_VALUE_NUMBER;
-        m->number = json_real_value(v);
-        return NULL;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        m->type = AA_VALUE_BOOL;
-        m->boolean = json_is_true(v);
-        return NULL;
-    case JSON_NULL:
-        m->type = AA_VALUE_NULL;
-        return NULL;
-    case JSON_ARRAY:
-        if (!items)
-            return "must be a scalar inside a list (lists do not nest)";
-        m->type = AA_VALUE_LIST;
-        m->items = *items;
-        m->count = json_array_size(v);
-        for (size_t i = 0; i < m->count; i++) {
-            aa_meta *it = &(*items)[i];
-            memset(it, 0, sizeof *it);
-            const char *bad = meta_value(json_array_get(v, i), it, NULL);
-            if (bad)
-                return bad;
-        }
-        *items += m->count;
-        return NULL;
-    default:
-        return "must be a string, number, boolean, null or a list of those";
-    }
-}
-
-/* REPLACE with aa_request_from_json (include/agent_auth.h) once the library
- * offers it: this is the service's only JSON -> aa_request conversion. */
-const char *srv_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
-                                  char *msg, size_t msglen) {
-    memset(req, 0, sizeof *req);
-    *meta = NULL;
-    if (!json_is_object(obj))
-        return "a request must be a JSON object";
-    const char **slots[] = {&req->agent,       &req->user,  &req->action,
-                            &req->resource,    &req->scope, &req->session_id,
-                            &req->target_agent};
-    const size_t nfields = sizeof request_fields / sizeof *request_fields;
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        size_t k = 0;
-        while (k < nfields && strcmp(key, request_fields[k]) != 0)
-            k++;
-        if (k < nfields) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_string(v)) {
-                snprintf(msg, msglen, "field '%s' must be a string", key);
-                return msg;
-            }
-            if (strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(msg, msglen, "field '%s' contains a NUL character",
-                         key);
-                return msg;
-            }
-            *slots[k] = json_string_value(v);
-        } else if (strcmp(key, "metadata") == 0) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_object(v))
-                return "field 'metadata' must be an object";
-            size_t n = json_object_size(v), total = n;
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(v, mk, mv) {
-                if (json_is_array(mv))
-                    total += json_array_size(mv);
-            }
-            aa_meta *block = calloc(total ? total : 1, sizeof *block);
-            if (!block)
-                return "out of memory";
-            *meta = block;
-            aa_meta *items = block + n;
-            size_t i = 0;
-            json_object_foreach(v, mk, mv) {
-                aa_meta *m = &block[i++];
-                m->key = mk;
-                const char *bad = meta_value(mv, m, &items);
-                if (bad) {
-                    snprintf(msg, msglen, "metadata '%s' %s", mk, bad);
-                    return msg;
-                }
-            }
-            req->metadata = block;
-            req->metadata_count = n;
-        } else if (strcmp(key, "id") != 0) {
-            snprintf(msg, msglen, "unknown field '%s'", key);
-            return msg;
-        }
-    }
-    if (!req->agent || !*req->agent)
-        return "field 'agent' is required";
-    if (!req->user || !*req->user)
-        return "field 'user' is required";
-    if (!req->action || !*req->action)
-        return "field 'action' is required";
-    return NULL;
-}
-
 /* ---- a decision as JSON text, without building a jansson tree ------------ */
 
 typedef struct sbuf {
@@ -284,7 +161,8 @@ static void sb_json_string(sbuf *b, const char *s) {
 
 /* The object of `check -o json` (cli_decision_json without the trace),
  * plus "id" when the request had one. */
-static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
+static void sb_decision(sbuf *b, const aa_decision *d, const char *id,
+                        size_t idlen) {
     sb_str(b, aa_decision_allowed(d) ? "{\"allowed\":true,\"tier\":"
                                      : "{\"allowed\":false,\"tier\":");
     sb_json_string(b, aa_tier_name(aa_decision_tier(d)));
@@ -301,40 +179,55 @@ static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
                      us / 1000, us % 1000);
     sb_put(b, ms, (size_t)n);
     if (id) {
-        char *text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) {
-            sb_str(b, ",\"id\":");
-            sb_str(b, text);
-            free(text);
-        } else {
-            b->oom = true;
-        }
+        sb_str(b, ",\"id\":");
+        sb_put(b, id, idlen);
     }
     sb_put(b, "}", 1);
 }
 
-/* One reusable decision per thread: no allocation per request. */
-static pthread_key_t decision_key;
-static pthread_once_t decision_once = PTHREAD_ONCE_INIT;
+/* One reusable decision, request buffer and error list per thread: no
+ * allocation per request. */
+typedef struct thread_ctx {
+    aa_decision *d;
+    aa_request_buf *buf;
+    aa_error *err;
+} thread_ctx;
 
-static void decision_free(void *d) {
-    aa_decision_free(d);
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p) {
+    thread_ctx *c = p;
+    aa_decision_free(c->d);
+    aa_request_buf_free(c->buf);
+    aa_error_free(c->err);
+    free(c);
 }
-static void decision_key_init(void) {
-    pthread_key_create(&decision_key, decision_free);
+static void ctx_key_init(void) {
+    pthread_key_create(&ctx_key, ctx_free);
+}
+
+static thread_ctx *thread_ctx_get(void) {
+    pthread_once(&ctx_once, ctx_key_init);
+    thread_ctx *c = pthread_getspecific(ctx_key);
+    if (c)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->d = aa_decision_new();
+    c->buf = aa_request_buf_new();
+    c->err = aa_error_new();
+    if (!c->d || !c->buf || !c->err || pthread_setspecific(ctx_key, c) != 0) {
+        ctx_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static aa_decision *thread_decision(void) {
-    pthread_once(&decision_once, decision_key_init);
-    aa_decision *d = pthread_getspecific(decision_key);
-    if (!d) {
-        d = aa_decision_new();
-        if (d && pthread_setspecific(decision_key, d) != 0) {
-            aa_decision_free(d);
-            d = NULL;
-        }
-    }
-    return d;
+    thread_ctx *c = thread_ctx_get();
+    return c ? c->d : NULL;
 }
 
 /* ---- decisions ----------------------------------------------------------- */
@@ -358,84 +251,107 @@ static void account(srv *s, const srv_snap *snap, const aa_decision *d) {
     }
 }
 
+/* The first error in c->err as a 400 (a 500 when out of memory), with
+ * "request N: " in front for an element of an array. */
+static void reply_request_error(thread_ctx *c, int rc, bool many, size_t i,
+                                srv_http_resp *o) {
+    const char *msg = aa_error_count(c->err) ? aa_error_get(c->err, 0)->message
+                                             : aa_strerror(rc);
+    int status = rc == AA_ENOMEM ? 500 : 400;
+    if (many)
+        reply_error(o, status, "request %zu: %s", i, msg);
+    else
+        reply_error(o, status, "%s", msg);
+}
+
+/* Walks the body: the next request's text (AA_OK and *len 0 at the end).
+ * A body that is one object is an "array" of that one request. */
+static int next_request(const srv_http_req *r, bool many, size_t *pos,
+                        size_t *off, size_t *len, aa_error *err) {
+    if (many)
+        return aa_json_array_next(r->body, r->body_len, pos, off, len, err);
+    *off = 0;
+    *len = *pos ? 0 : r->body_len;
+    *pos = 1;
+    return AA_OK;
+}
+
 static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
                          bool explain) {
-    json_t *root = parse_body(r, o);
-    if (!root)
+    if (r->body_len == 0) {
+        reply_error(o, 400,
+                    "the request body is empty: a JSON value is "
+                    "expected");
         return;
-    bool many = json_is_array(root);
+    }
+    size_t k = 0;
+    while (k < r->body_len && (r->body[k] == ' ' || r->body[k] == '\t' ||
+                               r->body[k] == '\r' || r->body[k] == '\n'))
+        k++;
+    bool many = k < r->body_len && r->body[k] == '[';
     if (many && explain) {
-        json_decref(root);
         reply_error(o, 400, "explain takes one request object, not an array");
         return;
     }
-    size_t n = many ? json_array_size(root) : 1;
-    aa_request *reqs = calloc(n ? n : 1, sizeof *reqs);
-    aa_meta **metas = calloc(n ? n : 1, sizeof *metas);
-    if (!reqs || !metas) {
-        free(reqs);
-        free(metas);
-        json_decref(root);
+    thread_ctx *c = thread_ctx_get();
+    if (!c) {
         reply_error(o, 500, "out of memory");
         return;
     }
-    /* Read every request before deciding any: a bad one changes nothing. */
-    for (size_t i = 0; i < n; i++) {
-        char msg[512];
-        const char *bad =
-            srv_request_from_json(many ? json_array_get(root, i) : root,
-                                  &reqs[i], &metas[i], msg, sizeof msg);
-        if (bad) {
-            if (many)
-                reply_error(o, 400, "request %zu: %s", i, bad);
-            else
-                reply_error(o, 400, "%s", bad);
-            for (size_t k = 0; k <= i; k++)
-                free(metas[k]);
-            free(metas);
-            free(reqs);
-            json_decref(root);
+    aa_request req;
+    size_t pos = 0, off, len, i;
+    int rc;
+    /* Read every request before deciding any: a bad one changes nothing.
+     * The buffer holds one request, so the decisions read them again. */
+    for (i = 0;; i++) {
+        aa_error_clear(c->err);
+        rc = next_request(r, many, &pos, &off, &len, c->err);
+        if (rc != AA_OK) { /* the message names the element */
+            reply_error(o, 400, "%s", aa_error_get(c->err, 0)->message);
+            return;
+        }
+        if (len == 0)
+            break;
+        rc = aa_request_from_json(r->body + off, len, c->buf, &req, c->err);
+        if (rc != AA_OK) {
+            reply_request_error(c, rc, many, i, o);
             return;
         }
     }
     srv_snap *snap = srv_snap_get(s);
-    aa_decision *d = thread_decision();
-    json_t *out = many && explain ? json_array() : NULL;
+    aa_decision *d = c->d;
+    json_t *out = NULL;
     sbuf b = {0};
-    if (d)
-        aa_decision_set_explain(d, explain);
-    if (many && !explain)
+    aa_decision_set_explain(d, explain);
+    if (many)
         sb_put(&b, "[", 1);
-    for (size_t i = 0; d && i < n; i++) {
-        aa_authorize(snap->engine, &reqs[i], d);
+    pos = 0;
+    for (i = 0;; i++) {
+        if (next_request(r, many, &pos, &off, &len, NULL) != AA_OK ||
+            len == 0 ||
+            aa_request_from_json(r->body + off, len, c->buf, &req, NULL) !=
+                AA_OK)
+            break; /* the first pass read them all */
+        aa_authorize(snap->engine, &req, d);
         account(s, snap, d);
-        json_t *id =
-            json_object_get(many ? json_array_get(root, i) : root, "id");
+        size_t idlen;
+        const char *id = aa_request_buf_id(c->buf, &idlen);
         if (!explain) { /* the common case: text straight away */
             if (i)
                 sb_put(&b, ",", 1);
-            sb_decision(&b, d, id);
+            sb_decision(&b, d, id, idlen);
             continue;
         }
-        json_t *dj = cli_decision_json(d, true);
-        if (id)
-            json_object_set(dj, "id", id);
-        if (many)
-            json_array_append_new(out, dj);
-        else
-            out = dj;
+        out = cli_decision_json(d, true);
+        if (id && out)
+            json_object_set_new(out, "id",
+                                json_loadb(id, idlen, JSON_DECODE_ANY, NULL));
     }
-    if (many && !explain)
+    if (many)
         sb_put(&b, "]", 1);
-    if (d)
-        aa_decision_set_explain(d, 0);
+    aa_decision_set_explain(d, 0);
     srv_snap_put(snap);
-    for (size_t i = 0; i < n; i++)
-        free(metas[i]);
-    free(metas);
-    free(reqs);
-    json_decref(root);
-    if (!d || b.oom) {
+    if (b.oom || (explain && !out)) {
         json_decref(out);
         free(b.p);
         reply_error(o, 500, "out of memory");
