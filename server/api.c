@@ -895,75 +895,157 @@ static bool method_is(const srv_http_req *r, const char *allow,
     return false;
 }
 
+/* ---- routing -------------------------------------------------------------
+ * Every handler takes the rest of the path after its route's path: the id
+ * of /v1/sessions/ID, the URI of /v1/forward-auth/URI, "" elsewhere. */
+typedef void handler(srv *s, const srv_http_req *r, const char *rest,
+                     srv_http_resp *o);
+
+static void h_healthz(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)s, (void)r, (void)rest;
+    reply(o, 200, json_pack("{s:b}", "ok", 1));
+}
+static void h_readyz(srv *s, const srv_http_req *r, const char *rest,
+                     srv_http_resp *o) {
+    (void)r, (void)rest;
+    readyz(s, o);
+}
+static void h_metrics(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)r, (void)rest;
+    o->status = 200;
+    o->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    o->body = srv_metrics_text(s, &o->len);
+    if (!o->body)
+        reply_error(o, 500, "out of memory");
+}
+static void h_authorize(srv *s, const srv_http_req *r, const char *rest,
+                        srv_http_resp *o) {
+    (void)rest;
+    do_authorize(s, r, o, false);
+}
+static void h_explain(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)rest;
+    do_authorize(s, r, o, true);
+}
+static void h_session_create(srv *s, const srv_http_req *r, const char *rest,
+                             srv_http_resp *o) {
+    (void)rest;
+    session_create(s, r, o);
+}
+static void h_session_list(srv *s, const srv_http_req *r, const char *rest,
+                           srv_http_resp *o) {
+    (void)rest;
+    session_list(s, r, o);
+}
+static void h_session_revoke(srv *s, const srv_http_req *r, const char *rest,
+                             srv_http_resp *o) {
+    (void)r;
+    grant_revoke(s, true, rest, o);
+}
+static void h_delegation_create(srv *s, const srv_http_req *r, const char *rest,
+                                srv_http_resp *o) {
+    (void)rest;
+    delegation_create(s, r, o);
+}
+static void h_delegation_list(srv *s, const srv_http_req *r, const char *rest,
+                              srv_http_resp *o) {
+    (void)rest;
+    delegation_list(s, r, o);
+}
+static void h_delegation_revoke(srv *s, const srv_http_req *r, const char *rest,
+                                srv_http_resp *o) {
+    (void)r;
+    grant_revoke(s, false, rest, o);
+}
+static void h_audit_list(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    (void)rest;
+    audit_list(s, r, o);
+}
+static void h_audit_verify(srv *s, const srv_http_req *r, const char *rest,
+                           srv_http_resp *o) {
+    (void)r, (void)rest;
+    audit_verify(s, o);
+}
+static void h_policy_show(srv *s, const srv_http_req *r, const char *rest,
+                          srv_http_resp *o) {
+    (void)r, (void)rest;
+    policy_show(s, o);
+}
+static void h_policy_reload(srv *s, const srv_http_req *r, const char *rest,
+                            srv_http_resp *o) {
+    (void)r, (void)rest;
+    policy_reload(s, o);
+}
+
+typedef enum {
+    EXACT, /* the path itself */
+    ID,    /* the path (ending in '/') and one non-empty segment */
+    TAIL,  /* the path, alone or followed by '/...' */
+} match;
+
+typedef struct route {
+    const char *path;
+    match match;
+    const char *methods; /* for method_is; NULL: any method */
+    handler *first;      /* for the first of methods */
+    handler *second;     /* for the second, when it differs */
+} route;
+
+/* Paths under /v1/ need the token. */
+static const route routes[] = {
+    {"/healthz", EXACT, "GET, HEAD", h_healthz, NULL},
+    {"/readyz", EXACT, "GET, HEAD", h_readyz, NULL},
+    {"/metrics", EXACT, "GET, HEAD", h_metrics, NULL},
+    {"/v1/authorize", EXACT, "POST", h_authorize, NULL},
+    {"/v1/explain", EXACT, "POST", h_explain, NULL},
+    {"/v1/sessions", EXACT, "GET, POST", h_session_list, h_session_create},
+    {"/v1/sessions/", ID, "DELETE", h_session_revoke, NULL},
+    {"/v1/delegations", EXACT, "GET, POST", h_delegation_list,
+     h_delegation_create},
+    {"/v1/delegations/", ID, "DELETE", h_delegation_revoke, NULL},
+    {"/v1/audit", EXACT, "GET", h_audit_list, NULL},
+    {"/v1/audit/verify", EXACT, "GET", h_audit_verify, NULL},
+    {"/v1/policy", EXACT, "GET", h_policy_show, NULL},
+    {"/v1/policy/reload", EXACT, "POST", h_policy_reload, NULL},
+    {"/v1/forward-auth", TAIL, NULL, forward_auth, NULL},
+};
+
+static const route *find_route(const char *p) {
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        const route *rt = &routes[i];
+        size_t n = strlen(rt->path);
+        if (strncmp(p, rt->path, n) != 0)
+            continue;
+        if ((rt->match == EXACT && p[n] == 0) ||
+            (rt->match == ID && p[n] && !strchr(p + n, '/')) ||
+            (rt->match == TAIL && (p[n] == 0 || p[n] == '/')))
+            return rt;
+    }
+    return NULL;
+}
+
 void srv_handle(srv *s, const srv_http_req *r, srv_http_resp *o) {
     memset(o, 0, sizeof *o);
     const char *p = r->path;
-    if (strcmp(p, "/healthz") == 0) {
-        if (method_is(r, "GET, HEAD", o))
-            reply(o, 200, json_pack("{s:b}", "ok", 1));
-    } else if (strcmp(p, "/readyz") == 0) {
-        if (method_is(r, "GET, HEAD", o))
-            readyz(s, o);
-    } else if (strcmp(p, "/metrics") == 0) {
-        if (method_is(r, "GET, HEAD", o)) {
-            o->status = 200;
-            o->content_type = "text/plain; version=0.0.4; charset=utf-8";
-            o->body = srv_metrics_text(s, &o->len);
-            if (!o->body)
-                reply_error(o, 500, "out of memory");
-        }
-    } else if (strncmp(p, "/v1/", 4) != 0) {
-        reply_error(o, 404, "no such endpoint: %s", p);
-    } else if (!token_ok(s, r)) {
+    const route *rt = find_route(p);
+    if (strncmp(p, "/v1/", 4) == 0 && !token_ok(s, r)) {
         o->www_auth = true;
         reply_error(o, 401,
                     "a valid 'Authorization: Bearer <token>' header "
                     "is required");
-    } else if (strcmp(p, "/v1/authorize") == 0) {
-        if (method_is(r, "POST", o))
-            do_authorize(s, r, o, false);
-    } else if (strcmp(p, "/v1/explain") == 0) {
-        if (method_is(r, "POST", o))
-            do_authorize(s, r, o, true);
-    } else if (strcmp(p, "/v1/sessions") == 0) {
-        if (method_is(r, "GET, POST", o)) {
-            if (strcmp(r->method, "POST") == 0)
-                session_create(s, r, o);
-            else
-                session_list(s, r, o);
-        }
-    } else if (strncmp(p, "/v1/sessions/", 13) == 0 && p[13] &&
-               !strchr(p + 13, '/')) {
-        if (method_is(r, "DELETE", o))
-            grant_revoke(s, true, p + 13, o);
-    } else if (strcmp(p, "/v1/delegations") == 0) {
-        if (method_is(r, "GET, POST", o)) {
-            if (strcmp(r->method, "POST") == 0)
-                delegation_create(s, r, o);
-            else
-                delegation_list(s, r, o);
-        }
-    } else if (strncmp(p, "/v1/delegations/", 16) == 0 && p[16] &&
-               !strchr(p + 16, '/')) {
-        if (method_is(r, "DELETE", o))
-            grant_revoke(s, false, p + 16, o);
-    } else if (strcmp(p, "/v1/audit") == 0) {
-        if (method_is(r, "GET", o))
-            audit_list(s, r, o);
-    } else if (strcmp(p, "/v1/audit/verify") == 0) {
-        if (method_is(r, "GET", o))
-            audit_verify(s, o);
-    } else if (strcmp(p, "/v1/policy") == 0) {
-        if (method_is(r, "GET", o))
-            policy_show(s, o);
-    } else if (strcmp(p, "/v1/policy/reload") == 0) {
-        if (method_is(r, "POST", o))
-            policy_reload(s, o);
-    } else if (strncmp(p, "/v1/forward-auth", 16) == 0 &&
-               (p[16] == 0 || p[16] == '/')) {
-        forward_auth(s, r, p + 16, o);
-    } else {
+    } else if (!rt) {
         reply_error(o, 404, "no such endpoint: %s", p);
+    } else if (!rt->methods) {
+        rt->first(s, r, p + strlen(rt->path), o);
+    } else if (method_is(r, rt->methods, o)) {
+        size_t n = strcspn(rt->methods, ",");
+        bool first = strncmp(r->method, rt->methods, n) == 0 && !r->method[n];
+        handler *h = first || !rt->second ? rt->first : rt->second;
+        h(s, r, p + strlen(rt->path), o);
     }
     if (o->status >= 100 && o->status < 600)
         atomic_fetch_add_explicit(&s->m.http[o->status], 1,
