@@ -430,7 +430,9 @@ static bool only_fields(json_t *obj, const char *const *allowed,
     return true;
 }
 
-static void session_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void session_create(srv *s, const srv_http_req *r, const char *rest,
+                           srv_http_resp *o) {
+    (void)rest;
     static const char *const fields[] = {"agent", "user", "scope", "duration",
                                          NULL};
     json_t *body = parse_body(r, o);
@@ -462,7 +464,9 @@ static void session_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
     json_decref(body);
 }
 
-static void delegation_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void delegation_create(srv *s, const srv_http_req *r, const char *rest,
+                              srv_http_resp *o) {
+    (void)rest;
     static const char *const fields[] = {"from_user", "to_agent", "actions",
                                          "duration",  "reason",   NULL};
     json_t *body = parse_body(r, o);
@@ -524,7 +528,9 @@ static const char *query(const srv_http_req *r, const char *name) {
     return v && *v ? v : NULL;
 }
 
-static void session_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void session_list(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    (void)rest;
     srv_snap *snap = srv_snap_get(s);
     aa_error *err = aa_error_new();
     aa_session *list = NULL;
@@ -544,7 +550,9 @@ static void session_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void delegation_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void delegation_list(srv *s, const srv_http_req *r, const char *rest,
+                            srv_http_resp *o) {
+    (void)rest;
     srv_snap *snap = srv_snap_get(s);
     aa_error *err = aa_error_new();
     aa_delegation *list = NULL;
@@ -594,7 +602,9 @@ static int collect_entry(void *ud, const char *line, size_t len) {
     return 0;
 }
 
-static void audit_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void audit_list(srv *s, const srv_http_req *r, const char *rest,
+                       srv_http_resp *o) {
+    (void)rest;
     aa_audit_filter f = {0};
     f.since = query(r, "since");
     f.agent = query(r, "agent");
@@ -646,7 +656,9 @@ static void audit_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void audit_verify(srv *s, srv_http_resp *o) {
+static void audit_verify(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    (void)r, (void)rest;
     srv_snap *snap = srv_snap_get(s);
     const char *path = aa_policy_audit_path(snap->policy);
     aa_error *err = aa_error_new();
@@ -674,7 +686,9 @@ static void audit_verify(srv *s, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void policy_show(srv *s, srv_http_resp *o) {
+static void policy_show(srv *s, const srv_http_req *r, const char *rest,
+                        srv_http_resp *o) {
+    (void)r, (void)rest;
     srv_snap *snap = srv_snap_get(s);
     char *text = aa_policy_describe_json(snap->policy);
     json_t *v = text ? json_loads(text, 0, NULL) : NULL;
@@ -689,7 +703,9 @@ static void policy_show(srv *s, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void policy_reload(srv *s, srv_http_resp *o) {
+static void policy_reload(srv *s, const srv_http_req *r, const char *rest,
+                          srv_http_resp *o) {
+    (void)r, (void)rest;
     aa_error *err = aa_error_new();
     int rc = srv_reload(s, err);
     if (rc == AA_OK) {
@@ -738,7 +754,9 @@ static bool writable(const char *path) {
     return access(*dir ? dir : "/", W_OK) == 0 || errno == ENOENT;
 }
 
-static void readyz(srv *s, srv_http_resp *o) {
+static void readyz(srv *s, const srv_http_req *r, const char *rest,
+                   srv_http_resp *o) {
+    (void)r, (void)rest;
     json_t *reasons = json_array();
     srv_snap *snap = srv_snap_get(s);
     pthread_mutex_lock(&s->reload_mu);
@@ -906,11 +924,6 @@ static void h_healthz(srv *s, const srv_http_req *r, const char *rest,
     (void)s, (void)r, (void)rest;
     reply(o, 200, json_pack("{s:b}", "ok", 1));
 }
-static void h_readyz(srv *s, const srv_http_req *r, const char *rest,
-                     srv_http_resp *o) {
-    (void)r, (void)rest;
-    readyz(s, o);
-}
 static void h_metrics(srv *s, const srv_http_req *r, const char *rest,
                       srv_http_resp *o) {
     (void)r, (void)rest;
@@ -930,55 +943,15 @@ static void h_explain(srv *s, const srv_http_req *r, const char *rest,
     (void)rest;
     do_authorize(s, r, o, true);
 }
-static void h_session_create(srv *s, const srv_http_req *r, const char *rest,
-                             srv_http_resp *o) {
-    (void)rest;
-    session_create(s, r, o);
-}
-static void h_session_list(srv *s, const srv_http_req *r, const char *rest,
-                           srv_http_resp *o) {
-    (void)rest;
-    session_list(s, r, o);
-}
 static void h_session_revoke(srv *s, const srv_http_req *r, const char *rest,
                              srv_http_resp *o) {
     (void)r;
     grant_revoke(s, true, rest, o);
 }
-static void h_delegation_create(srv *s, const srv_http_req *r, const char *rest,
-                                srv_http_resp *o) {
-    (void)rest;
-    delegation_create(s, r, o);
-}
-static void h_delegation_list(srv *s, const srv_http_req *r, const char *rest,
-                              srv_http_resp *o) {
-    (void)rest;
-    delegation_list(s, r, o);
-}
 static void h_delegation_revoke(srv *s, const srv_http_req *r, const char *rest,
                                 srv_http_resp *o) {
     (void)r;
     grant_revoke(s, false, rest, o);
-}
-static void h_audit_list(srv *s, const srv_http_req *r, const char *rest,
-                         srv_http_resp *o) {
-    (void)rest;
-    audit_list(s, r, o);
-}
-static void h_audit_verify(srv *s, const srv_http_req *r, const char *rest,
-                           srv_http_resp *o) {
-    (void)r, (void)rest;
-    audit_verify(s, o);
-}
-static void h_policy_show(srv *s, const srv_http_req *r, const char *rest,
-                          srv_http_resp *o) {
-    (void)r, (void)rest;
-    policy_show(s, o);
-}
-static void h_policy_reload(srv *s, const srv_http_req *r, const char *rest,
-                            srv_http_resp *o) {
-    (void)r, (void)rest;
-    policy_reload(s, o);
 }
 
 typedef enum {
@@ -998,19 +971,18 @@ typedef struct route {
 /* Paths under /v1/ need the token. */
 static const route routes[] = {
     {"/healthz", EXACT, "GET, HEAD", h_healthz, NULL},
-    {"/readyz", EXACT, "GET, HEAD", h_readyz, NULL},
+    {"/readyz", EXACT, "GET, HEAD", readyz, NULL},
     {"/metrics", EXACT, "GET, HEAD", h_metrics, NULL},
     {"/v1/authorize", EXACT, "POST", h_authorize, NULL},
     {"/v1/explain", EXACT, "POST", h_explain, NULL},
-    {"/v1/sessions", EXACT, "GET, POST", h_session_list, h_session_create},
+    {"/v1/sessions", EXACT, "GET, POST", session_list, session_create},
     {"/v1/sessions/", ID, "DELETE", h_session_revoke, NULL},
-    {"/v1/delegations", EXACT, "GET, POST", h_delegation_list,
-     h_delegation_create},
+    {"/v1/delegations", EXACT, "GET, POST", delegation_list, delegation_create},
     {"/v1/delegations/", ID, "DELETE", h_delegation_revoke, NULL},
-    {"/v1/audit", EXACT, "GET", h_audit_list, NULL},
-    {"/v1/audit/verify", EXACT, "GET", h_audit_verify, NULL},
-    {"/v1/policy", EXACT, "GET", h_policy_show, NULL},
-    {"/v1/policy/reload", EXACT, "POST", h_policy_reload, NULL},
+    {"/v1/audit", EXACT, "GET", audit_list, NULL},
+    {"/v1/audit/verify", EXACT, "GET", audit_verify, NULL},
+    {"/v1/policy", EXACT, "GET", policy_show, NULL},
+    {"/v1/policy/reload", EXACT, "POST", policy_reload, NULL},
     {"/v1/forward-auth", TAIL, NULL, forward_auth, NULL},
 };
 
