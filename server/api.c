@@ -48,21 +48,28 @@ static void reply_error(srv_http_resp *o, int status, const char *fmt, ...) {
     reply(o, status, v);
 }
 
+/* The messages of err as a JSON array of strings: its errors, or with
+ * warnings too; the message of a failed status rc when there are none. */
+static json_t *diag_lines(const aa_error *err, bool warnings, int rc) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        const aa_diag *d = aa_error_get(err, i);
+        if (!warnings && d->severity != AA_SEVERITY_ERROR)
+            continue;
+        char line[1024];
+        aa_diag_format(d, line, sizeof line);
+        json_array_append_new(a, cli_jstr(line));
+    }
+    if (rc != AA_OK && json_array_size(a) == 0)
+        json_array_append_new(a, cli_jstr(aa_strerror(rc)));
+    return a;
+}
+
 /* 422 {error, reasons[]} from the messages of err (or the status). */
 static void reply_refused(srv_http_resp *o, int status, const char *what,
                           int rc, const aa_error *err) {
     json_t *v = json_object();
-    json_t *reasons = json_array();
-    for (size_t i = 0; i < aa_error_count(err); i++) {
-        const aa_diag *d = aa_error_get(err, i);
-        if (d->severity != AA_SEVERITY_ERROR)
-            continue;
-        char line[1024];
-        aa_diag_format(d, line, sizeof line);
-        json_array_append_new(reasons, cli_jstr(line));
-    }
-    if (json_array_size(reasons) == 0)
-        json_array_append_new(reasons, cli_jstr(aa_strerror(rc)));
+    json_t *reasons = diag_lines(err, false, rc);
     char msg[256];
     snprintf(msg, sizeof msg, "%s: %s", what, aa_strerror(rc));
     json_object_set_new(v, "error", cli_jstr(msg));
@@ -667,14 +674,7 @@ static void audit_verify(srv *s, const srv_http_req *r, const char *rest,
     int rc = AA_OK;
     if (stat(path, &st) == 0 || errno != ENOENT)
         rc = aa_audit_verify(path, &lines, &bad, err);
-    json_t *problems = json_array();
-    for (size_t i = 0; i < aa_error_count(err); i++) {
-        char line[1024];
-        aa_diag_format(aa_error_get(err, i), line, sizeof line);
-        json_array_append_new(problems, cli_jstr(line));
-    }
-    if (rc != AA_OK && json_array_size(problems) == 0)
-        json_array_append_new(problems, cli_jstr(aa_strerror(rc)));
+    json_t *problems = diag_lines(err, true, rc);
     json_t *v = json_object();
     json_object_set_new(v, "ok", json_boolean(rc == AA_OK));
     json_object_set_new(v, "lines", json_integer((json_int_t)lines));
@@ -715,17 +715,7 @@ static void policy_reload(srv *s, const srv_http_req *r, const char *rest,
         srv_snap_put(snap);
         srv_log(s, "info", "policy reloaded (%s)", s->config_path);
     } else {
-        json_t *errors = json_array();
-        for (size_t i = 0; i < aa_error_count(err); i++) {
-            const aa_diag *d = aa_error_get(err, i);
-            if (d->severity != AA_SEVERITY_ERROR)
-                continue;
-            char line[1024];
-            aa_diag_format(d, line, sizeof line);
-            json_array_append_new(errors, cli_jstr(line));
-        }
-        if (json_array_size(errors) == 0)
-            json_array_append_new(errors, cli_jstr(aa_strerror(rc)));
+        json_t *errors = diag_lines(err, false, rc);
         json_t *v = json_object();
         json_object_set_new(
             v, "error",
