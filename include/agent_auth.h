@@ -272,6 +272,21 @@ AA_API int aa_request_from_json(const char *json, size_t len,
  * terminated), or NULL when it had none. It lives in buf like the request. */
 AA_API const char *aa_request_buf_id(const aa_request_buf *buf, size_t *len);
 
+/* Walks the elements of a JSON array of `len` bytes at `json` without
+ * building a tree, for reading an array of requests one by one with
+ * aa_request_from_json. Start with *pos 0; each call sets *elem_off and
+ * *elem_len to the text of the next element (its exact bytes, no white
+ * space around) and moves *pos past it. At the end of the array (after the
+ * closing bracket, when only white space follows) it returns AA_OK with
+ * *elem_len 0. It checks the array's own syntax - brackets, commas,
+ * strings closed - and leaves each element's contents to its reader.
+ * AA_EPARSE with one message naming the element index and column ("JSON
+ * array: element 2 at column 17: ...") when the text is not an array or is
+ * malformed; AA_EINVAL for a NULL argument. */
+AA_API int aa_json_array_next(const char *json, size_t len, size_t *pos,
+                              size_t *elem_off, size_t *elem_len,
+                              aa_error *err);
+
 /* A decision is reusable: create one per thread and pass it to every
  * aa_authorize call; it keeps its buffers, so steady-state calls do not
  * allocate. */

@@ -48,21 +48,28 @@ static void reply_error(srv_http_resp *o, int status, const char *fmt, ...) {
     reply(o, status, v);
 }
 
+/* The messages of err as a JSON array of strings: its errors, or with
+ * warnings too; the message of a failed status rc when there are none. */
+static json_t *diag_lines(const aa_error *err, bool warnings, int rc) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < aa_error_count(err); i++) {
+        const aa_diag *d = aa_error_get(err, i);
+        if (!warnings && d->severity != AA_SEVERITY_ERROR)
+            continue;
+        char line[1024];
+        aa_diag_format(d, line, sizeof line);
+        json_array_append_new(a, cli_jstr(line));
+    }
+    if (rc != AA_OK && json_array_size(a) == 0)
+        json_array_append_new(a, cli_jstr(aa_strerror(rc)));
+    return a;
+}
+
 /* 422 {error, reasons[]} from the messages of err (or the status). */
 static void reply_refused(srv_http_resp *o, int status, const char *what,
                           int rc, const aa_error *err) {
     json_t *v = json_object();
-    json_t *reasons = json_array();
-    for (size_t i = 0; i < aa_error_count(err); i++) {
-        const aa_diag *d = aa_error_get(err, i);
-        if (d->severity != AA_SEVERITY_ERROR)
-            continue;
-        char line[1024];
-        aa_diag_format(d, line, sizeof line);
-        json_array_append_new(reasons, cli_jstr(line));
-    }
-    if (json_array_size(reasons) == 0)
-        json_array_append_new(reasons, cli_jstr(aa_strerror(rc)));
+    json_t *reasons = diag_lines(err, false, rc);
     char msg[256];
     snprintf(msg, sizeof msg, "%s: %s", what, aa_strerror(rc));
     json_object_set_new(v, "error", cli_jstr(msg));
@@ -103,129 +110,6 @@ static json_t *parse_body(const srv_http_req *r, srv_http_resp *o) {
         reply_error(o, 400, "invalid JSON at line %d, column %d: %s", je.line,
                     je.column, je.text);
     return v;
-}
-
-static const char *const request_fields[] = {
-    "agent", "user",       "action",       "resource",
-    "scope", "session_id", "target_agent",
-};
-
-static const char *meta_value(json_t *v, aa_meta *m, aa_meta **items) {
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        if (strlen(json_string_value(v)) != json_string_length(v))
-            return "contains a NUL character";
-        m->type = AA_VALUE_STRING;
-        m->string = json_string_value(v);
-        return NULL;
-    case JSON_INTEGER:
-        m->type = AA_VALUE_NUMBER;
-        m->number = (double)json_integer_value(v);
-        return NULL;
-    case JSON_REAL:
-        m->type = AA_VALUE_NUMBER;
-        m->number = json_real_value(v);
-        return NULL;
-    case JSON_TRUE:
-    case JSON_FALSE:
-        m->type = AA_VALUE_BOOL;
-        m->boolean = json_is_true(v);
-        return NULL;
-    case JSON_NULL:
-        m->type = AA_VALUE_NULL;
-        return NULL;
-    case JSON_ARRAY:
-        if (!items)
-            return "must be a scalar inside a list (lists do not nest)";
-        m->type = AA_VALUE_LIST;
-        m->items = *items;
-        m->count = json_array_size(v);
-        for (size_t i = 0; i < m->count; i++) {
-            aa_meta *it = &(*items)[i];
-            memset(it, 0, sizeof *it);
-            const char *bad = meta_value(json_array_get(v, i), it, NULL);
-            if (bad)
-                return bad;
-        }
-        *items += m->count;
-        return NULL;
-    default:
-        return "must be a string, number, boolean, null or a list of those";
-    }
-}
-
-/* REPLACE with aa_request_from_json (include/agent_auth.h) once the library
- * offers it: this is the service's only JSON -> aa_request conversion. */
-const char *srv_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
-                                  char *msg, size_t msglen) {
-    memset(req, 0, sizeof *req);
-    *meta = NULL;
-    if (!json_is_object(obj))
-        return "a request must be a JSON object";
-    const char **slots[] = {&req->agent,       &req->user,  &req->action,
-                            &req->resource,    &req->scope, &req->session_id,
-                            &req->target_agent};
-    const size_t nfields = sizeof request_fields / sizeof *request_fields;
-    const char *key;
-    json_t *v;
-    json_object_foreach(obj, key, v) {
-        size_t k = 0;
-        while (k < nfields && strcmp(key, request_fields[k]) != 0)
-            k++;
-        if (k < nfields) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_string(v)) {
-                snprintf(msg, msglen, "field '%s' must be a string", key);
-                return msg;
-            }
-            if (strlen(json_string_value(v)) != json_string_length(v)) {
-                snprintf(msg, msglen, "field '%s' contains a NUL character",
-                         key);
-                return msg;
-            }
-            *slots[k] = json_string_value(v);
-        } else if (strcmp(key, "metadata") == 0) {
-            if (json_is_null(v))
-                continue;
-            if (!json_is_object(v))
-                return "field 'metadata' must be an object";
-            size_t n = json_object_size(v), total = n;
-            const char *mk;
-            json_t *mv;
-            json_object_foreach(v, mk, mv) {
-                if (json_is_array(mv))
-                    total += json_array_size(mv);
-            }
-            aa_meta *block = calloc(total ? total : 1, sizeof *block);
-            if (!block)
-                return "out of memory";
-            *meta = block;
-            aa_meta *items = block + n;
-            size_t i = 0;
-            json_object_foreach(v, mk, mv) {
-                aa_meta *m = &block[i++];
-                m->key = mk;
-                const char *bad = meta_value(mv, m, &items);
-                if (bad) {
-                    snprintf(msg, msglen, "metadata '%s' %s", mk, bad);
-                    return msg;
-                }
-            }
-            req->metadata = block;
-            req->metadata_count = n;
-        } else if (strcmp(key, "id") != 0) {
-            snprintf(msg, msglen, "unknown field '%s'", key);
-            return msg;
-        }
-    }
-    if (!req->agent || !*req->agent)
-        return "field 'agent' is required";
-    if (!req->user || !*req->user)
-        return "field 'user' is required";
-    if (!req->action || !*req->action)
-        return "field 'action' is required";
-    return NULL;
 }
 
 /* ---- a decision as JSON text, without building a jansson tree ------------ */
@@ -284,7 +168,8 @@ static void sb_json_string(sbuf *b, const char *s) {
 
 /* The object of `check -o json` (cli_decision_json without the trace),
  * plus "id" when the request had one. */
-static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
+static void sb_decision(sbuf *b, const aa_decision *d, const char *id,
+                        size_t idlen) {
     sb_str(b, aa_decision_allowed(d) ? "{\"allowed\":true,\"tier\":"
                                      : "{\"allowed\":false,\"tier\":");
     sb_json_string(b, aa_tier_name(aa_decision_tier(d)));
@@ -301,40 +186,55 @@ static void sb_decision(sbuf *b, const aa_decision *d, json_t *id) {
                      us / 1000, us % 1000);
     sb_put(b, ms, (size_t)n);
     if (id) {
-        char *text = json_dumps(id, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (text) {
-            sb_str(b, ",\"id\":");
-            sb_str(b, text);
-            free(text);
-        } else {
-            b->oom = true;
-        }
+        sb_str(b, ",\"id\":");
+        sb_put(b, id, idlen);
     }
     sb_put(b, "}", 1);
 }
 
-/* One reusable decision per thread: no allocation per request. */
-static pthread_key_t decision_key;
-static pthread_once_t decision_once = PTHREAD_ONCE_INIT;
+/* One reusable decision, request buffer and error list per thread: no
+ * allocation per request. */
+typedef struct thread_ctx {
+    aa_decision *d;
+    aa_request_buf *buf;
+    aa_error *err;
+} thread_ctx;
 
-static void decision_free(void *d) {
-    aa_decision_free(d);
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void ctx_free(void *p) {
+    thread_ctx *c = p;
+    aa_decision_free(c->d);
+    aa_request_buf_free(c->buf);
+    aa_error_free(c->err);
+    free(c);
 }
-static void decision_key_init(void) {
-    pthread_key_create(&decision_key, decision_free);
+static void ctx_key_init(void) {
+    pthread_key_create(&ctx_key, ctx_free);
+}
+
+static thread_ctx *thread_ctx_get(void) {
+    pthread_once(&ctx_once, ctx_key_init);
+    thread_ctx *c = pthread_getspecific(ctx_key);
+    if (c)
+        return c;
+    c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->d = aa_decision_new();
+    c->buf = aa_request_buf_new();
+    c->err = aa_error_new();
+    if (!c->d || !c->buf || !c->err || pthread_setspecific(ctx_key, c) != 0) {
+        ctx_free(c);
+        return NULL;
+    }
+    return c;
 }
 
 static aa_decision *thread_decision(void) {
-    pthread_once(&decision_once, decision_key_init);
-    aa_decision *d = pthread_getspecific(decision_key);
-    if (!d) {
-        d = aa_decision_new();
-        if (d && pthread_setspecific(decision_key, d) != 0) {
-            aa_decision_free(d);
-            d = NULL;
-        }
-    }
-    return d;
+    thread_ctx *c = thread_ctx_get();
+    return c ? c->d : NULL;
 }
 
 /* ---- decisions ----------------------------------------------------------- */
@@ -358,84 +258,107 @@ static void account(srv *s, const srv_snap *snap, const aa_decision *d) {
     }
 }
 
+/* The first error in c->err as a 400 (a 500 when out of memory), with
+ * "request N: " in front for an element of an array. */
+static void reply_request_error(thread_ctx *c, int rc, bool many, size_t i,
+                                srv_http_resp *o) {
+    const char *msg = aa_error_count(c->err) ? aa_error_get(c->err, 0)->message
+                                             : aa_strerror(rc);
+    int status = rc == AA_ENOMEM ? 500 : 400;
+    if (many)
+        reply_error(o, status, "request %zu: %s", i, msg);
+    else
+        reply_error(o, status, "%s", msg);
+}
+
+/* Walks the body: the next request's text (AA_OK and *len 0 at the end).
+ * A body that is one object is an "array" of that one request. */
+static int next_request(const srv_http_req *r, bool many, size_t *pos,
+                        size_t *off, size_t *len, aa_error *err) {
+    if (many)
+        return aa_json_array_next(r->body, r->body_len, pos, off, len, err);
+    *off = 0;
+    *len = *pos ? 0 : r->body_len;
+    *pos = 1;
+    return AA_OK;
+}
+
 static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
                          bool explain) {
-    json_t *root = parse_body(r, o);
-    if (!root)
+    if (r->body_len == 0) {
+        reply_error(o, 400,
+                    "the request body is empty: a JSON value is "
+                    "expected");
         return;
-    bool many = json_is_array(root);
+    }
+    size_t k = 0;
+    while (k < r->body_len && (r->body[k] == ' ' || r->body[k] == '\t' ||
+                               r->body[k] == '\r' || r->body[k] == '\n'))
+        k++;
+    bool many = k < r->body_len && r->body[k] == '[';
     if (many && explain) {
-        json_decref(root);
         reply_error(o, 400, "explain takes one request object, not an array");
         return;
     }
-    size_t n = many ? json_array_size(root) : 1;
-    aa_request *reqs = calloc(n ? n : 1, sizeof *reqs);
-    aa_meta **metas = calloc(n ? n : 1, sizeof *metas);
-    if (!reqs || !metas) {
-        free(reqs);
-        free(metas);
-        json_decref(root);
+    thread_ctx *c = thread_ctx_get();
+    if (!c) {
         reply_error(o, 500, "out of memory");
         return;
     }
-    /* Read every request before deciding any: a bad one changes nothing. */
-    for (size_t i = 0; i < n; i++) {
-        char msg[512];
-        const char *bad =
-            srv_request_from_json(many ? json_array_get(root, i) : root,
-                                  &reqs[i], &metas[i], msg, sizeof msg);
-        if (bad) {
-            if (many)
-                reply_error(o, 400, "request %zu: %s", i, bad);
-            else
-                reply_error(o, 400, "%s", bad);
-            for (size_t k = 0; k <= i; k++)
-                free(metas[k]);
-            free(metas);
-            free(reqs);
-            json_decref(root);
+    aa_request req;
+    size_t pos = 0, off, len, i;
+    int rc;
+    /* Read every request before deciding any: a bad one changes nothing.
+     * The buffer holds one request, so the decisions read them again. */
+    for (i = 0;; i++) {
+        aa_error_clear(c->err);
+        rc = next_request(r, many, &pos, &off, &len, c->err);
+        if (rc != AA_OK) { /* the message names the element */
+            reply_error(o, 400, "%s", aa_error_get(c->err, 0)->message);
+            return;
+        }
+        if (len == 0)
+            break;
+        rc = aa_request_from_json(r->body + off, len, c->buf, &req, c->err);
+        if (rc != AA_OK) {
+            reply_request_error(c, rc, many, i, o);
             return;
         }
     }
     srv_snap *snap = srv_snap_get(s);
-    aa_decision *d = thread_decision();
-    json_t *out = many && explain ? json_array() : NULL;
+    aa_decision *d = c->d;
+    json_t *out = NULL;
     sbuf b = {0};
-    if (d)
-        aa_decision_set_explain(d, explain);
-    if (many && !explain)
+    aa_decision_set_explain(d, explain);
+    if (many)
         sb_put(&b, "[", 1);
-    for (size_t i = 0; d && i < n; i++) {
-        aa_authorize(snap->engine, &reqs[i], d);
+    pos = 0;
+    for (i = 0;; i++) {
+        if (next_request(r, many, &pos, &off, &len, NULL) != AA_OK ||
+            len == 0 ||
+            aa_request_from_json(r->body + off, len, c->buf, &req, NULL) !=
+                AA_OK)
+            break; /* the first pass read them all */
+        aa_authorize(snap->engine, &req, d);
         account(s, snap, d);
-        json_t *id =
-            json_object_get(many ? json_array_get(root, i) : root, "id");
+        size_t idlen;
+        const char *id = aa_request_buf_id(c->buf, &idlen);
         if (!explain) { /* the common case: text straight away */
             if (i)
                 sb_put(&b, ",", 1);
-            sb_decision(&b, d, id);
+            sb_decision(&b, d, id, idlen);
             continue;
         }
-        json_t *dj = cli_decision_json(d, true);
-        if (id)
-            json_object_set(dj, "id", id);
-        if (many)
-            json_array_append_new(out, dj);
-        else
-            out = dj;
+        out = cli_decision_json(d, true);
+        if (id && out)
+            json_object_set_new(out, "id",
+                                json_loadb(id, idlen, JSON_DECODE_ANY, NULL));
     }
-    if (many && !explain)
+    if (many)
         sb_put(&b, "]", 1);
-    if (d)
-        aa_decision_set_explain(d, 0);
+    aa_decision_set_explain(d, 0);
     srv_snap_put(snap);
-    for (size_t i = 0; i < n; i++)
-        free(metas[i]);
-    free(metas);
-    free(reqs);
-    json_decref(root);
-    if (!d || b.oom) {
+    if (b.oom || (explain && !out)) {
         json_decref(out);
         free(b.p);
         reply_error(o, 500, "out of memory");
@@ -514,7 +437,9 @@ static bool only_fields(json_t *obj, const char *const *allowed,
     return true;
 }
 
-static void session_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void session_create(srv *s, const srv_http_req *r, const char *rest,
+                           srv_http_resp *o) {
+    (void)rest;
     static const char *const fields[] = {"agent", "user", "scope", "duration",
                                          NULL};
     json_t *body = parse_body(r, o);
@@ -546,7 +471,9 @@ static void session_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
     json_decref(body);
 }
 
-static void delegation_create(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void delegation_create(srv *s, const srv_http_req *r, const char *rest,
+                              srv_http_resp *o) {
+    (void)rest;
     static const char *const fields[] = {"from_user", "to_agent", "actions",
                                          "duration",  "reason",   NULL};
     json_t *body = parse_body(r, o);
@@ -608,7 +535,9 @@ static const char *query(const srv_http_req *r, const char *name) {
     return v && *v ? v : NULL;
 }
 
-static void session_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void session_list(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    (void)rest;
     srv_snap *snap = srv_snap_get(s);
     aa_error *err = aa_error_new();
     aa_session *list = NULL;
@@ -628,7 +557,9 @@ static void session_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void delegation_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void delegation_list(srv *s, const srv_http_req *r, const char *rest,
+                            srv_http_resp *o) {
+    (void)rest;
     srv_snap *snap = srv_snap_get(s);
     aa_error *err = aa_error_new();
     aa_delegation *list = NULL;
@@ -678,7 +609,9 @@ static int collect_entry(void *ud, const char *line, size_t len) {
     return 0;
 }
 
-static void audit_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
+static void audit_list(srv *s, const srv_http_req *r, const char *rest,
+                       srv_http_resp *o) {
+    (void)rest;
     aa_audit_filter f = {0};
     f.since = query(r, "since");
     f.agent = query(r, "agent");
@@ -730,7 +663,9 @@ static void audit_list(srv *s, const srv_http_req *r, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void audit_verify(srv *s, srv_http_resp *o) {
+static void audit_verify(srv *s, const srv_http_req *r, const char *rest,
+                         srv_http_resp *o) {
+    (void)r, (void)rest;
     srv_snap *snap = srv_snap_get(s);
     const char *path = aa_policy_audit_path(snap->policy);
     aa_error *err = aa_error_new();
@@ -739,14 +674,7 @@ static void audit_verify(srv *s, srv_http_resp *o) {
     int rc = AA_OK;
     if (stat(path, &st) == 0 || errno != ENOENT)
         rc = aa_audit_verify(path, &lines, &bad, err);
-    json_t *problems = json_array();
-    for (size_t i = 0; i < aa_error_count(err); i++) {
-        char line[1024];
-        aa_diag_format(aa_error_get(err, i), line, sizeof line);
-        json_array_append_new(problems, cli_jstr(line));
-    }
-    if (rc != AA_OK && json_array_size(problems) == 0)
-        json_array_append_new(problems, cli_jstr(aa_strerror(rc)));
+    json_t *problems = diag_lines(err, true, rc);
     json_t *v = json_object();
     json_object_set_new(v, "ok", json_boolean(rc == AA_OK));
     json_object_set_new(v, "lines", json_integer((json_int_t)lines));
@@ -758,7 +686,9 @@ static void audit_verify(srv *s, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void policy_show(srv *s, srv_http_resp *o) {
+static void policy_show(srv *s, const srv_http_req *r, const char *rest,
+                        srv_http_resp *o) {
+    (void)r, (void)rest;
     srv_snap *snap = srv_snap_get(s);
     char *text = aa_policy_describe_json(snap->policy);
     json_t *v = text ? json_loads(text, 0, NULL) : NULL;
@@ -773,7 +703,9 @@ static void policy_show(srv *s, srv_http_resp *o) {
     srv_snap_put(snap);
 }
 
-static void policy_reload(srv *s, srv_http_resp *o) {
+static void policy_reload(srv *s, const srv_http_req *r, const char *rest,
+                          srv_http_resp *o) {
+    (void)r, (void)rest;
     aa_error *err = aa_error_new();
     int rc = srv_reload(s, err);
     if (rc == AA_OK) {
@@ -783,17 +715,7 @@ static void policy_reload(srv *s, srv_http_resp *o) {
         srv_snap_put(snap);
         srv_log(s, "info", "policy reloaded (%s)", s->config_path);
     } else {
-        json_t *errors = json_array();
-        for (size_t i = 0; i < aa_error_count(err); i++) {
-            const aa_diag *d = aa_error_get(err, i);
-            if (d->severity != AA_SEVERITY_ERROR)
-                continue;
-            char line[1024];
-            aa_diag_format(d, line, sizeof line);
-            json_array_append_new(errors, cli_jstr(line));
-        }
-        if (json_array_size(errors) == 0)
-            json_array_append_new(errors, cli_jstr(aa_strerror(rc)));
+        json_t *errors = diag_lines(err, false, rc);
         json_t *v = json_object();
         json_object_set_new(
             v, "error",
@@ -822,7 +744,9 @@ static bool writable(const char *path) {
     return access(*dir ? dir : "/", W_OK) == 0 || errno == ENOENT;
 }
 
-static void readyz(srv *s, srv_http_resp *o) {
+static void readyz(srv *s, const srv_http_req *r, const char *rest,
+                   srv_http_resp *o) {
+    (void)r, (void)rest;
     json_t *reasons = json_array();
     srv_snap *snap = srv_snap_get(s);
     pthread_mutex_lock(&s->reload_mu);
@@ -979,75 +903,111 @@ static bool method_is(const srv_http_req *r, const char *allow,
     return false;
 }
 
+/* ---- routing -------------------------------------------------------------
+ * Every handler takes the rest of the path after its route's path: the id
+ * of /v1/sessions/ID, the URI of /v1/forward-auth/URI, "" elsewhere. */
+typedef void handler(srv *s, const srv_http_req *r, const char *rest,
+                     srv_http_resp *o);
+
+static void h_healthz(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)s, (void)r, (void)rest;
+    reply(o, 200, json_pack("{s:b}", "ok", 1));
+}
+static void h_metrics(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)r, (void)rest;
+    o->status = 200;
+    o->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    o->body = srv_metrics_text(s, &o->len);
+    if (!o->body)
+        reply_error(o, 500, "out of memory");
+}
+static void h_authorize(srv *s, const srv_http_req *r, const char *rest,
+                        srv_http_resp *o) {
+    (void)rest;
+    do_authorize(s, r, o, false);
+}
+static void h_explain(srv *s, const srv_http_req *r, const char *rest,
+                      srv_http_resp *o) {
+    (void)rest;
+    do_authorize(s, r, o, true);
+}
+static void h_session_revoke(srv *s, const srv_http_req *r, const char *rest,
+                             srv_http_resp *o) {
+    (void)r;
+    grant_revoke(s, true, rest, o);
+}
+static void h_delegation_revoke(srv *s, const srv_http_req *r, const char *rest,
+                                srv_http_resp *o) {
+    (void)r;
+    grant_revoke(s, false, rest, o);
+}
+
+typedef enum {
+    EXACT, /* the path itself */
+    ID,    /* the path (ending in '/') and one non-empty segment */
+    TAIL,  /* the path, alone or followed by '/...' */
+} match;
+
+typedef struct route {
+    const char *path;
+    match match;
+    const char *methods; /* for method_is; NULL: any method */
+    handler *first;      /* for the first of methods */
+    handler *second;     /* for the second, when it differs */
+} route;
+
+/* Paths under /v1/ need the token. */
+static const route routes[] = {
+    {"/healthz", EXACT, "GET, HEAD", h_healthz, NULL},
+    {"/readyz", EXACT, "GET, HEAD", readyz, NULL},
+    {"/metrics", EXACT, "GET, HEAD", h_metrics, NULL},
+    {"/v1/authorize", EXACT, "POST", h_authorize, NULL},
+    {"/v1/explain", EXACT, "POST", h_explain, NULL},
+    {"/v1/sessions", EXACT, "GET, POST", session_list, session_create},
+    {"/v1/sessions/", ID, "DELETE", h_session_revoke, NULL},
+    {"/v1/delegations", EXACT, "GET, POST", delegation_list, delegation_create},
+    {"/v1/delegations/", ID, "DELETE", h_delegation_revoke, NULL},
+    {"/v1/audit", EXACT, "GET", audit_list, NULL},
+    {"/v1/audit/verify", EXACT, "GET", audit_verify, NULL},
+    {"/v1/policy", EXACT, "GET", policy_show, NULL},
+    {"/v1/policy/reload", EXACT, "POST", policy_reload, NULL},
+    {"/v1/forward-auth", TAIL, NULL, forward_auth, NULL},
+};
+
+static const route *find_route(const char *p) {
+    for (size_t i = 0; i < sizeof routes / sizeof *routes; i++) {
+        const route *rt = &routes[i];
+        size_t n = strlen(rt->path);
+        if (strncmp(p, rt->path, n) != 0)
+            continue;
+        if ((rt->match == EXACT && p[n] == 0) ||
+            (rt->match == ID && p[n] && !strchr(p + n, '/')) ||
+            (rt->match == TAIL && (p[n] == 0 || p[n] == '/')))
+            return rt;
+    }
+    return NULL;
+}
+
 void srv_handle(srv *s, const srv_http_req *r, srv_http_resp *o) {
     memset(o, 0, sizeof *o);
     const char *p = r->path;
-    if (strcmp(p, "/healthz") == 0) {
-        if (method_is(r, "GET, HEAD", o))
-            reply(o, 200, json_pack("{s:b}", "ok", 1));
-    } else if (strcmp(p, "/readyz") == 0) {
-        if (method_is(r, "GET, HEAD", o))
-            readyz(s, o);
-    } else if (strcmp(p, "/metrics") == 0) {
-        if (method_is(r, "GET, HEAD", o)) {
-            o->status = 200;
-            o->content_type = "text/plain; version=0.0.4; charset=utf-8";
-            o->body = srv_metrics_text(s, &o->len);
-            if (!o->body)
-                reply_error(o, 500, "out of memory");
-        }
-    } else if (strncmp(p, "/v1/", 4) != 0) {
-        reply_error(o, 404, "no such endpoint: %s", p);
-    } else if (!token_ok(s, r)) {
+    const route *rt = find_route(p);
+    if (strncmp(p, "/v1/", 4) == 0 && !token_ok(s, r)) {
         o->www_auth = true;
         reply_error(o, 401,
                     "a valid 'Authorization: Bearer <token>' header "
                     "is required");
-    } else if (strcmp(p, "/v1/authorize") == 0) {
-        if (method_is(r, "POST", o))
-            do_authorize(s, r, o, false);
-    } else if (strcmp(p, "/v1/explain") == 0) {
-        if (method_is(r, "POST", o))
-            do_authorize(s, r, o, true);
-    } else if (strcmp(p, "/v1/sessions") == 0) {
-        if (method_is(r, "GET, POST", o)) {
-            if (strcmp(r->method, "POST") == 0)
-                session_create(s, r, o);
-            else
-                session_list(s, r, o);
-        }
-    } else if (strncmp(p, "/v1/sessions/", 13) == 0 && p[13] &&
-               !strchr(p + 13, '/')) {
-        if (method_is(r, "DELETE", o))
-            grant_revoke(s, true, p + 13, o);
-    } else if (strcmp(p, "/v1/delegations") == 0) {
-        if (method_is(r, "GET, POST", o)) {
-            if (strcmp(r->method, "POST") == 0)
-                delegation_create(s, r, o);
-            else
-                delegation_list(s, r, o);
-        }
-    } else if (strncmp(p, "/v1/delegations/", 16) == 0 && p[16] &&
-               !strchr(p + 16, '/')) {
-        if (method_is(r, "DELETE", o))
-            grant_revoke(s, false, p + 16, o);
-    } else if (strcmp(p, "/v1/audit") == 0) {
-        if (method_is(r, "GET", o))
-            audit_list(s, r, o);
-    } else if (strcmp(p, "/v1/audit/verify") == 0) {
-        if (method_is(r, "GET", o))
-            audit_verify(s, o);
-    } else if (strcmp(p, "/v1/policy") == 0) {
-        if (method_is(r, "GET", o))
-            policy_show(s, o);
-    } else if (strcmp(p, "/v1/policy/reload") == 0) {
-        if (method_is(r, "POST", o))
-            policy_reload(s, o);
-    } else if (strncmp(p, "/v1/forward-auth", 16) == 0 &&
-               (p[16] == 0 || p[16] == '/')) {
-        forward_auth(s, r, p + 16, o);
-    } else {
+    } else if (!rt) {
         reply_error(o, 404, "no such endpoint: %s", p);
+    } else if (!rt->methods) {
+        rt->first(s, r, p + strlen(rt->path), o);
+    } else if (method_is(r, rt->methods, o)) {
+        size_t n = strcspn(rt->methods, ",");
+        bool first = strncmp(r->method, rt->methods, n) == 0 && !r->method[n];
+        handler *h = first || !rt->second ? rt->first : rt->second;
+        h(s, r, p + strlen(rt->path), o);
     }
     if (o->status >= 100 && o->status < 600)
         atomic_fetch_add_explicit(&s->m.http[o->status], 1,

@@ -112,14 +112,6 @@ typedef struct srv_http_resp {
 /* Answers one request; never fails (an internal problem is a 500 JSON). */
 void srv_handle(srv *s, const srv_http_req *req, srv_http_resp *resp);
 
-/* Fills *req from a JSON request object (fields of `check --batch`).
- * Metadata entries (and list items) go into one block, *meta, that the
- * caller frees. Returns NULL or a message naming the field (in msg).
- * Until the library's aa_request_from_json lands, this is the one place
- * that turns JSON into an aa_request; replace it with that reader. */
-const char *srv_request_from_json(json_t *obj, aa_request *req, aa_meta **meta,
-                                  char *msg, size_t msglen);
-
 /* Counts one decision duration in the histogram. */
 void srv_metrics_observe(srv *s, double seconds);
 /* Prometheus text of the metrics (malloc'ed). */

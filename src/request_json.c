@@ -814,3 +814,111 @@ int aa_request_from_json(const char *text, size_t len, aa_request_buf *b,
     }
     return AA_OK;
 }
+
+/* ---- walking a JSON array (aa_json_array_next) --------------------------- */
+
+static bool is_ws(char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The index of the array element at byte offset `at` of text: the commas
+ * at depth 1, outside strings, before it. Only errors need it. */
+static size_t element_index(const char *t, size_t at) {
+    size_t depth = 0, n = 0;
+    for (size_t i = 0; i < at; i++) {
+        char c = t[i];
+        if (c == '"') {
+            for (i++; i < at && t[i] != '"'; i++)
+                if (t[i] == '\\')
+                    i++;
+        } else if (c == '[' || c == '{') {
+            depth++;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        } else if (c == ',' && depth == 1) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static int array_fail(aa_error *err, const char *t, size_t at,
+                      const char *what) {
+    return aa__error_add(err, AA_SEVERITY_ERROR, AA_EPARSE, NULL, 0, 0,
+                         "JSON array: element %zu at column %zu: %s",
+                         element_index(t, at), at + 1, what);
+}
+
+int aa_json_array_next(const char *t, size_t len, size_t *pos, size_t *elem_off,
+                       size_t *elem_len, aa_error *err) {
+    if (!t || !pos || !elem_off || !elem_len)
+        return aa__fail(err, AA_EINVAL, "no text or no position");
+    *elem_off = *elem_len = 0;
+    if (*pos > len) /* past the end already */
+        return AA_OK;
+    size_t i = *pos;
+    while (i < len && is_ws(t[i]))
+        i++;
+    if (*pos == 0) { /* the start: '[' and the first element, or ']' */
+        if (i >= len || t[i] != '[')
+            return aa__error_add(err, AA_SEVERITY_ERROR, AA_EPARSE, NULL, 0, 0,
+                                 "JSON array: expected '[' at column %zu",
+                                 i + 1);
+        for (i++; i < len && is_ws(t[i]);)
+            i++;
+        if (i < len && t[i] == ',')
+            return array_fail(err, t, i, "no element before ','");
+    } else if (i < len && t[i] == ',') { /* after an element */
+        for (i++; i < len && is_ws(t[i]);)
+            i++;
+        if (i < len && (t[i] == ']' || t[i] == ','))
+            return array_fail(err, t, i, "no element after ','");
+    } else if (i >= len || t[i] != ']') {
+        return array_fail(err, t, i, "the array is not closed");
+    }
+    if (i < len && t[i] == ']') { /* the end */
+        for (i++; i < len && is_ws(t[i]);)
+            i++;
+        if (i < len)
+            return aa__error_add(
+                err, AA_SEVERITY_ERROR, AA_EPARSE, NULL, 0, 0,
+                "JSON array: text after the array at column %zu", i + 1);
+        *pos = len + 1;
+        return AA_OK;
+    }
+    if (i >= len)
+        return array_fail(err, t, i, "the array is not closed");
+    /* An element: up to a ',' or ']' outside brackets and strings. Its
+     * contents are its reader's to check. */
+    size_t start = i, depth = 0;
+    for (; i < len; i++) {
+        char c = t[i];
+        if (c == '"') {
+            size_t open = i;
+            for (i++; i < len && t[i] != '"'; i++)
+                if (t[i] == '\\')
+                    i++;
+            if (i >= len)
+                return array_fail(err, t, open, "a string is not closed");
+        } else if (c == '[' || c == '{') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 && c == ']')
+                break;
+            if (depth == 0)
+                return array_fail(err, t, i, "unexpected '}'");
+            depth--;
+        } else if (c == ',' && depth == 0) {
+            break;
+        }
+    }
+    if (i >= len)
+        return array_fail(err, t, i, "the array is not closed");
+    size_t end = i;
+    while (end > start && is_ws(t[end - 1]))
+        end--;
+    *elem_off = start;
+    *elem_len = end - start;
+    *pos = i;
+    return AA_OK;
+}

@@ -91,6 +91,15 @@ expect_code 400 "a nested metadata list"
 post /v1/authorize '[{"agent":"assistant","user":"bob","action":"write"},{"agent":"assistant"}]'
 expect_code 400 "an array with one bad request"
 expect_json 'd["error"].startswith("request 1:") and "user" in d["error"]' "the bad element is named by index"
+post /v1/authorize '[{"agent":"assistant","user":"bob","action":"write"},]'
+expect_code 400 "an array with a trailing comma"
+expect_json '"element 1" in d["error"] and "no element after" in d["error"]' "the malformed array names the element"
+post /v1/authorize '[{"agent":"assistant","user":"bob","action":"write"},{"agent":"assistant","user":"bob","action":"write"'
+expect_code 400 "an unclosed array"
+expect_json '"element 1" in d["error"] and "not closed" in d["error"]' "the unclosed array names the element"
+post /v1/authorize '[{"agent":"assistant","user":"bob","action":"write"},{"agent":"assistant","user":"bob","action":"write",}]'
+expect_code 400 "a bad element"
+expect_json 'd["error"].startswith("request 1: invalid JSON")' "bad JSON inside an element names it"
 post /v1/authorize '{"agent":"a","user":"b","action":"c","agent":"d"}'
 expect_code 400 "a duplicate key"
 post /v1/authorize ''

@@ -246,6 +246,84 @@ static void test_bad_arguments(void **state) {
     aa_request_buf_free(NULL);
 }
 
+/* Walks text as an array, writing each element's text into out separated
+ * by '|'; the status of the call that stopped it. */
+static int walk(fixture *f, const char *text, char *out, size_t cap) {
+    size_t pos = 0, off, len, n = 0;
+    aa_error_clear(f->err);
+    out[0] = 0;
+    for (;;) {
+        int rc =
+            aa_json_array_next(text, strlen(text), &pos, &off, &len, f->err);
+        if (rc != AA_OK || len == 0)
+            return rc;
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "|" : "",
+                              (int)len, text + off);
+    }
+}
+
+static void test_array_walk(void **state) {
+    fixture *f = *state;
+    char out[256];
+    assert_int_equal(walk(f, " [ ] ", out, sizeof out), AA_OK);
+    assert_string_equal(out, "");
+    assert_int_equal(
+        walk(f, "[ {\"a\":\"],}\\\"\"} ,[1,[2]], 3 ,\"x\"]\n", out, sizeof out),
+        AA_OK);
+    assert_string_equal(out, "{\"a\":\"],}\\\"\"}|[1,[2]]|3|\"x\"");
+
+    /* Each element read as a request. */
+    const char *two = "[{\"agent\":\"a\",\"user\":\"u\",\"action\":\"r\"},"
+                      "{\"agent\":\"b\",\"user\":\"v\",\"action\":\"w\","
+                      "\"id\":7}]";
+    size_t pos = 0, off, len;
+    assert_int_equal(
+        aa_json_array_next(two, strlen(two), &pos, &off, &len, f->err), AA_OK);
+    assert_int_equal(
+        aa_request_from_json(two + off, len, f->buf, &f->req, f->err), AA_OK);
+    assert_string_equal(f->req.agent, "a");
+    assert_int_equal(
+        aa_json_array_next(two, strlen(two), &pos, &off, &len, f->err), AA_OK);
+    assert_int_equal(
+        aa_request_from_json(two + off, len, f->buf, &f->req, f->err), AA_OK);
+    assert_string_equal(f->req.user, "v");
+    size_t idlen;
+    const char *id = aa_request_buf_id(f->buf, &idlen);
+    assert_int_equal(idlen, 1);
+    assert_memory_equal(id, "7", 1);
+    assert_int_equal(
+        aa_json_array_next(two, strlen(two), &pos, &off, &len, f->err), AA_OK);
+    assert_int_equal(len, 0);
+    /* Past the end it stays at the end. */
+    assert_int_equal(
+        aa_json_array_next(two, strlen(two), &pos, &off, &len, f->err), AA_OK);
+    assert_int_equal(len, 0);
+
+    /* Malformed arrays: the element index and column are named. */
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {"", "JSON array: expected '[' at column 1"},
+        {"{\"a\":1}", "JSON array: expected '[' at column 1"},
+        {"[1,2", "JSON array: element 1 at column 5: the array is not closed"},
+        {"[1,", "JSON array: element 1 at column 4: the array is not closed"},
+        {"[1,]", "JSON array: element 1 at column 4: no element after ','"},
+        {"[,1]", "JSON array: element 0 at column 2: no element before ','"},
+        {"[1,{\"a\":\"b]", "JSON array: element 1 at column 9: a string is "
+                           "not closed"},
+        {"[1,2}]", "JSON array: element 1 at column 5: unexpected '}'"},
+        {"[1] x", "JSON array: text after the array at column 5"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_int_equal(walk(f, bad[i].text, out, sizeof out), AA_EPARSE);
+        assert_string_equal(message(f), bad[i].msg);
+    }
+    assert_int_equal(aa_json_array_next(NULL, 0, &pos, &off, &len, f->err),
+                     AA_EINVAL);
+    assert_int_equal(aa_json_array_next("[]", 2, NULL, &off, &len, NULL),
+                     AA_EINVAL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fields_and_id, setup, teardown),
@@ -257,6 +335,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_buffer_for_other_readers, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_array_walk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
