@@ -174,9 +174,21 @@ static int open_log(const char *path, aa_error *err) {
 
 /* ---- entries ------------------------------------------------------------- */
 
+/* Parses one line as JSON. A NUL byte anywhere makes it no record: the
+ * writer never writes one (it escapes control characters), and jansson
+ * would read past it as if it were not there. */
+static json_t *load_line(const char *line, size_t len, json_error_t *e) {
+    if (memchr(line, 0, len)) {
+        if (e)
+            memset(e, 0, sizeof *e); /* not "premature end": no torn write */
+        return NULL;
+    }
+    return json_loadb(line, len, JSON_REJECT_DUPLICATES, e);
+}
+
 /* A JSON object with a timestamp aa_parse_time accepts, or NULL. */
 static json_t *parse_entry(const char *line, size_t len, int64_t *ts) {
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *j = load_line(line, len, NULL);
     if (!j)
         return NULL;
     const char *t = json_string_value(json_object_get(j, "timestamp"));
@@ -316,7 +328,7 @@ static bool torn_prefix(const char *line, size_t len, bool toolong) {
         return false;
     len -= cut_utf8_tail((const unsigned char *)line, len);
     json_error_t e;
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, &e);
+    json_t *j = load_line(line, len, &e);
     if (j) {
         json_decref(j);
         return false;
@@ -330,7 +342,7 @@ static json_t *chained_line(const char *line, size_t len, bool toolong,
                             const char **prev, const char **hash) {
     if (toolong || !aa__audit_chain_fields(line, len, prev, hash))
         return NULL;
-    json_t *j = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+    json_t *j = load_line(line, len, NULL);
     if (j && json_is_object(j)) {
         const char *p = json_string_value(json_object_get(j, "prev_hash"));
         const char *h = json_string_value(json_object_get(j, "hash"));

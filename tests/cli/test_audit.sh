@@ -280,7 +280,7 @@ expect_rc 2 "--anchor without --verify"
 
 # verify_unreadable_line: a whole line the JSON reader rejects, put where
 # the chain runs over it, is tampering, not a torn write.
-for kind in nan inf surrogate badutf8 dupkey; do
+for kind in nan inf surrogate badutf8 dupkey nul; do
     "$PY" - $LOG unreadable-$kind.jsonl $kind <<'PYEOF'
 import sys
 lines = open(sys.argv[1], 'rb').read().splitlines()
@@ -288,7 +288,8 @@ bad = {'nan': lines[4].replace(b'"evaluation_time_ms":', b'"evaluation_time_ms":
        'inf': lines[4].replace(b'"evaluation_time_ms":', b'"evaluation_time_ms":Infinity,"x":'),
        'surrogate': lines[4].replace(b'"user":"', b'"user":"\\ud800'),
        'badutf8': lines[4].replace(b'"user":"', b'"user":"\xff'),
-       'dupkey': lines[4].replace(b'"user":"', b'"agent":"x","user":"')}[sys.argv[3]]
+       'dupkey': lines[4].replace(b'"user":"', b'"agent":"x","user":"'),
+       'nul': lines[4].replace(b',"tier":', b'\x00,"tier":')}[sys.argv[3]]
 assert bad != lines[4]
 open(sys.argv[2], 'wb').write(b'\n'.join(lines[:5] + [bad] + lines[5:]) + b'\n')
 PYEOF
@@ -296,6 +297,10 @@ PYEOF
     expect_rc 1 "verify_unreadable_line: $kind"
     expect_err "unreadable-$kind.jsonl:6: malformed line" "verify_unreadable_line: $kind names line 6"
 done
+# A line with a NUL byte is no entry: the listing skips it (and stays JSON).
+aa -c "$E" audit -o json --limit 0 -f unreadable-nul.jsonl
+expect_rc 0 "audit listing of a log with a NUL byte in a line"
+expect_json "len(d) == 11" "the line with a NUL byte is not listed"
 # The same line at the end, whole: tampering too.
 { cat $LOG; sed -n 5p $LOG | sed 's/"evaluation_time_ms":/"evaluation_time_ms":NaN,"x":/'; } > nan-last.jsonl
 aa -c "$E" audit --verify -f nan-last.jsonl
