@@ -367,15 +367,25 @@ int cli_check_agent(const cli_ctx *ctx, const aa_policy *p, const char *agent,
         return EXIT_OK;
     const char *near = aa_policy_suggest_profile(p, agent);
     bool fail = refuse && ctx->strict;
-    fprintf(stderr, "%s: agent '", fail ? "Error" : "Warning");
-    cli_put_text(agent, stderr);
-    fprintf(stderr, "' has no profile in %s", ctx->config_path);
+    /* One write, so that the lines of processes sharing stderr stay whole. */
+    char *msg = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&msg, &len);
+    FILE *out = m ? m : stderr;
+    fprintf(out, "%s: agent '", fail ? "Error" : "Warning");
+    cli_put_text(agent, out);
+    fprintf(out, "' has no profile in %s", ctx->config_path);
     if (near) {
-        fprintf(stderr, " (did you mean '");
-        cli_put_text(near, stderr);
-        fprintf(stderr, "'?)");
+        fprintf(out, " (did you mean '");
+        cli_put_text(near, out);
+        fprintf(out, "'?)");
     }
-    fprintf(stderr, fail ? "; refused under --strict\n" : "\n");
+    fprintf(out, fail ? "; refused under --strict\n" : "\n");
+    if (m) {
+        fclose(m);
+        fwrite(msg, 1, len, stderr);
+        free(msg);
+    }
     return fail ? EXIT_FAIL : EXIT_OK;
 }
 
