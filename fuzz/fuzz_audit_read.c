@@ -134,9 +134,13 @@ static void write_from(const char *path, const uint8_t *p, size_t left,
     if (aa__audit_write_decision(a, &d, NULL) != AA_OK)
         abort();
     const char *const list[] = {agent, user};
+    /* A key from the input, escaped as any; the 'k' keeps it apart from the
+     * other keys of the line (callers name their fields uniquely). */
+    char key[64];
+    snprintf(key, sizeof key, "k%s", reason);
     const aa__audit_field fields[] = {
         {"n", AA__AF_STR, .str = resource},
-        {reason, AA__AF_STRLIST, .list = list, .count = 2},
+        {key, AA__AF_STRLIST, .list = list, .count = 2},
         {"t", AA__AF_TIME, .time_us = (int64_t)left * 1000003},
     };
     if (aa__audit_write_event(a, aa__empty(event) ? "e" : event, fields,
