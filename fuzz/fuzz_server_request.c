@@ -76,11 +76,16 @@ static const char *header(void *ud, const char *name) {
         return x->p[0];
     if (strcasecmp(name, "X-User-Name") == 0)
         return x->p[1];
-    if (strcasecmp(name, "X-Forwarded-Uri") == 0 ||
-        strcasecmp(name, "X-Original-URI") == 0)
-        return x->p[2];
+    /* With a method part: Traefik's pair; without: nginx's, as GET. Both
+     * conventions at once are refused before the path is looked at. */
+    if (strcasecmp(name, "X-Forwarded-Uri") == 0)
+        return x->p[3] ? x->p[2] : NULL;
     if (strcasecmp(name, "X-Forwarded-Method") == 0)
         return x->p[3];
+    if (strcasecmp(name, "X-Original-URI") == 0)
+        return x->p[3] ? NULL : x->p[2];
+    if (strcasecmp(name, "X-Original-Method") == 0)
+        return x->p[3] || !x->p[2] ? NULL : "GET";
     return NULL;
 }
 

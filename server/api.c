@@ -806,20 +806,109 @@ static void header_safe(char *out, size_t size, const char *in) {
     out[o] = 0;
 }
 
+/* The path a proxy asks about, in the one form a policy is written against:
+ * percent-escapes decoded once (`raw`: from a proxy's header; otherwise the
+ * HTTP layer decoded it already, and a '%' left means an escape it kept
+ * back or a double encoding), "." and ".." segments resolved and repeated
+ * slashes folded - as the proxy routes it, so `/api/public/../admin` is
+ * judged as `/api/admin`. An escape of NUL, '/', '\\', '?' or '#', a control
+ * character, a backslash, text that is not UTF-8, or a ".." above the root
+ * is refused: the proxy and the application might read it otherwise than
+ * the policy does. out holds at least strlen(in) + 2 bytes. NULL on
+ * success, else why. */
+static const char *canonical_path(const char *in, size_t n, bool raw,
+                                  char *out) {
+    if (n && in[0] != '/')
+        return "a path that does not start with '/'";
+    size_t o = 0;
+    out[o++] = '/';
+    size_t seg = 1; /* where the current segment starts in out */
+    for (size_t i = 0; i <= n; i++) {
+        unsigned char c = i < n ? (unsigned char)in[i] : '/';
+        if (c == '%') {
+            if (!raw)
+                return "a '%' in the path (an escape kept back, or a double "
+                       "encoding)";
+            int hi = i + 2 < n ? srv_hexval(in[i + 1]) : -1;
+            int lo = hi >= 0 ? srv_hexval(in[i + 2]) : -1;
+            if (lo < 0)
+                return "a malformed percent-escape in the path";
+            c = (unsigned char)(hi << 4 | lo);
+            i += 2;
+            if (!c || c == '/' || c == '\\' || c == '?' || c == '#')
+                return "an escaped NUL, '/', '\\', '?' or '#' in the path";
+        } else if (c == '\\') {
+            return "a backslash in the path";
+        }
+        if (c < 0x20 || c == 0x7f)
+            return "a control character in the path";
+        if (c != '/') {
+            out[o++] = (char)c;
+            continue;
+        }
+        /* a segment ends: out[seg, o) */
+        size_t len = o - seg;
+        if (len == 0 && i < n) { /* "//": folded */
+            continue;
+        } else if (len == 1 && out[seg] == '.') {
+            o = seg;
+        } else if (len == 2 && out[seg] == '.' && out[seg + 1] == '.') {
+            if (seg == 1)
+                return "a '..' above the root of the path";
+            o = seg - 1; /* drop the '/' before "..", then the segment */
+            while (o > 1 && out[o - 1] != '/')
+                o--;
+        } else if (i < n) {
+            out[o++] = '/';
+        }
+        seg = o;
+    }
+    out[o] = 0;
+    if (aa_utf8_check(out, o) != o)
+        return "a path that is not UTF-8";
+    return NULL;
+}
+
+/* The method and path a proxy asks about, from exactly one convention:
+ * Traefik's X-Forwarded-Method and X-Forwarded-Uri, nginx's
+ * X-Original-Method and X-Original-URI, or, with neither, Envoy's: this
+ * request's own method and the path after /v1/forward-auth. Headers of two
+ * conventions, or half of one, are refused: a proxy passes its client's
+ * headers on, so a client could add the other convention's and choose what
+ * is authorized. NULL on success, else why. */
+static const char *forwarded_request(const srv_http_req *r, const char *rest,
+                                     const char **method, const char **uri,
+                                     bool *raw) {
+    const char *fm = header(r, "X-Forwarded-Method");
+    const char *fu = header(r, "X-Forwarded-Uri");
+    const char *om = header(r, "X-Original-Method");
+    const char *ou = header(r, "X-Original-URI");
+    bool traefik = fm || fu, nginx = om || ou;
+    if (traefik && nginx)
+        return "both X-Forwarded-* and X-Original-* headers: a client added "
+               "one set (clear the other proxy's headers in the proxy)";
+    if (traefik && !(fm && fu))
+        return "X-Forwarded-Method and X-Forwarded-Uri go together";
+    if (nginx && !(om && ou))
+        return "X-Original-Method and X-Original-URI go together";
+    *raw = traefik || nginx;
+    *method = traefik ? fm : nginx ? om : r->method;
+    *uri = traefik ? fu : nginx ? ou : *rest ? rest : "/";
+    return NULL;
+}
+
 static void forward_auth(srv *s, const srv_http_req *r, const char *rest,
                          srv_http_resp *o) {
     o->auth_headers = true;
     snprintf(o->tier, sizeof o->tier, "autonomous");
-    const char *method = header(r, "X-Forwarded-Method");
-    const char *uri = header(r, "X-Forwarded-Uri");
-    if (!method && !uri) {
-        method = header(r, "X-Original-Method");
-        uri = header(r, "X-Original-URI");
+    const char *method = NULL, *uri = NULL;
+    bool raw = false;
+    const char *why = forwarded_request(r, rest, &method, &uri, &raw);
+    if (why) {
+        header_safe(o->reason, sizeof o->reason, why);
+        reply_error(o, 400, "%s", why);
+        return;
     }
-    if (!method)
-        method = r->method;
-    if (!uri)
-        uri = *rest ? rest : "/";
     aa_request req = {0};
     req.agent = header(r, "X-Agent-Name");
     req.user = header(r, "X-User-Name");
@@ -832,16 +921,24 @@ static void forward_auth(srv *s, const srv_http_req *r, const char *rest,
         reply_error(o, 400, "%s", msg);
         return;
     }
-    size_t plen = strcspn(uri, "?#");
-    char *path = strndup(uri, plen);
+    size_t ulen = strcspn(uri, "?#");
+    char *path = malloc(ulen + 2);
     size_t mlen = strlen(method);
-    char *action = malloc(mlen + 1 + plen + 1);
+    char *action = malloc(mlen + 1 + ulen + 2);
     if (!path || !action) {
         free(path);
         free(action);
         reply_error(o, 500, "out of memory");
         return;
     }
+    if ((why = canonical_path(uri, ulen, raw, path)) != NULL) {
+        free(path);
+        free(action);
+        header_safe(o->reason, sizeof o->reason, why);
+        reply_error(o, 400, "%s", why);
+        return;
+    }
+    size_t plen = strlen(path);
     for (size_t i = 0; i < mlen; i++)
         action[i] =
             (char)(method[i] >= 'A' && method[i] <= 'Z' ? method[i] - 'A' + 'a'

@@ -398,6 +398,30 @@ static bool policy_changed(int fd, const char *name) {
     return hit;
 }
 
+/* Decodes the %XX escapes of a URL path or argument in place, except those
+ * of NUL, '/', '\\', '?', '#' and '%', which stay as written: decoded, a NUL
+ * would cut the text short and the others would change what the path says
+ * (forward-auth then refuses a path with a '%' in it). */
+static size_t unescape_keeping(void *cls, struct MHD_Connection *c, char *s) {
+    (void)cls;
+    (void)c;
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi = r[0] == '%' ? srv_hexval(r[1]) : -1;
+        int lo = hi >= 0 ? srv_hexval(r[2]) : -1;
+        int b = lo >= 0 ? hi << 4 | lo : -1;
+        if (b > 0 && b != '/' && b != '\\' && b != '?' && b != '#' &&
+            b != '%') {
+            *w++ = (char)b;
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 static int run_serve(cli_ctx *ctx) {
     const char *listen_spec = cli_str(ctx, "listen");
     const char *unix_path = cli_str(ctx, "unix");
@@ -501,7 +525,8 @@ static int run_serve(cli_ctx *ctx) {
         (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)SERVE_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)SERVE_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        st, MHD_OPTION_END);
+        st, MHD_OPTION_UNESCAPE_CALLBACK, unescape_keeping, NULL,
+        MHD_OPTION_END);
     if (!d || sfd < 0) {
         cli_error("cannot start the HTTP server on %s", shown);
         close(lfd);

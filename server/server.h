@@ -117,4 +117,12 @@ void srv_metrics_observe(srv *s, double seconds);
 /* Prometheus text of the metrics (malloc'ed). */
 char *srv_metrics_text(srv *s, size_t *len);
 
+/* The value of a hex digit, or -1. */
+static inline int srv_hexval(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
 #endif

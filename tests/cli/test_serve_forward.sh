@@ -72,6 +72,52 @@ expect_code 403 "an unknown session"
 req GET /v1/forward-authz -H 'X-Agent-Name: bot' -H 'X-User-Name: alice'
 expect_code 404 "a path that only starts like forward-auth"
 
+# One convention at a time: a client behind nginx could add Traefik's
+# headers (nginx passes them on) and choose what is authorized.
+req GET /v1/forward-auth "${ID[@]}" -H 'X-Original-Method: GET' -H 'X-Original-URI: /admin/x' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /api/docs'
+expect_code 400 "forward_auth_mixed_conventions: refused"
+expect_header "x-agent-auth-reason: both X-Forwarded-* and X-Original-* headers" "the reason names the mixed headers"
+req GET /v1/forward-auth "${ID[@]}" -H 'X-Forwarded-Uri: /api/docs'
+expect_code 400 "half a convention is refused"
+
+# The path is judged as the proxy routes it: one decoding, dot segments
+# resolved, repeated slashes folded; escapes that change the path refused.
+cat >canon.yaml <<'YAML'
+version: "1.0"
+roles:
+  r: {actions: ["get:/api/*"]}
+profiles:
+  viewer: {role: r, deny: ["get:/api/admin/*"]}
+  public: {allow: ["get:/api/public/*"]}
+audit: {enabled: false}
+YAML
+start_server c -c canon.yaml serve --listen 127.0.0.1:0 || { finish; exit; }
+for p in /api/public/../admin/x /api/public/%2e%2e/admin/x /api/public/./../admin/x; do
+    req GET /v1/forward-auth -H 'X-Agent-Name: public' -H 'X-User-Name: alice' -H 'X-Original-Method: GET' -H "X-Original-URI: $p"
+    expect_code 403 "forward_auth_canonical_path: $p is /api/admin/x, not public"
+done
+for p in /api/%61dmin/x /api//admin/x /api/./admin/x /api/admin/./x; do
+    req GET /v1/forward-auth -H 'X-Agent-Name: viewer' -H 'X-User-Name: alice' -H 'X-Original-Method: GET' -H "X-Original-URI: $p"
+    expect_code 403 "forward_auth_canonical_path: $p is denied like /api/admin/x"
+done
+req GET /v1/forward-auth -H 'X-Agent-Name: viewer' -H 'X-User-Name: alice' -H 'X-Original-Method: GET' -H 'X-Original-URI: /api//docs/./1/?q=1'
+expect_code 200 "a harmless path still passes"
+expect_json 'd["action"]=="get:/api/docs/1/"' "its canonical form"
+for p in /api/a%2fdmin/x /api/x%00/../../admin /api/x%3f/admin /api/%5cadmin /api/%zz /../api/x 'http://h/api/x'; do
+    req GET /v1/forward-auth -H 'X-Agent-Name: viewer' -H 'X-User-Name: alice' -H 'X-Original-Method: GET' -H "X-Original-URI: $p"
+    expect_code 400 "forward_auth_canonical_path: $p refused"
+done
+# Envoy: the HTTP layer keeps escapes of NUL, '/', '?', '#', '\\' and '%'
+# encoded, and a '%' left in the path is refused.
+for p in '/api/public/x%00/../../admin/x' '/api/public/x%3F/../../admin/x' '/api/%2561dmin/x' '/api/public/x%2F..%2F..%2Fadmin'; do
+    req GET "/v1/forward-auth$p" -H 'X-Agent-Name: public' -H 'X-User-Name: alice' --path-as-is
+    expect_code 400 "forward_auth_envoy_escape: $p refused"
+done
+req GET '/v1/forward-auth/api/public/../admin/x' -H 'X-Agent-Name: public' -H 'X-User-Name: alice' --path-as-is
+expect_code 403 "Envoy: dot segments resolved before the decision"
+stop_server
+URL=$SRV_URL
+
 # ---- a real nginx in front of a protected location -------------------------------
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
 if [ -z "$NGINX" ]; then
@@ -112,6 +158,8 @@ http {
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-Method \$request_method;
             proxy_set_header X-Original-URI \$request_uri;
+            proxy_set_header X-Forwarded-Method "";
+            proxy_set_header X-Forwarded-Uri "";
         }
     }
 }
@@ -132,6 +180,10 @@ NGX
     expect_header "x-tier: autonomous" "nginx passes the tier on"
     req POST /api/docs -H 'X-Agent-Name: viewer' -H 'X-User-Name: alice'
     expect_code 403 "nginx: a denied POST is 403"
+    # A client cannot pass Traefik's headers through nginx to change what
+    # is asked (the config clears them; the service would refuse a mix).
+    req POST /api/docs -H 'X-Agent-Name: viewer' -H 'X-User-Name: alice' -H 'X-Forwarded-Method: GET' -H 'X-Forwarded-Uri: /api/docs'
+    expect_code 403 "forward_auth_nginx_spoof: the client's X-Forwarded-* do not turn a POST into a GET"
     req DELETE /api/docs/1 -H 'X-Agent-Name: bot' -H 'X-User-Name: alice'
     expect_code 403 "nginx: a DELETE that needs approval is 403"
     req POST /api/docs -H 'X-Agent-Name: bot' -H 'X-User-Name: alice'
