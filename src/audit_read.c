@@ -317,6 +317,40 @@ static size_t cut_utf8_tail(const unsigned char *s, size_t n) {
     return 0;
 }
 
+/* Is the end of line[0, len) a token cut short: a prefix of true, false or
+ * null, of a JSON number, or of an escape inside a string? */
+static bool cut_token(const char *line, size_t len) {
+    size_t i = len;
+    while (
+        i > 0 &&
+        strchr("abcdefghijklmnopqrstuvwxyzABCDEF0123456789.+-", line[i - 1]) &&
+        line[i - 1] != '\0')
+        i--;
+    const char *t = line + i;
+    size_t n = len - i;
+    if (i > 0 && line[i - 1] == '\\') /* an escape: \\ then up to uXXX */
+        return n == 0 || (t[0] == 'u' && n <= 4 &&
+                          strspn(t + 1, "0123456789abcdefABCDEF") >= n - 1);
+    if (n == 0)
+        return false;
+    static const char *const words[] = {"true", "false", "null"};
+    for (size_t k = 0; k < 3; k++)
+        if (n < strlen(words[k]) && memcmp(t, words[k], n) == 0)
+            return true;
+    /* -?(0|[1-9][0-9]*)(\.[0-9]*)?([eE][+-]?[0-9]*)? cut anywhere */
+    size_t k = t[0] == '-';
+    k += strspn(t + k, "0123456789");
+    if (k < n && t[k] == '.')
+        k += 1 + strspn(t + k + 1, "0123456789");
+    if (k < n && (t[k] == 'e' || t[k] == 'E')) {
+        k++;
+        if (k < n && (t[k] == '+' || t[k] == '-'))
+            k++;
+        k += strspn(t + k, "0123456789");
+    }
+    return k == n;
+}
+
 /* Is this one of our lines cut short, as an interrupted write leaves it?
  * It starts like one, and the JSON parser runs out of input before it finds
  * anything wrong (a multi-byte character cut in two aside). A line that is
@@ -333,7 +367,12 @@ static bool torn_prefix(const char *line, size_t len, bool toolong) {
         json_decref(j);
         return false;
     }
-    return json_error_code(&e) == json_error_premature_end_of_input;
+    if (json_error_code(&e) == json_error_premature_end_of_input)
+        return true;
+    /* The parser stops at a token the cut left unfinished ("tr", "0.",
+     * "-", "\\u00") with "invalid token/escape" at the very end. */
+    return json_error_code(&e) == json_error_invalid_syntax &&
+           e.position == (int)len && cut_token(line, len);
 }
 
 /* A well-formed chained line: the suffix, and a JSON object whose own

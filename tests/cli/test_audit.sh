@@ -314,6 +314,41 @@ expect_rc 0 "verify_torn_last_line: exit 0"
 expect_err "Warning: torn-last.jsonl:11: torn line" "verify_torn_last_line: warning with the line number"
 expect_out "Audit log is intact: 10 entries" "verify_torn_last_line: ten whole lines"
 
+# verify_torn_in_token: a write cut inside a literal, a number or an escape
+# ("fals", "0.", "\u00") is as torn as one cut between tokens, at the end
+# and where a later writer went on after it.
+for cut in '"allowed":' '"evaluation_time_ms":0.' '"evaluation_time_ms":-'; do
+    "$PY" - $LOG torn-token.jsonl "$cut" <<'PYEOF'
+import sys
+lines = open(sys.argv[1], 'rb').read().splitlines(True)
+cut = sys.argv[3].encode()
+last = lines[-1]
+if b'":-' in cut:  # no negative number is written: make one to cut
+    cut = b'"evaluation_time_ms":'
+    frag = last[:last.index(cut) + len(cut)] + b'-'
+elif cut == b'"allowed":':  # inside the literal: "tr" or "fa"
+    frag = last[:last.index(cut) + len(cut) + 2]
+else:
+    frag = last[:last.index(cut) + len(cut)]
+open(sys.argv[2], 'wb').write(b''.join(lines) + frag)
+PYEOF
+    aa -c "$E" audit --verify -f torn-token.jsonl
+    expect_rc 0 "verify_torn_in_token: cut after '$cut' at the end"
+    expect_err "torn line" "verify_torn_in_token: '$cut' reported as torn"
+done
+cp torn-token.jsonl .agent_auth/torn-inside.jsonl
+cat > torn-inside.yaml <<YEOF
+version: "1.0"
+profiles: {bot: {allow: ["read:*"]}}
+audit: {path: .agent_auth/torn-inside.jsonl}
+YEOF
+aa -c torn-inside.yaml check -a bot -u u --action read:x
+expect_rc 0 "a decision appended after a write cut inside a token"
+aa -c torn-inside.yaml audit --verify
+expect_rc 0 "verify_torn_in_token: a cut token inside the log, the chain going on past it"
+{ cat $LOG; sed -n 5p $LOG | sed 's/"allowed":[a-z]*/"allowed":tru}/'; } > bad-token.jsonl
+aa -c "$E" audit --verify -f bad-token.jsonl
+expect_rc 1 "a whole line with a broken literal is tampering, not torn"
 aa -c "$E" audit --verify -f "$TMP/none.jsonl"
 expect_rc 1 "verify a missing file"
 expect_err "none.jsonl" "names the missing file"
