@@ -10,6 +10,9 @@ packages="cmake make gcc pkg-config libyaml-dev libjansson-dev libsqlite3-dev li
 # The server (server/): libmicrohttpd; its end-to-end tests use curl and a
 # real nginx in front of it (auth_request).
 packages="$packages libmicrohttpd-dev curl nginx-light"
+# Shared state (src/store_pg.c): libpq; the tests start a private PostgreSQL
+# cluster with initdb/pg_ctl from the postgresql package.
+packages="$packages libpq-dev postgresql"
 # The Python package (python/, built and tested by `make test`) and the
 # test clients of its web adapters; uvicorn for serving them.
 packages="$packages python3-dev python3-setuptools python3-pip python3-venv python3-pytest"
