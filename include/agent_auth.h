@@ -657,6 +657,74 @@ AA_API const char *aa_test_report_policy(const aa_test_report *report);
 AA_API void aa_test_report_free(aa_test_report *report);
 
 /* ------------------------------------------------------------------------ */
+/* Policy analysis: lint (docs/lint.md)                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef enum {
+    AA_LINT_ERROR = 0,
+    AA_LINT_WARNING = 1,
+    AA_LINT_INFO = 2
+} aa_lint_severity;
+
+/* One finding. Positions count from 1 (0: unknown). `related` is a second
+ * position the finding involves (the deny pattern that makes an allow
+ * unreachable, the policy that shadows another), or has_related 0. */
+typedef struct aa_lint_finding {
+    const char *file;
+    int line, column;
+    aa_lint_severity severity;
+    const char *code;    /* "allow-unreachable", "load-error", ... */
+    const char *message; /* without position, severity or code */
+    int has_related;
+    const char *related_file;
+    int related_line, related_column;
+} aa_lint_finding;
+
+/* How aa_lint_file runs. Initialise with aa_lint_options_init. */
+typedef struct aa_lint_options {
+    size_t size; /* sizeof(aa_lint_options), or 0 (see aa_load_options) */
+    /* Codes not to report (count n_disabled); an unknown code is an
+     * AA_EINVAL error. */
+    const char *const *disabled;
+    size_t n_disabled;
+    /* How the policy is loaded (environment, size limit); NULL: the
+     * defaults. `strict` is ignored: warnings are findings. */
+    const aa_load_options *load;
+} aa_lint_options;
+
+AA_API void aa_lint_options_init(aa_lint_options *opts);
+
+typedef struct aa_lint_report aa_lint_report;
+
+/* Lints the policy file at `path`: loads it, turns every load error and
+ * warning into a finding with its position (a file that does not load
+ * gives only those), then analyses the loaded policy (patterns by their
+ * languages, conditions by constant folding and interval reasoning). Every
+ * finding is sound: what it says holds for every request. AA_OK with the
+ * findings (sorted by position) in *out, whatever they are; AA_EIO when the
+ * file cannot be read, AA_EINVAL for a bad option, AA_ENOMEM; then *out is
+ * NULL and err says why. */
+AA_API int aa_lint_file(const char *path, const aa_lint_options *opts,
+                        aa_lint_report **out, aa_error *err);
+/* The same from memory; `name` is the file name in findings. */
+AA_API int aa_lint_buffer(const char *data, size_t len, const char *name,
+                          const aa_lint_options *opts, aa_lint_report **out,
+                          aa_error *err);
+AA_API size_t aa_lint_report_count(const aa_lint_report *report);
+/* The i-th finding; NULL past the end. */
+AA_API const aa_lint_finding *aa_lint_report_get(const aa_lint_report *report,
+                                                 size_t i);
+AA_API void aa_lint_report_free(aa_lint_report *report);
+
+/* "error", "warning", "info". */
+AA_API const char *aa_lint_severity_name(aa_lint_severity severity);
+/* Parses a severity name: AA_OK or AA_EINVAL. */
+AA_API int aa_lint_severity_parse(const char *name, aa_lint_severity *out);
+/* The i-th code lint knows, in documentation order, with its severity;
+ * NULL past the end. */
+AA_API const char *aa_lint_code(size_t i, aa_lint_severity *severity);
+
+/* ------------------------------------------------------------------------ */
 /* Standalone conditions and audit records (for embedding languages)        */
 /* ------------------------------------------------------------------------ */
 

@@ -563,6 +563,18 @@ int aa__expr_eval(const aa__expr *e, const aa__expr_ctx *ctx, bool *result,
     return rc;
 }
 
+int aa__expr_eval_node(const aa__expr *e, uint32_t n, const aa__expr_ctx *ctx,
+                       bool *result) {
+    if (!e || n >= e->nnodes || !result)
+        return AA_EINVAL;
+    evst s = {e, ctx ? ctx : &empty_ctx, NULL, NULL};
+    *result = false;
+    int rc = truth(&s, &e->nodes[n], result);
+    if (rc != AA_OK)
+        *result = false;
+    return rc;
+}
+
 /* ---- explanations ------------------------------------------------------- */
 
 static void put_span(aa__buf *out, const char *src, uint32_t start,

@@ -78,6 +78,11 @@ struct aa__expr {
     size_t meta_n;
 };
 
+/* The truth value of node n of e alone (constant folding in
+ * expr_analysis.c): as aa__expr_eval, without an error message. */
+int aa__expr_eval_node(const aa__expr *e, uint32_t n, const aa__expr_ctx *ctx,
+                       bool *result);
+
 /* 1-based column of byte offset `off` of src, counting UTF-8 characters. */
 int aa__expr_column(const char *src, size_t off);
 

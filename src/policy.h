@@ -95,6 +95,8 @@ typedef struct aa__a2a {
     aa__pattern action_pat;
     aa__pos pos;
     aa__pos cond_pos;
+    aa__pos from_pos, to_pos, action_pos; /* of each pattern, or pos when
+                                             the key is absent ("*") */
 } aa__a2a;
 
 /* The kinds a `request_metadata` declaration may require. */
@@ -164,6 +166,7 @@ struct aa_policy {
 
     struct {
         bool default_allow;
+        aa__pos default_pos; /* of `default:`, {0, 0} when absent */
         aa__a2a *policies;
         size_t npolicies;
     } a2a;
@@ -186,6 +189,11 @@ struct aa_policy {
 
     const char *state_path; /* state.path, or state.db beside audit.path */
 };
+
+/* The texts of the two load warnings about names a condition reads
+ * (contract section 6); policy_lint.c reports those as `field-unknown`. */
+#define AA__MSG_OTHER_CONTEXT "is a built-in of"
+#define AA__MSG_UNDECLARED    "that request_metadata does not declare"
 
 /* policy_load.c helper, also used by tests: the profile by name, or NULL. */
 const aa__profile *aa__policy_profile(const aa_policy *p, const char *name,

@@ -849,8 +849,8 @@ static void lint_read(void *ud, const aa__expr_read *r) {
     if (other) {
         if (!lint_seen(c, r))
             cond_warn(c, r->column,
-                      "'%.*s' is a built-in of %s conditions only; here it "
-                      "reads request metadata",
+                      "'%.*s' " AA__MSG_OTHER_CONTEXT
+                      " %s conditions only; here it reads request metadata",
                       (int)r->len, r->name, other);
         return;
     }
@@ -858,8 +858,7 @@ static void lint_read(void *ud, const aa__expr_read *r) {
         return;
     if (!lint_seen(c, r))
         cond_warn(c, r->column,
-                  "'%s%.*s' reads request metadata that request_metadata does "
-                  "not declare",
+                  "'%s%.*s' reads request metadata " AA__MSG_UNDECLARED,
                   r->bare ? "" : "metadata.", (int)r->len, r->name);
 }
 
@@ -1467,8 +1466,10 @@ static void load_a2a(loader *L, const aa__ynode *root) {
         return;
     const char *def = NULL;
     const aa__ynode *dn = get_str(L, m, "default", "a2a", &def);
-    if (dn)
+    if (dn) {
         parse_effect(L, dn, def, NULL, "a2a.default", &p->a2a.default_allow);
+        p->a2a.default_pos = (aa__pos){dn->line, dn->col};
+    }
     const aa__ynode *s = get_seq(L, m, "policies", "a2a");
     if (!s || s->n == 0)
         return;
@@ -1490,9 +1491,12 @@ static void load_a2a(loader *L, const aa__ynode *root) {
         named_item(L, r, i, "A2A policy", a2a_policy_keys, &seen, &a->name,
                    what, sizeof what);
         get_str(L, r, "description", what, &a->description);
-        get_str(L, r, "from_agent", what, &a->from_agent);
-        get_str(L, r, "to_agent", what, &a->to_agent);
-        get_str(L, r, "action", what, &a->action);
+        const aa__ynode *fn = get_str(L, r, "from_agent", what, &a->from_agent);
+        const aa__ynode *tn = get_str(L, r, "to_agent", what, &a->to_agent);
+        const aa__ynode *an = get_str(L, r, "action", what, &a->action);
+        a->from_pos = fn ? (aa__pos){fn->line, fn->col} : a->pos;
+        a->to_pos = tn ? (aa__pos){tn->line, tn->col} : a->pos;
+        a->action_pos = an ? (aa__pos){an->line, an->col} : a->pos;
         const char *eff = NULL;
         const aa__ynode *en = get_str(L, r, "effect", what, &eff);
         if (en)
