@@ -183,6 +183,16 @@ sed 's/^/  /' "$notes"
 printf 'load average at end: %s; whole run %s s\n' \
     "$(cut -d' ' -f1-3 /proc/loadavg)" "$(($(date +%s) - start))"
 
+# Policy analysis on a generated large policy (bench_lint.c, issue 19).
+echo
+echo "Policy analysis, lint of a generated policy (target under 2 s wall):"
+if [ -x "$build/bench/bench_lint" ]; then
+    lt=$("$build/bench/bench_lint" $quick 2>&1) || failed="$failed bench_lint"
+    printf '%s\n' "$lt" | sed 's/^/  /'
+else
+    failed="$failed bench_lint"
+fi
+
 # Every request costs time linear in its size (bench_request.c).
 echo
 echo "Request reading and deciding, cost per byte by metadata keys per line:"
@@ -218,7 +228,7 @@ echo
 
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
-        case $b in */bench_engine | */bench_request) continue ;; esac
+        case $b in */bench_engine | */bench_request | */bench_lint) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "== $(basename "$b")"
