@@ -140,7 +140,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int prole[3];
     for (int p = 0; p < nprof; p++) {
         char buf[64];
-        snprintf(buf, sizeof buf, "  p%d:\n", p);
+        snprintf(buf, sizeof buf, "  p%d:\n    description: d\n", p);
         put(g, buf);
         prole[p] = (int)(byte(g) % 3) - 1; /* -1: no role */
         if (prole[p] >= 0) {
