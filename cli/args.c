@@ -237,8 +237,8 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
             else
                 return cli_usage_error(
                     ctx,
-                    "option '--output' must be 'console' (or 'text') or "
-                    "'json', not '%s'",
+                    "option '--output' must be 'console' or 'json' ('text' "
+                    "is console), not '%s'",
                     val);
         }
     }
