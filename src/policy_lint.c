@@ -693,35 +693,44 @@ static void check_approvals(linter *L) {
 
 static void check_a2a(linter *L) {
     const aa_policy *p = L->p;
+    size_t n = p->a2a.npolicies;
+    aa__cond_facts **facts = calloc(n ? n : 1, sizeof *facts);
+    if (!facts) {
+        L->oom = true;
+        return;
+    }
     char what[200];
-    for (size_t j = 0; j < p->a2a.npolicies && !L->oom; j++) {
+    for (size_t j = 0; j < n && !L->oom; j++) {
         const aa__a2a *x = &p->a2a.policies[j];
-        if (x->cond && !aa__expr_is_empty(x->cond)) {
-            aa__cond_facts *f =
-                aa__cond_analyze(x->cond, meta_dom, (void *)p, &L->scratch);
-            if (!f) {
-                L->oom = true;
-                return;
-            }
-            snprintf(what, sizeof what, "A2A policy '%s'", x->name);
-            constant(L, f, !x->allow, x->cond_pos, what);
+        facts[j] = aa__cond_analyze(x->cond, meta_dom, (void *)p, &L->scratch);
+        if (!facts[j]) {
+            L->oom = true;
+            break;
         }
+        if (x->cond && !aa__expr_is_empty(x->cond)) {
+            snprintf(what, sizeof what, "A2A policy '%s'", x->name);
+            constant(L, facts[j], !x->allow, x->cond_pos, what);
+        }
+        /* An earlier deny that matches whenever x does (a deny's condition
+         * matches on an evaluation error too; x's matches at most then). */
         const aa__a2a *by = NULL;
         for (size_t i = 0; i < j && !by; i++) {
             const aa__a2a *d = &p->a2a.policies[i];
-            if (d->allow || (d->cond && !aa__expr_is_empty(d->cond)))
+            if (d->allow || !within(L, x->from_agent, d->from_agent) ||
+                !within(L, x->to_agent, d->to_agent) ||
+                !within(L, x->action, d->action))
                 continue;
-            if (within(L, x->from_agent, d->from_agent) &&
-                within(L, x->to_agent, d->to_agent) &&
-                within(L, x->action, d->action))
+            if (aa__cond_implies(facts[j], facts[i]))
                 by = d;
         }
         if (by)
             finding(L, C_A2A_SHADOWED, x->pos, &by->pos,
                     "A2A policy '%s' never takes effect: the earlier deny "
-                    "policy '%s' (without condition) matches every call it "
-                    "matches",
-                    x->name, by->name);
+                    "policy '%s' matches every call it matches%s",
+                    x->name, by->name,
+                    by->cond && !aa__expr_is_empty(by->cond)
+                        ? " (its condition holds whenever this one's does)"
+                        : "");
         else if (x->allow && p->a2a.default_allow)
             finding(L, C_A2A_SHADOWED, x->pos,
                     p->a2a.default_pos.line ? &p->a2a.default_pos : NULL,
@@ -729,6 +738,7 @@ static void check_a2a(linter *L) {
                     "allow' already allows every call it matches",
                     x->name);
     }
+    free(facts);
 }
 
 /* ---- running ----------------------------------------------------------------

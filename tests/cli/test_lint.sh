@@ -91,6 +91,30 @@ expect_rc 1 "syntax error: exit 1"
 expect_out "broken.yaml:" "syntax error has a position"
 expect_out "load-error" "syntax error is a load-error"
 
+# docs/lint.md: every example policy, linted, prints what the page shows.
+"$PY" - "$AA_SOURCE_DIR/docs/lint.md" "$TMP/doc" <<'PY'
+import os, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+os.makedirs(sys.argv[2], exist_ok=True)
+pairs = re.findall(r"```yaml\n# (\w+\.yaml)\n(.*?)```\n\n```console\n\$ agent-auth lint (\S+)\n(.*?)```", text, re.S)
+if len(pairs) < 9:
+    sys.exit("lint.md: expected an example per code, found %d" % len(pairs))
+for name, body, arg, shown in pairs:
+    assert name == arg, (name, arg)
+    open(os.path.join(sys.argv[2], name), "w").write(body)
+    open(os.path.join(sys.argv[2], name + ".shown"), "w").write(shown)
+PY
+[ $? = 0 ] && pass || fail "docs/lint.md examples could not be read"
+for f in "$TMP"/doc/*.yaml; do
+    name=$(basename "$f")
+    (cd "$TMP/doc" && "$AGENT_AUTH" lint "$name" >"$OUT" 2>"$ERR")
+    if cmp -s "$OUT" "$f.shown"; then
+        pass
+    else
+        fail "docs/lint.md: the output shown for $name differs: $(diff "$f.shown" "$OUT")"
+    fi
+done
+
 aa lint --help
 expect_rc 0 "lint --help"
 expect_out "--fail-on" "help lists --fail-on"
