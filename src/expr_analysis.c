@@ -19,8 +19,7 @@
 #include <math.h>
 #include <string.h>
 
-/* ---- value sets -----------------------------------------------------------
- */
+/* ---- value sets ---------------------------------------------------------- */
 
 enum { VS_NULL = 1, VS_TRUE = 2, VS_FALSE = 4, VS_NAN = 8, VS_LIST = 16 };
 #define VS_FLAGS 31u
@@ -203,8 +202,7 @@ static bool vs_subset(an *A, const vset *a, const vset *b) {
     return !A->oom && vs_is_empty(&d);
 }
 
-/* ---- fields and their domains ---------------------------------------------
- */
+/* ---- fields and their domains -------------------------------------------- */
 
 /* A field a condition reads: a built-in slot, or a metadata key. */
 typedef struct fref {
@@ -252,8 +250,7 @@ static vset field_dom(an *A, const fref *f) {
     return v;
 }
 
-/* ---- summaries of sub-expressions -----------------------------------------
- */
+/* ---- summaries of sub-expressions ---------------------------------------- */
 
 enum { S_CONST, S_FIELD, S_OPAQUE };
 
@@ -591,8 +588,7 @@ static sum analyze(an *A, uint32_t idx) {
     }
 }
 
-/* ---- facts ------------------------------------------------------------------
- */
+/* ---- facts --------------------------------------------------------------- */
 
 struct aa__cond_facts {
     const aa__expr *e;

@@ -66,8 +66,7 @@ typedef struct linter {
     aa__buf witness;
 } linter;
 
-/* ---- public helpers -------------------------------------------------------
- */
+/* ---- public helpers ------------------------------------------------------ */
 
 void aa_lint_options_init(aa_lint_options *opts) {
     if (!opts)
@@ -117,8 +116,7 @@ void aa_lint_report_free(aa_lint_report *r) {
     free(r);
 }
 
-/* ---- findings -------------------------------------------------------------
- */
+/* ---- findings ------------------------------------------------------------ */
 
 static void finding(linter *L, lint_code c, aa__pos at, const aa__pos *rel,
                     const char *fmt, ...) AA__PRINTF(5, 6);
@@ -163,8 +161,7 @@ static void finding(linter *L, lint_code c, aa__pos at, const aa__pos *rel,
     }
 }
 
-/* ---- load errors and warnings ---------------------------------------------
- */
+/* ---- load errors and warnings -------------------------------------------- */
 
 static void from_load(linter *L, const aa_error *err) {
     for (size_t i = 0; i < aa_error_count(err); i++) {
@@ -179,8 +176,7 @@ static void from_load(linter *L, const aa_error *err) {
     }
 }
 
-/* ---- patterns ---------------------------------------------------------------
- */
+/* ---- patterns ------------------------------------------------------------ */
 
 /* Two globs whose literal prefixes (up to the first wildcard) differ at
  * some byte match no common string: none can lie within the other, and
@@ -263,8 +259,7 @@ static const char **deny_texts(linter *L, const aa__profile *pr) {
     return d;
 }
 
-/* ---- profiles and roles -----------------------------------------------------
- */
+/* ---- profiles and roles -------------------------------------------------- */
 
 typedef struct role_use {
     int *profiles; /* profiles whose role chain holds the role */
@@ -389,8 +384,7 @@ static void check_profiles(linter *L, const role_use *users) {
                     p->roles[r].name);
 }
 
-/* ---- pattern-redundant -----------------------------------------------------
- */
+/* ---- pattern-redundant --------------------------------------------------- */
 
 typedef struct pref {
     const char *pat;
@@ -516,8 +510,7 @@ static void check_redundant(linter *L) {
     }
 }
 
-/* ---- delegation-rule-wide --------------------------------------------------
- */
+/* ---- delegation-rule-wide ------------------------------------------------ */
 
 static void check_delegation(linter *L) {
     const aa_policy *p = L->p;
@@ -570,8 +563,7 @@ static void check_delegation(linter *L) {
     aa__map_free(&seen);
 }
 
-/* ---- conditions -------------------------------------------------------------
- */
+/* ---- conditions ---------------------------------------------------------- */
 
 static aa__dom_kind meta_dom(void *ud, const char *key, size_t len) {
     const aa_policy *p = ud;
@@ -741,8 +733,7 @@ static void check_a2a(linter *L) {
     free(facts);
 }
 
-/* ---- running ----------------------------------------------------------------
- */
+/* ---- running ------------------------------------------------------------- */
 
 static int by_position(const void *a, const void *b) {
     const aa_lint_finding *x = a, *y = b;
