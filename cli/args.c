@@ -15,7 +15,7 @@
 const cli_command *const cli_commands[] = {
     &cmd_validate, &cmd_inspect,  &cmd_check,       &cmd_explain,
     &cmd_sessions, &cmd_delegate, &cmd_delegations, &cmd_audit,
-    &cmd_test,     &cmd_version,  &cmd_serve,
+    &cmd_test,     &cmd_diff,     &cmd_version,     &cmd_serve,
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 
@@ -232,8 +232,8 @@ int cli_parse_args(cli_ctx *ctx, int argc, char **argv, int start) {
         if (spec == &output_opt) {
             if (strcmp(val, "json") == 0)
                 ctx->json = true;
-            else if (strcmp(val, "console") == 0)
-                ctx->json = false;
+            else if (strcmp(val, "console") == 0 || strcmp(val, "text") == 0)
+                ctx->json = false; /* "text": the name lint and diff use */
             else
                 return cli_usage_error(
                     ctx,

@@ -457,6 +457,26 @@ static uint32_t representative(uint32_t lo, uint32_t hi) {
     return lo;
 }
 
+/* How readable a character is: lower-case letters first, then digits,
+ * upper-case letters, other printable ASCII, the rest. */
+static int readable_rank(uint32_t cp) {
+    if (cp >= 'a' && cp <= 'z')
+        return 0;
+    if (cp >= '0' && cp <= '9')
+        return 1;
+    if (cp >= 'A' && cp <= 'Z')
+        return 2;
+    return cp >= '!' && cp < 0x7f ? 3 : 4;
+}
+
+static int cmp_readable(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int rx = readable_rank(x), ry = readable_rank(y);
+    if (rx != ry)
+        return rx - ry;
+    return (x > y) - (x < y);
+}
+
 static uint64_t hash_node(uint32_t pos, const uint64_t *bits, size_t w) {
     uint64_t h = (pos + 1) * UINT64_C(0x9e3779b97f4a7c15);
     for (size_t i = 0; i < w; i++) {
@@ -627,6 +647,8 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
             continue;
         s.rep[s.nsym++] = representative(lo, hi);
     }
+    /* The search tries symbols in this order: readable witnesses first. */
+    qsort(s.rep, s.nsym, sizeof *s.rep, cmp_readable);
     if ((uint64_t)(s.nsym + 4) * s.w + (uint64_t)s.nsym * (np + 1) / 8 >
             COVER_MAX_BITS ||
         (uint64_t)s.nsym * (c->ntok + c->nrng) > COVER_MAX_SETUP) {
