@@ -765,6 +765,10 @@ typedef struct aa_diff_item {
     const char *example_action;
     const char *example_scope;
     const char *example_target;
+    /* The example's metadata: a value of the declared type for each key
+     * that request_metadata requires for example_action. */
+    const aa_meta *example_metadata;
+    size_t example_metadata_count;
     /* The example decided under each policy (when there is an example). */
     int old_allowed, new_allowed;
     aa_tier old_tier, new_tier;

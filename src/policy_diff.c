@@ -207,6 +207,21 @@ static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
                       .metadata = meta};
     req.metadata_count = example_meta(c, action, meta, AA__ARRAY_LEN(meta));
     it->example_action = keep(c, action);
+    if (req.metadata_count) {
+        aa_meta *m =
+            aa__arena_alloc(&c->d->arena, req.metadata_count * sizeof *m);
+        if (!m) {
+            c->oom = true;
+            return;
+        }
+        for (size_t i = 0; i < req.metadata_count; i++) {
+            m[i] = meta[i];
+            m[i].key = keep(c, meta[i].key);
+            m[i].string = keep(c, meta[i].string);
+        }
+        it->example_metadata = m;
+        it->example_metadata_count = req.metadata_count;
+    }
     it->example_scope = keep(c, scope);
     it->example_target = keep(c, target);
     aa_authorize(c->o.engine, &req, c->dec);
@@ -215,23 +230,16 @@ static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
     aa_authorize(c->n.engine, &req, c->dec);
     it->new_allowed = aa_decision_allowed(c->dec);
     it->new_tier = aa_decision_tier(c->dec);
-    bool shown;
     int oa = it->old_allowed, na = it->new_allowed;
-    switch (it->kind) {
-    case AA_DIFF_ALLOWED:
-        shown = !oa && na;
-        break;
-    case AA_DIFF_DENIED:
-        shown = oa && !na;
-        break;
-    case AA_DIFF_TIER:
-        shown = oa && na && it->old_tier != it->new_tier;
-        break;
-    default:
-        shown = it->cls == AA_DIFF_WIDEN
-                    ? (!oa && na) || (oa && na && it->new_tier < it->old_tier)
-                    : oa != na || (oa && it->old_tier != it->new_tier);
-    }
+    bool widens = (!oa && na) || (oa && na && it->new_tier < it->old_tier);
+    bool changes = oa != na || (oa && it->old_tier != it->new_tier);
+    bool shown = it->cls == AA_DIFF_WIDEN ? widens : changes;
+    if (it->kind == AA_DIFF_ALLOWED)
+        shown = shown && !oa && na;
+    else if (it->kind == AA_DIFF_DENIED)
+        shown = shown && oa && !na;
+    else if (it->kind == AA_DIFF_TIER)
+        shown = shown && oa && na;
     it->possible = !shown;
 }
 
@@ -741,6 +749,15 @@ static aa_diff_class a2a_effect(const aa__a2a *x, bool old, bool both_allow) {
     return old != x->allow ? AA_DIFF_WIDEN : AA_DIFF_CHANGE;
 }
 
+/* Whether every call x matches (patterns only) y matches too. */
+static bool a2a_within(const aa__a2a *x, const aa__a2a *y) {
+    const char *f[1] = {y->from_agent}, *t[1] = {y->to_agent},
+               *a[1] = {y->action};
+    return aa__glob_covers(x->from_agent, f, 1, NULL) == AA__COVER_YES &&
+           aa__glob_covers(x->to_agent, t, 1, NULL) == AA__COVER_YES &&
+           aa__glob_covers(x->action, a, 1, NULL) == AA__COVER_YES;
+}
+
 static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
                      const aa__profile *pn, const changes *cs) {
     bool dflt_o = c->o.p->a2a.default_allow, dflt_n = c->n.p->a2a.default_allow;
@@ -774,9 +791,13 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
         aa_diff_class cls = ca > cb ? ca : cb;
         if (cls == AA_DIFF_SAME)
             continue;
-        /* Changed conditions and patterns: the OLD one may now be narrower. */
-        if (a && b && cls == AA_DIFF_CHANGE && !both_allow)
-            cls = AA_DIFF_WIDEN;
+        /* A changed policy widens unless it only narrowed an allow or only
+         * widened a deny (same effect and condition, patterns contained). */
+        if (a && b && a->allow == b->allow && !(a->allow && both_allow))
+            cls = condition_same(c, a->condition, b->condition) &&
+                          (a->allow ? a2a_within(b, a) : a2a_within(a, b))
+                      ? AA_DIFF_CHANGE
+                      : AA_DIFF_WIDEN;
         const aa__a2a *x = b ? b : a;
         aa__buf_reset(&c->msg);
         aa__buf_printf(&c->msg, "%s: A2A policy `%s` (%s %s -> %s : %s) %s",
