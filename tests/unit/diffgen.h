@@ -408,7 +408,7 @@ out:
     return bad;
 }
 
-static int dg_check_pair(uint64_t *seed, dg_stats *st) {
+static inline int dg_check_pair(uint64_t *seed, dg_stats *st) {
     dg_rng r = {.s = *seed ? *seed : 1};
     dg_pick(&r, 2);
     int rc = dg_check_pair_rng(&r, st);
