@@ -72,6 +72,7 @@ typedef struct dctx {
     size_t nset, capset;
     bool vars_same;
     bool hide_reason;
+    bool undecided; /* the last action_both gave up (bounds), not "none" */
     bool oom;
 } dctx;
 
@@ -283,23 +284,69 @@ static bool witness(dctx *c, const char *pat, const char *also,
 
 /* An action both profiles allow, within `within` (NULL: any), copied into
  * the diff's arena; NULL when none was found. */
+static bool allows(const aa__profile *p, const char *action) {
+    size_t n = strlen(action);
+    return aa__patset_match(&p->effective, action, n) &&
+           !aa__patset_match(&p->denied, action, n);
+}
+
+static bool is_wild(char ch) {
+    return ch == '*' || ch == '?' || ch == '[';
+}
+
+/* False when globs a and b cannot match a common string because their
+ * literal beginnings differ: a cheap test before the automata. */
+static bool prefix_compatible(const char *a, const char *b) {
+    if (!a || !b)
+        return true;
+    while (*a && *b && !is_wild(*a) && !is_wild(*b)) {
+        if (*a != *b)
+            return false;
+        a++;
+        b++;
+    }
+    if (!*a && !*b)
+        return true;
+    if (!*a) /* a's language is one string, shorter than b's literal part */
+        return is_wild(*b);
+    if (!*b)
+        return is_wild(*a);
+    return true;
+}
+
 static const char *action_both(dctx *c, const aa__profile *po,
                                const aa__profile *pn, const char *within) {
+    c->undecided = false;
     if (!po || !pn)
         return NULL;
+    if (within && !aa__has_wildcard(within)) /* one string: just decide it */
+        return allows(po, within) && allows(pn, within) ? keep(c, within)
+                                                        : NULL;
     size_t tries = 0;
-    for (size_t i = 0; i < pn->effective.count; i++)
+    for (size_t i = 0; i < pn->effective.count; i++) {
+        const char *en = pn->effective.entries[i].pat.text;
+        if (!prefix_compatible(en, within))
+            continue;
         for (size_t j = 0; j < po->effective.count; j++) {
-            if (++tries > DIFF_MAX_PAIRS)
+            const char *eo = po->effective.entries[j].pat.text;
+            if (!prefix_compatible(eo, within) || !prefix_compatible(en, eo))
+                continue;
+            if (++tries > DIFF_MAX_PAIRS) {
+                c->undecided = true;
                 return NULL;
+            }
             const char *also[2] = {po->effective.entries[j].pat.text, within};
             set_reset(c);
             set_push_patset(c, &pn->denied);
             set_push_patset(c, &po->denied);
-            if (gdiff(c, pn->effective.entries[i].pat.text, also,
-                      within ? 2 : 1, AA__COVER_SKIP_EMPTY) == AA__COVER_NO)
+            aa__cover r =
+                gdiff(c, en, also, within ? 2 : 1, AA__COVER_SKIP_EMPTY);
+            if (r == AA__COVER_NO)
                 return keep(c, c->w.data ? c->w.data : "");
+            if (r != AA__COVER_YES)
+                c->undecided = true; /* keep looking; say so if none */
         }
+    }
     return NULL;
 }
 
@@ -506,6 +553,18 @@ static void changes_push(dctx *c, changes *cs, int o, int n) {
     cs->v[cs->n++] = (change){o, n};
 }
 
+/* Whether an unchanged policy (in both files) with the same condition and
+ * at least x's tier matches wherever x does: x then decides no tier. */
+static bool masked(const dctx *c, const bool *same, const aa__approval *x) {
+    for (size_t j = 0; j < c->n.p->napprovals; j++) {
+        const aa__approval *y = &c->n.p->approvals[j];
+        if (same[j] && y->tier >= x->tier &&
+            condition_same(c, x->condition, y->condition))
+            return true;
+    }
+    return false;
+}
+
 /* Pairs approval policies that decide alike (tier and condition); those
  * left over, paired by name where possible, are the changes. *reason says
  * whether names or order differ among the paired ones. */
@@ -520,21 +579,36 @@ static void approval_changes(dctx *c, changes *cs, bool *reason) {
         return;
     }
     *reason = po->napprovals != pn->napprovals;
-    for (size_t i = 0; i < po->napprovals; i++) {
-        const aa__approval *a = &po->approvals[i];
-        pair[i] = -1;
-        for (size_t j = 0; j < pn->napprovals; j++) {
-            const aa__approval *b = &pn->approvals[j];
-            if (used[j] || a->tier != b->tier ||
-                !condition_same(c, a->condition, b->condition))
+    /* First the same name deciding alike, then any deciding alike (a
+     * rename or a move: only the name a decision reports may differ). */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < po->napprovals; i++) {
+            const aa__approval *a = &po->approvals[i];
+            if (pass == 0)
+                pair[i] = -1;
+            else if (pair[i] >= 0)
                 continue;
-            used[j] = true;
-            pair[i] = (int)j;
-            if ((size_t)j != i || strcmp(a->name, b->name) != 0)
-                *reason = true;
-            break;
+            for (size_t j = 0; j < pn->napprovals; j++) {
+                const aa__approval *b = &pn->approvals[j];
+                if (used[j] || a->tier != b->tier ||
+                    (pass == 0 && strcmp(a->name, b->name) != 0) ||
+                    !condition_same(c, a->condition, b->condition))
+                    continue;
+                used[j] = true;
+                pair[i] = (int)j;
+                if (j != i || strcmp(a->name, b->name) != 0)
+                    *reason = true;
+                break;
+            }
         }
+    bool *same = malloc(pn->napprovals + 1); /* in both, unchanged */
+    if (!same) {
+        c->oom = true;
+        free(used);
+        free(pair);
+        return;
     }
+    memcpy(same, used, pn->napprovals);
     for (size_t i = 0; i < po->napprovals; i++) {
         if (pair[i] >= 0)
             continue;
@@ -545,11 +619,14 @@ static void approval_changes(dctx *c, changes *cs, bool *reason) {
                 m = (int)j;
         if (m >= 0)
             used[m] = true;
-        changes_push(c, cs, (int)i, m);
+        if (!masked(c, same, &po->approvals[i]) ||
+            (m >= 0 && !masked(c, same, &pn->approvals[m])))
+            changes_push(c, cs, (int)i, m);
     }
     for (size_t j = 0; j < pn->napprovals; j++)
-        if (!used[j])
+        if (!used[j] && !masked(c, same, &pn->approvals[j]))
             changes_push(c, cs, -1, (int)j);
+    free(same);
     free(used);
     free(pair);
 }
@@ -645,9 +722,12 @@ static void diff_approvals(dctx *c, const char *agent, const aa__profile *po,
         }
         memcpy(pats, c->set, npats * sizeof *pats);
         const char *ex = NULL;
-        for (size_t i = 0; i < npats && !ex; i++)
+        bool undecided = false;
+        for (size_t i = 0; i < npats && !ex; i++) {
             ex = action_both(c, po, pn, pats[i]);
-        if (!ex) { /* no action both allow lies within: no tier to change */
+            undecided = undecided || c->undecided;
+        }
+        if (!ex && !undecided) { /* no action both allow lies within it */
             free(pats);
             continue;
         }
@@ -701,24 +781,29 @@ static void a2a_changes(dctx *c, changes *cs, bool *reason) {
         return;
     }
     *reason = false;
-    for (size_t i = 0; i < no; i++) {
-        const aa__a2a *a = &po->a2a.policies[i];
-        pair[i] = -1;
-        for (size_t j = 0; j < nn; j++) {
-            const aa__a2a *b = &pn->a2a.policies[j];
-            if (used[j] || !a2a_same(c, a, b))
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < no; i++) {
+            const aa__a2a *a = &po->a2a.policies[i];
+            if (pass == 0)
+                pair[i] = -1;
+            else if (pair[i] >= 0)
                 continue;
-            used[j] = true;
-            pair[i] = (int)j;
-            /* A deny's reason names its description (or name), and the
-             * first matching deny in file order gives it. */
-            const char *da = a->description ? a->description : a->name;
-            const char *db = b->description ? b->description : b->name;
-            if (!a->allow && (strcmp(da, db) != 0 || j != i))
-                *reason = true;
-            break;
+            for (size_t j = 0; j < nn; j++) {
+                const aa__a2a *b = &pn->a2a.policies[j];
+                if (used[j] || (pass == 0 && strcmp(a->name, b->name) != 0) ||
+                    !a2a_same(c, a, b))
+                    continue;
+                used[j] = true;
+                pair[i] = (int)j;
+                /* A deny's reason names its description (or name), and
+                 * the first matching deny in file order gives it. */
+                const char *da = a->description ? a->description : a->name;
+                const char *db = b->description ? b->description : b->name;
+                if (!a->allow && (strcmp(da, db) != 0 || j != i))
+                    *reason = true;
+                break;
+            }
         }
-    }
     for (size_t i = 0; i < no; i++) {
         if (pair[i] >= 0)
             continue;
@@ -777,6 +862,16 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
                        scope_for(c, po, pn), "other-agent");
     }
     bool both_allow = dflt_o && dflt_n;
+    /* Whether a call by this agent can be allowed at all, in each file. */
+    bool any_o = dflt_o, any_n = dflt_n;
+    for (size_t i = 0; i < c->o.p->a2a.npolicies && !any_o; i++)
+        any_o =
+            c->o.p->a2a.policies[i].allow &&
+            aa__pattern_match(&c->o.p->a2a.policies[i].from_pat, agent, alen);
+    for (size_t i = 0; i < c->n.p->a2a.npolicies && !any_n; i++)
+        any_n =
+            c->n.p->a2a.policies[i].allow &&
+            aa__pattern_match(&c->n.p->a2a.policies[i].from_pat, agent, alen);
     for (size_t k = 0; k < cs->n; k++) {
         const aa__a2a *a =
             cs->v[k].o >= 0 ? &c->o.p->a2a.policies[cs->v[k].o] : NULL;
@@ -786,6 +881,12 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
             a = NULL;
         if (b && !aa__pattern_match(&b->from_pat, agent, alen))
             b = NULL;
+        /* A deny removed where NEW allows none of its calls, or added where
+         * OLD allowed none, changes nothing. */
+        if (a && !b && !a->allow && !any_n)
+            continue;
+        if (b && !a && !b->allow && !any_o)
+            continue;
         aa_diff_class ca = a2a_effect(a, true, both_allow);
         aa_diff_class cb = a2a_effect(b, false, both_allow);
         aa_diff_class cls = ca > cb ? ca : cb;
@@ -814,7 +915,7 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
             if (!y || (it && !it->possible))
                 continue;
             const char *ex = action_both(c, po, pn, y->action);
-            if (!ex)
+            if (!ex && !c->undecided)
                 continue; /* no action both allow: denied in both */
             set_reset(c);
             const char *target = "other-agent";
