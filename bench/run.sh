@@ -229,7 +229,7 @@ echo
 
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
-        case $b in */bench_engine | */bench_request) continue ;; esac
+        case $b in */bench_engine | */bench_request | */bench_diff) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "== $(basename "$b")"
