@@ -22,9 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIFF_USER       "user"
-#define DIFF_MAX_PAIRS  256 /* pattern pairs tried for an example action */
-#define DIFF_MAX_CHANGE 64  /* widen/narrow items per profile and kind */
+#define DIFF_USER      "user"
+#define DIFF_MAX_PAIRS 256 /* pattern pairs tried for an example action */
 
 struct aa_diff {
     aa__arena arena;
@@ -410,8 +409,7 @@ static void diff_actions(dctx *c, const char *agent, const aa__profile *po,
     const aa_policy *lp = allowed ? c->o.p : c->n.p;
     if (!g)
         return;
-    size_t items = 0;
-    for (size_t i = 0; i < g->effective.count && items < DIFF_MAX_CHANGE; i++) {
+    for (size_t i = 0; i < g->effective.count; i++) {
         const char *e = g->effective.entries[i].pat.text;
         set_reset(c);
         set_push_patset(c, &g->denied);
@@ -464,7 +462,6 @@ static void diff_actions(dctx *c, const char *agent, const aa__profile *po,
         }
         const char *scope = scope_for(c, g, NULL);
         decide_example(c, it, agent, example, scope, NULL);
-        items++;
     }
 }
 
