@@ -47,6 +47,22 @@ static json_t *opt_str(const char *s) {
     return s ? cli_jstr(s) : json_null();
 }
 
+/* An example's metadata value (a scalar, or an empty list). */
+static json_t *meta_json(const aa_meta *m) {
+    switch (m->type) {
+    case AA_VALUE_BOOL:
+        return json_boolean(m->boolean);
+    case AA_VALUE_NUMBER:
+        return json_real(m->number);
+    case AA_VALUE_STRING:
+        return cli_jstr(m->string);
+    case AA_VALUE_LIST:
+        return json_array();
+    default:
+        return json_null();
+    }
+}
+
 static json_t *item_json(const aa_diff_item *it) {
     json_t *o = json_object(), *pats = json_array();
     json_object_set_new(o, "kind", json_string(aa_diff_kind_name(it->kind)));
@@ -62,6 +78,11 @@ static json_t *item_json(const aa_diff_item *it) {
         json_object_set_new(e, "action", cli_jstr(it->example_action));
         json_object_set_new(e, "scope", opt_str(it->example_scope));
         json_object_set_new(e, "target_agent", opt_str(it->example_target));
+        json_t *md = json_object();
+        for (size_t i = 0; i < it->example_metadata_count; i++)
+            json_object_set_new(md, it->example_metadata[i].key,
+                                meta_json(&it->example_metadata[i]));
+        json_object_set_new(e, "metadata", md);
         json_object_set_new(a, "allowed", json_boolean(it->old_allowed));
         json_object_set_new(a, "tier", json_string(aa_tier_name(it->old_tier)));
         json_object_set_new(b, "allowed", json_boolean(it->new_allowed));
@@ -133,6 +154,21 @@ static void print_item(const cli_ctx *ctx, const aa_diff_item *it) {
     if (it->example_target) {
         fputs(" -> ", stdout);
         cli_put_text(it->example_target, stdout);
+    }
+    for (size_t i = 0; i < it->example_metadata_count; i++) {
+        const aa_meta *m = &it->example_metadata[i];
+        fputs(i ? "," : " metadata ", stdout);
+        cli_put_text(m->key, stdout);
+        if (m->type == AA_VALUE_STRING) {
+            fputs("=", stdout);
+            cli_put_text(m->string, stdout);
+        } else if (m->type == AA_VALUE_NUMBER) {
+            printf("=%g", m->number);
+        } else if (m->type == AA_VALUE_BOOL) {
+            fputs(m->boolean ? "=true" : "=false", stdout);
+        } else {
+            fputs("=[]", stdout);
+        }
     }
     if (it->kind != AA_DIFF_METADATA)
         printf(": %s -> %s", answer(it->old_allowed, it->old_tier, a, sizeof a),

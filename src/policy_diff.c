@@ -193,9 +193,9 @@ static size_t example_meta(dctx *c, const char *action, aa_meta *out,
 
 /* Decides the example of `it` under both policies and sets possible when
  * it does not show what `it` claims. */
-static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
-                           const char *action, const char *scope,
-                           const char *target) {
+static void decide_example_meta(dctx *c, aa_diff_item *it, const char *agent,
+                                const char *action, const char *scope,
+                                const char *target, const aa_meta *extra) {
     if (!it || !action)
         return;
     aa_meta meta[16];
@@ -206,6 +206,13 @@ static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
                       .target_agent = target,
                       .metadata = meta};
     req.metadata_count = example_meta(c, action, meta, AA__ARRAY_LEN(meta));
+    if (extra) { /* a value a condition asks for, unless a key is taken */
+        bool seen = false;
+        for (size_t i = 0; i < req.metadata_count && !seen; i++)
+            seen = strcmp(meta[i].key, extra->key) == 0;
+        if (!seen && req.metadata_count < AA__ARRAY_LEN(meta))
+            meta[req.metadata_count++] = *extra;
+    }
     it->example_action = keep(c, action);
     if (req.metadata_count) {
         aa_meta *m =
@@ -241,6 +248,45 @@ static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
     else if (it->kind == AA_DIFF_TIER)
         shown = shown && oa && na;
     it->possible = !shown;
+}
+
+static void decide_example(dctx *c, aa_diff_item *it, const char *agent,
+                           const char *action, const char *scope,
+                           const char *target) {
+    decide_example_meta(c, it, agent, action, scope, target, NULL);
+}
+
+/* A metadata value that condition e can only be true with (`metadata.env
+ * == "prod"`, `env in $envs`), into *m (its key in buf); false if none. */
+static bool condition_meta(const aa__expr *e, aa_meta *m, char *buf,
+                           size_t cap) {
+    const char *key;
+    size_t klen, n;
+    const char *const *vals;
+    if (!e || !aa__expr_meta_pin(e, &key, &klen, &vals, &n) || !n ||
+        klen >= cap)
+        return false;
+    memcpy(buf, key, klen);
+    buf[klen] = 0;
+    *m = (aa_meta){.key = buf, .type = AA_VALUE_STRING, .string = vals[0]};
+    return true;
+}
+
+/* Decides the example of a changed approval or A2A policy: without
+ * metadata, then with the value each side's condition asks for, until one
+ * shows the difference. */
+static void decide_condition_example(dctx *c, aa_diff_item *it,
+                                     const char *agent, const char *action,
+                                     const char *scope, const char *target,
+                                     const aa__expr *ea, const aa__expr *eb) {
+    decide_example(c, it, agent, action, scope, target);
+    const aa__expr *es[2] = {ea, eb};
+    for (int k = 0; k < 2 && it && it->possible && action; k++) {
+        aa_meta m;
+        char key[256];
+        if (condition_meta(es[k], &m, key, sizeof key))
+            decide_example_meta(c, it, agent, action, scope, target, &m);
+    }
 }
 
 /* aa__glob_diff with a readable witness: when there is one, a `*` of pat
@@ -752,7 +798,8 @@ static void diff_approvals(dctx *c, const char *agent, const aa__profile *po,
         aa__buf_printf(&c->src, "approval policy %s", b ? b->name : a->name);
         set_source(c, it, b ? c->n.p : c->o.p, c->src.data,
                    b ? b->pos : a->pos);
-        decide_example(c, it, agent, ex, scope_for(c, po, pn), NULL);
+        decide_condition_example(c, it, agent, ex, scope_for(c, po, pn), NULL,
+                                 a ? a->cond : NULL, b ? b->cond : NULL);
     }
 }
 
@@ -941,7 +988,9 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
                     it->pattern_count = 6;
                 }
             }
-            decide_example(c, it, agent, ex, scope_for(c, po, pn), target);
+            decide_condition_example(c, it, agent, ex, scope_for(c, po, pn),
+                                     target, a ? a->cond : NULL,
+                                     b ? b->cond : NULL);
         }
     }
 }

@@ -26,7 +26,7 @@ aa diff old.yaml wide.yaml -o json
 expect_rc 1 "json widen"
 expect_json "d['summary'] == {'widen': 1, 'change': 0, 'reason': 0}" "json summary"
 expect_json "d['differences'][0]['kind'] == 'allowed' and d['differences'][0]['class'] == 'widen' and d['differences'][0]['agent'] == 'copilot'" "json item"
-expect_json "d['differences'][0]['example'] == {'action': 'deploy:prod-db', 'scope': None, 'target_agent': None, 'old': {'allowed': False, 'tier': 'autonomous'}, 'new': {'allowed': True, 'tier': 'autonomous'}}" "json example"
+expect_json "d['differences'][0]['example'] == {'action': 'deploy:prod-db', 'scope': None, 'target_agent': None, 'metadata': {}, 'old': {'allowed': False, 'tier': 'autonomous'}, 'new': {'allowed': True, 'tier': 'autonomous'}}" "json example"
 expect_json "d['differences'][0]['source']['file'] == 'wide.yaml' and d['differences'][0]['source']['line'] == 27 and d['differences'][0]['patterns'] == ['deploy:*']" "json source"
 
 # The other way round it is a narrowing: a change, exit 0 unless
@@ -57,6 +57,20 @@ aa diff old.yaml a2a.yaml
 expect_rc 1 "a2a default allow widens"
 expect_out "widen  copilot: calls no A2A policy matches are now allowed" "a2a line"
 expect_out "example: copilot deploy:a -> other-agent: denied -> allowed (autonomous)" "a2a example"
+
+# An approval policy removed: the example carries the metadata its
+# condition asks for.
+"$PY" - old.yaml noprod.yaml <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+start = s.index("  - name: production-deploy")
+end = s.index("  - name: large-payment")
+open(sys.argv[2], "w").write(s[:start] + s[end:])
+PY
+aa diff old.yaml noprod.yaml
+expect_rc 1 "a removed approval policy widens"
+expect_out 'widen  copilot: approval policy `production-deploy` (strong) removed (approval policy production-deploy, old.yaml:57:5)' "removed approval line"
+expect_out "example: copilot deploy:a metadata env=prod: allowed (strong) -> allowed (autonomous)" "removed approval example"
 
 # Replay of requests: each changed decision with its id (else its line).
 cat > reqs.jsonl <<'EOT'

@@ -55,13 +55,19 @@ static const diff_case cases[] = {
      {{"    condition: 'action starts_with \"refund:\"'\n    tier: soft",
        "    condition: 'action starts_with \"refund:\"'\n    tier: strong"}},
      "change tier billing-agent refund:a\n"},
-    {"approval removed may widen (metadata decides)",
+    {"approval removed widens when metadata says so",
      "enterprise.yaml",
      {{"  - name: production-deploy\n", "  - name: gone\n"},
       {"    condition: 'action starts_with \"deploy:\" and metadata.env in "
        "$production_envs'\n    tier: strong",
        "    condition: 'action == \"nothing\"'\n    tier: strong"}},
-     "widen tier copilot deploy:a possible\n"},
+     "widen tier copilot deploy:a{env=prod}\n"},
+    {"approval removed may widen (a number decides)",
+     "enterprise.yaml",
+     {{"  - name: large-payment\n    condition: 'action == \"pay:invoice\" and "
+       "amount > $finance_limit'\n    tier: strong\n",
+       ""}},
+     "widen tier billing-agent pay:invoice possible\n"},
     {"minimal approval removed",
      "minimal.yaml",
      {{"    tier: strong", "    tier: autonomous"}},
@@ -196,11 +202,20 @@ static void format_items(const aa_diff *d, char *out, size_t cap) {
     out[0] = 0;
     for (size_t i = 0; i < aa_diff_count(d); i++) {
         const aa_diff_item *it = aa_diff_get(d, i);
+        char meta[256] = "";
+        for (size_t k = 0; k < it->example_metadata_count; k++) {
+            const aa_meta *m = &it->example_metadata[k];
+            size_t u = strlen(meta);
+            snprintf(meta + u, sizeof meta - u, "%s%s=%s", k ? "," : "{",
+                     m->key, m->type == AA_VALUE_STRING ? m->string : "?");
+        }
+        if (*meta)
+            strcat(meta, "}");
         used += (size_t)snprintf(
-            out + used, cap - used, "%s %s %s %s%s%s%s%s%s\n",
+            out + used, cap - used, "%s %s %s %s%s%s%s%s%s%s\n",
             aa_diff_class_name(it->cls), aa_diff_kind_name(it->kind),
             it->agent ? it->agent : "*",
-            it->example_action ? it->example_action : "-",
+            it->example_action ? it->example_action : "-", meta,
             it->example_scope ? "@" : "",
             it->example_scope ? it->example_scope : "",
             it->example_target ? "->" : "",
