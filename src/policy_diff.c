@@ -32,8 +32,7 @@ struct aa_diff {
     bool oom;
 };
 
-/* ---- names ----------------------------------------------------------------
- */
+/* ---- names -------------------------------------------------------------- */
 
 const char *aa_diff_class_name(aa_diff_class c) {
     static const char *const names[] = {"same", "reason", "change", "widen"};
@@ -53,8 +52,7 @@ void aa_diff_options_init(aa_diff_options *opts) {
     opts->size = sizeof *opts;
 }
 
-/* ---- the context ----------------------------------------------------------
- */
+/* ---- the context -------------------------------------------------------- */
 
 typedef struct side {
     const aa_policy *p;
@@ -157,8 +155,7 @@ static void set_source(dctx *c, aa_diff_item *it, const aa_policy *p,
     it->source_column = pos.col;
 }
 
-/* ---- example requests ------------------------------------------------------
- */
+/* ---- example requests --------------------------------------------------- */
 
 /* A value of each request_metadata type, for the keys an action needs. */
 static const aa_meta meta_value[] = {
@@ -416,8 +413,7 @@ static const char *scope_for(dctx *c, const aa__profile *a,
     return "example";
 }
 
-/* ---- sources ----------------------------------------------------------------
- */
+/* ---- sources ------------------------------------------------------------ */
 
 /* "`deploy:*` in role editor" for effective entry i of profile pr. */
 static aa__pos origin_text(const aa_policy *p, const aa__profile *pr, size_t i,
@@ -442,8 +438,7 @@ static aa__pos list_pos(const aa__strlist *l, size_t i, aa__pos dflt) {
     return l->pos ? l->pos[i] : dflt;
 }
 
-/* ---- actions ----------------------------------------------------------------
- */
+/* ---- actions ------------------------------------------------------------ */
 
 /* Actions that `g` (the gaining side: NEW for newly allowed, OLD for newly
  * denied) allows and `l` does not, one item per pattern of g that shows
@@ -511,8 +506,7 @@ static void diff_actions(dctx *c, const char *agent, const aa__profile *po,
     }
 }
 
-/* ---- scopes -----------------------------------------------------------------
- */
+/* ---- scopes ------------------------------------------------------------- */
 
 static void diff_scope_side(dctx *c, const char *agent, const aa__profile *po,
                             const aa__profile *pn, bool widen) {
@@ -567,8 +561,7 @@ static void diff_scopes(dctx *c, const char *agent, const aa__profile *po,
     decide_example(c, it, agent, action_both(c, po, pn, NULL), NULL, NULL);
 }
 
-/* ---- approval tiers --------------------------------------------------------
- */
+/* ---- approval tiers ----------------------------------------------------- */
 
 static bool condition_same(const dctx *c, const char *a, const char *b) {
     if (strcmp(a ? a : "", b ? b : "") != 0)
@@ -803,8 +796,7 @@ static void diff_approvals(dctx *c, const char *agent, const aa__profile *po,
     }
 }
 
-/* ---- A2A
- * ---------------------------------------------------------------------- */
+/* ---- A2A ---------------------------------------------------------------- */
 
 static bool a2a_same(const dctx *c, const aa__a2a *a, const aa__a2a *b) {
     return a->allow == b->allow && strcmp(a->from_agent, b->from_agent) == 0 &&
@@ -995,8 +987,7 @@ static void diff_a2a(dctx *c, const char *agent, const aa__profile *po,
     }
 }
 
-/* ---- request_metadata
- * -------------------------------------------------------- */
+/* ---- request_metadata --------------------------------------------------- */
 
 static const char *const meta_type_name[] = {"string", "number", "bool",
                                              "list"};
@@ -1069,8 +1060,7 @@ static void diff_metadata(dctx *c) {
     }
 }
 
-/* ---- variables
- * --------------------------------------------------------------- */
+/* ---- variables ---------------------------------------------------------- */
 
 static bool value_same(const aa__value *a, const aa__value *b) {
     if (a->type != b->type)
@@ -1110,8 +1100,7 @@ static bool variables_same(const aa_policy *a, const aa_policy *b) {
     return true;
 }
 
-/* ---- the whole -------------------------------------------------------------
- */
+/* ---- the whole ---------------------------------------------------------- */
 
 static int side_open(side *s, const aa_policy *p, aa_error *err) {
     s->p = p;
@@ -1266,8 +1255,7 @@ void aa_diff_free(aa_diff *d) {
     free(d);
 }
 
-/* ---- replay
- * -------------------------------------------------------------------- */
+/* ---- replay ------------------------------------------------------------- */
 
 struct aa_replay {
     side o, n;
