@@ -51,9 +51,12 @@ static const char *const dg_conds[] = {"",
                                        "action starts_with \"w:\"",
                                        "agent == \"p1\"",
                                        "metadata.amount > 5",
-                                       "scope == \"s1\""};
-static const char *const dg_a2a_conds[] = {"", "metadata.amount > 5",
-                                           "action == \"r:b\""};
+                                       "scope == \"s1\"",
+                                       "metadata.amount > $lim",
+                                       "metadata.env == \"prod\"",
+                                       "action in $acts"};
+static const char *const dg_a2a_conds[] = {
+    "", "metadata.amount > 5", "action == \"r:b\"", "metadata.env == \"prod\""};
 static const char *const dg_types[] = {"number", "string"};
 
 #define DG_N(a) (sizeof(a) / sizeof((a)[0]))
@@ -80,6 +83,7 @@ typedef struct dg_spec {
     } a2a[3];
     unsigned meta, meta_type;
     dg_list meta_req;
+    unsigned lim, acts; /* the variables $lim and $acts */
 } dg_spec;
 
 static void dg_list_draw(dg_rng *r, dg_list *l, unsigned max, unsigned pool) {
@@ -140,6 +144,10 @@ static void dg_draw(dg_rng *r, dg_spec *s, unsigned f) {
         s->meta_type = dg_pick(r, 2);
         dg_list_draw(r, &s->meta_req, 1, DG_N(dg_actions));
         break;
+    case 12:
+        s->lim = dg_pick(r, 3) * 8;
+        s->acts = dg_pick(r, 2);
+        break;
     case 11: { /* shuffle a list: a near miss */
         dg_list *l = &s->prof[p].deny;
         if (l->n == 2) {
@@ -154,6 +162,8 @@ static void dg_draw(dg_rng *r, dg_spec *s, unsigned f) {
         break;
     }
 }
+
+static const char *const dg_acts[] = {"[\"r:a\", \"w:b\"]", "[\"x\"]"};
 
 static void dg_put_list(char *out, size_t cap, const char *key,
                         const dg_list *l, const char *const *pool) {
@@ -173,7 +183,8 @@ static void dg_put_list(char *out, size_t cap, const char *key,
 
 static void dg_render(const dg_spec *s, char *out, size_t cap) {
     out[0] = 0;
-    DG_CAT("version: \"1.0\"\nroles:\n");
+    DG_CAT("version: \"1.0\"\nvariables:\n  lim: %u\n  acts: %s\nroles:\n",
+           s->lim, dg_acts[s->acts]);
     for (unsigned i = 0; i < 2; i++) {
         DG_CAT("  r%u:\n", i);
         dg_put_list(out, cap, "actions", &s->role[i], dg_actions);
@@ -300,13 +311,13 @@ static int dg_check_pair_rng(dg_rng *r, dg_stats *st) {
     static char old_text[8192], new_text[8192];
     dg_spec s;
     memset(&s, 0, sizeof s);
-    for (unsigned f = 0; f < 11; f++)
+    for (unsigned f = 0; f < 13; f++)
         for (unsigned k = 0; k < 3; k++)
             dg_draw(r, &s, f);
     dg_spec t = s;
     unsigned edits = 1 + dg_pick(r, 3);
     for (unsigned k = 0; k < edits; k++)
-        dg_draw(r, &t, dg_pick(r, 13));
+        dg_draw(r, &t, dg_pick(r, 14));
     dg_render(&s, old_text, sizeof old_text);
     dg_render(&t, new_text, sizeof new_text);
     aa_policy *po = dg_load(old_text, "old.yaml", st);
@@ -330,16 +341,17 @@ static int dg_check_pair_rng(dg_rng *r, dg_stats *st) {
                                           "w:b", "x",   "y:c"};
     static const char *const scopes[] = {NULL, "s1", "t2", "u"};
     static const char *const targets[] = {NULL, "p1", "p2", "q"};
-    aa_meta metas[3] = {
+    aa_meta metas[4] = {
         {.key = "amount", .type = AA_VALUE_NUMBER, .number = 10},
         {.key = "amount", .type = AA_VALUE_STRING, .string = "big"},
         {.key = "amount", .type = AA_VALUE_NUMBER, .number = 1},
+        {.key = "env", .type = AA_VALUE_STRING, .string = "prod"},
     };
     for (size_t a = 0; a < 4 && !bad; a++)
         for (size_t b = 0; b < 6 && !bad; b++)
             for (size_t c = 0; c < 4 && !bad; c++)
                 for (size_t e = 0; e < 4 && !bad; e++)
-                    for (size_t m = 0; m < 4 && !bad; m++) {
+                    for (size_t m = 0; m < 5 && !bad; m++) {
                         aa_request q = {.agent = agents[a],
                                         .user = "u",
                                         .action = actions[b],
