@@ -87,8 +87,13 @@ static json_t *item_json(const aa_diff_item *it) {
         json_object_set_new(a, "tier", json_string(aa_tier_name(it->old_tier)));
         json_object_set_new(b, "allowed", json_boolean(it->new_allowed));
         json_object_set_new(b, "tier", json_string(aa_tier_name(it->new_tier)));
-        json_object_set_new(e, "old", a);
-        json_object_set_new(e, "new", b);
+        if (it->kind == AA_DIFF_METADATA) { /* an action, not decided */
+            json_decref(a);
+            json_decref(b);
+        } else {
+            json_object_set_new(e, "old", a);
+            json_object_set_new(e, "new", b);
+        }
         json_object_set_new(o, "example", e);
     } else {
         json_object_set_new(o, "example", json_null());

@@ -1057,6 +1057,7 @@ static void diff_metadata(dctx *c) {
         aa_diff_item *it = add_item(c, AA_DIFF_METADATA, AA_DIFF_CHANGE, NULL,
                                     pats, 1, c->msg.data);
         set_source(c, it, pn, "request_metadata", b->pos);
+        diff_meta_required(c, b, NULL, false);
     }
 }
 

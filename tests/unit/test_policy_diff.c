@@ -115,6 +115,13 @@ static const diff_case cases[] = {
      {{"profiles:\n  assistant:\n    role: editor\n    scopes: []\n",
        "profiles: {}\n"}},
      "change denied assistant write\nchange denied assistant read\n"},
+    {"request_metadata added",
+     "minimal.yaml",
+     {{"approval_policies:",
+       "request_metadata:\n  ticket:\n    type: string\n    required_for: "
+       "[\"wr*\"]\napproval_policies:"}},
+     "change metadata * - possible\n"
+     "change metadata * wra possible\n"},
     /* Near misses: the same languages, written otherwise. */
     {"deny list reordered",
      "enterprise.yaml",
