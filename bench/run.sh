@@ -204,6 +204,17 @@ else
     failed="$failed bench_request"
 fi
 
+# Policy analysis: `agent-auth diff` of a large generated policy against
+# an edited copy (bench_diff.c).
+echo
+echo "Policy analysis:"
+if [ -x "$build/bench/bench_diff" ]; then
+    dr=$("$build/bench/bench_diff" $quick) || failed="$failed bench_diff"
+    printf '%s\n' "$dr" | sed 's/^/  /'
+else
+    failed="$failed bench_diff"
+fi
+
 # The Python package: built into a venv under the bench build directory
 # (Debian's /usr/bin/python3, offline), then bench/python_bench.py.
 echo
@@ -228,7 +239,7 @@ echo
 
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
-        case $b in */bench_engine | */bench_request | */bench_lint) continue ;; esac
+        case $b in */bench_engine | */bench_request | */bench_lint | */bench_diff) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "== $(basename "$b")"

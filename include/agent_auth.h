@@ -785,6 +785,148 @@ typedef struct aa_audit_record {
 AA_API int aa_audit_append_decision(const char *path, const aa_request *req,
                                     const aa_audit_record *rec, aa_error *err);
 
+/* ------------------------------------------------------------------------ */
+/* Policy difference (docs/diff.md)                                         */
+/* ------------------------------------------------------------------------ */
+
+/* How much a difference matters, least first. */
+typedef enum {
+    AA_DIFF_SAME = 0,   /* no difference (a replayed request only) */
+    AA_DIFF_REASON = 1, /* only the reason or the approval policy's name */
+    AA_DIFF_CHANGE = 2, /* allowed or tier differ, and nothing widens */
+    AA_DIFF_WIDEN = 3   /* OLD denies and NEW allows, or NEW's tier is lower */
+} aa_diff_class;
+
+/* What differs. */
+typedef enum {
+    AA_DIFF_ALLOWED = 0, /* actions NEW allows and OLD does not */
+    AA_DIFF_DENIED = 1,  /* actions OLD allows and NEW does not */
+    AA_DIFF_TIER = 2,    /* the approval tier of actions both allow */
+    AA_DIFF_SCOPE = 3,   /* the scopes accepted, require_scope */
+    AA_DIFF_A2A = 4,     /* agent-to-agent calls (from, to, action) */
+    AA_DIFF_METADATA = 5 /* request_metadata requirements */
+} aa_diff_kind;
+
+/* "same", "reason", "change", "widen"; "allowed", "denied", "tier",
+ * "scope", "a2a", "metadata". */
+AA_API const char *aa_diff_class_name(aa_diff_class c);
+AA_API const char *aa_diff_kind_name(aa_diff_kind k);
+
+/* One difference between two policies. Strings belong to the aa_diff. */
+typedef struct aa_diff_item {
+    aa_diff_kind kind;
+    aa_diff_class cls;
+    /* 1 when the example request does not show the difference (it depends
+     * on a condition or on metadata the analysis cannot decide, or on a
+     * request the example could not build): the difference may exist. */
+    int possible;
+    const char *agent; /* the profile; NULL for the whole policy */
+    /* The patterns where it differs, as written (an action, scope or
+     * "from -> to : action" glob); the example lies within the first. */
+    const char *const *patterns;
+    size_t pattern_count;
+    /* One readable line: "copilot may now do `deploy:staging`". */
+    const char *message;
+    /* The example request that shows it (agent is `agent`, the user
+     * "user"): example_action NULL when there is none; scope and target
+     * NULL when not given. */
+    const char *example_action;
+    const char *example_scope;
+    const char *example_target;
+    /* The example's metadata: a value of the declared type for each key
+     * that request_metadata requires for example_action. */
+    const aa_meta *example_metadata;
+    size_t example_metadata_count;
+    /* The example decided under each policy (when there is an example). */
+    int old_allowed, new_allowed;
+    aa_tier old_tier, new_tier;
+    /* What explains it: "allowed by `deploy:*` in role editor"; NULL when
+     * nothing single does. Its position, in source_file (line 0: none). */
+    const char *source;
+    const char *source_file;
+    int source_line, source_column;
+} aa_diff_item;
+
+typedef struct aa_diff_options {
+    size_t size;     /* sizeof(aa_diff_options), or 0 (see aa_load_options) */
+    int hide_reason; /* leave out reason-only differences */
+} aa_diff_options;
+
+/* Zeroes *opts (the defaults) and sets its size. */
+AA_API void aa_diff_options_init(aa_diff_options *opts);
+
+typedef struct aa_diff aa_diff;
+
+/* The semantic difference of two loaded policies, per agent profile (and
+ * agents only one of them has): actions newly allowed and newly denied,
+ * tier, scope and A2A changes, and request_metadata changes, each with an
+ * example request decided under both (two engines, audit off, an empty
+ * in-memory store: delegation grants and sessions are not compared).
+ * Pattern languages are compared exactly; approval and A2A conditions are
+ * compared as written (with the variables they read), so a changed
+ * condition is reported where it applies, as `possible` when its example
+ * does not show it. AA_OK and *out, or AA_ENOMEM / AA_EINVAL. */
+AA_API int aa_policy_diff(const aa_policy *old_policy,
+                          const aa_policy *new_policy,
+                          const aa_diff_options *opts, aa_diff **out,
+                          aa_error *err);
+AA_API size_t aa_diff_count(const aa_diff *diff);
+AA_API const aa_diff_item *aa_diff_get(const aa_diff *diff, size_t i);
+/* Items of class c. */
+AA_API size_t aa_diff_count_class(const aa_diff *diff, aa_diff_class c);
+/* The highest class of any item (AA_DIFF_SAME when there is none). */
+AA_API aa_diff_class aa_diff_worst(const aa_diff *diff);
+AA_API void aa_diff_free(aa_diff *diff);
+
+/* Replay: requests decided under both policies. */
+typedef struct aa_replay aa_replay;
+
+/* One replayed request whose decision differs. Strings belong to the
+ * aa_replay. */
+typedef struct aa_replay_entry {
+    size_t line;    /* in the file (from 1); 0 for aa_replay_request */
+    const char *id; /* the request's "id" (JSON text) or the audit line's
+                       event_id; NULL when none */
+    const char *agent, *user, *action, *scope, *target_agent;
+    aa_diff_class cls;
+    int old_allowed, new_allowed;
+    aa_tier old_tier, new_tier;
+    const char *old_reason, *new_reason;
+} aa_replay_entry;
+
+/* Two engines over the policies (borrowed; they must outlive it), audit
+ * off, each with an empty in-memory store. */
+AA_API int aa_replay_new(const aa_policy *old_policy,
+                         const aa_policy *new_policy, aa_replay **out,
+                         aa_error *err);
+AA_API void aa_replay_free(aa_replay *r);
+
+/* Decides req under both (its session_id is ignored: sessions are not
+ * replayed) and sets *cls; a request that differs is kept as an entry,
+ * with `line` and the id (id_len bytes, or NULL). AA_EINVAL for a request
+ * that lacks agent, user or action or is not valid UTF-8. */
+AA_API int aa_replay_request(aa_replay *r, const aa_request *req, size_t line,
+                             const char *id, size_t id_len, aa_diff_class *cls);
+
+typedef enum {
+    AA_REPLAY_REQUESTS = 0, /* JSON Lines requests, as check --batch reads */
+    AA_REPLAY_AUDIT = 1     /* an audit log: its "authorize" lines, rebuilt from
+                               the logged fields and metadata */
+} aa_replay_format;
+
+/* Replays every request of the file at `path`. A line that is not a valid
+ * request is skipped with a warning in err naming the file and line
+ * (counted by aa_replay_invalid). AA_OK, or AA_EIO when the file cannot
+ * be read. */
+AA_API int aa_replay_file(aa_replay *r, const char *path,
+                          aa_replay_format format, aa_error *err);
+AA_API size_t aa_replay_total(const aa_replay *r);   /* requests decided */
+AA_API size_t aa_replay_invalid(const aa_replay *r); /* lines skipped */
+/* The entries (requests whose decision differs), in order. */
+AA_API size_t aa_replay_count(const aa_replay *r);
+AA_API const aa_replay_entry *aa_replay_get(const aa_replay *r, size_t i);
+AA_API size_t aa_replay_count_class(const aa_replay *r, aa_diff_class c);
+
 #ifdef __cplusplus
 }
 #endif

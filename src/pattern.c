@@ -457,6 +457,26 @@ static uint32_t representative(uint32_t lo, uint32_t hi) {
     return lo;
 }
 
+/* How readable a character is: lower-case letters first, then digits,
+ * upper-case letters, other printable ASCII, the rest. */
+static int readable_rank(uint32_t cp) {
+    if (cp >= 'a' && cp <= 'z')
+        return 0;
+    if (cp >= '0' && cp <= '9')
+        return 1;
+    if (cp >= 'A' && cp <= 'Z')
+        return 2;
+    return cp >= '!' && cp < 0x7f ? 3 : 4;
+}
+
+static int cmp_readable(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int rx = readable_rank(x), ry = readable_rank(y);
+    if (rx != ry)
+        return rx - ry;
+    return (x > y) - (x < y);
+}
+
 static uint64_t hash_node(uint32_t pos, const uint64_t *bits, size_t w) {
     uint64_t h = (pos + 1) * UINT64_C(0x9e3779b97f4a7c15);
     for (size_t i = 0; i < w; i++) {
@@ -597,9 +617,10 @@ static void put_witness(const search *s, uint32_t i, aa__buf *out) {
 }
 
 /* The general case: p's tokens are c->tok[0 .. np), the set's follow, with
- * nq[j] tokens for pattern j. */
+ * nq[j] tokens for pattern j. The first npos patterns of the set must all
+ * match (an intersection with p), the others must not. */
 static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
-                            bool skip_empty, aa__buf *witness) {
+                            size_t npos, bool skip_empty, aa__buf *witness) {
     search s;
     memset(&s, 0, sizeof s);
     aa__cover result = AA__COVER_NOMEM;
@@ -626,6 +647,8 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
             continue;
         s.rep[s.nsym++] = representative(lo, hi);
     }
+    /* The search tries symbols in this order: readable witnesses first. */
+    qsort(s.rep, s.nsym, sizeof *s.rep, cmp_readable);
     if ((uint64_t)(s.nsym + 4) * s.w + (uint64_t)s.nsym * (np + 1) / 8 >
             COVER_MAX_BITS ||
         (uint64_t)s.nsym * (c->ntok + c->nrng) > COVER_MAX_SETUP) {
@@ -646,6 +669,12 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
     s.univ = s.stars + 2 * s.w;
     uint64_t *next = cur + s.w; /* scratch for one step */
     uint64_t *start = s.stars + 3 * s.w;
+    /* Each pattern that must match: its states, and its accepting state. */
+    uint64_t *live = npos ? calloc(2 * npos * s.w, 8) : NULL;
+    if (npos && !live) {
+        free(cur);
+        goto out;
+    }
     size_t base = 0, t = np;
     for (size_t j = 0; j < n; j++) {
         set_bit(start, base);
@@ -653,7 +682,7 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
             const cover_tok *tk = &c->tok[t];
             if (tk->star) {
                 set_bit(s.stars, base + i);
-                if (i + 1 == nq[j])
+                if (i + 1 == nq[j] && j >= npos)
                     set_bit(s.univ, base + i);
                 continue;
             }
@@ -661,7 +690,13 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
                 if (tok_match(c, tk, s.rep[a]))
                     set_bit(s.adv + a * s.w, base + i);
         }
-        set_bit(s.accept, base + nq[j]);
+        if (j < npos) {
+            for (size_t i = 0; i <= nq[j]; i++)
+                set_bit(live + 2 * j * s.w, base + i);
+            set_bit(live + (2 * j + 1) * s.w, base + nq[j]);
+        } else {
+            set_bit(s.accept, base + nq[j]);
+        }
         base += nq[j] + 1;
     }
     for (size_t i = 0; i < np; i++)
@@ -683,10 +718,17 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         uint32_t pos = s.node[q].pos;
         memcpy(cur, s.bits + q * s.w, s.w * 8);
         if (any_bit(cur, s.univ, s.w))
-            continue; /* accepts every continuation */
+            continue;                  /* accepts every continuation */
+        bool dead = false, all = true; /* a pattern that must match */
+        for (size_t j = 0; j < npos && !dead; j++) {
+            dead = !any_bit(cur, live + 2 * j * s.w, s.w);
+            all = all && any_bit(cur, live + (2 * j + 1) * s.w, s.w);
+        }
+        if (dead)
+            continue; /* no continuation matches them all */
         bool read = cur[nstates / 64] >> (nstates % 64) & 1;
         if (pos == np) {
-            if (!any_bit(cur, s.accept, s.w) && (read || !skip_empty)) {
+            if (all && !any_bit(cur, s.accept, s.w) && (read || !skip_empty)) {
                 result = AA__COVER_NO;
                 if (witness)
                     put_witness(&s, (uint32_t)q, witness);
@@ -720,6 +762,7 @@ static aa__cover search_run(cover *c, size_t np, const size_t *nq, size_t n,
         }
     }
     free(cur);
+    free(live);
 out:
     search_free(&s);
     return result;
@@ -732,12 +775,21 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
 
 aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
                              unsigned flags, aa__buf *witness) {
+    return aa__glob_diff(pat, NULL, 0, set, n, flags, witness);
+}
+
+aa__cover aa__glob_diff(const char *pat, const char *const *also, size_t nalso,
+                        const char *const *set, size_t n, unsigned flags,
+                        aa__buf *witness) {
     bool skip_empty = flags & AA__COVER_SKIP_EMPTY;
     if (witness)
         aa__buf_reset(witness);
     size_t plen = strlen(pat);
     if (!aa__utf8_valid(pat, plen))
         return AA__COVER_UNKNOWN;
+    for (size_t j = 0; j < nalso; j++)
+        if (!aa__utf8_valid(also[j], strlen(also[j])))
+            return AA__COVER_UNKNOWN;
     for (size_t j = 0; j < n; j++)
         if (!aa__utf8_valid(set[j], strlen(set[j])))
             return AA__COVER_UNKNOWN;
@@ -750,6 +802,9 @@ aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
     if (!aa__has_wildcard(pat)) { /* one string: just match it */
         if (skip_empty && plen == 0)
             return AA__COVER_YES;
+        for (size_t j = 0; j < nalso; j++)
+            if (!aa__glob_match(also[j], strlen(also[j]), pat, plen))
+                return AA__COVER_YES; /* the intersection is empty */
         for (size_t j = 0; j < n; j++)
             if (aa__glob_match(set[j], strlen(set[j]), pat, plen))
                 return AA__COVER_YES;
@@ -761,16 +816,18 @@ aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
     cover c;
     memset(&c, 0, sizeof c);
     aa__cover result = AA__COVER_NOMEM;
-    size_t *nq = malloc((n ? n : 1) * sizeof *nq);
+    size_t *nq = malloc((n + nalso ? n + nalso : 1) * sizeof *nq);
     if (!nq)
         return AA__COVER_NOMEM;
     size_t np = parse_glob(&c, pat);
+    for (size_t j = 0; j < nalso; j++)
+        nq[j] = parse_glob(&c, also[j]);
     for (size_t j = 0; j < n; j++)
-        nq[j] = parse_glob(&c, set[j]);
+        nq[nalso + j] = parse_glob(&c, set[j]);
     if (c.bad)
         result = AA__COVER_UNKNOWN;
     else if (!c.oom)
-        result = search_run(&c, np, nq, n, skip_empty, witness);
+        result = search_run(&c, np, nq, n + nalso, nalso, skip_empty, witness);
     if (witness && witness->oom && result == AA__COVER_NO)
         result = AA__COVER_NOMEM;
     free(nq);

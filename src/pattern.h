@@ -107,6 +107,15 @@ aa__cover aa__glob_covers(const char *pat, const char *const *set, size_t n,
 #define AA__COVER_SKIP_EMPTY 1u
 aa__cover aa__glob_covers_ex(const char *pat, const char *const *set, size_t n,
                              unsigned flags, aa__buf *witness);
+/* Difference with an intersection: is every string that `pat` and every
+ * pattern of `also` (nalso of them) all match matched by some pattern of
+ * `set`? AA__COVER_NO comes with a witness in L(pat) and every L(also[i])
+ * and in no L(set[j]). With nalso 0 this is aa__glob_covers_ex. Used to
+ * show a string that one policy allows and another denies, e.g. an allow
+ * pattern of the new policy inside a deny pattern of the old one. */
+aa__cover aa__glob_diff(const char *pat, const char *const *also, size_t nalso,
+                        const char *const *set, size_t n, unsigned flags,
+                        aa__buf *witness);
 /* The same over the patterns of a pattern set (built or not). */
 aa__cover aa__patset_covers(const aa__patset *s, const char *pat,
                             unsigned flags, aa__buf *witness);

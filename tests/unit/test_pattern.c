@@ -489,6 +489,66 @@ static void test_cover_brute_force(void **state) {
     aa__buf_free(&w);
 }
 
+/* aa__glob_diff with an intersection: L(p) and L(a) minus the set, checked
+ * against brute force over short strings on random triples. */
+static void test_diff_intersection_brute_force(void **state) {
+    (void)state;
+    static char pats[300][32];
+    static char strs[400][32];
+    size_t np = make_patterns(pats, 300);
+    size_t ns = make_strings(strs, 400, 4);
+    aa__buf w;
+    aa__buf_init(&w);
+    size_t yes = 0, no = 0;
+    srand(19);
+    for (int k = 0; k < 20000; k++) {
+        const char *p = pats[(size_t)rand() % np];
+        const char *also[1] = {pats[(size_t)rand() % np]};
+        const char *set[2];
+        size_t n = (size_t)rand() % 3;
+        for (size_t j = 0; j < n; j++)
+            set[j] = pats[(size_t)rand() % np];
+        aa__cover r = aa__glob_diff(p, also, 1, set, n, 0, &w);
+        assert_true(r == AA__COVER_YES || r == AA__COVER_NO);
+        if (r == AA__COVER_NO) {
+            no++;
+            const char *s = w.data ? w.data : "";
+            assert_true(aa__glob_match(p, strlen(p), s, strlen(s)));
+            assert_true(aa__glob_match(also[0], strlen(also[0]), s, strlen(s)));
+            for (size_t j = 0; j < n; j++)
+                assert_false(
+                    aa__glob_match(set[j], strlen(set[j]), s, strlen(s)));
+            continue;
+        }
+        yes++;
+        for (size_t i = 0; i < ns; i++) {
+            const char *s = strs[i];
+            size_t l = strlen(s);
+            if (!aa__glob_match(p, strlen(p), s, l) ||
+                !aa__glob_match(also[0], strlen(also[0]), s, l))
+                continue;
+            bool hit = false;
+            for (size_t j = 0; j < n && !hit; j++)
+                hit = aa__glob_match(set[j], strlen(set[j]), s, l);
+            if (!hit)
+                fprintf(stderr, "'%s' & '%s' said covered, '%s' escapes\n", p,
+                        also[0], s);
+            assert_true(hit);
+        }
+    }
+    assert_true(yes > 2000);
+    assert_true(no > 2000);
+    /* The examples the policy diff relies on. */
+    const char *a1[1] = {"deploy:*"}, *s1[1] = {"deploy:prod"};
+    assert_int_equal(aa__glob_diff("*:staging", a1, 1, s1, 1, 0, &w),
+                     AA__COVER_NO);
+    assert_string_equal(w.data, "deploy:staging");
+    const char *a2[1] = {"read:*"};
+    assert_int_equal(aa__glob_diff("write:*", a2, 1, NULL, 0, 0, &w),
+                     AA__COVER_YES);
+    aa__buf_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_helpers),
@@ -499,6 +559,7 @@ int main(void) {
         cmocka_unit_test(test_cover_patset),
         cmocka_unit_test(test_cover_bounds),
         cmocka_unit_test(test_cover_brute_force),
+        cmocka_unit_test(test_diff_intersection_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,133 @@
+#!/bin/bash
+# `agent-auth diff OLD NEW`: semantic differences with examples and
+# sources, text and JSON, --fail-on, replay of a request file and of an
+# audit log written by `agent-auth check`, and exit 2 for usage errors and
+# invalid policies.
+. "$(dirname "$0")/lib.sh"
+
+cp "$ENTERPRISE" old.yaml
+sed 's/deny: \["deploy:prod-db", "delete:\*"\]/deny: ["delete:*"]/' old.yaml > wide.yaml
+sed 's/deny: \["write:\*"\]/deny: ["write:*", "search:*"]/' old.yaml > narrow.yaml
+
+# Identical: nothing, exit 0.
+aa diff old.yaml old.yaml
+expect_rc 0 "identical policies"
+expect_out "No semantic difference." "identical says so"
+expect_out "Summary: 0 widen, 0 change, 0 reason-only" "identical summary"
+
+# A widening: exit 1 by default, with the example and the grant's source.
+aa diff old.yaml wide.yaml
+expect_rc 1 "a widening fails by default"
+expect_out 'widen  copilot may now do `deploy:prod-db` (allowed by `deploy:*` in role engineer; OLD denied it by `deploy:prod-db` in profile copilot, wide.yaml:27:15)' "widen line"
+expect_out "example: copilot deploy:prod-db: denied -> allowed (autonomous)" "widen example"
+expect_out "Summary: 1 widen, 0 change, 0 reason-only" "widen summary"
+
+aa diff old.yaml wide.yaml -o json
+expect_rc 1 "json widen"
+expect_json "d['summary'] == {'widen': 1, 'change': 0, 'reason': 0}" "json summary"
+expect_json "d['differences'][0]['kind'] == 'allowed' and d['differences'][0]['class'] == 'widen' and d['differences'][0]['agent'] == 'copilot'" "json item"
+expect_json "d['differences'][0]['example'] == {'action': 'deploy:prod-db', 'scope': None, 'target_agent': None, 'metadata': {}, 'old': {'allowed': False, 'tier': 'autonomous'}, 'new': {'allowed': True, 'tier': 'autonomous'}}" "json example"
+expect_json "d['differences'][0]['source']['file'] == 'wide.yaml' and d['differences'][0]['source']['line'] == 27 and d['differences'][0]['patterns'] == ['deploy:*']" "json source"
+
+# The other way round it is a narrowing: a change, exit 0 unless
+# --fail-on change.
+aa diff wide.yaml old.yaml
+expect_rc 0 "a narrowing passes --fail-on widen"
+expect_out 'change copilot may no longer do `deploy:prod-db` (denied by `deploy:prod-db` in profile copilot, old.yaml:38:12)' "narrow line"
+aa diff old.yaml narrow.yaml --fail-on change
+expect_rc 1 "--fail-on change fails on a narrowing"
+expect_out 'change research-bot may no longer do `search:a`' "narrow example"
+aa diff old.yaml narrow.yaml --fail-on widen
+expect_rc 0 "--fail-on widen passes a narrowing"
+aa diff old.yaml old.yaml --fail-on change
+expect_rc 0 "--fail-on change passes identical"
+
+# Tier, scope and A2A changes.
+sed 's/    default_tier: soft/    default_tier: autonomous/' old.yaml > tier.yaml
+aa diff old.yaml tier.yaml
+expect_rc 1 "a lower default tier widens"
+expect_out "widen  billing-agent's default tier is now autonomous (was soft)" "tier line"
+expect_out "example: billing-agent pay:invoice: allowed (soft) -> allowed (autonomous)" "tier example"
+sed 's/scopes: \["workspace:research"\]/scopes: ["workspace:*"]/' old.yaml > scope.yaml
+aa diff old.yaml scope.yaml -o json
+expect_rc 1 "a wider scope widens"
+expect_json "d['differences'][0]['kind'] == 'scope' and d['differences'][0]['example']['scope'] == 'workspace:a'" "scope example"
+sed 's/  default: deny/  default: allow/' old.yaml > a2a.yaml
+aa diff old.yaml a2a.yaml
+expect_rc 1 "a2a default allow widens"
+expect_out "widen  copilot: calls no A2A policy matches are now allowed" "a2a line"
+expect_out "example: copilot deploy:a -> other-agent: denied -> allowed (autonomous)" "a2a example"
+
+# An approval policy removed: the example carries the metadata its
+# condition asks for.
+"$PY" - old.yaml noprod.yaml <<'PY'
+import sys
+s = open(sys.argv[1]).read()
+start = s.index("  - name: production-deploy")
+end = s.index("  - name: large-payment")
+open(sys.argv[2], "w").write(s[:start] + s[end:])
+PY
+aa diff old.yaml noprod.yaml
+expect_rc 1 "a removed approval policy widens"
+expect_out 'widen  copilot: approval policy `production-deploy` (strong) removed (approval policy production-deploy, old.yaml:57:5)' "removed approval line"
+expect_out "example: copilot deploy:a metadata env=prod: allowed (strong) -> allowed (autonomous)" "removed approval example"
+
+# Replay of requests: each changed decision with its id (else its line).
+cat > reqs.jsonl <<'EOT'
+{"id": "r1", "agent": "copilot", "user": "alice", "action": "deploy:prod-db"}
+{"agent": "copilot", "user": "alice", "action": "deploy:prod-db", "scope": "repo:x"}
+{"id": 3, "agent": "copilot", "user": "alice", "action": "read:docs"}
+{"agent": "copilot", "action": "read:docs"}
+EOT
+aa diff old.yaml wide.yaml --requests reqs.jsonl
+expect_rc 1 "replay widens"
+expect_out 'widen  id "r1": copilot deploy:prod-db: denied -> allowed (autonomous)' "replay by id"
+expect_out 'widen  line 2: copilot deploy:prod-db scope repo:x: denied -> allowed (autonomous)' "replay by line"
+expect_out "Replay: 3 requests, 2 widen, 0 change, 0 reason-only, 1 unchanged, 1 skipped" "replay summary"
+expect_err "reqs.jsonl:4: request skipped: field 'user' is required" "invalid line named"
+aa diff old.yaml wide.yaml --requests reqs.jsonl -o json
+expect_json "d['replay']['total'] == 3 and d['replay']['invalid'] == 1 and d['replay']['summary']['widen'] == 2" "json replay summary"
+expect_json "d['replay']['changed'][0]['id'] == 'r1' and d['replay']['changed'][1]['id'] is None and d['replay']['changed'][1]['line'] == 2" "json replay ids"
+expect_json "d['replay']['changed'][0]['old']['allowed'] is False and d['replay']['changed'][0]['new']['allowed'] is True" "json replay answers"
+# Unchanged policies: the replay finds nothing either.
+aa diff old.yaml old.yaml --requests reqs.jsonl --fail-on change
+expect_rc 0 "replay of identical policies"
+expect_out "Replay: 3 requests, 0 widen, 0 change, 0 reason-only, 3 unchanged, 1 skipped" "identical replay"
+
+# Replay of an audit log written by `agent-auth check`.
+aa -c old.yaml check --agent copilot --user alice --action deploy:prod-db
+expect_rc 1 "check denies under OLD"
+aa -c old.yaml check --agent copilot --user alice --action read:docs --metadata env=prod
+expect_rc 0 "check allows under OLD"
+aa diff old.yaml wide.yaml --audit .agent_auth/audit.jsonl -o json
+expect_rc 1 "audit replay widens"
+expect_json "d['replay']['format'] == 'audit' and d['replay']['total'] == 2 and d['replay']['summary']['widen'] == 1" "audit replay counts"
+expect_json "len(d['replay']['changed'][0]['id']) == 36 and d['replay']['changed'][0]['action'] == 'deploy:prod-db'" "audit replay id is the event id"
+aa diff old.yaml wide.yaml --audit .agent_auth/audit.jsonl
+expect_out 'copilot deploy:prod-db: denied -> allowed (autonomous)' "audit replay text"
+
+# Usage errors and invalid policies: exit 2.
+aa diff old.yaml
+expect_rc 2 "one policy"
+aa diff old.yaml wide.yaml --fail-on sometimes
+expect_rc 2 "bad --fail-on"
+expect_err "--fail-on takes widen or change" "bad --fail-on message"
+aa diff old.yaml wide.yaml --requests reqs.jsonl --audit x
+expect_rc 2 "both replay sources"
+aa diff old.yaml missing.yaml
+expect_rc 2 "missing policy"
+expect_err "missing.yaml" "missing policy named"
+printf 'version: "1.0"\nprofiles:\n  a:\n    role: nope\n' > bad.yaml
+aa diff old.yaml bad.yaml
+expect_rc 2 "invalid policy"
+expect_err "bad.yaml:4:11" "invalid policy position"
+aa diff old.yaml wide.yaml --requests nothere.jsonl
+expect_rc 2 "unreadable request file"
+aa diff old.yaml bad.yaml -o json
+expect_rc 2 "invalid policy json"
+expect_json "'error' in d" "json error object"
+aa diff --help
+expect_rc 0 "help"
+expect_out "--fail-on" "help lists --fail-on"
+
+finish
