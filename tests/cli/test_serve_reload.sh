@@ -91,7 +91,8 @@ PYEOF
 cat >load.py <<'PYEOF'
 import http.client, json, os, sys, threading
 host, port = sys.argv[1], int(sys.argv[2])
-body = json.dumps({"agent": "assistant", "user": "bob", "action": "write"})
+body = sys.argv[3] if len(sys.argv) > 3 else \
+    json.dumps({"agent": "assistant", "user": "bob", "action": "write"})
 stats = {"ok": 0, "bad": 0, "allowed": 0, "denied": 0}
 lock = threading.Lock()
 def worker():
@@ -271,6 +272,35 @@ grep -q 'policy reload failed.*state store.*st3' st.err && pass || fail "reload_
 req GET /v1/sessions
 expect_json "[x['session_id'] for x in d]==['$S2']" "reload_state_path: the second store still serves"
 [ -e st3/state.db ] && fail "reload_state_path: a file was made in the refused directory" || pass
+
+# Under continuous load, reloads that switch between two stores fail no
+# request: each finishes with the store its snapshot holds, and a store is
+# closed only when its last request is done. The requests carry a session
+# id, so that every decision looks the session up in the store.
+cp s1.yaml sp.yaml
+req POST /v1/policy/reload
+expect_code 200 "back to the first store"
+HP=${URL#http://}
+rm -f stop started
+"$PY" load.py "${HP%:*}" "${HP##*:}" "{\"agent\":\"assistant\",\"user\":\"bob\",\"action\":\"write\",\"session_id\":\"$S1\"}" >load2.out 2>load2.err &
+LOAD_PID=$!
+i=0
+while [ ! -e started ] && [ $i -lt 200 ]; do sleep 0.025; i=$((i + 1)); done
+reload_fail=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+    if [ $((n % 2)) = 1 ]; then cp s2.yaml p2.tmp; else cp s1.yaml p2.tmp; fi
+    mv p2.tmp sp.yaml
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$URL/v1/policy/reload")
+    [ "$code" = 200 ] || reload_fail=$((reload_fail + 1))
+    sleep 0.1
+done
+touch stop
+wait "$LOAD_PID"
+[ "$reload_fail" = 0 ] && pass || fail "reload_state_path: $reload_fail store-switching reloads failed under load"
+cat load2.err >&2
+# In the first store the session is valid (allowed); in the second it is unknown (denied).
+"$PY" -c 'import json,sys; d=json.load(open("load2.out")); print("load during 10 store switches:", d, file=sys.stderr); sys.exit(0 if d["bad"]==0 and d["ok"]>=100 and d["allowed"]>0 and d["denied"]>0 else 1)' \
+    && pass || fail "reload_state_path: requests failed while the store switched: $(cat load2.out)"
 stop_server
 expect_rc 0 "SIGTERM after store switches"
 
