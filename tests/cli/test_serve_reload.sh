@@ -225,6 +225,26 @@ grep -q 'agent_auth_policy_reloads_total{result="error"} 0' "$OUT" && pass || fa
 stop_server
 expect_rc 0 "SIGTERM with a ConfigMap"
 
+# A policy path that is a symlink to a file in another directory, edited
+# in place there: that directory is watched too. (test: watch_symlink_elsewhere)
+mkdir -p elsewhere
+cp a.yaml elsewhere/real.yaml
+ln -s elsewhere/real.yaml linked.yaml
+start_server ln -c linked.yaml serve --listen 127.0.0.1:0 --watch || { finish; exit; }
+post /v1/authorize "$W"
+expect_json 'd["allowed"] is True' "watch_symlink_elsewhere: policy a"
+cat b.yaml >elsewhere/real.yaml
+i=0
+while [ $i -lt 200 ]; do
+    post /v1/authorize "$W"
+    grep -q '"allowed":false' "$OUT" && break
+    sleep 0.025
+    i=$((i + 1))
+done
+expect_json 'd["allowed"] is False' "watch_symlink_elsewhere: an edit of the target in its own directory is seen"
+stop_server
+expect_rc 0 "SIGTERM with a symlinked policy"
+
 # ---- a reload that names another state store --------------------------------------
 # (test: reload_state_path) The new store is opened and used; the old one
 # is closed once no request holds it. A store that cannot be opened
