@@ -78,7 +78,7 @@ static int cmp_double(const void *a, const void *b) {
 static long response_len(const char *buf, size_t len, int *status) {
     const char *end = memmem(buf, len, "\r\n\r\n", 4);
     if (!end)
-        return len >= sizeof ((conn *)0)->in ? -1 : 0;
+        return len >= sizeof((conn *)0)->in ? -1 : 0;
     size_t head = (size_t)(end - buf) + 4;
     if (len < 12 || strncmp(buf, "HTTP/1.", 7) != 0)
         return -1;
@@ -175,8 +175,8 @@ int main(int argc, char **argv) {
                 c->sent_off = 0;
             }
             while (c->busy && c->sent_off < reqlen) {
-                ssize_t w = send(c->fd, req + c->sent_off,
-                                 reqlen - c->sent_off, MSG_NOSIGNAL);
+                ssize_t w = send(c->fd, req + c->sent_off, reqlen - c->sent_off,
+                                 MSG_NOSIGNAL);
                 if (w <= 0)
                     break;
                 c->sent_off += (size_t)w;
@@ -197,8 +197,8 @@ int main(int argc, char **argv) {
         for (int k = 0; k < n; k++) {
             conn *c = &cs[evs[k].data.u32];
             for (;;) {
-                ssize_t r = recv(c->fd, c->in + c->inlen,
-                                 sizeof c->in - c->inlen, 0);
+                ssize_t r =
+                    recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
                 if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
                     fprintf(stderr, "loadgen: a connection closed\n");
                     return 1;

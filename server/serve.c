@@ -375,6 +375,7 @@ typedef struct watcher {
     int fd;
     const char *path; /* the policy path as given */
     const char *name; /* its last component */
+    int own_wd;       /* the watch on the policy path's directory */
     int target_wd;    /* the watch on the resolved file's directory, or -1 */
     char target_dir[PATH_MAX];
     srv_file_id seen; /* the file last loaded or tried */
@@ -423,7 +424,7 @@ static int watch_policy(watcher *w, const char *path, const srv_file_id *id) {
     if (slash)
         *slash = 0;
     const char *d = slash ? (*dir ? dir : "/") : ".";
-    if (watch_dir(w->fd, d) < 0) {
+    if ((w->own_wd = watch_dir(w->fd, d)) < 0) {
         close(w->fd);
         w->fd = -1;
         return -1;
@@ -432,9 +433,10 @@ static int watch_policy(watcher *w, const char *path, const srv_file_id *id) {
     return w->fd;
 }
 
-/* Reads the events: 2 when one names the policy file itself (reload it
- * whatever its identity: an edit in place within one clock tick keeps
- * mtime and size), 1 for any other change in a watched directory, else 0. */
+/* Reads the events: 2 when one names the policy file in its own directory
+ * (reload it whatever its identity: an edit in place within one clock tick
+ * keeps mtime and size), 1 for any other change in a watched directory
+ * (the file's identity decides), else 0. */
 static int watch_events(watcher *w) {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
     int hit = 0;
@@ -442,7 +444,8 @@ static int watch_events(watcher *w) {
     while ((n = read(w->fd, buf, sizeof buf)) > 0) {
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->len && strcmp(ev->name, w->name) == 0)
+            if (ev->wd == w->own_wd && ev->len &&
+                strcmp(ev->name, w->name) == 0)
                 hit = 2;
             else if (hit == 0)
                 hit = 1;
