@@ -707,7 +707,8 @@ static void policy_reload(srv *s, const srv_http_req *r, const char *rest,
                           srv_http_resp *o) {
     (void)r, (void)rest;
     aa_error *err = aa_error_new();
-    int rc = srv_reload(s, err);
+    char why[1024];
+    int rc = srv_reload(s, err, why, sizeof why);
     if (rc == AA_OK) {
         srv_snap *snap = srv_snap_get(s);
         reply(o, 200,
@@ -717,13 +718,13 @@ static void policy_reload(srv *s, const srv_http_req *r, const char *rest,
     } else {
         json_t *errors = diag_lines(err, false, rc);
         json_t *v = json_object();
-        json_object_set_new(
-            v, "error",
-            cli_jstr("the policy did not load; the previous one keeps "
-                     "serving"));
+        char msg[1200];
+        snprintf(msg, sizeof msg,
+                 "the policy did not load; the previous one keeps serving: %s",
+                 why);
+        json_object_set_new(v, "error", cli_jstr(msg));
         json_object_set_new(v, "errors", errors);
-        srv_log(s, "error", "policy reload failed: %s",
-                json_string_value(json_array_get(errors, 0)));
+        srv_log(s, "error", "policy reload failed: %s", why);
         reply(o, 422, v);
     }
     aa_error_free(err);
@@ -758,10 +759,10 @@ static void readyz(srv *s, const srv_http_req *r, const char *rest,
         json_array_append_new(reasons, cli_jstr(msg));
     }
     pthread_mutex_unlock(&s->reload_mu);
-    if (s->store_path && !writable(s->store_path)) {
+    if (snap->store->path && !writable(snap->store->path)) {
         char msg[4200];
         snprintf(msg, sizeof msg, "state store %s is not writable",
-                 s->store_path);
+                 snap->store->path);
         json_array_append_new(reasons, cli_jstr(msg));
     }
     if (aa_policy_audit_enabled(snap->policy)) {

@@ -38,9 +38,11 @@ void srv_log(const srv *s, const char *level, const char *fmt, ...) {
 }
 
 /* Reads the whole policy file (at most 16 MiB): the same bytes are hashed
- * and compiled, so the sha256 always names the policy that serves. When it
- * cannot, the library's own loader words the error (with the file name). */
-static int read_file(const char *path, char **out, size_t *len, aa_error *err) {
+ * and compiled, so the sha256 always names the policy that serves; *id
+ * names the file they came from. When it cannot, the library's own loader
+ * words the error (with the file name). */
+static int read_file(const char *path, char **out, size_t *len, srv_file_id *id,
+                     aa_error *err) {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -65,6 +67,10 @@ static int read_file(const char *path, char **out, size_t *len, aa_error *err) {
             close(fd);
             *out = buf;
             *len = n;
+            id->dev = st.st_dev;
+            id->ino = st.st_ino;
+            id->mtime = st.st_mtim;
+            id->size = st.st_size;
             return AA_OK;
         }
         free(buf);
@@ -78,6 +84,23 @@ static int read_file(const char *path, char **out, size_t *len, aa_error *err) {
     return rc == AA_OK ? AA_EBUSY : rc;
 }
 
+bool srv_file_id_of(const char *path, srv_file_id *id) {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->mtime = st.st_mtim;
+    id->size = st.st_size;
+    return true;
+}
+
+bool srv_file_id_equal(const srv_file_id *a, const srv_file_id *b) {
+    return a->dev == b->dev && a->ino == b->ino &&
+           a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec && a->size == b->size;
+}
+
 static void sha256_hex(const char *data, size_t len, char hex[65]) {
     unsigned char d[32];
     unsigned int n = 0;
@@ -87,40 +110,87 @@ static void sha256_hex(const char *data, size_t len, char hex[65]) {
     hex[64] = 0;
 }
 
+/* ---- state stores -------------------------------------------------------- */
+
+/* Opens the state store at path: the one place the service opens a store
+ * (the CLI's `sessions --create` opens it the same way: created when
+ * missing). */
+static int store_open(const char *path, srv_store **out, aa_error *err) {
+    *out = NULL;
+    srv_store *st = calloc(1, sizeof *st);
+    if (!st || !(st->path = strdup(path))) {
+        free(st);
+        return AA_ENOMEM;
+    }
+    atomic_init(&st->refs, 1);
+    int rc = aa_store_open_sqlite(path, &st->store, err);
+    if (rc != AA_OK) {
+        free(st->path);
+        free(st);
+        return rc;
+    }
+    *out = st;
+    return AA_OK;
+}
+
+static srv_store *store_ref(srv_store *st) {
+    atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+    return st;
+}
+
+static void store_put(srv_store *st) {
+    if (st &&
+        atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) == 1) {
+        aa_store_free(st->store);
+        free(st->path);
+        free(st);
+    }
+}
+
+/* ---- snapshots ----------------------------------------------------------- */
+
 static void snap_free(srv_snap *snap) {
     aa_engine_free(snap->engine);
     aa_policy_free(snap->policy);
+    store_put(snap->store);
     free(snap);
 }
 
-/* Loads and compiles the file into a new snapshot over s->store. */
-static int snap_load(srv *s, srv_snap **out, aa_error *err) {
+/* Loads and compiles the file into a new snapshot. Its store is the one of
+ * `prev` (the snapshot serving now, NULL at start) when the path is the
+ * same, else the store at the new path, opened now. *store_failed tells a
+ * store that cannot be opened from a policy that does not load. */
+static int snap_load(srv *s, const srv_snap *prev, srv_snap **out,
+                     bool *store_failed, aa_error *err) {
     *out = NULL;
+    *store_failed = false;
     char *data;
     size_t len;
-    int rc = read_file(s->config_path, &data, &len, err);
-    if (rc != AA_OK)
-        return rc;
     srv_snap *snap = calloc(1, sizeof *snap);
-    if (!snap) {
-        free(data);
+    if (!snap)
         return AA_ENOMEM;
+    int rc = read_file(s->config_path, &data, &len, &snap->file, err);
+    if (rc != AA_OK) {
+        free(snap);
+        return rc;
     }
     atomic_init(&snap->refs, 1);
     sha256_hex(data, len, snap->sha256);
     rc = aa_policy_load_buffer(data, len, s->config_path, NULL, &snap->policy,
                                err);
     free(data);
-    if (rc == AA_OK && !s->store) {
+    if (rc == AA_OK) {
         const char *path =
             s->state_path ? s->state_path : aa_policy_state_path(snap->policy);
-        rc = aa_store_open_sqlite(path, &s->store, err);
-        if (rc == AA_OK)
-            s->store_path = strdup(path);
+        if (prev &&
+            (!prev->store->path || strcmp(prev->store->path, path) == 0))
+            snap->store = store_ref(prev->store);
+        else if ((rc = store_open(path, &snap->store, err)) != AA_OK)
+            *store_failed = true;
     }
     if (rc == AA_OK) {
         aa_engine_options o = {0};
-        o.store = s->store;
+        o.store = snap->store->store;
         rc = aa_engine_new(snap->policy, &o, &snap->engine, err);
     }
     if (rc != AA_OK) {
@@ -137,22 +207,32 @@ int srv_init(srv *s, const char *config_path, const char *state_path,
     s->config_path = config_path;
     s->state_path = state_path;
     s->max_body = 1 << 20;
+    s->store_memory = store_memory;
     pthread_mutex_init(&s->snap_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
-    if (store_memory) {
-        int rc = aa_store_open_memory(&s->store, err);
-        if (rc != AA_OK)
+    srv_snap mem = {0};
+    if (store_memory) { /* a stand-in "previous" snapshot with the store */
+        mem.store = calloc(1, sizeof *mem.store);
+        if (!mem.store)
+            return AA_ENOMEM;
+        atomic_init(&mem.store->refs, 1);
+        int rc = aa_store_open_memory(&mem.store->store, err);
+        if (rc != AA_OK) {
+            free(mem.store);
             return rc;
+        }
     }
-    return snap_load(s, &s->cur, err);
+    bool store_failed;
+    int rc =
+        snap_load(s, store_memory ? &mem : NULL, &s->cur, &store_failed, err);
+    store_put(mem.store);
+    return rc;
 }
 
 void srv_free(srv *s) {
     if (s->cur)
         srv_snap_put(s->cur);
     s->cur = NULL;
-    aa_store_free(s->store);
-    free(s->store_path);
     free(s->token);
     pthread_mutex_destroy(&s->snap_mu);
     pthread_mutex_destroy(&s->reload_mu);
@@ -171,34 +251,48 @@ void srv_snap_put(srv_snap *snap) {
         snap_free(snap);
 }
 
-int srv_reload(srv *s, aa_error *err) {
+int srv_reload(srv *s, aa_error *err, char *why, size_t whylen) {
     pthread_mutex_lock(&s->reload_mu);
+    srv_snap *prev = srv_snap_get(s);
     srv_snap *snap;
-    int rc = snap_load(s, &snap, err);
+    bool store_failed;
+    int rc = snap_load(s, prev, &snap, &store_failed, err);
     if (rc == AA_OK) {
-        if (s->store_path && !s->state_path &&
-            strcmp(aa_policy_state_path(snap->policy), s->store_path) != 0)
-            srv_log(s, "warn",
-                    "the reloaded policy names another state store (%s); "
-                    "the service keeps %s until restarted",
-                    aa_policy_state_path(snap->policy), s->store_path);
+        if (snap->store != prev->store)
+            srv_log(s, "info",
+                    "the reloaded policy names another state "
+                    "store: now %s (was %s)",
+                    snap->store->path, prev->store->path);
         pthread_mutex_lock(&s->snap_mu);
         srv_snap *old = s->cur;
         s->cur = snap;
         pthread_mutex_unlock(&s->snap_mu);
-        srv_snap_put(old);
+        srv_snap_put(old); /* freed, with its store, by its last request */
         s->last_reload_error[0] = 0;
         atomic_fetch_add(&s->m.reloads_ok, 1);
     } else {
-        const aa_diag *d = aa_error_get(err, 0);
+        const aa_diag *d = NULL; /* the first error, not a warning */
+        for (size_t i = 0; i < aa_error_count(err) && !d; i++)
+            if (aa_error_get(err, i)->severity == AA_SEVERITY_ERROR)
+                d = aa_error_get(err, i);
+        char msg[900];
         if (d)
-            aa_diag_format(d, s->last_reload_error,
-                           sizeof s->last_reload_error);
+            aa_diag_format(d, msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "%s", aa_strerror(rc));
+        if (store_failed)
+            snprintf(s->last_reload_error, sizeof s->last_reload_error,
+                     "the reloaded policy names a state store that cannot be "
+                     "opened (%s is kept): %s",
+                     prev->store->path ? prev->store->path : "memory", msg);
         else
             snprintf(s->last_reload_error, sizeof s->last_reload_error, "%s",
-                     aa_strerror(rc));
+                     msg);
         atomic_fetch_add(&s->m.reloads_error, 1);
     }
+    if (why)
+        snprintf(why, whylen, "%s", s->last_reload_error);
+    srv_snap_put(prev);
     pthread_mutex_unlock(&s->reload_mu);
     return rc;
 }

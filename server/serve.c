@@ -345,13 +345,14 @@ static long ms_since(const struct timespec *t0) {
 
 static void reload(srv *s, const char *why) {
     aa_error *err = aa_error_new();
-    if (srv_reload(s, err) == AA_OK) {
+    char reason[1024];
+    if (srv_reload(s, err, reason, sizeof reason) == AA_OK) {
         srv_log(s, "info", "policy reloaded (%s)", why);
     } else {
         srv_log(s, "error",
                 "policy reload (%s) failed; the previous policy "
-                "keeps serving:",
-                why);
+                "keeps serving: %s",
+                why, reason);
         for (size_t i = 0; i < aa_error_count(err); i++) {
             char line[1024];
             aa_diag_format(aa_error_get(err, i), line, sizeof line);
@@ -361,41 +362,125 @@ static void reload(srv *s, const char *why) {
     aa_error_free(err);
 }
 
-/* Watches the policy file's directory: editors and config managers often
- * replace a file by renaming another over it. */
-static int watch_policy(const char *path, const char **name) {
-    int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-    if (fd < 0)
+/* --watch. The policy file's directory is watched, not the file: editors
+ * and config managers replace a file by renaming another over it, and a
+ * Kubernetes ConfigMap volume swaps a `..data` symlink to a new directory
+ * (the policy, `agent_auth.yaml -> ..data/agent_auth.yaml`, never changes
+ * as a name). So any change in the directory is a hint; after the debounce
+ * the file the path resolves to now is compared with the one last loaded
+ * (device, inode, mtime, size), and only a different file is reloaded.
+ * The directory of the resolved file is watched too when it is elsewhere
+ * (a symlink to a file in another directory, edited in place). */
+typedef struct watcher {
+    int fd;
+    const char *path; /* the policy path as given */
+    const char *name; /* its last component */
+    int own_wd;       /* the watch on the policy path's directory */
+    int target_wd;    /* the watch on the resolved file's directory, or -1 */
+    char target_dir[PATH_MAX];
+    srv_file_id seen; /* the file last loaded or tried */
+    bool have_seen;
+} watcher;
+
+static int watch_dir(int fd, const char *dir) {
+    return inotify_add_watch(fd, dir,
+                             IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+                                 IN_CREATE | IN_DELETE | IN_ATTRIB |
+                                 IN_DELETE_SELF | IN_MOVE_SELF);
+}
+
+/* Watches the directory of the file the policy path resolves to now, when
+ * that is not the policy's own directory. */
+static void watch_target(watcher *w, const char *own_dir) {
+    char real[PATH_MAX], own[PATH_MAX];
+    if (!realpath(w->path, real) || !realpath(own_dir, own))
+        return;
+    char *slash = strrchr(real, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    const char *dir = *real ? real : "/";
+    if (strcmp(dir, own) == 0 || strcmp(dir, w->target_dir) == 0)
+        return;
+    if (w->target_wd >= 0)
+        inotify_rm_watch(w->fd, w->target_wd);
+    w->target_wd = watch_dir(w->fd, dir);
+    snprintf(w->target_dir, sizeof w->target_dir, "%s", dir);
+}
+
+static int watch_policy(watcher *w, const char *path, const srv_file_id *id) {
+    memset(w, 0, sizeof *w);
+    w->target_wd = -1;
+    w->path = path;
+    w->seen = *id;
+    w->have_seen = true;
+    w->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (w->fd < 0)
         return -1;
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
-    *name = slash ? path + (slash - dir) + 1 : path;
+    w->name = slash ? path + (slash - dir) + 1 : path;
     if (slash)
         *slash = 0;
-    if (inotify_add_watch(fd, slash ? (*dir ? dir : "/") : ".",
-                          IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE |
-                              IN_ATTRIB) < 0) {
-        close(fd);
+    const char *d = slash ? (*dir ? dir : "/") : ".";
+    if ((w->own_wd = watch_dir(w->fd, d)) < 0) {
+        close(w->fd);
+        w->fd = -1;
         return -1;
     }
-    return fd;
+    watch_target(w, d);
+    return w->fd;
 }
 
-/* True when the events read from fd name the policy file. */
-static bool policy_changed(int fd, const char *name) {
+/* Reads the events: 2 when one names the policy file in its own directory
+ * (reload it whatever its identity: an edit in place within one clock tick
+ * keeps mtime and size), 1 for any other change in a watched directory
+ * (the file's identity decides), else 0. */
+static int watch_events(watcher *w) {
     char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
-    bool hit = false;
+    int hit = 0;
     ssize_t n;
-    while ((n = read(fd, buf, sizeof buf)) > 0) {
+    while ((n = read(w->fd, buf, sizeof buf)) > 0) {
         for (char *p = buf; p < buf + n;) {
             struct inotify_event *ev = (struct inotify_event *)p;
-            if (ev->len && strcmp(ev->name, name) == 0)
-                hit = true;
+            if (ev->wd == w->own_wd && ev->len &&
+                strcmp(ev->name, w->name) == 0)
+                hit = 2;
+            else if (hit == 0)
+                hit = 1;
+            if (ev->wd == w->target_wd && (ev->mask & IN_IGNORED)) {
+                w->target_wd = -1; /* that directory is gone */
+                w->target_dir[0] = 0;
+            }
             p += sizeof *ev + ev->len;
         }
     }
     return hit;
+}
+
+/* After the debounce: reloads when the policy path names another file
+ * than the one serving and the one last tried (a broken file is tried
+ * once, not at every event), or when `force`; then follows the new file's
+ * directory. */
+static void watch_settle(watcher *w, srv *s, bool force) {
+    srv_file_id now;
+    bool have = srv_file_id_of(w->path, &now);
+    srv_snap *snap = srv_snap_get(s);
+    bool changed = have && !srv_file_id_equal(&now, &snap->file) &&
+                   !(w->have_seen && srv_file_id_equal(&now, &w->seen));
+    srv_snap_put(snap);
+    if (force || changed) {
+        reload(s, "the file changed");
+        w->seen = now;
+        w->have_seen = have;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", w->path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    watch_target(w, slash ? (*dir ? dir : "/") : ".");
 }
 
 /* Decodes the %XX escapes of a URL path or argument in place, except those
@@ -536,8 +621,10 @@ static int run_serve(cli_ctx *ctx) {
             close(sfd);
         goto out;
     }
-    const char *watch_name = NULL;
-    int ifd = watch ? watch_policy(ctx->config_path, &watch_name) : -1;
+    watcher w = {.fd = -1};
+    srv_snap *first = srv_snap_get(&st->s);
+    int ifd = watch ? watch_policy(&w, ctx->config_path, &first->file) : -1;
+    srv_snap_put(first);
     if (watch && ifd < 0)
         srv_log(&st->s, "warn", "cannot watch %s: %s; reload with SIGHUP",
                 ctx->config_path, strerror(errno));
@@ -547,7 +634,7 @@ static int run_serve(cli_ctx *ctx) {
             ctx->config_path, shown, threads);
 
     struct timespec changed;
-    bool pending = false;
+    bool pending = false, force = false;
     for (;;) {
         struct pollfd pfd[2] = {{sfd, POLLIN, 0}, {ifd, POLLIN, 0}};
         int timeout = -1;
@@ -560,12 +647,17 @@ static int run_serve(cli_ctx *ctx) {
             break;
         if (pending && ms_since(&changed) >= SERVE_WATCH_DEBOUNCE_MS) {
             pending = false;
-            reload(&st->s, "the file changed");
+            watch_settle(&w, &st->s, force);
+            force = false;
         }
-        if (ifd >= 0 && (pfd[1].revents & POLLIN) &&
-            policy_changed(ifd, watch_name)) {
-            pending = true; /* wait for the writes to settle */
+        int hit = ifd >= 0 && (pfd[1].revents & POLLIN) ? watch_events(&w) : 0;
+        /* Writes to the policy file postpone the reload until they settle;
+         * other changes in its directory (which may be busy) do not. */
+        if (hit == 2 || (hit == 1 && !pending))
             clock_gettime(CLOCK_MONOTONIC, &changed);
+        if (hit) {
+            pending = true;
+            force = force || hit == 2;
         }
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;

@@ -17,19 +17,41 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include <jansson.h>
 
 #include "agent_auth.h"
 
-/* A loaded policy and the engine over it. Requests hold a reference for
- * their whole length, so a reload never pulls a policy from under one:
- * the last holder frees it. */
+/* An open state store, shared by the snapshots that use it: a reload that
+ * keeps the store's path keeps the store; one that names another opens it,
+ * and the old store is closed when the last snapshot over it goes. */
+typedef struct srv_store {
+    atomic_int refs;
+    aa_store *store;
+    char *path; /* NULL for the in-memory store */
+} srv_store;
+
+/* Which file a policy was read from: a reload is due when the policy path
+ * names another file, or the same file changed (--watch). */
+typedef struct srv_file_id {
+    dev_t dev;
+    ino_t ino;
+    struct timespec mtime;
+    off_t size;
+} srv_file_id;
+
+/* A loaded policy, its store and the engine over both. Requests hold a
+ * reference for their whole length, so a reload never pulls a policy or a
+ * store from under one: the last holder frees them. */
 typedef struct srv_snap {
     atomic_int refs;
     aa_policy *policy;
     aa_engine *engine;
+    srv_store *store;
     char sha256[65]; /* of the policy file's bytes, hex */
+    srv_file_id file; /* the file the policy was read from */
 } srv_snap;
 
 /* Decision duration histogram bucket bounds, in seconds. */
@@ -58,8 +80,7 @@ typedef struct srv {
     pthread_mutex_t reload_mu;    /* one reload at a time; guards below */
     char last_reload_error[1024]; /* "" when the last reload worked */
 
-    aa_store *store; /* shared by every snapshot */
-    char *store_path;
+    bool store_memory; /* tests, fuzzing: one in-memory store throughout */
 
     atomic_bool draining;      /* SIGTERM received: answer Connection: close */
     atomic_bool audit_failing; /* the last audited write failed */
@@ -72,9 +93,17 @@ int srv_init(srv *s, const char *config_path, const char *state_path,
              bool store_memory, aa_error *err);
 void srv_free(srv *s);
 
-/* Loads and compiles the policy file again; on success swaps it in. On
- * failure the old policy stays and err says why (kept for /readyz). */
-int srv_reload(srv *s, aa_error *err);
+/* Loads and compiles the policy file again and opens its state store when
+ * the policy names another one; on success swaps both in. On failure the
+ * old policy and store stay, err has the messages and why (when not NULL)
+ * gets the one-line reason that /readyz shows. */
+int srv_reload(srv *s, aa_error *err, char *why, size_t whylen);
+
+/* The identity of the file path names now, following symlinks (a
+ * Kubernetes ConfigMap's policy is a symlink through `..data`): false when
+ * it cannot be read. */
+bool srv_file_id_of(const char *path, srv_file_id *id);
+bool srv_file_id_equal(const srv_file_id *a, const srv_file_id *b);
 
 /* A reference to the current snapshot; give it back with srv_snap_put. */
 srv_snap *srv_snap_get(srv *s);

@@ -130,6 +130,68 @@ int aa__fs_check_dir(const aa__fs_target *t, bool create, aa_error *err) {
     return rc;
 }
 
+void (*aa__fs_test_hook)(const char *dir);
+
+/* Opens the directory that holds t->path (creating it, with `create`) and
+ * checks what was opened: a directory, never through a symlink at its last
+ * component, owned by the effective user and not writable by group or
+ * others. *dfd gets the descriptor: the file is then opened relative to
+ * it, so a rename of the directory after the check changes nothing. */
+static int open_dir(const aa__fs_target *t, bool create, int *dfd,
+                    aa_error *err) {
+    *dfd = -1;
+    char *dir = dir_of(t->path);
+    if (!dir)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    int rc = AA_OK;
+    struct stat st;
+    if (create && lstat(dir, &st) != 0 && errno == ENOENT)
+        rc = make_dirs(t, dir, err);
+    int fd = rc == AA_OK
+                 ? open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                 : -1;
+    if (rc == AA_OK && fd < 0) {
+        int e = errno;
+        if ((e == ELOOP || e == ENOTDIR) && lstat(dir, &st) == 0 &&
+            S_ISLNK(st.st_mode))
+            rc = aa__fail(err, t->refused,
+                          "%s '%s': directory '%s' is a symbolic link: "
+                          "refusing to follow it",
+                          t->what, t->path, dir);
+        else if (e == ENOENT)
+            rc = aa__fail(err, AA_ENOTFOUND,
+                          "%s '%s': directory '%s' does not exist", t->what,
+                          t->path, dir);
+        else
+            rc = aa__fail(err, t->status, "%s '%s': directory '%s': %s",
+                          t->what, t->path, dir, strerror(e));
+    }
+    if (rc == AA_OK && fstat(fd, &st) != 0)
+        rc = aa__fail(err, t->status, "%s '%s': directory '%s': %s", t->what,
+                      t->path, dir, strerror(errno));
+    if (rc == AA_OK && !S_ISDIR(st.st_mode))
+        rc = aa__fail(err, t->status, "%s '%s': '%s': %s", t->what, t->path,
+                      dir, strerror(ENOTDIR));
+    if (rc == AA_OK)
+        rc = check_private(t, "directory", dir, &st, err);
+    if (rc == AA_OK && aa__fs_test_hook)
+        aa__fs_test_hook(dir);
+    free(dir);
+    if (rc != AA_OK) {
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    *dfd = fd;
+    return AA_OK;
+}
+
+/* The last component of path. */
+static const char *base_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 int aa__fs_open(const aa__fs_target *t, int how, int *fd, struct stat *st,
                 aa_error *err) {
     *fd = -1;
@@ -144,10 +206,18 @@ int aa__fs_open(const aa__fs_target *t, int how, int *fd, struct stat *st,
         if (!S_ISREG(ls.st_mode))
             return aa__fs_check_file(t, NULL, &ls, false, err);
     }
-    if (write) {
-        int rc = aa__fs_check_dir(t, how & AA__FS_CREATE, err);
+    int dfd = AT_FDCWD;
+    const char *name = t->path;
+    if (write) { /* the file is opened in the directory that was checked */
+        int rc = open_dir(t, how & AA__FS_CREATE, &dfd, err);
         if (rc != AA_OK)
             return rc;
+        name = base_of(t->path);
+        if (!*name) {
+            close(dfd);
+            return aa__fail(err, t->status, "%s '%s': %s", t->what, t->path,
+                            strerror(EISDIR));
+        }
     }
     int flags = (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW |
                 O_NONBLOCK | O_NOCTTY;
@@ -155,17 +225,22 @@ int aa__fs_open(const aa__fs_target *t, int how, int *fd, struct stat *st,
         flags |= O_APPEND;
     if (how & AA__FS_CREATE)
         flags |= O_CREAT;
-    int f = open(t->path, flags, 0600);
-    if (f < 0) {
-        int e = errno;
-        if (e == ELOOP && lstat(t->path, &ls) == 0 && S_ISLNK(ls.st_mode))
-            return aa__fail(err, t->refused,
-                            "%s '%s': is a symbolic link: refusing to follow "
-                            "it",
-                            t->what, t->path);
+    int f = openat(dfd, name, flags, 0600);
+    int e = errno;
+    if (f < 0 && e == ELOOP &&
+        fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISLNK(ls.st_mode)) {
+        if (dfd != AT_FDCWD)
+            close(dfd);
+        return aa__fail(err, t->refused,
+                        "%s '%s': is a symbolic link: refusing to follow it",
+                        t->what, t->path);
+    }
+    if (dfd != AT_FDCWD)
+        close(dfd);
+    if (f < 0)
         return aa__fail(err, e == ENOENT ? AA_ENOTFOUND : t->status,
                         "%s '%s': %s", t->what, t->path, strerror(e));
-    }
     struct stat fs;
     int rc = AA_OK;
     if (fstat(f, &fs) != 0)

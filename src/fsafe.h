@@ -65,15 +65,25 @@ int aa__fs_check_dir(const aa__fs_target *t, bool create, aa_error *err);
 int aa__fs_check_file(const aa__fs_target *t, const char *name,
                       const struct stat *st, bool owned, aa_error *err);
 
-/* Opens t->path (AA__FS_* flags) after checking its directory when
- * writing: never through a symlink at the final component, never blocking
- * on a FIFO; then checks the open file (aa__fs_check_file). *fd gets a
+/* Opens t->path (AA__FS_* flags). Writing, its directory is opened first
+ * (O_DIRECTORY | O_NOFOLLOW: a directory that is a symlink is refused),
+ * checked with fstat as aa__fs_check_dir says, and the file is opened
+ * relative to that descriptor, so that renaming the directory, or putting a
+ * symlink in its place, between the check and the open changes nothing.
+ * The file is never opened through a symlink at the final component, never
+ * blocking on a FIFO; then the open file is checked (aa__fs_check_file).
+ * *fd gets a
  * close-on-exec, blocking descriptor and *st (optional) describes it.
  * Returns AA_OK; AA_ENOTFOUND when the file (or, writing without
  * AA__FS_CREATE, its directory) is missing; t->refused or t->status with
  * the reason in err otherwise (*fd is then -1). */
 int aa__fs_open(const aa__fs_target *t, int how, int *fd, struct stat *st,
                 aa_error *err);
+
+/* Tests only (NULL otherwise): called by aa__fs_open between the check of
+ * the directory and the open of the file, with the directory's path, so
+ * that a test can replace the directory right there. */
+extern void (*aa__fs_test_hook)(const char *dir);
 
 /* Checks the files SQLite and the store keep beside a database (path
  * followed by each suffix, NULL-terminated): each one that exists must be

@@ -154,6 +154,71 @@ static void test_siblings(void **state) {
     aa_error_free(err);
 }
 
+/* Between the check of the directory and the open of the file, the
+ * directory is renamed away and a symlink to another directory takes its
+ * place: the file must still be opened in the directory that was checked,
+ * never in the other one. */
+static void swap_dir_for_symlink(const char *d) {
+    char moved[700];
+    snprintf(moved, sizeof moved, "%s.moved", d);
+    assert_int_equal(rename(d, moved), 0);
+    assert_int_equal(symlink(at("other"), d), 0);
+}
+
+static void test_dir_swapped_after_check(void **state) {
+    (void)state;
+    assert_int_equal(mkdir(at("real"), 0700), 0);
+    assert_int_equal(mkdir(at("other"), 0700), 0);
+    assert_int_equal(tu_write_file(at("other/log"), "other\n"), 0);
+    assert_int_equal(chmod(at("other/log"), 0600), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s", at("real/log"));
+    aa__fs_target t = {.what = "thing",
+                       .path = path,
+                       .status = AA_EIO,
+                       .refused = AA_EREFUSED};
+    int fd = -1;
+    aa__fs_test_hook = swap_dir_for_symlink;
+    int rc = aa__fs_open(&t, AA__FS_WRITE | AA__FS_CREATE | AA__FS_APPEND, &fd,
+                         NULL, NULL);
+    aa__fs_test_hook = NULL;
+    assert_int_equal(rc, AA_OK);
+    assert_int_equal(write(fd, "mine\n", 5), 5);
+    close(fd);
+    char *mine = tu_read_file(at("real.moved/log"), NULL);
+    char *other = tu_read_file(at("other/log"), NULL);
+    assert_non_null(mine);
+    assert_string_equal(mine, "mine\n");   /* in the checked directory */
+    assert_string_equal(other, "other\n"); /* the other one untouched */
+    free(mine);
+    free(other);
+
+    /* An existing file, not created: the same. */
+    assert_int_equal(unlink(at("real")), 0);
+    assert_int_equal(rename(at("real.moved"), at("real")), 0);
+    aa__fs_test_hook = swap_dir_for_symlink;
+    rc = aa__fs_open(&t, AA__FS_WRITE, &fd, NULL, NULL);
+    aa__fs_test_hook = NULL;
+    assert_int_equal(rc, AA_OK);
+    assert_int_equal(write(fd, "again", 5), 5);
+    close(fd);
+    other = tu_read_file(at("other/log"), NULL);
+    assert_string_equal(other, "other\n");
+    free(other);
+}
+
+/* A directory that is a symlink when it is opened is refused: what it
+ * points to could change after the check. */
+static void test_dir_symlink_refused(void **state) {
+    (void)state;
+    assert_int_equal(mkdir(at("target"), 0700), 0);
+    assert_int_equal(symlink(at("target"), at("linked")), 0);
+    expect(at("linked/log"), AA__FS_WRITE | AA__FS_CREATE, AA_EREFUSED,
+           "is a symbolic link");
+    assert_int_equal(access(at("target/log"), F_OK), -1); /* nothing made */
+    expect(at("linked/log"), AA__FS_READ, AA_ENOTFOUND, NULL);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_creates_private, setup, teardown),
@@ -162,6 +227,10 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_symlinks_and_special_files, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_siblings, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_swapped_after_check, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dir_symlink_refused, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
