@@ -1538,6 +1538,17 @@ static void scenario7(void) {
     free(path);
 }
 
+/* The scenario-3 policy (7b) into PATH (for profiling a whole process). */
+static void write_big_policy(const char *path) {
+    char *epath = enterprise_path();
+    char *base = read_text(epath);
+    char *text = big_policy_text(base, BIG_EXACT);
+    write_text(path, text);
+    free(text);
+    free(base);
+    free(epath);
+}
+
 /* ---- machine ------------------------------------------------------------- */
 
 static void print_machine(void) {
@@ -1593,7 +1604,8 @@ static void usage(void) {
           "       bench_engine [--quick] --src DIR --cli PATH SCENARIO\n"
           "       bench_engine --profile ROW|all [--perf FILE] [--state DIR] "
           "--src DIR SCENARIO\n"
-          "       bench_engine --write-requests N FILE\n",
+          "       bench_engine --write-requests N FILE\n"
+          "       bench_engine --src DIR --write-policy FILE\n",
           stderr);
     exit(2);
 }
@@ -1616,6 +1628,10 @@ int main(int argc, char **argv) {
             cfg.perf = argv[++i];
         } else if (strcmp(argv[i], "--state") == 0 && i + 1 < argc) {
             cfg.state = argv[++i];
+        } else if (strcmp(argv[i], "--write-policy") == 0 && i + 1 < argc &&
+                   cfg.src) {
+            write_big_policy(argv[i + 1]);
+            return 0;
         } else if (strcmp(argv[i], "--write-requests") == 0 && i + 2 < argc) {
             write_requests(argv[i + 2], (size_t)strtoul(argv[i + 1], NULL, 10));
             return 0;
