@@ -437,7 +437,8 @@ static void check_scalar(loader *L, const aa__ynode *n, visited *seen) {
 static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
                         visited *seen) {
     if (n->kind == AA__Y_SCALAR) {
-        check_scalar(L, n, seen);
+        if (!n->str) /* a string under both YAML versions, never null */
+            check_scalar(L, n, seen);
         return;
     }
     if (!first_visit(L, seen, n))
@@ -449,9 +450,10 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
     }
     for (size_t i = 0; i < n->n; i++) {
         const aa__ynode *k = n->u.pairs[i].key, *v = n->u.pairs[i].value;
-        check_scalar(L, k, seen);
+        if (!k->str)
+            check_scalar(L, k, seen);
         aa__yscalar s;
-        if (v->kind == AA__Y_SCALAR && !nulls_ok &&
+        if (v->kind == AA__Y_SCALAR && !v->str && !nulls_ok &&
             (aa__yscalar_resolve(v, &s), s.type == AA__YV_NULL)) {
             lerr(L, k,
                  "'%.100s' has no value (null): remove the key for its "
@@ -467,7 +469,7 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
 /* ---- typed fields -------------------------------------------------------- */
 
 static bool is_null(const aa__ynode *n) {
-    if (n->kind != AA__Y_SCALAR)
+    if (n->kind != AA__Y_SCALAR || n->str)
         return false;
     aa__yscalar v;
     aa__yscalar_resolve(n, &v);

@@ -47,6 +47,7 @@ static uint32_t sat_add32(uint32_t a, uint32_t b) {
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt, ...)
     AA__PRINTF(5, 6);
+static bool may_resolve(char c);
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
                 ...) {
@@ -417,6 +418,8 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
     aa__ytag t;
     bool known = scalar_tag(tag, &t);
     n->tag = (unsigned char)t;
+    n->str = t == AA__YT_NONE && n->style == AA__YS_PLAIN &&
+             !may_resolve(n->text[0]);
     if (!known) {
         B->doc->nerrors++;
         yerr(B, AA_EPOLICY, n->line, n->col, "unsupported YAML tag '%s'",
@@ -763,9 +766,8 @@ static bool float11(const char *s, aa__yscalar *out) {
 }
 
 void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
-    memset(out, 0, sizeof *out);
-    out->type = AA__YV_STR;
-    if (n->kind != AA__Y_SCALAR)
+    *out = (aa__yscalar){.type = AA__YV_STR};
+    if (n->kind != AA__Y_SCALAR || n->str)
         return;
     aa__ytag tag = n->tag;
     if (tag == AA__YT_STR || (tag == AA__YT_NONE && n->style != AA__YS_PLAIN))
@@ -919,9 +921,8 @@ bool aa__yscalar_differs_12(const aa__ynode *n, aa__yscalar *v11,
     if (n->kind != AA__Y_SCALAR || n->style != AA__YS_PLAIN ||
         n->tag != AA__YT_NONE)
         return false;
-    if (!may_resolve(n->text[0])) { /* a string under both: most scalars */
-        memset(v11, 0, sizeof *v11);
-        v11->type = AA__YV_STR;
+    if (n->str) { /* a string under both: most scalars */
+        *v11 = (aa__yscalar){.type = AA__YV_STR};
         *v12 = *v11;
         return false;
     }
