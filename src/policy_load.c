@@ -1709,9 +1709,12 @@ static int compile_sets(loader *L) {
 
 /* ---- entry points -------------------------------------------------------- */
 
+/* *owned, when not NULL, is the malloc'd buffer holding data: it is freed
+ * (and set to NULL) as soon as the text is no longer read, before the
+ * pattern sets are built, so that the two are never in memory together. */
 static int load_doc(const char *data, size_t len, const char *name,
-                    const aa_load_options *opts, aa_policy **out,
-                    aa_error *err) {
+                    const aa_load_options *opts, aa_policy **out, aa_error *err,
+                    char **owned) {
     aa_policy *p = calloc(1, sizeof *p);
     if (!p)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -1795,6 +1798,13 @@ static int load_doc(const char *data, size_t len, const char *name,
          * first so that the pattern sets can reuse its memory. */
         size_t doc_errors = doc.nerrors;
         aa__ydoc_free(&doc);
+        if (owned) {
+            free(*owned);
+            *owned = NULL;
+            L.data = NULL; /* source_line finds no line from here on */
+            L.len = 0;
+            L.nlines = 0;
+        }
         if (L.oom)
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
         else if (L.nerrors + doc_errors > 0)
@@ -1832,7 +1842,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
                              "policy is %zu bytes, over the limit of %zu "
                              "bytes",
                              len, max);
-    return load_doc(data ? data : "", len, name, opts, out, err);
+    return load_doc(data ? data : "", len, name, opts, out, err, NULL);
 }
 
 static int io_error(aa_error *err, const char *path, const char *what, int e) {
@@ -1911,7 +1921,7 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
         aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
                       "policy file is over the limit of %zu bytes", max);
     if (rc == AA_OK)
-        rc = load_doc(data, len, path, opts, out, err);
+        rc = load_doc(data, len, path, opts, out, err, &data);
     free(data);
     return rc;
 }
