@@ -1047,6 +1047,8 @@ static void load_roles(loader *L, const aa__ynode *root) {
     if (!m || m->n == 0)
         return;
     p->roles = lalloc(L, m->n * sizeof *p->roles);
+    if (!aa__map_reserve(&p->role_by_name, m->n))
+        L->oom = true;
     L->extends_node = calloc(m->n, sizeof *L->extends_node);
     if (!p->roles || !L->extends_node) {
         L->oom = true;
@@ -1194,6 +1196,8 @@ static void load_profiles(loader *L, const aa__ynode *root) {
     if (!m || m->n == 0)
         return;
     p->profiles = lalloc(L, m->n * sizeof *p->profiles);
+    if (!aa__map_reserve(&p->profile_by_name, m->n))
+        L->oom = true;
     if (!p->profiles)
         return;
     for (size_t i = 0; i < m->n; i++) {

@@ -277,6 +277,8 @@ static int finish_map(ybuild *B, yframe *f) {
     const aa__ynode *merges[8];
     size_t nmerges = 0;
     int rc = AA_OK;
+    if (f->n / 2 > 16 && !aa__map_reserve(&v->seen, f->n / 2)) /* no rehash */
+        rc = yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     for (size_t i = 0; i + 1 < f->n && rc == AA_OK; i += 2) {
         const aa__ynode *k = f->kids[i], *val = f->kids[i + 1];
         if (k->kind != AA__Y_SCALAR) {
@@ -418,8 +420,12 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
     aa__ytag t;
     bool known = scalar_tag(tag, &t);
     n->tag = (unsigned char)t;
+    /* A letter starts only the words of null_words and the boolean lists,
+     * none longer than 5 bytes ("false"): `tool-1:*` is a string. */
+    char c = n->text[0];
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
     n->str = t == AA__YT_NONE && n->style == AA__YS_PLAIN &&
-             !may_resolve(n->text[0]);
+             (!may_resolve(c) || (letter && len > 5));
     if (!known) {
         B->doc->nerrors++;
         yerr(B, AA_EPOLICY, n->line, n->col, "unsupported YAML tag '%s'",
