@@ -424,8 +424,8 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
      * none longer than 5 bytes ("false"): `tool-1:*` is a string. */
     char c = n->text[0];
     bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    n->str = t == AA__YT_NONE && n->style == AA__YS_PLAIN &&
-             (!may_resolve(c) || (letter && len > 5));
+    n->str = t == AA__YT_NONE && (n->style != AA__YS_PLAIN || !may_resolve(c) ||
+                                  (letter && len > 5));
     if (!known) {
         B->doc->nerrors++;
         yerr(B, AA_EPOLICY, n->line, n->col, "unsupported YAML tag '%s'",

@@ -46,8 +46,9 @@ struct aa__ynode {
     unsigned char kind;  /* aa__ykind */
     unsigned char style; /* aa__ystyle, scalars */
     unsigned char tag;   /* aa__ytag, scalars */
-    unsigned char str;   /* a plain, untagged scalar that no resolver can
-                            match (most): a string under YAML 1.1 and 1.2 */
+    unsigned char str;   /* an untagged scalar, quoted or one that no
+                            resolver can match (most): a string under YAML
+                            1.1 and 1.2 alike */
     int line;            /* of the node's first character */
     int col;
     uint32_t len;     /* scalars: bytes of text */
