@@ -41,7 +41,7 @@ typedef struct aa__ypair {
     const aa__ynode *value;
 } aa__ypair;
 
-/* Small (40 bytes): a 2.7 MB policy has about 250,000 nodes. */
+/* Small (40 bytes): a 2.7 MB policy has about 220,000 nodes. */
 struct aa__ynode {
     unsigned char kind;  /* aa__ykind */
     unsigned char style; /* aa__ystyle, scalars */
