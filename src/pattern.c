@@ -206,24 +206,50 @@ void aa__patset_init(aa__patset *s) {
     s->any_index = -1;
 }
 
+bool aa__patset_init_arena(aa__patset *s, aa__arena *a, size_t n) {
+    aa__patset_init(s);
+    s->arena = a;
+    if (n == 0)
+        return true;
+    s->entries = aa__arena_alloc_raw(a, n * sizeof *s->entries);
+    s->cap = s->entries ? n : 0;
+    return s->entries != NULL;
+}
+
 void aa__patset_free(aa__patset *s) {
-    free(s->entries);
-    free(s->wild);
-    aa__map_free(&s->exact);
+    if (!s->arena) {
+        free(s->entries);
+        free(s->wild);
+        aa__map_free(&s->exact);
+    }
     aa__patset_init(s);
 }
 
 bool aa__patset_add(aa__patset *s, const char *text, const void *tag) {
+    aa__pattern pat;
+    aa__pattern_init(&pat, text);
+    return aa__patset_add_pattern(s, &pat, tag);
+}
+
+bool aa__patset_add_pattern(aa__patset *s, const aa__pattern *pat,
+                            const void *tag) {
     if (s->count == s->cap) {
         size_t cap = s->cap ? s->cap * 2 : 4;
-        aa__patset_entry *e = realloc(s->entries, cap * sizeof *e);
+        aa__patset_entry *e;
+        if (s->arena) { /* the old array stays in the arena, unused */
+            e = aa__arena_alloc_raw(s->arena, cap * sizeof *e);
+            if (e && s->count)
+                memcpy(e, s->entries, s->count * sizeof *e);
+        } else {
+            e = realloc(s->entries, cap * sizeof *e);
+        }
         if (!e)
             return false;
         s->entries = e;
         s->cap = cap;
     }
     aa__patset_entry *e = &s->entries[s->count];
-    aa__pattern_init(&e->pat, text);
+    e->pat = *pat;
     e->index = (int)s->count;
     e->tag = tag;
     s->count++;
@@ -231,23 +257,46 @@ bool aa__patset_add(aa__patset *s, const char *text, const void *tag) {
 }
 
 bool aa__patset_build(aa__patset *s) {
-    free(s->wild);
+    if (!s->arena) {
+        free(s->wild);
+        aa__map_free(&s->exact);
+    }
     s->wild = NULL;
     s->nwild = 0;
-    aa__map_free(&s->exact);
+    aa__map_init(&s->exact);
     s->any = false;
     s->any_index = -1;
     if (s->count == 0)
         return true;
-    s->wild = malloc(s->count * sizeof *s->wild);
-    if (!s->wild)
-        return false;
+    /* Sized exactly: a policy holds thousands of small sets. */
+    size_t nexact = 0, nwild = 0;
+    for (size_t i = 0; i < s->count; i++)
+        if (s->entries[i].pat.kind == AA__PAT_EXACT)
+            nexact++;
+    nwild = s->count - nexact;
+    if (nwild) {
+        s->wild = s->arena ? aa__arena_alloc_raw(s->arena, nwild * sizeof(int))
+                           : malloc(nwild * sizeof *s->wild);
+        if (!s->wild)
+            return false;
+    }
+    if (nexact) {
+        if (s->arena) {
+            size_t cap = aa__map_cap_for(nexact);
+            aa__map_slot *slots =
+                aa__arena_alloc(s->arena, cap * sizeof *slots);
+            if (!slots)
+                return false;
+            aa__map_init_fixed(&s->exact, slots, cap);
+        } else if (!aa__map_reserve(&s->exact, nexact)) {
+            return false;
+        }
+    }
     /* Entries do not move after this: the map points into the array. */
     for (size_t i = 0; i < s->count; i++) {
         aa__patset_entry *e = &s->entries[i];
         if (e->pat.kind == AA__PAT_EXACT) {
-            if (!aa__map_get(&s->exact, e->pat.lit, e->pat.litlen) &&
-                !aa__map_put(&s->exact, e->pat.lit, e->pat.litlen, e))
+            if (!aa__map_put_first(&s->exact, e->pat.lit, e->pat.litlen, e))
                 return false;
         } else if (e->pat.kind == AA__PAT_ANY && !s->any) {
             s->any = true;

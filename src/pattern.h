@@ -58,13 +58,22 @@ typedef struct aa__patset {
     size_t nwild;
     bool any; /* contains "*" */
     int any_index;
+    aa__arena *arena; /* where the arrays live, or NULL: malloc'd */
 } aa__patset;
 
 void aa__patset_init(aa__patset *s);
+/* An empty set whose arrays (room for n entries, more on demand) and map
+ * are allocated in `a`, which must outlive the set: many small sets (one
+ * per profile) cost no malloc each, and aa__patset_free frees nothing.
+ * false on OOM. */
+bool aa__patset_init_arena(aa__patset *s, aa__arena *a, size_t n);
 void aa__patset_free(aa__patset *s);
 /* `text` and `tag` are borrowed. false on OOM. Call aa__patset_build after
  * the last add, before matching. */
 bool aa__patset_add(aa__patset *s, const char *text, const void *tag);
+/* The same with a pattern classified already (its text still borrowed). */
+bool aa__patset_add_pattern(aa__patset *s, const aa__pattern *pat,
+                            const void *tag);
 bool aa__patset_build(aa__patset *s);
 /* The matching entry with the lowest insertion index, or NULL. `hash` is
  * aa__hash(str, n) (computed once per request by the caller). */

@@ -102,6 +102,12 @@ static void *lalloc(loader *L, size_t size) {
     return p;
 }
 
+/* The text of a scalar, kept as it is: the tree's strings were moved into
+ * the policy's arena (aa__arena_adopt in load_doc), so nothing is copied. */
+static const char *text_of(const aa__ynode *n) {
+    return n->text;
+}
+
 static const char *lstrndup(loader *L, const char *s, size_t n) {
     char *p = aa__arena_strndup(&L->p->arena, s, n);
     if (!p)
@@ -233,6 +239,30 @@ static const char *suggest(const char *key, const char *const *cands,
     return NULL;
 }
 
+/* "in profile 'name'": pre, kind, then the name cut at 100 bytes in
+ * quotes, as "%s%s '%.100s'" prints it; made for every role and profile,
+ * so without printf. */
+static const char *name_what(char *buf, size_t size, const char *pre,
+                             const char *kind, const char *name) {
+    size_t np = strlen(pre), nk = strlen(kind), nn = strnlen(name, 100);
+    if (np + nk + nn + 4 > size) { /* not for the sizes used here */
+        snprintf(buf, size, "%s%s '%.100s'", pre, kind, name);
+        return buf;
+    }
+    char *o = buf;
+    memcpy(o, pre, np);
+    o += np;
+    memcpy(o, kind, nk);
+    o += nk;
+    *o++ = ' ';
+    *o++ = '\'';
+    memcpy(o, name, nn);
+    o += nn;
+    *o++ = '\'';
+    *o = 0;
+    return buf;
+}
+
 static size_t count_strs(const char *const *list) {
     size_t n = 0;
     while (list[n])
@@ -310,8 +340,9 @@ static bool name_char(char c) {
 /* The string value of a scalar with ${NAME} replaced, in the arena. */
 static const char *interp(loader *L, const aa__ynode *n) {
     const char *s = n->text;
-    if (!strstr(s, "${"))
-        return lstrndup(L, s, n->len);
+    const char *d = memchr(s, '$', n->len); /* most strings have none */
+    if (!d || !strstr(d, "${"))
+        return text_of(n);
     aa__buf b;
     aa__buf_init(&b);
     size_t i = 0, len = strlen(s);
@@ -406,7 +437,8 @@ static void check_scalar(loader *L, const aa__ynode *n, visited *seen) {
 static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
                         visited *seen) {
     if (n->kind == AA__Y_SCALAR) {
-        check_scalar(L, n, seen);
+        if (!n->str) /* a string under both YAML versions, never null */
+            check_scalar(L, n, seen);
         return;
     }
     if (!first_visit(L, seen, n))
@@ -418,9 +450,10 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
     }
     for (size_t i = 0; i < n->n; i++) {
         const aa__ynode *k = n->u.pairs[i].key, *v = n->u.pairs[i].value;
-        check_scalar(L, k, seen);
+        if (!k->str)
+            check_scalar(L, k, seen);
         aa__yscalar s;
-        if (v->kind == AA__Y_SCALAR && !nulls_ok &&
+        if (v->kind == AA__Y_SCALAR && !v->str && !nulls_ok &&
             (aa__yscalar_resolve(v, &s), s.type == AA__YV_NULL)) {
             lerr(L, k,
                  "'%.100s' has no value (null): remove the key for its "
@@ -436,7 +469,7 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
 /* ---- typed fields -------------------------------------------------------- */
 
 static bool is_null(const aa__ynode *n) {
-    if (n->kind != AA__Y_SCALAR)
+    if (n->kind != AA__Y_SCALAR || n->str)
         return false;
     aa__yscalar v;
     aa__yscalar_resolve(n, &v);
@@ -624,7 +657,7 @@ static void load_variables(loader *L, const aa__ynode *root) {
     for (size_t i = 0; i < m->n; i++) {
         const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
         aa__variable *var = &p->variables[p->nvariables];
-        var->name = lstrndup(L, k->text, k->len);
+        var->name = text_of(k);
         char what[160];
         snprintf(what, sizeof what, "variable '%.100s'", k->text);
         if (v->kind == AA__Y_MAP) {
@@ -770,7 +803,7 @@ static const aa__ynode *get_cond(loader *L, const aa__ynode *map,
         *bad = true;
         return NULL;
     }
-    const char *s = lstrndup(L, v->text, v->len);
+    const char *s = text_of(v);
     *out = s;
     for (const char *r = strstr(s, "${"); r; r = strstr(r + 1, "${")) {
         size_t j = 2;
@@ -1013,6 +1046,8 @@ static void load_roles(loader *L, const aa__ynode *root) {
     if (!m || m->n == 0)
         return;
     p->roles = lalloc(L, m->n * sizeof *p->roles);
+    if (!aa__map_reserve(&p->role_by_name, m->n))
+        L->oom = true;
     L->extends_node = calloc(m->n, sizeof *L->extends_node);
     if (!p->roles || !L->extends_node) {
         L->oom = true;
@@ -1021,19 +1056,19 @@ static void load_roles(loader *L, const aa__ynode *root) {
     for (size_t i = 0; i < m->n; i++) {
         const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
         aa__role *r = &p->roles[p->nroles];
-        r->name = lstrndup(L, k->text, k->len);
+        r->name = text_of(k);
         r->description = "";
         r->parent = -1;
         r->pos = (aa__pos){k->line, k->col};
         char what[160];
-        snprintf(what, sizeof what, "role '%.100s'", k->text);
+        name_what(what, sizeof what, "", "role", k->text);
         if (k->len == 0)
             lerr(L, k, "a role name must not be empty");
         if (!is_null(v) && v->kind != AA__Y_MAP) {
             type_error(L, v, what, NULL, "a mapping");
         } else if (v->kind == AA__Y_MAP) {
             char where[180];
-            snprintf(where, sizeof where, "in %s", what);
+            name_what(where, sizeof where, "in ", "role", k->text);
             check_keys(L, v, role_keys, where);
             get_str(L, v, "description", what, &r->description);
             L->extends_node[p->nroles] =
@@ -1160,12 +1195,14 @@ static void load_profiles(loader *L, const aa__ynode *root) {
     if (!m || m->n == 0)
         return;
     p->profiles = lalloc(L, m->n * sizeof *p->profiles);
+    if (!aa__map_reserve(&p->profile_by_name, m->n))
+        L->oom = true;
     if (!p->profiles)
         return;
     for (size_t i = 0; i < m->n; i++) {
         const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
         aa__profile *pr = &p->profiles[p->nprofiles++];
-        pr->name = lstrndup(L, k->text, k->len);
+        pr->name = text_of(k);
         pr->description = "";
         pr->role = -1;
         pr->max_session_duration = DEF_PROFILE_SESSION;
@@ -1174,7 +1211,7 @@ static void load_profiles(loader *L, const aa__ynode *root) {
         if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
             L->oom = true;
         char what[160];
-        snprintf(what, sizeof what, "profile '%.100s'", k->text);
+        name_what(what, sizeof what, "", "profile", k->text);
         if (k->len == 0)
             lerr(L, k, "a profile name must not be empty");
         if (!is_null(v) && v->kind != AA__Y_MAP) {
@@ -1184,7 +1221,7 @@ static void load_profiles(loader *L, const aa__ynode *root) {
         if (v->kind != AA__Y_MAP)
             continue;
         char where[180];
-        snprintf(where, sizeof where, "in %s", what);
+        name_what(where, sizeof where, "in ", "profile", k->text);
         check_keys(L, v, profile_keys, where);
         get_str(L, v, "description", what, &pr->description);
         const aa__ynode *rn = get_str(L, v, "role", what, &pr->role_name);
@@ -1260,7 +1297,7 @@ static void load_request_metadata(loader *L, const aa__ynode *root) {
         check_keys(L, v, meta_decl_keys, where);
         aa__meta_decl *dc = &p->meta_decls[p->nmeta_decls];
         memset(dc, 0, sizeof *dc);
-        dc->key = lstrndup(L, k->text, k->len);
+        dc->key = text_of(k);
         dc->pos = (aa__pos){k->line, k->col};
         get_strlist(L, v, "required_for", what, &dc->required_for);
         const char *type = NULL;
@@ -1581,24 +1618,11 @@ static void load_state(loader *L, const aa__ynode *root) {
 
 /* ---- compiling the pattern sets ------------------------------------------ */
 
-/* Gives an empty set room for exactly n entries, so that adding them does
- * not grow (and copy) the array several times: with thousands of profiles
- * that churn is most of the compile time. aa__patset_add grows the array
- * with realloc only when it is full, so a malloc'd array is compatible. */
-static bool patset_reserve(aa__patset *s, size_t n) {
-    if (n == 0 || s->cap >= n)
-        return true;
-    aa__patset_entry *e = malloc(n * sizeof *e);
-    if (!e)
-        return false;
-    free(s->entries);
-    s->entries = e;
-    s->cap = n;
-    return true;
-}
-
-static bool add_list(aa__patset *set, const aa__strlist *l) {
-    if (!patset_reserve(set, l->count))
+/* A set for exactly n entries, in the policy's arena: with thousands of
+ * profiles, a malloc per array (and a free per array in aa_policy_free)
+ * was most of the compile time. */
+static bool add_list(loader *L, aa__patset *set, const aa__strlist *l) {
+    if (!aa__patset_init_arena(set, &L->p->arena, l->count))
         return false;
     for (size_t i = 0; i < l->count; i++)
         if (!aa__patset_add(set, l->items[i], NULL))
@@ -1606,20 +1630,24 @@ static bool add_list(aa__patset *set, const aa__strlist *l) {
     return aa__patset_build(set);
 }
 
-static bool compile_profile(loader *L, aa__profile *pr) {
+/* role_pats[r]: role r's actions, classified once for all the profiles
+ * whose chain includes it. */
+static bool compile_profile(loader *L, aa__profile *pr,
+                            aa__pattern *const *role_pats) {
     const aa_policy *p = L->p;
     size_t n = pr->allow.count;
     for (int r = pr->role; r >= 0; r = p->roles[r].parent)
         n += p->roles[r].actions.count;
     pr->origins = lalloc(L, n * sizeof *pr->origins);
-    if (!pr->origins || !patset_reserve(&pr->effective, n))
+    if (!pr->origins || !aa__patset_init_arena(&pr->effective, &L->p->arena, n))
         return false;
     size_t k = 0;
     for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
         const aa__strlist *a = &p->roles[r].actions;
         for (size_t i = 0; i < a->count; i++, k++) {
             pr->origins[k] = (aa__origin){r, (int)i};
-            if (!aa__patset_add(&pr->effective, a->items[i], &pr->origins[k]))
+            if (!aa__patset_add_pattern(&pr->effective, &role_pats[r][i],
+                                        &pr->origins[k]))
                 return false;
         }
     }
@@ -1630,8 +1658,8 @@ static bool compile_profile(loader *L, aa__profile *pr) {
             return false;
     }
     return aa__patset_build(&pr->effective) &&
-           add_list(&pr->denied, &pr->deny) &&
-           add_list(&pr->scopeset, &pr->scopes);
+           add_list(L, &pr->denied, &pr->deny) &&
+           add_list(L, &pr->scopeset, &pr->scopes);
 }
 
 /* AA_OK, AA_ELIMIT (reported) or AA_ENOMEM. */
@@ -1651,16 +1679,37 @@ static int compile_sets(loader *L) {
                 "plus allow) add up to more than %d patterns",
                 AA__MAX_EFFECTIVE);
     }
-    for (size_t i = 0; i < p->nprofiles; i++)
-        if (!compile_profile(L, &p->profiles[i]))
-            return AA_ENOMEM;
+    size_t nactions = 0;
+    for (size_t r = 0; r < p->nroles; r++)
+        nactions += p->roles[r].actions.count;
+    aa__pattern *pats = malloc((nactions ? nactions : 1) * sizeof *pats);
+    aa__pattern **role_pats =
+        malloc((p->nroles ? p->nroles : 1) * sizeof *role_pats);
+    if (!pats || !role_pats) {
+        free(pats);
+        free(role_pats);
+        return AA_ENOMEM;
+    }
+    for (size_t r = 0, k = 0; r < p->nroles; r++) {
+        const aa__strlist *a = &p->roles[r].actions;
+        role_pats[r] = &pats[k];
+        for (size_t i = 0; i < a->count; i++)
+            aa__pattern_init(&pats[k++], a->items[i]);
+    }
+    bool ok = true;
+    for (size_t i = 0; i < p->nprofiles && ok; i++)
+        ok = compile_profile(L, &p->profiles[i], role_pats);
+    free(pats);
+    free(role_pats);
+    if (!ok)
+        return AA_ENOMEM;
     for (size_t i = 0; i < p->delegation.nrules; i++) {
         aa__drule *d = &p->delegation.rules[i];
-        if (!add_list(&d->allowed, &d->allowed_actions))
+        if (!add_list(L, &d->allowed, &d->allowed_actions))
             return AA_ENOMEM;
     }
     for (size_t i = 0; i < p->nmeta_decls; i++)
-        if (!add_list(&p->meta_decls[i].required,
+        if (!add_list(L, &p->meta_decls[i].required,
                       &p->meta_decls[i].required_for))
             return AA_ENOMEM;
     return AA_OK;
@@ -1668,9 +1717,12 @@ static int compile_sets(loader *L) {
 
 /* ---- entry points -------------------------------------------------------- */
 
+/* *owned, when not NULL, is the malloc'd buffer holding data: it is freed
+ * (and set to NULL) as soon as the text is no longer read, before the
+ * pattern sets are built, so that the two are never in memory together. */
 static int load_doc(const char *data, size_t len, const char *name,
-                    const aa_load_options *opts, aa_policy **out,
-                    aa_error *err) {
+                    const aa_load_options *opts, aa_policy **out, aa_error *err,
+                    char **owned) {
     aa_policy *p = calloc(1, sizeof *p);
     if (!p)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -1711,6 +1763,7 @@ static int load_doc(const char *data, size_t len, const char *name,
     }
     if (rc == AA_OK)
         rc = aa__ydoc_parse(&doc, data, len, name, err);
+    aa__arena_adopt(&p->arena, &doc.strings); /* the policy's strings */
     const aa__ynode *root = doc.root;
     if (rc == AA_OK && (!root || is_null(root))) {
         aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
@@ -1753,6 +1806,13 @@ static int load_doc(const char *data, size_t len, const char *name,
          * first so that the pattern sets can reuse its memory. */
         size_t doc_errors = doc.nerrors;
         aa__ydoc_free(&doc);
+        if (owned) {
+            free(*owned);
+            *owned = NULL;
+            L.data = NULL; /* source_line finds no line from here on */
+            L.len = 0;
+            L.nlines = 0;
+        }
         if (L.oom)
             rc = aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
         else if (L.nerrors + doc_errors > 0)
@@ -1790,7 +1850,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
                              "policy is %zu bytes, over the limit of %zu "
                              "bytes",
                              len, max);
-    return load_doc(data ? data : "", len, name, opts, out, err);
+    return load_doc(data ? data : "", len, name, opts, out, err, NULL);
 }
 
 static int io_error(aa_error *err, const char *path, const char *what, int e) {
@@ -1869,7 +1929,7 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
         aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
                       "policy file is over the limit of %zu bytes", max);
     if (rc == AA_OK)
-        rc = load_doc(data, len, path, opts, out, err);
+        rc = load_doc(data, len, path, opts, out, err, &data);
     free(data);
     return rc;
 }

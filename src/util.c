@@ -34,12 +34,12 @@ void aa__arena_free(aa__arena *a) {
     a->total = 0;
 }
 
-void *aa__arena_alloc(aa__arena *a, size_t size) {
-    size = (size + 15) & ~(size_t)15;
-    if (size == 0)
-        size = 16;
+/* Room for `size` bytes at `align` (16 or 1) in the head block, which
+ * gets a successor when full. Not zeroed. */
+static void *arena_take(aa__arena *a, size_t size, size_t align) {
     aa__arena_block *b = a->head;
-    if (!b || b->cap - b->used < size) {
+    size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+    if (!b || at > b->cap || b->cap - at < size) {
         size_t cap = size > AA__ARENA_BLOCK / 4 ? size : AA__ARENA_BLOCK;
         aa__arena_block *nb = malloc(sizeof *nb + cap);
         if (!nb)
@@ -54,21 +54,50 @@ void *aa__arena_alloc(aa__arena *a, size_t size) {
             a->head = nb;
         }
         b = nb;
+        at = 0;
     }
-    void *p = b->data + b->used;
-    b->used += size;
+    void *p = b->data + at;
+    b->used = at + size;
     a->total += size;
-    memset(p, 0, size);
     return p;
 }
 
+void *aa__arena_alloc_raw(aa__arena *a, size_t size) {
+    size = (size + 15) & ~(size_t)15;
+    return arena_take(a, size ? size : 16, 16);
+}
+
+void *aa__arena_alloc(aa__arena *a, size_t size) {
+    size = (size + 15) & ~(size_t)15;
+    if (size == 0)
+        size = 16;
+    void *p = arena_take(a, size, 16);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+/* Strings are packed byte by byte, and not zeroed first: they are written
+ * whole. */
 char *aa__arena_strndup(aa__arena *a, const char *s, size_t n) {
-    char *p = aa__arena_alloc(a, n + 1);
+    char *p = arena_take(a, n + 1, 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
     }
     return p;
+}
+
+void aa__arena_adopt(aa__arena *dst, aa__arena *src) {
+    aa__arena_block *b = src->head;
+    if (!b)
+        return;
+    while (b->next)
+        b = b->next;
+    b->next = dst->head; /* src's head stays the block being filled */
+    dst->head = src->head;
+    dst->total += src->total;
+    aa__arena_init(src);
 }
 
 char *aa__arena_strdup(aa__arena *a, const char *s) {
@@ -270,8 +299,21 @@ void aa__map_free(aa__map *m) {
     memset(m, 0, sizeof *m);
 }
 
-static bool map_grow(aa__map *m) {
-    size_t cap = m->cap ? m->cap * 2 : 16;
+size_t aa__map_cap_for(size_t n) {
+    size_t cap = 2;
+    while (n * 4 > cap * 3)
+        cap *= 2;
+    return cap;
+}
+
+void aa__map_init_fixed(aa__map *m, aa__map_slot *slots, size_t cap) {
+    memset(slots, 0, cap * sizeof *slots);
+    m->slots = slots;
+    m->cap = cap;
+    m->count = 0;
+}
+
+static bool map_rehash(aa__map *m, size_t cap) {
     aa__map_slot *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return false;
@@ -290,7 +332,17 @@ static bool map_grow(aa__map *m) {
     return true;
 }
 
-bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
+static bool map_grow(aa__map *m) {
+    return map_rehash(m, m->cap ? m->cap * 2 : 16);
+}
+
+bool aa__map_reserve(aa__map *m, size_t n) {
+    size_t cap = aa__map_cap_for(n);
+    return cap <= m->cap || map_rehash(m, cap);
+}
+
+static bool map_insert(aa__map *m, const char *key, size_t keylen, void *value,
+                       bool replace) {
     if ((m->count + 1) * 4 > m->cap * 3 && !map_grow(m))
         return false;
     uint64_t h = aa__hash(key, keylen);
@@ -299,7 +351,8 @@ bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
         aa__map_slot *s = &m->slots[j];
         if (s->hash == h && s->keylen == keylen &&
             memcmp(s->key, key, keylen) == 0) {
-            s->value = value;
+            if (replace)
+                s->value = value;
             return true;
         }
         j = (j + 1) & (m->cap - 1);
@@ -307,6 +360,15 @@ bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
     m->slots[j] = (aa__map_slot){key, keylen, h, value};
     m->count++;
     return true;
+}
+
+bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
+    return map_insert(m, key, keylen, value, true);
+}
+
+bool aa__map_put_first(aa__map *m, const char *key, size_t keylen,
+                       void *value) {
+    return map_insert(m, key, keylen, value, false);
 }
 
 void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,

@@ -44,8 +44,13 @@ void aa__arena_init(aa__arena *a);
 void aa__arena_free(aa__arena *a);
 /* Zeroed, 16-byte aligned; NULL only when out of memory. */
 void *aa__arena_alloc(aa__arena *a, size_t size);
+/* The same, not zeroed: for arrays written whole at once. */
+void *aa__arena_alloc_raw(aa__arena *a, size_t size);
 char *aa__arena_strdup(aa__arena *a, const char *s);
 char *aa__arena_strndup(aa__arena *a, const char *s, size_t n);
+/* Moves every block of src into dst (src is left empty): what was
+ * allocated in src now lives as long as dst. */
+void aa__arena_adopt(aa__arena *dst, aa__arena *src);
 
 /* ---- growable string buffer -------------------------------------------- */
 
@@ -97,10 +102,19 @@ void aa__map_init(aa__map *m);
 void aa__map_free(aa__map *m);
 /* Inserts or replaces; the key is not copied. Returns false on OOM. */
 bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value);
+/* Inserts unless the key is there already (the first value stays). */
+bool aa__map_put_first(aa__map *m, const char *key, size_t keylen, void *value);
 /* NULL when absent. `hash` must be aa__hash(key, keylen). */
 void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
                     uint64_t hash);
 void *aa__map_get(const aa__map *m, const char *key, size_t keylen);
+/* Room for n keys in all, so that putting them does not rehash. */
+bool aa__map_reserve(aa__map *m, size_t n);
+/* The slots a map of n keys needs (a power of two, load at most 3/4). */
+size_t aa__map_cap_for(size_t n);
+/* A map over caller-owned slots (cap of aa__map_cap_for(n)): it takes at
+ * most n keys, never grows, and is not passed to aa__map_free. */
+void aa__map_init_fixed(aa__map *m, aa__map_slot *slots, size_t cap);
 
 /* ---- errors ------------------------------------------------------------- */
 

@@ -16,6 +16,15 @@ typedef struct yframe {
     const char *anchor; /* arena copy, or NULL */
 } yframe;
 
+/* A growable list of pairs with a duplicate check. */
+typedef struct pairvec {
+    aa__ypair *p;
+    size_t n, cap;
+    aa__map seen; /* key text -> pair index + 1, used when n is large */
+} pairvec;
+
+#define NODE_CHUNK 256 /* nodes allocated together */
+
 typedef struct ybuild {
     aa__ydoc *doc;
     const char *file;
@@ -26,12 +35,19 @@ typedef struct ybuild {
     size_t depth; /* frames in use */
     size_t nodes; /* nodes created plus nodes reached through aliases */
     aa__map anchors;
+    aa__ynode *pool; /* unused nodes of the last chunk */
+    size_t npool;
+    pairvec pairs; /* finish_map's work list, reused by every mapping */
 } ybuild;
 
 #define SAT_ADD(a, b) ((a) > SIZE_MAX - (b) ? SIZE_MAX : (a) + (b))
+static uint32_t sat_add32(uint32_t a, uint32_t b) {
+    return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt, ...)
     AA__PRINTF(5, 6);
+static bool may_resolve(char c);
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
                 ...) {
@@ -120,11 +136,18 @@ static const char *shown_tag(const char *tag) {
     return tag;
 }
 
+/* Nodes come in chunks: one arena allocation (zeroed) per NODE_CHUNK, and
+ * no padding to the arena's 16-byte alignment between them. */
 static aa__ynode *new_node(ybuild *B, aa__ykind kind, const yaml_mark_t *m) {
-    aa__ynode *n = aa__arena_alloc(&B->doc->arena, sizeof *n);
-    if (!n)
-        return NULL;
-    n->kind = kind;
+    if (B->npool == 0) {
+        B->pool = aa__arena_alloc(&B->doc->arena, NODE_CHUNK * sizeof *B->pool);
+        if (!B->pool)
+            return NULL;
+        B->npool = NODE_CHUNK;
+    }
+    aa__ynode *n = B->pool++;
+    B->npool--;
+    n->kind = (unsigned char)kind;
     n->line = (int)m->line + 1;
     n->col = (int)m->column + 1;
     n->weight = 1;
@@ -162,7 +185,7 @@ static int attach(ybuild *B, const aa__ynode *n) {
         f->cap = cap;
     }
     f->kids[f->n++] = n;
-    f->node->weight = SAT_ADD(f->node->weight, n->weight);
+    f->node->weight = sat_add32(f->node->weight, n->weight);
     return AA_OK;
 }
 
@@ -183,13 +206,6 @@ static bool is_merge_key(const aa__ynode *k) {
     return k->kind == AA__Y_SCALAR && k->style == AA__YS_PLAIN && k->len == 2 &&
            memcmp(k->text, "<<", 2) == 0;
 }
-
-/* A growable list of pairs with a duplicate check. */
-typedef struct pairvec {
-    aa__ypair *p;
-    size_t n, cap;
-    aa__map seen; /* key text -> pair index + 1, used when n is large */
-} pairvec;
 
 static const aa__ypair *pairvec_find(pairvec *v, const aa__ynode *key) {
     if (v->seen.count) {
@@ -226,6 +242,12 @@ static bool pairvec_add(pairvec *v, const aa__ynode *k, const aa__ynode *val) {
     return true;
 }
 
+/* Empties v for the next mapping; keeps the array. */
+static void pairvec_reset(pairvec *v) {
+    v->n = 0;
+    aa__map_free(&v->seen);
+}
+
 static void pairvec_free(pairvec *v) {
     free(v->p);
     aa__map_free(&v->seen);
@@ -251,10 +273,12 @@ static int merge_from(ybuild *B, pairvec *v, const aa__ynode *src,
 
 static int finish_map(ybuild *B, yframe *f) {
     aa__ynode *m = f->node;
-    pairvec v = {0};
+    pairvec *v = &B->pairs; /* maps are finished one at a time */
     const aa__ynode *merges[8];
     size_t nmerges = 0;
     int rc = AA_OK;
+    if (f->n / 2 > 16 && !aa__map_reserve(&v->seen, f->n / 2)) /* no rehash */
+        rc = yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     for (size_t i = 0; i + 1 < f->n && rc == AA_OK; i += 2) {
         const aa__ynode *k = f->kids[i], *val = f->kids[i + 1];
         if (k->kind != AA__Y_SCALAR) {
@@ -268,7 +292,7 @@ static int finish_map(ybuild *B, yframe *f) {
             merges[nmerges++] = val;
             continue;
         }
-        const aa__ypair *prev = pairvec_find(&v, k);
+        const aa__ypair *prev = pairvec_find(v, k);
         if (prev) {
             B->doc->nerrors++;
             yerr(B, AA_EPOLICY, k->line, k->col,
@@ -276,29 +300,30 @@ static int finish_map(ybuild *B, yframe *f) {
                  prev->key->line);
             continue;
         }
-        if (!pairvec_add(&v, k, val))
+        if (!pairvec_add(v, k, val))
             rc = yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     }
     for (size_t i = 0; i < nmerges && rc == AA_OK; i++) {
         const aa__ynode *src = merges[i];
         if (src->kind == AA__Y_SEQ) {
             for (size_t j = 0; j < src->n && rc == AA_OK; j++)
-                rc = merge_from(B, &v, src->u.items[j], src);
+                rc = merge_from(B, v, src->u.items[j], src);
         } else {
-            rc = merge_from(B, &v, src, src);
+            rc = merge_from(B, v, src, src);
         }
     }
-    if (rc == AA_OK && v.n) {
-        aa__ypair *pairs = aa__arena_alloc(&B->doc->arena, v.n * sizeof *pairs);
+    if (rc == AA_OK && v->n) {
+        aa__ypair *pairs =
+            aa__arena_alloc(&B->doc->arena, v->n * sizeof *pairs);
         if (!pairs) {
             rc = yerr(B, AA_ENOMEM, 0, 0, "out of memory");
         } else {
-            memcpy(pairs, v.p, v.n * sizeof *pairs);
+            memcpy(pairs, v->p, v->n * sizeof *pairs);
             m->u.pairs = pairs;
-            m->n = v.n;
+            m->n = (uint32_t)v->n;
         }
     }
-    pairvec_free(&v);
+    pairvec_reset(v);
     return rc;
 }
 
@@ -312,7 +337,7 @@ static int finish_seq(ybuild *B, yframe *f) {
         return yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     memcpy(items, f->kids, f->n * sizeof *items);
     s->u.items = items;
-    s->n = f->n;
+    s->n = (uint32_t)f->n;
     return AA_OK;
 }
 
@@ -367,10 +392,13 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
         return yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     const char *value = (const char *)ev->data.scalar.value;
     size_t len = ev->data.scalar.length;
-    n->text = aa__arena_strndup(&B->doc->arena, value, len);
+    if (len > UINT32_MAX)
+        return yerr(B, AA_ELIMIT, n->line, n->col,
+                    "a YAML scalar is longer than %u bytes", UINT32_MAX);
+    n->text = aa__arena_strndup(&B->doc->strings, value, len);
     if (!n->text)
         return yerr(B, AA_ENOMEM, 0, 0, "out of memory");
-    n->len = len;
+    n->len = (uint32_t)len;
     switch (ev->data.scalar.style) {
     case YAML_SINGLE_QUOTED_SCALAR_STYLE:
         n->style = AA__YS_SQUOTED;
@@ -389,7 +417,16 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
         break;
     }
     const char *tag = (const char *)ev->data.scalar.tag;
-    if (!scalar_tag(tag, &n->tag)) {
+    aa__ytag t;
+    bool known = scalar_tag(tag, &t);
+    n->tag = (unsigned char)t;
+    /* A letter starts only the words of null_words and the boolean lists,
+     * none longer than 5 bytes ("false"): `tool-1:*` is a string. */
+    char c = n->text[0];
+    bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    n->str = t == AA__YT_NONE && (n->style != AA__YS_PLAIN || !may_resolve(c) ||
+                                  (letter && len > 5));
+    if (!known) {
         B->doc->nerrors++;
         yerr(B, AA_EPOLICY, n->line, n->col, "unsupported YAML tag '%s'",
              shown_tag(tag));
@@ -470,11 +507,13 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
                    const char *file, aa_error *err) {
     memset(doc, 0, sizeof *doc);
     aa__arena_init(&doc->arena);
+    aa__arena_init(&doc->strings);
     ybuild B = {.doc = doc, .file = file, .err = err, .data = data, .len = len};
     B.stack = calloc(AA__YAML_MAX_DEPTH, sizeof *B.stack);
     if (!B.stack)
         return yerr(&B, AA_ENOMEM, 0, 0, "out of memory");
     aa__map_init(&B.anchors);
+    aa__map_init(&B.pairs.seen);
     yaml_parser_t p;
     int rc;
     if (!yaml_parser_initialize(&p)) {
@@ -489,6 +528,7 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
         free(B.stack[i].kids);
     free(B.stack);
     aa__map_free(&B.anchors);
+    pairvec_free(&B.pairs);
     if (rc)
         doc->root = NULL;
     return rc;
@@ -496,6 +536,7 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
 
 void aa__ydoc_free(aa__ydoc *doc) {
     aa__arena_free(&doc->arena);
+    aa__arena_free(&doc->strings);
     doc->root = NULL;
 }
 
@@ -731,9 +772,8 @@ static bool float11(const char *s, aa__yscalar *out) {
 }
 
 void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
-    memset(out, 0, sizeof *out);
-    out->type = AA__YV_STR;
-    if (n->kind != AA__Y_SCALAR)
+    *out = (aa__yscalar){.type = AA__YV_STR};
+    if (n->kind != AA__Y_SCALAR || n->str)
         return;
     aa__ytag tag = n->tag;
     if (tag == AA__YT_STR || (tag == AA__YT_NONE && n->style != AA__YS_PLAIN))
@@ -887,6 +927,11 @@ bool aa__yscalar_differs_12(const aa__ynode *n, aa__yscalar *v11,
     if (n->kind != AA__Y_SCALAR || n->style != AA__YS_PLAIN ||
         n->tag != AA__YT_NONE)
         return false;
+    if (n->str) { /* a string under both: most scalars */
+        *v11 = (aa__yscalar){.type = AA__YV_STR};
+        *v12 = *v11;
+        return false;
+    }
     aa__yscalar_resolve(n, v11);
     resolve12(n->text, v12);
     return !same_meaning(v11, v12);

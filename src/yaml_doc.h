@@ -41,20 +41,24 @@ typedef struct aa__ypair {
     const aa__ynode *value;
 } aa__ypair;
 
+/* Small (40 bytes): a 2.7 MB policy has about 220,000 nodes. */
 struct aa__ynode {
-    aa__ykind kind;
-    aa__ystyle style; /* scalars */
-    aa__ytag tag;     /* scalars */
-    int line;         /* of the node's first character */
+    unsigned char kind;  /* aa__ykind */
+    unsigned char style; /* aa__ystyle, scalars */
+    unsigned char tag;   /* aa__ytag, scalars */
+    unsigned char str;   /* an untagged scalar, quoted or one that no
+                            resolver can match (most): a string under YAML
+                            1.1 and 1.2 alike */
+    int line;            /* of the node's first character */
     int col;
+    uint32_t len;     /* scalars: bytes of text */
     const char *text; /* scalars: the value, NUL-terminated */
-    size_t len;
     union {
         const aa__ynode **items; /* AA__Y_SEQ */
         const aa__ypair *pairs;  /* AA__Y_MAP */
     } u;
-    size_t n;      /* items or pairs */
-    size_t weight; /* nodes with aliases expanded, saturating */
+    uint32_t n;      /* items or pairs */
+    uint32_t weight; /* nodes with aliases expanded, saturating */
 };
 
 /* Limits for aa__ydoc_parse. */
@@ -62,7 +66,8 @@ struct aa__ynode {
 #define AA__YAML_MAX_NODES 2000000 /* aliases expanded */
 
 typedef struct aa__ydoc {
-    aa__arena arena;
+    aa__arena arena;       /* nodes, lists of children */
+    aa__arena strings;     /* scalar texts: aa__arena_adopt keeps them */
     const aa__ynode *root; /* NULL when the stream holds no document */
     size_t nerrors;        /* non-fatal errors reported (duplicate keys...) */
     size_t naliases;       /* aliases met: nodes may be shared */
