@@ -51,12 +51,14 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,16 +70,31 @@
 #define PREV_LEN       AA__AUDIT_PREV_LEN
 #define zero_hash      aa__audit_zero_hash
 
+/* A caller waiting for its lines to be written (group commit). */
+typedef struct waiter {
+    aa__audit_line *const *lines;
+    size_t n;
+    size_t written; /* lines [0, written) are in the file */
+    int rc;
+    aa_error *err; /* the caller's */
+    bool done;
+    pthread_cond_t cv;
+    struct waiter *next;
+} waiter;
+
 struct aa__audit {
     char *path;
+    aa__fsync_mode mode;
+    pthread_mutex_t mu;  /* the queue, the random pool, fd swaps, below */
+    waiter *head, *tail; /* callers in order; the head leads its group */
+
+    /* The chain step, owned by the leader of the group being written (one
+     * at a time: the head of the queue); fd is swapped under mu too. */
     int fd;
     bool regular; /* a regular file: sizes and tails mean something */
-    aa__fsync_mode mode;
-    pthread_mutex_t mu; /* everything below, and the chain step */
-    aa__buf line;       /* '\n' + the line being written */
-    aa__map seen;       /* metadata keys of a line, when there are many */
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
+    aa_error *gerr;   /* the leader's: why its group failed */
 
     /* interval mode */
     pthread_cond_t cv;
@@ -87,12 +104,40 @@ struct aa__audit {
     bool stop;
     int sync_errno; /* a failed background flush, reported once */
 
+    /* CLOCK_REALTIME minus CLOCK_MONOTONIC (microseconds), as read at
+     * CLOCK_MONOTONIC time wall_at (ns): see aa__audit_wall_us. */
+    _Atomic int64_t wall_offset;
+    _Atomic uint64_t wall_at;
+
     /* Random bytes for event ids, drawn 4 KiB at a time: getrandom per
      * line would be a system call per decision. The page is wiped in a
      * forked child (MADV_WIPEONFORK), so `filled` reads 0 there and the
      * child draws its own bytes instead of repeating the parent's ids. */
     struct rnd_pool *rnd;
 };
+
+/* A line being built by its caller, outside every lock. */
+struct aa__audit_line {
+    aa__buf text; /* '\n', the line, '\n' */
+    aa__map seen; /* metadata keys of a line, when there are many */
+};
+
+aa__audit_line *aa__audit_line_new(void) {
+    aa__audit_line *l = calloc(1, sizeof *l);
+    if (l) {
+        aa__buf_init(&l->text);
+        aa__map_init(&l->seen);
+    }
+    return l;
+}
+
+void aa__audit_line_free(aa__audit_line *l) {
+    if (!l)
+        return;
+    aa__buf_free(&l->text);
+    aa__map_free(&l->seen);
+    free(l);
+}
 
 struct rnd_pool {
     unsigned char filled; /* 1 once bytes were drawn in this process */
@@ -118,6 +163,27 @@ static int next_random16(aa__audit *a, unsigned char out[16]) {
 }
 
 /* ---- small helpers ------------------------------------------------------- */
+
+/* How long a measured offset between the two clocks is used: NTP slews
+ * the wall clock by at most 500 ppm, so a timestamp is off by at most
+ * 5 us for it, and a step of the wall clock shows within this time. */
+#define WALL_RESYNC_NS 10000000
+
+int64_t aa__audit_wall_us(aa__audit *a, uint64_t mono_ns) {
+    if (!a || mono_ns == 0)
+        return aa__now_us();
+    uint64_t at = atomic_load_explicit(&a->wall_at, memory_order_relaxed);
+    int64_t age = (int64_t)(mono_ns - at);
+    if (at == 0 || age > WALL_RESYNC_NS || age < -WALL_RESYNC_NS) {
+        int64_t wall = aa__now_us();
+        uint64_t mono = aa__mono_ns();
+        atomic_store_explicit(&a->wall_offset, wall - (int64_t)(mono / 1000),
+                              memory_order_relaxed);
+        atomic_store_explicit(&a->wall_at, mono, memory_order_relaxed);
+    }
+    return (int64_t)(mono_ns / 1000) +
+           atomic_load_explicit(&a->wall_offset, memory_order_relaxed);
+}
 
 const char aa__audit_zero_hash[HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -251,8 +317,6 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
         else
             munmap(pool, sizeof *a->rnd);
     }
-    aa__buf_init(&a->line);
-    aa__map_init(&a->seen);
     pthread_mutex_init(&a->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -260,7 +324,11 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     pthread_cond_init(&a->cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    int rc = open_file(a, err);
+    int rc = (a->gerr = aa_error_new()) ? open_file(a, err)
+                                        : aa__fail(err, AA_ENOMEM,
+                                                   "audit log '%s': out of "
+                                                   "memory",
+                                                   path);
     if (rc == AA_OK && fsync == AA__FSYNC_INTERVAL) {
         int e = pthread_create(&a->syncer, NULL, syncer_main, a);
         if (e != 0)
@@ -292,8 +360,7 @@ void aa__audit_close(aa__audit *a) {
         close(a->fd);
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
-    aa__buf_free(&a->line);
-    aa__map_free(&a->seen);
+    aa_error_free(a->gerr);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a->path);
@@ -434,7 +501,9 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
                             "audit log '%s': the file keeps being replaced",
                             a->path);
         int old = a->fd;            /* replaced: continue in the new file */
+        pthread_mutex_lock(&a->mu); /* the sync thread reads a->fd */
         int rc = open_file(a, err); /* sets a->fd only on success */
+        pthread_mutex_unlock(&a->mu);
         if (rc != AA_OK) {
             flock(old, LOCK_UN);
             return rc;
@@ -464,23 +533,15 @@ int aa__audit_write_all(int fd, const char *p, size_t n) {
  * (begin_line ... end_line); seal() fills them in and computes the hash. The
  * writer seals under its lock, once it knows the previous hash. */
 
-typedef struct line_marks {
-    size_t start;  /* the '{' */
-    size_t ts_off; /* the timestamp's 32 characters */
-} line_marks;
-
-/* '{"timestamp":"<placeholder>","event_id":"<id>","event":<event>' */
-static line_marks begin_line(aa__buf *b, const char *event_id,
-                             const char *event) {
-    line_marks m = {.start = b->len};
+/* '{"timestamp":"<ts>","event_id":"<id>","event":<event>' */
+static void begin_line(aa__buf *b, const char *ts, const char *event_id,
+                       const char *event) {
     aa__buf_append(b, "{\"timestamp\":\"", 14);
-    m.ts_off = b->len;
-    aa__buf_append(b, zero_hash, 32);
+    aa__buf_append(b, ts, 32);
     aa__buf_append(b, "\",\"event_id\":\"", 14);
     aa__buf_append(b, event_id, 36);
     aa__buf_append(b, "\",\"event\":", 10);
     put_str(b, event);
-    return m;
 }
 
 static void put_fields(aa__buf *b, const aa__audit_field *f, size_t n) {
@@ -532,12 +593,9 @@ static void end_line(aa__buf *b) {
     aa__buf_append(b, "\"}", 2);
 }
 
-/* Fills in the timestamp and prev_hash of the line that ends b, and its
- * hash. False when SHA-256 fails. */
-static bool seal(aa__buf *b, line_marks m, const char *ts, const char *prev) {
-    char *line = b->data + m.start;
-    size_t len = b->len - m.start;
-    memcpy(b->data + m.ts_off, ts, 32);
+/* Fills in the prev_hash of line[0, len) (which ends with end_line's
+ * placeholders) and its hash. False when SHA-256 fails. */
+static bool seal(char *line, size_t len, const char *prev) {
     memcpy(line + len - SUFFIX_LEN - PREV_LEN + 14, prev, HASH_HEX);
     char hash[HASH_HEX + 1];
     if (!aa__audit_line_hash(line, len, hash))
@@ -553,41 +611,108 @@ bool aa__audit_format_line(aa__buf *out, int64_t ts_us, const char *event,
     if (aa__uuid4(id) != AA_OK)
         return false;
     aa_format_time(ts_us, ts);
-    line_marks m = begin_line(out, id, event);
+    size_t start = out->len;
+    begin_line(out, ts, id, event);
     put_fields(out, fields, n);
     end_line(out);
-    if (out->oom || !seal(out, m, ts, prev))
+    if (out->oom || !seal(out->data + start, out->len - start, prev))
         return false;
     aa__buf_putc(out, '\n');
     return !out->oom;
 }
 
-/* ---- the chain step ------------------------------------------------------ */
+/* ---- group commit ---------------------------------------------------------
+ * Callers build their lines first, each in its own aa__audit_line and in
+ * parallel (prepare_*), then queue them (aa__audit_commit). The caller at
+ * the head of the queue leads: it takes every line queued so far as one
+ * group, and with the mutex released (so that others queue the next group
+ * meanwhile) takes the file lock once, finds the previous hash once,
+ * chains and seals the lines in queue order, writes them with one
+ * writev(2), releases the lock and applies the fsync mode once. Then it
+ * wakes each caller of the group with its result and hands the lead to the
+ * next head. A caller returns only once its own lines are in the file (and
+ * on disk, with fsync always), or with the failure. */
 
-/* a->line holds '\n', then a whole line with placeholders (see seal).
- * Under the lock: finds the previous hash, seals and writes. */
-static int commit(aa__audit *a, line_marks m, aa_error *err) {
-    if (a->sync_errno) {
-        int e = a->sync_errno;
-        a->sync_errno = 0;
+/* Starts l: '\n' (sent only after a torn fragment), then the line's
+ * beginning with a fresh event id. *ok is false without random bytes. */
+static void start_line(aa__audit *a, aa__audit_line *l, int64_t ts_us,
+                       const char *event, bool *ok) {
+    unsigned char r[16];
+    pthread_mutex_lock(&a->mu);
+    *ok = next_random16(a, r) == AA_OK;
+    pthread_mutex_unlock(&a->mu);
+    char id[37], ts[33];
+    aa__uuid4_format(r, id);
+    aa_format_time(ts_us ? ts_us : aa__now_us(), ts);
+    aa__buf_reset(&l->text);
+    aa__buf_putc(&l->text, '\n');
+    begin_line(&l->text, ts, id, event);
+}
+
+/* Ends l with the chain placeholders and its '\n'. */
+static int finish_line(aa__audit *a, aa__audit_line *l, bool ok,
+                       aa_error *err) {
+    end_line(&l->text);
+    aa__buf_putc(&l->text, '\n');
+    if (!ok)
         return aa__fail(err, AA_EAUDIT,
-                        "audit log '%s': a background fsync failed: %s",
-                        a->path, strerror(e));
-    }
-    if (a->line.oom || !aa__buf_reserve(&a->line, 1)) /* room for '\n' */
+                        "audit log '%s': no random bytes for an event id",
+                        a->path);
+    if (l->text.oom)
         return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
                         a->path);
-    if (a->line.len - 1 > AUDIT_MAX_LINE)
+    if (l->text.len - 2 > AUDIT_MAX_LINE)
         return aa__fail(err, AA_EAUDIT,
                         "audit log '%s': line too long (%zu bytes, at most "
                         "%u)",
-                        a->path, a->line.len - 1, AUDIT_MAX_LINE);
+                        a->path, l->text.len - 2, AUDIT_MAX_LINE);
+    return AA_OK;
+}
 
+/* The line of l without its '\n's. */
+static char *line_of(aa__audit_line *l, size_t *len) {
+    *len = l->text.len - 2;
+    return l->text.data + 1;
+}
+
+/* Writes iov[0, cnt) whole: 0, or an errno value with *done the bytes that
+ * were written before the failure. */
+static int writev_all(int fd, struct iovec *iov, int cnt, size_t *done) {
+    *done = 0;
+    while (cnt > 0) {
+        ssize_t w = writev(fd, iov, cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (w == 0)
+            return ENOSPC;
+        *done += (size_t)w;
+        size_t left = (size_t)w;
+        while (cnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+#define GROUP_IOV 256 /* lines per writev(2); more take more calls */
+
+/* The leader's I/O for the group first..last (mutex not held): sets each
+ * waiter's `written`; AA_OK when every line is written (and synced). */
+static int write_group(aa__audit *a, waiter *first, waiter *last,
+                       aa_error *err) {
     struct stat st;
     int rc = lock_current(a, &st, err);
     if (rc != AA_OK)
         return rc;
-    char *buf = a->line.data;
     bool need_nl = false;
     if (a->regular && st.st_size != a->known_size) {
         int e = tail_hash(a->fd, st.st_size, a->last_hash, &need_nl);
@@ -599,60 +724,148 @@ static int commit(aa__audit *a, line_marks m, aa_error *err) {
                             a->path, strerror(e));
         }
     }
-    char ts[33];
-    aa_format_time(aa__now_us(), ts);
-    if (!seal(&a->line, m, ts, a->last_hash)) {
-        flock(a->fd, LOCK_UN);
-        return aa__fail(err, AA_EAUDIT, "audit log '%s': SHA-256 failed",
-                        a->path);
+    /* Chain and seal every line, in queue order. */
+    const char *prev = a->last_hash;
+    for (waiter *w = first;; w = w->next) {
+        for (size_t i = 0; i < w->n; i++) {
+            size_t len;
+            char *line = line_of(w->lines[i], &len);
+            if (!seal(line, len, prev)) {
+                flock(a->fd, LOCK_UN);
+                return aa__fail(err, AA_EAUDIT,
+                                "audit log '%s': SHA-256 failed", a->path);
+            }
+            prev = line + len - SUFFIX_LEN + 9;
+        }
+        if (w == last)
+            break;
     }
-    const char *hash = buf + a->line.len - SUFFIX_LEN + 9;
-    aa__buf_putc(&a->line, '\n'); /* reserved: cannot fail */
-
-    const char *p = need_nl ? buf : buf + 1;
-    size_t n = need_nl ? a->line.len : a->line.len - 1;
-    int e = aa__audit_write_all(a->fd, p, n);
+    /* Write them, GROUP_IOV lines per writev(2). */
+    struct iovec iov[GROUP_IOV];
+    waiter *owner[GROUP_IOV];
+    int e = 0;
+    size_t total = 0;
+    waiter *w = first;
+    size_t i = 0;
+    bool lead_nl = need_nl;
+    while (e == 0 && w) {
+        int cnt = 0;
+        for (; w && cnt < GROUP_IOV; w = w == last ? NULL : w->next, i = 0) {
+            for (; i < w->n && cnt < GROUP_IOV; i++, cnt++) {
+                aa__audit_line *l = w->lines[i];
+                iov[cnt].iov_base = lead_nl ? l->text.data : l->text.data + 1;
+                iov[cnt].iov_len = lead_nl ? l->text.len : l->text.len - 1;
+                owner[cnt] = w;
+                lead_nl = false;
+            }
+            if (i < w->n)
+                break; /* this waiter continues in the next writev */
+        }
+        size_t lens[GROUP_IOV], done;
+        for (int k = 0; k < cnt; k++)
+            lens[k] = iov[k].iov_len;
+        e = writev_all(a->fd, iov, cnt, &done);
+        for (int k = 0; k < cnt && done >= lens[k]; k++) { /* whole lines */
+            done -= lens[k];
+            total += lens[k];
+            owner[k]->written++;
+        }
+    }
     if (e == 0) {
-        memcpy(a->last_hash, hash, HASH_HEX);
-        a->known_size = st.st_size + (off_t)n;
+        memcpy(a->last_hash, prev, HASH_HEX);
+        a->known_size = st.st_size + (off_t)total;
     } else {
         a->known_size = -1; /* a part may be there: read the tail next time */
     }
     flock(a->fd, LOCK_UN);
     if (e != 0)
-        return fail_errno(a, err, e);
+        rc = fail_errno(a, err, e);
+    if (a->mode == AA__FSYNC_ALWAYS && total > 0 && fdatasync(a->fd) != 0 &&
+        errno != EINVAL) {
+        rc = aa__fail(err, AA_EAUDIT, "audit log '%s': fsync: %s", a->path,
+                      strerror(errno));
+        for (w = first;; w = w->next) { /* nothing is known to be on disk */
+            w->written = 0;
+            if (w == last)
+                break;
+        }
+    }
+    return rc;
+}
 
-    if (a->mode == AA__FSYNC_ALWAYS) {
-        if (fdatasync(a->fd) != 0 && errno != EINVAL)
-            return aa__fail(err, AA_EAUDIT, "audit log '%s': fsync: %s",
-                            a->path, strerror(errno));
-    } else if (a->mode == AA__FSYNC_INTERVAL && !a->dirty) {
+/* Called by the head of the queue with the mutex held; returns with it
+ * held, its group written and every caller of the group woken. */
+static void lead(aa__audit *a, waiter *first) {
+    waiter *last = a->tail;
+    int sync_e = a->sync_errno;
+    a->sync_errno = 0;
+    pthread_mutex_unlock(&a->mu);
+
+    aa_error_clear(a->gerr);
+    for (waiter *w = first;; w = w->next) {
+        w->written = 0;
+        if (w == last)
+            break;
+    }
+    int rc = sync_e ? aa__fail(a->gerr, AA_EAUDIT,
+                               "audit log '%s': a background fsync failed: %s",
+                               a->path, strerror(sync_e))
+                    : write_group(a, first, last, a->gerr);
+
+    pthread_mutex_lock(&a->mu);
+    bool wrote = false;
+    a->head = last->next;
+    if (!a->head)
+        a->tail = NULL;
+    for (waiter *w = first, *next;; w = next) {
+        next = w->next;
+        wrote |= w->written > 0;
+        w->rc = AA_OK;
+        if (w->written < w->n) {
+            w->rc = rc != AA_OK ? rc : AA_EAUDIT;
+            const aa_diag *dg = aa_error_get(a->gerr, 0);
+            aa__fail(w->err, w->rc, "%s",
+                     dg ? dg->message : "audit log: line not written");
+        }
+        w->done = true;
+        if (w != first)
+            pthread_cond_signal(&w->cv);
+        if (w == last)
+            break;
+    }
+    if (a->head)
+        pthread_cond_signal(&a->head->cv); /* the next group's leader */
+    if (wrote && a->mode == AA__FSYNC_INTERVAL && !a->dirty) {
         a->dirty = true;
         pthread_cond_signal(&a->cv);
     }
-    return AA_OK;
 }
 
-/* Starts a->line: '\n' (sent only after a torn fragment), then the line's
- * beginning with a fresh event id. *ok is false without random bytes. */
-static line_marks start_line(aa__audit *a, const char *event, bool *ok) {
-    aa__buf_reset(&a->line);
-    aa__buf_putc(&a->line, '\n');
-    char id[37];
-    unsigned char r[16];
-    *ok = next_random16(a, r) == AA_OK;
-    aa__uuid4_format(r, id);
-    return begin_line(&a->line, id, event);
-}
-
-/* Ends a->line and commits it (mutex held). */
-static int finish_line(aa__audit *a, line_marks m, bool ok, aa_error *err) {
-    end_line(&a->line);
-    if (!ok)
-        return aa__fail(err, AA_EAUDIT,
-                        "audit log '%s': no random bytes for an event id",
-                        a->path);
-    return commit(a, m, err);
+int aa__audit_commit(aa__audit *a, aa__audit_line *const *lines, size_t n,
+                     size_t *written, aa_error *err) {
+    if (written)
+        *written = 0;
+    if (!a || (n && !lines))
+        return aa__fail(err, AA_EAUDIT, "audit log: no log or no lines");
+    if (n == 0)
+        return AA_OK;
+    waiter w = {.lines = lines, .n = n, .err = err};
+    pthread_cond_init(&w.cv, NULL);
+    pthread_mutex_lock(&a->mu);
+    if (a->tail)
+        a->tail->next = &w;
+    else
+        a->head = &w;
+    a->tail = &w;
+    while (!w.done && a->head != &w)
+        pthread_cond_wait(&w.cv, &a->mu);
+    if (!w.done)
+        lead(a, &w);
+    pthread_mutex_unlock(&a->mu);
+    pthread_cond_destroy(&w.cv);
+    if (written)
+        *written = w.written;
+    return w.rc;
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -703,7 +916,8 @@ static bool redacted(const aa_policy *p, const char *key) {
 
 /* Was key written before entry i? Few keys: a look back; many: a map. */
 #define SEEN_LINEAR 16
-static bool seen_before(aa__audit *a, const aa_meta *meta, size_t i, size_t n) {
+static bool seen_before(aa__audit_line *l, const aa_meta *meta, size_t i,
+                        size_t n) {
     const char *key = meta[i].key;
     if (n <= SEEN_LINEAR) {
         for (size_t k = 0; k < i; k++)
@@ -712,22 +926,22 @@ static bool seen_before(aa__audit *a, const aa_meta *meta, size_t i, size_t n) {
         return false;
     }
     size_t len = strlen(key);
-    if (aa__map_get(&a->seen, key, len))
+    if (aa__map_get(&l->seen, key, len))
         return true;
-    if (!aa__map_put(&a->seen, key, len, (void *)key))
-        a->line.oom = true; /* fails the line */
+    if (!aa__map_put(&l->seen, key, len, (void *)key))
+        l->text.oom = true; /* fails the line */
     return false;
 }
 
-static void put_metadata(aa__audit *a, const aa_request *r,
+static void put_metadata(aa__audit_line *l, const aa_request *r,
                          const aa_policy *policy) {
-    aa__buf *b = &a->line;
+    aa__buf *b = &l->text;
     size_t n = r->metadata ? r->metadata_count : 0;
     bool first = true;
     aa__buf_putc(b, '{');
     for (size_t i = 0; i < n; i++) {
         const aa_meta *m = &r->metadata[i];
-        if (!m->key || seen_before(a, r->metadata, i, n))
+        if (!m->key || seen_before(l, r->metadata, i, n))
             continue;
         if (!first)
             aa__buf_putc(b, ',');
@@ -750,16 +964,16 @@ static void put_metadata(aa__audit *a, const aa_request *r,
     }
     aa__buf_putc(b, '}');
     if (n > SEEN_LINEAR) { /* the keys are the caller's: forget them */
-        aa__map_free(&a->seen);
-        aa__map_init(&a->seen);
+        aa__map_free(&l->seen);
+        aa__map_init(&l->seen);
     }
 }
 
 /* ---- the two kinds of line ----------------------------------------------- */
 
-int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
-                             aa_error *err) {
-    if (!a || !d || !d->req)
+int aa__audit_prepare_decision(aa__audit *a, const aa__audit_decision *d,
+                               aa__audit_line *l, aa_error *err) {
+    if (!a || !d || !d->req || !l)
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
     const aa_request *r = d->req;
     const aa__audit_field request[] = {
@@ -787,16 +1001,56 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
         {"policy_sha256", AA__AF_OPT,
          .str = d->policy ? d->policy->sha256 : NULL},
     };
-    pthread_mutex_lock(&a->mu);
     bool ok;
-    line_marks m = start_line(a, "authorize", &ok);
-    put_fields(&a->line, request, AA__ARRAY_LEN(request));
-    put_key(&a->line, "metadata");
-    put_metadata(a, r, d->policy);
-    put_fields(&a->line, policy, AA__ARRAY_LEN(policy));
-    int rc = finish_line(a, m, ok, err);
-    pthread_mutex_unlock(&a->mu);
+    start_line(a, l, d->time_us, "authorize", &ok);
+    put_fields(&l->text, request, AA__ARRAY_LEN(request));
+    put_key(&l->text, "metadata");
+    put_metadata(l, r, d->policy);
+    put_fields(&l->text, policy, AA__ARRAY_LEN(policy));
+    return finish_line(a, l, ok, err);
+}
+
+/* Builds a line with `build` into a line of its own and commits it. */
+static int write_one(aa__audit *a, const void *what,
+                     int (*build)(aa__audit *, const void *, aa__audit_line *,
+                                  aa_error *),
+                     aa_error *err) {
+    aa__audit_line *l = aa__audit_line_new();
+    if (!l)
+        return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
+                        a->path);
+    int rc = build(a, what, l, err);
+    if (rc == AA_OK)
+        rc = aa__audit_commit(a, &l, 1, NULL, err);
+    aa__audit_line_free(l);
     return rc;
+}
+
+static int build_decision(aa__audit *a, const void *d, aa__audit_line *l,
+                          aa_error *err) {
+    return aa__audit_prepare_decision(a, d, l, err);
+}
+
+int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
+                             aa_error *err) {
+    if (!a || !d || !d->req)
+        return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
+    return write_one(a, d, build_decision, err);
+}
+
+typedef struct event_args {
+    const char *event;
+    const aa__audit_field *fields;
+    size_t n;
+} event_args;
+
+static int build_event(aa__audit *a, const void *p, aa__audit_line *l,
+                       aa_error *err) {
+    const event_args *ev = p;
+    bool ok;
+    start_line(a, l, 0, ev->event, &ok);
+    put_fields(&l->text, ev->fields, ev->n);
+    return finish_line(a, l, ok, err);
 }
 
 int aa__audit_write_event(aa__audit *a, const char *event,
@@ -804,11 +1058,6 @@ int aa__audit_write_event(aa__audit *a, const char *event,
                           aa_error *err) {
     if (!a || aa__empty(event))
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no event");
-    pthread_mutex_lock(&a->mu);
-    bool ok;
-    line_marks m = start_line(a, event, &ok);
-    put_fields(&a->line, fields, n);
-    int rc = finish_line(a, m, ok, err);
-    pthread_mutex_unlock(&a->mu);
-    return rc;
+    event_args ev = {event, fields, n};
+    return write_one(a, &ev, build_event, err);
 }
