@@ -244,15 +244,19 @@ static void put_optional(aa__buf *b, const char *s) {
         put_str(b, s);
 }
 
+/* Bytes a JSON string may hold as they are (printable ASCII but '"' and
+ * '\\'): keys made of them are written in one piece. */
+static bool plain_byte(unsigned char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /* ,"key": -- in one piece when the key needs no escaping, as the keys of
  * the fields written are. */
 static void put_key(aa__buf *b, const char *key) {
-    size_t n = strlen(key);
-    bool plain = true;
-    for (size_t i = 0; plain && i < n; i++)
-        plain =
-            key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\';
-    if (plain && aa__buf_reserve(b, n + 4)) {
+    size_t n = 0;
+    while (plain_byte((unsigned char)key[n]))
+        n++;
+    if (key[n] == 0 && aa__buf_reserve(b, n + 4)) {
         char *p = b->data + b->len;
         p[0] = ',';
         p[1] = '"';
@@ -971,6 +975,28 @@ static void put_metadata(aa__audit_line *l, const aa_request *r,
 
 /* ---- the two kinds of line ----------------------------------------------- */
 
+/* v with three decimals, as "%.3f" writes it (not finite: 0.000). The
+ * common case, a small positive time not at a tie, without printf. */
+static void format_ms(double v, char out[32]) {
+    if (!(isfinite(v) && v > -1e15 && v < 1e15))
+        v = 0.0;
+    double x = v * 1000.0, f = floor(x);
+    if (v < 0 || x >= 1e15 || fabs(x - f - 0.5) < 1e-6) {
+        snprintf(out, 32, "%.3f", v);
+        return;
+    }
+    unsigned long long us = (unsigned long long)f + (x - f > 0.5);
+    char t[32], *e = t + sizeof t, *p = e;
+    for (int i = 0; i < 3; i++, us /= 10)
+        *--p = (char)('0' + us % 10);
+    *--p = '.';
+    do
+        *--p = (char)('0' + us % 10);
+    while (us /= 10);
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = 0;
+}
+
 int aa__audit_prepare_decision(aa__audit *a, const aa__audit_decision *d,
                                aa__audit_line *l, aa_error *err) {
     if (!a || !d || !d->req || !l)
@@ -991,9 +1017,7 @@ int aa__audit_prepare_decision(aa__audit *a, const aa__audit_decision *d,
         {"target_agent", AA__AF_OPT, .str = r->target_agent},
     };
     char ms[32];
-    double v = d->evaluation_time_ms;
-    snprintf(ms, sizeof ms, "%.3f",
-             isfinite(v) && v > -1e15 && v < 1e15 ? v : 0.0);
+    format_ms(d->evaluation_time_ms, ms);
     const aa__audit_field policy[] = {
         {"evaluation_time_ms", AA__AF_JSON, .str = ms},
         {"config_name", AA__AF_TEXT, .str = d->config_name},
