@@ -6,7 +6,10 @@
 # Usage: bench/server_bench.sh [BUILD_DIR] [SECONDS]
 #   BUILD_DIR  an optimised build (default build-bench); SECONDS per run (5)
 # Rows: the zero-work server; POST /v1/authorize with one small request,
-# audit off and audit on (fsync never); a body of 100 requests (decisions/s).
+# audit off, audit on (fsync never) and audit on with fsync always; a body
+# of 100 requests (decisions/s), audit off and on. With audit on, the
+# requests of concurrent connections share audit writes (group commit) and
+# the elements of an array are written 64 at a time.
 set -u
 build=$(cd "${1:-build-bench}" 2>/dev/null && pwd) || {
     echo "server_bench.sh: no build directory '${1:-build-bench}'" >&2
@@ -45,6 +48,7 @@ approval_policies:
 audit: {enabled: false}
 YAML
 sed 's/audit: {enabled: false}/audit: {enabled: true, path: audit.jsonl, fsync: never}/' off.yaml >on.yaml
+sed 's/audit: {enabled: false}/audit: {enabled: true, path: audit.jsonl, fsync: always}/' off.yaml >always.yaml
 
 one='{"agent":"assistant","user":"bob","action":"write"}'
 "${PY:-python3}" -c '
@@ -122,6 +126,14 @@ stop
 start on "$cli" -c on.yaml serve --listen 127.0.0.1:0 --threads "$threads"
 set -- $(measure one.lua /v1/authorize)
 on_rps=$1 on_p50=$2 on_p99=$3 on_cpu=$4 on_bad=$5
+set -- $(measure hundred.lua /v1/authorize)
+arron_rps=$1 arron_p50=$2 arron_p99=$3 arron_cpu=$4 arron_bad=$5
+stop
+rm -f audit.jsonl
+
+start always "$cli" -c always.yaml serve --listen 127.0.0.1:0 --threads "$threads"
+set -- $(measure one.lua /v1/authorize)
+al_rps=$1 al_p50=$2 al_p99=$3 al_cpu=$4 al_bad=$5
 stop
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
@@ -133,8 +145,13 @@ printf '%-40s %12s %8s %8s %8s %10s\n' "zero-work server (ceiling)" "$zero_rps" 
 printf '%-40s %12s %8s %8s %8s %10s\n' "authorize, 1 request, audit off" "$off_rps" "$(ratio "$off_rps" "$zero_rps")" "$off_p50" "$off_p99" "$off_cpu"
 printf '%-40s %12s %8s %8s %8s %10s\n' "authorize, audit off, 2 connections" "$lo_rps" "$(ratio "$lo_rps" "$zero_rps")" "$lo_p50" "$lo_p99" "$lo_cpu"
 printf '%-40s %12s %8s %8s %8s %10s\n' "authorize, 1 request, audit on" "$on_rps" "$(ratio "$on_rps" "$zero_rps")" "$on_p50" "$on_p99" "$on_cpu"
+printf '%-40s %12s %8s %8s %8s %10s\n' "authorize, audit on, fsync always" "$al_rps" "$(ratio "$al_rps" "$zero_rps")" "$al_p50" "$al_p99" "$al_cpu"
 arr_dps=$(awk -v r="$arr_rps" 'BEGIN { printf "%.0f", r * 100 }')
 printf '%-40s %12s %8s %8s %8s %10s\n' "authorize, array of 100 (decisions/s)" "$arr_dps" "$(ratio "$arr_dps" "$zero_rps")" "$arr_p50" "$arr_p99" "$arr_cpu"
+arron_dps=$(awk -v r="$arron_rps" 'BEGIN { printf "%.0f", r * 100 }')
+printf '%-40s %12s %8s %8s %8s %10s\n' "array of 100, audit on (decisions/s)" "$arron_dps" "$(ratio "$arron_dps" "$zero_rps")" "$arron_p50" "$arron_p99" "$arron_cpu"
 echo "2 connections / peak (audit off): $(ratio "$lo_rps" "$off_rps")"
-echo "audit on / audit off: $(ratio "$on_rps" "$off_rps"); array decisions/s over single requests/s: $(ratio "$arr_dps" "$off_rps")"
-echo "(cpu us/req: the server process's CPU time per HTTP request; non-2xx answers: ${off_bad:-0} ${on_bad:-0} ${arr_bad:-0})"
+on_off=$(ratio "$on_rps" "$off_rps")
+echo "audit on / audit off: $on_off (>= 0.5: $(awk -v r="$on_off" 'BEGIN { print (r >= 0.5 ? "met" : "MISSED") }')); fsync always / audit off: $(ratio "$al_rps" "$off_rps")"
+echo "array decisions/s over single requests/s: $(ratio "$arr_dps" "$off_rps") audit off, $(ratio "$arron_dps" "$on_rps") audit on; array audit on / off: $(ratio "$arron_dps" "$arr_dps")"
+echo "(cpu us/req: the server process's CPU time per HTTP request; non-2xx answers: ${off_bad:-0} ${on_bad:-0} ${al_bad:-0} ${arr_bad:-0} ${arron_bad:-0})"

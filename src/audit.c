@@ -91,7 +91,9 @@ struct aa__audit {
     /* The chain step, owned by the leader of the group being written (one
      * at a time: the head of the queue); fd is swapped under mu too. */
     int fd;
-    bool regular; /* a regular file: sizes and tails mean something */
+    bool regular;   /* a regular file: sizes and tails mean something */
+    bool lock_held; /* flock held from one group to the next one */
+    unsigned held_groups;
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
     aa_error *gerr;   /* the leader's: why its group failed */
@@ -120,6 +122,9 @@ struct aa__audit {
 struct aa__audit_line {
     aa__buf text; /* '\n', the line, '\n' */
     aa__map seen; /* metadata keys of a line, when there are many */
+    /* The line's hash begun up to its prev_hash value (see seal_line). */
+    aa__sha256_mid mid;
+    bool has_mid;
 };
 
 aa__audit_line *aa__audit_line_new(void) {
@@ -670,7 +675,30 @@ static int finish_line(aa__audit *a, aa__audit_line *l, bool ok,
                         "audit log '%s': line too long (%zu bytes, at most "
                         "%u)",
                         a->path, l->text.len - 2, AUDIT_MAX_LINE);
+    /* Everything before the prev_hash value is known now: hash it here,
+     * in the caller's thread, not under the writer's lock. */
+    size_t len = l->text.len - 2;
+    l->has_mid = aa__sha256_begin(&l->mid, l->text.data + 1,
+                                  len - SUFFIX_LEN - PREV_LEN + 14);
     return AA_OK;
+}
+
+/* Fills in l's prev_hash and hash (the group's leader, in chain order):
+ * only the previous hash and the closing '}' are left to hash. */
+static bool seal_line(aa__audit_line *l, const char *prev) {
+    size_t len = l->text.len - 2;
+    char *line = l->text.data + 1;
+    if (!l->has_mid)
+        return seal(line, len, prev);
+    memcpy(line + len - SUFFIX_LEN - PREV_LEN + 14, prev, HASH_HEX);
+    char rest[HASH_HEX + 2], hash[HASH_HEX + 1];
+    memcpy(rest, prev, HASH_HEX); /* the value, its quote, then "}" */
+    rest[HASH_HEX] = '"';
+    rest[HASH_HEX + 1] = '}';
+    if (!aa__sha256_finish(&l->mid, rest, sizeof rest, hash))
+        return false;
+    memcpy(line + len - SUFFIX_LEN + 9, hash, HASH_HEX);
+    return true;
 }
 
 /* The line of l without its '\n's. */
@@ -707,21 +735,38 @@ static int writev_all(int fd, struct iovec *iov, int cnt, size_t *done) {
     return 0;
 }
 
+/* Releases the file lock the leader holds. */
+static void unlock(aa__audit *a) {
+    if (a->lock_held)
+        flock(a->fd, LOCK_UN);
+    a->lock_held = false;
+}
+
+/* Groups written one after the other under one hold of the file lock, at
+ * most: then it is released, so that other processes get their turn. */
+#define HOLD_GROUPS 16
+
 #define GROUP_IOV 256 /* lines per writev(2); more take more calls */
 
 /* The leader's I/O for the group first..last (mutex not held): sets each
  * waiter's `written`; AA_OK when every line is written (and synced). */
 static int write_group(aa__audit *a, waiter *first, waiter *last,
                        aa_error *err) {
-    struct stat st;
-    int rc = lock_current(a, &st, err);
-    if (rc != AA_OK)
-        return rc;
     bool need_nl = false;
-    if (a->regular && st.st_size != a->known_size) {
-        int e = tail_hash(a->fd, st.st_size, a->last_hash, &need_nl);
+    off_t size = a->known_size; /* with the lock still held: unchanged */
+    if (!a->lock_held) {
+        struct stat st;
+        int rc = lock_current(a, &st, err);
+        if (rc != AA_OK)
+            return rc;
+        a->lock_held = true;
+        a->held_groups = 0;
+        size = st.st_size;
+        int e = a->regular && st.st_size != a->known_size
+                    ? tail_hash(a->fd, st.st_size, a->last_hash, &need_nl)
+                    : 0;
         if (e) {
-            flock(a->fd, LOCK_UN);
+            unlock(a);
             return aa__fail(err, AA_EAUDIT,
                             "audit log '%s': cannot read the previous hash: "
                             "%s",
@@ -734,8 +779,8 @@ static int write_group(aa__audit *a, waiter *first, waiter *last,
         for (size_t i = 0; i < w->n; i++) {
             size_t len;
             char *line = line_of(w->lines[i], &len);
-            if (!seal(line, len, prev)) {
-                flock(a->fd, LOCK_UN);
+            if (!seal_line(w->lines[i], prev)) {
+                unlock(a);
                 return aa__fail(err, AA_EAUDIT,
                                 "audit log '%s': SHA-256 failed", a->path);
             }
@@ -775,19 +820,21 @@ static int write_group(aa__audit *a, waiter *first, waiter *last,
             owner[k]->written++;
         }
     }
+    int rc = AA_OK;
     if (e == 0) {
         memcpy(a->last_hash, prev, HASH_HEX);
-        a->known_size = st.st_size + (off_t)total;
+        a->known_size = size + (off_t)total;
     } else {
         a->known_size = -1; /* a part may be there: read the tail next time */
-    }
-    flock(a->fd, LOCK_UN);
-    if (e != 0)
+        unlock(a);
         rc = fail_errno(a, err, e);
+    }
     if (a->mode == AA__FSYNC_ALWAYS && total > 0 && fdatasync(a->fd) != 0 &&
         errno != EINVAL) {
+        int se = errno;
+        unlock(a);
         rc = aa__fail(err, AA_EAUDIT, "audit log '%s': fsync: %s", a->path,
-                      strerror(errno));
+                      strerror(se));
         for (w = first;; w = w->next) { /* nothing is known to be on disk */
             w->written = 0;
             if (w == last)
@@ -837,6 +884,12 @@ static void lead(aa__audit *a, waiter *first) {
         if (w == last)
             break;
     }
+    /* The file lock stays held for the next group when one is queued
+     * already: nobody else can have written, so it skips the lock, the
+     * fstat and the tail. Otherwise (or after HOLD_GROUPS groups) it is
+     * released, under the mutex, before the next leader can start. */
+    if (a->lock_held && (!a->head || ++a->held_groups >= HOLD_GROUPS))
+        unlock(a);
     if (a->head)
         pthread_cond_signal(&a->head->cv); /* the next group's leader */
     if (wrote && a->mode == AA__FSYNC_INTERVAL && !a->dirty) {

@@ -235,6 +235,44 @@ static void test_processes_and_threads(void **state) {
     assert_one_line_each(f->path, PROCS, THREADS, EACH);
 }
 
+/* The file lock is held from one group to the next only while more lines
+ * are queued: once the threads of one engine stop deciding (the engine
+ * still open), another process writes at once. */
+static void test_lock_released_when_idle(void **state) {
+    fixture *f = *state;
+    aa_policy *p = policy_with("never");
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    pthread_t th[4];
+    worker w[4];
+    for (int t = 0; t < 4; t++) {
+        w[t] = (worker){.engine = e, .proc = 0, .thread = t, .each = 100};
+        assert_int_equal(pthread_create(&th[t], NULL, worker_main, &w[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        assert_int_equal(w[t].denied + w[t].failed, 0);
+    }
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a lock never released: killed, not hung */
+        _exit(run_threads(f->path, "never", 1, 1, 10) == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    aa_engine_free(e);
+    aa_policy_free(p);
+    /* process 0: 4 threads of 100; process 1: 1 thread of 10 */
+    size_t lines = 0, bad = 0;
+    aa_error *err = aa_error_new();
+    assert_int_equal(aa_audit_verify(f->path, &lines, &bad, err), AA_OK);
+    assert_int_equal(lines, 410);
+    aa_error_free(err);
+}
+
 /* ---- a failed write ------------------------------------------------------ */
 
 static off_t file_size(const char *path) {
@@ -499,10 +537,11 @@ static void test_rotation_during_group_commits(void **state) {
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_threads_one_line_each),  T(test_threads_fsync_always),
-        T(test_threads_fsync_interval), T(test_processes_and_threads),
-        T(test_failed_group_is_denied), T(test_group_cut_part_way),
-        T(test_killed_mid_group),       T(test_rotation_during_group_commits),
+        T(test_threads_one_line_each),   T(test_threads_fsync_always),
+        T(test_threads_fsync_interval),  T(test_processes_and_threads),
+        T(test_failed_group_is_denied),  T(test_group_cut_part_way),
+        T(test_killed_mid_group),        T(test_rotation_during_group_commits),
+        T(test_lock_released_when_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
