@@ -125,6 +125,10 @@ struct aa__audit_line {
     /* The line's hash begun up to its prev_hash value (see seal_line). */
     aa__sha256_mid mid;
     bool has_mid;
+    /* The last timestamp written, and its second: a line in the same
+     * second only changes the microseconds. */
+    char ts[33];
+    int64_t ts_sec;
 };
 
 aa__audit_line *aa__audit_line_new(void) {
@@ -642,6 +646,21 @@ bool aa__audit_format_line(aa__buf *out, int64_t ts_us, const char *event,
  * next head. A caller returns only once its own lines are in the file (and
  * on disk, with fsync always), or with the failure. */
 
+/* aa_format_time(us, ts), from l's last timestamp when in its second. */
+static void line_time(aa__audit_line *l, int64_t us, char ts[33]) {
+    int64_t sec = us / 1000000;
+    if (us < 0 || sec != l->ts_sec || l->ts[0] == 0) {
+        aa_format_time(us, l->ts);
+        l->ts_sec = us < 0 || l->ts[4] != '-' ? -1 : sec;
+        memcpy(ts, l->ts, 33);
+        return;
+    }
+    memcpy(ts, l->ts, 33);
+    int frac = (int)(us - sec * 1000000);
+    for (int i = 25; i >= 20; i--, frac /= 10)
+        ts[i] = (char)('0' + frac % 10);
+}
+
 /* Starts l: '\n' (sent only after a torn fragment), then the line's
  * beginning with a fresh event id. *ok is false without random bytes. */
 static void start_line(aa__audit *a, aa__audit_line *l, int64_t ts_us,
@@ -652,7 +671,7 @@ static void start_line(aa__audit *a, aa__audit_line *l, int64_t ts_us,
     pthread_mutex_unlock(&a->mu);
     char id[37], ts[33];
     aa__uuid4_format(r, id);
-    aa_format_time(ts_us ? ts_us : aa__now_us(), ts);
+    line_time(l, ts_us ? ts_us : aa__now_us(), ts);
     aa__buf_reset(&l->text);
     aa__buf_putc(&l->text, '\n');
     begin_line(&l->text, ts, id, event);

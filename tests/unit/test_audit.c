@@ -441,8 +441,14 @@ static void test_number_and_time_text(void **state) {
     const double ms[] = {0,      0.0004, 0.0005,  0.0015,   0.004,
                          0.0125, 1.2345, 12.0005, 999.9999, 123456.789,
                          1e-9,   -1.5,   1e300,   2.5e-3,   7.0};
-    const int64_t ts[] = {INT64_C(1765000000123456), 1, INT64_C(999999),
+    const int64_t ts[] = {INT64_C(1765000000123456),
+                          INT64_C(1765000000000042),
+                          INT64_C(1765000000999999),
+                          INT64_C(1765000001000000),
+                          1,
+                          INT64_C(999999),
                           INT64_C(4102444799999999)};
+    size_t nts = sizeof ts / sizeof ts[0];
     size_t n = sizeof ms / sizeof ms[0];
     aa_request r = req_of("a", "u", "x");
     for (size_t i = 0; i < n; i++) {
@@ -450,7 +456,7 @@ static void test_number_and_time_text(void **state) {
                                 .reason = "",
                                 .approval_policy = "",
                                 .evaluation_time_ms = ms[i],
-                                .time_us = ts[i % 4]};
+                                .time_us = ts[i % nts]};
         assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
     }
     aa__audit_close(a);
@@ -463,7 +469,7 @@ static void test_number_and_time_text(void **state) {
         if (!strstr(l.v[i], key))
             fail_msg("%g: want %s in %s", ms[i], key, l.v[i]);
         char t[33];
-        aa_format_time(ts[i % 4], t);
+        aa_format_time(ts[i % nts], t);
         snprintf(key, sizeof key, "{\"timestamp\":\"%s\",", t);
         assert_true(strncmp(l.v[i], key, strlen(key)) == 0);
     }
