@@ -2,45 +2,64 @@
  * audit.c - the audit log writer (contract section 10; line format and
  * hash in audit.h; reading, verifying and rotating in audit_read.c).
  *
- * Durability, audit.fsync:
- *   never     (default) the line is in the kernel page cache when the call
- *             returns: it survives the process crashing, not the machine
- *             losing power. Cost: one write(2) per line.
- *   always    fdatasync(2) per line before the call returns: no decision is
- *             acted on before its line is on disk, at the price of a disk
- *             flush per decision (milliseconds on real disks, three or more
- *             orders of magnitude above the write itself), serialised.
- *   interval  group commit: a background thread fdatasyncs while lines are
- *             pending, at most once per AUDIT_SYNC_INTERVAL_MS, so a line is
- *             on disk within that interval plus one flush. A power loss may
- *             lose the lines of the last interval; per-line cost stays
- *             close to `never`. A failed background flush is reported by
- *             the next write (fail closed).
+ * Group commit: a caller builds its line in a buffer of its own (the
+ * decision's), outside every lock: fields, timestamp (the decision's
+ * time), event id, and the SHA-256 of everything before prev_hash. Then it
+ * queues the line (aa__audit_commit). The caller at the head of the queue
+ * leads: it takes every line queued at that moment as one group, and with
+ * the mutex released (others queue the next group meanwhile) takes the
+ * file lock once, finds the previous hash once, chains and seals the lines
+ * in queue order, writes them with one writev(2) and applies the fsync mode
+ * once; then it wakes each caller of the group and hands the lead to the
+ * next head. aa_authorize_many queues all its lines at once. A caller
+ * returns only when its own line is in the file (and on disk, with fsync
+ * always), or with the failure: when a write fails part-way, the lines
+ * written whole stand, and every later line of the group fails (with
+ * on_failure deny, its decision is denied).
  *
- * Concurrency: a mutex serialises the threads sharing one aa__audit; an
- * exclusive flock(2) serialises processes, held only while the previous
- * hash is found and the line written. Each process must open its own
- * aa__audit (flock belongs to the open file, which fork shares).
+ * Durability, audit.fsync:
+ *   never     (default) a line is in the kernel page cache when its caller
+ *             returns: it survives the process crashing, not the machine
+ *             losing power. Cost: one writev(2) per group.
+ *   always    fdatasync(2) once per group before any caller of the group
+ *             returns: no decision is acted on before its line is on disk.
+ *             A flush takes milliseconds on real disks; the lines that
+ *             arrive meanwhile share the next one.
+ *   interval  a background thread fdatasyncs while lines are pending, at
+ *             most once per AUDIT_SYNC_INTERVAL_MS, so a line is on disk
+ *             within that interval plus one flush. A power loss may lose
+ *             the lines of the last interval; the cost stays close to
+ *             `never`. A failed background flush fails the next group
+ *             (fail closed).
+ *
+ * Processes: an exclusive flock(2) serialises the processes sharing the
+ * file; each must open its own aa__audit (flock belongs to the open file,
+ * which fork shares). The lock is held while a group is chained and
+ * written, and kept for the next group only when that one is already
+ * queued (at most HOLD_GROUPS groups in a row): while it is held nobody
+ * else can write, so the next group skips the lock, the fstat and the
+ * tail. An idle writer never holds it.
  *
  * The previous hash: the writer remembers the file size after its own last
- * write and the hash of that line. Under the lock, an unchanged size means
- * no one else wrote, so the cached hash is the previous one; otherwise the
- * tail of the file is read back to the last line that ends with a well
- * formed `"hash":"<64 hex>"}`.
+ * write and the hash of that line. Having taken the lock, an unchanged
+ * size means no one else wrote, so the cached hash is the previous one;
+ * otherwise the tail of the file is read back to the last line that ends
+ * with a well formed `"hash":"<64 hex>"}`.
  *
- * Torn lines: a writer killed in the middle of write(2), or a short write
+ * Torn lines: a writer killed in the middle of writev(2), or a short write
  * on a full disk, can leave a fragment without its '\n'. The next writer
- * then starts its line with '\n', so the fragment stays on its own line,
+ * then starts its group with '\n', so the fragment stays on its own line,
  * and chains to the last whole line before it. Readers skip the fragment
  * as malformed; verify accepts it with a warning, because it is a prefix
  * of a line (the JSON parser runs out of input), the chain visibly runs
  * over it and its call never returned a decision (see audit_read.c).
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
- * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds
- * the lock reopens the path and continues the chain from the new file (a
- * removed log is recreated the same way, with a new chain). A log renamed
- * away by another tool is not noticed: the writer follows the open file.
+ * lock; a leader that finds its file unlinked (st_nlink == 0) once it
+ * holds the lock reopens the path and continues the chain from the new
+ * file (a removed log is recreated the same way, with a new chain). A log
+ * renamed away by another tool is not noticed: the writer follows the open
+ * file.
  */
 #include "audit.h"
 #include "fsafe.h"
@@ -380,7 +399,7 @@ void aa__audit_close(aa__audit *a) {
     free(a);
 }
 
-/* ---- group commit -------------------------------------------------------- */
+/* ---- interval mode: the background flush -------------------------------- */
 
 static void *syncer_main(void *arg) {
     aa__audit *a = arg;

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -482,7 +483,7 @@ static void test_killed_mid_group(void **state) {
 typedef struct rotator {
     const char *path;
     int rotations;
-    volatile int *stop;
+    atomic_int *stop;
 } rotator;
 
 /* Rotates everything into an archive, again and again, while the workers
@@ -510,7 +511,7 @@ static void *threads_main(void *arg) {
 
 static void test_rotation_during_group_commits(void **state) {
     fixture *f = *state;
-    volatile int stop = 0;
+    atomic_int stop = 0;
     rotator r = {.path = f->path, .stop = &stop};
     pthread_t rt, wt;
     assert_int_equal(pthread_create(&wt, NULL, threads_main, f->path), 0);
