@@ -35,10 +35,14 @@
  * Processes: an exclusive flock(2) serialises the processes sharing the
  * file; each must open its own aa__audit (flock belongs to the open file,
  * which fork shares). The lock is held while a group is chained and
- * written, and kept for the next group only when that one is already
- * queued (at most HOLD_GROUPS groups in a row): while it is held nobody
- * else can write, so the next group skips the lock, the fstat and the
- * tail. An idle writer never holds it.
+ * written. A writer that keeps writing keeps it between its groups (from
+ * its second group on, a releaser thread gives it up once it went unused
+ * for LEASE_NS, and it is retaken after HOLD_NS in any case), so that a
+ * stream of single decisions takes the lock once per lease, not per
+ * decision: while it is held no cooperating writer can append, and one
+ * fstat per group (which tools that ignore the lock, such as rm or
+ * truncate, make necessary) proves the file unchanged. An idle writer
+ * holds it for at most two lease periods.
  *
  * The previous hash: the writer remembers the file size after its own last
  * write and the hash of that line. Having taken the lock, an unchanged
@@ -113,6 +117,17 @@ struct aa__audit {
     bool regular;   /* a regular file: sizes and tails mean something */
     bool lock_held; /* flock held from one group to the next one */
     unsigned held_groups;
+    uint64_t held_since; /* CLOCK_MONOTONIC ns when the lock was taken */
+
+    /* The lease (see release_main), under mu: */
+    bool leading;    /* a leader is writing: the lock is its to use */
+    bool lease_used; /* a group was written since the releaser looked */
+    bool lease_stop;
+    bool releaser_running;
+    pid_t releaser_pid; /* a forked child has no releaser to stop */
+    unsigned groups;    /* groups written, up to 2 */
+    pthread_t releaser;
+    pthread_cond_t lease_cv;
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
     aa_error *gerr;   /* the leader's: why its group failed */
@@ -354,6 +369,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cv, &ca);
+    pthread_cond_init(&a->lease_cv, &ca);
     pthread_condattr_destroy(&ca);
 
     int rc = (a->gerr = aa_error_new()) ? open_file(a, err)
@@ -388,12 +404,20 @@ void aa__audit_close(aa__audit *a) {
         pthread_mutex_unlock(&a->mu);
         pthread_join(a->syncer, NULL); /* it flushes what is pending */
     }
+    if (a->releaser_running && a->releaser_pid == getpid()) {
+        pthread_mutex_lock(&a->mu);
+        a->lease_stop = true;
+        pthread_cond_signal(&a->lease_cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->releaser, NULL);
+    }
     if (a->fd >= 0)
-        close(a->fd);
+        close(a->fd); /* releases a lock still held */
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
     aa_error_free(a->gerr);
     pthread_cond_destroy(&a->cv);
+    pthread_cond_destroy(&a->lease_cv);
     pthread_mutex_destroy(&a->mu);
     free(a->path);
     free(a);
@@ -781,8 +805,37 @@ static void unlock(aa__audit *a) {
 }
 
 /* Groups written one after the other under one hold of the file lock, at
- * most: then it is released, so that other processes get their turn. */
+ * most, before the lease starts: then it is released, so that other
+ * processes get their turn. */
 #define HOLD_GROUPS 16
+/* The lease: a writer that keeps writing keeps the lock between its groups
+ * and gives it up once it wrote nothing for LEASE_NS to 2 * LEASE_NS, and
+ * after holding it for HOLD_NS in any case. */
+#define LEASE_NS 1000000
+#define HOLD_NS  10000000
+
+/* The releaser: gives the file lock up when no group used it for a lease
+ * period (and no leader is writing). Started by the second group: a
+ * process that writes one group never holds the lock after it. */
+static void *release_main(void *arg) {
+    aa__audit *a = arg;
+    pthread_mutex_lock(&a->mu);
+    while (!a->lease_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += LEASE_NS;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!a->lease_stop && pthread_cond_timedwait(&a->lease_cv, &a->mu,
+                                                        &until) != ETIMEDOUT)
+            ;
+        if (!a->leading && a->lock_held && !a->lease_used)
+            unlock(a);
+        a->lease_used = false;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
 
 #define GROUP_IOV 256 /* lines per writev(2); more take more calls */
 
@@ -791,25 +844,35 @@ static void unlock(aa__audit *a) {
 static int write_group(aa__audit *a, waiter *first, waiter *last,
                        aa_error *err) {
     bool need_nl = false;
-    off_t size = a->known_size; /* with the lock still held: unchanged */
+    struct stat st;
+    if (a->lock_held) { /* kept from the last group: only tools that ignore
+                           the lock (rm, truncate) can have changed it */
+        if (fstat(a->fd, &st) != 0) {
+            int e = errno;
+            unlock(a);
+            return fail_errno(a, err, e);
+        }
+        if (a->regular && st.st_nlink == 0 && !aa__fs_same_file(a->path, &st))
+            unlock(a); /* removed or replaced: lock_current reopens */
+    }
     if (!a->lock_held) {
-        struct stat st;
         int rc = lock_current(a, &st, err);
         if (rc != AA_OK)
             return rc;
         a->lock_held = true;
         a->held_groups = 0;
-        size = st.st_size;
-        int e = a->regular && st.st_size != a->known_size
-                    ? tail_hash(a->fd, st.st_size, a->last_hash, &need_nl)
-                    : 0;
-        if (e) {
-            unlock(a);
-            return aa__fail(err, AA_EAUDIT,
-                            "audit log '%s': cannot read the previous hash: "
-                            "%s",
-                            a->path, strerror(e));
-        }
+        a->held_since = aa__mono_ns();
+    }
+    off_t size = st.st_size;
+    int e = a->regular && st.st_size != a->known_size
+                ? tail_hash(a->fd, st.st_size, a->last_hash, &need_nl)
+                : 0;
+    if (e) {
+        unlock(a);
+        return aa__fail(err, AA_EAUDIT,
+                        "audit log '%s': cannot read the previous hash: "
+                        "%s",
+                        a->path, strerror(e));
     }
     /* Chain and seal every line, in queue order. */
     const char *prev = a->last_hash;
@@ -830,7 +893,7 @@ static int write_group(aa__audit *a, waiter *first, waiter *last,
     /* Write them, GROUP_IOV lines per writev(2). */
     struct iovec iov[GROUP_IOV];
     waiter *owner[GROUP_IOV];
-    int e = 0;
+    e = 0;
     size_t total = 0;
     waiter *w = first;
     size_t i = 0;
@@ -888,6 +951,7 @@ static void lead(aa__audit *a, waiter *first) {
     waiter *last = a->tail;
     int sync_e = a->sync_errno;
     a->sync_errno = 0;
+    a->leading = true;
     pthread_mutex_unlock(&a->mu);
 
     aa_error_clear(a->gerr);
@@ -922,12 +986,23 @@ static void lead(aa__audit *a, waiter *first) {
         if (w == last)
             break;
     }
-    /* The file lock stays held for the next group when one is queued
-     * already: nobody else can have written, so it skips the lock, the
-     * fstat and the tail. Otherwise (or after HOLD_GROUPS groups) it is
-     * released, under the mutex, before the next leader can start. */
-    if (a->lock_held && (!a->head || ++a->held_groups >= HOLD_GROUPS))
+    /* The file lock stays held for the next group while nobody else can
+     * have written, so that group skips the lock, the fstat and the tail:
+     * before the lease, when that group is queued already (at most
+     * HOLD_GROUPS in a row); with the lease, until the releaser finds it
+     * unused, or HOLD_NS after it was taken. Otherwise it is released,
+     * under the mutex, before the next leader can start. */
+    if (a->groups < 2 && ++a->groups == 2 &&
+        pthread_create(&a->releaser, NULL, release_main, a) == 0) {
+        a->releaser_running = true;
+        a->releaser_pid = getpid();
+    }
+    bool keep = a->releaser_running ? aa__mono_ns() - a->held_since < HOLD_NS
+                                    : a->head && ++a->held_groups < HOLD_GROUPS;
+    if (a->lock_held && !keep)
         unlock(a);
+    a->lease_used = true;
+    a->leading = false;
     if (a->head)
         pthread_cond_signal(&a->head->cv); /* the next group's leader */
     if (wrote && a->mode == AA__FSYNC_INTERVAL && !a->dirty) {

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 enum { BATCH = 10 }; /* requests per aa_authorize_many call */
@@ -256,9 +257,25 @@ static void test_lock_released_when_idle(void **state) {
     }
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(20); /* a lock never released: killed, not hung */
-        _exit(run_threads(f->path, "never", 1, 1, 10) == 0 ? 0 : 1);
+    if (pid == 0) { /* one group, in this thread (no threads after fork) */
+        alarm(20);  /* a lock never released: killed, not hung */
+        aa_engine *ce = engine_on(p, f->path);
+        aa_decision *ds[BATCH];
+        aa_request reqs[BATCH];
+        char res[BATCH][32];
+        int ok = ce != NULL;
+        for (int k = 0; ok && k < BATCH; k++) {
+            ds[k] = aa_decision_new();
+            snprintf(res[k], sizeof res[k], "p1-t0-%d", k);
+            reqs[k] = (aa_request){.agent = "bot",
+                                   .user = "u",
+                                   .action = "read",
+                                   .resource = res[k]};
+        }
+        ok = ok && aa_authorize_many(ce, reqs, BATCH, ds) == AA_OK;
+        for (int k = 0; ok && k < BATCH; k++)
+            ok = aa_decision_allowed(ds[k]);
+        _exit(ok ? 0 : 1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -535,6 +552,51 @@ static void test_rotation_during_group_commits(void **state) {
     aa_error_free(err);
 }
 
+typedef struct remover {
+    const char *path;
+    int fd; /* the removed file, still open */
+} remover;
+
+static void *remover_main(void *arg) {
+    remover *r = arg;
+    for (int i = 0; i < 2000 && file_size(r->path) < 65536; i++)
+        usleep(500);
+    r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    unlink(r->path);
+    return NULL;
+}
+
+/* The log removed (rm, which takes no lock) while threads keep deciding:
+ * the writer notices at its next group, even while it holds the file lock
+ * from one group to the next, and goes on in a new file. Every decision is
+ * in one of the two files, once. */
+static void test_removed_while_deciding(void **state) {
+    fixture *f = *state;
+    remover r = {.path = f->path, .fd = -1};
+    pthread_t rt, wt;
+    assert_int_equal(pthread_create(&rt, NULL, remover_main, &r), 0);
+    assert_int_equal(pthread_create(&wt, NULL, threads_main, f->path), 0);
+    void *bad;
+    pthread_join(wt, &bad);
+    pthread_join(rt, NULL);
+    assert_int_equal((intptr_t)bad, 0);
+    assert_true(r.fd >= 0);
+    size_t old_lines = 0;
+    char buf[65536];
+    ssize_t got;
+    while ((got = read(r.fd, buf, sizeof buf)) > 0)
+        for (ssize_t i = 0; i < got; i++)
+            old_lines += buf[i] == '\n';
+    close(r.fd);
+    size_t lines = 0, badl = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &badl, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_true(lines > 0);
+    assert_int_equal(old_lines + lines, 4 * 600);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -542,7 +604,7 @@ int main(void) {
         T(test_threads_fsync_interval),  T(test_processes_and_threads),
         T(test_failed_group_is_denied),  T(test_group_cut_part_way),
         T(test_killed_mid_group),        T(test_rotation_during_group_commits),
-        T(test_lock_released_when_idle),
+        T(test_lock_released_when_idle), T(test_removed_while_deciding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
