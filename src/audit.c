@@ -815,8 +815,9 @@ static void unlock(aa__audit *a) {
 #define HOLD_NS  10000000
 
 /* The releaser: gives the file lock up when no group used it for a lease
- * period (and no leader is writing). Started by the second group: a
- * process that writes one group never holds the lock after it. */
+ * period, or once it was held for HOLD_NS, while no leader is writing.
+ * Started by the second group: a process that writes one group never
+ * holds the lock after it. */
 static void *release_main(void *arg) {
     aa__audit *a = arg;
     pthread_mutex_lock(&a->mu);
@@ -829,8 +830,9 @@ static void *release_main(void *arg) {
         while (!a->lease_stop && pthread_cond_timedwait(&a->lease_cv, &a->mu,
                                                         &until) != ETIMEDOUT)
             ;
-        if (!a->leading && a->lock_held && !a->lease_used)
-            unlock(a);
+        if (!a->leading && a->lock_held &&
+            (!a->lease_used || aa__mono_ns() - a->held_since >= HOLD_NS))
+            unlock(a); /* unused, or held long enough: others' turn */
         a->lease_used = false;
     }
     pthread_mutex_unlock(&a->mu);
@@ -986,19 +988,18 @@ static void lead(aa__audit *a, waiter *first) {
         if (w == last)
             break;
     }
-    /* The file lock stays held for the next group while nobody else can
-     * have written, so that group skips the lock, the fstat and the tail:
-     * before the lease, when that group is queued already (at most
-     * HOLD_GROUPS in a row); with the lease, until the releaser finds it
-     * unused, or HOLD_NS after it was taken. Otherwise it is released,
-     * under the mutex, before the next leader can start. */
+    /* The file lock stays held for the next group, which then skips
+     * flock (its fstat still runs): before the lease, when that group is
+     * queued already (at most HOLD_GROUPS in a row); with the lease, until
+     * the releaser finds it unused or held for HOLD_NS. Otherwise it is
+     * released, under the mutex, before the next leader can start. */
     if (a->groups < 2 && ++a->groups == 2 &&
         pthread_create(&a->releaser, NULL, release_main, a) == 0) {
         a->releaser_running = true;
         a->releaser_pid = getpid();
     }
-    bool keep = a->releaser_running ? aa__mono_ns() - a->held_since < HOLD_NS
-                                    : a->head && ++a->held_groups < HOLD_GROUPS;
+    bool keep =
+        a->releaser_running || (a->head && ++a->held_groups < HOLD_GROUPS);
     if (a->lock_held && !keep)
         unlock(a);
     a->lease_used = true;
