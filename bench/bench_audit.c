@@ -3,12 +3,14 @@
  * for each audit.fsync mode (median of 5 runs, to a file under /tmp), and
  * the cost of each step of one line, to show what dominates.
  *
- * What dominates: with fsync never, a line is five system calls (flock,
- * fstat, write, flock, and getrandom inside aa__uuid4); building, escaping
- * and hashing the line take well under a microsecond together. The figure
- * therefore follows the machine's system-call cost (the "null system call"
- * step). With fsync always, the disk flush dwarfs everything; interval
- * costs what never costs, plus a flush per 100 ms in another thread.
+ * What dominates: with fsync never, a line written alone (one line per
+ * group, as here) is an fstat and a writev, plus the flock pair once per
+ * lease on the lock (audit.c); building, escaping and hashing the line
+ * take well under a microsecond together. The figure therefore follows
+ * the machine's system-call cost (the "null system call" step). With
+ * fsync always, the disk flush dwarfs everything; interval costs what
+ * never costs, plus a flush per 100 ms in another thread. Lines written
+ * in groups (aa_authorize_many) are scenario 2 of bench_engine.
  *
  * Usage: bench_audit [lines]   (default 200000; fsync always writes
  * lines/500, at least 100, since each line waits for the disk)

@@ -128,7 +128,7 @@ if [ "$mode" = profile ]; then
     for name in 1 2 4 4b 4c 6a 6b 6c 7b; do
         case $name in
         1) what="scenario 1: enterprise mix, audit off (200,000 decisions)" ;;
-        2) what="scenario 2: audit on, fsync never (20,000 decisions)" ;;
+        2) what="scenario 2: audit on, fsync never, batches of 64 (20,000 decisions)" ;;
         4) what="scenario 4: session-gated, 100k store (50,000 decisions)" ;;
         4b) what="scenario 4b: delegation-permitted, 100k store (50,000 decisions)" ;;
         4c) what="scenario 4c: the mix with the 100k store (50,000 decisions)" ;;

@@ -17,6 +17,12 @@
 # generator (fixed rate, latencies from each request's scheduled time, so
 # a stall counts for every request behind it), at 50% of the audit-off
 # throughput wrk measured.
+#
+# Rows: the zero-work server; POST /v1/authorize with one small request,
+# audit off, audit on (fsync never) and audit on with fsync always; a body
+# of 100 requests (decisions/s), audit off and on. With audit on, the
+# requests of concurrent connections share audit writes (group commit) and
+# the elements of an array are written 64 at a time.
 set -u
 build=$(cd "${1:-build-bench}" 2>/dev/null && pwd) || {
     echo "server_bench.sh: no build directory '${1:-build-bench}'" >&2
@@ -78,6 +84,7 @@ approval_policies:
 audit: {enabled: false}
 YAML
 sed 's/audit: {enabled: false}/audit: {enabled: true, path: audit.jsonl, fsync: never}/' off.yaml >on.yaml
+sed 's/audit: {enabled: false}/audit: {enabled: true, path: audit.jsonl, fsync: always}/' off.yaml >always.yaml
 
 one='{"agent":"assistant","user":"bob","action":"write"}'
 "${PY:-python3}" -c '
@@ -177,6 +184,14 @@ stop
 start on "$cli" -c on.yaml serve --listen 127.0.0.1:0 --threads "$threads"
 set -- $(measure one.lua /v1/authorize)
 on_rps=$1 on_p50=$2 on_p99=$3 on_cpu=$4 on_bad=$5
+set -- $(measure hundred.lua /v1/authorize)
+arron_rps=$1 arron_p50=$2 arron_p99=$3 arron_cpu=$4 arron_bad=$5
+stop
+rm -f audit.jsonl
+
+start always "$cli" -c always.yaml serve --listen 127.0.0.1:0 --threads "$threads"
+set -- $(measure one.lua /v1/authorize)
+al_rps=$1 al_p50=$2 al_p99=$3 al_cpu=$4 al_bad=$5
 stop
 
 fa_rps="" fa_p50="-" fa_p99="-" fa_cpu="" fa_bad=0
@@ -226,8 +241,11 @@ row "row" "req/s" "ratio" "p50" "p99" "cpu us/req"
 row "zero-work server (ceiling)" "$zero_rps" "1.00" "$zero_p50" "$zero_p99" "$zero_cpu"
 row "authorize, 1 request, audit off" "$off_rps" "$(ratio "$off_rps" "$zero_rps")" "$off_p50" "$off_p99" "$off_cpu"
 row "authorize, 1 request, audit on" "$on_rps" "$(ratio "$on_rps" "$zero_rps")" "$on_p50" "$on_p99" "$on_cpu"
+row "authorize, audit on, fsync always" "$al_rps" "$(ratio "$al_rps" "$zero_rps")" "$al_p50" "$al_p99" "$al_cpu"
 arr_dps=$(awk -v r="$arr_rps" 'BEGIN { printf "%.0f", r * 100 }')
 row "authorize, array of 100 (decisions/s)" "$arr_dps" "$(ratio "$arr_dps" "$zero_rps")" "$arr_p50" "$arr_p99" "$arr_cpu"
+arron_dps=$(awk -v r="$arron_rps" 'BEGIN { printf "%.0f", r * 100 }')
+row "array of 100, audit on (decisions/s)" "$arron_dps" "$(ratio "$arron_dps" "$zero_rps")" "$arron_p50" "$arron_p99" "$arron_cpu"
 if [ -n "$fa_rps" ]; then
     row "FastAPI + middleware, uvicorn 2 workers" "$fa_rps" "$(ratio "$fa_rps" "$zero_rps")" "$fa_p50" "$fa_p99" "$fa_cpu"
 else
@@ -249,5 +267,6 @@ target "CPU per request, FastAPI+uvicorn / audit off >= 10" "${r_cpu:-?}" "$(ver
 target "audit on / audit off >= 0.50" "$r_on" "$(verdict "$r_on" ">=" 0.50)"
 target "p99 at 50% of peak (open loop) <= 2 ms" "${half_p99}ms" "$(verdict "$half_p99" "<=" 2)"
 target "array decisions/s / single requests/s >= 5" "$r_arr" "$(verdict "$r_arr" ">=" 5)"
+echo "fsync always / audit off: $(ratio "$al_rps" "$off_rps"); array of 100 audit on / single audit on: $(ratio "$arron_dps" "$on_rps"); array audit on / off: $(ratio "$arron_dps" "$arr_dps")"
 echo "(cpu us/req: CPU time of the server's processes per HTTP request; non-2xx answers:" \
-    "off ${off_bad:-0}, on ${on_bad:-0}, array ${arr_bad:-0}, FastAPI ${fa_bad:-0}, open loop errors ${half_bad})"
+    "off ${off_bad:-0}, on ${on_bad:-0}, fsync always ${al_bad:-0}, array ${arr_bad:-0}, array audit on ${arron_bad:-0}, FastAPI ${fa_bad:-0}, open loop errors ${half_bad})"

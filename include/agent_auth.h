@@ -457,6 +457,22 @@ AA_API int aa_engine_register_matcher(aa_engine *engine, const char *name,
 AA_API int aa_authorize(aa_engine *engine, const aa_request *req,
                         aa_decision *d);
 
+/* Decides n requests in a row, as n aa_authorize calls would, with their
+ * audit lines written together: the lines are chained in request order and
+ * appended with one file lock and one write (group commit; calls from other
+ * threads at the same moment may share them too). A decision stands only
+ * once its line is written (and synced, with audit.fsync: always); with
+ * audit.on_failure: deny, a decision whose line could not be written is a
+ * denial whose reason says the audit log is unavailable (when a write fails
+ * part-way, the decisions whose lines were written before the failure
+ * stand). decisions[i] receives the decision of reqs[i]: n distinct
+ * objects, e.g. one set per thread. Returns AA_OK; AA_EINVAL when some
+ * request was invalid (its decision is a denial naming the field, as with
+ * aa_authorize, and has no audit line) or when engine, reqs or decisions
+ * is NULL. Thread-safe. */
+AA_API int aa_authorize_many(aa_engine *engine, const aa_request *reqs,
+                             size_t n, aa_decision *const *decisions);
+
 /* Pass as a duration to mean "the policy's default"; any other duration
  * below 1 second is an error. */
 #define AA_DURATION_DEFAULT ((int64_t)-1)

@@ -192,12 +192,21 @@ static void sb_decision(sbuf *b, const aa_decision *d, const char *id,
     sb_put(b, "}", 1);
 }
 
+/* Elements of an array body decided together (aa_authorize_many: their
+ * audit lines go out with one lock and one write). */
+#define SRV_GROUP 64
+
 /* One reusable decision, request buffer and error list per thread: no
- * allocation per request. */
+ * allocation per request. The group's are made on the thread's first
+ * array body. */
 typedef struct thread_ctx {
     aa_decision *d;
     aa_request_buf *buf;
     aa_error *err;
+    bool group_ready;
+    aa_decision *ds[SRV_GROUP];
+    aa_request_buf *bufs[SRV_GROUP];
+    aa_request reqs[SRV_GROUP];
 } thread_ctx;
 
 static pthread_key_t ctx_key;
@@ -208,7 +217,23 @@ static void ctx_free(void *p) {
     aa_decision_free(c->d);
     aa_request_buf_free(c->buf);
     aa_error_free(c->err);
+    for (size_t i = 0; i < SRV_GROUP; i++) {
+        aa_decision_free(c->ds[i]);
+        aa_request_buf_free(c->bufs[i]);
+    }
     free(c);
+}
+
+/* The group's decisions and buffers: false when out of memory. */
+static bool group_ready(thread_ctx *c) {
+    for (size_t i = 0; !c->group_ready && i < SRV_GROUP; i++) {
+        if (!c->ds[i] && !(c->ds[i] = aa_decision_new()))
+            return false;
+        if (!c->bufs[i] && !(c->bufs[i] = aa_request_buf_new()))
+            return false;
+    }
+    c->group_ready = true;
+    return true;
 }
 static void ctx_key_init(void) {
     pthread_key_create(&ctx_key, ctx_free);
@@ -283,6 +308,54 @@ static int next_request(const srv_http_req *r, bool many, size_t *pos,
     return AA_OK;
 }
 
+/* An array body (already read once, so every element is valid): decided
+ * SRV_GROUP elements at a time, answered as an array in order. */
+static void decide_array(srv *s, const srv_http_req *r, thread_ctx *c,
+                         srv_http_resp *o) {
+    if (!group_ready(c)) {
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    srv_snap *snap = srv_snap_get(s);
+    sbuf b = {0};
+    sb_put(&b, "[", 1);
+    size_t pos = 0, off, len, done = 0;
+    for (bool end = false; !end;) {
+        size_t m = 0;
+        for (; m < SRV_GROUP; m++) {
+            if (next_request(r, true, &pos, &off, &len, NULL) != AA_OK ||
+                len == 0 ||
+                aa_request_from_json(r->body + off, len, c->bufs[m],
+                                     &c->reqs[m], NULL) != AA_OK) {
+                end = true; /* the first pass read them all */
+                break;
+            }
+        }
+        if (m == 0)
+            break;
+        aa_authorize_many(snap->engine, c->reqs, m, c->ds);
+        for (size_t k = 0; k < m; k++, done++) {
+            account(s, snap, c->ds[k]);
+            size_t idlen;
+            const char *id = aa_request_buf_id(c->bufs[k], &idlen);
+            if (done)
+                sb_put(&b, ",", 1);
+            sb_decision(&b, c->ds[k], id, idlen);
+        }
+    }
+    sb_put(&b, "]", 1);
+    srv_snap_put(snap);
+    if (b.oom) {
+        free(b.p);
+        reply_error(o, 500, "out of memory");
+        return;
+    }
+    o->status = 200;
+    o->content_type = "application/json";
+    o->body = b.p;
+    o->len = b.len;
+}
+
 static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
                          bool explain) {
     if (r->body_len == 0) {
@@ -324,6 +397,10 @@ static void do_authorize(srv *s, const srv_http_req *r, srv_http_resp *o,
             reply_request_error(c, rc, many, i, o);
             return;
         }
+    }
+    if (many && !explain) {
+        decide_array(s, r, c, o);
+        return;
     }
     srv_snap *snap = srv_snap_get(s);
     aa_decision *d = c->d;

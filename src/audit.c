@@ -2,45 +2,68 @@
  * audit.c - the audit log writer (contract section 10; line format and
  * hash in audit.h; reading, verifying and rotating in audit_read.c).
  *
- * Durability, audit.fsync:
- *   never     (default) the line is in the kernel page cache when the call
- *             returns: it survives the process crashing, not the machine
- *             losing power. Cost: one write(2) per line.
- *   always    fdatasync(2) per line before the call returns: no decision is
- *             acted on before its line is on disk, at the price of a disk
- *             flush per decision (milliseconds on real disks, three or more
- *             orders of magnitude above the write itself), serialised.
- *   interval  group commit: a background thread fdatasyncs while lines are
- *             pending, at most once per AUDIT_SYNC_INTERVAL_MS, so a line is
- *             on disk within that interval plus one flush. A power loss may
- *             lose the lines of the last interval; per-line cost stays
- *             close to `never`. A failed background flush is reported by
- *             the next write (fail closed).
+ * Group commit: a caller builds its line in a buffer of its own (the
+ * decision's), outside every lock: fields, timestamp (the decision's
+ * time), event id, and the SHA-256 of everything before prev_hash. Then it
+ * queues the line (aa__audit_commit). The caller at the head of the queue
+ * leads: it takes every line queued at that moment as one group, and with
+ * the mutex released (others queue the next group meanwhile) takes the
+ * file lock once, finds the previous hash once, chains and seals the lines
+ * in queue order, writes them with one writev(2) and applies the fsync mode
+ * once; then it wakes each caller of the group and hands the lead to the
+ * next head. aa_authorize_many queues all its lines at once. A caller
+ * returns only when its own line is in the file (and on disk, with fsync
+ * always), or with the failure: when a write fails part-way, the lines
+ * written whole stand, and every later line of the group fails (with
+ * on_failure deny, its decision is denied).
  *
- * Concurrency: a mutex serialises the threads sharing one aa__audit; an
- * exclusive flock(2) serialises processes, held only while the previous
- * hash is found and the line written. Each process must open its own
- * aa__audit (flock belongs to the open file, which fork shares).
+ * Durability, audit.fsync:
+ *   never     (default) a line is in the kernel page cache when its caller
+ *             returns: it survives the process crashing, not the machine
+ *             losing power. Cost: one writev(2) per group.
+ *   always    fdatasync(2) once per group before any caller of the group
+ *             returns: no decision is acted on before its line is on disk.
+ *             A flush takes milliseconds on real disks; the lines that
+ *             arrive meanwhile share the next one.
+ *   interval  a background thread fdatasyncs while lines are pending, at
+ *             most once per AUDIT_SYNC_INTERVAL_MS, so a line is on disk
+ *             within that interval plus one flush. A power loss may lose
+ *             the lines of the last interval; the cost stays close to
+ *             `never`. A failed background flush fails the next group
+ *             (fail closed).
+ *
+ * Processes: an exclusive flock(2) serialises the processes sharing the
+ * file; each must open its own aa__audit (flock belongs to the open file,
+ * which fork shares). The lock is held while a group is chained and
+ * written. A writer that keeps writing keeps it between its groups (from
+ * its second group on, a releaser thread gives it up once it went unused
+ * for LEASE_NS, and it is retaken after HOLD_NS in any case), so that a
+ * stream of single decisions takes the lock once per lease, not per
+ * decision: while it is held no cooperating writer can append, and one
+ * fstat per group (which tools that ignore the lock, such as rm or
+ * truncate, make necessary) proves the file unchanged. An idle writer
+ * holds it for at most two lease periods.
  *
  * The previous hash: the writer remembers the file size after its own last
- * write and the hash of that line. Under the lock, an unchanged size means
- * no one else wrote, so the cached hash is the previous one; otherwise the
- * tail of the file is read back to the last line that ends with a well
- * formed `"hash":"<64 hex>"}`.
+ * write and the hash of that line. Having taken the lock, an unchanged
+ * size means no one else wrote, so the cached hash is the previous one;
+ * otherwise the tail of the file is read back to the last line that ends
+ * with a well formed `"hash":"<64 hex>"}`.
  *
- * Torn lines: a writer killed in the middle of write(2), or a short write
+ * Torn lines: a writer killed in the middle of writev(2), or a short write
  * on a full disk, can leave a fragment without its '\n'. The next writer
- * then starts its line with '\n', so the fragment stays on its own line,
+ * then starts its group with '\n', so the fragment stays on its own line,
  * and chains to the last whole line before it. Readers skip the fragment
  * as malformed; verify accepts it with a warning, because it is a prefix
  * of a line (the JSON parser runs out of input), the chain visibly runs
  * over it and its call never returned a decision (see audit_read.c).
  *
  * Rotation (aa_audit_rotate) replaces the file by rename while holding the
- * lock; a writer that finds its file unlinked (st_nlink == 0) once it holds
- * the lock reopens the path and continues the chain from the new file (a
- * removed log is recreated the same way, with a new chain). A log renamed
- * away by another tool is not noticed: the writer follows the open file.
+ * lock; a leader that finds its file unlinked (st_nlink == 0) once it
+ * holds the lock reopens the path and continues the chain from the new
+ * file (a removed log is recreated the same way, with a new chain). A log
+ * renamed away by another tool is not noticed: the writer follows the open
+ * file.
  */
 #include "audit.h"
 #include "fsafe.h"
@@ -51,12 +74,14 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,16 +93,44 @@
 #define PREV_LEN       AA__AUDIT_PREV_LEN
 #define zero_hash      aa__audit_zero_hash
 
+/* A caller waiting for its lines to be written (group commit). */
+typedef struct waiter {
+    aa__audit_line *const *lines;
+    size_t n;
+    size_t written; /* lines [0, written) are in the file */
+    int rc;
+    aa_error *err; /* the caller's */
+    bool done;
+    pthread_cond_t cv;
+    struct waiter *next;
+} waiter;
+
 struct aa__audit {
     char *path;
-    int fd;
-    bool regular; /* a regular file: sizes and tails mean something */
     aa__fsync_mode mode;
-    pthread_mutex_t mu; /* everything below, and the chain step */
-    aa__buf line;       /* '\n' + the line being written */
-    aa__map seen;       /* metadata keys of a line, when there are many */
+    pthread_mutex_t mu;  /* the queue, the random pool, fd swaps, below */
+    waiter *head, *tail; /* callers in order; the head leads its group */
+
+    /* The chain step, owned by the leader of the group being written (one
+     * at a time: the head of the queue); fd is swapped under mu too. */
+    int fd;
+    bool regular;   /* a regular file: sizes and tails mean something */
+    bool lock_held; /* flock held from one group to the next one */
+    unsigned held_groups;
+    uint64_t held_since; /* CLOCK_MONOTONIC ns when the lock was taken */
+
+    /* The lease (see release_main), under mu: */
+    bool leading;    /* a leader is writing: the lock is its to use */
+    bool lease_used; /* a group was written since the releaser looked */
+    bool lease_stop;
+    bool releaser_running;
+    pid_t releaser_pid; /* a forked child has no releaser to stop */
+    unsigned groups;    /* groups written, up to 2 */
+    pthread_t releaser;
+    pthread_cond_t lease_cv;
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
+    aa_error *gerr;   /* the leader's: why its group failed */
 
     /* interval mode */
     pthread_cond_t cv;
@@ -87,12 +140,47 @@ struct aa__audit {
     bool stop;
     int sync_errno; /* a failed background flush, reported once */
 
+    /* CLOCK_REALTIME minus CLOCK_MONOTONIC (microseconds), as read at
+     * CLOCK_MONOTONIC time wall_at (ns): see aa__audit_wall_us. */
+    _Atomic int64_t wall_offset;
+    _Atomic uint64_t wall_at;
+
     /* Random bytes for event ids, drawn 4 KiB at a time: getrandom per
      * line would be a system call per decision. The page is wiped in a
      * forked child (MADV_WIPEONFORK), so `filled` reads 0 there and the
      * child draws its own bytes instead of repeating the parent's ids. */
     struct rnd_pool *rnd;
 };
+
+/* A line being built by its caller, outside every lock. */
+struct aa__audit_line {
+    aa__buf text; /* '\n', the line, '\n' */
+    aa__map seen; /* metadata keys of a line, when there are many */
+    /* The line's hash begun up to its prev_hash value (see seal_line). */
+    aa__sha256_mid mid;
+    bool has_mid;
+    /* The last timestamp written, and its second: a line in the same
+     * second only changes the microseconds. */
+    char ts[33];
+    int64_t ts_sec;
+};
+
+aa__audit_line *aa__audit_line_new(void) {
+    aa__audit_line *l = calloc(1, sizeof *l);
+    if (l) {
+        aa__buf_init(&l->text);
+        aa__map_init(&l->seen);
+    }
+    return l;
+}
+
+void aa__audit_line_free(aa__audit_line *l) {
+    if (!l)
+        return;
+    aa__buf_free(&l->text);
+    aa__map_free(&l->seen);
+    free(l);
+}
 
 struct rnd_pool {
     unsigned char filled; /* 1 once bytes were drawn in this process */
@@ -118,6 +206,27 @@ static int next_random16(aa__audit *a, unsigned char out[16]) {
 }
 
 /* ---- small helpers ------------------------------------------------------- */
+
+/* How long a measured offset between the two clocks is used: NTP slews
+ * the wall clock by at most 500 ppm, so a timestamp is off by at most
+ * 5 us for it, and a step of the wall clock shows within this time. */
+#define WALL_RESYNC_NS 10000000
+
+int64_t aa__audit_wall_us(aa__audit *a, uint64_t mono_ns) {
+    if (!a || mono_ns == 0)
+        return aa__now_us();
+    uint64_t at = atomic_load_explicit(&a->wall_at, memory_order_relaxed);
+    int64_t age = (int64_t)(mono_ns - at);
+    if (at == 0 || age > WALL_RESYNC_NS || age < -WALL_RESYNC_NS) {
+        int64_t wall = aa__now_us();
+        uint64_t mono = aa__mono_ns();
+        atomic_store_explicit(&a->wall_offset, wall - (int64_t)(mono / 1000),
+                              memory_order_relaxed);
+        atomic_store_explicit(&a->wall_at, mono, memory_order_relaxed);
+    }
+    return (int64_t)(mono_ns / 1000) +
+           atomic_load_explicit(&a->wall_offset, memory_order_relaxed);
+}
 
 const char aa__audit_zero_hash[HASH_HEX + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -178,15 +287,19 @@ static void put_optional(aa__buf *b, const char *s) {
         put_str(b, s);
 }
 
+/* Bytes a JSON string may hold as they are (printable ASCII but '"' and
+ * '\\'): keys made of them are written in one piece. */
+static bool plain_byte(unsigned char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /* ,"key": -- in one piece when the key needs no escaping, as the keys of
  * the fields written are. */
 static void put_key(aa__buf *b, const char *key) {
-    size_t n = strlen(key);
-    bool plain = true;
-    for (size_t i = 0; plain && i < n; i++)
-        plain =
-            key[i] >= 0x20 && key[i] < 0x7f && key[i] != '"' && key[i] != '\\';
-    if (plain && aa__buf_reserve(b, n + 4)) {
+    size_t n = 0;
+    while (plain_byte((unsigned char)key[n]))
+        n++;
+    if (key[n] == 0 && aa__buf_reserve(b, n + 4)) {
         char *p = b->data + b->len;
         p[0] = ',';
         p[1] = '"';
@@ -251,16 +364,19 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
         else
             munmap(pool, sizeof *a->rnd);
     }
-    aa__buf_init(&a->line);
-    aa__map_init(&a->seen);
     pthread_mutex_init(&a->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&a->cv, &ca);
+    pthread_cond_init(&a->lease_cv, &ca);
     pthread_condattr_destroy(&ca);
 
-    int rc = open_file(a, err);
+    int rc = (a->gerr = aa_error_new()) ? open_file(a, err)
+                                        : aa__fail(err, AA_ENOMEM,
+                                                   "audit log '%s': out of "
+                                                   "memory",
+                                                   path);
     if (rc == AA_OK && fsync == AA__FSYNC_INTERVAL) {
         int e = pthread_create(&a->syncer, NULL, syncer_main, a);
         if (e != 0)
@@ -288,19 +404,26 @@ void aa__audit_close(aa__audit *a) {
         pthread_mutex_unlock(&a->mu);
         pthread_join(a->syncer, NULL); /* it flushes what is pending */
     }
+    if (a->releaser_running && a->releaser_pid == getpid()) {
+        pthread_mutex_lock(&a->mu);
+        a->lease_stop = true;
+        pthread_cond_signal(&a->lease_cv);
+        pthread_mutex_unlock(&a->mu);
+        pthread_join(a->releaser, NULL);
+    }
     if (a->fd >= 0)
-        close(a->fd);
+        close(a->fd); /* releases a lock still held */
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
-    aa__buf_free(&a->line);
-    aa__map_free(&a->seen);
+    aa_error_free(a->gerr);
     pthread_cond_destroy(&a->cv);
+    pthread_cond_destroy(&a->lease_cv);
     pthread_mutex_destroy(&a->mu);
     free(a->path);
     free(a);
 }
 
-/* ---- group commit -------------------------------------------------------- */
+/* ---- interval mode: the background flush -------------------------------- */
 
 static void *syncer_main(void *arg) {
     aa__audit *a = arg;
@@ -434,7 +557,9 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
                             "audit log '%s': the file keeps being replaced",
                             a->path);
         int old = a->fd;            /* replaced: continue in the new file */
+        pthread_mutex_lock(&a->mu); /* the sync thread reads a->fd */
         int rc = open_file(a, err); /* sets a->fd only on success */
+        pthread_mutex_unlock(&a->mu);
         if (rc != AA_OK) {
             flock(old, LOCK_UN);
             return rc;
@@ -464,23 +589,15 @@ int aa__audit_write_all(int fd, const char *p, size_t n) {
  * (begin_line ... end_line); seal() fills them in and computes the hash. The
  * writer seals under its lock, once it knows the previous hash. */
 
-typedef struct line_marks {
-    size_t start;  /* the '{' */
-    size_t ts_off; /* the timestamp's 32 characters */
-} line_marks;
-
-/* '{"timestamp":"<placeholder>","event_id":"<id>","event":<event>' */
-static line_marks begin_line(aa__buf *b, const char *event_id,
-                             const char *event) {
-    line_marks m = {.start = b->len};
+/* '{"timestamp":"<ts>","event_id":"<id>","event":<event>' */
+static void begin_line(aa__buf *b, const char *ts, const char *event_id,
+                       const char *event) {
     aa__buf_append(b, "{\"timestamp\":\"", 14);
-    m.ts_off = b->len;
-    aa__buf_append(b, zero_hash, 32);
+    aa__buf_append(b, ts, 32);
     aa__buf_append(b, "\",\"event_id\":\"", 14);
     aa__buf_append(b, event_id, 36);
     aa__buf_append(b, "\",\"event\":", 10);
     put_str(b, event);
-    return m;
 }
 
 static void put_fields(aa__buf *b, const aa__audit_field *f, size_t n) {
@@ -532,12 +649,9 @@ static void end_line(aa__buf *b) {
     aa__buf_append(b, "\"}", 2);
 }
 
-/* Fills in the timestamp and prev_hash of the line that ends b, and its
- * hash. False when SHA-256 fails. */
-static bool seal(aa__buf *b, line_marks m, const char *ts, const char *prev) {
-    char *line = b->data + m.start;
-    size_t len = b->len - m.start;
-    memcpy(b->data + m.ts_off, ts, 32);
+/* Fills in the prev_hash of line[0, len) (which ends with end_line's
+ * placeholders) and its hash. False when SHA-256 fails. */
+static bool seal(char *line, size_t len, const char *prev) {
     memcpy(line + len - SUFFIX_LEN - PREV_LEN + 14, prev, HASH_HEX);
     char hash[HASH_HEX + 1];
     if (!aa__audit_line_hash(line, len, hash))
@@ -553,106 +667,376 @@ bool aa__audit_format_line(aa__buf *out, int64_t ts_us, const char *event,
     if (aa__uuid4(id) != AA_OK)
         return false;
     aa_format_time(ts_us, ts);
-    line_marks m = begin_line(out, id, event);
+    size_t start = out->len;
+    begin_line(out, ts, id, event);
     put_fields(out, fields, n);
     end_line(out);
-    if (out->oom || !seal(out, m, ts, prev))
+    if (out->oom || !seal(out->data + start, out->len - start, prev))
         return false;
     aa__buf_putc(out, '\n');
     return !out->oom;
 }
 
-/* ---- the chain step ------------------------------------------------------ */
+/* ---- group commit ---------------------------------------------------------
+ * Callers build their lines first, each in its own aa__audit_line and in
+ * parallel (prepare_*), then queue them (aa__audit_commit). The caller at
+ * the head of the queue leads: it takes every line queued so far as one
+ * group, and with the mutex released (so that others queue the next group
+ * meanwhile) takes the file lock once, finds the previous hash once,
+ * chains and seals the lines in queue order, writes them with one
+ * writev(2), releases the lock and applies the fsync mode once. Then it
+ * wakes each caller of the group with its result and hands the lead to the
+ * next head. A caller returns only once its own lines are in the file (and
+ * on disk, with fsync always), or with the failure. */
 
-/* a->line holds '\n', then a whole line with placeholders (see seal).
- * Under the lock: finds the previous hash, seals and writes. */
-static int commit(aa__audit *a, line_marks m, aa_error *err) {
-    if (a->sync_errno) {
-        int e = a->sync_errno;
-        a->sync_errno = 0;
-        return aa__fail(err, AA_EAUDIT,
-                        "audit log '%s': a background fsync failed: %s",
-                        a->path, strerror(e));
+/* aa_format_time(us, ts), from l's last timestamp when in its second. */
+static void line_time(aa__audit_line *l, int64_t us, char ts[33]) {
+    int64_t sec = us / 1000000;
+    if (us < 0 || sec != l->ts_sec || l->ts[0] == 0) {
+        aa_format_time(us, l->ts);
+        l->ts_sec = us < 0 || l->ts[4] != '-' ? -1 : sec;
+        memcpy(ts, l->ts, 33);
+        return;
     }
-    if (a->line.oom || !aa__buf_reserve(&a->line, 1)) /* room for '\n' */
-        return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
-                        a->path);
-    if (a->line.len - 1 > AUDIT_MAX_LINE)
-        return aa__fail(err, AA_EAUDIT,
-                        "audit log '%s': line too long (%zu bytes, at most "
-                        "%u)",
-                        a->path, a->line.len - 1, AUDIT_MAX_LINE);
-
-    struct stat st;
-    int rc = lock_current(a, &st, err);
-    if (rc != AA_OK)
-        return rc;
-    char *buf = a->line.data;
-    bool need_nl = false;
-    if (a->regular && st.st_size != a->known_size) {
-        int e = tail_hash(a->fd, st.st_size, a->last_hash, &need_nl);
-        if (e) {
-            flock(a->fd, LOCK_UN);
-            return aa__fail(err, AA_EAUDIT,
-                            "audit log '%s': cannot read the previous hash: "
-                            "%s",
-                            a->path, strerror(e));
-        }
-    }
-    char ts[33];
-    aa_format_time(aa__now_us(), ts);
-    if (!seal(&a->line, m, ts, a->last_hash)) {
-        flock(a->fd, LOCK_UN);
-        return aa__fail(err, AA_EAUDIT, "audit log '%s': SHA-256 failed",
-                        a->path);
-    }
-    const char *hash = buf + a->line.len - SUFFIX_LEN + 9;
-    aa__buf_putc(&a->line, '\n'); /* reserved: cannot fail */
-
-    const char *p = need_nl ? buf : buf + 1;
-    size_t n = need_nl ? a->line.len : a->line.len - 1;
-    int e = aa__audit_write_all(a->fd, p, n);
-    if (e == 0) {
-        memcpy(a->last_hash, hash, HASH_HEX);
-        a->known_size = st.st_size + (off_t)n;
-    } else {
-        a->known_size = -1; /* a part may be there: read the tail next time */
-    }
-    flock(a->fd, LOCK_UN);
-    if (e != 0)
-        return fail_errno(a, err, e);
-
-    if (a->mode == AA__FSYNC_ALWAYS) {
-        if (fdatasync(a->fd) != 0 && errno != EINVAL)
-            return aa__fail(err, AA_EAUDIT, "audit log '%s': fsync: %s",
-                            a->path, strerror(errno));
-    } else if (a->mode == AA__FSYNC_INTERVAL && !a->dirty) {
-        a->dirty = true;
-        pthread_cond_signal(&a->cv);
-    }
-    return AA_OK;
+    memcpy(ts, l->ts, 33);
+    int frac = (int)(us - sec * 1000000);
+    for (int i = 25; i >= 20; i--, frac /= 10)
+        ts[i] = (char)('0' + frac % 10);
 }
 
-/* Starts a->line: '\n' (sent only after a torn fragment), then the line's
+/* Starts l: '\n' (sent only after a torn fragment), then the line's
  * beginning with a fresh event id. *ok is false without random bytes. */
-static line_marks start_line(aa__audit *a, const char *event, bool *ok) {
-    aa__buf_reset(&a->line);
-    aa__buf_putc(&a->line, '\n');
-    char id[37];
+static void start_line(aa__audit *a, aa__audit_line *l, int64_t ts_us,
+                       const char *event, bool *ok) {
     unsigned char r[16];
+    pthread_mutex_lock(&a->mu);
     *ok = next_random16(a, r) == AA_OK;
+    pthread_mutex_unlock(&a->mu);
+    char id[37], ts[33];
     aa__uuid4_format(r, id);
-    return begin_line(&a->line, id, event);
+    line_time(l, ts_us ? ts_us : aa__now_us(), ts);
+    aa__buf_reset(&l->text);
+    aa__buf_putc(&l->text, '\n');
+    begin_line(&l->text, ts, id, event);
 }
 
-/* Ends a->line and commits it (mutex held). */
-static int finish_line(aa__audit *a, line_marks m, bool ok, aa_error *err) {
-    end_line(&a->line);
+/* Ends l with the chain placeholders and its '\n'. */
+static int finish_line(aa__audit *a, aa__audit_line *l, bool ok,
+                       aa_error *err) {
+    end_line(&l->text);
+    aa__buf_putc(&l->text, '\n');
     if (!ok)
         return aa__fail(err, AA_EAUDIT,
                         "audit log '%s': no random bytes for an event id",
                         a->path);
-    return commit(a, m, err);
+    if (l->text.oom)
+        return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
+                        a->path);
+    if (l->text.len - 2 > AUDIT_MAX_LINE)
+        return aa__fail(err, AA_EAUDIT,
+                        "audit log '%s': line too long (%zu bytes, at most "
+                        "%u)",
+                        a->path, l->text.len - 2, AUDIT_MAX_LINE);
+    /* Everything before the prev_hash value is known now: hash it here,
+     * in the caller's thread, not under the writer's lock. */
+    size_t len = l->text.len - 2;
+    l->has_mid = aa__sha256_begin(&l->mid, l->text.data + 1,
+                                  len - SUFFIX_LEN - PREV_LEN + 14);
+    return AA_OK;
+}
+
+/* Fills in l's prev_hash and hash (the group's leader, in chain order):
+ * only the previous hash and the closing '}' are left to hash. */
+static bool seal_line(aa__audit_line *l, const char *prev) {
+    size_t len = l->text.len - 2;
+    char *line = l->text.data + 1;
+    if (!l->has_mid)
+        return seal(line, len, prev);
+    memcpy(line + len - SUFFIX_LEN - PREV_LEN + 14, prev, HASH_HEX);
+    char rest[HASH_HEX + 2], hash[HASH_HEX + 1];
+    memcpy(rest, prev, HASH_HEX); /* the value, its quote, then "}" */
+    rest[HASH_HEX] = '"';
+    rest[HASH_HEX + 1] = '}';
+    if (!aa__sha256_finish(&l->mid, rest, sizeof rest, hash))
+        return false;
+    memcpy(line + len - SUFFIX_LEN + 9, hash, HASH_HEX);
+    return true;
+}
+
+/* The line of l without its '\n's. */
+static char *line_of(aa__audit_line *l, size_t *len) {
+    *len = l->text.len - 2;
+    return l->text.data + 1;
+}
+
+/* Writes iov[0, cnt) whole: 0, or an errno value with *done the bytes that
+ * were written before the failure. */
+static int writev_all(int fd, struct iovec *iov, int cnt, size_t *done) {
+    *done = 0;
+    while (cnt > 0) {
+        ssize_t w = writev(fd, iov, cnt);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (w == 0)
+            return ENOSPC;
+        *done += (size_t)w;
+        size_t left = (size_t)w;
+        while (cnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
+    }
+    return 0;
+}
+
+/* Releases the file lock the leader holds. */
+static void unlock(aa__audit *a) {
+    if (a->lock_held)
+        flock(a->fd, LOCK_UN);
+    a->lock_held = false;
+}
+
+/* Groups written one after the other under one hold of the file lock, at
+ * most, before the lease starts: then it is released, so that other
+ * processes get their turn. */
+#define HOLD_GROUPS 16
+/* The lease: a writer that keeps writing keeps the lock between its groups
+ * and gives it up once it wrote nothing for LEASE_NS to 2 * LEASE_NS, and
+ * after holding it for HOLD_NS in any case. */
+#define LEASE_NS 1000000
+#define HOLD_NS  10000000
+
+/* The releaser: gives the file lock up when no group used it for a lease
+ * period, or once it was held for HOLD_NS, while no leader is writing.
+ * Started by the second group: a process that writes one group never
+ * holds the lock after it. */
+static void *release_main(void *arg) {
+    aa__audit *a = arg;
+    pthread_mutex_lock(&a->mu);
+    while (!a->lease_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += LEASE_NS;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        while (!a->lease_stop && pthread_cond_timedwait(&a->lease_cv, &a->mu,
+                                                        &until) != ETIMEDOUT)
+            ;
+        if (!a->leading && a->lock_held &&
+            (!a->lease_used || aa__mono_ns() - a->held_since >= HOLD_NS))
+            unlock(a); /* unused, or held long enough: others' turn */
+        a->lease_used = false;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+#define GROUP_IOV 256 /* lines per writev(2); more take more calls */
+
+/* The leader's I/O for the group first..last (mutex not held): sets each
+ * waiter's `written`; AA_OK when every line is written (and synced). */
+static int write_group(aa__audit *a, waiter *first, waiter *last,
+                       aa_error *err) {
+    bool need_nl = false;
+    struct stat st;
+    if (a->lock_held) { /* kept from the last group: only tools that ignore
+                           the lock (rm, truncate) can have changed it */
+        if (fstat(a->fd, &st) != 0) {
+            int e = errno;
+            unlock(a);
+            return fail_errno(a, err, e);
+        }
+        if (a->regular && st.st_nlink == 0 && !aa__fs_same_file(a->path, &st))
+            unlock(a); /* removed or replaced: lock_current reopens */
+    }
+    if (!a->lock_held) {
+        int rc = lock_current(a, &st, err);
+        if (rc != AA_OK)
+            return rc;
+        a->lock_held = true;
+        a->held_groups = 0;
+        a->held_since = aa__mono_ns();
+    }
+    off_t size = st.st_size;
+    int e = a->regular && st.st_size != a->known_size
+                ? tail_hash(a->fd, st.st_size, a->last_hash, &need_nl)
+                : 0;
+    if (e) {
+        unlock(a);
+        return aa__fail(err, AA_EAUDIT,
+                        "audit log '%s': cannot read the previous hash: "
+                        "%s",
+                        a->path, strerror(e));
+    }
+    /* Chain and seal every line, in queue order. */
+    const char *prev = a->last_hash;
+    for (waiter *w = first;; w = w->next) {
+        for (size_t i = 0; i < w->n; i++) {
+            size_t len;
+            char *line = line_of(w->lines[i], &len);
+            if (!seal_line(w->lines[i], prev)) {
+                unlock(a);
+                return aa__fail(err, AA_EAUDIT,
+                                "audit log '%s': SHA-256 failed", a->path);
+            }
+            prev = line + len - SUFFIX_LEN + 9;
+        }
+        if (w == last)
+            break;
+    }
+    /* Write them, GROUP_IOV lines per writev(2). */
+    struct iovec iov[GROUP_IOV];
+    waiter *owner[GROUP_IOV];
+    e = 0;
+    size_t total = 0;
+    waiter *w = first;
+    size_t i = 0;
+    bool lead_nl = need_nl;
+    while (e == 0 && w) {
+        int cnt = 0;
+        for (; w && cnt < GROUP_IOV; w = w == last ? NULL : w->next, i = 0) {
+            for (; i < w->n && cnt < GROUP_IOV; i++, cnt++) {
+                aa__audit_line *l = w->lines[i];
+                iov[cnt].iov_base = lead_nl ? l->text.data : l->text.data + 1;
+                iov[cnt].iov_len = lead_nl ? l->text.len : l->text.len - 1;
+                owner[cnt] = w;
+                lead_nl = false;
+            }
+            if (i < w->n)
+                break; /* this waiter continues in the next writev */
+        }
+        size_t lens[GROUP_IOV], done;
+        for (int k = 0; k < cnt; k++)
+            lens[k] = iov[k].iov_len;
+        e = writev_all(a->fd, iov, cnt, &done);
+        for (int k = 0; k < cnt && done >= lens[k]; k++) { /* whole lines */
+            done -= lens[k];
+            total += lens[k];
+            owner[k]->written++;
+        }
+    }
+    int rc = AA_OK;
+    if (e == 0) {
+        memcpy(a->last_hash, prev, HASH_HEX);
+        a->known_size = size + (off_t)total;
+    } else {
+        a->known_size = -1; /* a part may be there: read the tail next time */
+        unlock(a);
+        rc = fail_errno(a, err, e);
+    }
+    if (a->mode == AA__FSYNC_ALWAYS && total > 0 && fdatasync(a->fd) != 0 &&
+        errno != EINVAL) {
+        int se = errno;
+        unlock(a);
+        rc = aa__fail(err, AA_EAUDIT, "audit log '%s': fsync: %s", a->path,
+                      strerror(se));
+        for (w = first;; w = w->next) { /* nothing is known to be on disk */
+            w->written = 0;
+            if (w == last)
+                break;
+        }
+    }
+    return rc;
+}
+
+/* Called by the head of the queue with the mutex held; returns with it
+ * held, its group written and every caller of the group woken. */
+static void lead(aa__audit *a, waiter *first) {
+    waiter *last = a->tail;
+    int sync_e = a->sync_errno;
+    a->sync_errno = 0;
+    a->leading = true;
+    pthread_mutex_unlock(&a->mu);
+
+    aa_error_clear(a->gerr);
+    for (waiter *w = first;; w = w->next) {
+        w->written = 0;
+        if (w == last)
+            break;
+    }
+    int rc = sync_e ? aa__fail(a->gerr, AA_EAUDIT,
+                               "audit log '%s': a background fsync failed: %s",
+                               a->path, strerror(sync_e))
+                    : write_group(a, first, last, a->gerr);
+
+    pthread_mutex_lock(&a->mu);
+    bool wrote = false;
+    a->head = last->next;
+    if (!a->head)
+        a->tail = NULL;
+    for (waiter *w = first, *next;; w = next) {
+        next = w->next;
+        wrote |= w->written > 0;
+        w->rc = AA_OK;
+        if (w->written < w->n) {
+            w->rc = rc != AA_OK ? rc : AA_EAUDIT;
+            const aa_diag *dg = aa_error_get(a->gerr, 0);
+            aa__fail(w->err, w->rc, "%s",
+                     dg ? dg->message : "audit log: line not written");
+        }
+        w->done = true;
+        if (w != first)
+            pthread_cond_signal(&w->cv);
+        if (w == last)
+            break;
+    }
+    /* The file lock stays held for the next group, which then skips
+     * flock (its fstat still runs): before the lease, when that group is
+     * queued already (at most HOLD_GROUPS in a row); with the lease, until
+     * the releaser finds it unused or held for HOLD_NS. Otherwise it is
+     * released, under the mutex, before the next leader can start. */
+    if (a->groups < 2 && ++a->groups == 2 &&
+        pthread_create(&a->releaser, NULL, release_main, a) == 0) {
+        a->releaser_running = true;
+        a->releaser_pid = getpid();
+    }
+    bool keep =
+        a->releaser_running || (a->head && ++a->held_groups < HOLD_GROUPS);
+    if (a->lock_held && !keep)
+        unlock(a);
+    a->lease_used = true;
+    a->leading = false;
+    if (a->head)
+        pthread_cond_signal(&a->head->cv); /* the next group's leader */
+    if (wrote && a->mode == AA__FSYNC_INTERVAL && !a->dirty) {
+        a->dirty = true;
+        pthread_cond_signal(&a->cv);
+    }
+}
+
+int aa__audit_commit(aa__audit *a, aa__audit_line *const *lines, size_t n,
+                     size_t *written, aa_error *err) {
+    if (written)
+        *written = 0;
+    if (!a || (n && !lines))
+        return aa__fail(err, AA_EAUDIT, "audit log: no log or no lines");
+    if (n == 0)
+        return AA_OK;
+    waiter w = {.lines = lines, .n = n, .err = err};
+    pthread_cond_init(&w.cv, NULL);
+    pthread_mutex_lock(&a->mu);
+    if (a->tail)
+        a->tail->next = &w;
+    else
+        a->head = &w;
+    a->tail = &w;
+    while (!w.done && a->head != &w)
+        pthread_cond_wait(&w.cv, &a->mu);
+    if (!w.done)
+        lead(a, &w);
+    pthread_mutex_unlock(&a->mu);
+    pthread_cond_destroy(&w.cv);
+    if (written)
+        *written = w.written;
+    return w.rc;
 }
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -703,7 +1087,8 @@ static bool redacted(const aa_policy *p, const char *key) {
 
 /* Was key written before entry i? Few keys: a look back; many: a map. */
 #define SEEN_LINEAR 16
-static bool seen_before(aa__audit *a, const aa_meta *meta, size_t i, size_t n) {
+static bool seen_before(aa__audit_line *l, const aa_meta *meta, size_t i,
+                        size_t n) {
     const char *key = meta[i].key;
     if (n <= SEEN_LINEAR) {
         for (size_t k = 0; k < i; k++)
@@ -712,22 +1097,22 @@ static bool seen_before(aa__audit *a, const aa_meta *meta, size_t i, size_t n) {
         return false;
     }
     size_t len = strlen(key);
-    if (aa__map_get(&a->seen, key, len))
+    if (aa__map_get(&l->seen, key, len))
         return true;
-    if (!aa__map_put(&a->seen, key, len, (void *)key))
-        a->line.oom = true; /* fails the line */
+    if (!aa__map_put(&l->seen, key, len, (void *)key))
+        l->text.oom = true; /* fails the line */
     return false;
 }
 
-static void put_metadata(aa__audit *a, const aa_request *r,
+static void put_metadata(aa__audit_line *l, const aa_request *r,
                          const aa_policy *policy) {
-    aa__buf *b = &a->line;
+    aa__buf *b = &l->text;
     size_t n = r->metadata ? r->metadata_count : 0;
     bool first = true;
     aa__buf_putc(b, '{');
     for (size_t i = 0; i < n; i++) {
         const aa_meta *m = &r->metadata[i];
-        if (!m->key || seen_before(a, r->metadata, i, n))
+        if (!m->key || seen_before(l, r->metadata, i, n))
             continue;
         if (!first)
             aa__buf_putc(b, ',');
@@ -750,16 +1135,38 @@ static void put_metadata(aa__audit *a, const aa_request *r,
     }
     aa__buf_putc(b, '}');
     if (n > SEEN_LINEAR) { /* the keys are the caller's: forget them */
-        aa__map_free(&a->seen);
-        aa__map_init(&a->seen);
+        aa__map_free(&l->seen);
+        aa__map_init(&l->seen);
     }
 }
 
 /* ---- the two kinds of line ----------------------------------------------- */
 
-int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
-                             aa_error *err) {
-    if (!a || !d || !d->req)
+/* v with three decimals, as "%.3f" writes it (not finite: 0.000). The
+ * common case, a small positive time not at a tie, without printf. */
+static void format_ms(double v, char out[32]) {
+    if (!(isfinite(v) && v > -1e15 && v < 1e15))
+        v = 0.0;
+    double x = v * 1000.0, f = floor(x);
+    if (v < 0 || x >= 1e15 || fabs(x - f - 0.5) < 1e-6) {
+        snprintf(out, 32, "%.3f", v);
+        return;
+    }
+    unsigned long long us = (unsigned long long)f + (x - f > 0.5);
+    char t[32], *e = t + sizeof t, *p = e;
+    for (int i = 0; i < 3; i++, us /= 10)
+        *--p = (char)('0' + us % 10);
+    *--p = '.';
+    do
+        *--p = (char)('0' + us % 10);
+    while (us /= 10);
+    memcpy(out, p, (size_t)(e - p));
+    out[e - p] = 0;
+}
+
+int aa__audit_prepare_decision(aa__audit *a, const aa__audit_decision *d,
+                               aa__audit_line *l, aa_error *err) {
+    if (!a || !d || !d->req || !l)
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
     const aa_request *r = d->req;
     const aa__audit_field request[] = {
@@ -777,9 +1184,7 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
         {"target_agent", AA__AF_OPT, .str = r->target_agent},
     };
     char ms[32];
-    double v = d->evaluation_time_ms;
-    snprintf(ms, sizeof ms, "%.3f",
-             isfinite(v) && v > -1e15 && v < 1e15 ? v : 0.0);
+    format_ms(d->evaluation_time_ms, ms);
     const aa__audit_field policy[] = {
         {"evaluation_time_ms", AA__AF_JSON, .str = ms},
         {"config_name", AA__AF_TEXT, .str = d->config_name},
@@ -787,16 +1192,56 @@ int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
         {"policy_sha256", AA__AF_OPT,
          .str = d->policy ? d->policy->sha256 : NULL},
     };
-    pthread_mutex_lock(&a->mu);
     bool ok;
-    line_marks m = start_line(a, "authorize", &ok);
-    put_fields(&a->line, request, AA__ARRAY_LEN(request));
-    put_key(&a->line, "metadata");
-    put_metadata(a, r, d->policy);
-    put_fields(&a->line, policy, AA__ARRAY_LEN(policy));
-    int rc = finish_line(a, m, ok, err);
-    pthread_mutex_unlock(&a->mu);
+    start_line(a, l, d->time_us, "authorize", &ok);
+    put_fields(&l->text, request, AA__ARRAY_LEN(request));
+    put_key(&l->text, "metadata");
+    put_metadata(l, r, d->policy);
+    put_fields(&l->text, policy, AA__ARRAY_LEN(policy));
+    return finish_line(a, l, ok, err);
+}
+
+/* Builds a line with `build` into a line of its own and commits it. */
+static int write_one(aa__audit *a, const void *what,
+                     int (*build)(aa__audit *, const void *, aa__audit_line *,
+                                  aa_error *),
+                     aa_error *err) {
+    aa__audit_line *l = aa__audit_line_new();
+    if (!l)
+        return aa__fail(err, AA_EAUDIT, "audit log '%s': out of memory",
+                        a->path);
+    int rc = build(a, what, l, err);
+    if (rc == AA_OK)
+        rc = aa__audit_commit(a, &l, 1, NULL, err);
+    aa__audit_line_free(l);
     return rc;
+}
+
+static int build_decision(aa__audit *a, const void *d, aa__audit_line *l,
+                          aa_error *err) {
+    return aa__audit_prepare_decision(a, d, l, err);
+}
+
+int aa__audit_write_decision(aa__audit *a, const aa__audit_decision *d,
+                             aa_error *err) {
+    if (!a || !d || !d->req)
+        return aa__fail(err, AA_EAUDIT, "audit log: no log or no decision");
+    return write_one(a, d, build_decision, err);
+}
+
+typedef struct event_args {
+    const char *event;
+    const aa__audit_field *fields;
+    size_t n;
+} event_args;
+
+static int build_event(aa__audit *a, const void *p, aa__audit_line *l,
+                       aa_error *err) {
+    const event_args *ev = p;
+    bool ok;
+    start_line(a, l, 0, ev->event, &ok);
+    put_fields(&l->text, ev->fields, ev->n);
+    return finish_line(a, l, ok, err);
 }
 
 int aa__audit_write_event(aa__audit *a, const char *event,
@@ -804,11 +1249,6 @@ int aa__audit_write_event(aa__audit *a, const char *event,
                           aa_error *err) {
     if (!a || aa__empty(event))
         return aa__fail(err, AA_EAUDIT, "audit log: no log or no event");
-    pthread_mutex_lock(&a->mu);
-    bool ok;
-    line_marks m = start_line(a, event, &ok);
-    put_fields(&a->line, fields, n);
-    int rc = finish_line(a, m, ok, err);
-    pthread_mutex_unlock(&a->mu);
-    return rc;
+    event_args ev = {event, fields, n};
+    return write_one(a, &ev, build_event, err);
 }

@@ -7,12 +7,13 @@
  * verifying and rotating are the public aa_audit_* functions in
  * agent_auth.h, implemented in audit_read.c, the one reader.
  *
- * Each line is one JSON object written with one write(2) on a file opened
- * with O_APPEND; the chain step (read the last hash, write the line) is
- * serialised across threads by a mutex and across processes by flock(2)
- * held for one write only. Every string goes through aa__buf_json_string,
- * which turns bytes that are not UTF-8 into U+FFFD, and numbers that are
- * not finite are written as null, so every line is JSON any reader accepts.
+ * Each line is one JSON object; lines are written by group commit (see
+ * audit.c): callers build their lines in parallel, and one of them writes
+ * every line queued at that moment with one writev(2) on a file opened
+ * with O_APPEND, under one flock(2), chaining them in queue order. Every string
+ * goes through aa__buf_json_string, which turns bytes that are not UTF-8 into
+ * U+FFFD, and numbers that are not finite are written as null, so every line is
+ * JSON any reader accepts.
  *
  * Line format (fields in this order):
  *   {"timestamp":..., "event_id":..., "event":..., <event fields>...,
@@ -51,6 +52,8 @@ typedef struct aa__audit_decision {
     bool requires_approval;
     const char *approval_policy; /* "" when none */
     double evaluation_time_ms;
+    int64_t time_us; /* the line's timestamp (microseconds since the
+                        epoch); 0: the time the line is built */
     const char *config_name;
     const char *config_version;
     /* The policy that decided: its audit.redact keys are redacted in the
@@ -59,7 +62,36 @@ typedef struct aa__audit_decision {
     const aa_policy *policy;
 } aa__audit_decision;
 
-/* Appends an "authorize" line:
+/* A line built by its caller, in parallel with others, before it is
+ * committed: reusable, it keeps its buffer (one per thread or decision). */
+typedef struct aa__audit_line aa__audit_line;
+aa__audit_line *aa__audit_line_new(void);
+void aa__audit_line_free(aa__audit_line *l);
+
+/* Builds the "authorize" line of d (below) into l, ready to commit: AA_OK,
+ * or AA_EAUDIT (out of memory, no random bytes, a line over 1 MiB). Takes
+ * the writer's mutex only to draw the event id. */
+int aa__audit_prepare_decision(aa__audit *a, const aa__audit_decision *d,
+                               aa__audit_line *l, aa_error *err);
+
+/* Group commit: appends lines[0, n), built by aa__audit_prepare_decision,
+ * chained in this order, possibly in one write with lines of other callers
+ * committing at the same time. Returns once they are written (and synced,
+ * with fsync always): AA_OK; or AA_EAUDIT (err says why) with *written
+ * (optional) the number of leading lines that were written whole before a
+ * failure (0 when a sync failed: none is known to be on disk). Thread-safe;
+ * a line must not be committed twice at once. */
+int aa__audit_commit(aa__audit *a, aa__audit_line *const *lines, size_t n,
+                     size_t *written, aa_error *err);
+
+/* The wall-clock time (microseconds since the epoch) of a CLOCK_MONOTONIC
+ * reading taken just now (aa__mono_ns), so that a decision reads the clock
+ * once for its evaluation time and its line's timestamp: the offset
+ * between the two clocks is re-measured at most every 10 ms. mono_ns 0, or
+ * no log: the wall clock now. */
+int64_t aa__audit_wall_us(aa__audit *a, uint64_t mono_ns);
+
+/* Appends an "authorize" line (prepare and commit in one call):
  *   ..., "event":"authorize", "agent", "user", "action", "resource",
  *   "allowed", "tier", "reason", "requires_approval", "approval_policy",
  *   "session_id" (null when none), "scope", "target_agent" (null when none),

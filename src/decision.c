@@ -1,6 +1,8 @@
 /* decision.c - the reusable decision object and its explanation trace. */
 #include "decision.h"
 
+#include "audit.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,7 @@ void aa_decision_free(aa_decision *d) {
         aa__buf_free(&d->steps[i].detail);
     free(d->steps);
     free(d->view);
+    aa__audit_line_free(d->audit_line);
     free(d);
 }
 

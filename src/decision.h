@@ -23,6 +23,12 @@ struct aa_decision {
     size_t capsteps;
     aa_trace_step *view; /* public view of steps, built on demand */
     size_t nview;
+    /* The audit step (engine.c): the decision's audit line, built here by
+     * the deciding thread and reused; in aa_authorize_many, the line is
+     * only built (audit_pending) and committed with the others. */
+    struct aa__audit_line *audit_line;
+    bool audit_batch;
+    bool audit_pending;
 };
 
 /* Starts a fresh decision (keeps buffers). */

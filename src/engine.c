@@ -871,43 +871,108 @@ static int check_request(const aa_engine *e, const aa_request *req,
     return AA_OK;
 }
 
-/* Every decision is audited; without its line it does not stand. */
-static void audit_decision(aa_engine *e, const aa_request *req,
-                           aa_decision *d) {
-    const aa_policy *p = e->policy;
-    if (e->audit) {
-        aa__audit_decision ad = {
-            .req = req,
-            .allowed = d->allowed,
-            .tier = d->tier,
-            .reason = aa_decision_reason(d),
-            .requires_approval = d->requires_approval,
-            .approval_policy = d->approval_policy,
-            .evaluation_time_ms = d->time_ms,
-            .config_name = p->name,
-            .config_version = p->version,
-            .policy = p,
-        };
-        aa_error *aerr = aa_error_new();
-        int rc = aa__audit_write_decision(e->audit, &ad, aerr);
-        if (rc != AA_OK && !e->audit_on_failure_allow) {
-            const aa_diag *dg = aa_error_get(aerr, 0);
-            bool was_allowed = d->allowed;
-            deny(d,
-                 "Audit log unavailable: %s (the decision would have been: %s)",
-                 dg ? dg->message : aa_strerror(rc),
-                 was_allowed ? "allowed" : "denied");
-            step(d, "audit", -1, "%s", aa_decision_reason(d));
-        } else if (rc != AA_OK) {
-            step(d, "audit", 0, "audit line not written (on_failure: allow)");
-        }
-        aa_error_free(aerr);
-    } else if (e->audit_broken && !e->audit_on_failure_allow) {
-        bool was_allowed = d->allowed;
-        deny(d, "Audit log unavailable: %s (the decision would have been: %s)",
-             e->audit_broken, was_allowed ? "allowed" : "denied");
-        step(d, "audit", -1, "%s", aa_decision_reason(d));
+/* ---- the audit step -------------------------------------------------------
+ * Every decision is audited; without its line it does not stand. The line
+ * is built by the deciding thread (in the decision's own buffer), then
+ * group-committed (audit.c): concurrent deciders, and the decisions of one
+ * aa_authorize_many call, share one lock and one write. */
+
+/* The decision could not be audited: with on_failure deny it is denied. */
+static void audit_failed(const aa_engine *e, aa_decision *d, const char *why) {
+    if (e->audit_on_failure_allow) {
+        step(d, "audit", 0, "audit line not written (on_failure: allow)");
+        return;
     }
+    bool was_allowed = d->allowed;
+    deny(d, "Audit log unavailable: %s (the decision would have been: %s)", why,
+         was_allowed ? "allowed" : "denied");
+    step(d, "audit", -1, "%s", aa_decision_reason(d));
+}
+
+static const char *first_message(const aa_error *err, int rc) {
+    const aa_diag *dg = aa_error_get(err, 0);
+    return dg ? dg->message : aa_strerror(rc);
+}
+
+/* Builds the decision's line into d->audit_line: AA_OK, or the failure
+ * (with err saying why). `end_ns` is the CLOCK_MONOTONIC reading that ended
+ * the evaluation: the line's timestamp is that moment (no other clock
+ * read). */
+static int audit_prepare(aa_engine *e, const aa_request *req, aa_decision *d,
+                         uint64_t end_ns, aa_error *err) {
+    if (!d->audit_line && !(d->audit_line = aa__audit_line_new()))
+        return aa__fail(err, AA_EAUDIT, "audit log: out of memory");
+    const aa_policy *p = e->policy;
+    aa__audit_decision ad = {
+        .req = req,
+        .allowed = d->allowed,
+        .tier = d->tier,
+        .reason = aa_decision_reason(d),
+        .requires_approval = d->requires_approval,
+        .approval_policy = d->approval_policy,
+        .evaluation_time_ms = d->time_ms,
+        .time_us = aa__audit_wall_us(e->audit, end_ns),
+        .config_name = p->name,
+        .config_version = p->version,
+        .policy = p,
+    };
+    return aa__audit_prepare_decision(e->audit, &ad, d->audit_line, err);
+}
+
+static void audit_decision(aa_engine *e, const aa_request *req, aa_decision *d,
+                           uint64_t end_ns) {
+    if (e->audit) {
+        aa_error *aerr = aa_error_new();
+        int rc = audit_prepare(e, req, d, end_ns, aerr);
+        if (rc == AA_OK && d->audit_batch) /* aa_authorize_many commits */
+            d->audit_pending = true;
+        else if (rc == AA_OK)
+            rc = aa__audit_commit(e->audit, &d->audit_line, 1, NULL, aerr);
+        if (rc != AA_OK)
+            audit_failed(e, d, first_message(aerr, rc));
+        aa_error_free(aerr);
+    } else if (e->audit_broken) {
+        audit_failed(e, d, e->audit_broken);
+    }
+}
+
+/* Up to this many lines of one aa_authorize_many call per commit. */
+#define MANY_GROUP 256
+
+int aa_authorize_many(aa_engine *e, const aa_request *reqs, size_t n,
+                      aa_decision *const *ds) {
+    if (!e || (n && (!reqs || !ds)))
+        return AA_EINVAL;
+    int result = AA_OK;
+    for (size_t at = 0; at < n; at += MANY_GROUP) {
+        size_t m = n - at < MANY_GROUP ? n - at : MANY_GROUP;
+        aa__audit_line *lines[MANY_GROUP];
+        aa_decision *owner[MANY_GROUP];
+        size_t nl = 0;
+        for (size_t i = at; i < at + m; i++) {
+            aa_decision *d = ds[i];
+            d->audit_batch = true;
+            d->audit_pending = false;
+            if (aa_authorize(e, &reqs[i], d) != AA_OK)
+                result = AA_EINVAL;
+            d->audit_batch = false;
+            if (d->audit_pending) {
+                lines[nl] = d->audit_line;
+                owner[nl++] = d;
+            }
+        }
+        if (nl == 0)
+            continue;
+        aa_error *aerr = aa_error_new();
+        size_t written = 0;
+        int rc = aa__audit_commit(e->audit, lines, nl, &written, aerr);
+        for (size_t k = rc == AA_OK ? nl : written; k < nl; k++)
+            audit_failed(e, owner[k], first_message(aerr, rc));
+        for (size_t k = 0; k < nl; k++)
+            owner[k]->audit_pending = false;
+        aa_error_free(aerr);
+    }
+    return result;
 }
 
 int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
@@ -934,8 +999,9 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     r.failed_closed = false;
     r.ctx_ready = false;
     decide(&r);
-    d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
-    audit_decision(e, req, d);
+    uint64_t t1 = aa__mono_ns();
+    d->time_ms = (double)(t1 - t0) / 1e6;
+    audit_decision(e, req, d, t1);
     return AA_OK;
 }
 

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/opensslconf.h>
 #include <openssl/sha.h>
+#include <string.h>
 
 static void to_hex(const unsigned char d[32], char out[65]) {
     static const char hex[] = "0123456789abcdef";
@@ -40,3 +41,42 @@ bool aa__sha256_hex(const void *data, size_t len, char out[65]) {
         out[0] = 0;
     return ok;
 }
+
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+_Static_assert(sizeof(SHA256_CTX) <= sizeof(((aa__sha256_mid *)0)->state),
+               "a SHA256_CTX fits in aa__sha256_mid");
+
+bool aa__sha256_begin(aa__sha256_mid *m, const void *data, size_t len) {
+    SHA256_CTX *c = (SHA256_CTX *)m->state;
+    return SHA256_Init(c) && SHA256_Update(c, data, len);
+}
+
+bool aa__sha256_finish(const aa__sha256_mid *m, const void *rest, size_t n,
+                       char out[65]) {
+    SHA256_CTX c;
+    memcpy(&c, m->state, sizeof c);
+    unsigned char d[32];
+    bool ok = SHA256_Update(&c, rest, n) && SHA256_Final(d, &c);
+    if (ok)
+        to_hex(d, out);
+    else
+        out[0] = 0;
+    return ok;
+}
+#else
+bool aa__sha256_begin(aa__sha256_mid *m, const void *data, size_t len) {
+    (void)m;
+    (void)data;
+    (void)len;
+    return false;
+}
+
+bool aa__sha256_finish(const aa__sha256_mid *m, const void *rest, size_t n,
+                       char out[65]) {
+    (void)m;
+    (void)rest;
+    (void)n;
+    out[0] = 0;
+    return false;
+}
+#endif

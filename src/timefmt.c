@@ -6,18 +6,38 @@
 #include <string.h>
 #include <time.h>
 
+/* n decimal digits of v at p. */
+static void put_digits(char *p, int n, int v) {
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        p[i] = (char)('0' + v % 10);
+}
+
 void aa_format_time(int64_t us, char buf[33]) {
     int64_t secs = us >= 0 ? us / 1000000 : (us - 999999) / 1000000;
     int64_t frac = us - secs * 1000000;
     time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    char tmp[96]; /* roomier than any value can need, for the compiler */
-    snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
-             (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)frac);
-    memcpy(buf, tmp, 32);
-    buf[32] = 0;
+    /* "YYYY-MM-DDTHH:MM:SS.uuuuuu+00:00", without printf (every audit line
+     * has one) */
+    int year = (tm.tm_year + 1900) % 10000;
+    if (year < 0) { /* before year 0: as printf writes it */
+        char tmp[96];
+        snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00",
+                 year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)frac);
+        memcpy(buf, tmp, 32);
+        buf[32] = 0;
+        return;
+    }
+    memcpy(buf, "0000-00-00T00:00:00.000000+00:00", 33);
+    put_digits(buf, 4, year);
+    put_digits(buf + 5, 2, tm.tm_mon + 1);
+    put_digits(buf + 8, 2, tm.tm_mday);
+    put_digits(buf + 11, 2, tm.tm_hour);
+    put_digits(buf + 14, 2, tm.tm_min);
+    put_digits(buf + 17, 2, tm.tm_sec);
+    put_digits(buf + 20, 6, (int)frac);
 }
 
 static bool digits(const char **p, int n, int *out) {

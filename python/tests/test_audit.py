@@ -110,3 +110,51 @@ def test_audit_disabled_writes_nothing(enterprise, tmp):
     assert engine.authorize(AuthRequest(agent="copilot", user="b",
                                         action="read:x")).allowed
     assert not os.path.exists(enterprise.audit.path)
+
+
+def test_authorize_many_lines_in_request_order(engine, enterprise):
+    """authorize_many writes its decisions' lines in groups (one lock and
+    one write each): one line per request, in request order, chained."""
+    reqs = [AuthRequest(agent="copilot", user="bob", action="read:x",
+                        resource="r%d" % i) for i in range(300)]
+    assert all(d.allowed for d in engine.authorize_many(reqs))
+    log = aa.AuditLog(enterprise.audit.path)
+    entries = log.read(limit=1000)
+    assert [e["resource"] for e in entries] == ["r%d" % i for i in range(300)]
+    assert log.verify()
+
+
+def test_authorize_many_from_threads_one_chain(engine, enterprise):
+    import threading
+
+    def work(t):
+        for k in range(5):
+            reqs = [AuthRequest(agent="copilot", user="bob", action="read:x",
+                                resource="t%d-%d-%d" % (t, k, i))
+                    for i in range(50)]
+            assert all(d.allowed for d in engine.authorize_many(reqs))
+
+    ts = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    entries = aa.AuditLog(enterprise.audit.path).read(limit=5000)
+    got = sorted(e["resource"] for e in entries)
+    assert got == sorted("t%d-%d-%d" % (t, k, i) for t in range(4)
+                         for k in range(5) for i in range(50))
+    assert aa.AuditLog(enterprise.audit.path).verify()
+
+
+def test_authorize_many_unwritable_denies_every_decision(enterprise, tmp):
+    engine = aa.AuthEngine(enterprise)
+    req = AuthRequest(agent="copilot", user="bob", action="read:x")
+    assert engine.authorize(req).allowed
+    path = enterprise.audit.path
+    os.unlink(path)
+    os.mkdir(path)  # the log path is now a directory
+    ds = engine.authorize_many([req] * 100)
+    assert len(ds) == 100
+    for d in ds:
+        assert not d.allowed
+        assert d.reason.startswith("Audit log unavailable")

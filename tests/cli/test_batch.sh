@@ -210,6 +210,69 @@ else
     echo "AA_VALGRIND=1: large batch skipped"
 fi
 
+# ---- group commit: several batch processes, one chain ----------------------
+# Each process decides its lines in groups (one lock and one write per
+# group); the groups of four processes interleave in one log whose chain
+# verifies, with exactly one whole line per decision.
+"$PY" - <<'EOF'
+import json
+for p in range(4):
+    with open('procs-%d.jsonl' % p, 'w') as f:
+        for i in range(700):
+            f.write(json.dumps({'agent': 'copilot', 'user': 'alice', 'action': 'read:docs',
+                                'resource': 'p%d-%d' % (p, i)}) + '\n')
+EOF
+rm -f "$AUDIT"
+pids=""
+for p in 0 1 2 3; do
+    "$AGENT_AUTH" -c "$ENTERPRISE" check --batch procs-$p.jsonl >procs-$p.out 2>&1 &
+    pids="$pids $!"
+done
+for pid in $pids; do wait "$pid" || fail "a concurrent batch process failed"; done
+[ "$(audit_lines)" = 2800 ] && pass || fail "concurrent batches: 2800 audit lines (got $(audit_lines))"
+"$PY" - "$AUDIT" <<'EOF' && pass || fail "concurrent batches: every line whole, every request once, each process's in order"
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    o = json.loads(line)
+    p, i = o['resource'][1:].split('-')
+    seen.setdefault(p, []).append(int(i))
+assert sorted(seen) == ['0', '1', '2', '3'], seen.keys()
+assert all(v == list(range(700)) for v in seen.values())
+EOF
+aa -c "$ENTERPRISE" audit --verify -o json
+expect_rc 0 "concurrent batches: the chain verifies"
+expect_json "d['lines'] == 2800 and not d.get('warnings')" "concurrent batches: 2800 lines, no warning"
+
+# ---- a group whose write fails is denied -----------------------------------
+# The log is over the file size limit: every write fails (EFBIG, as on a
+# full disk). Every decision of the batch is denied, none is written.
+if [ "$(ulimit -f)" = unlimited ] || [ "$(ulimit -f)" -gt 1024 ]; then
+    head -c 1100000 /dev/zero | tr '\0' ' ' >"$AUDIT"
+    echo >>"$AUDIT"
+    before=$(audit_lines)
+    (
+        trap '' XFSZ # writes past the limit fail with EFBIG
+        ulimit -f 1024
+        aa -c "$ENTERPRISE" check --batch allowed.jsonl
+        expect_rc 1 "batch on a full log: exit 1 (denied)"
+        "$PY" - "$OUT" <<'EOF' && pass || fail "batch on a full log: every decision of the group denied"
+import json, sys
+out = [json.loads(l) for l in open(sys.argv[1])]
+assert len(out) == 3, out
+for o in out:
+    assert not o['allowed'], o
+    assert o['reason'].startswith('Audit log unavailable'), o
+    assert 'would have been: allowed' in o['reason'], o
+EOF
+        [ "$FAILS" = 0 ]
+    ) || fail "batch on a full log"
+    [ "$(audit_lines)" = "$before" ] && pass || fail "batch on a full log: no line written"
+    rm -f "$AUDIT"
+else
+    echo "ulimit -f is set: the full-log batch case is not run"
+fi
+
 check_deferred
 # Single-request options make no sense with --batch: a usage error.
 aa -c "$ENTERPRISE" check --batch --agent copilot - </dev/null

@@ -431,6 +431,58 @@ static void test_decision_fields(void **state) {
     assert_verifies(f->path, 2);
 }
 
+/* evaluation_time_ms is written as "%.3f" writes it, and the timestamp as
+ * aa_format_time's ISO 8601 text of the time given (both are formatted
+ * without printf on the common path). */
+static void test_number_and_time_text(void **state) {
+    fixture *f = *state;
+    aa__audit *a = NULL;
+    assert_int_equal(aa__audit_open(f->path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
+    const double ms[] = {0,      0.0004, 0.0005,  0.0015,   0.004,
+                         0.0125, 1.2345, 12.0005, 999.9999, 123456.789,
+                         1e-9,   -1.5,   1e300,   2.5e-3,   7.0};
+    const int64_t ts[] = {INT64_C(1765000000123456),
+                          INT64_C(1765000000000042),
+                          INT64_C(1765000000999999),
+                          INT64_C(1765000001000000),
+                          1,
+                          INT64_C(999999),
+                          INT64_C(4102444799999999)};
+    size_t nts = sizeof ts / sizeof ts[0];
+    size_t n = sizeof ms / sizeof ms[0];
+    aa_request r = req_of("a", "u", "x");
+    for (size_t i = 0; i < n; i++) {
+        aa__audit_decision d = {.req = &r,
+                                .reason = "",
+                                .approval_policy = "",
+                                .evaluation_time_ms = ms[i],
+                                .time_us = ts[i % nts]};
+        assert_int_equal(aa__audit_write_decision(a, &d, NULL), AA_OK);
+    }
+    aa__audit_close(a);
+    lines l = read_lines(f->path);
+    assert_int_equal(l.n, n);
+    for (size_t i = 0; i < n; i++) {
+        char want[64], key[96];
+        snprintf(want, sizeof want, "%.3f", ms[i] < 1e15 ? ms[i] : 0.0);
+        snprintf(key, sizeof key, "\"evaluation_time_ms\":%s,", want);
+        if (!strstr(l.v[i], key))
+            fail_msg("%g: want %s in %s", ms[i], key, l.v[i]);
+        char t[33];
+        aa_format_time(ts[i % nts], t);
+        snprintf(key, sizeof key, "{\"timestamp\":\"%s\",", t);
+        assert_true(strncmp(l.v[i], key, strlen(key)) == 0);
+    }
+    char t[33];
+    aa_format_time(INT64_C(1765000000123456), t);
+    assert_string_equal(t, "2025-12-06T05:46:40.123456+00:00");
+    aa_format_time(0, t);
+    assert_string_equal(t, "1970-01-01T00:00:00.000000+00:00");
+    aa_format_time(INT64_C(-1), t);
+    assert_string_equal(t, "1969-12-31T23:59:59.999999+00:00");
+    lines_free(&l);
+}
+
 static void test_creates_directories_owner_only(void **state) {
     fixture *f = *state;
     char *path = join(f->dir, "a/b/c/audit.jsonl");
@@ -1755,6 +1807,7 @@ int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
         cmocka_unit_test(test_sha256_vectors),
         T(test_decision_fields),
+        T(test_number_and_time_text),
         T(test_creates_directories_owner_only),
         T(test_lifecycle_events),
         T(test_invalid_utf8_stays_valid_json),
