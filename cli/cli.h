@@ -160,6 +160,10 @@ typedef struct cli_engine {
 /* How a command needs the state store. */
 typedef enum {
     CLI_STORE_CREATE,   /* open it, creating it when missing */
+    CLI_STORE_LONG,     /* as IF_EXISTS, for a long-running loop (check
+                           --batch): a shared store keeps the policy's
+                           consistency (cached by default); one-shot
+                           commands always read it (strict) */
     CLI_STORE_IF_EXISTS /* only when there is one: a store that does not
                            exist holds no session or delegation */
 } cli_store_mode;

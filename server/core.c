@@ -112,11 +112,18 @@ static int snap_load(srv *s, srv_snap **out, aa_error *err) {
                                err);
     free(data);
     if (rc == AA_OK && !s->store) {
-        const char *path =
-            s->state_path ? s->state_path : aa_policy_state_path(snap->policy);
-        rc = aa_store_open_sqlite(path, &s->store, err);
+        /* --state, AGENT_AUTH_STATE_URL, the policy's state.url or
+         * state.path; a shared store is cached unless state.consistency
+         * says strict. */
+        aa_store_options so;
+        aa_store_options_init(&so);
+        so.url = s->state_path;
+        so.policy = snap->policy;
+        char where[1024];
+        aa_store_location(&so, where, sizeof where);
+        rc = aa_store_open(&so, &s->store, err);
         if (rc == AA_OK)
-            s->store_path = strdup(path);
+            s->store_path = strdup(where);
     }
     if (rc == AA_OK) {
         aa_engine_options o = {0};
@@ -176,12 +183,17 @@ int srv_reload(srv *s, aa_error *err) {
     srv_snap *snap;
     int rc = snap_load(s, &snap, err);
     if (rc == AA_OK) {
-        if (s->store_path && !s->state_path &&
-            strcmp(aa_policy_state_path(snap->policy), s->store_path) != 0)
+        aa_store_options so;
+        aa_store_options_init(&so);
+        so.url = s->state_path;
+        so.policy = snap->policy;
+        char where[1024];
+        aa_store_location(&so, where, sizeof where);
+        if (s->store_path && strcmp(where, s->store_path) != 0)
             srv_log(s, "warn",
                     "the reloaded policy names another state store (%s); "
                     "the service keeps %s until restarted",
-                    aa_policy_state_path(snap->policy), s->store_path);
+                    where, s->store_path);
         pthread_mutex_lock(&s->snap_mu);
         srv_snap *old = s->cur;
         s->cur = snap;

@@ -184,7 +184,10 @@ struct aa_policy {
     } audit;
     char sha256[65]; /* SHA-256 of the policy's bytes as loaded, hex */
 
-    const char *state_path; /* state.path, or state.db beside audit.path */
+    const char *state_path;   /* state.path, or state.db beside audit.path */
+    const char *state_url;    /* state.url, or "" */
+    const char *state_schema; /* state.schema, or "" */
+    int state_consistency;    /* aa_store_consistency */
 };
 
 /* policy_load.c helper, also used by tests: the profile by name, or NULL. */
