@@ -272,6 +272,10 @@ static void first_line(const char *msg, char *buf, size_t size) {
         msg = "";
     while (*msg == ' ' || *msg == '\n')
         msg++;
+    if (strncmp(msg, "ERROR:", 6) == 0 || strncmp(msg, "FATAL:", 6) == 0)
+        msg += 6; /* the severity says nothing to the reader */
+    while (*msg == ' ')
+        msg++;
     size_t n = strcspn(msg, "\n");
     snprintf(buf, size, "%.*s", (int)n, msg);
 }
@@ -379,7 +383,7 @@ static void conn_put(pg_conn *pc) {
 }
 
 /* The outcome of one statement. */
-enum { R_OK, R_ABSENT, R_LOST, R_ERROR };
+enum { R_OK, R_ABSENT, R_LOST, R_ERROR, R_DUP };
 
 static bool sqlstate_is(const PGresult *r, const char *code) {
     const char *st = r ? pq.resultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -403,6 +407,10 @@ static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
         pq.clear(r);
         return R_ABSENT;
     }
+    if (sqlstate_is(r, "23505")) {
+        pq.clear(r);
+        return R_DUP;
+    }
     first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(pc->c), msg, msz);
     const char *code = r ? pq.resultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     bool lost =
@@ -425,6 +433,9 @@ static int say(pg_store *s, int k, const char *msg, const char *what,
                         s->shown, msg);
     if (k == R_ABSENT)
         return aa__fail(err, AA_ESTATE, "state store %s: %s: no tables",
+                        s->shown, what);
+    if (k == R_DUP)
+        return aa__fail(err, AA_ESTATE, "state store %s: %s already exists",
                         s->shown, what);
     return aa__fail(err, AA_ESTATE, "state store %s: %s: %s", s->shown, what,
                     msg);
@@ -551,7 +562,7 @@ static pg_conn *conn_for(pg_store *s, int mode, int *status, aa_error *err) {
         int st = atomic_load(&s->schema_state);
         if (mode == WRITE && st != SCHEMA_READY)
             *status = create_schema(s, pc, err);
-        else if (st == SCHEMA_UNKNOWN)
+        else if (st != SCHEMA_READY) /* absent a moment ago: look again */
             *status = probe_schema(s, pc, err);
     }
     if (*status != AA_OK) {
@@ -574,7 +585,6 @@ static int read_q(pg_store *s, int q, int n, const char *const *vals,
             return R_LOST;
         if (atomic_load(&s->schema_state) == SCHEMA_ABSENT) {
             conn_put(pc);
-            atomic_store(&s->schema_state, SCHEMA_UNKNOWN); /* look again */
             return R_ABSENT;
         }
         char msg[256];
@@ -607,6 +617,8 @@ static int write_q(pg_store *s, int q, int n, const char *const *vals,
             atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
             continue;
         }
+        if (k == R_OK && s->cache) /* this process reads its own writes */
+            aa__cache_bump(s->cache);
         return k == R_OK ? AA_OK : say(s, k, msg, what, err);
     }
 }
@@ -722,7 +734,9 @@ static int pg_session_put(aa_store *base, const aa_session *sess,
                         aa_grant_status_name(sess->status),
                         s->schema};
     PGresult *r;
-    int rc = write_q(s, Q_SESS_PUT, 8, v, &r, err, "saving a session");
+    char what[80];
+    snprintf(what, sizeof what, "session '%.40s'", sess->session_id);
+    int rc = write_q(s, Q_SESS_PUT, 8, v, &r, err, what);
     pq.clear(r);
     return rc;
 }
@@ -927,7 +941,9 @@ static int pg_delegation_put(aa_store *base, const aa_delegation *d,
                         aa_grant_status_name(d->status),
                         s->schema};
     PGresult *r;
-    int rc = write_q(s, Q_DEL_PUT, 9, v, &r, err, "saving a delegation");
+    char what[80];
+    snprintf(what, sizeof what, "delegation '%.40s'", d->delegation_id);
+    int rc = write_q(s, Q_DEL_PUT, 9, v, &r, err, what);
     pq.clear(r);
     free(acts);
     return rc;
