@@ -28,14 +28,14 @@ as_owner() { # runs a command as the cluster's owner
     fi
 }
 
-ctl() { # ctl DIR start|stop
+ctl() { # ctl DIR start|stop, from / (the owner may not enter our directory)
     local dir=$1 what=$2
     if [ "$what" = start ]; then
-        as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+        (cd / && as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
             -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c fsync=off -c max_connections=200" \
-            start >/dev/null
+            start >/dev/null)
     else
-        as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null
+        (cd / && as_owner "$PGBIN/pg_ctl" -D "$dir/data" -m fast -w -t 60 stop >/dev/null)
     fi
 }
 
@@ -54,8 +54,8 @@ setup)
         dir=$(mktemp -d /tmp/aa-pg-XXXXXX)
         chmod 700 "$dir"
         [ "$(id -u)" = 0 ] && chown postgres: "$dir"
-        if ! as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust \
-            --no-sync >"$dir/initdb.log" 2>&1; then
+        if ! (cd / && as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust \
+            --no-sync >"$dir/initdb.log" 2>&1); then
             why="initdb failed: $(tail -3 "$dir/initdb.log" | tr '\n' ' ')"
         else
             # a role that must give a password (the wrong-password test)
@@ -63,9 +63,9 @@ setup)
                 | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
             if ! ctl "$dir" start; then
                 why="pg_ctl start failed: $(tail -5 "$dir/log" 2>/dev/null | tr '\n' ' ')"
-            elif ! as_owner "$PGBIN/createdb" -h "$dir" -U postgres aa_test ||
-                 ! as_owner "$PGBIN/psql" -h "$dir" -U postgres -d aa_test -qAt -c \
-                     "CREATE ROLE aa_pw LOGIN PASSWORD 'right-pw'; CREATE ROLE aa_ro LOGIN;" >/dev/null; then
+            elif ! (cd / && as_owner "$PGBIN/createdb" -h "$dir" -U postgres aa_test) ||
+                 ! (cd / && as_owner "$PGBIN/psql" -h "$dir" -U postgres -d aa_test -qAt -c \
+                     "CREATE ROLE aa_pw LOGIN PASSWORD 'right-pw'; CREATE ROLE aa_ro LOGIN;" >/dev/null); then
                 why="making the test database failed"
             fi
         fi
