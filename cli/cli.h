@@ -184,7 +184,7 @@ const cli_command *cli_find_command(const char *name);
 
 extern const cli_command cmd_validate, cmd_inspect, cmd_check, cmd_explain,
     cmd_sessions, cmd_delegate, cmd_delegations, cmd_audit, cmd_test,
-    cmd_version;
+    cmd_version, cmd_state;
 /* server/serve.c */
 extern const cli_command cmd_serve;
 

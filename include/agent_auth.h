@@ -400,6 +400,26 @@ AA_API int aa_store_open(const aa_store_options *opts, aa_store **out,
  * aa_store_open refuses (then buf says why). */
 AA_API int aa_store_location(const aa_store_options *opts, char *buf,
                              size_t size);
+/* Makes the store's tables now, or brings them to this version (`agent-auth
+ * state migrate`); a role that may not create tables can then use them.
+ * *what (optional) is set to "created" or "up to date". */
+AA_API int aa_store_migrate(aa_store *store, const char **what, aa_error *err);
+
+/* What aa_store_copy did. */
+typedef struct aa_store_copy_counts {
+    size_t sessions;    /* copied */
+    size_t delegations; /* copied */
+    size_t skipped;     /* an id already in the destination: kept as it is */
+} aa_store_copy_counts;
+
+/* Copies every session and delegation of `from` (active, expired and
+ * revoked alike, with their times and statuses) into `to`, e.g. from
+ * SQLite to PostgreSQL (`agent-auth state copy`). Rows whose id `to`
+ * already holds are skipped, so a copy can be run again. counts may be
+ * NULL. `from` must be a SQLite or PostgreSQL store. */
+AA_API int aa_store_copy(aa_store *from, aa_store *to,
+                         aa_store_copy_counts *counts, aa_error *err);
+
 /* The kind of an open store: "sqlite", "postgresql", "memory". */
 AA_API const char *aa_store_kind(const aa_store *store);
 AA_API void aa_store_free(aa_store *store);

@@ -102,3 +102,73 @@ int aa_store_open(const aa_store_options *opts, aa_store **out, aa_error *err) {
 const char *aa_store_kind(const aa_store *store) {
     return store && store->ops ? store->ops->kind : "";
 }
+
+int aa_store_migrate(aa_store *store, const char **what, aa_error *err) {
+    const char *w = "up to date";
+    if (!store)
+        return aa__fail(err, AA_EINVAL, "aa_store_migrate: store is NULL");
+    int rc = store->ops->migrate ? store->ops->migrate(store, &w, err) : AA_OK;
+    if (what)
+        *what = w;
+    return rc;
+}
+
+typedef struct copy_ctx {
+    aa_store *to;
+    aa_store_copy_counts *n;
+    aa_error *err;
+} copy_ctx;
+
+/* Puts one row into the destination unless a row of that id is there. */
+static int copy_row(void *ud, const aa_session *sess, const aa_delegation *d) {
+    copy_ctx *c = ud;
+    const aa__store_ops *ops = c->to->ops;
+    int rc;
+    if (sess) {
+        aa_session old;
+        memset(&old, 0, sizeof old);
+        rc = ops->session_get(c->to, sess->session_id, INT64_MIN, &old, c->err);
+        aa_session_clear(&old);
+        if (rc == AA_OK) {
+            c->n->skipped++;
+            return AA_OK;
+        }
+        if (rc != AA_ENOTFOUND)
+            return rc;
+        rc = ops->session_put(c->to, sess, c->err);
+        if (rc == AA_OK)
+            c->n->sessions++;
+        return rc;
+    }
+    aa_delegation old;
+    memset(&old, 0, sizeof old);
+    rc = ops->delegation_get(c->to, d->delegation_id, INT64_MIN, &old, c->err);
+    aa_delegation_clear(&old);
+    if (rc == AA_OK) {
+        c->n->skipped++;
+        return AA_OK;
+    }
+    if (rc != AA_ENOTFOUND)
+        return rc;
+    rc = ops->delegation_put(c->to, d, c->err);
+    if (rc == AA_OK)
+        c->n->delegations++;
+    return rc;
+}
+
+int aa_store_copy(aa_store *from, aa_store *to, aa_store_copy_counts *counts,
+                  aa_error *err) {
+    aa_store_copy_counts local;
+    if (!counts)
+        counts = &local;
+    memset(counts, 0, sizeof *counts);
+    if (!from || !to)
+        return aa__fail(err, AA_EINVAL, "aa_store_copy: a store is NULL");
+    if (!from->ops->each)
+        return aa__fail(err, AA_EINVAL,
+                        "a %s store cannot be read whole: copy from a SQLite "
+                        "or PostgreSQL store",
+                        from->ops->kind);
+    copy_ctx c = {to, counts, err};
+    return from->ops->each(from, copy_row, &c, err);
+}

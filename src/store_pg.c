@@ -1133,6 +1133,73 @@ static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     return AA_OK;
 }
 
+/* ---- migrate and copy ---------------------------------------------------- */
+
+static int pg_migrate(aa_store *base, const char **what, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    *what = "up to date";
+    int status;
+    pg_conn *pc = conn_for(s, READ, &status, err);
+    if (!pc)
+        return status;
+    if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+        status = create_schema(s, pc, err);
+        *what = "created";
+    }
+    conn_put(pc);
+    return status;
+}
+
+static int pg_each(aa_store *base,
+                   int (*fn)(void *, const aa_session *, const aa_delegation *),
+                   void *ud, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    static const char *const tmpl[2] = {
+        "SELECT " SESS_COLS " FROM @.sessions ORDER BY created_at, seq",
+        "SELECT " DEL_COLS " FROM @.delegations ORDER BY granted_at, seq"};
+    int status = AA_OK;
+    for (int k = 0; k < 2 && status == AA_OK; k++) {
+        char *sql = expand(tmpl[k], s->schema);
+        if (!sql)
+            return aa__fail(err, AA_ENOMEM, "out of memory");
+        pg_conn *pc = conn_for(s, READ, &status, err);
+        if (!pc) {
+            free(sql);
+            return status;
+        }
+        if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+            conn_put(pc);
+            free(sql);
+            return AA_OK; /* no tables: nothing stored */
+        }
+        PGresult *r;
+        char msg[256];
+        int kind = exec_q(pc, sql, 0, NULL, &r, msg, sizeof msg);
+        conn_put(pc);
+        free(sql);
+        if (kind == R_ABSENT)
+            return AA_OK;
+        if (kind != R_OK)
+            return say(s, kind, msg, "reading every row", err);
+        for (int i = 0; status == AA_OK && i < pq.ntuples(r); i++) {
+            aa_session sess;
+            aa_delegation d;
+            memset(&sess, 0, sizeof sess);
+            memset(&d, 0, sizeof d);
+            if ((k == 0 ? session_from_row(r, i, &sess)
+                        : delegation_from_row(r, i, &d)) != AA_OK) {
+                status = aa__fail(err, AA_ENOMEM, "out of memory");
+                break;
+            }
+            status = k == 0 ? fn(ud, &sess, NULL) : fn(ud, NULL, &d);
+            aa_session_clear(&sess);
+            aa_delegation_clear(&d);
+        }
+        pq.clear(r);
+    }
+    return status;
+}
+
 /* ---- notifications (cached mode) ----------------------------------------- */
 
 static void *listen_main(void *arg) {
@@ -1237,6 +1304,8 @@ static const aa__store_ops pg_ops = {
     .delegation_revoke = pg_delegation_revoke,
     .delegation_list = pg_delegation_list,
     .cleanup = pg_cleanup,
+    .migrate = pg_migrate,
+    .each = pg_each,
 };
 
 int aa__store_open_pg(const char *url, const char *schema, bool cached,
