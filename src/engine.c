@@ -281,25 +281,14 @@ static void describe_origin(aa__buf *b, const aa_policy *p,
     }
 }
 
-/* Why the store failed (rc): the store's own message when a second try
- * gives one (it names the database without its password and says what
- * failed), else the status text. */
+/* Why the store failed (rc): what the store says its last failure was
+ * (it names the database without its password), else the status text. */
 static void store_failure(aa_engine *e, int rc, char *buf, size_t size) {
-    snprintf(buf, size, "%s", aa_strerror(rc));
-    aa_error *err = aa_error_new();
-    aa__deleg_hit hit;
-    if (err && e->store->ops->delegation_find(e->store, "", "", "", 0, &hit,
-                                              err) != AA_OK) {
-        const aa_diag *d = aa_error_get(err, 0);
-        if (d && d->message) {
-            const char *m = d->message;
-            /* the store's message starts with the same words */
-            if (strncmp(m, "State store unavailable: ", 25) == 0)
-                m += 25;
-            snprintf(buf, size, "%s", m);
-        }
-    }
-    aa_error_free(err);
+    buf[0] = 0;
+    if (e->store->ops->last_failure)
+        e->store->ops->last_failure(e->store, buf, size);
+    if (!buf[0])
+        snprintf(buf, size, "%s", aa_strerror(rc));
 }
 
 /* 1. Session (only with a session_id): live, same agent, same user, and

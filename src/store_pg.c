@@ -256,7 +256,8 @@ typedef struct pg_store {
     pthread_mutex_t retry_mu;
     uint64_t retry_at;
     uint64_t backoff;
-    char last_error[256];
+    char last_error[256];   /* of the last connection attempt */
+    char last_failure[800]; /* of the last failed call, for reasons */
 
     /* Cached mode. */
     aa__cache *cache; /* NULL: strict */
@@ -327,6 +328,15 @@ static PGconn *connect_now(pg_store *s, char *why, size_t size) {
     return NULL;
 }
 
+/* Keeps "URL: a[: b]" as the last failure. */
+static void remember(pg_store *s, const char *a, const char *b) {
+    pthread_mutex_lock(&s->retry_mu);
+    if (snprintf(s->last_failure, sizeof s->last_failure, "%s: %s%s%s",
+                 s->shown, a, *b ? ": " : "", b) < 0)
+        s->last_failure[0] = 0;
+    pthread_mutex_unlock(&s->retry_mu);
+}
+
 /* Makes sure pc is connected, honouring the backoff. */
 static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
     if (pc->c && pq.status(pc->c) == CONNECTION_OK)
@@ -340,6 +350,9 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
     pthread_mutex_lock(&s->retry_mu);
     if (now < s->retry_at) {
         snprintf(why, sizeof why, "%s", s->last_error);
+        if (snprintf(s->last_failure, sizeof s->last_failure,
+                     "%s: %s (retrying)", s->shown, why) < 0)
+            s->last_failure[0] = 0;
         pthread_mutex_unlock(&s->retry_mu);
         return aa__fail(err, AA_ESTATE,
                         "State store unavailable: %s: %s (retrying)", s->shown,
@@ -359,9 +372,11 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
         snprintf(s->last_error, sizeof s->last_error, "%s", why);
     }
     pthread_mutex_unlock(&s->retry_mu);
-    if (!pc->c)
+    if (!pc->c) {
+        remember(s, why, "");
         return aa__fail(err, AA_ESTATE, "State store unavailable: %s: %s",
                         s->shown, why);
+    }
     return AA_OK;
 }
 
@@ -428,6 +443,7 @@ static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
 /* Puts the failure of a statement in err; returns AA_ESTATE. */
 static int say(pg_store *s, int k, const char *msg, const char *what,
                aa_error *err) {
+    remember(s, k == R_LOST ? msg : what, k == R_LOST ? "" : msg);
     if (k == R_LOST)
         return aa__fail(err, AA_ESTATE, "State store unavailable: %s: %s",
                         s->shown, msg);
@@ -1133,6 +1149,13 @@ static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
     return AA_OK;
 }
 
+static void pg_last_failure(aa_store *base, char *buf, size_t size) {
+    pg_store *s = (pg_store *)base;
+    pthread_mutex_lock(&s->retry_mu);
+    snprintf(buf, size, "%s", s->last_failure);
+    pthread_mutex_unlock(&s->retry_mu);
+}
+
 /* ---- migrate and copy ---------------------------------------------------- */
 
 static int pg_migrate(aa_store *base, const char **what, aa_error *err) {
@@ -1305,6 +1328,7 @@ static const aa__store_ops pg_ops = {
     .delegation_list = pg_delegation_list,
     .cleanup = pg_cleanup,
     .migrate = pg_migrate,
+    .last_failure = pg_last_failure,
     .each = pg_each,
 };
 
