@@ -48,6 +48,11 @@
 #define BACKOFF_MIN_NS    50000000ull   /* 50 ms */
 #define BACKOFF_MAX_NS    2000000000ull /* 2 s */
 #define CHANNEL           "agent_auth_state"
+/* The notification connection is asked for a sign of life after this much
+ * silence, and counted lost when none comes this long after asking: a
+ * silent network failure drops the cache within about 2 s. */
+#define HEARTBEAT_NS 1000000000ull
+#define PING_WAIT_NS 1000000000ull
 
 /* ---- libpq, loaded on first use ------------------------------------------ */
 
@@ -67,6 +72,9 @@ typedef struct pq_api {
     int (*getlength)(const PGresult *, int, int);
     void (*clear)(PGresult *);
     int (*consumeInput)(PGconn *);
+    int (*sendQuery)(PGconn *, const char *);
+    int (*isBusy)(PGconn *);
+    PGresult *(*getResult)(PGconn *);
     PGnotify *(*notifies)(PGconn *);
     void (*freemem)(void *);
     int (*socket)(const PGconn *);
@@ -111,6 +119,9 @@ static void pq_load(void) {
     SYM(getlength, "PQgetlength");
     SYM(clear, "PQclear");
     SYM(consumeInput, "PQconsumeInput");
+    SYM(sendQuery, "PQsendQuery");
+    SYM(isBusy, "PQisBusy");
+    SYM(getResult, "PQgetResult");
     SYM(notifies, "PQnotifies");
     SYM(freemem, "PQfreemem");
     SYM(socket, "PQsocket");
@@ -302,10 +313,11 @@ static const char *connect_hint(const char *msg) {
     return NULL;
 }
 
-static PGconn *connect_now(pg_store *s, char *why, size_t size) {
+static PGconn *connect_now(pg_store *s, const char *app, char *why,
+                           size_t size) {
     static const char *const keys[] = {"connect_timeout", "application_name",
                                        "dbname", NULL};
-    const char *vals[] = {"5", "agent-auth", s->conninfo, NULL};
+    const char *vals[] = {"5", app, s->conninfo, NULL};
     PGconn *c = pq.connectdbParams(keys, vals, 1);
     if (c && pq.status(c) == CONNECTION_OK) {
         /* Our statements and nothing else: a search_path set on the role
@@ -359,7 +371,7 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
                         why);
     }
     pthread_mutex_unlock(&s->retry_mu);
-    pc->c = connect_now(s, why, sizeof why);
+    pc->c = connect_now(s, "agent-auth", why, sizeof why);
     pthread_mutex_lock(&s->retry_mu);
     if (pc->c) {
         s->backoff = 0;
@@ -1229,10 +1241,11 @@ static void *listen_main(void *arg) {
     pg_store *s = arg;
     PGconn *c = NULL;
     uint64_t backoff = 0;
+    uint64_t heard_at = 0, ping_at = 0; /* mono ns; ping_at 0: none asked */
     while (!atomic_load(&s->stop)) {
         if (!c) {
             char why[256];
-            c = connect_now(s, why, sizeof why);
+            c = connect_now(s, "agent-auth listener", why, sizeof why);
             PGresult *r = c ? pq.execParams(c, "LISTEN " CHANNEL, 0, NULL, NULL,
                                             NULL, NULL, 0)
                             : NULL;
@@ -1255,27 +1268,48 @@ static void *listen_main(void *arg) {
                 continue;
             }
             backoff = 0;
+            heard_at = aa__mono_ns();
+            ping_at = 0;
             /* Whatever was cached before may have missed a change. */
             aa__cache_bump(s->cache);
             atomic_store_explicit(&s->listening, true, memory_order_release);
         }
+        uint64_t now = aa__mono_ns();
+        bool broken = false;
+        if (!ping_at && now - heard_at > HEARTBEAT_NS) {
+            if (pq.sendQuery(c, "SELECT 1"))
+                ping_at = now;
+            else
+                broken = true;
+        } else if (ping_at && now - ping_at > PING_WAIT_NS) {
+            broken = true; /* no answer: the network may be gone */
+        }
         struct pollfd p = {.fd = pq.socket(c), .events = POLLIN};
-        int n = poll(&p, 1, 50);
+        int n = broken ? 0 : poll(&p, 1, 50);
         if (n < 0 && errno != EINTR)
             n = 1;
-        if (n <= 0)
-            continue;
-        bool broken = !pq.consumeInput(c) || pq.status(c) != CONNECTION_OK ||
-                      (p.revents & (POLLHUP | POLLERR));
-        PGnotify *note;
-        bool changed = false;
-        while ((note = pq.notifies(c)) != NULL) {
-            if (note->extra && strcmp(note->extra, s->schema) == 0)
-                changed = true;
-            pq.freemem(note);
+        if (n > 0) {
+            heard_at = aa__mono_ns();
+            broken = !pq.consumeInput(c) || pq.status(c) != CONNECTION_OK ||
+                     (p.revents & (POLLHUP | POLLERR));
+            while (!broken && ping_at && !pq.isBusy(c)) {
+                PGresult *r = pq.getResult(c);
+                if (!r) {
+                    ping_at = 0; /* answered */
+                    break;
+                }
+                pq.clear(r);
+            }
+            PGnotify *note;
+            bool changed = false;
+            while ((note = pq.notifies(c)) != NULL) {
+                if (note->extra && strcmp(note->extra, s->schema) == 0)
+                    changed = true;
+                pq.freemem(note);
+            }
+            if (changed)
+                aa__cache_bump(s->cache);
         }
-        if (changed)
-            aa__cache_bump(s->cache);
         if (broken) {
             /* Notifications may be lost from here on: read through. */
             atomic_store_explicit(&s->listening, false, memory_order_release);
