@@ -88,6 +88,19 @@ AGENT_AUTH_STATE_URL=ftp://nope aa -c "$TMP/agent_auth.yaml" sessions --list
 expect_rc 1 "AGENT_AUTH_STATE_URL=ftp://: an error"
 expect_err "unknown scheme" "AGENT_AUTH_STATE_URL=ftp://: says why"
 
+# ---- inspect shows the URL without its password ---------------------------
+cat >u.yaml <<'YAML'
+version: "1.0"
+state:
+  url: "postgresql://svc:${DB_PW}@db.example/agents?sslmode=require"
+  consistency: strict
+YAML
+DB_PW=hunter22 aa -c u.yaml inspect
+expect_out "postgresql://svc:***@db.example/agents?sslmode=require (schema agent_auth, strict)" "inspect: the URL, redacted"
+DB_PW=hunter22 aa -c u.yaml inspect -o json
+expect_json 'd["state"]["url"] == "postgresql://svc:***@db.example/agents?sslmode=require" and d["state"]["consistency"] == "strict"' "inspect -o json: state.url redacted"
+if grep -q hunter22 "$OUT" "$ERR"; then fail "inspect printed the password"; else pass; fi
+
 # ---- policy errors --------------------------------------------------------
 cat >bad.yaml <<'YAML'
 version: "1.0"
