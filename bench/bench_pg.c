@@ -11,7 +11,9 @@
  *      a loop; the time from the revoke returning to its first denial, over
  *      100 revocations (median, p99, max).
  *
- * Usage: bench_pg [--quick] [--src DIR]
+ * Usage: bench_pg [--quick] [--src DIR] [--decisions-only]
+ * (--decisions-only[=sqlite|=postgresql]: the cached rows of 1 only, for
+ * callgrind)
  */
 #include "agent_auth.h"
 
@@ -25,6 +27,7 @@
 
 static const char *src_dir = ".";
 static int quick;
+static int decisions_only;
 
 static double now_s(void) {
     struct timespec ts;
@@ -82,9 +85,11 @@ static aa_engine *engine(aa_policy *p, aa_store *st) {
     return e;
 }
 
-/* ns per decision of req (which must come out as `allowed`). */
-static double per_decision(aa_engine *e, const aa_request *req, int n,
-                           int allowed) {
+/* ns per decision of req (which must come out as `allowed`). Not inlined:
+ * `valgrind --tool=callgrind --toggle-collect=per_decision bench_pg
+ * --decisions-only` counts its instructions alone. */
+__attribute__((noinline)) static double
+per_decision(aa_engine *e, const aa_request *req, int n, int allowed) {
     aa_decision *d = aa_decision_new();
     for (int i = 0; i < 50; i++) /* warm: connections, caches */
         aa_authorize(e, req, d);
@@ -296,6 +301,12 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             quick = 1;
+        else if (strcmp(argv[i], "--decisions-only") == 0)
+            decisions_only = 3;
+        else if (strcmp(argv[i], "--decisions-only=sqlite") == 0)
+            decisions_only = 1;
+        else if (strcmp(argv[i], "--decisions-only=postgresql") == 0)
+            decisions_only = 2;
         else if (strcmp(argv[i], "--src") == 0 && i + 1 < argc)
             src_dir = argv[++i];
     }
@@ -310,7 +321,8 @@ int main(int argc, char **argv) {
 
     /* 3 first: nothing else running in this process. */
     snprintf(schema, sizeof schema, "bench_prop_%d", (int)getpid());
-    propagation(url, schema, 100);
+    if (!decisions_only)
+        propagation(url, schema, 100);
 
     int n = quick ? 2000 : 20000;
     printf("decisions that use state, ns each (best of 3 runs of %d):\n", n);
@@ -324,7 +336,8 @@ int main(int argc, char **argv) {
     aa_store *st = NULL;
     if (aa_store_open_sqlite(path, &st, NULL) != AA_OK)
         return 1;
-    row("sqlite (cached)", p, st, n, sq);
+    if (decisions_only != 2)
+        row("sqlite (cached)", p, st, n, sq);
     aa_store_free(st);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
@@ -333,8 +346,13 @@ int main(int argc, char **argv) {
     snprintf(schema, sizeof schema, "bench_cached_%d", (int)getpid());
     st = open_store(url, schema, AA_CONSISTENCY_CACHED);
     usleep(200000); /* its notification connection */
-    row("postgresql cached", p, st, n, pc);
+    if (decisions_only != 1)
+        row("postgresql cached", p, st, n, pc);
     aa_store_free(st);
+    if (decisions_only) {
+        aa_policy_free(p);
+        return 0;
+    }
     snprintf(schema, sizeof schema, "bench_strict_%d", (int)getpid());
     st = open_store(url, schema, AA_CONSISTENCY_STRICT);
     row("postgresql strict", p, st, quick ? 500 : 3000, ps);
