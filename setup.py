@@ -77,6 +77,16 @@ cflags = [f for f in pkg_config("--cflags") if not f.startswith("-I")]
 incdirs = [f[2:] for f in pkg_config("--cflags") if f.startswith("-I")]
 libs = [f[2:] for f in pkg_config("--libs") if f.startswith("-l")]
 libdirs = [f[2:] for f in pkg_config("--libs") if f.startswith("-L")]
+# libpq: only its headers (src/store_pg.c loads libpq.so.5 when a
+# PostgreSQL state store is opened).
+try:
+    pq_cflags = shlex.split(subprocess.run(
+        ["pkg-config", "--cflags", "libpq"], check=True, capture_output=True,
+        text=True).stdout)
+except (OSError, subprocess.CalledProcessError) as e:
+    raise RuntimeError("pkg-config could not find libpq (Debian: libpq-dev; "
+                       "run scripts/deps.sh): %s" % e)
+incdirs += [f[2:] for f in pq_cflags if f.startswith("-I")]
 extra_compile = ["-std=c11", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"] + cflags
 extra_link = ["-pthread"]
 san = os.environ.get("AA_PY_SANITIZE", "")
@@ -108,7 +118,7 @@ setup(
             include_dirs=["include"] + incdirs,
             define_macros=[("_GNU_SOURCE", None),
                            ("AA_VERSION_STRING", '"%s"' % V)],
-            libraries=libs + ["m"],
+            libraries=libs + ["m", "dl"],
             library_dirs=libdirs,
             extra_compile_args=extra_compile,
             extra_link_args=extra_link,

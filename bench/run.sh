@@ -237,9 +237,26 @@ echo
 "$src/bench/server_bench.sh" "$build" "$([ -n "$quick" ] && echo 2 || echo 5)" ||
     failed="$failed server"
 
+# Shared state in PostgreSQL (bench_pg.c) on a private throw-away cluster
+# (tests/pg/cluster.sh): revocation propagation, cached and strict decision
+# cost against SQLite, creates with 8 writers.
+echo
+if [ -x "$build/bench/bench_pg" ]; then
+    pgenv=$(mktemp)
+    if bash "$src/tests/pg/cluster.sh" setup "$pgenv" >/dev/null; then
+        (. "$pgenv" && AA_PG_URL=$AA_PG_URL "$build/bench/bench_pg" $quick --src "$src") ||
+            failed="$failed bench_pg"
+    else
+        echo "run.sh: no PostgreSQL cluster could be started: bench_pg not run" >&2
+        failed="$failed bench_pg"
+    fi
+    bash "$src/tests/pg/cluster.sh" cleanup "$pgenv"
+    rm -f "$pgenv"
+fi
+
 if [ "$all" = 1 ]; then
     for b in "$build"/bench/bench_*; do
-        case $b in */bench_engine | */bench_request | */bench_lint | */bench_diff) continue ;; esac
+        case $b in */bench_engine | */bench_request | */bench_lint | */bench_diff | */bench_pg) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "== $(basename "$b")"

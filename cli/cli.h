@@ -160,6 +160,10 @@ typedef struct cli_engine {
 /* How a command needs the state store. */
 typedef enum {
     CLI_STORE_CREATE,   /* open it, creating it when missing */
+    CLI_STORE_LONG,     /* as IF_EXISTS, for a long-running loop (check
+                           --batch): a shared store keeps the policy's
+                           consistency (cached by default); one-shot
+                           commands always read it (strict) */
     CLI_STORE_IF_EXISTS /* only when there is one: a store that does not
                            exist holds no session or delegation */
 } cli_store_mode;
@@ -180,7 +184,7 @@ const cli_command *cli_find_command(const char *name);
 
 extern const cli_command cmd_validate, cmd_inspect, cmd_check, cmd_explain,
     cmd_sessions, cmd_delegate, cmd_delegations, cmd_audit, cmd_test, cmd_lint,
-    cmd_diff, cmd_version;
+    cmd_diff, cmd_version, cmd_state;
 /* server/serve.c */
 extern const cli_command cmd_serve;
 

@@ -126,7 +126,7 @@ static int run_one(cli_ctx *ctx, bool explain) {
                                         : "action");
 
     cli_engine ce;
-    int rc = cli_open(ctx, CLI_STORE_IF_EXISTS,
+    int rc = cli_open(ctx, batch ? CLI_STORE_LONG : CLI_STORE_IF_EXISTS,
                       cli_opt(ctx, "no-audit")->set ? AA_AUDIT_OFF
                                                     : AA_AUDIT_FROM_POLICY,
                       &ce);

@@ -158,8 +158,14 @@ static void print_console(const cli_ctx *ctx, json_t *d) {
         json_is_true(json_object_get(au, "enabled")) ? "enabled" : "disabled",
         s_of(au, "path"), i_of(au, "retention_days"), s_of(au, "fsync"),
         s_of(au, "on_failure"));
-    printf("%sState%s     %s\n", cli_bold(ctx), cli_reset(ctx),
-           s_of(json_object_get(d, "state"), "path"));
+    json_t *st = json_object_get(d, "state");
+    if (*s_of(st, "url"))
+        printf("%sState%s     %s (schema %s, %s)\n", cli_bold(ctx),
+               cli_reset(ctx), s_of(st, "url"), s_of(st, "schema"),
+               s_of(st, "consistency"));
+    else
+        printf("%sState%s     %s\n", cli_bold(ctx), cli_reset(ctx),
+               s_of(st, "path"));
 }
 
 /* A DOT identifier: always quoted, with quotes and backslashes escaped. */

@@ -397,9 +397,25 @@ int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
         return EXIT_FAIL;
     aa_error *err = aa_error_new();
     int rc = AA_OK;
-    const char *path =
-        ctx->state_path ? ctx->state_path : aa_policy_state_path(ce->policy);
-    if (store != CLI_STORE_CREATE && ctx->state_path && !dir_exists(path)) {
+    aa_store_options so;
+    aa_store_options_init(&so);
+    so.url = ctx->state_path;
+    so.policy = ce->policy;
+    so.lazy = store != CLI_STORE_CREATE; /* opened once the file exists */
+    so.consistency = store == CLI_STORE_LONG ? AA_CONSISTENCY_DEFAULT
+                                             : AA_CONSISTENCY_STRICT;
+    char where[1024];
+    if (aa_store_location(&so, where, sizeof where) != AA_OK) {
+        cli_error("%s%s", where, ctx->state_path ? " (--state)" : "");
+        aa_error_free(err);
+        cli_close(ce);
+        return EXIT_FAIL;
+    }
+    const char *path = ctx->state_path;
+    if (path && strncmp(path, "sqlite:", 7) == 0)
+        path += 7;
+    if (store != CLI_STORE_CREATE && path && strstr(where, "://") == NULL &&
+        !dir_exists(path)) {
         /* an explicit path is never silently "no state store" */
         cli_error("state store '%s' (--state): its directory does not exist",
                   path);
@@ -407,10 +423,7 @@ int cli_open(const cli_ctx *ctx, cli_store_mode store, aa_audit_mode audit,
         cli_close(ce);
         return EXIT_FAIL;
     }
-    if (store == CLI_STORE_CREATE)
-        rc = aa_store_open_sqlite(path, &ce->store, err);
-    else /* opened when a request first needs it, once the file exists */
-        rc = aa_store_open_sqlite_lazy(path, &ce->store, err);
+    rc = aa_store_open(&so, &ce->store, err);
     if (rc == AA_OK) {
         aa_engine_options o = {0};
         o.store = ce->store;

@@ -172,6 +172,12 @@ AA_API size_t aa_policy_a2a_count(const aa_policy *policy);
 AA_API const char *aa_policy_audit_path(const aa_policy *policy);
 /* The state store path: state.path, else state.db beside audit.path. */
 AA_API const char *aa_policy_state_path(const aa_policy *policy);
+/* state.url as configured (after interpolation), or "" when not set. */
+AA_API const char *aa_policy_state_url(const aa_policy *policy);
+/* state.schema, or "" when not set. */
+AA_API const char *aa_policy_state_schema(const aa_policy *policy);
+/* state.consistency: AA_CONSISTENCY_DEFAULT when not set. */
+AA_API int aa_policy_state_consistency(const aa_policy *policy);
 AA_API int aa_policy_audit_enabled(const aa_policy *policy);
 /* audit.retention_days (default 90): how old an entry may get before
  * aa_audit_rotate archives it. */
@@ -344,6 +350,78 @@ AA_API int aa_store_open_sqlite_lazy(const char *path, aa_store **out,
                                      aa_error *err);
 /* A private in-memory store (tests, `agent-auth test`). */
 AA_API int aa_store_open_memory(aa_store **out, aa_error *err);
+
+/* How a shared (PostgreSQL) store keeps up with other processes' changes. */
+typedef enum {
+    AA_CONSISTENCY_DEFAULT =
+        0,                     /* the policy's state.consistency, else cached */
+    AA_CONSISTENCY_STRICT = 1, /* every lookup reads the database */
+    AA_CONSISTENCY_CACHED = 2  /* a local cache kept fresh by LISTEN/NOTIFY;
+                                  read-through while notifications are lost */
+} aa_store_consistency;
+
+/* Where the state lives and how to open it (docs/state.md).
+ *
+ * The location is the first of: `url` (e.g. the --state option); the
+ * environment variable AGENT_AUTH_STATE_URL (when use_env); the policy's
+ * state.url, else its state.path; else ".agent_auth/state.db". A location
+ * is a plain path or `sqlite:PATH` (a SQLite file), or a
+ * `postgresql://` / `postgres://` URL (libpq's URL form, with `sslmode`
+ * and the other parameters it takes); any other `scheme://` is refused
+ * (AA_EINVAL), never taken for a file name. The PostgreSQL schema is
+ * `schema`, else AGENT_AUTH_STATE_SCHEMA (when use_env), else the
+ * policy's state.schema, else "agent_auth". No error message ever holds
+ * the password of a URL. */
+typedef struct aa_store_options {
+    size_t size;             /* sizeof(aa_store_options), or 0 */
+    const char *url;         /* NULL: see above */
+    const aa_policy *policy; /* borrowed; NULL: no policy settings */
+    const char *schema;      /* NULL: see above */
+    aa_store_consistency consistency;
+    int lazy;    /* SQLite: open the file only once it exists or on the
+                    first write (as aa_store_open_sqlite_lazy); PostgreSQL:
+                    connect when a call first needs it, not now */
+    int use_env; /* honour AGENT_AUTH_STATE_URL / _SCHEMA (init sets 1) */
+} aa_store_options;
+
+/* Sets the defaults (use_env 1, everything else 0) and the size. */
+AA_API void aa_store_options_init(aa_store_options *opts);
+/* Opens the store that opts names (see aa_store_options). A PostgreSQL
+ * store connects now (unless lazy) and reports an unreachable database, a
+ * refused password or a missing database as AA_ESTATE with what to do;
+ * its tables are made by the first write. While the database cannot be
+ * reached, calls fail with AA_ESTATE and a message starting "State store
+ * unavailable:", and the store reconnects by itself. */
+AA_API int aa_store_open(const aa_store_options *opts, aa_store **out,
+                         aa_error *err);
+/* The location opts resolves to, as aa_store_open would use it, with any
+ * password replaced by "***" (for messages and logs), written into buf
+ * (size bytes, always terminated). Returns AA_EINVAL for a location
+ * aa_store_open refuses (then buf says why). */
+AA_API int aa_store_location(const aa_store_options *opts, char *buf,
+                             size_t size);
+/* Makes the store's tables now, or brings them to this version (`agent-auth
+ * state migrate`); a role that may not create tables can then use them.
+ * *what (optional) is set to "created" or "up to date". */
+AA_API int aa_store_migrate(aa_store *store, const char **what, aa_error *err);
+
+/* What aa_store_copy did. */
+typedef struct aa_store_copy_counts {
+    size_t sessions;    /* copied */
+    size_t delegations; /* copied */
+    size_t skipped;     /* an id already in the destination: kept as it is */
+} aa_store_copy_counts;
+
+/* Copies every session and delegation of `from` (active, expired and
+ * revoked alike, with their times and statuses) into `to`, e.g. from
+ * SQLite to PostgreSQL (`agent-auth state copy`). Rows whose id `to`
+ * already holds are skipped, so a copy can be run again. counts may be
+ * NULL. `from` must be a SQLite or PostgreSQL store. */
+AA_API int aa_store_copy(aa_store *from, aa_store *to,
+                         aa_store_copy_counts *counts, aa_error *err);
+
+/* The kind of an open store: "sqlite", "postgresql", "memory". */
+AA_API const char *aa_store_kind(const aa_store *store);
 AA_API void aa_store_free(aa_store *store);
 
 /* The status of a session or a delegation grant. */

@@ -836,7 +836,10 @@ static void readyz(srv *s, const srv_http_req *r, const char *rest,
         json_array_append_new(reasons, cli_jstr(msg));
     }
     pthread_mutex_unlock(&s->reload_mu);
-    if (snap->store->path && !writable(snap->store->path)) {
+    const char *sp = snap->store->path;
+    if (sp && strncmp(sp, "sqlite:", 7) == 0)
+        sp += 7;
+    if (sp && !strstr(sp, "://") && !writable(sp)) {
         char msg[4200];
         snprintf(msg, sizeof msg, "state store %s is not writable",
                  snap->store->path);

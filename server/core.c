@@ -115,15 +115,40 @@ static void sha256_hex(const char *data, size_t len, char hex[65]) {
 /* Opens the state store at path: the one place the service opens a store
  * (the CLI's `sessions --create` opens it the same way: created when
  * missing). */
-static int store_open(const char *path, srv_store **out, aa_error *err) {
+/* Where the snapshot's state lives (--state, AGENT_AUTH_STATE_URL, the
+ * policy's state.url or state.path), with any password hidden: the
+ * identity a reload compares, and what logs and /readyz print. */
+static int store_where(const srv *s, const aa_policy *policy, char *buf,
+                       size_t size, aa_error *err) {
+    aa_store_options so;
+    aa_store_options_init(&so);
+    so.url = s->state_path;
+    so.policy = policy;
+    if (aa_store_location(&so, buf, size) == AA_OK)
+        return AA_OK;
+    /* a location aa_store_open refuses: let it say why, into err */
+    aa_store *none = NULL;
+    int rc = aa_store_open(&so, &none, err);
+    aa_store_free(none);
+    return rc == AA_OK ? AA_EINVAL : rc;
+}
+
+/* Opens the store a policy names; a shared store is cached unless
+ * state.consistency says strict. */
+static int store_open(const srv *s, const aa_policy *policy, const char *where,
+                      srv_store **out, aa_error *err) {
     *out = NULL;
     srv_store *st = calloc(1, sizeof *st);
-    if (!st || !(st->path = strdup(path))) {
+    if (!st || !(st->path = strdup(where))) {
         free(st);
         return AA_ENOMEM;
     }
     atomic_init(&st->refs, 1);
-    int rc = aa_store_open_sqlite(path, &st->store, err);
+    aa_store_options so;
+    aa_store_options_init(&so);
+    so.url = s->state_path;
+    so.policy = policy;
+    int rc = aa_store_open(&so, &st->store, err);
     if (rc != AA_OK) {
         free(st->path);
         free(st);
@@ -180,12 +205,15 @@ static int snap_load(srv *s, const srv_snap *prev, srv_snap **out,
                                err);
     free(data);
     if (rc == AA_OK) {
-        const char *path =
-            s->state_path ? s->state_path : aa_policy_state_path(snap->policy);
-        if (prev &&
-            (!prev->store->path || strcmp(prev->store->path, path) == 0))
+        char where[1024];
+        rc = store_where(s, snap->policy, where, sizeof where, err);
+        if (rc != AA_OK)
+            *store_failed = true;
+        else if (prev &&
+                 (!prev->store->path || strcmp(prev->store->path, where) == 0))
             snap->store = store_ref(prev->store);
-        else if ((rc = store_open(path, &snap->store, err)) != AA_OK)
+        else if ((rc = store_open(s, snap->policy, where, &snap->store, err)) !=
+                 AA_OK)
             *store_failed = true;
     }
     if (rc == AA_OK) {

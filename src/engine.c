@@ -281,6 +281,16 @@ static void describe_origin(aa__buf *b, const aa_policy *p,
     }
 }
 
+/* Why the store failed (rc): what the store says its last failure was
+ * (it names the database without its password), else the status text. */
+static void store_failure(aa_engine *e, int rc, char *buf, size_t size) {
+    buf[0] = 0;
+    if (e->store->ops->last_failure)
+        e->store->ops->last_failure(e->store, buf, size);
+    if (!buf[0])
+        snprintf(buf, size, "%s", aa_strerror(rc));
+}
+
 /* 1. Session (only with a session_id): live, same agent, same user, and
  * a request scope inside the session scope. */
 static bool step_session(run *r) {
@@ -312,11 +322,15 @@ static bool step_session(run *r) {
         owned = true;
     }
     if (rc != AA_OK || s.status != AA_GRANT_ACTIVE) {
-        if (rc == AA_OK || rc == AA_ENOTFOUND)
+        if (rc == AA_OK || rc == AA_ENOTFOUND) {
             deny(d, "Invalid or expired session: '%s'", req->session_id);
-        else
-            deny(d, "Invalid or expired session: '%s' (state store error: %s)",
-                 req->session_id, aa_strerror(rc));
+        } else {
+            char why[512];
+            store_failure(e, rc, why, sizeof why);
+            deny(d,
+                 "State store unavailable: session '%s' could not be read: %s",
+                 req->session_id, why);
+        }
         step(d, "session", -1, "session '%s' is %s", req->session_id,
              rc == AA_OK          ? aa_grant_status_name(s.status)
              : rc == AA_ENOTFOUND ? "unknown"
@@ -555,13 +569,22 @@ static bool step_delegation(run *r) {
         step(r->d, "delegation", 1,
              "delegation '%s' from user '%s' grants '%s' (pattern '%s')",
              r->hit.delegation_id, req->user, r->action, r->hit.pattern);
-    } else {
+    } else if (rc == AA_ENOTFOUND) {
         step(r->d, "delegation", 0,
-             rc == AA_ENOTFOUND ? "no live delegation from user '%s' to "
-                                  "agent '%s' covers '%s'"
-                                : "delegations from user '%s' to agent "
-                                  "'%s' could not be read for '%s'",
+             "no live delegation from user '%s' to agent '%s' covers '%s'",
              req->user, req->agent, r->action);
+    } else { /* fail closed: a grant may exist that cannot be seen */
+        char why[512];
+        store_failure(e, rc, why, sizeof why);
+        step(r->d, "delegation", -1,
+             "delegations from user '%s' to agent '%s' could not be read for "
+             "'%s'",
+             req->user, req->agent, r->action);
+        deny(r->d,
+             "State store unavailable: delegations from user '%s' to agent "
+             "'%s' could not be read: %s",
+             req->user, req->agent, why);
+        return false;
     }
     return true;
 }

@@ -187,7 +187,10 @@ struct aa_policy {
     } audit;
     char sha256[65]; /* SHA-256 of the policy's bytes as loaded, hex */
 
-    const char *state_path; /* state.path, or state.db beside audit.path */
+    const char *state_path;   /* state.path, or state.db beside audit.path */
+    const char *state_url;    /* state.url, or "" */
+    const char *state_schema; /* state.schema, or "" */
+    int state_consistency;    /* aa_store_consistency */
 };
 
 /* The texts of the two load warnings about names a condition reads

@@ -40,6 +40,7 @@
  *                               required_for [patterns]}}
  */
 #include "policy.h"
+#include "state_url.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -270,6 +271,19 @@ char *aa_policy_describe_json(const aa_policy *p) {
         return NULL;
     json_object_set_new(json_object_get(root, "audit"), "redact",
                         jlist(&p->audit.redact));
+    /* state.url without its password; the schema and consistency as set */
+    json_t *st = json_object_get(root, "state");
+    char shown[512];
+    aa__state_url_redact(p->state_url ? p->state_url : "", shown, sizeof shown);
+    json_object_set_new(st, "url", json_string(shown));
+    json_object_set_new(st, "schema",
+                        json_string(p->state_schema && *p->state_schema
+                                        ? p->state_schema
+                                        : "agent_auth"));
+    json_object_set_new(
+        st, "consistency",
+        json_string(p->state_consistency == AA_CONSISTENCY_STRICT ? "strict"
+                                                                  : "cached"));
     char *out = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     return out;

@@ -16,6 +16,7 @@
  */
 #include "policy.h"
 #include "sha256.h"
+#include "state_url.h"
 #include "yaml_doc.h"
 
 #include <errno.h>
@@ -981,7 +982,8 @@ static const char *const sessions_keys[] = {"default_duration", "max_duration",
                                             "cleanup_interval", NULL};
 static const char *const audit_keys[] = {
     "enabled", "path", "retention_days", "fsync", "on_failure", "redact", NULL};
-static const char *const state_keys[] = {"path", NULL};
+static const char *const state_keys[] = {"path", "url", "schema", "consistency",
+                                         NULL};
 static const char *const meta_decl_keys[] = {"type", "required_for", NULL};
 
 static void load_version(loader *L, const aa__ynode *root) {
@@ -1598,6 +1600,38 @@ static void load_state(loader *L, const aa__ynode *root) {
         m ? get_str(L, m, "path", "state", &p->state_path) : NULL;
     if (pn && !*p->state_path)
         lerr(L, pn, "state: 'path' must not be empty");
+    p->state_url = "";
+    p->state_schema = "";
+    p->state_consistency = AA_CONSISTENCY_DEFAULT;
+    const aa__ynode *un =
+        m ? get_str(L, m, "url", "state", &p->state_url) : NULL;
+    if (un) {
+        char why[256];
+        if (!*p->state_url)
+            lerr(L, un, "state: 'url' must not be empty");
+        else if (pn)
+            lerr(L, un, "state: give 'url' or 'path', not both");
+        else if (aa__state_url_check(p->state_url, why, sizeof why) != AA_OK)
+            lerr(L, un, "state: url: %s", why);
+    }
+    const aa__ynode *sn =
+        m ? get_str(L, m, "schema", "state", &p->state_schema) : NULL;
+    if (sn && !aa__pg_ident_ok(p->state_schema))
+        lerr(L, sn,
+             "state: schema '%.64s' must be 1 to 63 lowercase letters, digits "
+             "or '_', not starting with a digit",
+             p->state_schema);
+    const char *t = NULL;
+    const aa__ynode *cn = m ? get_str(L, m, "consistency", "state", &t) : NULL;
+    if (cn) {
+        if (strcmp(t, "strict") == 0)
+            p->state_consistency = AA_CONSISTENCY_STRICT;
+        else if (strcmp(t, "cached") == 0)
+            p->state_consistency = AA_CONSISTENCY_CACHED;
+        else
+            lerr(L, cn, "state: consistency '%.40s' must be strict or cached",
+                 t);
+    }
     if (pn)
         return;
     /* state.db in the directory of audit.path. */
@@ -1982,6 +2016,18 @@ const char *aa_policy_audit_path(const aa_policy *p) {
 }
 const char *aa_policy_state_path(const aa_policy *p) {
     return p ? p->state_path : "";
+}
+
+const char *aa_policy_state_url(const aa_policy *p) {
+    return p && p->state_url ? p->state_url : "";
+}
+
+const char *aa_policy_state_schema(const aa_policy *p) {
+    return p && p->state_schema ? p->state_schema : "";
+}
+
+int aa_policy_state_consistency(const aa_policy *p) {
+    return p ? p->state_consistency : AA_CONSISTENCY_DEFAULT;
 }
 int aa_policy_audit_enabled(const aa_policy *p) {
     return p && p->audit.enabled;

@@ -71,6 +71,21 @@ typedef struct aa__store_ops {
      * expires_at is older than now - retention. */
     int (*cleanup)(aa_store *s, int64_t now, int64_t retention_us,
                    size_t *marked, size_t *purged, aa_error *err);
+
+    /* Optional (NULL: nothing to do): makes the store's tables, or brings
+     * them to this version; *what says which ("created", "up to date"). */
+    int (*migrate)(aa_store *s, const char **what, aa_error *err);
+    /* Optional: what the last failed call failed on (no password), for a
+     * decision's reason; the engine calls its ops with no error object. */
+    void (*last_failure)(aa_store *s, char *buf, size_t size);
+    /* Optional (NULL: the store cannot be read whole): calls fn for every
+     * session (d NULL), then every delegation (sess NULL), whatever its
+     * status, oldest first; stops at the first non-zero fn result and
+     * returns it. */
+    int (*each)(aa_store *s,
+                int (*fn)(void *ud, const aa_session *sess,
+                          const aa_delegation *d),
+                void *ud, aa_error *err);
 } aa__store_ops;
 
 /* The key of an (agent, user) pair: agent, NUL, user, NUL, written into

@@ -52,6 +52,7 @@ typedef struct shard {
 
 struct aa__cache {
     gen_page *page;
+    bool local; /* page is this process's own (calloc), not a mapped file */
     shard shards[NSHARDS];
 };
 
@@ -108,6 +109,25 @@ aa__cache *aa__cache_open(const char *db_path) {
     return c;
 }
 
+aa__cache *aa__cache_new_local(void) {
+    gen_page *page = calloc(1, sizeof *page);
+    aa__cache *c = page ? aligned_alloc(64, sizeof *c) : NULL;
+    if (!c) {
+        free(page);
+        return NULL;
+    }
+    memset(c, 0, sizeof *c);
+    c->page = page;
+    c->local = true;
+    page->magic = GEN_MAGIC;
+    for (size_t i = 0; i < NSHARDS; i++) {
+        pthread_rwlock_init(&c->shards[i].lock, NULL);
+        aa__map_init(&c->shards[i].sessions);
+        aa__map_init(&c->shards[i].delegs);
+    }
+    return c;
+}
+
 static void drop_entries(shard *sh) {
     for (size_t i = 0; i < sh->sessions.cap; i++) {
         sess_entry *e = sh->sessions.slots[i].value;
@@ -136,7 +156,10 @@ void aa__cache_close(aa__cache *c) {
         drop_entries(&c->shards[i]);
         pthread_rwlock_destroy(&c->shards[i].lock);
     }
-    munmap(c->page, GEN_FILE_SIZE);
+    if (c->local)
+        free(c->page);
+    else
+        munmap(c->page, GEN_FILE_SIZE);
     free(c);
 }
 

@@ -25,6 +25,10 @@ typedef struct aa__cache aa__cache;
 /* Maps `<db_path>-gen` (created 0600 when missing). NULL when it cannot:
  * the store then works uncached. */
 aa__cache *aa__cache_open(const char *db_path);
+/* A cache whose generation lives in this process only: its owner bumps
+ * it when it learns of a change some other way (PostgreSQL notifications,
+ * store_pg.c). NULL when out of memory. */
+aa__cache *aa__cache_new_local(void);
 void aa__cache_close(aa__cache *c);
 
 /* The current generation (load before reading the store). */

@@ -957,6 +957,45 @@ static void sq_close(aa_store *base) {
     free(s);
 }
 
+/* Every row, for `state copy`: sessions, then delegations, oldest first. */
+static int sq_each(aa_store *base,
+                   int (*fn)(void *, const aa_session *, const aa_delegation *),
+                   void *ud, aa_error *err) {
+    sq_store *s = (sq_store *)base;
+    static const char *const sql[2] = {
+        "SELECT " SESS_COLS " FROM sessions ORDER BY created_at, rowid",
+        "SELECT " DEL_COLS " FROM delegations ORDER BY granted_at, rowid"};
+    sq_conn *c = conn_get(s);
+    int status = AA_OK;
+    for (int k = 0; k < 2 && status == AA_OK; k++) {
+        sqlite3_stmt *st = NULL;
+        int rc = sqlite3_prepare_v2(c->db, sql[k], -1, &st, NULL);
+        if (rc != SQLITE_OK) {
+            status = sq_fail(c, rc, err, "reading every row");
+            break;
+        }
+        while (status == AA_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            aa_session sess;
+            aa_delegation d;
+            memset(&sess, 0, sizeof sess);
+            memset(&d, 0, sizeof d);
+            if ((k == 0 ? session_from_row(st, &sess)
+                        : delegation_from_row(st, &d)) != AA_OK) {
+                status = aa__fail(err, AA_ENOMEM, "out of memory");
+                break;
+            }
+            status = k == 0 ? fn(ud, &sess, NULL) : fn(ud, NULL, &d);
+            aa_session_clear(&sess);
+            aa_delegation_clear(&d);
+        }
+        if (status == AA_OK && rc != SQLITE_DONE)
+            status = sq_fail(c, rc, err, "reading every row");
+        sqlite3_finalize(st);
+    }
+    conn_put(c);
+    return status;
+}
+
 static const aa__store_ops sqlite_ops = {
     .kind = "sqlite",
     .close = sq_close,
@@ -971,6 +1010,7 @@ static const aa__store_ops sqlite_ops = {
     .delegation_revoke = sq_delegation_revoke,
     .delegation_list = sq_delegation_list,
     .cleanup = sq_cleanup,
+    .each = sq_each,
 };
 
 /* The files SQLite and the store keep beside the database. */

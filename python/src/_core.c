@@ -832,8 +832,15 @@ static int Engine_init(EngineObject *self, PyObject *args, PyObject *kw) {
         if (strcmp(store_path, ":memory:") == 0)
             rc = aa_store_open_memory(&store, err);
         else {
-            Py_BEGIN_ALLOW_THREADS rc =
-                aa_store_open_sqlite(store_path, &store, err);
+            /* a path, sqlite:PATH or a postgresql:// URL */
+            aa_store_options so;
+            aa_store_options_init(&so);
+            so.policy = po->policy;
+            /* the policy's own state path: let AGENT_AUTH_STATE_URL and
+             * state.url choose, as the command does */
+            if (strcmp(store_path, aa_policy_state_path(po->policy)) != 0)
+                so.url = store_path;
+            Py_BEGIN_ALLOW_THREADS rc = aa_store_open(&so, &store, err);
             Py_END_ALLOW_THREADS
         }
         if (rc != AA_OK) {

@@ -1,7 +1,12 @@
 /*
- * test_store.c - one conformance suite run against both state stores
- * (memory and SQLite), then SQLite-only tests: persistence, file modes,
- * damaged and inaccessible files, query plans, lock timeouts.
+ * test_store.c - one conformance suite run against every state store
+ * (memory, SQLite, lazy SQLite), then SQLite-only tests: persistence, file
+ * modes, damaged and inaccessible files, query plans, lock timeouts.
+ *
+ * `test_store postgresql` runs the same suite against PostgreSQL (strict
+ * and cached) at AA_PG_URL, each test in a schema of its own, then the
+ * PostgreSQL-only tests (test_store_pg.inc); ctest starts a private cluster
+ * for it (tests/pg/cluster.sh).
  */
 #include "testutil.h"
 
@@ -69,6 +74,41 @@ static int setup_lazy(void **state) {
     assert_int_equal(aa_store_open_sqlite_lazy(f->path, &f->st, NULL), AA_OK);
     *state = f;
     return 0;
+}
+
+/* PostgreSQL at AA_PG_URL, in a new schema for each test. */
+static int open_pg(fx *f, aa_store_consistency c) {
+    static int counter;
+    const char *url = getenv("AA_PG_URL");
+    assert_non_null(url);
+    f->path = malloc(64); /* the schema */
+    snprintf(f->path, 64, "t_%d_%d", (int)getpid(), ++counter);
+    aa_store_options o;
+    aa_store_options_init(&o);
+    o.url = url;
+    o.schema = f->path;
+    o.consistency = c;
+    aa_error *err = aa_error_new();
+    int rc = aa_store_open(&o, &f->st, err);
+    if (rc != AA_OK) {
+        char *t = tu_error_text(err);
+        fail_msg("open: %s", t);
+    }
+    aa_error_free(err);
+    assert_string_equal(f->st->ops->kind, "postgresql");
+    return 0;
+}
+
+static int setup_pg(void **state) {
+    fx *f = calloc(1, sizeof *f);
+    *state = f;
+    return open_pg(f, AA_CONSISTENCY_STRICT);
+}
+
+static int setup_pg_cached(void **state) {
+    fx *f = calloc(1, sizeof *f);
+    *state = f;
+    return open_pg(f, AA_CONSISTENCY_CACHED);
 }
 
 static int teardown(void **state) {
@@ -1344,7 +1384,39 @@ static void test_lazy_refuses_planted_directory(void **state) {
 #define SQLITE(t)                                                              \
     { "sqlite:" #t, t, setup_sqlite, teardown, NULL }
 
-int main(void) {
+#define PG(t)                                                                  \
+    {"postgresql:" #t, t, setup_pg, teardown, NULL}, {                         \
+        "postgresql-cached:" #t, t, setup_pg_cached, teardown, NULL            \
+    }
+
+#include "test_store_pg.inc"
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "postgresql") == 0) {
+        if (!getenv("AA_PG_URL")) {
+            fprintf(stderr, "FAIL: AA_PG_URL is not set (run through ctest, "
+                            "or tests/pg/run.sh)\n");
+            return 1;
+        }
+        const struct CMUnitTest pg[] = {
+            PG(test_session_put_get),
+            PG(test_session_expiry_boundary),
+            PG(test_session_revoke),
+            PG(test_session_list_filters_and_order),
+            PG(test_delegation_put_get),
+            PG(test_delegation_find_patterns),
+            PG(test_delegation_find_bound_to_pair),
+            PG(test_delegation_find_oldest_first),
+            PG(test_delegation_revoked_and_expired_never_found),
+            PG(test_delegation_list),
+            PG(test_long_pattern_is_cut),
+            PG(test_many_pairs),
+            PG(test_cleanup_counts),
+            PG(test_threads),
+            PG(test_concurrent_revoke),
+            PG_ONLY_TESTS};
+        return cmocka_run_group_tests(pg, NULL, NULL);
+    }
     const struct CMUnitTest tests[] = {
         BOTH(test_session_put_get),
         BOTH(test_session_expiry_boundary),

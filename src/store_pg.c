@@ -1,0 +1,1434 @@
+/*
+ * store_pg.c - sessions and delegations in PostgreSQL, shared by every
+ * process and host that names the same database (docs/state.md).
+ *
+ * libpq is loaded when the first PostgreSQL store is opened (dlopen of
+ * libpq.so.5), so that the library and the CLI do not load it, nor the TLS
+ * and Kerberos libraries it pulls in, unless state is in PostgreSQL.
+ *
+ * Every statement is parameterized (PQexecParams); the only text put into
+ * SQL is the schema name, checked to be [a-z_][a-z0-9_]* and quoted. The
+ * tables live in that schema and are made by the first write (in one
+ * transaction under an advisory lock, with a schema-version row); until
+ * then reads find an empty state, so read-only commands need no CREATE
+ * privilege. Times are bigint microseconds, as in the SQLite store.
+ *
+ * A few connections are opened as threads need them, each used by one
+ * call at a time (a mutex each). A connection that breaks is closed and
+ * opened again on its next use; while the database cannot be reached,
+ * attempts are spaced by a growing delay (50 ms up to 2 s) and calls fail
+ * at once with "State store unavailable: ..." in between.
+ *
+ * Writers send NOTIFY agent_auth_state (payload: the schema) in the
+ * transaction of each change. In cached mode a thread LISTENs on its own
+ * connection and bumps the generation of a store_cache.h cache for every
+ * notification: lookups answer from memory while nothing changed. While
+ * that connection is down the cache is not used at all (every lookup
+ * reads the database), and when it is back the generation moves on, so
+ * nothing read before is trusted again.
+ */
+#include "state_url.h"
+#include "store.h"
+#include "store_cache.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PG_SCHEMA_VERSION 1
+#define POOL              4
+#define BACKOFF_MIN_NS    50000000ull   /* 50 ms */
+#define BACKOFF_MAX_NS    2000000000ull /* 2 s */
+#define CHANNEL           "agent_auth_state"
+/* The notification connection is asked for a sign of life after this much
+ * silence, and counted lost when none comes this long after asking: a
+ * silent network failure drops the cache within about 2 s. */
+#define HEARTBEAT_NS 1000000000ull
+#define PING_WAIT_NS 1000000000ull
+
+/* ---- libpq, loaded on first use ------------------------------------------ */
+
+typedef struct pq_api {
+    PGconn *(*connectdbParams)(const char *const *, const char *const *, int);
+    ConnStatusType (*status)(const PGconn *);
+    char *(*errorMessage)(const PGconn *);
+    void (*finish)(PGconn *);
+    PGresult *(*execParams)(PGconn *, const char *, int, const Oid *,
+                            const char *const *, const int *, const int *, int);
+    ExecStatusType (*resultStatus)(const PGresult *);
+    char *(*resultErrorField)(const PGresult *, int);
+    char *(*resultErrorMessage)(const PGresult *);
+    int (*ntuples)(const PGresult *);
+    char *(*cmdTuples)(PGresult *);
+    char *(*getvalue)(const PGresult *, int, int);
+    int (*getlength)(const PGresult *, int, int);
+    void (*clear)(PGresult *);
+    int (*consumeInput)(PGconn *);
+    int (*sendQuery)(PGconn *, const char *);
+    int (*isBusy)(PGconn *);
+    PGresult *(*getResult)(PGconn *);
+    PGnotify *(*notifies)(PGconn *);
+    void (*freemem)(void *);
+    int (*socket)(const PGconn *);
+    PQconninfoOption *(*conninfoParse)(const char *, char **);
+    void (*conninfoFree)(PQconninfoOption *);
+} pq_api;
+
+static pq_api pq;
+static char pq_load_error[256];
+static pthread_once_t pq_once = PTHREAD_ONCE_INIT;
+
+static void pq_load(void) {
+    void *h = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(pq_load_error, sizeof pq_load_error,
+                 "a PostgreSQL state store needs libpq (libpq.so.5; Debian: "
+                 "apt-get install libpq5): %s",
+                 dlerror());
+        return;
+    }
+    pq_api a;
+#define SYM(field, name)                                                       \
+    do {                                                                       \
+        *(void **)&a.field = dlsym(h, name);                                   \
+        if (!a.field) {                                                        \
+            snprintf(pq_load_error, sizeof pq_load_error,                      \
+                     "libpq.so.5 lacks %s: it is too old", name);              \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+    SYM(connectdbParams, "PQconnectdbParams");
+    SYM(status, "PQstatus");
+    SYM(errorMessage, "PQerrorMessage");
+    SYM(finish, "PQfinish");
+    SYM(execParams, "PQexecParams");
+    SYM(resultStatus, "PQresultStatus");
+    SYM(resultErrorField, "PQresultErrorField");
+    SYM(resultErrorMessage, "PQresultErrorMessage");
+    SYM(ntuples, "PQntuples");
+    SYM(cmdTuples, "PQcmdTuples");
+    SYM(getvalue, "PQgetvalue");
+    SYM(getlength, "PQgetlength");
+    SYM(clear, "PQclear");
+    SYM(consumeInput, "PQconsumeInput");
+    SYM(sendQuery, "PQsendQuery");
+    SYM(isBusy, "PQisBusy");
+    SYM(getResult, "PQgetResult");
+    SYM(notifies, "PQnotifies");
+    SYM(freemem, "PQfreemem");
+    SYM(socket, "PQsocket");
+    SYM(conninfoParse, "PQconninfoParse");
+    SYM(conninfoFree, "PQconninfoFree");
+#undef SYM
+    pq = a; /* h stays loaded for the life of the process */
+}
+
+/* ---- the statements ------------------------------------------------------ */
+
+/* "@" in a template stands for the quoted schema name. */
+static const char *const create_sql[] = {
+    "SELECT pg_advisory_xact_lock(hashtext('agent_auth schema ' || $1))",
+    "CREATE SCHEMA IF NOT EXISTS @",
+    "CREATE TABLE IF NOT EXISTS @.meta (key text PRIMARY KEY,"
+    " value text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS @.sessions ("
+    " session_id text PRIMARY KEY,"
+    " agent text NOT NULL,"
+    " \"user\" text NOT NULL,"
+    " scope text NOT NULL DEFAULT '',"
+    " created_at bigint NOT NULL," /* microseconds since the epoch */
+    " expires_at bigint NOT NULL,"
+    " status text NOT NULL CHECK (status IN ('active','expired','revoked')),"
+    " seq bigint GENERATED ALWAYS AS IDENTITY)",
+    "CREATE INDEX IF NOT EXISTS sessions_live ON @.sessions"
+    " (agent, \"user\", created_at) WHERE status = 'active'",
+    "CREATE TABLE IF NOT EXISTS @.delegations ("
+    " delegation_id text PRIMARY KEY,"
+    " from_user text NOT NULL,"
+    " to_agent text NOT NULL,"
+    " actions bytea NOT NULL," /* patterns, each followed by a NUL byte */
+    " granted_at bigint NOT NULL,"
+    " expires_at bigint NOT NULL,"
+    " reason text NOT NULL DEFAULT '',"
+    " status text NOT NULL CHECK (status IN ('active','expired','revoked')),"
+    " seq bigint GENERATED ALWAYS AS IDENTITY)",
+    "CREATE INDEX IF NOT EXISTS delegations_live ON @.delegations"
+    " (to_agent, from_user, granted_at) WHERE status = 'active'",
+    "INSERT INTO @.meta (key, value) VALUES ('schema_version', '1')"
+    " ON CONFLICT (key) DO NOTHING",
+};
+
+#define SESS_COLS                                                              \
+    "session_id, agent, \"user\", scope, created_at, expires_at, status"
+#define DEL_COLS                                                               \
+    "delegation_id, from_user, to_agent, actions, granted_at, expires_at, "    \
+    "reason, status"
+#define NOTIFY " SELECT pg_notify('" CHANNEL "', $%d) FROM w"
+
+enum {
+    Q_VERSION,
+    Q_SESS_PUT,
+    Q_SESS_GET,
+    Q_SESS_EXPIRE,
+    Q_SESS_REVOKE,
+    Q_SESS_LIST,
+    Q_DEL_PUT,
+    Q_DEL_GET,
+    Q_DEL_EXPIRE,
+    Q_DEL_FIND,
+    Q_DEL_REVOKE,
+    Q_DEL_LIST,
+    Q_MARK_SESS,
+    Q_MARK_DEL,
+    Q_PURGE_SESS,
+    Q_PURGE_DEL,
+    Q_COUNT
+};
+
+static const char *const query_sql[Q_COUNT] = {
+    [Q_VERSION] = "SELECT value FROM @.meta WHERE key = 'schema_version'",
+    [Q_SESS_PUT] = "WITH w AS (INSERT INTO @.sessions (" SESS_COLS
+                   ") VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING 1)"
+                   " SELECT pg_notify('" CHANNEL "', $8) FROM w",
+    [Q_SESS_GET] = "SELECT " SESS_COLS " FROM @.sessions WHERE session_id = $1",
+    [Q_SESS_EXPIRE] = "UPDATE @.sessions SET status = 'expired'"
+                      " WHERE session_id = $1 AND status = 'active'"
+                      " AND expires_at <= $2",
+    [Q_SESS_REVOKE] = "WITH w AS (UPDATE @.sessions SET status = CASE"
+                      " WHEN expires_at > $2 THEN 'revoked' ELSE 'expired' END"
+                      " WHERE session_id = $1 AND status = 'active'"
+                      " RETURNING status)"
+                      " SELECT status, pg_notify('" CHANNEL "', $3) FROM w",
+    [Q_SESS_LIST] = "SELECT " SESS_COLS " FROM @.sessions"
+                    " WHERE ($1::text IS NULL OR agent = $1)"
+                    " AND ($2::text IS NULL OR \"user\" = $2)"
+                    " AND status = 'active' AND expires_at > $3"
+                    " ORDER BY created_at, seq",
+    [Q_DEL_PUT] = "WITH w AS (INSERT INTO @.delegations (" DEL_COLS
+                  ") VALUES ($1, $2, $3, $4::bytea, $5, $6, $7, $8)"
+                  " RETURNING 1) SELECT pg_notify('" CHANNEL "', $9) FROM w",
+    [Q_DEL_GET] =
+        "SELECT " DEL_COLS " FROM @.delegations WHERE delegation_id = $1",
+    [Q_DEL_EXPIRE] = "UPDATE @.delegations SET status = 'expired'"
+                     " WHERE delegation_id = $1 AND status = 'active'"
+                     " AND expires_at <= $2",
+    [Q_DEL_FIND] = "SELECT delegation_id, expires_at, actions"
+                   " FROM @.delegations WHERE to_agent = $1"
+                   " AND from_user = $2 AND status = 'active'"
+                   " AND expires_at > $3 ORDER BY granted_at, seq",
+    [Q_DEL_REVOKE] = "WITH w AS (UPDATE @.delegations SET status = CASE"
+                     " WHEN expires_at > $2 THEN 'revoked' ELSE 'expired' END"
+                     " WHERE delegation_id = $1 AND status = 'active'"
+                     " RETURNING status)"
+                     " SELECT status, pg_notify('" CHANNEL "', $3) FROM w",
+    [Q_DEL_LIST] = "SELECT " DEL_COLS " FROM @.delegations"
+                   " WHERE ($1::text IS NULL OR to_agent = $1)"
+                   " AND status = 'active' AND expires_at > $2"
+                   " ORDER BY granted_at, seq",
+    [Q_MARK_SESS] = "UPDATE @.sessions SET status = 'expired'"
+                    " WHERE status = 'active' AND expires_at <= $1",
+    [Q_MARK_DEL] = "UPDATE @.delegations SET status = 'expired'"
+                   " WHERE status = 'active' AND expires_at <= $1",
+    [Q_PURGE_SESS] = "DELETE FROM @.sessions"
+                     " WHERE status <> 'active' AND expires_at < $1",
+    [Q_PURGE_DEL] = "DELETE FROM @.delegations"
+                    " WHERE status <> 'active' AND expires_at < $1",
+};
+
+/* ---- the store ----------------------------------------------------------- */
+
+typedef struct pg_conn {
+    pthread_mutex_t mu; /* held while a call uses the connection */
+    PGconn *c;          /* NULL: not open (or broken and closed) */
+} pg_conn;
+
+enum { SCHEMA_UNKNOWN, SCHEMA_READY, SCHEMA_ABSENT };
+
+typedef struct pg_store {
+    aa_store base;
+    char *conninfo; /* the URL as given */
+    char *shown;    /* the URL without its password, for messages */
+    char schema[64];
+    char *sql[Q_COUNT];
+    pg_conn conns[POOL];
+    atomic_uint next;
+    atomic_int schema_state;
+    pthread_mutex_t create_mu; /* serialises making the tables */
+
+    /* Reconnecting: not before retry_at; the delay doubles on failure. */
+    pthread_mutex_t retry_mu;
+    uint64_t retry_at;
+    uint64_t backoff;
+    char last_error[256];   /* of the last connection attempt */
+    char last_failure[800]; /* of the last failed call, for reasons */
+
+    /* Cached mode. */
+    aa__cache *cache; /* NULL: strict */
+    atomic_bool listening;
+    atomic_bool stop;
+    bool listener_started;
+    pthread_t listener;
+} pg_store;
+
+/* The first line of a libpq message. */
+static void first_line(const char *msg, char *buf, size_t size) {
+    if (!msg)
+        msg = "";
+    while (*msg == ' ' || *msg == '\n')
+        msg++;
+    if (strncmp(msg, "ERROR:", 6) == 0 || strncmp(msg, "FATAL:", 6) == 0)
+        msg += 6; /* the severity says nothing to the reader */
+    while (*msg == ' ')
+        msg++;
+    size_t n = strcspn(msg, "\n");
+    snprintf(buf, size, "%.*s", (int)n, msg);
+}
+
+/* What to do about a failed connection attempt, from libpq's message. */
+static const char *connect_hint(const char *msg) {
+    if (strstr(msg, "password authentication failed") ||
+        strstr(msg, "no password supplied") ||
+        strstr(msg, "password is required"))
+        return "check the user and password in the URL (or PGPASSWORD, "
+               "~/.pgpass)";
+    if (strstr(msg, "database \"") && strstr(msg, "does not exist"))
+        return "create the database (createdb NAME) or fix the database "
+               "name in the URL";
+    if (strstr(msg, "role \"") && strstr(msg, "does not exist"))
+        return "create the role (createuser NAME) or fix the user in the URL";
+    if (strstr(msg, "Connection refused") || strstr(msg, "No such file") ||
+        strstr(msg, "timeout expired") || strstr(msg, "could not translate"))
+        return "check that PostgreSQL is running and the host and port in "
+               "the URL";
+    if (strstr(msg, "SSL"))
+        return "check sslmode and the server's TLS setup";
+    return NULL;
+}
+
+static PGconn *connect_now(pg_store *s, const char *app, char *why,
+                           size_t size) {
+    static const char *const keys[] = {"connect_timeout", "application_name",
+                                       "dbname", NULL};
+    const char *vals[] = {"5", app, s->conninfo, NULL};
+    PGconn *c = pq.connectdbParams(keys, vals, 1);
+    if (c && pq.status(c) == CONNECTION_OK) {
+        /* Our statements and nothing else: a search_path set on the role
+         * cannot redirect them, and a long lock wait fails rather than
+         * hangs a decision. */
+        PGresult *r =
+            pq.execParams(c, "SELECT set_config('lock_timeout', '5s', false)",
+                          0, NULL, NULL, NULL, NULL, 0);
+        pq.clear(r);
+        return c;
+    }
+    char line[200];
+    first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
+    const char *hint = connect_hint(line);
+    if (snprintf(why, size, "%s%s%s", line, hint ? ": " : "",
+                 hint ? hint : "") < 0)
+        why[0] = 0;
+    if (c)
+        pq.finish(c);
+    return NULL;
+}
+
+/* Keeps "URL: a[: b]" as the last failure. */
+static void remember(pg_store *s, const char *a, const char *b) {
+    pthread_mutex_lock(&s->retry_mu);
+    if (snprintf(s->last_failure, sizeof s->last_failure, "%s: %s%s%s",
+                 s->shown, a, *b ? ": " : "", b) < 0)
+        s->last_failure[0] = 0;
+    pthread_mutex_unlock(&s->retry_mu);
+}
+
+/* Makes sure pc is connected, honouring the backoff. */
+static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
+    if (pc->c && pq.status(pc->c) == CONNECTION_OK)
+        return AA_OK;
+    if (pc->c) {
+        pq.finish(pc->c);
+        pc->c = NULL;
+    }
+    uint64_t now = aa__mono_ns();
+    char why[256];
+    pthread_mutex_lock(&s->retry_mu);
+    if (now < s->retry_at) {
+        snprintf(why, sizeof why, "%s", s->last_error);
+        if (snprintf(s->last_failure, sizeof s->last_failure,
+                     "%s: %s (retrying)", s->shown, why) < 0)
+            s->last_failure[0] = 0;
+        pthread_mutex_unlock(&s->retry_mu);
+        return aa__fail(err, AA_ESTATE,
+                        "State store unavailable: %s: %s (retrying)", s->shown,
+                        why);
+    }
+    pthread_mutex_unlock(&s->retry_mu);
+    pc->c = connect_now(s, "agent-auth", why, sizeof why);
+    pthread_mutex_lock(&s->retry_mu);
+    if (pc->c) {
+        s->backoff = 0;
+        s->retry_at = 0;
+    } else {
+        s->backoff = s->backoff ? s->backoff * 2 : BACKOFF_MIN_NS;
+        if (s->backoff > BACKOFF_MAX_NS)
+            s->backoff = BACKOFF_MAX_NS;
+        s->retry_at = aa__mono_ns() + s->backoff;
+        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+    }
+    pthread_mutex_unlock(&s->retry_mu);
+    if (!pc->c) {
+        remember(s, why, "");
+        return aa__fail(err, AA_ESTATE, "State store unavailable: %s: %s",
+                        s->shown, why);
+    }
+    return AA_OK;
+}
+
+static pg_conn *conn_get(pg_store *s) {
+    unsigned start =
+        atomic_fetch_add_explicit(&s->next, 1, memory_order_relaxed);
+    for (unsigned i = 0; i < POOL; i++) {
+        pg_conn *pc = &s->conns[(start + i) % POOL];
+        if (pthread_mutex_trylock(&pc->mu) == 0)
+            return pc;
+    }
+    pg_conn *pc = &s->conns[start % POOL];
+    pthread_mutex_lock(&pc->mu);
+    return pc;
+}
+
+static void conn_put(pg_conn *pc) {
+    pthread_mutex_unlock(&pc->mu);
+}
+
+/* The outcome of one statement. */
+enum { R_OK, R_ABSENT, R_LOST, R_ERROR, R_DUP };
+
+static bool sqlstate_is(const PGresult *r, const char *code) {
+    const char *st = r ? pq.resultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return st && strcmp(st, code) == 0;
+}
+
+/* Runs sql with n text parameters. R_OK with *res (caller clears);
+ * R_ABSENT when the schema or a table is not there; R_LOST when the
+ * connection broke (it is closed); R_ERROR otherwise. msg says why. */
+static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
+                  PGresult **res, char *msg, size_t msz) {
+    *res = NULL;
+    msg[0] = 0;
+    PGresult *r = pq.execParams(pc->c, sql, n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType st = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+        *res = r;
+        return R_OK;
+    }
+    if (sqlstate_is(r, "42P01") || sqlstate_is(r, "3F000")) {
+        pq.clear(r);
+        return R_ABSENT;
+    }
+    if (sqlstate_is(r, "23505")) {
+        pq.clear(r);
+        return R_DUP;
+    }
+    first_line(r ? pq.resultErrorMessage(r) : pq.errorMessage(pc->c), msg, msz);
+    const char *code = r ? pq.resultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    bool lost =
+        pq.status(pc->c) != CONNECTION_OK ||
+        (code && (strncmp(code, "08", 2) == 0 || strncmp(code, "57P", 3) == 0));
+    pq.clear(r);
+    if (lost) {
+        pq.finish(pc->c);
+        pc->c = NULL;
+        return R_LOST;
+    }
+    return R_ERROR;
+}
+
+/* Puts the failure of a statement in err; returns AA_ESTATE. */
+static int say(pg_store *s, int k, const char *msg, const char *what,
+               aa_error *err) {
+    remember(s, k == R_LOST ? msg : what, k == R_LOST ? "" : msg);
+    if (k == R_LOST)
+        return aa__fail(err, AA_ESTATE, "State store unavailable: %s: %s",
+                        s->shown, msg);
+    if (k == R_ABSENT)
+        return aa__fail(err, AA_ESTATE, "state store %s: %s: no tables",
+                        s->shown, what);
+    if (k == R_DUP)
+        return aa__fail(err, AA_ESTATE, "state store %s: %s already exists",
+                        s->shown, what);
+    return aa__fail(err, AA_ESTATE, "state store %s: %s: %s", s->shown, what,
+                    msg);
+}
+
+/* Checks the schema version once the tables are known to be there. */
+static int check_version(pg_store *s, PGresult *r, aa_error *err) {
+    const char *v = pq.ntuples(r) > 0 ? pq.getvalue(r, 0, 0) : "";
+    long ver = strtol(v, NULL, 10);
+    if (ver == PG_SCHEMA_VERSION)
+        return AA_OK;
+    if (ver > PG_SCHEMA_VERSION)
+        return aa__fail(
+            err, AA_ESTATE,
+            "state store %s: schema '%s' is version %ld, newer than "
+            "this agent-auth (version %d): upgrade agent-auth",
+            s->shown, s->schema, ver, PG_SCHEMA_VERSION);
+    return aa__fail(err, AA_ESTATE,
+                    "state store %s: schema '%s' is version '%s', this "
+                    "agent-auth uses version %d: run `agent-auth state "
+                    "migrate`",
+                    s->shown, s->schema, v, PG_SCHEMA_VERSION);
+}
+
+/* Learns whether the tables are there (and of our version). */
+static int probe_schema(pg_store *s, pg_conn *pc, aa_error *err) {
+    PGresult *r;
+    char msg[256];
+    int k = exec_q(pc, s->sql[Q_VERSION], 0, NULL, &r, msg, sizeof msg);
+    if (k == R_ABSENT) {
+        atomic_store(&s->schema_state, SCHEMA_ABSENT);
+        return AA_OK;
+    }
+    if (k != R_OK)
+        return say(s, k, msg, "reading the schema version", err);
+    int rc = check_version(s, r, err);
+    pq.clear(r);
+    if (rc == AA_OK)
+        atomic_store(&s->schema_state, SCHEMA_READY);
+    return rc;
+}
+
+static char *expand(const char *tmpl, const char *schema) {
+    aa__buf b;
+    aa__buf_init(&b);
+    for (const char *p = tmpl; *p; p++) {
+        if (*p == '@') {
+            aa__buf_putc(&b, '"');
+            aa__buf_puts(&b, schema);
+            aa__buf_putc(&b, '"');
+        } else {
+            aa__buf_putc(&b, *p);
+        }
+    }
+    aa__buf_putc(&b, 0);
+    if (b.oom) {
+        aa__buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* Makes the schema and tables (first write). */
+static int create_schema(pg_store *s, pg_conn *pc, aa_error *err) {
+    pthread_mutex_lock(&s->create_mu);
+    int rc = AA_OK;
+    if (atomic_load(&s->schema_state) == SCHEMA_READY)
+        goto out;
+    rc = probe_schema(s, pc, err);
+    if (rc != AA_OK || atomic_load(&s->schema_state) == SCHEMA_READY)
+        goto out;
+    PGresult *r;
+    char msg[256];
+    const char *what = "beginning a transaction";
+    int k = exec_q(pc, "BEGIN", 0, NULL, &r, msg, sizeof msg);
+    pq.clear(r);
+    for (size_t i = 0; k == R_OK && i < sizeof create_sql / sizeof *create_sql;
+         i++) {
+        char *sql = expand(create_sql[i], s->schema);
+        if (!sql) {
+            rc = aa__fail(err, AA_ENOMEM, "out of memory");
+            break;
+        }
+        const char *p[1] = {s->schema};
+        what = "making the tables (the role needs CREATE on the database, or "
+               "an administrator runs `agent-auth state migrate` once)";
+        k = exec_q(pc, sql, i == 0 ? 1 : 0, p, &r, msg, sizeof msg);
+        free(sql);
+        pq.clear(r);
+    }
+    if (k == R_OK && rc == AA_OK) {
+        what = "reading the schema version";
+        k = exec_q(pc, s->sql[Q_VERSION], 0, NULL, &r, msg, sizeof msg);
+        if (k == R_OK) {
+            rc = check_version(s, r, err);
+            pq.clear(r);
+        }
+    }
+    if (k == R_OK && rc == AA_OK) {
+        what = "making the tables";
+        k = exec_q(pc, "COMMIT", 0, NULL, &r, msg, sizeof msg);
+        pq.clear(r);
+    } else if (pc->c) {
+        PGresult *rb =
+            pq.execParams(pc->c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        pq.clear(rb);
+    }
+    if (rc == AA_OK && k != R_OK)
+        rc = say(s, k, msg, what, err);
+    if (rc == AA_OK)
+        atomic_store(&s->schema_state, SCHEMA_READY);
+out:
+    pthread_mutex_unlock(&s->create_mu);
+    return rc;
+}
+
+/* A connection ready for a read (mode READ) or a write (tables made). */
+enum { READ, WRITE };
+
+static pg_conn *conn_for(pg_store *s, int mode, int *status, aa_error *err) {
+    pg_conn *pc = conn_get(s);
+    *status = conn_ready(s, pc, err);
+    if (*status == AA_OK) {
+        int st = atomic_load(&s->schema_state);
+        if (mode == WRITE && st != SCHEMA_READY)
+            *status = create_schema(s, pc, err);
+        else if (st != SCHEMA_READY) /* absent a moment ago: look again */
+            *status = probe_schema(s, pc, err);
+    }
+    if (*status != AA_OK) {
+        conn_put(pc);
+        return NULL;
+    }
+    return pc;
+}
+
+/* Runs q for a read; a connection that broke is opened again and the read
+ * tried once more (the database restarted). R_ABSENT: no tables yet; with
+ * R_LOST or R_ERROR, err says why. */
+static int read_q(pg_store *s, int q, int n, const char *const *vals,
+                  PGresult **res, aa_error *err, const char *what) {
+    *res = NULL;
+    for (int attempt = 0;; attempt++) {
+        int status;
+        pg_conn *pc = conn_for(s, READ, &status, err);
+        if (!pc)
+            return R_LOST;
+        if (atomic_load(&s->schema_state) == SCHEMA_ABSENT) {
+            conn_put(pc);
+            return R_ABSENT;
+        }
+        char msg[256];
+        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        conn_put(pc);
+        if (k == R_ABSENT)
+            atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
+        if (k == R_LOST && attempt == 0)
+            continue;
+        if (k == R_LOST || k == R_ERROR)
+            say(s, k, msg, what, err);
+        return k;
+    }
+}
+
+/* Runs q for a write. Not tried again when the connection breaks: it may
+ * have committed. */
+static int write_q(pg_store *s, int q, int n, const char *const *vals,
+                   PGresult **res, aa_error *err, const char *what) {
+    *res = NULL;
+    for (int attempt = 0;; attempt++) {
+        int status;
+        pg_conn *pc = conn_for(s, WRITE, &status, err);
+        if (!pc)
+            return status;
+        char msg[256];
+        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        conn_put(pc);
+        if (k == R_ABSENT && attempt == 0) { /* dropped meanwhile: make it */
+            atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
+            continue;
+        }
+        if (k == R_OK && s->cache) /* this process reads its own writes */
+            aa__cache_bump(s->cache);
+        return k == R_OK ? AA_OK : say(s, k, msg, what, err);
+    }
+}
+
+/* ---- values -------------------------------------------------------------- */
+
+static void i64(char buf[24], int64_t v) {
+    snprintf(buf, 24, "%" PRId64, v);
+}
+
+static int64_t col_i64(const PGresult *r, int row, int col) {
+    return strtoll(pq.getvalue(r, row, col), NULL, 10);
+}
+
+static aa_grant_status status_from_text(const char *t) {
+    if (t && strcmp(t, "revoked") == 0)
+        return AA_GRANT_REVOKED;
+    if (t && strcmp(t, "expired") == 0)
+        return AA_GRANT_EXPIRED;
+    return AA_GRANT_ACTIVE;
+}
+
+static char *col_dup(const PGresult *r, int row, int col) {
+    return strdup(pq.getvalue(r, row, col));
+}
+
+static void copy_id(char dst[37], const PGresult *r, int row, int col) {
+    snprintf(dst, 37, "%s", pq.getvalue(r, row, col));
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A bytea column in text form ("\x" hex) decoded into a new allocation. */
+static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
+    const char *t = pq.getvalue(r, row, col);
+    size_t tl = strlen(t);
+    if (tl < 2 || t[0] != '\\' || t[1] != 'x')
+        tl = 2;
+    size_t n = (tl - 2) / 2;
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        int hi = hexval(t[2 + 2 * i]), lo = hexval(t[3 + 2 * i]);
+        out[i] = (char)((hi < 0 || lo < 0) ? 0 : hi * 16 + lo);
+    }
+    out[n] = 0;
+    *len = n;
+    return out;
+}
+
+/* The patterns of a grant as bytea hex text: each followed by a NUL. */
+static char *pack_actions(const aa_delegation *d) {
+    static const char hex[] = "0123456789abcdef";
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "\\x");
+    for (size_t i = 0; i < d->action_count; i++) {
+        const char *a = d->actions[i] ? d->actions[i] : "";
+        for (size_t k = 0; k <= strlen(a); k++) {
+            unsigned char c = (unsigned char)a[k];
+            aa__buf_putc(&b, hex[c >> 4]);
+            aa__buf_putc(&b, hex[c & 15]);
+        }
+    }
+    aa__buf_putc(&b, 0);
+    if (b.oom) {
+        aa__buf_free(&b);
+        return NULL;
+    }
+    return b.data;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static int session_from_row(const PGresult *r, int row, aa_session *out) {
+    copy_id(out->session_id, r, row, 0);
+    out->agent = col_dup(r, row, 1);
+    out->user = col_dup(r, row, 2);
+    out->scope = col_dup(r, row, 3);
+    out->created_at = col_i64(r, row, 4);
+    out->expires_at = col_i64(r, row, 5);
+    out->status = status_from_text(pq.getvalue(r, row, 6));
+    if (!out->agent || !out->user || !out->scope) {
+        aa_session_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+static int pg_session_put(aa_store *base, const aa_session *sess,
+                          aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!sess || !sess->session_id[0] || !sess->agent || !sess->user)
+        return aa__fail(err, AA_EINVAL, "session_put: missing field");
+    char c[24], e[24];
+    i64(c, sess->created_at);
+    i64(e, sess->expires_at);
+    const char *v[8] = {sess->session_id,
+                        sess->agent,
+                        sess->user,
+                        sess->scope ? sess->scope : "",
+                        c,
+                        e,
+                        aa_grant_status_name(sess->status),
+                        s->schema};
+    PGresult *r;
+    char what[80];
+    snprintf(what, sizeof what, "session '%.40s'", sess->session_id);
+    int rc = write_q(s, Q_SESS_PUT, 8, v, &r, err, what);
+    pq.clear(r);
+    return rc;
+}
+
+/* Marks a row seen active but past its expiry (best effort). */
+static void mark_expired(pg_store *s, int q, const char *id, int64_t now) {
+    char n[24];
+    i64(n, now);
+    const char *v[2] = {id, n};
+    PGresult *r;
+    if (write_q(s, q, 2, v, &r, NULL, "marking an expired grant") == AA_OK)
+        pq.clear(r);
+}
+
+static int session_read(pg_store *s, const char *id, int64_t now,
+                        aa_session *out, aa_error *err) {
+    const char *v[1] = {id};
+    PGresult *r;
+    int k = read_q(s, Q_SESS_GET, 1, v, &r, err, "reading a session");
+    if (k == R_ABSENT)
+        return AA_ENOTFOUND;
+    if (k != R_OK)
+        return AA_ESTATE;
+    int status =
+        pq.ntuples(r) == 0 ? AA_ENOTFOUND : session_from_row(r, 0, out);
+    pq.clear(r);
+    if (status == AA_ENOMEM)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
+        now >= out->expires_at) {
+        mark_expired(s, Q_SESS_EXPIRE, id, now);
+        out->status = AA_GRANT_EXPIRED;
+    }
+    return status;
+}
+
+static bool use_cache(pg_store *s) {
+    return s->cache &&
+           atomic_load_explicit(&s->listening, memory_order_acquire);
+}
+
+static int pg_session_get(aa_store *base, const char *id, int64_t now,
+                          aa_session *out, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!id || !out)
+        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
+    memset(out, 0, sizeof *out);
+    bool cached = use_cache(s);
+    uint64_t gen = cached ? aa__cache_gen(s->cache) : 0;
+    if (cached) {
+        bool found;
+        if (aa__cache_session_get(s->cache, id, gen, &found, out)) {
+            if (!found)
+                return AA_ENOTFOUND;
+            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
+                return AA_OK;
+            aa_session_clear(out);
+            memset(out, 0, sizeof *out);
+        }
+    }
+    int status = session_read(s, id, now, out, err);
+    if (cached && (status == AA_OK || status == AA_ENOTFOUND) && use_cache(s))
+        aa__cache_session_put(s->cache, id, gen, status == AA_OK ? out : NULL);
+    if (status != AA_OK)
+        aa_session_clear(out);
+    return status;
+}
+
+static int pg_session_get_into(aa_store *base, const char *id, int64_t now,
+                               aa_session *out, char *buf, size_t cap,
+                               aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!id || !out || !buf)
+        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
+    if (use_cache(s)) {
+        bool found;
+        if (aa__cache_session_get_into(s->cache, id, aa__cache_gen(s->cache),
+                                       &found, out, buf, cap)) {
+            if (!found)
+                return AA_ENOTFOUND;
+            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
+                return AA_OK;
+        }
+    }
+    aa_session full;
+    int rc = pg_session_get(base, id, now, &full, err);
+    if (rc != AA_OK)
+        return rc;
+    rc = aa__session_copy_into(&full, out, buf, cap) ? AA_OK : AA_ELIMIT;
+    aa_session_clear(&full);
+    return rc;
+}
+
+static int revoke_row(pg_store *s, int q, const char *id, int64_t now,
+                      int *revoked, aa_error *err) {
+    *revoked = 0;
+    char n[24];
+    i64(n, now);
+    const char *v[3] = {id, n, s->schema};
+    PGresult *r;
+    int rc = write_q(s, q, 3, v, &r, err, "revoking");
+    if (rc != AA_OK)
+        return rc;
+    if (pq.ntuples(r) > 0)
+        *revoked = status_from_text(pq.getvalue(r, 0, 0)) == AA_GRANT_REVOKED;
+    pq.clear(r);
+    return AA_OK;
+}
+
+static int pg_session_revoke(aa_store *base, const char *id, int64_t now,
+                             int *revoked, aa_error *err) {
+    if (!id || !revoked)
+        return aa__fail(err, AA_EINVAL, "session_revoke: missing argument");
+    return revoke_row((pg_store *)base, Q_SESS_REVOKE, id, now, revoked, err);
+}
+
+static int pg_session_list(aa_store *base, const char *agent, const char *user,
+                           int64_t now, aa_session **out, size_t *n,
+                           aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+    *out = NULL;
+    *n = 0;
+    char t[24];
+    i64(t, now);
+    const char *v[3] = {agent, user, t};
+    PGresult *r;
+    int k = read_q(s, Q_SESS_LIST, 3, v, &r, err, "listing sessions");
+    if (k == R_ABSENT)
+        return AA_OK;
+    if (k != R_OK)
+        return AA_ESTATE;
+    int rows = pq.ntuples(r);
+    aa_session *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
+    int status = items ? AA_OK : AA_ENOMEM;
+    int i = 0;
+    for (; status == AA_OK && i < rows; i++)
+        status = session_from_row(r, i, &items[i]);
+    pq.clear(r);
+    if (status != AA_OK) {
+        aa_session_list_free(items, (size_t)(i ? i - 1 : 0));
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    *out = items;
+    *n = (size_t)rows;
+    return AA_OK;
+}
+
+/* ---- delegations --------------------------------------------------------- */
+
+static int delegation_from_row(const PGresult *r, int row, aa_delegation *out) {
+    copy_id(out->delegation_id, r, row, 0);
+    out->from_user = col_dup(r, row, 1);
+    out->to_agent = col_dup(r, row, 2);
+    size_t len = 0;
+    char *blob = col_bytea(r, row, 3, &len);
+    size_t count = 0;
+    for (size_t i = 0; blob && i < len; i++)
+        count += blob[i] == 0;
+    out->actions = calloc(count ? count : 1, sizeof *out->actions);
+    int ok = blob && out->from_user && out->to_agent && out->actions;
+    for (size_t i = 0, k = 0; ok && k < count; k++) {
+        size_t l = strlen(blob + i);
+        out->actions[k] = strdup(blob + i);
+        if (!out->actions[k])
+            ok = 0;
+        out->action_count = k + 1;
+        i += l + 1;
+    }
+    free(blob);
+    out->granted_at = col_i64(r, row, 4);
+    out->expires_at = col_i64(r, row, 5);
+    out->reason = col_dup(r, row, 6);
+    out->status = status_from_text(pq.getvalue(r, row, 7));
+    if (!ok || !out->reason) {
+        aa_delegation_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+static int pg_delegation_put(aa_store *base, const aa_delegation *d,
+                             aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!d || !d->delegation_id[0] || !d->from_user || !d->to_agent ||
+        (d->action_count && !d->actions))
+        return aa__fail(err, AA_EINVAL, "delegation_put: missing field");
+    char *acts = pack_actions(d);
+    if (!acts)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    char g[24], e[24];
+    i64(g, d->granted_at);
+    i64(e, d->expires_at);
+    const char *v[9] = {d->delegation_id,
+                        d->from_user,
+                        d->to_agent,
+                        acts,
+                        g,
+                        e,
+                        d->reason ? d->reason : "",
+                        aa_grant_status_name(d->status),
+                        s->schema};
+    PGresult *r;
+    char what[80];
+    snprintf(what, sizeof what, "delegation '%.40s'", d->delegation_id);
+    int rc = write_q(s, Q_DEL_PUT, 9, v, &r, err, what);
+    pq.clear(r);
+    free(acts);
+    return rc;
+}
+
+static int pg_delegation_get(aa_store *base, const char *id, int64_t now,
+                             aa_delegation *out, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!id || !out)
+        return aa__fail(err, AA_EINVAL, "delegation_get: missing argument");
+    memset(out, 0, sizeof *out);
+    const char *v[1] = {id};
+    PGresult *r;
+    int k = read_q(s, Q_DEL_GET, 1, v, &r, err, "reading a delegation");
+    if (k == R_ABSENT)
+        return AA_ENOTFOUND;
+    if (k != R_OK)
+        return AA_ESTATE;
+    int status =
+        pq.ntuples(r) == 0 ? AA_ENOTFOUND : delegation_from_row(r, 0, out);
+    pq.clear(r);
+    if (status == AA_ENOMEM)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
+        now >= out->expires_at) {
+        mark_expired(s, Q_DEL_EXPIRE, id, now);
+        out->status = AA_GRANT_EXPIRED;
+    }
+    return status;
+}
+
+/* The pair's live grants, oldest first. */
+static int read_pair(pg_store *s, const char *agent, const char *user,
+                     int64_t now, aa__cache_grant **out, size_t *n,
+                     aa_error *err) {
+    *out = NULL;
+    *n = 0;
+    char t[24];
+    i64(t, now);
+    const char *v[3] = {agent, user, t};
+    PGresult *r;
+    int k = read_q(s, Q_DEL_FIND, 3, v, &r, err, "finding a delegation");
+    if (k == R_ABSENT)
+        return AA_OK;
+    if (k != R_OK)
+        return AA_ESTATE;
+    int rows = pq.ntuples(r);
+    aa__cache_grant *g = calloc(rows ? (size_t)rows : 1, sizeof *g);
+    int status = g ? AA_OK : AA_ENOMEM;
+    int i = 0;
+    for (; status == AA_OK && i < rows; i++) {
+        copy_id(g[i].id, r, i, 0);
+        g[i].expires_at = col_i64(r, i, 1);
+        g[i].patterns = col_bytea(r, i, 2, &g[i].len);
+        if (!g[i].patterns)
+            status = AA_ENOMEM;
+    }
+    pq.clear(r);
+    if (status != AA_OK) {
+        aa__cache_grants_free(g, (size_t)i);
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    *out = g;
+    *n = (size_t)rows;
+    return AA_OK;
+}
+
+static int pg_delegation_find(aa_store *base, const char *agent,
+                              const char *user, const char *action, int64_t now,
+                              aa__deleg_hit *hit, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!agent || !user || !action || !hit)
+        return aa__fail(err, AA_EINVAL, "delegation_find: missing argument");
+    bool found = false;
+    bool cached = use_cache(s);
+    uint64_t gen = cached ? aa__cache_gen(s->cache) : 0;
+    if (cached && aa__cache_deleg_find(s->cache, agent, user, action, now, gen,
+                                       &found, hit))
+        return found ? AA_OK : AA_ENOTFOUND;
+    aa__cache_grant *grants;
+    size_t n;
+    int status = read_pair(s, agent, user, now, &grants, &n, err);
+    if (status != AA_OK)
+        return status;
+    size_t alen = strlen(action);
+    for (size_t i = 0; i < n && !found; i++) {
+        if (now < grants[i].expires_at &&
+            aa__grant_patterns_match(grants[i].patterns, grants[i].len, action,
+                                     alen, hit)) {
+            memcpy(hit->delegation_id, grants[i].id, sizeof grants[i].id);
+            hit->expires_at = grants[i].expires_at;
+            found = true;
+        }
+    }
+    if (cached && use_cache(s))
+        aa__cache_deleg_put(s->cache, agent, user, gen, grants, n);
+    else
+        aa__cache_grants_free(grants, n);
+    return found ? AA_OK : AA_ENOTFOUND;
+}
+
+static int pg_delegation_revoke(aa_store *base, const char *id, int64_t now,
+                                int *revoked, aa_error *err) {
+    if (!id || !revoked)
+        return aa__fail(err, AA_EINVAL, "delegation_revoke: missing argument");
+    return revoke_row((pg_store *)base, Q_DEL_REVOKE, id, now, revoked, err);
+}
+
+static int pg_delegation_list(aa_store *base, const char *agent, int64_t now,
+                              aa_delegation **out, size_t *n, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
+    *out = NULL;
+    *n = 0;
+    char t[24];
+    i64(t, now);
+    const char *v[2] = {agent, t};
+    PGresult *r;
+    int k = read_q(s, Q_DEL_LIST, 2, v, &r, err, "listing delegations");
+    if (k == R_ABSENT)
+        return AA_OK;
+    if (k != R_OK)
+        return AA_ESTATE;
+    int rows = pq.ntuples(r);
+    aa_delegation *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
+    int status = items ? AA_OK : AA_ENOMEM;
+    int i = 0;
+    for (; status == AA_OK && i < rows; i++)
+        status = delegation_from_row(r, i, &items[i]);
+    pq.clear(r);
+    if (status != AA_OK) {
+        aa_delegation_list_free(items, (size_t)(i ? i - 1 : 0));
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    *out = items;
+    *n = (size_t)rows;
+    return AA_OK;
+}
+
+/* ---- cleanup ------------------------------------------------------------- */
+
+static size_t affected(PGresult *r) {
+    return (size_t)strtoull(pq.cmdTuples(r), NULL, 10);
+}
+
+static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
+                      size_t *marked, size_t *purged, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    if (retention_us < 0)
+        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
+    int64_t cutoff;
+    if (__builtin_sub_overflow(now, retention_us, &cutoff))
+        cutoff = INT64_MIN;
+    if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+        int status;
+        pg_conn *pc = conn_for(s, READ, &status, err);
+        if (!pc)
+            return status;
+        conn_put(pc);
+        if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+            if (marked)
+                *marked = 0;
+            if (purged)
+                *purged = 0;
+            return AA_OK; /* nothing stored yet */
+        }
+    }
+    static const int steps[4] = {Q_MARK_SESS, Q_MARK_DEL, Q_PURGE_SESS,
+                                 Q_PURGE_DEL};
+    size_t counts[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        char t[24];
+        i64(t, i < 2 ? now : cutoff);
+        const char *v[1] = {t};
+        PGresult *r;
+        int rc = write_q(s, steps[i], 1, v, &r, err, "cleaning up");
+        if (rc != AA_OK)
+            return rc;
+        counts[i] = affected(r);
+        pq.clear(r);
+    }
+    if (marked)
+        *marked = counts[0] + counts[1];
+    if (purged)
+        *purged = counts[2] + counts[3];
+    return AA_OK;
+}
+
+static void pg_last_failure(aa_store *base, char *buf, size_t size) {
+    pg_store *s = (pg_store *)base;
+    pthread_mutex_lock(&s->retry_mu);
+    snprintf(buf, size, "%s", s->last_failure);
+    pthread_mutex_unlock(&s->retry_mu);
+}
+
+/* ---- migrate and copy ---------------------------------------------------- */
+
+static int pg_migrate(aa_store *base, const char **what, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    *what = "up to date";
+    int status;
+    pg_conn *pc = conn_for(s, READ, &status, err);
+    if (!pc)
+        return status;
+    if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+        status = create_schema(s, pc, err);
+        *what = "created";
+    }
+    conn_put(pc);
+    return status;
+}
+
+static int pg_each(aa_store *base,
+                   int (*fn)(void *, const aa_session *, const aa_delegation *),
+                   void *ud, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    static const char *const tmpl[2] = {
+        "SELECT " SESS_COLS " FROM @.sessions ORDER BY created_at, seq",
+        "SELECT " DEL_COLS " FROM @.delegations ORDER BY granted_at, seq"};
+    int status = AA_OK;
+    for (int k = 0; k < 2 && status == AA_OK; k++) {
+        char *sql = expand(tmpl[k], s->schema);
+        if (!sql)
+            return aa__fail(err, AA_ENOMEM, "out of memory");
+        pg_conn *pc = conn_for(s, READ, &status, err);
+        if (!pc) {
+            free(sql);
+            return status;
+        }
+        if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+            conn_put(pc);
+            free(sql);
+            return AA_OK; /* no tables: nothing stored */
+        }
+        PGresult *r;
+        char msg[256];
+        int kind = exec_q(pc, sql, 0, NULL, &r, msg, sizeof msg);
+        conn_put(pc);
+        free(sql);
+        if (kind == R_ABSENT)
+            return AA_OK;
+        if (kind != R_OK)
+            return say(s, kind, msg, "reading every row", err);
+        for (int i = 0; status == AA_OK && i < pq.ntuples(r); i++) {
+            aa_session sess;
+            aa_delegation d;
+            memset(&sess, 0, sizeof sess);
+            memset(&d, 0, sizeof d);
+            if ((k == 0 ? session_from_row(r, i, &sess)
+                        : delegation_from_row(r, i, &d)) != AA_OK) {
+                status = aa__fail(err, AA_ENOMEM, "out of memory");
+                break;
+            }
+            status = k == 0 ? fn(ud, &sess, NULL) : fn(ud, NULL, &d);
+            aa_session_clear(&sess);
+            aa_delegation_clear(&d);
+        }
+        pq.clear(r);
+    }
+    return status;
+}
+
+/* ---- notifications (cached mode) ----------------------------------------- */
+
+static void *listen_main(void *arg) {
+    pg_store *s = arg;
+    PGconn *c = NULL;
+    uint64_t backoff = 0;
+    uint64_t heard_at = 0, ping_at = 0; /* mono ns; ping_at 0: none asked */
+    while (!atomic_load(&s->stop)) {
+        if (!c) {
+            char why[256];
+            c = connect_now(s, "agent-auth listener", why, sizeof why);
+            PGresult *r = c ? pq.execParams(c, "LISTEN " CHANNEL, 0, NULL, NULL,
+                                            NULL, NULL, 0)
+                            : NULL;
+            bool ok = r && pq.resultStatus(r) == PGRES_COMMAND_OK;
+            if (r)
+                pq.clear(r);
+            if (!ok) {
+                if (c)
+                    pq.finish(c);
+                c = NULL;
+                backoff = backoff ? backoff * 2 : BACKOFF_MIN_NS;
+                if (backoff > BACKOFF_MAX_NS)
+                    backoff = BACKOFF_MAX_NS;
+                /* sleep in small steps so that closing is quick */
+                for (uint64_t t = 0; t < backoff && !atomic_load(&s->stop);
+                     t += 10000000ull) {
+                    struct timespec ts = {0, 10000000L};
+                    nanosleep(&ts, NULL);
+                }
+                continue;
+            }
+            backoff = 0;
+            heard_at = aa__mono_ns();
+            ping_at = 0;
+            /* Whatever was cached before may have missed a change. */
+            aa__cache_bump(s->cache);
+            atomic_store_explicit(&s->listening, true, memory_order_release);
+        }
+        uint64_t now = aa__mono_ns();
+        bool broken = false;
+        if (!ping_at && now - heard_at > HEARTBEAT_NS) {
+            if (pq.sendQuery(c, "SELECT 1"))
+                ping_at = now;
+            else
+                broken = true;
+        } else if (ping_at && now - ping_at > PING_WAIT_NS) {
+            broken = true; /* no answer: the network may be gone */
+        }
+        struct pollfd p = {.fd = pq.socket(c), .events = POLLIN};
+        int n = broken ? 0 : poll(&p, 1, 50);
+        if (n < 0 && errno != EINTR)
+            n = 1;
+        if (n > 0) {
+            heard_at = aa__mono_ns();
+            broken = !pq.consumeInput(c) || pq.status(c) != CONNECTION_OK ||
+                     (p.revents & (POLLHUP | POLLERR));
+            while (!broken && ping_at && !pq.isBusy(c)) {
+                PGresult *r = pq.getResult(c);
+                if (!r) {
+                    ping_at = 0; /* answered */
+                    break;
+                }
+                pq.clear(r);
+            }
+            PGnotify *note;
+            bool changed = false;
+            while ((note = pq.notifies(c)) != NULL) {
+                if (note->extra && strcmp(note->extra, s->schema) == 0)
+                    changed = true;
+                pq.freemem(note);
+            }
+            if (changed)
+                aa__cache_bump(s->cache);
+        }
+        if (broken) {
+            /* Notifications may be lost from here on: read through. */
+            atomic_store_explicit(&s->listening, false, memory_order_release);
+            aa__cache_bump(s->cache);
+            pq.finish(c);
+            c = NULL;
+        }
+    }
+    atomic_store(&s->listening, false);
+    if (c)
+        pq.finish(c);
+    return NULL;
+}
+
+/* ---- opening and closing ------------------------------------------------- */
+
+static void pg_close(aa_store *base) {
+    pg_store *s = (pg_store *)base;
+    if (s->listener_started) {
+        atomic_store(&s->stop, true);
+        pthread_join(s->listener, NULL);
+    }
+    for (int i = 0; i < POOL; i++) {
+        if (s->conns[i].c)
+            pq.finish(s->conns[i].c);
+        pthread_mutex_destroy(&s->conns[i].mu);
+    }
+    for (int q = 0; q < Q_COUNT; q++)
+        free(s->sql[q]);
+    aa__cache_close(s->cache);
+    pthread_mutex_destroy(&s->create_mu);
+    pthread_mutex_destroy(&s->retry_mu);
+    free(s->conninfo);
+    free(s->shown);
+    free(s);
+}
+
+static const aa__store_ops pg_ops = {
+    .kind = "postgresql",
+    .close = pg_close,
+    .session_put = pg_session_put,
+    .session_get = pg_session_get,
+    .session_get_into = pg_session_get_into,
+    .session_revoke = pg_session_revoke,
+    .session_list = pg_session_list,
+    .delegation_put = pg_delegation_put,
+    .delegation_get = pg_delegation_get,
+    .delegation_find = pg_delegation_find,
+    .delegation_revoke = pg_delegation_revoke,
+    .delegation_list = pg_delegation_list,
+    .cleanup = pg_cleanup,
+    .migrate = pg_migrate,
+    .last_failure = pg_last_failure,
+    .each = pg_each,
+};
+
+int aa__store_open_pg(const char *url, const char *schema, bool cached,
+                      bool lazy, aa_store **out, aa_error *err);
+int aa__store_open_pg(const char *url, const char *schema, bool cached,
+                      bool lazy, aa_store **out, aa_error *err) {
+    *out = NULL;
+    char shown[512];
+    aa__state_url_redact(url, shown, sizeof shown);
+    if (!aa__pg_ident_ok(schema))
+        return aa__fail(err, AA_EINVAL,
+                        "state schema '%.64s' must be 1 to 63 lowercase "
+                        "letters, digits or '_', not starting with a digit",
+                        schema);
+    pthread_once(&pq_once, pq_load);
+    if (!pq.connectdbParams)
+        return aa__fail(err, AA_ESTATE, "state store %s: %s", shown,
+                        pq_load_error);
+    char *perr = NULL;
+    PQconninfoOption *opts = pq.conninfoParse(url, &perr);
+    if (!opts) {
+        char line[200];
+        first_line(perr ? perr : "out of memory", line, sizeof line);
+        if (perr)
+            pq.freemem(perr);
+        /* libpq may quote a piece of the URL: never the password. */
+        return aa__fail(err, AA_EINVAL,
+                        "state location '%s': not a valid PostgreSQL URL (%s)",
+                        shown, strstr(line, "password") ? "bad syntax" : line);
+    }
+    pq.conninfoFree(opts);
+    pg_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    s->base.ops = &pg_ops;
+    snprintf(s->schema, sizeof s->schema, "%s", schema);
+    s->conninfo = strdup(url);
+    s->shown = strdup(shown);
+    pthread_mutex_init(&s->create_mu, NULL);
+    pthread_mutex_init(&s->retry_mu, NULL);
+    for (int i = 0; i < POOL; i++)
+        pthread_mutex_init(&s->conns[i].mu, NULL);
+    bool ok = s->conninfo && s->shown;
+    for (int q = 0; ok && q < Q_COUNT; q++)
+        ok = (s->sql[q] = expand(query_sql[q], s->schema)) != NULL;
+    if (!ok) {
+        pg_close(&s->base);
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
+    /* Connect now (a wrong URL or password is said at once), unless the
+     * caller wants the connection made when a call first needs it. */
+    if (!lazy) {
+        int status;
+        pg_conn *pc = conn_for(s, READ, &status, err);
+        if (!pc) {
+            pg_close(&s->base);
+            return status;
+        }
+        conn_put(pc);
+    }
+    if (cached) {
+        s->cache = aa__cache_new_local();
+        if (s->cache && pthread_create(&s->listener, NULL, listen_main, s) == 0)
+            s->listener_started = true;
+    }
+    *out = &s->base;
+    return AA_OK;
+}
