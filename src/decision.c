@@ -34,6 +34,7 @@ void aa_decision_free(aa_decision *d) {
         aa__buf_free(&d->steps[i].detail);
     free(d->steps);
     free(d->view);
+    free(d->scratch.words);
     free(d);
 }
 

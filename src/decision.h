@@ -4,6 +4,14 @@
 
 #include "util.h"
 
+/* Scratch bits for the engine's index (engine_index.c): one per policy,
+ * kept between calls; words [lo, hi) may be non-zero. */
+typedef struct aa__bitset {
+    uint64_t *words;
+    size_t cap; /* words allocated */
+    size_t lo, hi;
+} aa__bitset;
+
 typedef struct aa__step {
     const char *name;
     aa__buf detail;
@@ -23,6 +31,7 @@ struct aa_decision {
     size_t capsteps;
     aa_trace_step *view; /* public view of steps, built on demand */
     size_t nview;
+    aa__bitset scratch; /* the candidates of the index, per request */
 };
 
 /* Starts a fresh decision (keeps buffers). */

@@ -177,7 +177,9 @@ typedef struct run {
     bool grant_disabled; /* a grant covers the action; delegation is off */
     bool failed_closed;  /* an approval condition could not be evaluated */
     bool ctx_ready;
-    aa__expr_ctx ctx; /* what conditions read: made on first use */
+    bool ireq_ready;
+    aa__expr_ctx ctx;   /* what conditions read: made on first use */
+    aa__index_req ireq; /* what the index reads: made on first use */
     aa__deleg_hit hit;
 } run;
 
@@ -213,6 +215,22 @@ static const aa__expr_ctx *run_ctx(run *r) {
     c->matcher_ud = r->e;
     r->ctx_ready = true;
     return c;
+}
+
+/* The request as the index reads it: fields are filled in as needed. */
+static aa__index_req *run_ireq(run *r) {
+    if (r->ireq_ready)
+        return &r->ireq;
+    aa__index_req *x = &r->ireq;
+    memset(x, 0, sizeof *x);
+    x->req = r->req;
+    x->fields[AA__F_ACTION] = r->action;
+    x->field_len[AA__F_ACTION] = r->alen;
+    x->fields[AA__F_AGENT] = x->fields[AA__F_FROM_AGENT] = r->req->agent;
+    x->field_len[AA__F_AGENT] = x->field_len[AA__F_FROM_AGENT] = r->agent_len;
+    x->ahash = r->ahash;
+    r->ireq_ready = true;
+    return x;
 }
 
 /* A denial: no tier, no approval policy, an empty reason to fill. */
@@ -628,16 +646,18 @@ static bool step_a2a(run *r) {
     const aa_policy *p = r->p;
     aa_decision *d = r->d;
     size_t tlen = strlen(req->target_agent), flen = r->agent_len;
-    aa__merge m = aa__a2a_candidates(&r->e->index, req->agent, flen,
-                                     req->target_agent, tlen);
+    aa__index_req *x = run_ireq(r);
+    x->fields[AA__F_TARGET_AGENT] = x->fields[AA__F_TO_AGENT] =
+        req->target_agent;
+    x->field_len[AA__F_TARGET_AGENT] = x->field_len[AA__F_TO_AGENT] = tlen;
+    aa__cands c = aa__cands_collect(&r->e->index.a2a, x, &d->scratch);
     bool allowed = false;
     int i;
-    while ((i = aa__merge_next(&m)) >= 0) {
+    while ((i = aa__cands_next(&c)) >= 0) {
         const aa__a2a *a = &p->a2a.policies[i];
-        if (!aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
-            !aa__pattern_match(&a->action_pat, r->action, r->alen) ||
-            (a->from_pat.kind != AA__PAT_EXACT &&
-             !aa__pattern_match(&a->from_pat, req->agent, flen)))
+        if (!aa__pattern_match(&a->from_pat, req->agent, flen) ||
+            !aa__pattern_match(&a->to_pat, req->target_agent, tlen) ||
+            !aa__pattern_match(&a->action_pat, r->action, r->alen))
             continue;
         if (a->allow && allowed)
             continue; /* an earlier allow already stands; only denies matter */
@@ -689,18 +709,13 @@ static bool step_permitted(run *r) {
 }
 
 /* For the trace: how many approval policies the index skipped. */
-static void trace_skipped(run *r, aa__merge m) {
-    size_t n = 0;
-    while (aa__merge_next(&m) >= 0)
-        n++;
-    size_t skipped = r->p->napprovals - n;
-    bool by_meta = r->e->index.nmeta > 0;
+static void trace_skipped(run *r, const aa__cands *c) {
+    size_t skipped = r->p->napprovals - aa__cands_count(c);
     if (skipped)
         step(r->d, "approval", 0,
-             "%zu approval polic%s about other %s skipped (indexed by %s)",
-             skipped, skipped == 1 ? "y" : "ies",
-             by_meta ? "requests" : "actions",
-             by_meta ? "action and metadata" : "action");
+             "%zu approval polic%s about other requests skipped (indexed by "
+             "what their conditions test)",
+             skipped, skipped == 1 ? "y" : "ies");
 }
 
 /* Whether approval policy ap matches, writing its trace line. Fails
@@ -737,22 +752,20 @@ static void approval_tier(run *r) {
     const aa_policy *p = r->p;
     const aa__profile *prof = r->prof;
     aa_decision *d = r->d;
-    const aa_request *req = r->req;
     const aa__expr_ctx *ctx = NULL; /* made only when a policy applies */
     aa_tier tier = prof ? prof->default_tier : AA_TIER_AUTONOMOUS;
     const char *by = "";
     if (prof && tier != AA_TIER_AUTONOMOUS)
         step(d, "approval", 1, "profile '%s' starts at tier %s", prof->name,
              aa_tier_name(tier));
-    aa__merge m = aa__approval_candidates(
-        &r->e->index, r->action, r->alen, r->ahash, req->metadata,
-        req->metadata ? req->metadata_count : 0);
+    aa__cands c =
+        aa__cands_collect(&r->e->index.approvals, run_ireq(r), &d->scratch);
     if (d->explain)
-        trace_skipped(r, m);
-    int i = aa__merge_next(&m);
+        trace_skipped(r, &c);
+    int i = aa__cands_next(&c);
     if (i >= 0)
         ctx = run_ctx(r);
-    for (; i >= 0; i = aa__merge_next(&m)) {
+    for (; i >= 0; i = aa__cands_next(&c)) {
         /* Settled: nothing later can change tier or name. Without explain
          * the loop stops here; with it, the rest is evaluated for the trace
          * only and must not change the decision (its reason included). */
@@ -933,6 +946,7 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     r.grant_disabled = false;
     r.failed_closed = false;
     r.ctx_ready = false;
+    r.ireq_ready = false;
     decide(&r);
     d->time_ms = (double)(aa__mono_ns() - t0) / 1e6;
     audit_decision(e, req, d);
