@@ -109,7 +109,8 @@ static int prefix_finish(aa__prefix_index *px) {
                 k->all.count += q->own.count;
             }
         }
-        qsort(k->all.items, k->all.count, sizeof *k->all.items, cmp_int);
+        if (k->all.count)
+            qsort(k->all.items, k->all.count, sizeof *k->all.items, cmp_int);
         size_t w = 0; /* one policy may name two keys of one value */
         for (size_t r = 0; r < k->all.count; r++)
             if (!w || k->all.items[w - 1] != k->all.items[r])
@@ -332,8 +333,11 @@ static int build_one(aa__atom_index *ix, const aa_policy *p, size_t n,
             rc = prefix_finish(&v->suffix);
         aa__thresholds *ts[2] = {&v->num, &v->str};
         for (int t = 0; t < 2; t++) {
-            qsort(ts[t]->up, ts[t]->nup, sizeof *ts[t]->up, cmp_thresh);
-            qsort(ts[t]->down, ts[t]->ndown, sizeof *ts[t]->down, cmp_thresh);
+            if (ts[t]->nup)
+                qsort(ts[t]->up, ts[t]->nup, sizeof *ts[t]->up, cmp_thresh);
+            if (ts[t]->ndown)
+                qsort(ts[t]->down, ts[t]->ndown, sizeof *ts[t]->down,
+                      cmp_thresh);
         }
     }
     return rc;
