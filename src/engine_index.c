@@ -175,6 +175,7 @@ static aa__value_index *value_index(aa__atom_index *ix, const aa__atom *a) {
             aa__value_index *v = &ix->storage_fields[a->field];
             v->field = a->field;
             ix->fields[a->field] = v;
+            ix->active[ix->nactive++] = a->field;
         }
         return ix->fields[a->field];
     }
@@ -441,18 +442,26 @@ static void mark_thresholds(aa__bitset *b, const aa__thresholds *t,
 }
 
 /* Marks the policies of every atom of vi that holds for value v. */
-static void probe(const aa__value_index *vi, const aa__value *v, uint64_t hash,
+static void probe(const aa__value_index *vi, const aa__value *v, uint64_t *hash,
                   aa__bitset *b) {
     switch (v->type) {
     case AA__V_STR:
-        if (vi->eq_str.count)
-            mark_list(
-                b, aa__map_get_h(&vi->eq_str, v->u.s.p, v->u.s.len,
-                                 hash ? hash : aa__hash(v->u.s.p, v->u.s.len)));
-        mark_list(b, aa__prefix_index_get(&vi->prefix, v->u.s.p, v->u.s.len));
-        mark_list(b, aa__prefix_index_get(&vi->suffix, v->u.s.p, v->u.s.len));
-        mark_thresholds(b, &vi->str, v);
-        mark_all(b, &vi->num); /* ordering a string and a number fails */
+        if (vi->eq_str.count) {
+            if (!*hash)
+                *hash = aa__hash(v->u.s.p, v->u.s.len);
+            mark_list(b, aa__map_get_h(&vi->eq_str, v->u.s.p, v->u.s.len,
+                                       *hash));
+        }
+        if (vi->prefix.nlens)
+            mark_list(b,
+                      aa__prefix_index_get(&vi->prefix, v->u.s.p, v->u.s.len));
+        if (vi->suffix.nlens)
+            mark_list(b,
+                      aa__prefix_index_get(&vi->suffix, v->u.s.p, v->u.s.len));
+        if (vi->str.nup || vi->str.ndown)
+            mark_thresholds(b, &vi->str, v);
+        if (vi->num.nup || vi->num.ndown)
+            mark_all(b, &vi->num); /* ordering a string and a number fails */
         return;
     case AA__V_NUM:
         if (vi->eq_num.count && v->u.n == v->u.n) {
@@ -566,10 +575,9 @@ aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
         return c;
     }
     const aa_request *q = r->req;
-    for (int f = 0; f < AA__F_COUNT; f++) {
+    for (int k = 0; k < ix->nactive; k++) {
+        int f = ix->active[k];
         const aa__value_index *vi = ix->fields[f];
-        if (!vi)
-            continue;
         if (!r->fields[f]) {
             const char *s = req_field(q, f);
             r->fields[f] = s ? s : "";
@@ -579,7 +587,7 @@ aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
         v.type = AA__V_STR;
         v.u.s.p = r->fields[f];
         v.u.s.len = r->field_len[f];
-        probe(vi, &v, f == AA__F_ACTION ? r->ahash : 0, b);
+        probe(vi, &v, &r->hash[f], b);
     }
     size_t nmeta = q->metadata ? q->metadata_count : 0;
     if (ix->nmeta && nmeta) {
@@ -592,8 +600,9 @@ aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
             if (!vi || !first_of_key(q->metadata, i))
                 continue;
             aa__value v;
+            uint64_t h = 0;
             meta_value(m, &v);
-            probe(vi, &v, 0, b);
+            probe(vi, &v, &h, b);
         }
     }
     if (b->lo < b->hi) {

@@ -94,6 +94,8 @@ typedef struct aa__atom_index {
     size_t npolicies;
     aa__idlist always;                    /* no filter: file order */
     aa__value_index *fields[AA__F_COUNT]; /* NULL: no atom on the field */
+    int active[AA__F_COUNT];              /* the fields with atoms */
+    int nactive;
     aa__value_index *meta;                /* one per metadata key */
     size_t nmeta;                         /* how many used */
     aa__map meta_by_key;                  /* key -> aa__value_index* */
@@ -127,13 +129,13 @@ typedef struct aa__cands {
 } aa__cands;
 
 /* The request values the index reads: the built-in fields as conditions
- * see them (fields[f] NULL: not known yet, read from req) and the action's
- * hash. */
+ * see them (fields[f] NULL: not known yet, read from req) and their
+ * hashes (0: not computed yet). */
 typedef struct aa__index_req {
     const aa_request *req;
     const char *fields[AA__F_COUNT];
     size_t field_len[AA__F_COUNT];
-    uint64_t ahash; /* aa__hash of the action */
+    uint64_t hash[AA__F_COUNT];
 } aa__index_req;
 
 /* Marks in `bits` (the decision's scratch, grown when needed) the policies

@@ -484,7 +484,7 @@ static bool utf8_str(const char *s) {
     if (!u)
         return true;
     for (;;) {
-        while (*u && *u < 0x80)
+        while ((unsigned char)(*u - 1) < 0x7f) /* 1..0x7f: ASCII, not NUL */
             u++;
         if (!*u)
             return true;

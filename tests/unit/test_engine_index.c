@@ -131,7 +131,7 @@ static size_t drain(const aa__atom_index *ix, const aa_request *q,
     aa__index_req x;
     memset(&x, 0, sizeof x);
     x.req = q;
-    x.ahash = aa__hash(q->action, strlen(q->action));
+    x.hash[AA__F_ACTION] = aa__hash(q->action, strlen(q->action));
     aa__cands c = aa__cands_collect(ix, &x, bits);
     size_t n = 0, counted = aa__cands_count(&c);
     int id;
