@@ -239,7 +239,6 @@ static aa__index_req *run_ireq(run *r) {
     if (r->ireq_ready)
         return &r->ireq;
     aa__index_req *x = &r->ireq;
-    memset(x, 0, sizeof *x);
     x->req = r->req;
     x->fields[AA__F_ACTION] = r->action;
     x->field_len[AA__F_ACTION] = r->alen;
@@ -247,6 +246,8 @@ static aa__index_req *run_ireq(run *r) {
     x->field_len[AA__F_AGENT] = x->field_len[AA__F_FROM_AGENT] = r->agent_len;
     x->hash[AA__F_ACTION] = r->ahash;
     x->hash[AA__F_AGENT] = x->hash[AA__F_FROM_AGENT] = r->agent_hash;
+    x->have = x->hashed =
+        1u << AA__F_ACTION | 1u << AA__F_AGENT | 1u << AA__F_FROM_AGENT;
     r->ireq_ready = true;
     return x;
 }
@@ -270,16 +271,30 @@ static void deny(aa_decision *d, const char *fmt, ...) {
 }
 
 /* As deny, from pieces: the hot denials avoid printf. */
-#define DENY(d, ...) deny_cat((d), __VA_ARGS__, (const char *)NULL)
-static void deny_cat(aa_decision *d, ...) {
-    deny_reset(d);
-    va_list ap;
-    va_start(ap, d);
-    const char *s;
-    while ((s = va_arg(ap, const char *)))
-        aa__buf_puts(&d->reason, s);
-    va_end(ap);
+/* Appends the strings parts[0, n) (n <= 8) to b: one reservation, one copy each
+ * (the hot reasons avoid printf and repeated length checks). */
+static inline void reason_cat(aa__buf *b, const char *const *parts, size_t n) {
+    size_t len[8], total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += len[i] = strlen(parts[i]);
+    if (!aa__buf_reserve(b, total))
+        return;
+    char *p = b->data + b->len;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(p, parts[i], len[i]);
+        p += len[i];
+    }
+    b->len += total;
+    b->data[b->len] = 0;
 }
+#define REASON_CAT(b, ...)                                                     \
+    reason_cat((b), (const char *const[]){__VA_ARGS__},                        \
+               sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))
+#define DENY(d, ...)                                                           \
+    do {                                                                       \
+        deny_reset(d);                                                         \
+        REASON_CAT(&(d)->reason, __VA_ARGS__);                                 \
+    } while (0)
 
 /* A trace line; the arguments are not even evaluated without explain. */
 #define step(d, ...)                                                           \
@@ -677,6 +692,7 @@ static bool step_a2a(run *r) {
     x->fields[AA__F_TARGET_AGENT] = x->fields[AA__F_TO_AGENT] =
         req->target_agent;
     x->field_len[AA__F_TARGET_AGENT] = x->field_len[AA__F_TO_AGENT] = tlen;
+    x->have |= 1u << AA__F_TARGET_AGENT | 1u << AA__F_TO_AGENT;
     aa__cands c = aa__cands_collect(&r->e->index.a2a, x, &d->scratch);
     bool allowed = false;
     int i;
@@ -824,19 +840,18 @@ static void step_approval(run *r) {
     aa__buf_reset(&d->reason);
     switch (r->permit) {
     case PERMIT_DELEGATION:
-        aa__buf_cat(&d->reason, "Delegated by user '", req->user, "'", NULL);
+        REASON_CAT(&d->reason, "Delegated by user '", req->user, "'");
         break;
     case PERMIT_PROFILE:
-        aa__buf_cat(&d->reason, "Allowed by profile '", r->prof->name, "'",
-                    NULL);
+        REASON_CAT(&d->reason, "Allowed by profile '", r->prof->name, "'");
         break;
     default:
         aa__buf_puts(&d->reason, "Allowed by user permissions");
         break;
     }
     if (d->requires_approval)
-        aa__buf_cat(&d->reason, " (requires ", aa_tier_name(d->tier),
-                    " approval)", NULL);
+        REASON_CAT(&d->reason, " (requires ", aa_tier_name(d->tier),
+                   " approval)");
     if (r->failed_closed)
         aa__buf_puts(&d->reason, "; an approval condition could not be "
                                  "evaluated and was counted as matched");
@@ -883,7 +898,7 @@ static const char *bad_metadata(const aa_request *req) {
 
 /* The request's own shape: AA_OK, or AA_EINVAL with the decision denied. */
 static int check_request(const aa_engine *e, const aa_request *req,
-                         aa_decision *d) {
+                         aa_decision *d, size_t *agent_len, size_t *alen) {
     if (!e || !req) {
         deny(d, "Invalid request: no engine or request");
         return AA_EINVAL;
@@ -897,7 +912,7 @@ static int check_request(const aa_engine *e, const aa_request *req,
         return AA_EINVAL;
     }
     char field[96]; /* text that is not UTF-8 is an input error */
-    const char *bad = aa__request_bad_utf8(req, field);
+    const char *bad = aa__request_bad_utf8_len(req, field, agent_len, alen);
     if (bad) {
         deny(d, "Invalid request: %s is not valid UTF-8", bad);
         return AA_EINVAL;
@@ -954,7 +969,8 @@ static void audit_decision(aa_engine *e, const aa_request *req,
 
 int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     aa__decision_reset(d); /* time_ms 0: see run_timer */
-    int rc = check_request(e, req, d);
+    size_t agent_len = 0, alen = 0;
+    int rc = check_request(e, req, d, &agent_len, &alen);
     if (rc != AA_OK)
         return rc;
     run r;
@@ -963,9 +979,9 @@ int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     r.req = req;
     r.d = d;
     r.action = req->action;
-    r.alen = strlen(req->action);
+    r.alen = alen;
     r.ahash = aa__hash(r.action, r.alen);
-    r.agent_len = strlen(req->agent);
+    r.agent_len = agent_len;
     r.now = 0;
     r.timed = false;
     r.prof = NULL;

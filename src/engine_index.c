@@ -443,14 +443,16 @@ static void mark_thresholds(aa__bitset *b, const aa__thresholds *t,
 
 /* Marks the policies of every atom of vi that holds for value v. */
 static void probe(const aa__value_index *vi, const aa__value *v, uint64_t *hash,
-                  aa__bitset *b) {
+                  bool *hashed, aa__bitset *b) {
     switch (v->type) {
     case AA__V_STR:
         if (vi->eq_str.count) {
-            if (!*hash)
+            if (!*hashed) {
                 *hash = aa__hash(v->u.s.p, v->u.s.len);
-            mark_list(b, aa__map_get_h(&vi->eq_str, v->u.s.p, v->u.s.len,
-                                       *hash));
+                *hashed = true;
+            }
+            mark_list(b,
+                      aa__map_get_h(&vi->eq_str, v->u.s.p, v->u.s.len, *hash));
         }
         if (vi->prefix.nlens)
             mark_list(b,
@@ -578,16 +580,21 @@ aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
     for (int k = 0; k < ix->nactive; k++) {
         int f = ix->active[k];
         const aa__value_index *vi = ix->fields[f];
-        if (!r->fields[f]) {
+        unsigned bit = 1u << f;
+        if (!(r->have & bit)) {
             const char *s = req_field(q, f);
             r->fields[f] = s ? s : "";
             r->field_len[f] = s ? strlen(s) : 0;
+            r->have |= bit;
         }
         aa__value v;
         v.type = AA__V_STR;
         v.u.s.p = r->fields[f];
         v.u.s.len = r->field_len[f];
-        probe(vi, &v, &r->hash[f], b);
+        bool hashed = (r->hashed & bit) != 0;
+        probe(vi, &v, &r->hash[f], &hashed, b);
+        if (hashed)
+            r->hashed |= bit;
     }
     size_t nmeta = q->metadata ? q->metadata_count : 0;
     if (ix->nmeta && nmeta) {
@@ -601,8 +608,9 @@ aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
                 continue;
             aa__value v;
             uint64_t h = 0;
+            bool hashed = false;
             meta_value(m, &v);
-            probe(vi, &v, &h, b);
+            probe(vi, &v, &h, &hashed, b);
         }
     }
     if (b->lo < b->hi) {

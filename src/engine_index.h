@@ -96,11 +96,11 @@ typedef struct aa__atom_index {
     aa__value_index *fields[AA__F_COUNT]; /* NULL: no atom on the field */
     int active[AA__F_COUNT];              /* the fields with atoms */
     int nactive;
-    aa__value_index *meta;                /* one per metadata key */
-    size_t nmeta;                         /* how many used */
-    aa__map meta_by_key;                  /* key -> aa__value_index* */
-    aa__value_index *storage_fields;      /* AA__F_COUNT of them */
-    aa__idlist *lists;                    /* storage of the mapped lists */
+    aa__value_index *meta;           /* one per metadata key */
+    size_t nmeta;                    /* how many used */
+    aa__map meta_by_key;             /* key -> aa__value_index* */
+    aa__value_index *storage_fields; /* AA__F_COUNT of them */
+    aa__idlist *lists;               /* storage of the mapped lists */
     size_t nlists;
     double *numbers; /* storage of the eq_num keys */
     size_t nnumbers;
@@ -129,10 +129,11 @@ typedef struct aa__cands {
 } aa__cands;
 
 /* The request values the index reads: the built-in fields as conditions
- * see them (fields[f] NULL: not known yet, read from req) and their
- * hashes (0: not computed yet). */
+ * see them and their hashes, each valid when its bit (1 << field) is set
+ * in `have` / `hashed`; the others are read from req when needed. */
 typedef struct aa__index_req {
     const aa_request *req;
+    unsigned have, hashed;
     const char *fields[AA__F_COUNT];
     size_t field_len[AA__F_COUNT];
     uint64_t hash[AA__F_COUNT];

@@ -146,6 +146,10 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]);
  * values and list items) is well-formed UTF-8; otherwise names the first
  * field that is not, e.g. "'user'" or "metadata 'note'" (in buf). */
 const char *aa__request_bad_utf8(const aa_request *req, char buf[96]);
+/* The same, storing strlen(agent) and strlen(action) (when the pointers
+ * are not NULL and those strings pass: the check reads them anyway). */
+const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
+                                     size_t *agent_len, size_t *action_len);
 
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);

@@ -132,6 +132,7 @@ static size_t drain(const aa__atom_index *ix, const aa_request *q,
     memset(&x, 0, sizeof x);
     x.req = q;
     x.hash[AA__F_ACTION] = aa__hash(q->action, strlen(q->action));
+    x.hashed = 1u << AA__F_ACTION;
     aa__cands c = aa__cands_collect(ix, &x, bits);
     size_t n = 0, counted = aa__cands_count(&c);
     int id;
