@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "engine.h"
 
@@ -427,12 +428,51 @@ static void test_decisions_unchanged(void **state) {
     aa_policy_free(p);
 }
 
+/* A user-permissions callback that takes 2 ms. */
+static int slow_permission(void *ud, const char *user, const char *action) {
+    (void)ud;
+    (void)user;
+    (void)action;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
+/* evaluation_time_ms: a decision made from memory alone reads no clock
+ * and reports 0; one that waits on a callback reports at least the wait. */
+static void test_time_from_first_wait(void **state) {
+    (void)state;
+    aa_policy *p = load_policy();
+    aa_engine *plain = NULL, *slow = NULL;
+    aa_engine_options o;
+    aa_engine_options_init(&o);
+    o.audit_mode = AA_AUDIT_OFF;
+    assert_int_equal(aa_engine_new(p, &o, &plain, NULL), AA_OK);
+    o.user_permission = slow_permission;
+    assert_int_equal(aa_engine_new(p, &o, &slow, NULL), AA_OK);
+    aa_decision *d = aa_decision_new();
+    aa_request nobody = {.agent = "nobody", .user = "u", .action = "x"};
+    /* No profile, no callback: denied from memory, no clock read. */
+    aa_authorize(plain, &nobody, d);
+    assert_false(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) == 0.0);
+    /* The callback is asked: the 2 ms it takes are counted. */
+    aa_authorize(slow, &nobody, d);
+    assert_true(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) >= 2.0);
+    aa_decision_free(d);
+    aa_engine_free(plain);
+    aa_engine_free(slow);
+    aa_policy_free(p);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_approval_candidates),
         cmocka_unit_test(test_approval_selective),
         cmocka_unit_test(test_a2a_candidates),
         cmocka_unit_test(test_decisions_unchanged),
+        cmocka_unit_test(test_time_from_first_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
