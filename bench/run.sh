@@ -181,7 +181,7 @@ cat "$rows"
 echo
 echo "Targets of the speed issue (per decision = wall time):"
 awk '$1 == "1" || $1 == "3c" || $1 == "6h" || $1 == "2" || $1 == "7b" {
-    t = index($0, "<=") ? substr($0, index($0, "<=")) : substr($0, index($0, ">="))
+    t = index($0, "<=") ? substr($0, index($0, "<=")) : index($0, ">=") ? substr($0, index($0, ">=")) : "(no target in this build)"
     printf "  %-4s %s\n", $1, t }' "$rows"
 echo
 echo "Notes (per decision = wall time; cpu = CPU time over wall time, low when"
