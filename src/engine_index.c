@@ -547,7 +547,9 @@ static bool first_of_key(const aa_meta *meta, size_t i) {
 
 static bool bits_reserve(aa__bitset *b, size_t n) {
     size_t words = (n + 63) / 64;
-    if (b->lo < b->hi) /* clear what the last request marked */
+    if (b->lo + 1 == b->hi && b->lo < b->hi) /* what the last one marked */
+        b->words[b->lo] = 0;
+    else if (b->lo < b->hi)
         memset(b->words + b->lo, 0, (b->hi - b->lo) * sizeof *b->words);
     b->lo = SIZE_MAX;
     b->hi = 0;
@@ -565,7 +567,10 @@ static bool bits_reserve(aa__bitset *b, size_t n) {
 aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
                             aa__bitset *b) {
     aa__cands c;
-    memset(&c, 0, sizeof c);
+    c.ai = 0;
+    c.bits = NULL;
+    c.w = c.lo = c.hi = 0;
+    c.word = 0;
     c.all = -1;
     c.n = (int)ix->npolicies;
     c.always = ix->always.items;
