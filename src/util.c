@@ -489,7 +489,11 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]) {
 /* One pass over a NUL-terminated string (NULL is fine). A sequence cut by
  * the NUL fails at the NUL, before any byte past it is read. Stores the
  * length in *len (when not NULL) of a string that passes. */
-static bool utf8_str_len(const char *s, size_t *len) {
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline bool
+utf8_str_len(const char *s, size_t *len) {
     const unsigned char *u = (const unsigned char *)s;
     if (!u)
         return true;
@@ -508,7 +512,11 @@ static bool utf8_str_len(const char *s, size_t *len) {
     }
 }
 
-static bool utf8_str(const char *s) {
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline bool
+utf8_str(const char *s) {
     return utf8_str_len(s, NULL);
 }
 
