@@ -326,7 +326,7 @@ void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
     while (m->slots[j].key) {
         const aa__map_slot *s = &m->slots[j];
         if (s->hash == h && s->keylen == keylen &&
-            memcmp(s->key, key, keylen) == 0)
+            aa__mem_eq(s->key, key, keylen))
             return s->value;
         j = (j + 1) & (m->cap - 1);
     }
