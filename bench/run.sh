@@ -5,7 +5,7 @@
 #   BUILD_DIR   an optimised build (default build-bench; `make bench` makes it)
 #   --quick     fewer and shorter runs, 100,000 batch lines: a rough table
 #   --profile   instead of the table, run the measured loops of scenarios 1,
-#               2, 4, 6 (and the load of 7b) under callgrind, and under
+#               2, 3c, 4, 6 (and the load of 7b) under callgrind, and under
 #               `perf record -e cpu-clock` where that works, and print where
 #               the time goes; profiles stay in BUILD_DIR/profile/ (takes
 #               about 5 minutes)
@@ -77,6 +77,7 @@ if [ "$mode" = profile ]; then
     loop=--toggle-collect=bench_loop
     cg 1 $loop "$bench" --profile 1 --src "$src" 1
     cg 2 $loop "$bench" --profile 2 --src "$src" 2
+    cg 3c $loop "$bench" --profile 3c --src "$src" 3
     # Scenario 4's store is made once, natively (slow under valgrind).
     state=$work/state
     "$bench" --profile none --state "$state" --src "$src" 4 2>/dev/null
@@ -125,10 +126,11 @@ if [ "$mode" = profile ]; then
         perf report -i "$out/perf.$1" --stdio --sort "$2" 2>/dev/null |
             grep -Ev '^#|^$' | head -n "$3" | cut -c1-120
     }
-    for name in 1 2 4 4b 4c 6a 6b 6c 7b; do
+    for name in 1 2 3c 4 4b 4c 6a 6b 6c 7b; do
         case $name in
         1) what="scenario 1: enterprise mix, audit off (200,000 decisions)" ;;
         2) what="scenario 2: audit on, fsync never, batches of 64 (20,000 decisions)" ;;
+        3c) what="scenario 3c: 1,000 approval and A2A policies by suffixes (200,000 decisions)" ;;
         4) what="scenario 4: session-gated, 100k store (50,000 decisions)" ;;
         4b) what="scenario 4b: delegation-permitted, 100k store (50,000 decisions)" ;;
         4c) what="scenario 4c: the mix with the 100k store (50,000 decisions)" ;;
@@ -176,6 +178,11 @@ done
 echo
 "$bench" header
 cat "$rows"
+echo
+echo "Targets of the speed issue (per decision = wall time):"
+awk '$1 == "1" || $1 == "3c" || $1 == "6h" || $1 == "2" || $1 == "7b" {
+    t = index($0, "<=") ? substr($0, index($0, "<=")) : index($0, ">=") ? substr($0, index($0, ">=")) : "(no target in this build)"
+    printf "  %-4s %s\n", $1, t }' "$rows"
 echo
 echo "Notes (per decision = wall time; cpu = CPU time over wall time, low when"
 echo "other processes held the CPUs; median of 7 runs, 5 with --quick):"

@@ -309,6 +309,11 @@ AA_API const char *aa_decision_reason(const aa_decision *d);
 AA_API int aa_decision_requires_approval(const aa_decision *d);
 AA_API const char *
 aa_decision_approval_policy(const aa_decision *d); /* "" if none */
+/* Milliseconds from the first step of the decision that can take long (a
+ * state-store lookup, the user-permissions callback, evaluating a
+ * condition) to the decision; 0 for a decision made by the in-memory steps
+ * alone (request check, profile, pattern sets, indexes), which take well
+ * under a microsecond and read no clock. */
 AA_API double aa_decision_time_ms(const aa_decision *d);
 AA_API int aa_decision_is_denied(const aa_decision *d);
 AA_API int aa_decision_is_autonomous(const aa_decision *d);

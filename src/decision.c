@@ -37,6 +37,7 @@ void aa_decision_free(aa_decision *d) {
     free(d->steps);
     free(d->view);
     aa__audit_line_free(d->audit_line);
+    free(d->scratch.words);
     free(d);
 }
 

@@ -4,6 +4,14 @@
 
 #include "util.h"
 
+/* Scratch bits for the engine's index (engine_index.c): one per policy,
+ * kept between calls; words [lo, hi) may be non-zero. */
+typedef struct aa__bitset {
+    uint64_t *words;
+    size_t cap; /* words allocated */
+    size_t lo, hi;
+} aa__bitset;
+
 typedef struct aa__step {
     const char *name;
     aa__buf detail;
@@ -29,6 +37,7 @@ struct aa_decision {
     struct aa__audit_line *audit_line;
     bool audit_batch;
     bool audit_pending;
+    aa__bitset scratch; /* the candidates of the index, per request */
 };
 
 /* Starts a fresh decision (keeps buffers). */

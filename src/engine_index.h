@@ -2,13 +2,29 @@
  * engine_index.h - lookups over a policy's approval and A2A policies, so
  * that a request evaluates only the policies that can concern it (built
  * by engine_index.c, read by engine.c). Internal.
+ *
+ * Each policy gets one filter at engine creation: a set of atoms (expr.h)
+ * such that the policy can match a request, or fail closed on it, only if
+ * one of its atoms holds for the request. For an approval policy that is
+ * its condition's filter; for an A2A policy the most selective of its
+ * sender, target and action patterns (an exact name is an equality atom,
+ * "lit*" a prefix, "*lit" a suffix) and its condition's filter. Policies
+ * without a filter go on an always-list. Atoms are indexed by the request
+ * value they test (a built-in field, or a metadata key): equality by hash
+ * (one map per kind of constant), prefixes and suffixes by one hash probe
+ * per distinct length, thresholds as arrays sorted by their constant
+ * (binary search). A request marks the policies of every atom that holds
+ * in a bitset, and the candidates are the always-list merged with the
+ * bitset, in file order.
  */
 #ifndef AA_ENGINE_INDEX_H
 #define AA_ENGINE_INDEX_H
 
+#include "decision.h"
 #include "policy.h"
 #include "util.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* A sorted list of policy indexes (approval or A2A policies). */
@@ -17,140 +33,139 @@ typedef struct aa__idlist {
     size_t count;
 } aa__idlist;
 
-/* Policies found by a prefix of a request field (`action starts_with
- * "pay:"`, `from_agent: "bot-*"`). For each prefix, `map` lists every
- * policy whose prefix is a prefix of it, itself included, so the longest
- * prefix of a value that the map holds finds them all: one probe per
- * distinct prefix length, longest first, until one hits. */
+/* Policies found by a prefix (or, with `suffix`, a suffix) of a request
+ * value. For each key, `map` lists every policy whose key is a prefix of
+ * it, itself included, so the longest prefix of a value that the map holds
+ * finds them all: one probe per distinct key length, longest first, until
+ * one hits. */
 typedef struct aa__prefix_index {
-    aa__map map;  /* prefix -> aa__idlist* */
-    size_t *lens; /* the distinct prefix lengths, longest first */
+    aa__map map;  /* key -> aa__idlist* */
+    size_t *lens; /* the distinct key lengths, longest first */
     size_t nlens;
-    struct aa__prefix_key *keys; /* storage: the prefixes and their lists */
+    struct aa__prefix_key *keys; /* storage: the keys and their lists */
     size_t nkeys;
+    bool suffix;
 } aa__prefix_index;
 
-/* The policies whose prefix `s` starts with, in file order, or NULL. */
+/* The policies whose key `s` starts (ends) with, in file order, or NULL. */
 static inline const aa__idlist *
 aa__prefix_index_get(const aa__prefix_index *px, const char *s, size_t len) {
     for (size_t i = 0; i < px->nlens; i++) {
-        if (px->lens[i] > len)
+        size_t l = px->lens[i];
+        if (l > len)
             continue;
-        const aa__idlist *l = aa__map_get(&px->map, s, px->lens[i]);
-        if (l)
-            return l;
+        const aa__idlist *hit =
+            aa__map_get(&px->map, px->suffix ? s + len - l : s, l);
+        if (hit)
+            return hit;
     }
     return NULL;
 }
 
-/* Approval policies whose condition pins one metadata key to string
- * values (`metadata.tenant == "acme"`): value -> aa__idlist*. */
-typedef struct aa__meta_index {
-    const char *key; /* borrowed from a condition; not NUL-terminated */
+/* One threshold atom: policy `id` holds when `value OP c`. */
+typedef struct aa__thresh {
+    aa__value c; /* a number or a string */
+    int id;
+    bool inclusive; /* <= or >= */
+} aa__thresh;
+
+/* Thresholds of one kind of constant, sorted by constant: `up` holds the
+ * `>` and `>=` atoms (true for values above), `down` the `<` and `<=`. */
+typedef struct aa__thresholds {
+    aa__thresh *up, *down;
+    size_t nup, ndown;
+} aa__thresholds;
+
+/* Every atom over one request value. */
+typedef struct aa__value_index {
+    int field;       /* a built-in field slot, or -1: metadata */
+    const char *key; /* metadata key (borrowed, not NUL-terminated) */
     size_t keylen;
-    aa__map by_value;
-} aa__meta_index;
+    aa__map eq_str;        /* string constant -> aa__idlist* */
+    aa__map eq_num;        /* the 8 bytes of a number -> aa__idlist* */
+    aa__idlist eq_bool[2]; /* false, true */
+    aa__prefix_index prefix, suffix;
+    aa__thresholds num, str;
+    size_t natoms;
+} aa__value_index;
 
-/* At most this many metadata keys are indexed; policies pinning others
- * always apply. */
-#define AA__META_KEYS 4
-
-/* Lookups over the policy so that policies a request does not touch cost
- * nothing (engine_index.c). Each candidate set is the union of a list that
- * always applies and the lists found by hash, all in file order. */
-typedef struct aa__engine_index {
-    aa__idlist approvals_always;          /* conditions that pin nothing */
-    aa__map approvals_by_action;          /* pinned action -> aa__idlist* */
-    aa__prefix_index approvals_by_prefix; /* `action starts_with` pins */
-    aa__meta_index approvals_by_meta[AA__META_KEYS]; /* no action pin */
-    size_t nmeta;
-    aa__idlist a2a_always;               /* from_agent and to_agent wildcards */
-    aa__map a2a_by_from;                 /* exact from_agent -> aa__idlist* */
-    aa__prefix_index a2a_by_from_prefix; /* from_agent "lit*" */
-    aa__map a2a_by_to;                   /* other from_agent, exact to_agent */
-    aa__prefix_index a2a_by_to_prefix;   /* other from_agent, to_agent "lit*" */
-    aa__idlist *lists;                   /* storage of the mapped lists */
+/* The index of one kind of policy (approval or A2A). */
+typedef struct aa__atom_index {
+    size_t npolicies;
+    aa__idlist always;                    /* no filter: file order */
+    aa__value_index *fields[AA__F_COUNT]; /* NULL: no atom on the field */
+    int active[AA__F_COUNT];              /* the fields with atoms */
+    int nactive;
+    aa__value_index *meta;           /* one per metadata key */
+    size_t nmeta;                    /* how many used */
+    aa__map meta_by_key;             /* key -> aa__value_index* */
+    aa__value_index *storage_fields; /* AA__F_COUNT of them */
+    aa__idlist *lists;               /* storage of the mapped lists */
     size_t nlists;
+    double *numbers; /* storage of the eq_num keys */
+    size_t nnumbers;
+    size_t natoms; /* atoms over every value */
+    bool linear;   /* tests only: every policy is a candidate */
+} aa__atom_index;
+
+typedef struct aa__engine_index {
+    aa__atom_index approvals;
+    aa__atom_index a2a;
 } aa__engine_index;
 
 int aa__engine_index_build(aa__engine_index *ix, const aa_policy *p);
-
-#define AA__MERGE_MAX (3 + AA__META_KEYS)
-
-/* Walks sorted id lists as one, in file order, each id once (an id may be
- * in more than one list). Start from {0} and add the lists with
- * aa__merge_add. */
-typedef struct aa__merge {
-    const aa__idlist *l[AA__MERGE_MAX];
-    size_t pos[AA__MERGE_MAX];
-    int n;
-    int last; /* one past the last id returned */
-} aa__merge;
-
-/* Adds a list (NULL or empty ones are left out). */
-static inline void aa__merge_add(aa__merge *m, const aa__idlist *l) {
-    if (l && l->count && m->n < AA__MERGE_MAX)
-        m->l[m->n++] = l;
-}
-
-/* The next id, or -1 at the end. */
-static inline int aa__merge_next(aa__merge *m) {
-    for (;;) {
-        int best = -1, which = -1;
-        for (int k = 0; k < m->n; k++) {
-            const aa__idlist *l = m->l[k];
-            if (m->pos[k] < l->count &&
-                (best < 0 || l->items[m->pos[k]] < best)) {
-                best = l->items[m->pos[k]];
-                which = k;
-            }
-        }
-        if (which < 0)
-            return -1;
-        m->pos[which]++;
-        if (best < m->last)
-            continue; /* seen already through another list */
-        m->last = best + 1;
-        return best;
-    }
-}
-
-/* The approval policies that can apply to a request with this action
- * (ahash is aa__hash(action, alen)) and metadata, and the A2A policies that
- * can apply to a call from one agent to another: a merge to walk. */
-static inline aa__merge aa__approval_candidates(const aa__engine_index *ix,
-                                                const char *action, size_t alen,
-                                                uint64_t ahash,
-                                                const aa_meta *meta,
-                                                size_t nmeta) {
-    aa__merge m = {{0}, {0}, 0, 0};
-    aa__merge_add(&m, &ix->approvals_always);
-    aa__merge_add(&m,
-                  aa__map_get_h(&ix->approvals_by_action, action, alen, ahash));
-    aa__merge_add(&m,
-                  aa__prefix_index_get(&ix->approvals_by_prefix, action, alen));
-    for (size_t k = 0; k < ix->nmeta; k++) {
-        const aa__meta_index *mi = &ix->approvals_by_meta[k];
-        const char *v = aa__meta_string(meta, nmeta, mi->key, mi->keylen);
-        if (v)
-            aa__merge_add(&m, aa__map_get(&mi->by_value, v, strlen(v)));
-    }
-    return m;
-}
-
-static inline aa__merge aa__a2a_candidates(const aa__engine_index *ix,
-                                           const char *from, size_t flen,
-                                           const char *to, size_t tlen) {
-    aa__merge m = {{0}, {0}, 0, 0};
-    aa__merge_add(&m, &ix->a2a_always);
-    aa__merge_add(&m, aa__map_get(&ix->a2a_by_from, from, flen));
-    aa__merge_add(&m,
-                  aa__prefix_index_get(&ix->a2a_by_from_prefix, from, flen));
-    aa__merge_add(&m, aa__map_get(&ix->a2a_by_to, to, tlen));
-    aa__merge_add(&m, aa__prefix_index_get(&ix->a2a_by_to_prefix, to, tlen));
-    return m;
-}
-
 void aa__engine_index_free(aa__engine_index *ix);
+
+/* The candidates for one request, in file order: the always-list merged
+ * with the bitset that aa__cands_collect filled. */
+typedef struct aa__cands {
+    const int *always;
+    size_t nalways, ai;
+    const uint64_t *bits;
+    size_t w, lo, hi; /* words [lo, hi) may hold bits; w: the current one */
+    uint64_t word;    /* bits[w] without the bits already returned */
+    int all;          /* >= 0: every policy from here up to n (no bitset) */
+    int n;
+} aa__cands;
+
+/* The request values the index reads: the built-in fields as conditions
+ * see them and their hashes, each valid when its bit (1 << field) is set
+ * in `have` / `hashed`; the others are read from req when needed. */
+typedef struct aa__index_req {
+    const aa_request *req;
+    unsigned have, hashed;
+    const char *fields[AA__F_COUNT];
+    size_t field_len[AA__F_COUNT];
+    uint64_t hash[AA__F_COUNT];
+} aa__index_req;
+
+/* Marks in `bits` (the decision's scratch, grown when needed) the policies
+ * of `ix` with an atom that holds for the request, and returns the walk
+ * over the candidates. Without memory for the bitset every policy is a
+ * candidate (slower, the same outcome). */
+aa__cands aa__cands_collect(const aa__atom_index *ix, aa__index_req *r,
+                            aa__bitset *bits);
+
+/* The next candidate, or -1 at the end. */
+static inline int aa__cands_next(aa__cands *c) {
+    if (c->all >= 0)
+        return c->all < c->n ? c->all++ : -1;
+    int a = c->ai < c->nalways ? c->always[c->ai] : INT_MAX;
+    while (!c->word && c->w + 1 < c->hi)
+        c->word = c->bits[++c->w];
+    int b =
+        c->word ? (int)(c->w * 64 + (size_t)__builtin_ctzll(c->word)) : INT_MAX;
+    if (a == INT_MAX && b == INT_MAX)
+        return -1;
+    if (a < b) {
+        c->ai++;
+        return a;
+    }
+    c->word &= c->word - 1;
+    return b;
+}
+
+/* How many candidates the walk gives in all (for the trace). */
+size_t aa__cands_count(const aa__cands *c);
 
 #endif /* AA_ENGINE_INDEX_H */

@@ -143,6 +143,55 @@ bool aa__expr_pins(const aa__expr *e, aa__field f, const char *const **vals,
 bool aa__expr_meta_pin(const aa__expr *e, const char **key, size_t *keylen,
                        const char *const **vals, size_t *n);
 
+/* ---- indexing by atoms ----
+ *
+ * An atom is one test of a request value (a built-in field, or the first
+ * metadata entry with a key) against a constant that an index can answer
+ * without evaluating anything. It "holds" for a request when:
+ *   EQ      the value is not null and equal to the constant (a string, a
+ *           bool, or a number: `==` meaning, so 1 == 1.0);
+ *   PREFIX, SUFFIX  the value is a string that starts / ends with it;
+ *   LT, GT, LE, GE  the value is not null and either of another kind than
+ *           the constant (a number or a string: ordering them is an
+ *           evaluation error) or `value OP constant` is true.
+ * A missing metadata entry, a string entry without a string, and a list
+ * entry without items are null. Built-in fields are strings ("" when the
+ * request has none). */
+typedef enum {
+    AA__ATOM_EQ = 0,
+    AA__ATOM_PREFIX,
+    AA__ATOM_SUFFIX,
+    AA__ATOM_LT,
+    AA__ATOM_GT,
+    AA__ATOM_LE,
+    AA__ATOM_GE
+} aa__atom_op;
+
+typedef struct aa__atom {
+    aa__atom_op op;
+    int field;       /* a built-in field slot, or -1: metadata */
+    const char *key; /* the metadata key (not NUL-terminated), field < 0 */
+    size_t keylen;
+    aa__value value; /* the constant; strings live as long as the condition */
+} aa__atom;
+
+/* A filter of the condition: atoms such that the condition can be true,
+ * or raise an evaluation error, only for a request for which one of them
+ * holds; so a caller may skip it for every other request without changing
+ * any outcome, errors included. Found through `and` (a conjunct reached
+ * only after conjuncts that cannot fail), `or` (every operand's), `not`
+ * (what makes the operand false: `!=`, `not in`), comparisons of a field
+ * or metadata value with a constant (`==`, `in [...]`, `starts_with`,
+ * `ends_with`, `< > <= >=`) and constants; among the conjuncts of an `and`
+ * the most selective one is taken (equality, then prefix and suffix, then
+ * thresholds, fewest atoms). Returns the number of atoms written at out
+ * (out may be NULL to count them; 0: the condition is never true and
+ * never fails), or -1 when there is no filter (the condition must be
+ * evaluated for every request; an empty condition has none). *cost (when
+ * not NULL) gets its cost: 1 per equality, 2 per prefix or suffix, 16 per
+ * threshold atom (they hold for many values). */
+long aa__expr_filter(const aa__expr *e, aa__atom *out, double *cost);
+
 /* The value of the first metadata entry with key[0, klen) when it is a
  * string (what a condition reads as `metadata.<key>`), else NULL. */
 const char *aa__meta_string(const aa_meta *meta, size_t n, const char *key,

@@ -1119,6 +1119,250 @@ static void compute_meta_pin(aa__expr *e, const char **space) {
     }
 }
 
+/* ---- filters: what a condition needs of a request ------------------------
+ *
+ * A filter of node n for a truth value is a set of atoms such that n can
+ * evaluate to that value, or raise an evaluation error, only when one of
+ * the atoms holds for the request (expr.h). "No filter" (every request may
+ * need n) is FILT_NONE. score() measures a filter without writing it, so
+ * that a conjunction can pick its most selective conjunct; emit() writes
+ * the chosen one. Both are linear in the subtree, and emit() calls score()
+ * on the children it chooses among, so the whole is O(nodes * depth).
+ */
+
+#define FILT_NONE (-1.0)
+
+/* The value side and the constant side of comparison n, when it compares
+ * a built-in field or a metadata value with a constant; *flipped when the
+ * constant is on the left. */
+static bool cmp_sides(const aa__expr *e, const node *n, const node **val,
+                      const node **cst, bool *flipped) {
+    if (n->op == OP_MATCHES)
+        return false;
+    const node *l = &e->nodes[n->a], *r = &e->nodes[n->b];
+    bool lv = l->kind == N_FIELD || l->kind == N_META;
+    bool rv = r->kind == N_FIELD || r->kind == N_META;
+    if (lv && r->kind == N_CONST) {
+        *val = l, *cst = r, *flipped = false;
+        return true;
+    }
+    if (rv && l->kind == N_CONST) {
+        *val = r, *cst = l, *flipped = true;
+        return true;
+    }
+    return false;
+}
+
+/* A constant an equality atom can hold: string, bool, or a number that
+ * equals itself. */
+static bool eq_constant(const aa__value *v) {
+    return v->type == AA__V_STR || v->type == AA__V_BOOL ||
+           (v->type == AA__V_NUM && v->u.n == v->u.n);
+}
+
+static void atom_at(const node *val, aa__atom_op op, const aa__value *c,
+                    aa__atom *out) {
+    out->op = op;
+    if (val->kind == N_FIELD) {
+        out->field = (int)val->a;
+        out->key = NULL;
+        out->keylen = 0;
+    } else {
+        out->field = -1;
+        out->key = val->v.u.s.p;
+        out->keylen = val->v.u.s.len;
+    }
+    out->value = *c;
+}
+
+/* The atoms of comparison n for truth value `want` (written at out when
+ * not NULL): their number, or -1 for no filter. */
+static long cmp_atoms(const aa__expr *e, const node *n, bool want,
+                      aa__atom *out) {
+    const node *val, *cst;
+    bool flipped;
+    if (!cmp_sides(e, n, &val, &cst, &flipped))
+        return -1;
+    const aa__value *c = &cst->v;
+    int op = n->op;
+    if (!want) { /* only `!=` and `not in` are false on few values */
+        if (op == OP_NE)
+            op = OP_EQ;
+        else if (op == OP_NOTIN)
+            op = OP_IN;
+        else
+            return -1;
+    }
+    switch (op) {
+    case OP_EQ:
+        if (!eq_constant(c))
+            return -1;
+        if (out)
+            atom_at(val, AA__ATOM_EQ, c, out);
+        return 1;
+    case OP_IN: /* `value in [constants]`: equal to one of them */
+        if (flipped || c->type != AA__V_LIST)
+            return -1;
+        for (size_t i = 0; i < c->u.list.n; i++)
+            if (!eq_constant(&c->u.list.items[i]))
+                return -1;
+        for (size_t i = 0; out && i < c->u.list.n; i++)
+            atom_at(val, AA__ATOM_EQ, &c->u.list.items[i], &out[i]);
+        return (long)c->u.list.n;
+    case OP_STARTS:
+    case OP_ENDS:
+        if (flipped)
+            return -1;
+        if (c->type != AA__V_STR)
+            return 0; /* false for every request */
+        if (out)
+            atom_at(val, op == OP_STARTS ? AA__ATOM_PREFIX : AA__ATOM_SUFFIX, c,
+                    out);
+        return 1;
+    case OP_LT:
+    case OP_GT:
+    case OP_LE:
+    case OP_GE: {
+        if (c->type != AA__V_STR && !(c->type == AA__V_NUM && c->u.n == c->u.n))
+            return -1;
+        static const aa__atom_op direct[] = {[OP_LT] = AA__ATOM_LT,
+                                             [OP_GT] = AA__ATOM_GT,
+                                             [OP_LE] = AA__ATOM_LE,
+                                             [OP_GE] = AA__ATOM_GE};
+        static const aa__atom_op mirror[] = {[OP_LT] = AA__ATOM_GT,
+                                             [OP_GT] = AA__ATOM_LT,
+                                             [OP_LE] = AA__ATOM_GE,
+                                             [OP_GE] = AA__ATOM_LE};
+        if (out)
+            atom_at(val, flipped ? mirror[op] : direct[op], c, out);
+        return 1;
+    }
+    default:
+        return -1;
+    }
+}
+
+static double atom_cost(aa__atom_op op) {
+    return op == AA__ATOM_EQ                                ? 1.0
+           : op == AA__ATOM_PREFIX || op == AA__ATOM_SUFFIX ? 2.0
+                                                            : 16.0;
+}
+
+/* Whether node n, as an operand of `and` (want true) or `or` (want
+ * false), chains: its filter is one of its operands'. */
+static bool chains(const node *n, bool want) {
+    return (n->kind == N_AND && want) || (n->kind == N_OR && !want);
+}
+
+/* The cost of n's filter for `want` (FILT_NONE: no filter); *count gets
+ * its number of atoms. */
+static double score(const aa__expr *e, const node *n, bool want,
+                    size_t *count) {
+    *count = 0;
+    switch (n->kind) {
+    case N_NOT:
+        return score(e, &e->nodes[n->a], !want, count);
+    case N_CONST:
+        return aa__value_truthy(&n->v) == want ? FILT_NONE : 0.0;
+    case N_CMP: {
+        long k = cmp_atoms(e, n, want, NULL);
+        if (k < 0)
+            return FILT_NONE;
+        *count = (size_t)k;
+        if (k == 0)
+            return 0.0;
+        if (n->op == OP_IN || n->op == OP_NOTIN)
+            return (double)k * atom_cost(AA__ATOM_EQ);
+        aa__atom a; /* one atom of one kind */
+        cmp_atoms(e, n, want, &a);
+        return atom_cost(a.op);
+    }
+    case N_AND:
+    case N_OR:
+        break;
+    default:
+        return FILT_NONE;
+    }
+    if (chains(n, want)) { /* the best operand reached without an error */
+        double best = FILT_NONE;
+        for (uint32_t i = 0; i < n->b; i++) {
+            const node *k = &e->nodes[e->kids[n->a + i]];
+            size_t c;
+            double s = score(e, k, want, &c);
+            if (s >= 0 && (best < 0 || s < best)) {
+                best = s;
+                *count = c;
+            }
+            if (k->can_err)
+                break; /* a later operand could hide this one's error */
+        }
+        return best;
+    }
+    double total = 0; /* every operand may decide: the union */
+    for (uint32_t i = 0; i < n->b; i++) {
+        size_t c;
+        double s = score(e, &e->nodes[e->kids[n->a + i]], want, &c);
+        if (s < 0)
+            return FILT_NONE;
+        total += s;
+        *count += c;
+    }
+    return total;
+}
+
+/* Writes n's filter for `want` (which score() found) at out; returns the
+ * number written. */
+static size_t emit(const aa__expr *e, const node *n, bool want, aa__atom *out) {
+    size_t c;
+    switch (n->kind) {
+    case N_NOT:
+        return emit(e, &e->nodes[n->a], !want, out);
+    case N_CMP: {
+        long k = cmp_atoms(e, n, want, out);
+        return k > 0 ? (size_t)k : 0;
+    }
+    case N_AND:
+    case N_OR:
+        break;
+    default:
+        return 0;
+    }
+    if (chains(n, want)) {
+        double best = FILT_NONE;
+        const node *pick = NULL;
+        for (uint32_t i = 0; i < n->b; i++) {
+            const node *k = &e->nodes[e->kids[n->a + i]];
+            double s = score(e, k, want, &c);
+            if (s >= 0 && (best < 0 || s < best)) {
+                best = s;
+                pick = k;
+            }
+            if (k->can_err)
+                break;
+        }
+        return pick ? emit(e, pick, want, out) : 0;
+    }
+    size_t total = 0;
+    for (uint32_t i = 0; i < n->b; i++)
+        total += emit(e, &e->nodes[e->kids[n->a + i]], want, out + total);
+    return total;
+}
+
+long aa__expr_filter(const aa__expr *e, aa__atom *out, double *cost) {
+    if (!e || e->empty)
+        return -1;
+    const node *root = &e->nodes[e->root];
+    size_t count;
+    double s = score(e, root, true, &count);
+    if (s < 0)
+        return -1;
+    if (cost)
+        *cost = s;
+    if (out)
+        emit(e, root, true, out);
+    return (long)count;
+}
+
 /* ---- compile ------------------------------------------------------------ */
 
 static size_t align_up(size_t n, size_t a) {

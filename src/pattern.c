@@ -185,14 +185,14 @@ void aa__pattern_init(aa__pattern *p, const char *text) {
 bool aa__pattern_match(const aa__pattern *p, const char *s, size_t n) {
     switch (p->kind) {
     case AA__PAT_EXACT:
-        return n == p->litlen && memcmp(s, p->lit, n) == 0;
+        return n == p->litlen && aa__mem_eq(s, p->lit, n);
     case AA__PAT_ANY:
         return true;
     case AA__PAT_PREFIX:
-        return n >= p->litlen && memcmp(s, p->lit, p->litlen) == 0;
+        return n >= p->litlen && aa__mem_eq(s, p->lit, p->litlen);
     case AA__PAT_SUFFIX:
         return n >= p->litlen &&
-               memcmp(s + n - p->litlen, p->lit, p->litlen) == 0;
+               aa__mem_eq(s + n - p->litlen, p->lit, p->litlen);
     case AA__PAT_GLOB:
         return aa__glob_match(p->text, p->len, s, n);
     }

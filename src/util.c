@@ -280,9 +280,18 @@ uint64_t aa__hash(const char *s, size_t n) {
         s += 8;
         n -= 8;
     }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, s, n);
+    if (n) { /* the last 1-7 bytes, by fixed-size loads (no memcpy call) */
+        uint64_t w;
+        if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            w = (uint64_t)a << 32 | b;
+        } else {
+            w = (uint64_t)(unsigned char)s[0] << 16 |
+                (uint64_t)(unsigned char)s[n / 2] << 8 |
+                (unsigned char)s[n - 1];
+        }
         h = (h ^ w) * k;
         h ^= h >> 29;
     }
@@ -379,7 +388,7 @@ void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
     while (m->slots[j].key) {
         const aa__map_slot *s = &m->slots[j];
         if (s->hash == h && s->keylen == keylen &&
-            memcmp(s->key, key, keylen) == 0)
+            aa__mem_eq(s->key, key, keylen))
             return s->value;
         j = (j + 1) & (m->cap - 1);
     }
@@ -540,21 +549,37 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]) {
 }
 
 /* One pass over a NUL-terminated string (NULL is fine). A sequence cut by
- * the NUL fails at the NUL, before any byte past it is read. */
-static bool utf8_str(const char *s) {
+ * the NUL fails at the NUL, before any byte past it is read. Stores the
+ * length in *len (when not NULL) of a string that passes. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline bool
+utf8_str_len(const char *s, size_t *len) {
     const unsigned char *u = (const unsigned char *)s;
     if (!u)
         return true;
     for (;;) {
-        while (*u && *u < 0x80)
+        while ((signed char)*u > 0) /* ASCII, not NUL: one test a byte */
             u++;
-        if (!*u)
+        if (!*u) {
+            if (len)
+                *len = (size_t)(u - (const unsigned char *)s);
             return true;
+        }
         size_t k = aa__utf8_decode((const char *)u, 4, NULL);
         if (!k)
             return false;
         u += k;
     }
+}
+
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline bool
+utf8_str(const char *s) {
+    return utf8_str_len(s, NULL);
 }
 
 /* A metadata value: a string, or a list whose string items are UTF-8. */
@@ -570,18 +595,25 @@ static bool utf8_value(const aa_meta *m) {
 }
 
 const char *aa__request_bad_utf8(const aa_request *req, char buf[96]) {
-    const struct {
-        const char *name, *value;
-    } f[] = {{"'agent'", req->agent},
-             {"'user'", req->user},
-             {"'action'", req->action},
-             {"'resource'", req->resource},
-             {"'scope'", req->scope},
-             {"'session_id'", req->session_id},
-             {"'target_agent'", req->target_agent}};
-    for (size_t i = 0; i < AA__ARRAY_LEN(f); i++)
-        if (!utf8_str(f[i].value))
-            return f[i].name;
+    return aa__request_bad_utf8_len(req, buf, NULL, NULL);
+}
+
+const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
+                                     size_t *agent_len, size_t *action_len) {
+    if (!utf8_str_len(req->agent, agent_len))
+        return "'agent'";
+    if (!utf8_str(req->user))
+        return "'user'";
+    if (!utf8_str_len(req->action, action_len))
+        return "'action'";
+    if (!utf8_str(req->resource))
+        return "'resource'";
+    if (!utf8_str(req->scope))
+        return "'scope'";
+    if (!utf8_str(req->session_id))
+        return "'session_id'";
+    if (!utf8_str(req->target_agent))
+        return "'target_agent'";
     for (size_t i = 0; req->metadata && i < req->metadata_count; i++) {
         const aa_meta *m = &req->metadata[i];
         if (!utf8_str(m->key)) {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__GNUC__)
 #define AA__PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -84,6 +85,34 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n);
 
 /* 64-bit FNV-1a variant, fast on short keys. */
 uint64_t aa__hash(const char *s, size_t n);
+
+/* Whether a[0, n) equals b[0, n): short keys (names, actions) by a few
+ * fixed-size loads, without a call; longer ones by memcmp. */
+static inline bool aa__mem_eq(const char *a, const char *b, size_t n) {
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, b0, a1, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, n) == 0;
+}
 
 typedef struct aa__map_slot {
     const char *key; /* borrowed: must outlive the map */
@@ -160,6 +189,10 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]);
  * values and list items) is well-formed UTF-8; otherwise names the first
  * field that is not, e.g. "'user'" or "metadata 'note'" (in buf). */
 const char *aa__request_bad_utf8(const aa_request *req, char buf[96]);
+/* The same, storing strlen(agent) and strlen(action) (when the pointers
+ * are not NULL and those strings pass: the check reads them anyway). */
+const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
+                                     size_t *agent_len, size_t *action_len);
 
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);
