@@ -677,16 +677,6 @@ static void copy_id(char dst[37], const PGresult *r, int row, int col) {
     snprintf(dst, 37, "%s", pq.getvalue(r, row, col));
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A bytea column in text form ("\x" hex) decoded into a new allocation. */
 static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
     const char *t = pq.getvalue(r, row, col);
@@ -698,7 +688,7 @@ static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(t[2 + 2 * i]), lo = hexval(t[3 + 2 * i]);
+        int hi = aa__hex_digit(t[2 + 2 * i]), lo = aa__hex_digit(t[3 + 2 * i]);
         out[i] = (char)((hi < 0 || lo < 0) ? 0 : hi * 16 + lo);
     }
     out[n] = 0;
