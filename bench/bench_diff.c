@@ -11,41 +11,15 @@
  * Usage: bench_diff [--quick]
  *        bench_diff --write DIR   (writes DIR/old.yaml and DIR/new.yaml)
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent_auth.h"
+#include "textbuf.h"
 
 #define TARGET_S 2.0
-
-typedef struct text {
-    char *p;
-    size_t len, cap;
-} text;
-
-static void putf(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void putf(text *t, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (t->len + (size_t)n + 1 > t->cap) {
-        while (t->len + (size_t)n + 1 > t->cap)
-            t->cap = t->cap ? t->cap * 2 : 1 << 16;
-        t->p = realloc(t->p, t->cap);
-        if (!t->p) {
-            perror("realloc");
-            exit(1);
-        }
-    }
-    memcpy(t->p + t->len, buf, (size_t)n + 1);
-    t->len += (size_t)n;
-}
 
 /* The policy; `edited` makes the lightly edited copy. */
 static void generate(text *t, int edited) {

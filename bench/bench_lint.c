@@ -11,7 +11,6 @@
  *
  * Usage: bench_lint [--quick] [--write FILE]   (--write: save the policy)
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,32 +18,7 @@
 #include <time.h>
 
 #include "agent_auth.h"
-
-typedef struct text {
-    char *p;
-    size_t len, cap;
-} text;
-
-static void putf(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void putf(text *t, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    if (t->len + (size_t)n + 1 > t->cap) {
-        while (t->len + (size_t)n + 1 > t->cap)
-            t->cap = t->cap ? t->cap * 2 : 1 << 20;
-        t->p = realloc(t->p, t->cap);
-        if (!t->p) {
-            perror("realloc");
-            exit(1);
-        }
-    }
-    memcpy(t->p + t->len, buf, (size_t)n + 1);
-    t->len += (size_t)n;
-}
+#include "textbuf.h"
 
 #define NROLES    120
 #define NPROFILES 1000

@@ -8,46 +8,15 @@
  *
  * Usage: bench_load [path/to/enterprise.yaml]
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "agent_auth.h"
+#include "textbuf.h"
 
 #define RUNS 5
-
-typedef struct text {
-    char *p;
-    size_t len, cap;
-} text;
-
-static void put(text *t, const char *s, size_t n) {
-    if (t->len + n + 1 > t->cap) {
-        while (t->len + n + 1 > t->cap)
-            t->cap = t->cap ? t->cap * 2 : 1 << 16;
-        t->p = realloc(t->p, t->cap);
-        if (!t->p) {
-            perror("realloc");
-            exit(1);
-        }
-    }
-    memcpy(t->p + t->len, s, n);
-    t->len += n;
-    t->p[t->len] = 0;
-}
-
-static void putf(text *t, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void putf(text *t, const char *fmt, ...) {
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    put(t, buf, (size_t)n);
-}
 
 static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");

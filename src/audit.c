@@ -568,9 +568,12 @@ static int lock_current(aa__audit *a, struct stat *st, aa_error *err) {
     }
 }
 
-int aa__audit_write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
+/* Writes iov[0, cnt) whole: 0, or an errno value with *done the bytes that
+ * were written before the failure. */
+static int writev_all(int fd, struct iovec *iov, int cnt, size_t *done) {
+    *done = 0;
+    while (cnt > 0) {
+        ssize_t w = writev(fd, iov, cnt);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -578,10 +581,27 @@ int aa__audit_write_all(int fd, const char *p, size_t n) {
         }
         if (w == 0)
             return ENOSPC;
-        p += w;
-        n -= (size_t)w;
+        *done += (size_t)w;
+        size_t left = (size_t)w;
+        while (cnt > 0 && left >= iov->iov_len) {
+            left -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + left;
+            iov->iov_len -= left;
+        }
     }
     return 0;
+}
+
+int aa__audit_write_all(int fd, const char *p, size_t n) {
+    if (n == 0)
+        return 0;
+    struct iovec iov = {.iov_base = (void *)p, .iov_len = n};
+    size_t done;
+    return writev_all(fd, &iov, 1, &done);
 }
 
 /* ---- building a line ------------------------------------------------------
@@ -767,34 +787,6 @@ static bool seal_line(aa__audit_line *l, const char *prev) {
 static char *line_of(aa__audit_line *l, size_t *len) {
     *len = l->text.len - 2;
     return l->text.data + 1;
-}
-
-/* Writes iov[0, cnt) whole: 0, or an errno value with *done the bytes that
- * were written before the failure. */
-static int writev_all(int fd, struct iovec *iov, int cnt, size_t *done) {
-    *done = 0;
-    while (cnt > 0) {
-        ssize_t w = writev(fd, iov, cnt);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (w == 0)
-            return ENOSPC;
-        *done += (size_t)w;
-        size_t left = (size_t)w;
-        while (cnt > 0 && left >= iov->iov_len) {
-            left -= iov->iov_len;
-            iov++;
-            cnt--;
-        }
-        if (cnt > 0) {
-            iov->iov_base = (char *)iov->iov_base + left;
-            iov->iov_len -= left;
-        }
-    }
-    return 0;
 }
 
 /* Releases the file lock the leader holds. */

@@ -230,4 +230,8 @@ void aa__expr_each_escape(const aa__expr *e, aa__expr_escape_fn fn, void *ud);
 /* Truthiness: null, false, 0, "" and [] are false. */
 bool aa__value_truthy(const aa__value *v);
 
+/* Structural equality of two values: same type, same number, same bytes,
+ * same items in the same order. */
+bool aa__value_equal(const aa__value *a, const aa__value *b);
+
 #endif /* AA_EXPR_H */

@@ -645,30 +645,6 @@ bool aa__cond_never_error(const aa__cond_facts *f) {
 
 /* Structural equality of two compiled sub-expressions (same outcome on
  * every request). */
-static bool value_eq(const aa__value *a, const aa__value *b) {
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case AA__V_NULL:
-        return true;
-    case AA__V_BOOL:
-        return a->u.b == b->u.b;
-    case AA__V_NUM:
-        return a->u.n == b->u.n;
-    case AA__V_STR:
-        return a->u.s.len == b->u.s.len &&
-               (a->u.s.len == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0);
-    case AA__V_LIST:
-        if (a->u.list.n != b->u.list.n)
-            return false;
-        for (size_t i = 0; i < a->u.list.n; i++)
-            if (!value_eq(&a->u.list.items[i], &b->u.list.items[i]))
-                return false;
-        return true;
-    }
-    return false;
-}
-
 static bool node_eq(const aa__expr *ea, uint32_t ia, const aa__expr *eb,
                     uint32_t ib) {
     const node *a = &ea->nodes[ia], *b = &eb->nodes[ib];
@@ -677,7 +653,7 @@ static bool node_eq(const aa__expr *ea, uint32_t ia, const aa__expr *eb,
     switch (a->kind) {
     case N_CONST:
     case N_META:
-        return value_eq(&a->v, &b->v);
+        return aa__value_equal(&a->v, &b->v);
     case N_FIELD:
         return a->a == b->a;
     case N_NOPATH:
@@ -686,7 +662,7 @@ static bool node_eq(const aa__expr *ea, uint32_t ia, const aa__expr *eb,
         return node_eq(ea, a->a, eb, b->a);
     case N_CMP:
         if (a->op == OP_MATCHES)
-            return value_eq(&a->v, &b->v) && node_eq(ea, a->a, eb, b->a);
+            return aa__value_equal(&a->v, &b->v) && node_eq(ea, a->a, eb, b->a);
         return node_eq(ea, a->a, eb, b->a) && node_eq(ea, a->b, eb, b->b);
     default: /* N_LIST, N_AND, N_OR */
         if (a->b != b->b)

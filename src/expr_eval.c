@@ -58,6 +58,31 @@ bool aa__value_truthy(const aa__value *v) {
     }
 }
 
+bool aa__value_equal(const aa__value *a, const aa__value *b) {
+    if (a->type != b->type)
+        return false;
+    switch (a->type) {
+    case AA__V_NULL:
+        return true;
+    case AA__V_BOOL:
+        return a->u.b == b->u.b;
+    case AA__V_NUM:
+        return a->u.n == b->u.n;
+    case AA__V_STR:
+        /* An empty string may have no bytes at all (p NULL). */
+        return a->u.s.len == b->u.s.len &&
+               (a->u.s.len == 0 || memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0);
+    case AA__V_LIST:
+        if (a->u.list.n != b->u.list.n)
+            return false;
+        for (size_t i = 0; i < a->u.list.n; i++)
+            if (!aa__value_equal(&a->u.list.items[i], &b->u.list.items[i]))
+                return false;
+        return true;
+    }
+    return false;
+}
+
 /* A value during evaluation: a list is constant (v.u.list.items), a list
  * node whose elements are evaluated when needed (dyn), or a request
  * metadata list read in place (meta): evaluation never copies a list.

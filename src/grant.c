@@ -79,3 +79,28 @@ bool aa__session_copy_into(const aa_session *from, aa_session *to, char *buf,
     to->scope = dst[2];
     return true;
 }
+
+bool aa__grant_actions_pack(const aa_delegation *d, aa__buf *b) {
+    for (size_t i = 0; i < d->action_count; i++) {
+        const char *a = d->actions[i] ? d->actions[i] : "";
+        aa__buf_append(b, a, strlen(a) + 1);
+    }
+    return !b->oom;
+}
+
+bool aa__grant_actions_unpack(const char *blob, size_t len, aa_delegation *d) {
+    size_t count = 0;
+    for (size_t i = 0; i < len; i++)
+        count += blob[i] == 0;
+    d->actions = calloc(count ? count : 1, sizeof *d->actions);
+    bool ok = d->actions != NULL;
+    for (size_t i = 0, k = 0; ok && k < count; k++) {
+        size_t l = strlen(blob + i);
+        d->actions[k] = strdup(blob + i);
+        if (!d->actions[k])
+            ok = false;
+        d->action_count = k + 1;
+        i += l + 1;
+    }
+    return ok;
+}

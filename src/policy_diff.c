@@ -1063,38 +1063,15 @@ static void diff_metadata(dctx *c) {
 
 /* ---- variables ---------------------------------------------------------- */
 
-static bool value_same(const aa__value *a, const aa__value *b) {
-    if (a->type != b->type)
-        return false;
-    switch (a->type) {
-    case AA__V_NULL:
-        return true;
-    case AA__V_BOOL:
-        return a->u.b == b->u.b;
-    case AA__V_NUM:
-        return a->u.n == b->u.n;
-    case AA__V_STR:
-        return a->u.s.len == b->u.s.len &&
-               memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
-    case AA__V_LIST:
-        if (a->u.list.n != b->u.list.n)
-            return false;
-        for (size_t i = 0; i < a->u.list.n; i++)
-            if (!value_same(&a->u.list.items[i], &b->u.list.items[i]))
-                return false;
-        return true;
-    }
-    return false;
-}
-
 static bool variables_same(const aa_policy *a, const aa_policy *b) {
     if (a->nvariables != b->nvariables)
         return false;
     for (size_t i = 0; i < a->nvariables; i++) {
         bool found = false;
         for (size_t j = 0; j < b->nvariables && !found; j++)
-            found = strcmp(a->variables[i].name, b->variables[j].name) == 0 &&
-                    value_same(&a->variables[i].value, &b->variables[j].value);
+            found =
+                strcmp(a->variables[i].name, b->variables[j].name) == 0 &&
+                aa__value_equal(&a->variables[i].value, &b->variables[j].value);
         if (!found)
             return false;
     }

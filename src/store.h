@@ -100,6 +100,14 @@ char *aa__pair_key(const char *agent, const char *user, char *buf,
 bool aa__session_copy_into(const aa_session *from, aa_session *to, char *buf,
                            size_t cap);
 
+/* A grant's action patterns as the stores keep them: each pattern followed
+ * by a NUL, appended to b. False when out of memory. */
+bool aa__grant_actions_pack(const aa_delegation *d, aa__buf *b);
+/* The reverse: sets d->actions and d->action_count from the len bytes at
+ * blob. False when out of memory; what was set is then freed by
+ * aa_delegation_clear. */
+bool aa__grant_actions_unpack(const char *blob, size_t len, aa_delegation *d);
+
 /* Every store implementation starts with this. */
 struct aa_store {
     const aa__store_ops *ops;

@@ -213,6 +213,48 @@ bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
     return buf && session_lookup(c, id, gen, found, out, buf, cap);
 }
 
+bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
+                              int64_t now, aa_session *out, int *status) {
+    bool found;
+    if (!aa__cache_session_get(c, id, gen, &found, out))
+        return false;
+    if (!found) {
+        *status = AA_ENOTFOUND;
+        return true;
+    }
+    if (out->status != AA_GRANT_ACTIVE || now < out->expires_at) {
+        *status = AA_OK;
+        return true;
+    }
+    aa_session_clear(out); /* expired: the store marks it */
+    return false;
+}
+
+int aa__store_session_get_into(aa_store *s, aa__cache *c, const char *id,
+                               int64_t now, aa_session *out, char *buf,
+                               size_t cap, aa_error *err) {
+    if (!id || !out || !buf)
+        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
+    if (c) {
+        bool found;
+        if (aa__cache_session_get_into(c, id, aa__cache_gen(c), &found, out,
+                                       buf, cap)) {
+            if (!found)
+                return AA_ENOTFOUND;
+            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
+                return AA_OK;
+        }
+    }
+    /* Not in memory, or expired since it was cached: the full read. */
+    aa_session full;
+    int rc = s->ops->session_get(s, id, now, &full, err);
+    if (rc != AA_OK)
+        return rc;
+    rc = aa__session_copy_into(&full, out, buf, cap) ? AA_OK : AA_ELIMIT;
+    aa_session_clear(&full);
+    return rc;
+}
+
 /* Makes room: at the limit, the whole shard goes (cheap, and rare). */
 static void make_room(shard *sh) {
     if (sh->sessions.count + sh->delegs.count >= MAX_ENTRIES / NSHARDS)

@@ -46,6 +46,19 @@ bool aa__cache_session_get(aa__cache *c, const char *id, uint64_t gen,
 bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
                                 bool *found, aa_session *out, char *buf,
                                 size_t cap);
+/* The cached answer a store's session_get gives without reading: true
+ * when there is one, *status then AA_OK (*out filled, live or no longer
+ * active) or AA_ENOTFOUND. False when the store must be read (*out left
+ * zeroed), which includes an active session cached but since expired by
+ * the clock, so that the read marks it. */
+bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
+                              int64_t now, aa_session *out, int *status);
+/* A store's session_get_into: from cache c (NULL: the store has none in
+ * use now) when it answers and the session did not expire since, else
+ * s->ops->session_get with the strings copied into buf. */
+int aa__store_session_get_into(aa_store *s, aa__cache *c, const char *id,
+                               int64_t now, aa_session *out, char *buf,
+                               size_t cap, aa_error *err);
 /* Remembers what the store said (s NULL: no such session). */
 void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
                            const aa_session *s);

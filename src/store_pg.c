@@ -677,16 +677,6 @@ static void copy_id(char dst[37], const PGresult *r, int row, int col) {
     snprintf(dst, 37, "%s", pq.getvalue(r, row, col));
 }
 
-static int hexval(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* A bytea column in text form ("\x" hex) decoded into a new allocation. */
 static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
     const char *t = pq.getvalue(r, row, col);
@@ -698,7 +688,7 @@ static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
     if (!out)
         return NULL;
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(t[2 + 2 * i]), lo = hexval(t[3 + 2 * i]);
+        int hi = aa__hex_digit(t[2 + 2 * i]), lo = aa__hex_digit(t[3 + 2 * i]);
         out[i] = (char)((hi < 0 || lo < 0) ? 0 : hi * 16 + lo);
     }
     out[n] = 0;
@@ -709,19 +699,19 @@ static char *col_bytea(const PGresult *r, int row, int col, size_t *len) {
 /* The patterns of a grant as bytea hex text: each followed by a NUL. */
 static char *pack_actions(const aa_delegation *d) {
     static const char hex[] = "0123456789abcdef";
-    aa__buf b;
+    aa__buf raw, b;
+    aa__buf_init(&raw);
     aa__buf_init(&b);
+    bool ok = aa__grant_actions_pack(d, &raw);
     aa__buf_puts(&b, "\\x");
-    for (size_t i = 0; i < d->action_count; i++) {
-        const char *a = d->actions[i] ? d->actions[i] : "";
-        for (size_t k = 0; k <= strlen(a); k++) {
-            unsigned char c = (unsigned char)a[k];
-            aa__buf_putc(&b, hex[c >> 4]);
-            aa__buf_putc(&b, hex[c & 15]);
-        }
+    for (size_t i = 0; ok && i < raw.len; i++) {
+        unsigned char c = (unsigned char)raw.data[i];
+        aa__buf_putc(&b, hex[c >> 4]);
+        aa__buf_putc(&b, hex[c & 15]);
     }
     aa__buf_putc(&b, 0);
-    if (b.oom) {
+    aa__buf_free(&raw);
+    if (!ok || b.oom) {
         aa__buf_free(&b);
         return NULL;
     }
@@ -814,18 +804,11 @@ static int pg_session_get(aa_store *base, const char *id, int64_t now,
     memset(out, 0, sizeof *out);
     bool cached = use_cache(s);
     uint64_t gen = cached ? aa__cache_gen(s->cache) : 0;
-    if (cached) {
-        bool found;
-        if (aa__cache_session_get(s->cache, id, gen, &found, out)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-            aa_session_clear(out);
-            memset(out, 0, sizeof *out);
-        }
-    }
-    int status = session_read(s, id, now, out, err);
+    int status;
+    if (cached &&
+        aa__cache_session_answer(s->cache, id, gen, now, out, &status))
+        return status;
+    status = session_read(s, id, now, out, err);
     if (cached && (status == AA_OK || status == AA_ENOTFOUND) && use_cache(s))
         aa__cache_session_put(s->cache, id, gen, status == AA_OK ? out : NULL);
     if (status != AA_OK)
@@ -837,25 +820,8 @@ static int pg_session_get_into(aa_store *base, const char *id, int64_t now,
                                aa_session *out, char *buf, size_t cap,
                                aa_error *err) {
     pg_store *s = (pg_store *)base;
-    if (!id || !out || !buf)
-        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
-    if (use_cache(s)) {
-        bool found;
-        if (aa__cache_session_get_into(s->cache, id, aa__cache_gen(s->cache),
-                                       &found, out, buf, cap)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-        }
-    }
-    aa_session full;
-    int rc = pg_session_get(base, id, now, &full, err);
-    if (rc != AA_OK)
-        return rc;
-    rc = aa__session_copy_into(&full, out, buf, cap) ? AA_OK : AA_ELIMIT;
-    aa_session_clear(&full);
-    return rc;
+    return aa__store_session_get_into(base, use_cache(s) ? s->cache : NULL, id,
+                                      now, out, buf, cap, err);
 }
 
 static int revoke_row(pg_store *s, int q, const char *id, int64_t now,
@@ -922,19 +888,8 @@ static int delegation_from_row(const PGresult *r, int row, aa_delegation *out) {
     out->to_agent = col_dup(r, row, 2);
     size_t len = 0;
     char *blob = col_bytea(r, row, 3, &len);
-    size_t count = 0;
-    for (size_t i = 0; blob && i < len; i++)
-        count += blob[i] == 0;
-    out->actions = calloc(count ? count : 1, sizeof *out->actions);
-    int ok = blob && out->from_user && out->to_agent && out->actions;
-    for (size_t i = 0, k = 0; ok && k < count; k++) {
-        size_t l = strlen(blob + i);
-        out->actions[k] = strdup(blob + i);
-        if (!out->actions[k])
-            ok = 0;
-        out->action_count = k + 1;
-        i += l + 1;
-    }
+    bool ok = blob && out->from_user && out->to_agent &&
+              aa__grant_actions_unpack(blob, len, out);
     free(blob);
     out->granted_at = col_i64(r, row, 4);
     out->expires_at = col_i64(r, row, 5);

@@ -364,15 +364,6 @@ static int run(sq_conn *c, sqlite3_stmt *st, aa_error *err, const char *what) {
     return status;
 }
 
-/* The patterns of a grant as one blob: each followed by a NUL. */
-static int pack_actions(const aa_delegation *d, aa__buf *b) {
-    for (size_t i = 0; i < d->action_count; i++) {
-        const char *a = d->actions[i] ? d->actions[i] : "";
-        aa__buf_append(b, a, strlen(a) + 1);
-    }
-    return b->oom ? AA_ENOMEM : AA_OK;
-}
-
 /* ---- sessions ------------------------------------------------------------ */
 
 static int session_from_row(sqlite3_stmt *st, aa_session *out) {
@@ -446,19 +437,12 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
         return aa__fail(err, AA_EINVAL, "session_get: missing argument");
     memset(out, 0, sizeof *out);
     uint64_t gen = 0;
+    int status = AA_OK;
     if (s->cache) {
         gen = aa__cache_gen(s->cache);
-        bool found;
-        if (aa__cache_session_get(s->cache, id, gen, &found, out)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-            aa_session_clear(out); /* expired: mark it, below */
-            memset(out, 0, sizeof *out);
-        }
+        if (aa__cache_session_answer(s->cache, id, gen, now, out, &status))
+            return status;
     }
-    int status = AA_OK;
     bool wrote = false;
     sq_conn *c = conn_get(s);
     for (int attempt = 0; attempt < 2; attempt++) {
@@ -506,26 +490,8 @@ static int sq_session_get_into(aa_store *base, const char *id, int64_t now,
                                aa_session *out, char *buf, size_t cap,
                                aa_error *err) {
     sq_store *s = (sq_store *)base;
-    if (!id || !out || !buf)
-        return aa__fail(err, AA_EINVAL, "session_get: missing argument");
-    if (s->cache) {
-        bool found;
-        if (aa__cache_session_get_into(s->cache, id, aa__cache_gen(s->cache),
-                                       &found, out, buf, cap)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-        }
-    }
-    /* Not in memory, or expired since it was cached: the full read. */
-    aa_session full;
-    int rc = sq_session_get(base, id, now, &full, err);
-    if (rc != AA_OK)
-        return rc;
-    rc = aa__session_copy_into(&full, out, buf, cap) ? AA_OK : AA_ELIMIT;
-    aa_session_clear(&full);
-    return rc;
+    return aa__store_session_get_into(base, s->cache, id, now, out, buf, cap,
+                                      err);
 }
 
 static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
@@ -630,19 +596,8 @@ static int delegation_from_row(sqlite3_stmt *st, aa_delegation *out) {
     out->to_agent = col_dup(st, 2);
     const char *blob = sqlite3_column_blob(st, 3);
     size_t len = (size_t)sqlite3_column_bytes(st, 3);
-    size_t count = 0;
-    for (size_t i = 0; i < len; i++)
-        count += blob[i] == 0;
-    out->actions = calloc(count ? count : 1, sizeof *out->actions);
-    int ok = out->from_user && out->to_agent && out->actions;
-    for (size_t i = 0, k = 0; ok && k < count; k++) {
-        size_t l = strlen(blob + i);
-        out->actions[k] = strdup(blob + i);
-        if (!out->actions[k])
-            ok = 0;
-        out->action_count = k + 1;
-        i += l + 1;
-    }
+    bool ok = out->from_user && out->to_agent &&
+              aa__grant_actions_unpack(blob, len, out);
     out->granted_at = sqlite3_column_int64(st, 4);
     out->expires_at = sqlite3_column_int64(st, 5);
     out->reason = col_dup(st, 6);
@@ -662,7 +617,7 @@ static int sq_delegation_put(aa_store *base, const aa_delegation *d,
         return aa__fail(err, AA_EINVAL, "delegation_put: missing field");
     aa__buf acts;
     aa__buf_init(&acts);
-    if (pack_actions(d, &acts) != AA_OK) {
+    if (!aa__grant_actions_pack(d, &acts)) {
         aa__buf_free(&acts);
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }

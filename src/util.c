@@ -428,6 +428,16 @@ int aa__random(void *buf, size_t n) {
     return AA_OK;
 }
 
+int aa__hex_digit(int c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void aa__uuid4_format(const unsigned char random16[16], char out[37]) {
     unsigned char r[16];
     memcpy(r, random16, 16);

@@ -157,6 +157,12 @@ int aa__error_vadd(aa_error *err, aa_severity sev, int status, const char *file,
 /* Shorthand for an error without position. */
 int aa__fail(aa_error *err, int status, const char *fmt, ...) AA__PRINTF(3, 4);
 
+/* ---- characters -------------------------------------------------------- */
+
+/* The value of a digit 0-9, a-f or A-F (so of any base up to 16); -1 for
+ * any other character. */
+int aa__hex_digit(int c);
+
 /* ---- time and identifiers ---------------------------------------------- */
 
 int64_t aa__now_us(void);   /* CLOCK_REALTIME, microseconds */

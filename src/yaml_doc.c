@@ -582,16 +582,6 @@ static bool is_digit(int c) {
     return c >= '0' && c <= '9';
 }
 
-static int digit_value(int c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 99;
-}
-
 /* Accumulates digits of `base` (and '_') from s[0..n); false when a
  * character is not one. *any tells whether a digit was seen. */
 static bool accumulate(const char *s, size_t n, int base, uint64_t *v,
@@ -599,8 +589,8 @@ static bool accumulate(const char *s, size_t n, int base, uint64_t *v,
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '_')
             continue;
-        int d = digit_value((unsigned char)s[i]);
-        if (d >= base)
+        int d = aa__hex_digit((unsigned char)s[i]);
+        if (d < 0 || d >= base)
             return false;
         *any = true;
         if (__builtin_mul_overflow(*v, (uint64_t)base, v) ||
@@ -823,9 +813,11 @@ void aa__yscalar_resolve(const aa__ynode *n, aa__yscalar *out) {
 static bool all_digits(const char *s, const char *end, int base) {
     if (s == end)
         return false;
-    for (; s < end; s++)
-        if (digit_value((unsigned char)*s) >= base)
+    for (; s < end; s++) {
+        int d = aa__hex_digit((unsigned char)*s);
+        if (d < 0 || d >= base)
             return false;
+    }
     return true;
 }
 
