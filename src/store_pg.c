@@ -184,8 +184,8 @@ static const char *const create_sql[] = {
 static const char *const upgrade_1_sql[] = {
     "SELECT pg_advisory_xact_lock(hashtext('agent_auth schema ' || $1))",
     ANCHORS_TABLE,
-    "UPDATE @.meta SET value = '2' WHERE key = 'schema_version'"
-    " AND value = '1'",
+    ("UPDATE @.meta SET value = '2' WHERE key = 'schema_version'"
+     " AND value = '1'"),
 };
 
 #define SESS_COLS                                                              \
