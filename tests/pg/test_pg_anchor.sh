@@ -55,6 +55,20 @@ tail -n +3 full.jsonl >"$LOG"
 aa audit --verify
 expect_rc 1 "head deleted: verify fails"
 expect_err "head deleted or log replaced" "the database names the missing head"
+# the rest of the log written on: still caught (such a file is never anchored)
+decide 1
+aa audit --verify
+expect_rc 1 "head deleted, then written on: verify fails"
+expect_err "head deleted or log replaced" "written on: the database still names the missing head"
+# a log rewritten from scratch with a fresh chain (by a writer without the
+# database): its file alone verifies, the database tells
+rm "$LOG"
+"$AGENT_AUTH" --state sqlite:other.db check -a research-bot -u alice --action read:docs >/dev/null
+aa --state sqlite:other.db audit --verify
+expect_rc 0 "setup: the fresh log verifies on its own"
+aa audit --verify
+expect_rc 1 "a log replaced by a fresh chain: verify fails"
+expect_err "head deleted or log replaced" "a replaced log: named"
 cp full.jsonl "$LOG"
 aa audit --verify
 expect_rc 0 "the whole log back: verify passes"
