@@ -28,6 +28,10 @@ static const opt_spec audit_opts[] = {
      "with --verify: exit 1 unless the chain still has a line with this "
      "hash (a head printed earlier)",
      0},
+    {"require-anchor", 0, OPT_FLAG, NULL,
+     "with --verify and a PostgreSQL state: exit 1 when the database has no "
+     "head recorded for the log",
+     0},
     {"rotate", 0, OPT_FLAG, NULL,
      "archive entries older than audit.retention_days", 0},
     {"file", 'f', OPT_STRING, "PATH",
@@ -133,9 +137,54 @@ static bool is_hash(const char *s) {
     return n == 64;
 }
 
+/* The PostgreSQL state store the flag, the environment or the policy names
+ * (audit anchoring), or NULL for none: a SQLite state records no heads, so
+ * none is opened (or made). *rc says when it could not be opened. */
+static aa_store *anchor_store(const cli_ctx *ctx, const aa_policy *policy,
+                              int *rc) {
+    *rc = EXIT_OK;
+    aa_policy *own = NULL;
+    struct stat sb;
+    if (!policy && stat(ctx->config_path, &sb) == 0) {
+        aa_error *perr = aa_error_new();
+        if (aa_policy_load_file(ctx->config_path, NULL, &own, perr) != AA_OK)
+            own = NULL;
+        aa_error_free(perr);
+        policy = own;
+    }
+    aa_store_options o;
+    aa_store_options_init(&o);
+    o.url = ctx->state_path;
+    o.policy = policy;
+    o.consistency = AA_CONSISTENCY_STRICT;
+    char where[1024];
+    aa_store *st = NULL;
+    if (aa_store_location(&o, where, sizeof where) == AA_OK &&
+        (strncmp(where, "postgresql://", 13) == 0 ||
+         strncmp(where, "postgres://", 11) == 0)) {
+        aa_error *err = aa_error_new();
+        int s = aa_store_open(&o, &st, err);
+        if (s != AA_OK) {
+            *rc = cli_fail(err, s);
+            st = NULL;
+        } else {
+            aa_error_free(err);
+        }
+    }
+    aa_policy_free(own);
+    return st;
+}
+
 /* `audit --verify [--anchor HASH]`: exit 0 when the chain is proved. */
-static int run_verify(const cli_ctx *ctx, const char *path, aa_error *err) {
-    aa_audit_verify_options opts = {.anchor = cli_str(ctx, "anchor")};
+static int run_verify(const cli_ctx *ctx, const char *path, aa_store *store,
+                      aa_error *err) {
+    aa_audit_anchor_info rec;
+    memset(&rec, 0, sizeof rec);
+    aa_audit_verify_options opts = {.anchor = cli_str(ctx, "anchor"),
+                                    .store = store,
+                                    .require_record =
+                                        cli_opt(ctx, "require-anchor")->set,
+                                    .recorded = &rec};
     aa_audit_verify_result res;
     int st = aa_audit_verify_chain(path, &opts, &res, err);
     /* Warnings (torn lines left by interrupted writers) do not break the
@@ -176,6 +225,12 @@ static int run_verify(const cli_ctx *ctx, const char *path, aa_error *err) {
         if (opts.anchor)
             json_object_set_new(o, "anchor_found",
                                 json_boolean(res.anchor_found));
+        if (store && rec.store_records)
+            json_object_set_new(o, "recorded",
+                                rec.recorded ? json_pack("{s:I,s:s}", "lines",
+                                                         (json_int_t)rec.lines,
+                                                         "head", rec.head)
+                                             : json_null());
         json_object_set_new(o, "warnings", warnings);
         cli_print_json(o);
     } else {
@@ -195,6 +250,12 @@ static int run_verify(const cli_ctx *ctx, const char *path, aa_error *err) {
             printf("Anchor found: %s\n", opts.anchor);
         if (res.head[0])
             printf("Head: %s\n", res.head);
+        if (store && rec.recorded)
+            printf("Anchored in the database: %zu line%s, head %s\n", rec.lines,
+                   rec.lines == 1 ? "" : "s", rec.head);
+        else if (store && rec.store_records)
+            printf("Not anchored: the database has no head recorded for "
+                   "this log (truncation of its tail cannot be told)\n");
     }
     return EXIT_OK;
 }
@@ -221,6 +282,8 @@ static int run_audit(cli_ctx *ctx) {
     const char *anchor = cli_str(ctx, "anchor");
     if (anchor && !verify)
         return cli_usage_error(ctx, "--anchor needs --verify");
+    if (cli_opt(ctx, "require-anchor")->set && !verify)
+        return cli_usage_error(ctx, "--require-anchor needs --verify");
     if (anchor && !is_hash(anchor))
         return cli_usage_error(
             ctx,
@@ -240,7 +303,10 @@ static int run_audit(cli_ctx *ctx) {
     aa_error *err = aa_error_new();
     int rc = EXIT_OK;
     if (verify) {
-        rc = run_verify(ctx, path, err);
+        aa_store *store = anchor_store(ctx, policy, &rc);
+        if (rc == EXIT_OK)
+            rc = run_verify(ctx, path, store, err);
+        aa_store_free(store);
     } else if (rotate) {
         char *archive = NULL;
         size_t moved = 0;

@@ -27,14 +27,17 @@ static aa_policy *maybe_policy(const cli_ctx *ctx) {
 }
 
 static int open_store(const char *url, const aa_policy *p, aa_store **out,
-                      char *where, size_t size) {
+                      char *where, size_t size, bool lazy) {
     aa_store_options o;
     aa_store_options_init(&o);
+
     o.url = url;
     o.policy = p;
     o.consistency = AA_CONSISTENCY_STRICT;
     if (aa_store_location(&o, where, size) != AA_OK)
         return cli_error("%s", where);
+    /* migrate: a PostgreSQL schema of an older version must open */
+    o.lazy = lazy && strstr(where, "://") != NULL;
     aa_error *err = aa_error_new();
     int rc = aa_store_open(&o, out, err);
     if (rc != AA_OK)
@@ -47,7 +50,7 @@ static int state_migrate(cli_ctx *ctx) {
     aa_policy *p = maybe_policy(ctx);
     aa_store *st = NULL;
     char where[1024];
-    int rc = open_store(ctx->state_path, p, &st, where, sizeof where);
+    int rc = open_store(ctx->state_path, p, &st, where, sizeof where, true);
     if (rc == EXIT_OK) {
         const char *what = NULL;
         aa_error *err = aa_error_new();
@@ -80,9 +83,9 @@ static int state_copy(cli_ctx *ctx) {
         return cli_error("state store '%s' (--from) does not exist", fp);
     aa_store *src = NULL, *dst = NULL;
     char wf[1024], wt[1024];
-    int rc = open_store(from, NULL, &src, wf, sizeof wf);
+    int rc = open_store(from, NULL, &src, wf, sizeof wf, false);
     if (rc == EXIT_OK)
-        rc = open_store(to, NULL, &dst, wt, sizeof wt);
+        rc = open_store(to, NULL, &dst, wt, sizeof wt, false);
     if (rc == EXIT_OK && strcmp(wf, wt) == 0)
         rc = cli_error("--from and --to name the same store (%s)", wf);
     if (rc == EXIT_OK) {

@@ -427,6 +427,12 @@ AA_API int aa_store_copy(aa_store *from, aa_store *to,
 
 /* The kind of an open store: "sqlite", "postgresql", "memory". */
 AA_API const char *aa_store_kind(const aa_store *store);
+/* AA_OK when the store answers now (a SQLite or memory store always does);
+ * otherwise AA_ESTATE, err saying why (a PostgreSQL database that cannot be
+ * reached; no password in the message). Never waits longer than a
+ * connection attempt (5 s), and not even that while reconnecting is backed
+ * off. */
+AA_API int aa_store_ping(aa_store *store, aa_error *err);
 AA_API void aa_store_free(aa_store *store);
 
 /* The status of a session or a delegation grant. */
@@ -648,7 +654,27 @@ typedef struct aa_audit_verify_options {
      * store recorded. A log without it was truncated, had its start
      * removed, or was re-chained. NULL or "" for none. */
     const char *anchor;
+    /* A state store that records audit heads (PostgreSQL; docs/state.md,
+     * audit anchoring), or NULL. The head it recorded for this log (by the
+     * hash of the log's first record) must still be in the file, at the
+     * line number recorded: fewer lines, or another hash there, is
+     * "truncated". A path recorded for another log whose first record the
+     * file no longer has is "head deleted". A log with no record passes
+     * (recorded->recorded is 0) unless require_record is set. */
+    aa_store *store;
+    int require_record;
+    /* Optional: filled in with what the store recorded. */
+    struct aa_audit_anchor_info *recorded;
 } aa_audit_verify_options;
+
+/* What a state store recorded about a log (aa_audit_verify_options.store). */
+typedef struct aa_audit_anchor_info {
+    int store_records;  /* 1: the store records audit heads at all */
+    int recorded;       /* 1: it holds a head for this log */
+    size_t lines;       /* the recorded line count (the file's lines) */
+    char head[65];      /* the recorded hash of line `lines` */
+    int64_t updated_at; /* when it was recorded (microseconds) */
+} aa_audit_anchor_info;
 
 /* What aa_audit_verify_chain proved. */
 typedef struct aa_audit_verify_result {

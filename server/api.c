@@ -845,6 +845,15 @@ static void readyz(srv *s, const srv_http_req *r, const char *rest,
                  snap->store->path);
         json_array_append_new(reasons, cli_jstr(msg));
     }
+    if (snap->store->store) { /* a database that cannot be reached */
+        aa_error *perr = aa_error_new();
+        if (aa_store_ping(snap->store->store, perr) != AA_OK) {
+            const aa_diag *d = aa_error_get(perr, 0);
+            json_array_append_new(
+                reasons, cli_jstr(d ? d->message : "state store unavailable"));
+        }
+        aa_error_free(perr);
+    }
     if (aa_policy_audit_enabled(snap->policy)) {
         const char *ap = aa_policy_audit_path(snap->policy);
         char msg[4200];

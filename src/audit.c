@@ -130,7 +130,20 @@ struct aa__audit {
     pthread_cond_t lease_cv;
     char last_hash[HASH_HEX + 1];
     off_t known_size; /* size after our last write; -1 unknown */
-    aa_error *gerr;   /* the leader's: why its group failed */
+
+    /* Head tracking (anchoring), the leader's: the file's line count as of
+     * known_size, and its identity. */
+    bool track;
+    bool lines_known;
+    int64_t lines;
+    char identity[HASH_HEX + 1]; /* "" unknown or not a chain start */
+    bool head_new;               /* the group moved the head */
+    /* ... and the slot the anchoring thread reads, under mu. */
+    aa__audit_head slot;
+    uint64_t slot_seq;
+    void (*notify)(void *ud);
+    void *notify_ud;
+    aa_error *gerr; /* the leader's: why its group failed */
 
     /* interval mode */
     pthread_cond_t cv;
@@ -334,6 +347,7 @@ static int open_file(aa__audit *a, aa_error *err) {
     a->fd = fd;
     a->regular = S_ISREG(st.st_mode);
     a->known_size = -1;
+    a->lines_known = false;
     memcpy(a->last_hash, zero_hash, sizeof zero_hash);
     return AA_OK;
 }
@@ -530,6 +544,106 @@ static int tail_hash(int fd, off_t size, char out[HASH_HEX + 1],
             return 0; /* no whole line: a new chain */
         end = nl;
     }
+}
+
+/* ---- head tracking --------------------------------------------------------
+ */
+
+/* Adds the '\n's of [from, to) to *n: 0 or an errno value. */
+static int count_lines(int fd, off_t from, off_t to, int64_t *n) {
+    char buf[65536];
+    while (from < to) {
+        size_t want =
+            (size_t)(to - from) < sizeof buf ? (size_t)(to - from) : sizeof buf;
+        int e = pread_full(fd, buf, want, from);
+        if (e)
+            return e;
+        for (char *p = buf, *end = buf + want;
+             (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+            (*n)++;
+        from += (off_t)want;
+    }
+    return 0;
+}
+
+/* Offset of the event's string in a line (begin_line's fixed layout). */
+#define EVENT_AT (14 + 32 + 14 + 36 + 10)
+
+/* The identity of the file of size bytes: the hash of its first line when
+ * that line is whole and starts a chain (prev_hash of zeros, or an
+ * audit.rotate record); "" otherwise. */
+static int read_identity(int fd, off_t size, char out[HASH_HEX + 1]) {
+    out[0] = 0;
+    off_t nl = -1;
+    char buf[4096];
+    for (off_t at = 0; at < size && nl < 0 && at <= (off_t)AUDIT_MAX_LINE;) {
+        size_t want =
+            (size_t)(size - at) < sizeof buf ? (size_t)(size - at) : sizeof buf;
+        int e = pread_full(fd, buf, want, at);
+        if (e)
+            return e;
+        char *p = memchr(buf, '\n', want);
+        if (p)
+            nl = at + (p - buf);
+        at += (off_t)want;
+    }
+    if (nl < 1 + SUFFIX_LEN + PREV_LEN + EVENT_AT)
+        return 0;
+    char tail[1 + PREV_LEN + SUFFIX_LEN], head[EVENT_AT + 14];
+    const char *prev, *hash;
+    int e = pread_full(fd, tail, sizeof tail, nl - (off_t)sizeof tail);
+    if (!e)
+        e = pread_full(fd, head, sizeof head, 0);
+    if (e)
+        return e;
+    if (!aa__audit_chain_fields(tail, sizeof tail, &prev, &hash))
+        return 0;
+    if (memcmp(prev, zero_hash, HASH_HEX) == 0 ||
+        memcmp(head + EVENT_AT, "\"audit.rotate\"", 14) == 0) {
+        memcpy(out, hash, HASH_HEX);
+        out[HASH_HEX] = 0;
+    }
+    return 0;
+}
+
+/* Brings lines (and identity) to the file's size before a group: counts
+ * only what others appended since our last write, or the whole file. */
+static int track_before(aa__audit *a, off_t size) {
+    if (a->lines_known && a->known_size >= 0 && size == a->known_size)
+        return 0;
+    if (a->lines_known && a->known_size >= 0 && size > a->known_size)
+        return count_lines(a->fd, a->known_size, size, &a->lines);
+    a->lines = 0;
+    a->lines_known = false;
+    int e = count_lines(a->fd, 0, size, &a->lines);
+    if (!e)
+        e = read_identity(a->fd, size, a->identity);
+    if (!e)
+        a->lines_known = true;
+    return e;
+}
+
+void aa__audit_track_head(aa__audit *a, void (*notify)(void *ud), void *ud) {
+    pthread_mutex_lock(&a->mu);
+    a->track = true;
+    a->notify = notify;
+    a->notify_ud = ud;
+    pthread_mutex_unlock(&a->mu);
+}
+
+bool aa__audit_head_get(aa__audit *a, aa__audit_head *out, uint64_t *seq) {
+    pthread_mutex_lock(&a->mu);
+    bool fresh = a->slot_seq != *seq;
+    if (fresh) {
+        *out = a->slot;
+        *seq = a->slot_seq;
+    }
+    pthread_mutex_unlock(&a->mu);
+    return fresh;
+}
+
+const char *aa__audit_path(const aa__audit *a) {
+    return a->path;
 }
 
 int aa__audit_lock(int fd) {
@@ -858,6 +972,9 @@ static int write_group(aa__audit *a, waiter *first, waiter *last,
         a->held_since = aa__mono_ns();
     }
     off_t size = st.st_size;
+    a->head_new = false;
+    if (a->track && a->regular && track_before(a, size) != 0)
+        a->lines_known = false; /* unknown: this group records no head */
     int e = a->regular && st.st_size != a->known_size
                 ? tail_hash(a->fd, st.st_size, a->last_hash, &need_nl)
                 : 0;
@@ -919,7 +1036,24 @@ static int write_group(aa__audit *a, waiter *first, waiter *last,
     if (e == 0) {
         memcpy(a->last_hash, prev, HASH_HEX);
         a->known_size = size + (off_t)total;
+        if (a->track && a->lines_known) {
+            size_t n = 0;
+            for (w = first;; w = w->next) {
+                n += w->n;
+                if (w == last)
+                    break;
+            }
+            if (size == 0) { /* a new file: its first line names it */
+                size_t len;
+                char *line = line_of(first->lines[0], &len);
+                memcpy(a->identity, line + len - SUFFIX_LEN + 9, HASH_HEX);
+                a->identity[HASH_HEX] = 0;
+            }
+            a->lines += (int64_t)n + (need_nl ? 1 : 0);
+            a->head_new = a->identity[0] != 0;
+        }
     } else {
+        a->lines_known = false;
         a->known_size = -1; /* a part may be there: read the tail next time */
         unlock(a);
         rc = fail_errno(a, err, e);
@@ -960,6 +1094,15 @@ static void lead(aa__audit *a, waiter *first) {
                     : write_group(a, first, last, a->gerr);
 
     pthread_mutex_lock(&a->mu);
+    if (rc == AA_OK && a->head_new) { /* for the anchoring thread */
+        memcpy(a->slot.identity, a->identity, sizeof a->slot.identity);
+        memcpy(a->slot.hash, a->last_hash, HASH_HEX);
+        a->slot.hash[HASH_HEX] = 0;
+        a->slot.lines = a->lines;
+        a->slot_seq++;
+        if (a->notify)
+            a->notify(a->notify_ud);
+    }
     bool wrote = false;
     a->head = last->next;
     if (!a->head)

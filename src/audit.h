@@ -30,6 +30,7 @@
 #include "util.h"
 
 typedef struct aa__audit aa__audit;
+#define AA__AUDIT_HASH_HEX_ 64
 
 /* Added to the refusal of an audit path that is not a regular file. */
 #define AA__AUDIT_OFF_HINT "to keep no audit log, set audit.enabled: false"
@@ -139,6 +140,28 @@ int aa__audit_write_event(aa__audit *a, const char *event,
 bool aa__audit_format_line(aa__buf *out, int64_t ts_us, const char *event,
                            const aa__audit_field *fields, size_t n,
                            const char *prev);
+
+/* ---- the chain head, for audit anchoring (audit_anchor.c) ----------------
+ * With tracking on, the leader of each group also knows how many lines the
+ * file has ('\n' count: it reads a file it did not write once, then only
+ * what other writers added) and the file's identity (the hash of its first
+ * record, when that record starts a chain: prev_hash of zeros or an
+ * audit.rotate record). After each group it copies (identity, lines, last
+ * hash) into a slot under the writer's mutex and calls notify(ud) there:
+ * notify must only wake someone. Nothing else is added to a group's work. */
+typedef struct aa__audit_head {
+    char identity[AA__AUDIT_HASH_HEX_ + 1];
+    int64_t lines;
+    char hash[AA__AUDIT_HASH_HEX_ + 1];
+} aa__audit_head;
+
+/* Turns tracking on (before the first commit). */
+void aa__audit_track_head(aa__audit *a, void (*notify)(void *ud), void *ud);
+/* Copies the latest head into *out when it changed since *seq (then *seq
+ * moves on): true; false when nothing new. */
+bool aa__audit_head_get(aa__audit *a, aa__audit_head *out, uint64_t *seq);
+/* The path the log was opened with. */
+const char *aa__audit_path(const aa__audit *a);
 
 /* ---- the chain fields, for readers (audit_read.c) -------------------------
  * A line ends in ,"prev_hash":"<64 hex>","hash":"<64 hex>"}. */

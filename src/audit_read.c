@@ -50,6 +50,7 @@
  * line of the set, else "anchor not found".
  */
 #include "audit.h"
+#include "audit_anchor.h"
 #include "fsafe.h"
 #include "sha256.h"
 #include "util.h"
@@ -67,6 +68,7 @@
 #define READ_CHUNK 65536
 #define MAX_LINE   (4u << 20) /* the writer writes at most 1 MiB */
 #define HASH_HEX   AA__AUDIT_HASH_HEX
+#define SUFFIX_LEN AA__AUDIT_SUFFIX_LEN
 #define LINE_START "{\"timestamp\":\""
 #define zero_hash  aa__audit_zero_hash
 
@@ -733,6 +735,151 @@ static bool hex_anchor(const char *a, char out[HASH_HEX + 1]) {
     return aa__audit_is_hex64(out);
 }
 
+/* ---- the head recorded in a state store (audit anchoring) -----------------
+ */
+
+/* The hash field of the file's first line ("" when it has none) and
+ * whether that line is an audit.rotate record. */
+static void first_record(const char *path, char out[HASH_HEX + 1],
+                         bool *rotate) {
+    out[0] = 0;
+    *rotate = false;
+    int fd = open_log(path, NULL);
+    if (fd < 0)
+        return;
+    reader r;
+    char *line;
+    size_t len;
+    const char *prev, *hash;
+    if (reader_init(&r, fd) && reader_next(&r, &line, &len) == 1) {
+        json_t *j = chained_line(line, len, r.toolong, &prev, &hash);
+        if (j) {
+            memcpy(out, hash, HASH_HEX);
+            out[HASH_HEX] = 0;
+            *rotate = str_field_is(j, "event", "audit.rotate");
+        }
+        json_decref(j);
+    }
+    reader_free(&r);
+    close(fd);
+}
+
+/* Counts the file's lines ('\n's, as the writer does) into *lines and puts
+ * the hash field of line `want` (from 1) in out ("" when that line has
+ * none or is not there). AA_OK or AA_EIO. */
+static int line_hash_at(const char *path, int64_t want, int64_t *lines,
+                        char out[HASH_HEX + 1]) {
+    *lines = 0;
+    out[0] = 0;
+    int fd = open_log(path, NULL);
+    if (fd < 0)
+        return AA_EIO;
+    char buf[65536], tail[SUFFIX_LEN];
+    size_t tlen = 0; /* bytes of tail[] used: the current line's last ones */
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            close(fd);
+            return AA_EIO;
+        }
+        char *p = buf, *end = buf + n;
+        while (p < end) {
+            char *nl = memchr(p, '\n', (size_t)(end - p));
+            size_t seg = (size_t)((nl ? nl : end) - p);
+            if (seg >= SUFFIX_LEN) {
+                memcpy(tail, (nl ? nl : end) - SUFFIX_LEN, SUFFIX_LEN);
+                tlen = SUFFIX_LEN;
+            } else if (seg > 0) {
+                size_t keep = tlen + seg > SUFFIX_LEN ? SUFFIX_LEN - seg : tlen;
+                memmove(tail, tail + tlen - keep, keep);
+                memcpy(tail + keep, p, seg);
+                tlen = keep + seg;
+            }
+            if (!nl)
+                break;
+            const char *h;
+            if (++*lines == want && tlen == SUFFIX_LEN &&
+                aa__audit_chain_fields(tail, SUFFIX_LEN, NULL, &h)) {
+                memcpy(out, h, HASH_HEX);
+                out[HASH_HEX] = 0;
+            }
+            tlen = 0;
+            p = nl + 1;
+        }
+    }
+    close(fd);
+    return AA_OK;
+}
+
+/* Checks the file at path against the head the store recorded for it. */
+static int check_recorded(const char *path, const aa_audit_verify_options *opts,
+                          aa_audit_anchor_info *info, aa_error *err) {
+    aa_store *st = opts->store;
+    if (!st->ops->anchor_get) {
+        if (!opts->require_record)
+            return AA_OK;
+        return aa__fail(err, AA_ETAMPER,
+                        "audit log '%s': no head recorded: a %s state store "
+                        "records none (audit anchoring needs a PostgreSQL "
+                        "state)",
+                        path, st->ops->kind);
+    }
+    info->store_records = 1;
+    char ident[HASH_HEX + 1], abs[4096];
+    bool rotate;
+    first_record(path, ident, &rotate);
+    aa__anchor_abs_path(path, abs, sizeof abs);
+    aa__anchor by_id, by_path;
+    bool found_id, found_path;
+    int rc = st->ops->anchor_get(st, ident[0] ? ident : "-", abs, &by_id,
+                                 &found_id, &by_path, &found_path, err);
+    if (rc != AA_OK)
+        return rc;
+    if (found_id) {
+        info->recorded = 1;
+        info->lines = (size_t)by_id.lines;
+        memcpy(info->head, by_id.hash, sizeof info->head);
+        info->updated_at = by_id.updated_at;
+        int64_t lines;
+        char have[HASH_HEX + 1], when[33];
+        aa_format_time(by_id.updated_at, when);
+        if (line_hash_at(path, by_id.lines, &lines, have) != AA_OK)
+            return aa__fail(err, AA_EIO, "audit log '%s': %s", path,
+                            strerror(errno));
+        if (lines < by_id.lines)
+            return aa__fail(err, AA_ETAMPER,
+                            "audit log '%s': truncated: the file has %lld "
+                            "lines, but the state store recorded %lld "
+                            "(head %.12s..., at %s): lines after line %lld "
+                            "were removed",
+                            path, (long long)lines, (long long)by_id.lines,
+                            by_id.hash, when, (long long)lines);
+        if (strcmp(have, by_id.hash) != 0)
+            return aa__fail(err, AA_ETAMPER,
+                            "audit log '%s': truncated or rewritten: line "
+                            "%lld does not have the hash the state store "
+                            "recorded for it (%.12s..., at %s)",
+                            path, (long long)by_id.lines, by_id.hash, when);
+        return AA_OK;
+    }
+    if (found_path && !rotate)
+        return aa__fail(err, AA_ETAMPER,
+                        "audit log '%s': head deleted or log replaced: the "
+                        "state store recorded this path for the log whose "
+                        "first record has hash %.12s... (%lld lines), but "
+                        "the file's first line %s",
+                        path, by_path.identity, (long long)by_path.lines,
+                        ident[0] ? "has another hash" : "is no record");
+    if (opts->require_record)
+        return aa__fail(err, AA_ETAMPER,
+                        "audit log '%s': no head recorded in the state store "
+                        "for this log",
+                        path);
+    return AA_OK;
+}
+
 int aa_audit_verify_chain(const char *path,
                           const aa_audit_verify_options *options,
                           aa_audit_verify_result *result, aa_error *err) {
@@ -791,6 +938,15 @@ int aa_audit_verify_chain(const char *path,
         rc = AA_ETAMPER;
     }
     res.anchor_found = c.anchor_found;
+    if (options && options->store && rc != AA_ENOMEM && rc != AA_EINVAL) {
+        aa_audit_anchor_info info;
+        memset(&info, 0, sizeof info);
+        int arc = check_recorded(path, options, &info, err);
+        if (arc != AA_OK && (rc == AA_OK || arc == AA_ETAMPER))
+            rc = arc;
+        if (options->recorded)
+            *options->recorded = info;
+    }
     aa_error_free(note);
     fileset_free(&set);
     if (result)

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit_anchor.h"
 #include "decision.h"
 
 /* ---- engine lifetime ----------------------------------------------------- */
@@ -77,6 +78,12 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
         }
         aa_error_free(aerr);
     }
+    /* Audit anchoring: a store that records heads gets this log's. */
+    if (e->audit && e->store &&
+        aa__anchorer_start(e->audit, e->store, &e->anchorer) != AA_OK) {
+        aa_engine_free(e);
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    }
     *out = e;
     return AA_OK;
 }
@@ -84,6 +91,7 @@ int aa_engine_new(const aa_policy *policy, const aa_engine_options *opts,
 void aa_engine_free(aa_engine *e) {
     if (!e)
         return;
+    aa__anchorer_stop(e->anchorer); /* the last head, before the log closes */
     if (e->audit)
         aa__audit_close(e->audit);
     free(e->audit_broken);

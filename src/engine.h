@@ -21,11 +21,12 @@ typedef struct aa__matcher {
 } aa__matcher;
 
 struct aa_engine {
-    const aa_policy *policy; /* borrowed, immutable */
-    aa_store *store;         /* borrowed; NULL: no state */
-    aa__audit *audit;        /* owned; NULL when auditing is off */
-    char *audit_broken;      /* why the log could not be opened: with
-                                on_failure deny, every decision is denied */
+    const aa_policy *policy;       /* borrowed, immutable */
+    aa_store *store;               /* borrowed; NULL: no state */
+    aa__audit *audit;              /* owned; NULL when auditing is off */
+    struct aa__anchorer *anchorer; /* owned; NULL: no audit anchoring */
+    char *audit_broken;            /* why the log could not be opened: with
+                                      on_failure deny, every decision is denied */
     bool audit_on_failure_allow;
     aa_user_permission_fn user_permission;
     void *user_permission_userdata;

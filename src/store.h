@@ -18,6 +18,17 @@
 
 #include "util.h"
 
+/* The head of an audit log as recorded in a store (audit anchoring,
+ * docs/state.md): the log is named by its identity, the hash of its first
+ * record, with the path it was written at beside it. */
+typedef struct aa__anchor {
+    char identity[65]; /* 64 hex: the hash of the log's first record */
+    char path[4096];   /* the absolute path it was written at */
+    int64_t lines;     /* lines in the file (its '\n' count) */
+    char hash[65];     /* the hash of line `lines` */
+    int64_t updated_at;
+} aa__anchor;
+
 /* The delegation that permitted an action, as the engine reports it. */
 typedef struct aa__deleg_hit {
     char delegation_id[37];
@@ -86,6 +97,20 @@ typedef struct aa__store_ops {
                 int (*fn)(void *ud, const aa_session *sess,
                           const aa_delegation *d),
                 void *ud, aa_error *err);
+
+    /* Optional (NULL: the store records no audit heads). Records a's head
+     * for a->identity, only moving it forward: a record with as many lines
+     * or more is kept. */
+    int (*anchor_put)(aa_store *s, const aa__anchor *a, aa_error *err);
+    /* The record of `identity` (*by_id, *found_id) and the latest record of
+     * `path` (*by_path, *found_path; either identity). AA_OK when looked
+     * up, found or not. */
+    int (*anchor_get)(aa_store *s, const char *identity, const char *path,
+                      aa__anchor *by_id, bool *found_id, aa__anchor *by_path,
+                      bool *found_path, aa_error *err);
+    /* Optional (NULL: always reachable): AA_OK when the store answers now;
+     * otherwise err says why. */
+    int (*ping)(aa_store *s, aa_error *err);
 } aa__store_ops;
 
 /* The key of an (agent, user) pair: agent, NUL, user, NUL, written into

@@ -103,6 +103,12 @@ const char *aa_store_kind(const aa_store *store) {
     return store && store->ops ? store->ops->kind : "";
 }
 
+int aa_store_ping(aa_store *store, aa_error *err) {
+    if (!store)
+        return aa__fail(err, AA_EINVAL, "aa_store_ping: store is NULL");
+    return store->ops->ping ? store->ops->ping(store, err) : AA_OK;
+}
+
 int aa_store_migrate(aa_store *store, const char **what, aa_error *err) {
     const char *w = "up to date";
     if (!store)

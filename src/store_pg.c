@@ -43,7 +43,10 @@
 #include <string.h>
 #include <time.h>
 
-#define PG_SCHEMA_VERSION 1
+/* Version 1: sessions, delegations. Version 2 adds audit_anchors (`state
+ * migrate` upgrades 1 to 2; until then this agent-auth refuses version 1
+ * with that advice, and older ones refuse version 2). */
+#define PG_SCHEMA_VERSION 2
 #define POOL              4
 #define BACKOFF_MIN_NS    50000000ull   /* 50 ms */
 #define BACKOFF_MAX_NS    2000000000ull /* 2 s */
@@ -133,6 +136,16 @@ static void pq_load(void) {
 
 /* ---- the statements ------------------------------------------------------ */
 
+/* The audit chain heads (docs/state.md, audit anchoring): one row per log,
+ * named by the hash of its first record; lines only grow. */
+#define ANCHORS_TABLE                                                          \
+    "CREATE TABLE IF NOT EXISTS @.audit_anchors ("                             \
+    " identity text PRIMARY KEY,"                                              \
+    " path text NOT NULL,"                                                     \
+    " lines bigint NOT NULL,"                                                  \
+    " hash text NOT NULL,"                                                     \
+    " updated_at bigint NOT NULL)"
+
 /* "@" in a template stands for the quoted schema name. */
 static const char *const create_sql[] = {
     "SELECT pg_advisory_xact_lock(hashtext('agent_auth schema ' || $1))",
@@ -162,8 +175,17 @@ static const char *const create_sql[] = {
     " seq bigint GENERATED ALWAYS AS IDENTITY)",
     "CREATE INDEX IF NOT EXISTS delegations_live ON @.delegations"
     " (to_agent, from_user, granted_at) WHERE status = 'active'",
-    "INSERT INTO @.meta (key, value) VALUES ('schema_version', '1')"
+    ANCHORS_TABLE,
+    "INSERT INTO @.meta (key, value) VALUES ('schema_version', '2')"
     " ON CONFLICT (key) DO NOTHING",
+};
+
+/* From version 1 to 2 (in one transaction, `state migrate`). */
+static const char *const upgrade_1_sql[] = {
+    "SELECT pg_advisory_xact_lock(hashtext('agent_auth schema ' || $1))",
+    ANCHORS_TABLE,
+    ("UPDATE @.meta SET value = '2' WHERE key = 'schema_version'"
+     " AND value = '1'"),
 };
 
 #define SESS_COLS                                                              \
@@ -190,6 +212,9 @@ enum {
     Q_MARK_DEL,
     Q_PURGE_SESS,
     Q_PURGE_DEL,
+    Q_ANCHOR_PUT,
+    Q_ANCHOR_GET,
+    Q_ANCHOR_PATH,
     Q_COUNT
 };
 
@@ -241,6 +266,18 @@ static const char *const query_sql[Q_COUNT] = {
                      " WHERE status <> 'active' AND expires_at < $1",
     [Q_PURGE_DEL] = "DELETE FROM @.delegations"
                     " WHERE status <> 'active' AND expires_at < $1",
+    [Q_ANCHOR_PUT] = "INSERT INTO @.audit_anchors AS a"
+                     " (identity, path, lines, hash, updated_at)"
+                     " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity)"
+                     " DO UPDATE SET path = excluded.path,"
+                     " lines = excluded.lines, hash = excluded.hash,"
+                     " updated_at = excluded.updated_at"
+                     " WHERE a.lines < excluded.lines",
+    [Q_ANCHOR_GET] = "SELECT identity, path, lines, hash, updated_at"
+                     " FROM @.audit_anchors WHERE identity = $1",
+    [Q_ANCHOR_PATH] = "SELECT identity, path, lines, hash, updated_at"
+                      " FROM @.audit_anchors WHERE path = $1"
+                      " ORDER BY updated_at DESC LIMIT 1",
 };
 
 /* ---- the store ----------------------------------------------------------- */
@@ -250,7 +287,7 @@ typedef struct pg_conn {
     PGconn *c;          /* NULL: not open (or broken and closed) */
 } pg_conn;
 
-enum { SCHEMA_UNKNOWN, SCHEMA_READY, SCHEMA_ABSENT };
+enum { SCHEMA_UNKNOWN, SCHEMA_READY, SCHEMA_ABSENT, SCHEMA_OLD };
 
 typedef struct pg_store {
     aa_store base;
@@ -500,9 +537,12 @@ static int probe_schema(pg_store *s, pg_conn *pc, aa_error *err) {
     if (k != R_OK)
         return say(s, k, msg, "reading the schema version", err);
     int rc = check_version(s, r, err);
+    bool old = pq.ntuples(r) > 0 && strcmp(pq.getvalue(r, 0, 0), "1") == 0;
     pq.clear(r);
     if (rc == AA_OK)
         atomic_store(&s->schema_state, SCHEMA_READY);
+    else if (old)
+        atomic_store(&s->schema_state, SCHEMA_OLD);
     return rc;
 }
 
@@ -1125,16 +1165,60 @@ static void pg_last_failure(aa_store *base, char *buf, size_t size) {
 
 /* ---- migrate and copy ---------------------------------------------------- */
 
+/* Runs the statements of list in one transaction ($1: the schema). */
+static int run_script(pg_store *s, pg_conn *pc, const char *const *list,
+                      size_t n, const char *what, aa_error *err) {
+    PGresult *r;
+    char msg[256];
+    int k = exec_q(pc, "BEGIN", 0, NULL, &r, msg, sizeof msg);
+    pq.clear(r);
+    for (size_t i = 0; k == R_OK && i < n; i++) {
+        char *sql = expand(list[i], s->schema);
+        if (!sql)
+            return aa__fail(err, AA_ENOMEM, "out of memory");
+        const char *p[1] = {s->schema};
+        k = exec_q(pc, sql, i == 0 ? 1 : 0, p, &r, msg, sizeof msg);
+        free(sql);
+        pq.clear(r);
+    }
+    if (k == R_OK) {
+        k = exec_q(pc, "COMMIT", 0, NULL, &r, msg, sizeof msg);
+        pq.clear(r);
+    } else if (pc->c) {
+        r = pq.execParams(pc->c, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0);
+        pq.clear(r);
+    }
+    return k == R_OK ? AA_OK : say(s, k, msg, what, err);
+}
+
 static int pg_migrate(aa_store *base, const char **what, aa_error *err) {
     pg_store *s = (pg_store *)base;
     *what = "up to date";
-    int status;
-    pg_conn *pc = conn_for(s, READ, &status, err);
-    if (!pc)
-        return status;
-    if (atomic_load(&s->schema_state) != SCHEMA_READY) {
-        status = create_schema(s, pc, err);
-        *what = "created";
+    pg_conn *pc = conn_get(s);
+    int status = conn_ready(s, pc, err);
+    if (status == AA_OK) {
+        aa_error *probe = aa_error_new();
+        status = probe_schema(s, pc, probe);
+        if (atomic_load(&s->schema_state) == SCHEMA_OLD) {
+            status = run_script(s, pc, upgrade_1_sql,
+                                sizeof upgrade_1_sql / sizeof *upgrade_1_sql,
+                                "upgrading the schema from version 1 (the "
+                                "role needs CREATE on the schema)",
+                                err);
+            if (status == AA_OK) {
+                atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
+                status = probe_schema(s, pc, err);
+                *what = "upgraded from version 1 to 2";
+            }
+        } else if (status != AA_OK) {
+            const aa_diag *d = aa_error_get(probe, 0);
+            status = aa__fail(err, status, "%s",
+                              d ? d->message : aa_strerror(status));
+        } else if (atomic_load(&s->schema_state) != SCHEMA_READY) {
+            status = create_schema(s, pc, err);
+            *what = "created";
+        }
+        aa_error_free(probe);
     }
     conn_put(pc);
     return status;
@@ -1281,6 +1365,71 @@ static void *listen_main(void *arg) {
 
 /* ---- opening and closing ------------------------------------------------- */
 
+/* ---- audit anchoring ---------------------------------------------------- */
+
+static int pg_anchor_put(aa_store *base, const aa__anchor *a, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    char lines[24], at[24];
+    i64(lines, a->lines);
+    i64(at, a->updated_at);
+    const char *v[5] = {a->identity, a->path, lines, a->hash, at};
+    PGresult *r;
+    int rc =
+        write_q(s, Q_ANCHOR_PUT, 5, v, &r, err, "recording the audit head");
+    pq.clear(r);
+    return rc;
+}
+
+static void anchor_from_row(const PGresult *r, aa__anchor *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->identity, sizeof out->identity, "%s", pq.getvalue(r, 0, 0));
+    snprintf(out->path, sizeof out->path, "%s", pq.getvalue(r, 0, 1));
+    out->lines = col_i64(r, 0, 2);
+    snprintf(out->hash, sizeof out->hash, "%s", pq.getvalue(r, 0, 3));
+    out->updated_at = col_i64(r, 0, 4);
+}
+
+static int pg_anchor_get(aa_store *base, const char *identity, const char *path,
+                         aa__anchor *by_id, bool *found_id, aa__anchor *by_path,
+                         bool *found_path, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    *found_id = *found_path = false;
+    for (int q = 0; q < 2; q++) {
+        const char *v[1] = {q == 0 ? identity : path};
+        PGresult *r;
+        int k = read_q(s, q == 0 ? Q_ANCHOR_GET : Q_ANCHOR_PATH, 1, v, &r, err,
+                       "reading the audit head");
+        if (k == R_ABSENT)
+            return AA_OK; /* no tables: nothing recorded */
+        if (k != R_OK)
+            return AA_ESTATE;
+        if (pq.ntuples(r) > 0) {
+            anchor_from_row(r, q == 0 ? by_id : by_path);
+            *(q == 0 ? found_id : found_path) = true;
+        }
+        pq.clear(r);
+    }
+    return AA_OK;
+}
+
+static int pg_ping(aa_store *base, aa_error *err) {
+    pg_store *s = (pg_store *)base;
+    pg_conn *pc = conn_get(s);
+    int rc = conn_ready(s, pc, err);
+    if (rc == AA_OK) {
+        PGresult *r;
+        char msg[256];
+        int k = exec_q(pc, "SELECT 1", 0, NULL, &r, msg, sizeof msg);
+        pq.clear(r);
+        if (k == R_LOST) /* broken since its last use: once more */
+            rc = conn_ready(s, pc, err);
+        else if (k != R_OK)
+            rc = say(s, k, msg, "answering", err);
+    }
+    conn_put(pc);
+    return rc;
+}
+
 static void pg_close(aa_store *base) {
     pg_store *s = (pg_store *)base;
     if (s->listener_started) {
@@ -1319,6 +1468,9 @@ static const aa__store_ops pg_ops = {
     .migrate = pg_migrate,
     .last_failure = pg_last_failure,
     .each = pg_each,
+    .anchor_put = pg_anchor_put,
+    .anchor_get = pg_anchor_get,
+    .ping = pg_ping,
 };
 
 int aa__store_open_pg(const char *url, const char *schema, bool cached,

@@ -80,5 +80,18 @@ expect_rc 0 "and revoked"
 aa --state "$RO_URL" sessions --cleanup
 expect_rc 0 "and cleaned up"
 
+# ---- a schema of version 1 (before audit_anchors) is upgraded by migrate ------
+psql_q "DROP TABLE mig_$$.audit_anchors; UPDATE mig_$$.meta SET value = '1' WHERE key = 'schema_version'" >/dev/null
+aa --state "$AA_PG_URL" sessions --list
+expect_rc 1 "version 1: refused"
+expect_err "agent-auth state migrate" "version 1: the error says what to run"
+aa --state "$AA_PG_URL" state migrate
+expect_rc 0 "migrate a version 1 schema"
+expect_out "upgraded from version 1 to 2" "migrate: says it upgraded"
+[ "$(psql_q "SELECT value FROM mig_$$.meta WHERE key = 'schema_version'")" = 2 ] && pass ||
+    fail "the schema is version 2"
+aa --state "$AA_PG_URL" sessions --list
+expect_rc 0 "version 2: sessions are read again"
+
 psql_q "SET client_min_messages = warning; DROP SCHEMA cmd_$$ CASCADE; DROP SCHEMA mig_$$ CASCADE" >/dev/null
 finish

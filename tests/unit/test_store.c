@@ -1376,6 +1376,77 @@ static void test_lazy_refuses_planted_directory(void **state) {
     free(dir);
 }
 
+/* Audit heads (audit anchoring): optional ops, a store that has them
+ * records a head by the log's identity, only forward, and finds the
+ * latest head of a path. The others leave both NULL. */
+static aa__anchor anchor_of(char id, const char *path, int64_t lines, char hash,
+                            int64_t at) {
+    aa__anchor a;
+    memset(&a, 0, sizeof a);
+    memset(a.identity, id, 64);
+    memset(a.hash, hash, 64);
+    snprintf(a.path, sizeof a.path, "%s", path);
+    a.lines = lines;
+    a.updated_at = at;
+    return a;
+}
+
+static void test_anchor_ops(void **state) {
+    fx *f = *state;
+    const aa__store_ops *ops = f->st->ops;
+    if (strcmp(ops->kind, "postgresql") != 0) {
+        assert_null(ops->anchor_put);
+        assert_null(ops->anchor_get);
+        assert_int_equal(aa_store_ping(f->st, NULL), AA_OK);
+        return;
+    }
+    aa__anchor by_id, by_path;
+    bool fid, fpath;
+    char ida[65], idb[65];
+    memset(ida, 'a', 64);
+    memset(idb, 'b', 64);
+    ida[64] = idb[64] = 0;
+    /* nothing recorded (no tables yet): found neither */
+    assert_int_equal(ops->anchor_get(f->st, ida, "/log/a", &by_id, &fid,
+                                     &by_path, &fpath, NULL),
+                     AA_OK);
+    assert_false(fid);
+    assert_false(fpath);
+    aa__anchor a = anchor_of('a', "/log/a", 5, '1', T0);
+    assert_int_equal(ops->anchor_put(f->st, &a, NULL), AA_OK);
+    a = anchor_of('a', "/log/a", 9, '2', T0 + 1);
+    assert_int_equal(ops->anchor_put(f->st, &a, NULL), AA_OK);
+    a = anchor_of('a', "/log/a", 7, '3', T0 + 2); /* backwards: ignored */
+    assert_int_equal(ops->anchor_put(f->st, &a, NULL), AA_OK);
+    assert_int_equal(ops->anchor_get(f->st, ida, "/log/a", &by_id, &fid,
+                                     &by_path, &fpath, NULL),
+                     AA_OK);
+    assert_true(fid);
+    assert_int_equal(by_id.lines, 9);
+    assert_int_equal(by_id.hash[0], '2');
+    assert_string_equal(by_id.path, "/log/a");
+    assert_int_equal(by_id.updated_at, T0 + 1);
+    assert_true(fpath);
+    assert_string_equal(by_path.identity, ida);
+    /* another log at the same path (rotated, or replaced): the latest */
+    a = anchor_of('b', "/log/a", 1, '4', T0 + 5);
+    assert_int_equal(ops->anchor_put(f->st, &a, NULL), AA_OK);
+    assert_int_equal(ops->anchor_get(f->st, ida, "/log/a", &by_id, &fid,
+                                     &by_path, &fpath, NULL),
+                     AA_OK);
+    assert_true(fid);
+    assert_int_equal(by_id.lines, 9);
+    assert_true(fpath);
+    assert_string_equal(by_path.identity, idb);
+    /* an unknown identity at an unknown path */
+    assert_int_equal(ops->anchor_get(f->st, "c", "/log/c", &by_id, &fid,
+                                     &by_path, &fpath, NULL),
+                     AA_OK);
+    assert_false(fid);
+    assert_false(fpath);
+    assert_int_equal(aa_store_ping(f->st, NULL), AA_OK);
+}
+
 #define BOTH(t)                                                                \
     {"memory:" #t, t, setup_memory, teardown, NULL},                           \
         {"sqlite:" #t, t, setup_sqlite, teardown, NULL}, {                     \
@@ -1414,7 +1485,8 @@ int main(int argc, char **argv) {
             PG(test_cleanup_counts),
             PG(test_threads),
             PG(test_concurrent_revoke),
-            PG_ONLY_TESTS};
+            PG(test_anchor_ops),
+            PG_ANCHOR_TESTS PG_ONLY_TESTS};
         return cmocka_run_group_tests(pg, NULL, NULL);
     }
     const struct CMUnitTest tests[] = {
@@ -1432,6 +1504,7 @@ int main(int argc, char **argv) {
         BOTH(test_many_pairs),
         BOTH(test_cleanup_counts),
         BOTH(test_threads),
+        BOTH(test_anchor_ops),
         BOTH(test_concurrent_revoke),
         SQLITE(test_sqlite_persists),
         SQLITE(test_sqlite_cache_sees_other_writers),
