@@ -13,10 +13,9 @@
 
 /* Every command, in the order the help lists them. */
 const cli_command *const cli_commands[] = {
-    &cmd_validate, &cmd_inspect,  &cmd_check,       &cmd_explain,
-    &cmd_sessions, &cmd_delegate, &cmd_delegations, &cmd_audit,
-    &cmd_test,     &cmd_lint,     &cmd_diff,        &cmd_version,
-    &cmd_serve,
+    &cmd_validate, &cmd_inspect,     &cmd_check, &cmd_explain, &cmd_sessions,
+    &cmd_delegate, &cmd_delegations, &cmd_audit, &cmd_test,    &cmd_lint,
+    &cmd_diff,     &cmd_version,     &cmd_serve,
 };
 const size_t cli_ncommands = sizeof cli_commands / sizeof cli_commands[0];
 
