@@ -519,12 +519,20 @@ static void diff_scope_side(dctx *c, const char *agent, const aa__profile *po,
         const char *s = g->scopes.count ? g->scopes.items[i] : "*";
         set_reset(c);
         set_push_list(c, &l->scopes);
-        if (!witness(c, s, NULL, AA__COVER_SKIP_EMPTY))
+        /* Undecided (the search's bounds) counts as a possible difference:
+         * never "no difference" when there may be one. */
+        aa__cover r = gdiff(c, s, NULL, 0, AA__COVER_SKIP_EMPTY);
+        if (r == AA__COVER_YES || c->oom)
             continue;
-        const char *ex = keep(c, c->w.data);
+        const char *ex = r == AA__COVER_NO ? keep(c, c->w.data) : NULL;
         aa__buf_reset(&c->msg);
-        aa__buf_printf(&c->msg, "%s %s scope `%s`", agent,
-                       widen ? "now accepts" : "no longer accepts", ex);
+        if (ex)
+            aa__buf_printf(&c->msg, "%s %s scope `%s`", agent,
+                           widen ? "now accepts" : "no longer accepts", ex);
+        else
+            aa__buf_printf(&c->msg, "%s %s some scopes of `%s` (undecided)",
+                           agent, widen ? "now accepts" : "no longer accepts",
+                           s);
         const char *pats[1] = {s};
         aa_diff_item *it =
             add_item(c, AA_DIFF_SCOPE, widen ? AA_DIFF_WIDEN : AA_DIFF_CHANGE,
@@ -1000,11 +1008,18 @@ static void diff_meta_required(dctx *c, const aa__meta_decl *g,
         set_reset(c);
         if (l)
             set_push_list(c, &l->required_for);
-        if (!witness(c, r, NULL, AA__COVER_SKIP_EMPTY))
-            continue;
+        aa__cover res = gdiff(c, r, NULL, 0, AA__COVER_SKIP_EMPTY);
+        if (res == AA__COVER_YES || c->oom)
+            continue; /* undecided: a possible difference, listed */
         aa__buf_reset(&c->msg);
-        aa__buf_printf(&c->msg, "metadata `%s` is %s required for `%s`", g->key,
-                       widen ? "no longer" : "now", c->w.data);
+        if (res == AA__COVER_NO)
+            aa__buf_printf(&c->msg, "metadata `%s` is %s required for `%s`",
+                           g->key, widen ? "no longer" : "now", c->w.data);
+        else
+            aa__buf_printf(&c->msg,
+                           "metadata `%s` is %s required for some of `%s` "
+                           "(undecided)",
+                           g->key, widen ? "no longer" : "now", r);
         const char *pats[1] = {r};
         aa_diff_item *it = add_item(c, AA_DIFF_METADATA,
                                     widen ? AA_DIFF_WIDEN : AA_DIFF_CHANGE,
@@ -1013,7 +1028,7 @@ static void diff_meta_required(dctx *c, const aa__meta_decl *g,
         aa__buf_printf(&c->src, "request_metadata %s", g->key);
         set_source(c, it, widen ? c->o.p : c->n.p, c->src.data,
                    list_pos(&g->required_for, i, g->pos));
-        if (it)
+        if (it && res == AA__COVER_NO)
             it->example_action = keep(c, c->w.data);
     }
 }

@@ -106,6 +106,35 @@ expect_json "len(d['replay']['changed'][0]['id']) == 36 and d['replay']['changed
 aa diff old.yaml wide.yaml --audit .agent_auth/audit.jsonl
 expect_out 'copilot deploy:prod-db: denied -> allowed (autonomous)' "audit replay text"
 
+# A question the coverage search cannot decide within its bounds (3,000
+# scopes or required_for patterns of distinct characters) is a possible
+# widening, never "no difference": NEW accepts scope t:x and no longer
+# needs `ticket` for t:x, which OLD refused.
+"$PY" - <<'PYEOF'
+pats = ", ".join('"s:%s"' % chr(0x4e00 + i) for i in range(3000))
+def policy(name, extra):
+    with open(name, "w") as f:
+        f.write('version: "1.0"\n'
+                'request_metadata:\n'
+                '  ticket: {type: string, required_for: [%s]}\n'
+                'profiles:\n'
+                '  bot:\n'
+                '    allow: ["read"]\n'
+                '    require_scope: true\n'
+                '    scopes: [%s%s]\n' % (pats if extra else pats + ', "t:*"',
+                                         pats, ', "t:*"' if extra else ''))
+policy("undecided_old.yaml", False)
+policy("undecided_new.yaml", True)
+PYEOF
+aa -c undecided_new.yaml check --no-audit -a bot -u u --action read --scope t:x
+expect_rc 0 "NEW accepts scope t:x"
+aa -c undecided_old.yaml check --no-audit -a bot -u u --action read --scope t:x
+expect_rc 1 "OLD refuses scope t:x"
+aa diff undecided_old.yaml undecided_new.yaml -o json
+expect_rc 1 "undecided widenings fail --fail-on widen"
+expect_json "any(i['kind'] == 'scope' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided scope widening listed as possible"
+expect_json "any(i['kind'] == 'metadata' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided metadata widening listed as possible"
+
 # Usage errors and invalid policies: exit 2.
 aa diff old.yaml
 expect_rc 2 "one policy"
