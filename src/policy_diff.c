@@ -71,7 +71,15 @@ typedef struct dctx {
     bool hide_reason;
     bool undecided; /* the last action_both gave up (bounds), not "none" */
     bool oom;
+    /* Work left for the coverage searches: one costs SEARCH units and 8
+     * more per pattern it is given. Past it every question is undecided
+     * (a possible difference, never none): two policies with tens of
+     * thousands of patterns each are compared in seconds, not hours. */
+    size_t budget;
 } dctx;
+
+#define SEARCH      64
+#define DIFF_BUDGET ((size_t)250000 * SEARCH)
 
 static char *keep(dctx *c, const char *s) {
     if (!s)
@@ -291,6 +299,12 @@ static void decide_condition_example(dctx *c, aa_diff_item *it,
  * `deploy:a` rather than `deploy:`. */
 static aa__cover gdiff(dctx *c, const char *pat, const char *const *also,
                        size_t nalso, unsigned flags) {
+    size_t cost = SEARCH + 8 * (c->nset + nalso);
+    if (c->budget < cost) {
+        c->budget = 0;
+        return AA__COVER_UNKNOWN;
+    }
+    c->budget -= cost;
     aa__cover r =
         aa__glob_diff(pat, also, nalso, c->set, c->nset, flags, &c->w);
     if (r != AA__COVER_NO || !strchr(pat, '*'))
@@ -1182,7 +1196,7 @@ int aa_policy_diff(const aa_policy *old_policy, const aa_policy *new_policy,
     if (!d)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     aa__arena_init(&d->arena);
-    dctx c = {.d = d, .hide_reason = o.hide_reason != 0};
+    dctx c = {.d = d, .hide_reason = o.hide_reason != 0, .budget = DIFF_BUDGET};
     aa__buf_init(&c.w);
     aa__buf_init(&c.msg);
     aa__buf_init(&c.src);

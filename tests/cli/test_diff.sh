@@ -135,6 +135,29 @@ expect_rc 1 "undecided widenings fail --fail-on widen"
 expect_json "any(i['kind'] == 'scope' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided scope widening listed as possible"
 expect_json "any(i['kind'] == 'metadata' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided metadata widening listed as possible"
 
+# Two policies of 20,000 wildcard patterns each: every allow pattern of NEW
+# against OLD's 20,000 denies would take hours of coverage searches; the
+# work is bounded, and what is left undecided is listed as possible. The
+# 120 s limit is a hang guard, not a measurement.
+"$PY" - <<'PYEOF'
+n = 20000
+with open("big_old.yaml", "w") as f:
+    f.write('version: "1.0"\nprofiles:\n  bot:\n    allow: ["*"]\n'
+            '    deny: [%s]\n' % ", ".join('"*a%05d*"' % i for i in range(n)))
+with open("big_new.yaml", "w") as f:
+    f.write('version: "1.0"\nprofiles:\n  bot:\n    allow: [%s]\n'
+            '    deny: [%s]\n' % (", ".join('"*b%05d*"' % i for i in range(n)),
+                                 ", ".join('"*a%05d*"' % i for i in range(1, n))))
+PYEOF
+RC=0
+timeout 120 "$AGENT_AUTH" diff big_old.yaml big_new.yaml >"$OUT" 2>"$ERR" || RC=$?
+if [ "$RC" = 124 ]; then
+    fail "diff of 40,000 wildcard patterns did not finish in 120 s"
+else
+    expect_rc 1 "diff of 40,000 wildcard patterns: widens"
+    expect_out "Summary: 20000 widen" "diff of 40,000 wildcard patterns: every allow listed"
+fi
+
 # Usage errors and invalid policies: exit 2.
 aa diff old.yaml
 expect_rc 2 "one policy"
