@@ -778,7 +778,8 @@ static void diff_approvals(dctx *c, const char *agent, const aa__profile *po,
             c->oom = true;
             return;
         }
-        memcpy(pats, c->set, npats * sizeof *pats);
+        if (npats) /* c->set is NULL before the first push */
+            memcpy(pats, c->set, npats * sizeof *pats);
         const char *ex = NULL;
         bool undecided = false;
         for (size_t i = 0; i < npats && !ex; i++) {
