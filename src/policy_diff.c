@@ -15,6 +15,7 @@
  * carries an example request, decided under both policies by two engines;
  * when the example does not show it, the difference is `possible`.
  */
+#include "audit.h"
 #include "policy.h"
 
 #include <jansson.h>
@@ -1480,9 +1481,9 @@ typedef struct audit_walk {
 
 /* Rebuilds the request of one "authorize" line from its logged fields and
  * metadata, and replays it; the id is its event_id. */
-static int audit_entry(void *ud, const char *text, size_t len) {
+static int audit_entry(void *ud, size_t lineno, const char *text, size_t len) {
     audit_walk *a = ud;
-    a->n++;
+    a->n = lineno;
     json_t *j = json_loadb(text, len, 0, NULL);
     if (!j)
         return 0; /* the reader only passes whole lines */
@@ -1517,7 +1518,7 @@ static int replay_audit(aa_replay *r, const char *path, aa_error *err) {
     if (!a.buf)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     aa_audit_filter f = {.event = "authorize", .limit = AA_AUDIT_NO_LIMIT};
-    int rc = aa_audit_read(path, &f, audit_entry, &a, NULL, NULL, err);
+    int rc = aa__audit_read_lines(path, &f, audit_entry, &a, err);
     aa_request_buf_free(a.buf);
     return rc != AA_OK ? rc : a.rc;
 }

@@ -105,6 +105,24 @@ expect_json "d['replay']['format'] == 'audit' and d['replay']['total'] == 2 and 
 expect_json "len(d['replay']['changed'][0]['id']) == 36 and d['replay']['changed'][0]['action'] == 'deploy:prod-db'" "audit replay id is the event id"
 aa diff old.yaml wide.yaml --audit .agent_auth/audit.jsonl
 expect_out 'copilot deploy:prod-db: denied -> allowed (autonomous)' "audit replay text"
+# A skipped audit entry is named by its line in the file, other events
+# (a session created first) and all.
+mkdir -p lines && (cd lines && cp ../old.yaml . &&
+    "$AGENT_AUTH" -c old.yaml sessions --create -a copilot -u alice >/dev/null &&
+    "$AGENT_AUTH" -c old.yaml check -a copilot -u alice --action read:x >/dev/null
+    "$AGENT_AUTH" -c old.yaml check -a copilot -u alice --action deploy:prod-db >/dev/null)
+"$PY" - <<'PYEOF'
+import json
+lines = open("lines/.agent_auth/audit.jsonl").read().splitlines()
+events = [json.loads(l)["event"] for l in lines]
+assert events == ["session.create", "authorize", "authorize"], events
+d = json.loads(lines[2])
+d["user"] = None  # no longer a valid request
+lines[2] = json.dumps(d)
+open("lines/audit.jsonl", "w").write("\n".join(lines) + "\n")
+PYEOF
+aa diff old.yaml wide.yaml --audit lines/audit.jsonl
+expect_err "lines/audit.jsonl:3: request skipped: field 'user' is required" "audit replay warning names the file line"
 
 # A question the coverage search cannot decide within its bounds (3,000
 # scopes or required_for patterns of distinct characters) is a possible
