@@ -73,6 +73,11 @@ os.makedirs(BUILD_BASE, exist_ok=True)
 lib_sources = sorted(
     os.path.join("src", f) for f in os.listdir(os.path.join(HERE, "src"))
     if f.endswith(".c"))
+# The headers too: build_ext rebuilds the extension only when something it
+# depends on is newer than the built module, and a changed header must count.
+lib_headers = sorted(
+    [os.path.join("src", f) for f in os.listdir(os.path.join(HERE, "src"))
+     if f.endswith(".h")] + [os.path.join("include", "agent_auth.h")])
 cflags = [f for f in pkg_config("--cflags") if not f.startswith("-I")]
 incdirs = [f[2:] for f in pkg_config("--cflags") if f.startswith("-I")]
 libs = [f[2:] for f in pkg_config("--libs") if f.startswith("-l")]
@@ -115,6 +120,7 @@ setup(
         Extension(
             "agent_auth._core",
             sources=["python/src/_core.c"] + lib_sources,
+            depends=lib_headers,
             include_dirs=["include"] + incdirs,
             define_macros=[("_GNU_SOURCE", None),
                            ("AA_VERSION_STRING", '"%s"' % V)],

@@ -105,7 +105,7 @@ static json_t *item_json(const aa_diff_item *it) {
         json_object_set_new(s, "line",
                             it->source_line ? json_integer(it->source_line)
                                             : json_null());
-        json_object_set_new(s, "column",
+        json_object_set_new(s, "col",
                             it->source_line ? json_integer(it->source_column)
                                             : json_null());
         json_object_set_new(o, "source", s);

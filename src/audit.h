@@ -29,6 +29,13 @@
 #include "policy.h"
 #include "util.h"
 
+/* aa_audit_read with each entry's line number in the file (from 1, blank
+ * and skipped lines counted): for messages that name a line. */
+typedef int (*aa__audit_line_fn)(void *userdata, size_t lineno,
+                                 const char *json_line, size_t len);
+int aa__audit_read_lines(const char *path, const aa_audit_filter *filter,
+                         aa__audit_line_fn fn, void *userdata, aa_error *err);
+
 typedef struct aa__audit aa__audit;
 #define AA__AUDIT_HASH_HEX_ 64
 

@@ -215,10 +215,12 @@ static bool is_blank(const char *s, size_t n) {
 
 /* ---- reading ------------------------------------------------------------- */
 
-int aa_audit_read(const char *path, const aa_audit_filter *filter,
-                  aa_audit_entry_fn fn, void *userdata, size_t *matched,
-                  size_t *skipped, aa_error *err) {
-    size_t nmatch = 0, nskip = 0;
+/* aa_audit_read, handing each entry to fn or (when set) to lfn with its
+ * line number in the file. */
+static int read_log(const char *path, const aa_audit_filter *filter,
+                    aa_audit_entry_fn fn, aa__audit_line_fn lfn, void *userdata,
+                    size_t *matched, size_t *skipped, aa_error *err) {
+    size_t nmatch = 0, nskip = 0, lineno = 0;
     if (matched)
         *matched = 0;
     if (skipped)
@@ -255,6 +257,7 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
     /* Past the limit, the walk goes on only to count for *matched. */
     while ((nmatch < limit || matched) &&
            (got = reader_next(&r, &line, &len)) == 1) {
+        lineno++; /* a line too long is read whole, as one */
         if (!r.toolong && is_blank(line, len))
             continue;
         int64_t ts;
@@ -282,7 +285,9 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
         json_decref(j);
         if (!ok)
             continue;
-        if (++nmatch <= limit && fn && fn(userdata, line, len) != 0)
+        if (++nmatch <= limit && (lfn  ? lfn(userdata, lineno, line, len) != 0
+                                  : fn ? fn(userdata, line, len) != 0
+                                       : false))
             break;
     }
     if (got < 0)
@@ -294,6 +299,17 @@ int aa_audit_read(const char *path, const aa_audit_filter *filter,
     if (skipped)
         *skipped = nskip;
     return rc;
+}
+
+int aa_audit_read(const char *path, const aa_audit_filter *filter,
+                  aa_audit_entry_fn fn, void *userdata, size_t *matched,
+                  size_t *skipped, aa_error *err) {
+    return read_log(path, filter, fn, NULL, userdata, matched, skipped, err);
+}
+
+int aa__audit_read_lines(const char *path, const aa_audit_filter *filter,
+                         aa__audit_line_fn fn, void *userdata, aa_error *err) {
+    return read_log(path, filter, NULL, fn, userdata, NULL, NULL, err);
 }
 
 /* ---- verifying ----------------------------------------------------------- */

@@ -15,6 +15,7 @@
  * carries an example request, decided under both policies by two engines;
  * when the example does not show it, the difference is `possible`.
  */
+#include "audit.h"
 #include "policy.h"
 
 #include <jansson.h>
@@ -71,7 +72,15 @@ typedef struct dctx {
     bool hide_reason;
     bool undecided; /* the last action_both gave up (bounds), not "none" */
     bool oom;
+    /* Work left for the coverage searches: one costs SEARCH units and 8
+     * more per pattern it is given. Past it every question is undecided
+     * (a possible difference, never none): two policies with tens of
+     * thousands of patterns each are compared in seconds, not hours. */
+    size_t budget;
 } dctx;
+
+#define SEARCH      64
+#define DIFF_BUDGET ((size_t)250000 * SEARCH)
 
 static char *keep(dctx *c, const char *s) {
     if (!s)
@@ -291,6 +300,12 @@ static void decide_condition_example(dctx *c, aa_diff_item *it,
  * `deploy:a` rather than `deploy:`. */
 static aa__cover gdiff(dctx *c, const char *pat, const char *const *also,
                        size_t nalso, unsigned flags) {
+    size_t cost = SEARCH + 8 * (c->nset + nalso);
+    if (c->budget < cost) {
+        c->budget = 0;
+        return AA__COVER_UNKNOWN;
+    }
+    c->budget -= cost;
     aa__cover r =
         aa__glob_diff(pat, also, nalso, c->set, c->nset, flags, &c->w);
     if (r != AA__COVER_NO || !strchr(pat, '*'))
@@ -519,12 +534,20 @@ static void diff_scope_side(dctx *c, const char *agent, const aa__profile *po,
         const char *s = g->scopes.count ? g->scopes.items[i] : "*";
         set_reset(c);
         set_push_list(c, &l->scopes);
-        if (!witness(c, s, NULL, AA__COVER_SKIP_EMPTY))
+        /* Undecided (the search's bounds) counts as a possible difference:
+         * never "no difference" when there may be one. */
+        aa__cover r = gdiff(c, s, NULL, 0, AA__COVER_SKIP_EMPTY);
+        if (r == AA__COVER_YES || c->oom)
             continue;
-        const char *ex = keep(c, c->w.data);
+        const char *ex = r == AA__COVER_NO ? keep(c, c->w.data) : NULL;
         aa__buf_reset(&c->msg);
-        aa__buf_printf(&c->msg, "%s %s scope `%s`", agent,
-                       widen ? "now accepts" : "no longer accepts", ex);
+        if (ex)
+            aa__buf_printf(&c->msg, "%s %s scope `%s`", agent,
+                           widen ? "now accepts" : "no longer accepts", ex);
+        else
+            aa__buf_printf(&c->msg, "%s %s some scopes of `%s` (undecided)",
+                           agent, widen ? "now accepts" : "no longer accepts",
+                           s);
         const char *pats[1] = {s};
         aa_diff_item *it =
             add_item(c, AA_DIFF_SCOPE, widen ? AA_DIFF_WIDEN : AA_DIFF_CHANGE,
@@ -756,7 +779,8 @@ static void diff_approvals(dctx *c, const char *agent, const aa__profile *po,
             c->oom = true;
             return;
         }
-        memcpy(pats, c->set, npats * sizeof *pats);
+        if (npats) /* c->set is NULL before the first push */
+            memcpy(pats, c->set, npats * sizeof *pats);
         const char *ex = NULL;
         bool undecided = false;
         for (size_t i = 0; i < npats && !ex; i++) {
@@ -1000,11 +1024,18 @@ static void diff_meta_required(dctx *c, const aa__meta_decl *g,
         set_reset(c);
         if (l)
             set_push_list(c, &l->required_for);
-        if (!witness(c, r, NULL, AA__COVER_SKIP_EMPTY))
-            continue;
+        aa__cover res = gdiff(c, r, NULL, 0, AA__COVER_SKIP_EMPTY);
+        if (res == AA__COVER_YES || c->oom)
+            continue; /* undecided: a possible difference, listed */
         aa__buf_reset(&c->msg);
-        aa__buf_printf(&c->msg, "metadata `%s` is %s required for `%s`", g->key,
-                       widen ? "no longer" : "now", c->w.data);
+        if (res == AA__COVER_NO)
+            aa__buf_printf(&c->msg, "metadata `%s` is %s required for `%s`",
+                           g->key, widen ? "no longer" : "now", c->w.data);
+        else
+            aa__buf_printf(&c->msg,
+                           "metadata `%s` is %s required for some of `%s` "
+                           "(undecided)",
+                           g->key, widen ? "no longer" : "now", r);
         const char *pats[1] = {r};
         aa_diff_item *it = add_item(c, AA_DIFF_METADATA,
                                     widen ? AA_DIFF_WIDEN : AA_DIFF_CHANGE,
@@ -1013,7 +1044,7 @@ static void diff_meta_required(dctx *c, const aa__meta_decl *g,
         aa__buf_printf(&c->src, "request_metadata %s", g->key);
         set_source(c, it, widen ? c->o.p : c->n.p, c->src.data,
                    list_pos(&g->required_for, i, g->pos));
-        if (it)
+        if (it && res == AA__COVER_NO)
             it->example_action = keep(c, c->w.data);
     }
 }
@@ -1144,7 +1175,7 @@ int aa_policy_diff(const aa_policy *old_policy, const aa_policy *new_policy,
     if (!d)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     aa__arena_init(&d->arena);
-    dctx c = {.d = d, .hide_reason = o.hide_reason != 0};
+    dctx c = {.d = d, .hide_reason = o.hide_reason != 0, .budget = DIFF_BUDGET};
     aa__buf_init(&c.w);
     aa__buf_init(&c.msg);
     aa__buf_init(&c.src);
@@ -1427,9 +1458,9 @@ typedef struct audit_walk {
 
 /* Rebuilds the request of one "authorize" line from its logged fields and
  * metadata, and replays it; the id is its event_id. */
-static int audit_entry(void *ud, const char *text, size_t len) {
+static int audit_entry(void *ud, size_t lineno, const char *text, size_t len) {
     audit_walk *a = ud;
-    a->n++;
+    a->n = lineno;
     json_t *j = json_loadb(text, len, 0, NULL);
     if (!j)
         return 0; /* the reader only passes whole lines */
@@ -1464,7 +1495,7 @@ static int replay_audit(aa_replay *r, const char *path, aa_error *err) {
     if (!a.buf)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     aa_audit_filter f = {.event = "authorize", .limit = AA_AUDIT_NO_LIMIT};
-    int rc = aa_audit_read(path, &f, audit_entry, &a, NULL, NULL, err);
+    int rc = aa__audit_read_lines(path, &f, audit_entry, &a, err);
     aa_request_buf_free(a.buf);
     return rc != AA_OK ? rc : a.rc;
 }

@@ -64,7 +64,27 @@ typedef struct linter {
     bool oom;
     aa__arena scratch;
     aa__buf witness;
+    /* Work left in the current check: a glob search costs SEARCH units
+     * (and 8 more per pattern of its set), a comparison of two conditions
+     * IMPLIES, a comparison of literal prefixes one. Past it the remaining
+     * comparisons are not made (no finding, never a wrong one): pairwise
+     * checks over a hostile policy's long lists stay bounded. */
+    size_t budget;
 } linter;
+
+#define SEARCH      64
+#define IMPLIES     16
+#define LINT_BUDGET ((size_t)250000 * SEARCH)
+
+/* Takes n units of work; false (and nothing taken) once they run out. */
+static bool spend(linter *L, size_t n) {
+    if (L->budget < n) {
+        L->budget = 0;
+        return false;
+    }
+    L->budget -= n;
+    return true;
+}
 
 /* ---- public helpers ------------------------------------------------------ */
 
@@ -189,8 +209,7 @@ static bool may_overlap(const char *a, const char *b) {
 
 /* Every string a matches is matched by b (non-empty strings). */
 static bool within(linter *L, const char *a, const char *b) {
-    (void)L;
-    if (!may_overlap(a, b))
+    if (!spend(L, 1) || !may_overlap(a, b) || !spend(L, SEARCH))
         return false;
     return aa__glob_covers_ex(a, &b, 1, AA__COVER_SKIP_EMPTY, NULL) ==
            AA__COVER_YES;
@@ -200,6 +219,8 @@ static bool within(linter *L, const char *a, const char *b) {
  * pattern of a minimal cover (the one to point at), when covered. */
 static aa__cover covered(linter *L, const char *pat, const char *const *set,
                          size_t n, size_t *first, aa__buf *witness) {
+    if (!spend(L, SEARCH + 8 * n)) /* the search's setup grows with n */
+        return AA__COVER_UNKNOWN;
     const char **cand = malloc((n ? n : 1) * sizeof *cand);
     size_t *idx = malloc((n ? n : 1) * sizeof *idx);
     if (!cand || !idx) {
@@ -221,7 +242,7 @@ static aa__cover covered(linter *L, const char *pat, const char *const *set,
     if (c == AA__COVER_YES && first) {
         /* Drop patterns the cover does not need; the first left matters. */
         size_t k = 0;
-        while (m > 1 && k < m && m <= 32) {
+        while (m > 1 && k < m && m <= 32 && spend(L, SEARCH)) {
             const char *save = cand[k];
             size_t save_i = idx[k];
             memmove(cand + k, cand + k + 1, (m - k - 1) * sizeof *cand);
@@ -348,7 +369,7 @@ static void check_profiles(linter *L, const role_use *users) {
         const aa__role *ro = &p->roles[r];
         if (!users[r].n)
             continue;
-        for (size_t a = 0; a < ro->actions.count; a++) {
+        for (size_t a = 0; a < ro->actions.count && L->budget; a++) {
             bool all = true;
             aa__pos rel = {0, 0};
             for (size_t k = 0; k < users[r].n && all; k++) {
@@ -396,12 +417,12 @@ typedef struct pref {
  * first in the effective set). */
 static void redundant(linter *L, const pref *own, size_t n, const pref *outer,
                       size_t nouter, const char *what) {
-    for (size_t i = 0; i < n && !L->oom; i++) {
+    for (size_t i = 0; i < n && !L->oom && L->budget; i++) {
         const pref *by = NULL;
-        for (size_t j = 0; j < nouter && !by; j++)
+        for (size_t j = 0; j < nouter && !by && L->budget; j++)
             if (within(L, own[i].pat, outer[j].pat))
                 by = &outer[j];
-        for (size_t j = 0; j < n && !by; j++)
+        for (size_t j = 0; j < n && !by && L->budget; j++)
             if (j != i && within(L, own[i].pat, own[j].pat) &&
                 (j < i || !within(L, own[j].pat, own[i].pat)))
                 by = &own[j];
@@ -661,7 +682,7 @@ static void check_approvals(linter *L) {
         const char *const *pv = NULL;
         size_t pn = exact_pins(a, &pv);
         const aa__approval *by = NULL;
-        for (size_t k = 0; k < n && !by; k++) {
+        for (size_t k = 0; k < n && !by && spend(L, IMPLIES); k++) {
             const aa__approval *q = &p->approvals[k];
             if (k == i || q->tier < a->tier || (q->tier == a->tier && k > i))
                 continue;
@@ -706,7 +727,7 @@ static void check_a2a(linter *L) {
         /* An earlier deny that matches whenever x does (a deny's condition
          * matches on an evaluation error too; x's matches at most then). */
         const aa__a2a *by = NULL;
-        for (size_t i = 0; i < j && !by; i++) {
+        for (size_t i = 0; i < j && !by && spend(L, IMPLIES); i++) {
             const aa__a2a *d = &p->a2a.policies[i];
             if (d->allow || !within(L, x->from_agent, d->from_agent) ||
                 !within(L, x->to_agent, d->to_agent) ||
@@ -791,15 +812,20 @@ static void analyse(linter *L, const aa_policy *p, const aa_error *load) {
         return;
     L->p = p;
     role_use *users = role_users(L);
+    L->budget = LINT_BUDGET; /* each check has its own */
     if (users) {
         check_profiles(L, users);
         for (size_t r = 0; r < p->nroles; r++)
             free(users[r].profiles);
         free(users);
     }
+    L->budget = LINT_BUDGET;
     check_redundant(L);
+    L->budget = LINT_BUDGET;
     check_approvals(L);
+    L->budget = LINT_BUDGET;
     check_a2a(L);
+    L->budget = LINT_BUDGET;
     check_delegation(L);
 }
 

@@ -27,7 +27,7 @@ expect_rc 1 "json widen"
 expect_json "d['summary'] == {'widen': 1, 'change': 0, 'reason': 0}" "json summary"
 expect_json "d['differences'][0]['kind'] == 'allowed' and d['differences'][0]['class'] == 'widen' and d['differences'][0]['agent'] == 'copilot'" "json item"
 expect_json "d['differences'][0]['example'] == {'action': 'deploy:prod-db', 'scope': None, 'target_agent': None, 'metadata': {}, 'old': {'allowed': False, 'tier': 'autonomous'}, 'new': {'allowed': True, 'tier': 'autonomous'}}" "json example"
-expect_json "d['differences'][0]['source']['file'] == 'wide.yaml' and d['differences'][0]['source']['line'] == 27 and d['differences'][0]['patterns'] == ['deploy:*']" "json source"
+expect_json "d['differences'][0]['source']['file'] == 'wide.yaml' and d['differences'][0]['source']['line'] == 27 and d['differences'][0]['source']['col'] > 0 and d['differences'][0]['patterns'] == ['deploy:*']" "json source"
 
 # The other way round it is a narrowing: a change, exit 0 unless
 # --fail-on change.
@@ -105,6 +105,76 @@ expect_json "d['replay']['format'] == 'audit' and d['replay']['total'] == 2 and 
 expect_json "len(d['replay']['changed'][0]['id']) == 36 and d['replay']['changed'][0]['action'] == 'deploy:prod-db'" "audit replay id is the event id"
 aa diff old.yaml wide.yaml --audit .agent_auth/audit.jsonl
 expect_out 'copilot deploy:prod-db: denied -> allowed (autonomous)' "audit replay text"
+# A skipped audit entry is named by its line in the file, other events
+# (a session created first) and all.
+mkdir -p lines && (cd lines && cp ../old.yaml . &&
+    "$AGENT_AUTH" -c old.yaml sessions --create -a copilot -u alice >/dev/null &&
+    "$AGENT_AUTH" -c old.yaml check -a copilot -u alice --action read:x >/dev/null
+    "$AGENT_AUTH" -c old.yaml check -a copilot -u alice --action deploy:prod-db >/dev/null)
+"$PY" - <<'PYEOF'
+import json
+lines = open("lines/.agent_auth/audit.jsonl").read().splitlines()
+events = [json.loads(l)["event"] for l in lines]
+assert events == ["session.create", "authorize", "authorize"], events
+d = json.loads(lines[2])
+d["user"] = None  # no longer a valid request
+lines[2] = json.dumps(d)
+open("lines/audit.jsonl", "w").write("\n".join(lines) + "\n")
+PYEOF
+aa diff old.yaml wide.yaml --audit lines/audit.jsonl
+expect_err "lines/audit.jsonl:3: request skipped: field 'user' is required" "audit replay warning names the file line"
+
+# A question the coverage search cannot decide within its bounds (3,000
+# scopes or required_for patterns of distinct characters) is a possible
+# widening, never "no difference": NEW accepts scope t:x and no longer
+# needs `ticket` for t:x, which OLD refused.
+"$PY" - <<'PYEOF'
+pats = ", ".join('"s:%s"' % chr(0x4e00 + i) for i in range(3000))
+def policy(name, extra):
+    with open(name, "w") as f:
+        f.write('version: "1.0"\n'
+                'request_metadata:\n'
+                '  ticket: {type: string, required_for: [%s]}\n'
+                'profiles:\n'
+                '  bot:\n'
+                '    allow: ["read"]\n'
+                '    require_scope: true\n'
+                '    scopes: [%s%s]\n' % (pats if extra else pats + ', "t:*"',
+                                         pats, ', "t:*"' if extra else ''))
+policy("undecided_old.yaml", False)
+policy("undecided_new.yaml", True)
+PYEOF
+aa -c undecided_new.yaml check --no-audit -a bot -u u --action read --scope t:x
+expect_rc 0 "NEW accepts scope t:x"
+aa -c undecided_old.yaml check --no-audit -a bot -u u --action read --scope t:x
+expect_rc 1 "OLD refuses scope t:x"
+aa diff undecided_old.yaml undecided_new.yaml -o json
+expect_rc 1 "undecided widenings fail --fail-on widen"
+expect_json "any(i['kind'] == 'scope' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided scope widening listed as possible"
+expect_json "any(i['kind'] == 'metadata' and i['class'] == 'widen' and i['possible'] for i in d['differences'])" "undecided metadata widening listed as possible"
+
+# Two policies of 20,000 wildcard patterns each: every allow pattern of NEW
+# against OLD's 20,000 denies would take hours of coverage searches; the
+# work is bounded, and what is left undecided is listed as possible. The
+# 120 s limit is a hang guard, not a measurement.
+"$PY" - <<'PYEOF'
+n = 20000
+with open("big_old.yaml", "w") as f:
+    f.write('version: "1.0"\nprofiles:\n  bot:\n    allow: ["*"]\n'
+            '    deny: [%s]\n' % ", ".join('"*a%05d*"' % i for i in range(n)))
+with open("big_new.yaml", "w") as f:
+    f.write('version: "1.0"\nprofiles:\n  bot:\n    allow: [%s]\n'
+            '    deny: [%s]\n' % (", ".join('"*b%05d*"' % i for i in range(n)),
+                                 ", ".join('"*a%05d*"' % i for i in range(1, n))))
+PYEOF
+RC=0
+timeout 120 "$AGENT_AUTH" diff big_old.yaml big_new.yaml >"$OUT" 2>"$ERR" || RC=$?
+if [ "$RC" = 124 ]; then
+    fail "diff of 40,000 wildcard patterns did not finish in 120 s"
+else
+    expect_rc 1 "diff of 40,000 wildcard patterns: widens"
+    expect_out "Summary: 20000 widen" "diff of 40,000 wildcard patterns: every allow listed"
+fi
 
 # Usage errors and invalid policies: exit 2.
 aa diff old.yaml

@@ -115,6 +115,31 @@ for f in "$TMP"/doc/*.yaml; do
     fi
 done
 
+# A hostile policy: long lists of patterns that all begin with a wildcard
+# (so no literal prefix tells them apart) would take quadratic numbers of
+# coverage searches, hours at this size; the work is bounded and lint
+# finishes with what it could decide. The 120 s limit is a hang guard,
+# not a measurement.
+"$PY" - >"$TMP/wide_lists.yaml" <<'PYEOF'
+n = 30000
+print('version: "1.0"')
+print('roles:')
+print('  r: {actions: [%s]}' % ", ".join('"*r%05d*"' % i for i in range(n)))
+print('profiles:')
+print('  bot:')
+print('    role: r')
+print('    allow: ["*", %s]' % ", ".join('"*a%05d*"' % i for i in range(n)))
+print('    deny: [%s]' % ", ".join('"*d%05d*"' % i for i in range(n)))
+PYEOF
+RC=0
+timeout 120 "$AGENT_AUTH" lint "$TMP/wide_lists.yaml" >"$OUT" 2>"$ERR" || RC=$?
+if [ "$RC" = 124 ]; then
+    fail "lint of 90,000 wildcard patterns did not finish in 120 s"
+else
+    expect_rc 0 "lint of 90,000 wildcard patterns"
+    expect_err "in 1 file" "lint of 90,000 wildcard patterns: summary"
+fi
+
 aa lint --help
 expect_rc 0 "lint --help"
 expect_out "--fail-on" "help lists --fail-on"
