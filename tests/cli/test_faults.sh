@@ -97,8 +97,9 @@ raw = open(sys.argv[1], 'rb').read()
 parts = raw.split(b'\n')
 last = parts.pop()  # b'' when the file ends with a newline
 ids, inside, at_end = set(), 0, 0
-def torn(p):
-    return p.startswith(b'{"timestamp":"')
+def torn(p):  # any non-empty prefix of one of our lines
+    head = b'{"timestamp":"'
+    return p.startswith(head) or (p != b'' and head.startswith(p))
 for n, p in enumerate(parts + [last] if last else parts, 1):
     try:
         d = json.loads(p)  # (a whole last line may lack its newline)
