@@ -125,6 +125,7 @@ struct aa__audit {
     bool lease_stop;
     bool releaser_running;
     pid_t releaser_pid; /* a forked child has no releaser to stop */
+    pid_t opener_pid;   /* a forked child leaves the lock to its parent */
     unsigned groups;    /* groups written, up to 2 */
     pthread_t releaser;
     pthread_cond_t lease_cv;
@@ -354,6 +355,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     }
     a->fd = -1;
     a->mode = fsync;
+    a->opener_pid = getpid();
     /* Without MADV_WIPEONFORK (old kernels) the pool is not used at all:
      * a forked child must never repeat its parent's event ids. */
     void *pool = mmap(NULL, sizeof *a->rnd, PROT_READ | PROT_WRITE,
@@ -411,8 +413,13 @@ void aa__audit_close(aa__audit *a) {
         pthread_mutex_unlock(&a->mu);
         pthread_join(a->releaser, NULL);
     }
+    /* A lock still held is given up explicitly: close(2) alone leaves it
+     * to a child forked meanwhile, whose copy of the descriptor shares it,
+     * and every other writer would wait for that child to exit. */
+    if (a->fd >= 0 && a->lock_held && a->opener_pid == getpid())
+        flock(a->fd, LOCK_UN); /* (in such a child the lock is its parent's) */
     if (a->fd >= 0)
-        close(a->fd); /* releases a lock still held */
+        close(a->fd);
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
     aa_error_free(a->gerr);

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -597,14 +599,57 @@ static void test_removed_while_deciding(void **state) {
     assert_int_equal(old_lines + lines, 4 * 600);
 }
 
+/* ---- fork while the lock is held ------------------------------------------
+ * A child forked (without exec) while the engine holds the file lock between
+ * its groups shares the open file, and with it the lock. When the parent
+ * then frees its engine, closing its descriptor does not release a lock the
+ * child's copy still holds: the lock must be given up explicitly, or every
+ * other writer waits until the child exits. */
+static void test_fork_then_free_releases_lock(void **state) {
+    fixture *f = *state;
+    aa_policy *p = policy_with("never");
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *d = aa_decision_new();
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "x"};
+    for (int i = 0; i < 3; i++) /* the second group starts the lease */
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* holds the inherited descriptor for a while */
+        sleep(3);
+        _exit(0);
+    }
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK); /* lock in use */
+    aa_engine_free(e);
+    int fd = open(f->path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int got = flock(fd, LOCK_EX | LOCK_NB);
+    int e2 = errno;
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    aa_decision_free(d);
+    aa_policy_free(p);
+    if (got != 0)
+        fail_msg("the file lock outlived the engine: %s", strerror(e2));
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_threads_one_line_each),   T(test_threads_fsync_always),
-        T(test_threads_fsync_interval),  T(test_processes_and_threads),
-        T(test_failed_group_is_denied),  T(test_group_cut_part_way),
-        T(test_killed_mid_group),        T(test_rotation_during_group_commits),
-        T(test_lock_released_when_idle), T(test_removed_while_deciding),
+        T(test_threads_one_line_each),
+        T(test_threads_fsync_always),
+        T(test_threads_fsync_interval),
+        T(test_processes_and_threads),
+        T(test_failed_group_is_denied),
+        T(test_group_cut_part_way),
+        T(test_killed_mid_group),
+        T(test_rotation_during_group_commits),
+        T(test_lock_released_when_idle),
+        T(test_removed_while_deciding),
+        T(test_fork_then_free_releases_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
