@@ -101,6 +101,18 @@ DB_PW=hunter22 aa -c u.yaml inspect -o json
 expect_json 'd["state"]["url"] == "postgresql://svc:***@db.example/agents?sslmode=require" and d["state"]["consistency"] == "strict"' "inspect -o json: state.url redacted"
 if grep -q hunter22 "$OUT" "$ERR"; then fail "inspect printed the password"; else pass; fi
 
+# ---- a password under another spelling of its key is hidden too ----------
+# libpq decodes a query key's percent-encoding (pass%77ord is password), and
+# sslpassword is the client key's passphrase.
+cat >u2.yaml <<'YAML'
+version: "1.0"
+state:
+  url: "postgresql://svc@db.example/agents?pass%77ord=hunter33&sslpassword=keypass44&sslmode=require"
+YAML
+aa -c u2.yaml inspect
+expect_out "postgresql://svc@db.example/agents?pass%77ord=***&sslpassword=***&sslmode=require" "inspect: an encoded password key, redacted"
+if grep -q 'hunter33\|keypass44' "$OUT" "$ERR"; then fail "inspect printed an encoded password"; else pass; fi
+
 # ---- policy errors --------------------------------------------------------
 cat >bad.yaml <<'YAML'
 version: "1.0"
