@@ -636,6 +636,48 @@ static void test_fork_then_free_releases_lock(void **state) {
         fail_msg("the file lock outlived the engine: %s", strerror(e2));
 }
 
+/* ---- aa_authorize_many with bad arguments --------------------------------
+ * A NULL among the decisions, or one object given for two requests (whose
+ * line would be chained twice from one buffer, breaking the chain for every
+ * later line): AA_EINVAL, nothing decided or written, every decision given
+ * a denial (none keeps an earlier call's "allowed"). */
+static void test_many_null_or_repeated_decisions(void **state) {
+    fixture *f = *state;
+    aa_policy *p = policy_with("never");
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *a = aa_decision_new(), *b = aa_decision_new();
+    aa_request reqs[3];
+    for (int i = 0; i < 3; i++)
+        reqs[i] = (aa_request){
+            .agent = "bot", .user = "u", .action = "read", .resource = "r"};
+    assert_int_equal(aa_authorize(e, &reqs[0], a), AA_OK); /* one line */
+    assert_int_equal(aa_authorize(e, &reqs[0], b), AA_OK); /* two lines */
+    assert_true(aa_decision_allowed(a));
+    aa_decision *with_null[3] = {a, NULL, b};
+    assert_int_equal(aa_authorize_many(e, reqs, 3, with_null), AA_EINVAL);
+    assert_false(aa_decision_allowed(a));
+    assert_false(aa_decision_allowed(b));
+    aa_decision *repeated[3] = {a, b, a};
+    assert_int_equal(aa_authorize_many(e, reqs, 3, repeated), AA_EINVAL);
+    assert_false(aa_decision_allowed(a));
+    assert_non_null(strstr(aa_decision_reason(a), "decisions"));
+    aa_decision *fine[2] = {a, b};
+    assert_int_equal(aa_authorize_many(e, reqs, 2, fine), AA_OK);
+    assert_true(aa_decision_allowed(a) && aa_decision_allowed(b));
+    aa_engine_free(e);
+    aa_decision_free(a);
+    aa_decision_free(b);
+    aa_policy_free(p);
+    size_t lines = 0, bad = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &bad, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_int_equal(lines, 4);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -650,6 +692,7 @@ int main(void) {
         T(test_lock_released_when_idle),
         T(test_removed_while_deciding),
         T(test_fork_then_free_releases_lock),
+        T(test_many_null_or_repeated_decisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
