@@ -661,12 +661,14 @@ static int64_t col_i64(const PGresult *r, int row, int col) {
     return strtoll(pq.getvalue(r, row, col), NULL, 10);
 }
 
+/* Only "active" is live: any other text (a database shared with other
+ * tools, or tampered with, may hold one) grants nothing. */
 static aa_grant_status status_from_text(const char *t) {
-    if (t && strcmp(t, "revoked") == 0)
-        return AA_GRANT_REVOKED;
+    if (t && strcmp(t, "active") == 0)
+        return AA_GRANT_ACTIVE;
     if (t && strcmp(t, "expired") == 0)
         return AA_GRANT_EXPIRED;
-    return AA_GRANT_ACTIVE;
+    return AA_GRANT_REVOKED;
 }
 
 static char *col_dup(const PGresult *r, int row, int col) {
