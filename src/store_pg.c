@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define PG_SCHEMA_VERSION 1
@@ -1368,6 +1369,32 @@ static const aa__store_ops pg_ops = {
     .each = pg_each,
 };
 
+/* Whether a host of opts is a Unix socket directory that every user may
+ * write to (/tmp, or any mode o+w directory), while no requirepeer makes
+ * libpq check who owns the socket; the first such directory in dir. */
+static bool open_socket_dir(const PQconninfoOption *opts, char *dir,
+                            size_t size) {
+    const char *hosts = NULL;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "requirepeer") == 0 && o->val && *o->val)
+            return false;
+        if (strcmp(o->keyword, "host") == 0)
+            hosts = o->val;
+    }
+    for (const char *h = hosts; h && *h;) {
+        size_t n = strcspn(h, ",");
+        if (h[0] == '/' && n < size) {
+            memcpy(dir, h, n);
+            dir[n] = 0;
+            struct stat st;
+            if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH))
+                return true;
+        }
+        h += n + (h[n] == ',');
+    }
+    return false;
+}
+
 int aa__store_open_pg(const char *url, const char *schema, bool cached,
                       bool lazy, aa_store **out, aa_error *err);
 int aa__store_open_pg(const char *url, const char *schema, bool cached,
@@ -1396,7 +1423,17 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
                         "state location '%s': not a valid PostgreSQL URL (%s)",
                         shown, strstr(line, "password") ? "bad syntax" : line);
     }
+    char bad_dir[256];
+    bool open_dir = open_socket_dir(opts, bad_dir, sizeof bad_dir);
     pq.conninfoFree(opts);
+    if (open_dir)
+        return aa__fail(err, AA_EINVAL,
+                        "state location '%s': the socket directory '%s' is "
+                        "writable by every user: anyone could put a socket "
+                        "there, pose as the server and be sent the password "
+                        "(use a directory only the server's user can write "
+                        "to, or add requirepeer=USER with the server's user)",
+                        shown, bad_dir);
     pg_store *s = calloc(1, sizeof *s);
     if (!s)
         return aa__fail(err, AA_ENOMEM, "out of memory");
