@@ -636,6 +636,63 @@ static void test_fork_then_free_releases_lock(void **state) {
         fail_msg("the file lock outlived the engine: %s", strerror(e2));
 }
 
+/* Processes forked from one that made its engine (a server that loads
+ * the policy, then forks its workers) decide with the engine they
+ * inherited. Their audit writer must not share its parent's open file,
+ * whose flock they would all hold at once: each reopens the log in the
+ * child, and the chain stays one chain. */
+static void forked_workers(fixture *f, const char *fsync) {
+    aa_policy *p = policy_with(fsync);
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *d = aa_decision_new();
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "x"};
+    for (int i = 0; i < 3; i++) /* the lease is running */
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    enum { KIDS = 3, EACH = 300 };
+    pid_t pids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            alarm(60);
+            int ok = 1;
+            for (int i = 0; i < EACH; i++)
+                ok &= aa_authorize(e, &r, d) == AA_OK && aa_decision_allowed(d);
+            aa_engine_free(e);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < EACH; i++)
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    for (int k = 0; k < KIDS; k++) {
+        int status;
+        assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    aa_engine_free(e);
+    aa_decision_free(d);
+    aa_policy_free(p);
+    size_t lines = 0, bad = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &bad, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_int_equal(bad, 0);
+    assert_int_equal(lines, 3 + (KIDS + 1) * EACH);
+}
+
+static void test_forked_workers_share_engine(void **state) {
+    forked_workers(*state, "never");
+}
+
+/* The same with fsync interval: the child starts its own sync thread. */
+static void test_forked_workers_fsync_interval(void **state) {
+    forked_workers(*state, "interval");
+}
+
 /* ---- aa_authorize_many with bad arguments --------------------------------
  * A NULL among the decisions, or one object given for two requests (whose
  * line would be chained twice from one buffer, breaking the chain for every
@@ -693,6 +750,8 @@ int main(void) {
         T(test_removed_while_deciding),
         T(test_fork_then_free_releases_lock),
         T(test_many_null_or_repeated_decisions),
+        T(test_forked_workers_share_engine),
+        T(test_forked_workers_fsync_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
