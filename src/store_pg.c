@@ -277,7 +277,69 @@ typedef struct pg_store {
     atomic_bool stop;
     bool listener_started;
     pthread_t listener;
+    struct pg_store *reg_prev, *reg_next; /* the fork registry, below */
 } pg_store;
+
+/* ---- fork -----------------------------------------------------------------
+ * A child forked from a process with an open store (workers forked after
+ * the engine was made) gets a copy of it, but not its threads, and its
+ * connections are sockets shared with the parent. In the child each copy
+ * leaves the parent's connections alone (never PQfinish: that would end
+ * the parent's session) and opens its own; it has no notification thread,
+ * so its cache is never used: it reads the database (strict). Its locks
+ * are made anew, as a thread of the parent may have held one. */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static pg_store *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_prepare(void) {
+    pthread_mutex_lock(&registry_mu);
+}
+
+static void on_fork_parent(void) {
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void on_fork_child(void) {
+    for (pg_store *s = registry; s; s = s->reg_next) {
+        atomic_store(&s->listening, false);
+        s->listener_started = false; /* not in this process */
+        for (int i = 0; i < POOL; i++) {
+            s->conns[i].c = NULL; /* the parent's: left to it */
+            pthread_mutex_init(&s->conns[i].mu, NULL);
+        }
+        pthread_mutex_init(&s->create_mu, NULL);
+        pthread_mutex_init(&s->retry_mu, NULL);
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void atfork_init(void) {
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static void registry_add(pg_store *s) {
+    pthread_once(&atfork_once, atfork_init);
+    pthread_mutex_lock(&registry_mu);
+    s->reg_prev = NULL;
+    s->reg_next = registry;
+    if (registry)
+        registry->reg_prev = s;
+    registry = s;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void registry_remove(pg_store *s) {
+    pthread_mutex_lock(&registry_mu);
+    if (s->reg_prev)
+        s->reg_prev->reg_next = s->reg_next;
+    else if (registry == s)
+        registry = s->reg_next;
+    if (s->reg_next)
+        s->reg_next->reg_prev = s->reg_prev;
+    s->reg_prev = s->reg_next = NULL;
+    pthread_mutex_unlock(&registry_mu);
+}
 
 /* The first line of a libpq message. */
 static void first_line(const char *msg, char *buf, size_t size) {
@@ -1331,6 +1393,7 @@ static void *listen_main(void *arg) {
 
 static void pg_close(aa_store *base) {
     pg_store *s = (pg_store *)base;
+    registry_remove(s);
     if (s->listener_started) {
         atomic_store(&s->stop, true);
         pthread_join(s->listener, NULL);
@@ -1468,6 +1531,7 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
         if (s->cache && pthread_create(&s->listener, NULL, listen_main, s) == 0)
             s->listener_started = true;
     }
+    registry_add(s);
     *out = &s->base;
     return AA_OK;
 }
