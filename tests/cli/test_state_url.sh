@@ -113,6 +113,56 @@ aa -c u2.yaml inspect
 expect_out "postgresql://svc@db.example/agents?pass%77ord=***&sslpassword=***&sslmode=require" "inspect: an encoded password key, redacted"
 if grep -q 'hunter33\|keypass44' "$OUT" "$ERR"; then fail "inspect printed an encoded password"; else pass; fi
 
+# ---- the command line of a running process shows no password ------------
+# ps and /proc/PID/cmdline are readable by every user: a URL given with
+# --state (or --state=, --from, --to) has its password overwritten there.
+# A server that accepts and never answers keeps the process waiting.
+python3 - >port.txt <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1]); sys.stdout.flush()
+conns = []
+end = time.time() + 20
+while time.time() < end:
+    s.settimeout(1)
+    try:
+        conns.append(s.accept()[0])
+    except OSError:
+        pass
+PY
+srv=$!
+for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.1; done
+port=$(cat port.txt)
+for form in "--state postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
+            "--state=postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
+            "--state postgresql://svc@127.0.0.1:$port/db?connect_timeout=10&password=hunter66"; do
+    # shellcheck disable=SC2086
+    "$AGENT_AUTH" $form state migrate >/dev/null 2>&1 &
+    pid=$!
+    seen=
+    for _ in $(seq 50); do
+        if [ -r /proc/$pid/cmdline ] && tr '\0' ' ' </proc/$pid/cmdline | grep -q "127.0.0.1:$port"; then
+            seen=$(tr '\0' ' ' </proc/$pid/cmdline)
+            break
+        fi
+        sleep 0.1
+    done
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null
+    if [ -z "$seen" ]; then
+        fail "cmdline of '$form' not read"
+    elif echo "$seen" | grep -q hunter66; then
+        fail "cmdline shows the password: $seen"
+    else
+        pass
+    fi
+done
+"$AGENT_AUTH" state copy --from "postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" --to x.db >/dev/null 2>&1 &
+pid=$!
+sleep 1
+if tr '\0' ' ' </proc/$pid/cmdline | grep -q hunter66; then fail "state copy --from: cmdline shows the password"; else pass; fi
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+kill $srv 2>/dev/null; wait $srv 2>/dev/null
+
 # ---- policy errors --------------------------------------------------------
 cat >bad.yaml <<'YAML'
 version: "1.0"
