@@ -158,9 +158,18 @@ for form in "--state postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeou
 done
 "$AGENT_AUTH" state copy --from "postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" --to x.db >/dev/null 2>&1 &
 pid=$!
-sleep 1
-if tr '\0' ' ' </proc/$pid/cmdline | grep -q hunter66; then fail "state copy --from: cmdline shows the password"; else pass; fi
+seen=
+for _ in $(seq 50); do
+    seen=$(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)
+    case "$seen" in *"127.0.0.1:$port"*) break ;; esac
+    sleep 0.1
+done
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
+case "$seen" in
+    *hunter66*) fail "state copy --from: cmdline shows the password: $seen" ;;
+    *"127.0.0.1:$port"*) pass ;;
+    *) fail "state copy --from: cmdline not read" ;;
+esac
 kill $srv 2>/dev/null; wait $srv 2>/dev/null
 
 # ---- policy errors --------------------------------------------------------
