@@ -383,14 +383,23 @@ static PGconn *connect_now(pg_store *s, const char *app, char *why,
     const char *vals[] = {"5", app, s->conninfo, NULL};
     PGconn *c = pq.connectdbParams(keys, vals, 1);
     if (c && pq.status(c) == CONNECTION_OK) {
-        /* Our statements and nothing else: a search_path set on the role
-         * cannot redirect them, and a long lock wait fails rather than
-         * hangs a decision. */
-        PGresult *r =
-            pq.execParams(c, "SELECT set_config('lock_timeout', '5s', false)",
-                          0, NULL, NULL, NULL, NULL, 0);
+        /* Our statements and nothing else: an empty search_path, so that
+         * one set on the role, the database or in the URL cannot redirect
+         * a function or operator they name to another schema (only
+         * pg_catalog is searched; every table is schema-qualified); and
+         * a long lock wait fails rather than hangs a decision. */
+        PGresult *r = pq.execParams(
+            c,
+            "SELECT pg_catalog.set_config('search_path', '', false),"
+            " pg_catalog.set_config('lock_timeout', '5s', false)",
+            0, NULL, NULL, NULL, NULL, 0);
+        bool ok = r && pq.resultStatus(r) == PGRES_TUPLES_OK;
         pq.clear(r);
-        return c;
+        if (ok)
+            return c;
+        snprintf(why, size, "cannot reset the session's search_path");
+        pq.finish(c);
+        return NULL;
     }
     char line[200];
     first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
