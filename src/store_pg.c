@@ -862,9 +862,11 @@ static int session_read(pg_store *s, const char *id, int64_t now,
         return AA_ENOTFOUND;
     if (k != R_OK)
         return AA_ESTATE;
-    int status =
-        pq.ntuples(r) == 0 ? AA_ENOTFOUND : session_from_row(r, 0, out);
+    int rows = pq.ntuples(r);
+    int status = rows == 0 ? AA_ENOTFOUND : session_from_row(r, 0, out);
     pq.clear(r);
+    if (status == AA_OK && rows > 1)    /* the id is a key: a database that */
+        out->status = AA_GRANT_REVOKED; /* says otherwise grants nothing */
     if (status == AA_ENOMEM)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
@@ -1064,9 +1066,11 @@ static int pg_delegation_get(aa_store *base, const char *id, int64_t now,
         return AA_ENOTFOUND;
     if (k != R_OK)
         return AA_ESTATE;
-    int status =
-        pq.ntuples(r) == 0 ? AA_ENOTFOUND : delegation_from_row(r, 0, out);
+    int rows = pq.ntuples(r);
+    int status = rows == 0 ? AA_ENOTFOUND : delegation_from_row(r, 0, out);
     pq.clear(r);
+    if (status == AA_OK && rows > 1) /* as for a session */
+        out->status = AA_GRANT_REVOKED;
     if (status == AA_ENOMEM)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
