@@ -53,7 +53,9 @@
  * silence, and counted lost when none comes this long after asking: a
  * silent network failure drops the cache within about 2 s. */
 #define HEARTBEAT_NS 1000000000ull
-#define PING_WAIT_NS 1000000000ull
+/* A notification connection that lasted this long resets the backoff. */
+#define LISTEN_STABLE_NS 1000000000ull
+#define PING_WAIT_NS     1000000000ull
 
 /* ---- libpq, loaded on first use ------------------------------------------ */
 
@@ -81,6 +83,8 @@ typedef struct pq_api {
     int (*socket)(const PGconn *);
     PQconninfoOption *(*conninfoParse)(const char *, char **);
     void (*conninfoFree)(PQconninfoOption *);
+    PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor,
+                                            void *);
 } pq_api;
 
 static pq_api pq;
@@ -128,6 +132,7 @@ static void pq_load(void) {
     SYM(socket, "PQsocket");
     SYM(conninfoParse, "PQconninfoParse");
     SYM(conninfoFree, "PQconninfoFree");
+    SYM(setNoticeProcessor, "PQsetNoticeProcessor");
 #undef SYM
     pq = a; /* h stays loaded for the life of the process */
 }
@@ -376,12 +381,22 @@ static const char *connect_hint(const char *msg) {
     return NULL;
 }
 
+/* Server messages outside a statement (NOTICEs, the FATAL that ends a
+ * connection) go nowhere: libpq's default prints them on stderr, and the
+ * library never prints. A lost connection is noticed by the next call. */
+static void ignore_notice(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *connect_now(pg_store *s, const char *app, char *why,
                            size_t size) {
     static const char *const keys[] = {"connect_timeout", "application_name",
                                        "dbname", NULL};
     const char *vals[] = {"5", app, s->conninfo, NULL};
     PGconn *c = pq.connectdbParams(keys, vals, 1);
+    if (c)
+        pq.setNoticeProcessor(c, ignore_notice, NULL);
     if (c && pq.status(c) == CONNECTION_OK) {
         /* Our statements and nothing else: an empty search_path, so that
          * one set on the role, the database or in the URL cannot redirect
@@ -1320,6 +1335,7 @@ static void *listen_main(void *arg) {
     PGconn *c = NULL;
     uint64_t backoff = 0;
     uint64_t heard_at = 0, ping_at = 0; /* mono ns; ping_at 0: none asked */
+    uint64_t up_since = 0;              /* when the connection was made */
     while (!atomic_load(&s->stop)) {
         if (!c) {
             char why[256];
@@ -1345,8 +1361,7 @@ static void *listen_main(void *arg) {
                 }
                 continue;
             }
-            backoff = 0;
-            heard_at = aa__mono_ns();
+            up_since = heard_at = aa__mono_ns();
             ping_at = 0;
             /* Whatever was cached before may have missed a change. */
             aa__cache_bump(s->cache);
@@ -1394,6 +1409,21 @@ static void *listen_main(void *arg) {
             aa__cache_bump(s->cache);
             pq.finish(c);
             c = NULL;
+            /* A connection that lived less than LISTEN_STABLE_NS (a server
+             * or proxy that ends it at once) is made again only after the
+             * backoff, as a failed one: never in a tight loop. */
+            if (aa__mono_ns() - up_since >= LISTEN_STABLE_NS) {
+                backoff = 0;
+            } else {
+                backoff = backoff ? backoff * 2 : BACKOFF_MIN_NS;
+                if (backoff > BACKOFF_MAX_NS)
+                    backoff = BACKOFF_MAX_NS;
+                for (uint64_t t = 0; t < backoff && !atomic_load(&s->stop);
+                     t += 10000000ull) {
+                    struct timespec ts = {0, 10000000L};
+                    nanosleep(&ts, NULL);
+                }
+            }
         }
     }
     atomic_store(&s->listening, false);
