@@ -127,28 +127,34 @@ while time.time() < end:
     s.settimeout(1)
     try:
         conns.append(s.accept()[0])
+        with open("accepted.txt", "a") as f:
+            f.write("x\n")
     except OSError:
         pass
 PY
 srv=$!
 for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.1; done
 port=$(cat port.txt)
+# The command line of process $1 once it connected to the server (so
+# that main() ran): waits for one more accepted connection than $2.
+cmdline_when_connected() {
+    for _ in $(seq 100); do
+        [ "$(wc -l <accepted.txt 2>/dev/null || echo 0)" -gt "$2" ] && break
+        sleep 0.1
+    done
+    tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null
+}
+touch accepted.txt
 for form in "--state postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
             "--state=postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
             "--state postgresql://svc@127.0.0.1:$port/db?connect_timeout=10&password=hunter66"; do
+    n=$(wc -l <accepted.txt)
     # shellcheck disable=SC2086
     "$AGENT_AUTH" $form state migrate >/dev/null 2>&1 &
     pid=$!
-    seen=
-    for _ in $(seq 50); do
-        if [ -r /proc/$pid/cmdline ] && tr '\0' ' ' </proc/$pid/cmdline | grep -q "127.0.0.1:$port"; then
-            seen=$(tr '\0' ' ' </proc/$pid/cmdline)
-            break
-        fi
-        sleep 0.1
-    done
+    seen=$(cmdline_when_connected $pid "$n")
     kill $pid 2>/dev/null; wait $pid 2>/dev/null
-    if [ -z "$seen" ]; then
+    if ! echo "$seen" | grep -q "127.0.0.1:$port"; then
         fail "cmdline of '$form' not read"
     elif echo "$seen" | grep -q hunter66; then
         fail "cmdline shows the password: $seen"
@@ -156,14 +162,10 @@ for form in "--state postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeou
         pass
     fi
 done
+n=$(wc -l <accepted.txt)
 "$AGENT_AUTH" state copy --from "postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" --to x.db >/dev/null 2>&1 &
 pid=$!
-seen=
-for _ in $(seq 50); do
-    seen=$(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)
-    case "$seen" in *"127.0.0.1:$port"*) break ;; esac
-    sleep 0.1
-done
+seen=$(cmdline_when_connected $pid "$n")
 kill $pid 2>/dev/null; wait $pid 2>/dev/null
 case "$seen" in
     *hunter66*) fail "state copy --from: cmdline shows the password: $seen" ;;
