@@ -39,6 +39,37 @@ static void print_global_help(FILE *out) {
         "Colour is used only on a terminal and never when NO_COLOR is set.\n");
 }
 
+/* ps(1) and /proc/PID/cmdline show a process's arguments to every user.
+ * An argument holding a state location with a password (--state URL,
+ * --state=URL, --from URL, --to URL) is overwritten there with its
+ * redacted form, and argv[i] points at a copy of it (in copies[i]). */
+static void hide_passwords(int argc, char **argv, char **copies) {
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i], *v = a;
+        if (!strstr(a, "://"))
+            continue;
+        if (a[0] == '-') {
+            char *eq = strchr(a, '=');
+            if (!eq)
+                continue;
+            v = eq + 1;
+        }
+        aa_store_options o;
+        aa_store_options_init(&o);
+        o.url = v;
+        char shown[4096];
+        if (aa_store_location(&o, shown, sizeof shown) != AA_OK ||
+            strcmp(shown, v) == 0 || !(copies[i] = strdup(a)))
+            continue;
+        size_t n = strlen(v), m = strlen(shown);
+        if (m > n)
+            m = n; /* cut: "***" may be longer than what it hides */
+        memcpy(v, shown, m);
+        memset(v + m, 0, n - m);
+        argv[i] = copies[i];
+    }
+}
+
 static int run(int argc, char **argv) {
     cli_ctx ctx = {0};
     ctx.prog = argv[0];
@@ -118,8 +149,14 @@ static bool wants_json(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     cli_keep_std_fds();
+    char **copies = calloc((size_t)argc + 1, sizeof *copies);
+    if (copies)
+        hide_passwords(argc, argv, copies);
     cli_json_errors(wants_json(argc, argv));
     int rc = run(argc, argv);
+    for (int i = 0; copies && i < argc; i++)
+        free(copies[i]);
+    free(copies);
     cli_flush_error_json(rc);
     /* ferror too: a write that failed before the final flush leaves the
      * buffer empty, and fflush then succeeds. */

@@ -557,8 +557,10 @@ AA_API int aa_authorize(aa_engine *engine, const aa_request *req,
  * stand). decisions[i] receives the decision of reqs[i]: n distinct
  * objects, e.g. one set per thread. Returns AA_OK; AA_EINVAL when some
  * request was invalid (its decision is a denial naming the field, as with
- * aa_authorize, and has no audit line) or when engine, reqs or decisions
- * is NULL. Thread-safe. */
+ * aa_authorize, and has no audit line), when engine, reqs or decisions
+ * is NULL, or when an entry of decisions is NULL or repeats an earlier one
+ * (then nothing is decided or written, and every decision given is a
+ * denial saying so). Thread-safe. */
 AA_API int aa_authorize_many(aa_engine *engine, const aa_request *reqs,
                              size_t n, aa_decision *const *decisions);
 

@@ -33,8 +33,9 @@
  *             (fail closed).
  *
  * Processes: an exclusive flock(2) serialises the processes sharing the
- * file; each must open its own aa__audit (flock belongs to the open file,
- * which fork shares). The lock is held while a group is chained and
+ * file. flock belongs to the open file, which fork shares: a forked child
+ * reopens the log before its first group (see "fork" below). The lock is
+ * held while a group is chained and
  * written. A writer that keeps writing keeps it between its groups (from
  * its second group on, a releaser thread gives it up once it went unused
  * for LEASE_NS, and it is retaken after HOLD_NS in any case), so that a
@@ -125,7 +126,12 @@ struct aa__audit {
     bool lease_stop;
     bool releaser_running;
     pid_t releaser_pid; /* a forked child has no releaser to stop */
-    unsigned groups;    /* groups written, up to 2 */
+    pid_t opener_pid;   /* a forked child leaves the lock to its parent */
+    /* Set in a forked child (see on_fork_child): the open file and its
+     * lock are the parent's, so the next group reopens the log first. */
+    bool reopen;
+    struct aa__audit *reg_prev, *reg_next; /* the registry, below */
+    unsigned groups;                       /* groups written, up to 2 */
     pthread_t releaser;
     pthread_cond_t lease_cv;
     char last_hash[HASH_HEX + 1];
@@ -354,6 +360,101 @@ static int open_file(aa__audit *a, aa_error *err) {
 
 static void *syncer_main(void *arg);
 
+/* ---- fork ------------------------------------------------------------------
+ * A process that forks (a server forking its workers after making its
+ * engine) leaves each child a copy of every writer. Every open writer is
+ * in a registry; around fork(2) its mutex is taken, so that no copy is
+ * made in the middle of a change, and in the child each copy starts over:
+ * no queue (its waiters were threads of the parent), no leader, no
+ * releaser or sync thread (threads are not copied), and a reopened file,
+ * since the open file description, and with it the flock, is shared with
+ * the parent: writers sharing one would all hold the lock at once. */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static aa__audit *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_prepare(void) {
+    pthread_mutex_lock(&registry_mu);
+    for (aa__audit *a = registry; a; a = a->reg_next)
+        pthread_mutex_lock(&a->mu);
+}
+
+static void on_fork_parent(void) {
+    for (aa__audit *a = registry; a; a = a->reg_next)
+        pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void on_fork_child(void) {
+    for (aa__audit *a = registry; a; a = a->reg_next) {
+        a->head = a->tail = NULL;
+        a->leading = false;
+        a->lease_used = false;
+        a->lease_stop = false;
+        a->releaser_running = false;
+        a->groups = 0;
+        a->held_groups = 0;
+        a->lock_held = false; /* the parent's; never released from here */
+        a->syncer_running = false;
+        a->stop = false;
+        a->dirty = false;
+        a->reopen = true;
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&a->cv, &ca);
+        pthread_cond_init(&a->lease_cv, &ca);
+        pthread_condattr_destroy(&ca);
+        pthread_mutex_unlock(&a->mu);
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void atfork_init(void) {
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static void registry_add(aa__audit *a) {
+    pthread_once(&atfork_once, atfork_init);
+    pthread_mutex_lock(&registry_mu);
+    a->reg_prev = NULL;
+    a->reg_next = registry;
+    if (registry)
+        registry->reg_prev = a;
+    registry = a;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void registry_remove(aa__audit *a) {
+    pthread_mutex_lock(&registry_mu);
+    if (a->reg_prev)
+        a->reg_prev->reg_next = a->reg_next;
+    else if (registry == a)
+        registry = a->reg_next;
+    if (a->reg_next)
+        a->reg_next->reg_prev = a->reg_prev;
+    a->reg_prev = a->reg_next = NULL;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+/* In a forked child, before its first group: the log reopened (a new open
+ * file of its own, to lock), and the sync thread of fsync interval
+ * started again. Called by the leader with the mutex held. */
+static int after_fork(aa__audit *a, aa_error *err) {
+    int old = a->fd;
+    int rc = open_file(a, err); /* sets a->fd only on success */
+    if (rc != AA_OK)
+        return rc;
+    if (old >= 0)
+        close(old); /* the parent's lock stays the parent's */
+    a->reopen = false;
+    a->opener_pid = getpid();
+    if (a->mode == AA__FSYNC_INTERVAL && !a->syncer_running &&
+        pthread_create(&a->syncer, NULL, syncer_main, a) == 0)
+        a->syncer_running = true;
+    return AA_OK;
+}
+
 int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
                    aa_error *err) {
     if (!out)
@@ -368,6 +469,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     }
     a->fd = -1;
     a->mode = fsync;
+    a->opener_pid = getpid();
     /* Without MADV_WIPEONFORK (old kernels) the pool is not used at all:
      * a forked child must never repeat its parent's event ids. */
     void *pool = mmap(NULL, sizeof *a->rnd, PROT_READ | PROT_WRITE,
@@ -404,6 +506,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
         aa__audit_close(a);
         return rc;
     }
+    registry_add(a);
     *out = a;
     return AA_OK;
 }
@@ -411,6 +514,7 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
 void aa__audit_close(aa__audit *a) {
     if (!a)
         return;
+    registry_remove(a);
     if (a->syncer_running) {
         pthread_mutex_lock(&a->mu);
         a->stop = true;
@@ -425,8 +529,13 @@ void aa__audit_close(aa__audit *a) {
         pthread_mutex_unlock(&a->mu);
         pthread_join(a->releaser, NULL);
     }
+    /* A lock still held is given up explicitly: close(2) alone leaves it
+     * to a child forked meanwhile, whose copy of the descriptor shares it,
+     * and every other writer would wait for that child to exit. */
+    if (a->fd >= 0 && a->lock_held && a->opener_pid == getpid())
+        flock(a->fd, LOCK_UN); /* (in such a child the lock is its parent's) */
     if (a->fd >= 0)
-        close(a->fd); /* releases a lock still held */
+        close(a->fd);
     if (a->rnd)
         munmap(a->rnd, sizeof *a->rnd);
     aa_error_free(a->gerr);
@@ -1079,19 +1188,22 @@ static void lead(aa__audit *a, waiter *first) {
     waiter *last = a->tail;
     int sync_e = a->sync_errno;
     a->sync_errno = 0;
+    aa_error_clear(a->gerr);
+    int fork_rc = a->reopen ? after_fork(a, a->gerr) : AA_OK;
     a->leading = true;
     pthread_mutex_unlock(&a->mu);
 
-    aa_error_clear(a->gerr);
     for (waiter *w = first;; w = w->next) {
         w->written = 0;
         if (w == last)
             break;
     }
-    int rc = sync_e ? aa__fail(a->gerr, AA_EAUDIT,
-                               "audit log '%s': a background fsync failed: %s",
-                               a->path, strerror(sync_e))
-                    : write_group(a, first, last, a->gerr);
+    int rc = fork_rc != AA_OK ? fork_rc
+             : sync_e         ? aa__fail(a->gerr, AA_EAUDIT,
+                                         "audit log '%s': a background fsync failed: "
+                                                 "%s",
+                                         a->path, strerror(sync_e))
+                              : write_group(a, first, last, a->gerr);
 
     pthread_mutex_lock(&a->mu);
     if (rc == AA_OK && a->head_new) { /* for the anchoring thread */

@@ -1031,6 +1031,32 @@ int aa_authorize_many(aa_engine *e, const aa_request *reqs, size_t n,
                       aa_decision *const *ds) {
     if (!e || (n && (!reqs || !ds)))
         return AA_EINVAL;
+    /* Every decision must be there and distinct: one object given for two
+     * requests would have its line chained twice from one buffer (breaking
+     * the chain) and answer for only one of them. audit_batch marks the
+     * objects seen; then nothing is decided, and each gets a denial. */
+    const char *bad = NULL;
+    size_t seen = 0;
+    for (; seen < n && !bad; seen++) {
+        if (!ds[seen])
+            bad = "is NULL";
+        else if (ds[seen]->audit_batch)
+            bad = "repeats an earlier decision object";
+        else
+            ds[seen]->audit_batch = true;
+    }
+    for (size_t k = 0; k < seen; k++)
+        if (ds[k])
+            ds[k]->audit_batch = false;
+    if (bad) {
+        for (size_t k = 0; k < n; k++) {
+            if (!ds[k])
+                continue;
+            aa__decision_reset(ds[k]);
+            deny(ds[k], "Invalid request: decisions[%zu] %s", seen - 1, bad);
+        }
+        return AA_EINVAL;
+    }
     int result = AA_OK;
     for (size_t at = 0; at < n; at += MANY_GROUP) {
         size_t m = n - at < MANY_GROUP ? n - at : MANY_GROUP;

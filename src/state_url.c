@@ -24,6 +24,36 @@ static bool is_hex(char c) {
            (c >= 'A' && c <= 'F');
 }
 
+static int hex_digit(char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* When p starts a parameter whose value is a secret, the length of its
+ * "key=": a key that, with its percent-encoding decoded (libpq decodes a
+ * URL's query keys: pass%77ord is password), ends in "password"
+ * (password, sslpassword). 0 otherwise. */
+static size_t secret_key(const char *p) {
+    char key[64];
+    size_t n = 0, i = 0;
+    for (; p[i] && p[i] != '=' && p[i] != '&' && p[i] != ' '; i++) {
+        char c = p[i];
+        if (c == '%' && hex_digit(p[i + 1]) >= 0 && hex_digit(p[i + 2]) >= 0) {
+            c = (char)(hex_digit(p[i + 1]) * 16 + hex_digit(p[i + 2]));
+            i += 2;
+        }
+        if (n + 1 >= sizeof key)
+            return 0;
+        key[n++] = c;
+    }
+    key[n] = 0;
+    if (p[i] != '=' || n < 8 || strcmp(key + n - 8, "password") != 0)
+        return 0;
+    return i + 1;
+}
+
 void aa__state_url_redact(const char *loc, char *buf, size_t size) {
     if (!buf || size == 0)
         return;
@@ -67,13 +97,14 @@ void aa__state_url_redact(const char *loc, char *buf, size_t size) {
      */
     while (*p) {
         bool start = p == loc || p[-1] == '?' || p[-1] == '&' || p[-1] == ' ';
-        if (start && strncmp(p, "password=", 9) == 0) {
-            for (size_t i = 0; i < 9; i++)
+        size_t klen = start ? secret_key(p) : 0;
+        if (klen) {
+            for (size_t i = 0; i < klen; i++)
                 PUT(p[i]);
             PUT('*');
             PUT('*');
             PUT('*');
-            p += 9;
+            p += klen;
             while (*p && *p != '&' && *p != ' ')
                 p++;
             continue;

@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 /* Version 1: sessions, delegations. Version 2 adds audit_anchors (`state
@@ -55,7 +56,9 @@
  * silence, and counted lost when none comes this long after asking: a
  * silent network failure drops the cache within about 2 s. */
 #define HEARTBEAT_NS 1000000000ull
-#define PING_WAIT_NS 1000000000ull
+/* A notification connection that lasted this long resets the backoff. */
+#define LISTEN_STABLE_NS 1000000000ull
+#define PING_WAIT_NS     1000000000ull
 
 /* ---- libpq, loaded on first use ------------------------------------------ */
 
@@ -83,6 +86,8 @@ typedef struct pq_api {
     int (*socket)(const PGconn *);
     PQconninfoOption *(*conninfoParse)(const char *, char **);
     void (*conninfoFree)(PQconninfoOption *);
+    PQnoticeProcessor (*setNoticeProcessor)(PGconn *, PQnoticeProcessor,
+                                            void *);
 } pq_api;
 
 static pq_api pq;
@@ -130,6 +135,7 @@ static void pq_load(void) {
     SYM(socket, "PQsocket");
     SYM(conninfoParse, "PQconninfoParse");
     SYM(conninfoFree, "PQconninfoFree");
+    SYM(setNoticeProcessor, "PQsetNoticeProcessor");
 #undef SYM
     pq = a; /* h stays loaded for the life of the process */
 }
@@ -313,7 +319,69 @@ typedef struct pg_store {
     atomic_bool stop;
     bool listener_started;
     pthread_t listener;
+    struct pg_store *reg_prev, *reg_next; /* the fork registry, below */
 } pg_store;
+
+/* ---- fork -----------------------------------------------------------------
+ * A child forked from a process with an open store (workers forked after
+ * the engine was made) gets a copy of it, but not its threads, and its
+ * connections are sockets shared with the parent. In the child each copy
+ * leaves the parent's connections alone (never PQfinish: that would end
+ * the parent's session) and opens its own; it has no notification thread,
+ * so its cache is never used: it reads the database (strict). Its locks
+ * are made anew, as a thread of the parent may have held one. */
+static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
+static pg_store *registry;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_prepare(void) {
+    pthread_mutex_lock(&registry_mu);
+}
+
+static void on_fork_parent(void) {
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void on_fork_child(void) {
+    for (pg_store *s = registry; s; s = s->reg_next) {
+        atomic_store(&s->listening, false);
+        s->listener_started = false; /* not in this process */
+        for (int i = 0; i < POOL; i++) {
+            s->conns[i].c = NULL; /* the parent's: left to it */
+            pthread_mutex_init(&s->conns[i].mu, NULL);
+        }
+        pthread_mutex_init(&s->create_mu, NULL);
+        pthread_mutex_init(&s->retry_mu, NULL);
+    }
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void atfork_init(void) {
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static void registry_add(pg_store *s) {
+    pthread_once(&atfork_once, atfork_init);
+    pthread_mutex_lock(&registry_mu);
+    s->reg_prev = NULL;
+    s->reg_next = registry;
+    if (registry)
+        registry->reg_prev = s;
+    registry = s;
+    pthread_mutex_unlock(&registry_mu);
+}
+
+static void registry_remove(pg_store *s) {
+    pthread_mutex_lock(&registry_mu);
+    if (s->reg_prev)
+        s->reg_prev->reg_next = s->reg_next;
+    else if (registry == s)
+        registry = s->reg_next;
+    if (s->reg_next)
+        s->reg_next->reg_prev = s->reg_prev;
+    s->reg_prev = s->reg_next = NULL;
+    pthread_mutex_unlock(&registry_mu);
+}
 
 /* The first line of a libpq message. */
 static void first_line(const char *msg, char *buf, size_t size) {
@@ -350,21 +418,40 @@ static const char *connect_hint(const char *msg) {
     return NULL;
 }
 
+/* Server messages outside a statement (NOTICEs, the FATAL that ends a
+ * connection) go nowhere: libpq's default prints them on stderr, and the
+ * library never prints. A lost connection is noticed by the next call. */
+static void ignore_notice(void *arg, const char *message) {
+    (void)arg;
+    (void)message;
+}
+
 static PGconn *connect_now(pg_store *s, const char *app, char *why,
                            size_t size) {
     static const char *const keys[] = {"connect_timeout", "application_name",
                                        "dbname", NULL};
     const char *vals[] = {"5", app, s->conninfo, NULL};
     PGconn *c = pq.connectdbParams(keys, vals, 1);
+    if (c)
+        pq.setNoticeProcessor(c, ignore_notice, NULL);
     if (c && pq.status(c) == CONNECTION_OK) {
-        /* Our statements and nothing else: a search_path set on the role
-         * cannot redirect them, and a long lock wait fails rather than
-         * hangs a decision. */
-        PGresult *r =
-            pq.execParams(c, "SELECT set_config('lock_timeout', '5s', false)",
-                          0, NULL, NULL, NULL, NULL, 0);
+        /* Our statements and nothing else: an empty search_path, so that
+         * one set on the role, the database or in the URL cannot redirect
+         * a function or operator they name to another schema (only
+         * pg_catalog is searched; every table is schema-qualified); and
+         * a long lock wait fails rather than hangs a decision. */
+        PGresult *r = pq.execParams(
+            c,
+            "SELECT pg_catalog.set_config('search_path', '', false),"
+            " pg_catalog.set_config('lock_timeout', '5s', false)",
+            0, NULL, NULL, NULL, NULL, 0);
+        bool ok = r && pq.resultStatus(r) == PGRES_TUPLES_OK;
         pq.clear(r);
-        return c;
+        if (ok)
+            return c;
+        snprintf(why, size, "cannot reset the session's search_path");
+        pq.finish(c);
+        return NULL;
     }
     char line[200];
     first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
@@ -701,12 +788,14 @@ static int64_t col_i64(const PGresult *r, int row, int col) {
     return strtoll(pq.getvalue(r, row, col), NULL, 10);
 }
 
+/* Only "active" is live: any other text (a database shared with other
+ * tools, or tampered with, may hold one) grants nothing. */
 static aa_grant_status status_from_text(const char *t) {
-    if (t && strcmp(t, "revoked") == 0)
-        return AA_GRANT_REVOKED;
+    if (t && strcmp(t, "active") == 0)
+        return AA_GRANT_ACTIVE;
     if (t && strcmp(t, "expired") == 0)
         return AA_GRANT_EXPIRED;
-    return AA_GRANT_ACTIVE;
+    return AA_GRANT_REVOKED;
 }
 
 static char *col_dup(const PGresult *r, int row, int col) {
@@ -818,9 +907,11 @@ static int session_read(pg_store *s, const char *id, int64_t now,
         return AA_ENOTFOUND;
     if (k != R_OK)
         return AA_ESTATE;
-    int status =
-        pq.ntuples(r) == 0 ? AA_ENOTFOUND : session_from_row(r, 0, out);
+    int rows = pq.ntuples(r);
+    int status = rows == 0 ? AA_ENOTFOUND : session_from_row(r, 0, out);
     pq.clear(r);
+    if (status == AA_OK && rows > 1)    /* the id is a key: a database that */
+        out->status = AA_GRANT_REVOKED; /* says otherwise grants nothing */
     if (status == AA_ENOMEM)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
@@ -985,9 +1076,11 @@ static int pg_delegation_get(aa_store *base, const char *id, int64_t now,
         return AA_ENOTFOUND;
     if (k != R_OK)
         return AA_ESTATE;
-    int status =
-        pq.ntuples(r) == 0 ? AA_ENOTFOUND : delegation_from_row(r, 0, out);
+    int rows = pq.ntuples(r);
+    int status = rows == 0 ? AA_ENOTFOUND : delegation_from_row(r, 0, out);
     pq.clear(r);
+    if (status == AA_OK && rows > 1) /* as for a session */
+        out->status = AA_GRANT_REVOKED;
     if (status == AA_ENOMEM)
         return aa__fail(err, AA_ENOMEM, "out of memory");
     if (status == AA_OK && out->status == AA_GRANT_ACTIVE &&
@@ -1281,6 +1374,7 @@ static void *listen_main(void *arg) {
     PGconn *c = NULL;
     uint64_t backoff = 0;
     uint64_t heard_at = 0, ping_at = 0; /* mono ns; ping_at 0: none asked */
+    uint64_t up_since = 0;              /* when the connection was made */
     while (!atomic_load(&s->stop)) {
         if (!c) {
             char why[256];
@@ -1306,8 +1400,7 @@ static void *listen_main(void *arg) {
                 }
                 continue;
             }
-            backoff = 0;
-            heard_at = aa__mono_ns();
+            up_since = heard_at = aa__mono_ns();
             ping_at = 0;
             /* Whatever was cached before may have missed a change. */
             aa__cache_bump(s->cache);
@@ -1355,6 +1448,21 @@ static void *listen_main(void *arg) {
             aa__cache_bump(s->cache);
             pq.finish(c);
             c = NULL;
+            /* A connection that lived less than LISTEN_STABLE_NS (a server
+             * or proxy that ends it at once) is made again only after the
+             * backoff, as a failed one: never in a tight loop. */
+            if (aa__mono_ns() - up_since >= LISTEN_STABLE_NS) {
+                backoff = 0;
+            } else {
+                backoff = backoff ? backoff * 2 : BACKOFF_MIN_NS;
+                if (backoff > BACKOFF_MAX_NS)
+                    backoff = BACKOFF_MAX_NS;
+                for (uint64_t t = 0; t < backoff && !atomic_load(&s->stop);
+                     t += 10000000ull) {
+                    struct timespec ts = {0, 10000000L};
+                    nanosleep(&ts, NULL);
+                }
+            }
         }
     }
     atomic_store(&s->listening, false);
@@ -1432,6 +1540,7 @@ static int pg_ping(aa_store *base, aa_error *err) {
 
 static void pg_close(aa_store *base) {
     pg_store *s = (pg_store *)base;
+    registry_remove(s);
     if (s->listener_started) {
         atomic_store(&s->stop, true);
         pthread_join(s->listener, NULL);
@@ -1473,6 +1582,32 @@ static const aa__store_ops pg_ops = {
     .ping = pg_ping,
 };
 
+/* Whether a host of opts is a Unix socket directory that every user may
+ * write to (/tmp, or any mode o+w directory), while no requirepeer makes
+ * libpq check who owns the socket; the first such directory in dir. */
+static bool open_socket_dir(const PQconninfoOption *opts, char *dir,
+                            size_t size) {
+    const char *hosts = NULL;
+    for (const PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "requirepeer") == 0 && o->val && *o->val)
+            return false;
+        if (strcmp(o->keyword, "host") == 0)
+            hosts = o->val;
+    }
+    for (const char *h = hosts; h && *h;) {
+        size_t n = strcspn(h, ",");
+        if (h[0] == '/' && n < size) {
+            memcpy(dir, h, n);
+            dir[n] = 0;
+            struct stat st;
+            if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH))
+                return true;
+        }
+        h += n + (h[n] == ',');
+    }
+    return false;
+}
+
 int aa__store_open_pg(const char *url, const char *schema, bool cached,
                       bool lazy, aa_store **out, aa_error *err);
 int aa__store_open_pg(const char *url, const char *schema, bool cached,
@@ -1501,7 +1636,17 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
                         "state location '%s': not a valid PostgreSQL URL (%s)",
                         shown, strstr(line, "password") ? "bad syntax" : line);
     }
+    char bad_dir[256];
+    bool open_dir = open_socket_dir(opts, bad_dir, sizeof bad_dir);
     pq.conninfoFree(opts);
+    if (open_dir)
+        return aa__fail(err, AA_EINVAL,
+                        "state location '%s': the socket directory '%s' is "
+                        "writable by every user: anyone could put a socket "
+                        "there, pose as the server and be sent the password "
+                        "(use a directory only the server's user can write "
+                        "to, or add requirepeer=USER with the server's user)",
+                        shown, bad_dir);
     pg_store *s = calloc(1, sizeof *s);
     if (!s)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -1536,6 +1681,7 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
         if (s->cache && pthread_create(&s->listener, NULL, listen_main, s) == 0)
             s->listener_started = true;
     }
+    registry_add(s);
     *out = &s->base;
     return AA_OK;
 }

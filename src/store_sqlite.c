@@ -299,12 +299,13 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
     sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
+/* Only "active" is live: any other text grants nothing. */
 static aa_grant_status status_from_text(const unsigned char *t) {
-    if (t && t[0] == 'r')
-        return AA_GRANT_REVOKED;
-    if (t && t[0] == 'e')
+    if (t && strcmp((const char *)t, "active") == 0)
+        return AA_GRANT_ACTIVE;
+    if (t && strcmp((const char *)t, "expired") == 0)
         return AA_GRANT_EXPIRED;
-    return AA_GRANT_ACTIVE;
+    return AA_GRANT_REVOKED;
 }
 
 static char *col_dup(sqlite3_stmt *st, int i) {

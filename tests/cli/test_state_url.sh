@@ -101,6 +101,79 @@ DB_PW=hunter22 aa -c u.yaml inspect -o json
 expect_json 'd["state"]["url"] == "postgresql://svc:***@db.example/agents?sslmode=require" and d["state"]["consistency"] == "strict"' "inspect -o json: state.url redacted"
 if grep -q hunter22 "$OUT" "$ERR"; then fail "inspect printed the password"; else pass; fi
 
+# ---- a password under another spelling of its key is hidden too ----------
+# libpq decodes a query key's percent-encoding (pass%77ord is password), and
+# sslpassword is the client key's passphrase.
+cat >u2.yaml <<'YAML'
+version: "1.0"
+state:
+  url: "postgresql://svc@db.example/agents?pass%77ord=hunter33&sslpassword=keypass44&sslmode=require"
+YAML
+aa -c u2.yaml inspect
+expect_out "postgresql://svc@db.example/agents?pass%77ord=***&sslpassword=***&sslmode=require" "inspect: an encoded password key, redacted"
+if grep -q 'hunter33\|keypass44' "$OUT" "$ERR"; then fail "inspect printed an encoded password"; else pass; fi
+
+# ---- the command line of a running process shows no password ------------
+# ps and /proc/PID/cmdline are readable by every user: a URL given with
+# --state (or --state=, --from, --to) has its password overwritten there.
+# A server that accepts and never answers keeps the process waiting.
+python3 - >port.txt <<'PY' &
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+print(s.getsockname()[1]); sys.stdout.flush()
+conns = []
+end = time.time() + 20
+while time.time() < end:
+    s.settimeout(1)
+    try:
+        conns.append(s.accept()[0])
+        with open("accepted.txt", "a") as f:
+            f.write("x\n")
+    except OSError:
+        pass
+PY
+srv=$!
+for _ in $(seq 50); do [ -s port.txt ] && break; sleep 0.1; done
+port=$(cat port.txt)
+# The command line of process $1 once it connected to the server (so
+# that main() ran): waits for one more accepted connection than $2.
+cmdline_when_connected() {
+    for _ in $(seq 100); do
+        [ "$(wc -l <accepted.txt 2>/dev/null || echo 0)" -gt "$2" ] && break
+        sleep 0.1
+    done
+    tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null
+}
+touch accepted.txt
+for form in "--state postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
+            "--state=postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" \
+            "--state postgresql://svc@127.0.0.1:$port/db?connect_timeout=10&password=hunter66"; do
+    n=$(wc -l <accepted.txt)
+    # shellcheck disable=SC2086
+    "$AGENT_AUTH" $form state migrate >/dev/null 2>&1 &
+    pid=$!
+    seen=$(cmdline_when_connected $pid "$n")
+    kill $pid 2>/dev/null; wait $pid 2>/dev/null
+    if ! echo "$seen" | grep -q "127.0.0.1:$port"; then
+        fail "cmdline of '$form' not read"
+    elif echo "$seen" | grep -q hunter66; then
+        fail "cmdline shows the password: $seen"
+    else
+        pass
+    fi
+done
+n=$(wc -l <accepted.txt)
+"$AGENT_AUTH" state copy --from "postgresql://svc:hunter66@127.0.0.1:$port/db?connect_timeout=10" --to x.db >/dev/null 2>&1 &
+pid=$!
+seen=$(cmdline_when_connected $pid "$n")
+kill $pid 2>/dev/null; wait $pid 2>/dev/null
+case "$seen" in
+    *hunter66*) fail "state copy --from: cmdline shows the password: $seen" ;;
+    *"127.0.0.1:$port"*) pass ;;
+    *) fail "state copy --from: cmdline not read" ;;
+esac
+kill $srv 2>/dev/null; wait $srv 2>/dev/null
+
 # ---- policy errors --------------------------------------------------------
 cat >bad.yaml <<'YAML'
 version: "1.0"

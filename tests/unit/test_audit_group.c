@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -597,14 +599,159 @@ static void test_removed_while_deciding(void **state) {
     assert_int_equal(old_lines + lines, 4 * 600);
 }
 
+/* ---- fork while the lock is held ------------------------------------------
+ * A child forked (without exec) while the engine holds the file lock between
+ * its groups shares the open file, and with it the lock. When the parent
+ * then frees its engine, closing its descriptor does not release a lock the
+ * child's copy still holds: the lock must be given up explicitly, or every
+ * other writer waits until the child exits. */
+static void test_fork_then_free_releases_lock(void **state) {
+    fixture *f = *state;
+    aa_policy *p = policy_with("never");
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *d = aa_decision_new();
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "x"};
+    for (int i = 0; i < 3; i++) /* the second group starts the lease */
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* holds the inherited descriptor for a while */
+        sleep(3);
+        _exit(0);
+    }
+    assert_int_equal(aa_authorize(e, &r, d), AA_OK); /* lock in use */
+    aa_engine_free(e);
+    int fd = open(f->path, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int got = flock(fd, LOCK_EX | LOCK_NB);
+    int e2 = errno;
+    close(fd);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    aa_decision_free(d);
+    aa_policy_free(p);
+    if (got != 0)
+        fail_msg("the file lock outlived the engine: %s", strerror(e2));
+}
+
+/* Processes forked from one that made its engine (a server that loads
+ * the policy, then forks its workers) decide with the engine they
+ * inherited. Their audit writer must not share its parent's open file,
+ * whose flock they would all hold at once: each reopens the log in the
+ * child, and the chain stays one chain. */
+static void forked_workers(fixture *f, const char *fsync) {
+    aa_policy *p = policy_with(fsync);
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *d = aa_decision_new();
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "x"};
+    for (int i = 0; i < 3; i++) /* the lease is running */
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    enum { KIDS = 3, EACH = 300 };
+    pid_t pids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        pids[k] = fork();
+        assert_true(pids[k] >= 0);
+        if (pids[k] == 0) {
+            alarm(60);
+            int ok = 1;
+            for (int i = 0; i < EACH; i++)
+                ok &= aa_authorize(e, &r, d) == AA_OK && aa_decision_allowed(d);
+            aa_engine_free(e);
+            _exit(ok ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < EACH; i++)
+        assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+    for (int k = 0; k < KIDS; k++) {
+        int status;
+        assert_int_equal(waitpid(pids[k], &status, 0), pids[k]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    aa_engine_free(e);
+    aa_decision_free(d);
+    aa_policy_free(p);
+    size_t lines = 0, bad = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &bad, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_int_equal(bad, 0);
+    assert_int_equal(lines, 3 + (KIDS + 1) * EACH);
+}
+
+static void test_forked_workers_share_engine(void **state) {
+    forked_workers(*state, "never");
+}
+
+/* The same with fsync interval: the child starts its own sync thread. */
+static void test_forked_workers_fsync_interval(void **state) {
+    forked_workers(*state, "interval");
+}
+
+/* ---- aa_authorize_many with bad arguments --------------------------------
+ * A NULL among the decisions, or one object given for two requests (whose
+ * line would be chained twice from one buffer, breaking the chain for every
+ * later line): AA_EINVAL, nothing decided or written, every decision given
+ * a denial (none keeps an earlier call's "allowed"). */
+static void test_many_null_or_repeated_decisions(void **state) {
+    fixture *f = *state;
+    aa_policy *p = policy_with("never");
+    aa_engine *e = engine_on(p, f->path);
+    assert_non_null(e);
+    aa_decision *a = aa_decision_new(), *b = aa_decision_new();
+    aa_request reqs[3];
+    for (int i = 0; i < 3; i++)
+        reqs[i] = (aa_request){
+            .agent = "bot", .user = "u", .action = "read", .resource = "r"};
+    assert_int_equal(aa_authorize(e, &reqs[0], a), AA_OK); /* one line */
+    assert_int_equal(aa_authorize(e, &reqs[0], b), AA_OK); /* two lines */
+    assert_true(aa_decision_allowed(a));
+    aa_decision *with_null[3] = {a, NULL, b};
+    assert_int_equal(aa_authorize_many(e, reqs, 3, with_null), AA_EINVAL);
+    assert_false(aa_decision_allowed(a));
+    assert_false(aa_decision_allowed(b));
+    aa_decision *repeated[3] = {a, b, a};
+    assert_int_equal(aa_authorize_many(e, reqs, 3, repeated), AA_EINVAL);
+    assert_false(aa_decision_allowed(a));
+    assert_non_null(strstr(aa_decision_reason(a), "decisions"));
+    aa_decision *fine[2] = {a, b};
+    assert_int_equal(aa_authorize_many(e, reqs, 2, fine), AA_OK);
+    assert_true(aa_decision_allowed(a) && aa_decision_allowed(b));
+    aa_engine_free(e);
+    aa_decision_free(a);
+    aa_decision_free(b);
+    aa_policy_free(p);
+    size_t lines = 0, bad = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &bad, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_int_equal(lines, 4);
+    assert_int_equal(bad, 0);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_threads_one_line_each),   T(test_threads_fsync_always),
-        T(test_threads_fsync_interval),  T(test_processes_and_threads),
-        T(test_failed_group_is_denied),  T(test_group_cut_part_way),
-        T(test_killed_mid_group),        T(test_rotation_during_group_commits),
-        T(test_lock_released_when_idle), T(test_removed_while_deciding),
+        T(test_threads_one_line_each),
+        T(test_threads_fsync_always),
+        T(test_threads_fsync_interval),
+        T(test_processes_and_threads),
+        T(test_failed_group_is_denied),
+        T(test_group_cut_part_way),
+        T(test_killed_mid_group),
+        T(test_rotation_during_group_commits),
+        T(test_lock_released_when_idle),
+        T(test_removed_while_deciding),
+        T(test_fork_then_free_releases_lock),
+        T(test_many_null_or_repeated_decisions),
+        T(test_forked_workers_share_engine),
+        T(test_forked_workers_fsync_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
