@@ -554,6 +554,15 @@ static bool f_chars_ok(const char *data, size_t len) {
     const unsigned char *s = (const unsigned char *)data;
     size_t i = 0;
     while (i < len) {
+        if (i + 8 <= len) { /* eight printable ASCII characters at once */
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
+            if (!(((x - ones * 0x20) | x | (x + ones)) & high)) {
+                i += 8;
+                continue;
+            }
+        }
         unsigned c = s[i];
         if (c >= 0x20 && c < 0x7F) {
             i++;
@@ -889,6 +898,13 @@ static int f_squoted(freader *R, const char *p, fscalar *s) {
     return AA_OK;
 }
 
+static const bool f_indicator[256] = {
+    ['-'] = 1, ['?'] = 1, [':'] = 1, [','] = 1, ['['] = 1,
+    [']'] = 1, ['{'] = 1, ['}'] = 1, ['#'] = 1, ['&'] = 1,
+    ['*'] = 1, ['!'] = 1, ['|'] = 1, ['>'] = 1, ['\''] = 1,
+    ['"'] = 1, ['%'] = 1, ['@'] = 1, ['`'] = 1,
+};
+
 /* Characters that cannot start a plain scalar (or that this reader does
  * not let start one). */
 static bool f_plain_start(const freader *R, const char *p, bool flow) {
@@ -899,8 +915,15 @@ static bool f_plain_start(const freader *R, const char *p, bool flow) {
                (d >= 'A' && d <= 'Z') || d == '_' || d == '.' || d == '/' ||
                (!flow && d != ' ' && !f_eol(d) && !strchr(",[]{}#", d));
     }
-    return c > ' ' && !strchr("-?:,[]{}#&*!|>'\"%@`", c);
+    return c > ' ' && !f_indicator[c];
 }
+
+/* Characters a plain scalar's scan stops at: 1 in block and flow context,
+ * 2 in flow context only. */
+static const unsigned char f_class[256] = {
+    [0] = 1,   ['\n'] = 1, ['\r'] = 1, [':'] = 1, [' '] = 1, [','] = 2,
+    ['['] = 2, [']'] = 2,  ['{'] = 2,  ['}'] = 2, ['?'] = 2, ['#'] = 2,
+};
 
 /* A scalar at p. Plain ones end, in block context, at ": ", ":" at the
  * end of the line, " #" or the end of the line; in flow context also at
@@ -914,7 +937,10 @@ static int f_scan(freader *R, const char *p, bool flow, fscalar *s) {
     if (!f_plain_start(R, p, flow))
         return FAST_REFUSE;
     const char *q = p;
+    unsigned char mask = flow ? 3 : 1;
     for (;;) {
+        while (q < R->end && !(f_class[(unsigned char)*q] & mask))
+            q++;
         c = fch(R, q);
         if (f_eol(c))
             break;
@@ -946,10 +972,11 @@ static int f_scan(freader *R, const char *p, bool flow, fscalar *s) {
 
 static int f_emit(freader *R, const char *text, size_t len,
                   yaml_scalar_style_t style, yaml_mark_t m) {
-    yaml_event_t ev;
-    memset(&ev, 0, sizeof ev);
+    yaml_event_t ev; /* the fields on_scalar reads */
     ev.type = YAML_SCALAR_EVENT;
     ev.start_mark = m;
+    ev.data.scalar.tag = NULL;
+    ev.data.scalar.anchor = NULL;
     ev.data.scalar.value = (yaml_char_t *)(uintptr_t)text;
     ev.data.scalar.length = len;
     ev.data.scalar.style = style;
