@@ -213,6 +213,18 @@ static void test_accepted_edge_cases(void **state) {
         "a: x]\n",
         "- x, y\n",
         "a: 'x' # c\n",
+        "a:\r\n- x\r\n-\r\nb:\r\n",
+        "a: 1\r\n\r\n# c\r\n",
+        "-",
+        "- ",
+        "a:",
+        "a: [b, c]",
+        "- a: \"\xC3\xA9\" # \xC3\xA9\n  \xC3\xA9x: y\n",
+        "a:\n  -\n  - b\n",
+        "k: v\n---x: 1\n",
+        "k: '#'\nl: \"#\"\nm: a #b\n",
+        "'k''s': 1\n\"k\\\"s\": 2\n",
+        "k: a'b\"c\n",
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_str(cases[i], ACCEPT);
@@ -264,6 +276,8 @@ static void test_refused_edge_cases(void **state) {
         "a: @x\n",
         "a: `x\n",
         "a: %x\n",
+        "a: -\n",
+        "- a\r",
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
         check_str(cases[i], REFUSE);
