@@ -188,8 +188,8 @@ static void test_accepted_edge_cases(void **state) {
         "'a: b': \"c: d\"\n",
         "a: 'it''s'\n",
         "a: ''\nb: \"\"\n",
-        "a: \"\\x41\\u00e9\\U0001F600\\t\\n\\\\\\\"\\0\\a\\b\\v\\f\\r\\e\\ "
-        "\\N\\_\\L\\P\"\n",
+        ("a: \"\\x41\\u00e9\\U0001F600\\t\\n\\\\\\\"\\0\\a\\b\\v\\f\\r\\e\\ "
+         "\\N\\_\\L\\P\"\n"),
         "a: \"\\u0000\"\n", /* a NUL: the builder's message */
         "a: b#c\n",
         "a: b #c\n",
@@ -250,8 +250,8 @@ static void test_refused_edge_cases(void **state) {
         "[a]: b\n",
         "a:\tb\n",
         "a: b\t\n",
-        "\xEF\xBB\xBF"
-        "a: 1\n",
+        ("\xEF\xBB\xBF"
+         "a: 1\n"), /* a byte order mark */
         "a: b\rc: d\n",
         "a: \xC2\x85\n",
         "a: \xE2\x80\xA8\n",
