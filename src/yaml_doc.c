@@ -1024,8 +1024,9 @@ static int f_flow(freader *R, const char *p, const char **after) {
             if ((rc = f_scan(R, p, true, &s)) || (rc = f_emit_scalar(R, &s)))
                 return rc;
             p = s.after;
-            if (map) {
-                if (fch(R, p) != ':' || fch(R, p + 1) != ' ')
+            if (map) { /* a key, as in f_key: 1,024 characters at most */
+                if (fch(R, p) != ':' || fch(R, p + 1) != ' ' ||
+                    p - s.start > 1000)
                     return FAST_REFUSE;
                 p += 2;
                 while (fch(R, p) == ' ')

@@ -299,6 +299,12 @@ static void test_long_and_deep(void **state) {
     memset(s, 'k', 2000); /* a key longer than libyaml's simple keys */
     memcpy(s + 2000, ": v\n", 5);
     both_readers("long key", s, strlen(s), REFUSE);
+    memcpy(s, "m: {", 4); /* the same in a flow mapping */
+    memset(s + 4, 'k', 2000);
+    memcpy(s + 2004, ": v}\n", 6);
+    both_readers("long flow key", s, strlen(s), REFUSE);
+    memcpy(s + 4 + 1000, ": v}\n", 6); /* 1,000 bytes: still a key */
+    both_readers("flow key of 1000 bytes", s, strlen(s), ACCEPT);
     /* A long flow sequence on one line. */
     size_t k = 0;
     k += (size_t)sprintf(s + k, "a: [");
