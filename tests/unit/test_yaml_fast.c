@@ -325,6 +325,157 @@ static void test_long_and_deep(void **state) {
     both_readers("60 deep", deep, k, ACCEPT);
 }
 
+/* ---- random nested documents ------------------------------------------ */
+
+typedef struct gen {
+    char *buf;
+    size_t n, cap;
+    uint64_t state;
+} gen;
+
+static unsigned rnd(gen *g, unsigned n) {
+    g->state = g->state * 6364136223846793005u + 1442695040888963407u;
+    return (unsigned)((g->state >> 33) % n);
+}
+
+static void put(gen *g, const char *s) {
+    size_t k = strlen(s);
+    if (g->n + k + 1 > g->cap) {
+        g->cap = (g->n + k + 1) * 2;
+        g->buf = realloc(g->buf, g->cap);
+        assert_non_null(g->buf);
+    }
+    memcpy(g->buf + g->n, s, k + 1);
+    g->n += k;
+}
+
+static void indent(gen *g, int n) {
+    for (int i = 0; i < n; i++)
+        put(g, " ");
+}
+
+static const char *const gen_words[] = {
+    "a",    "key",  "x y",         "tool:*",       "read:docs", "-1",
+    "010",  "yes",  "~",           "null",         "1.5",       "http://x/y",
+    "a#b",  "a:b",  "caf\xC3\xA9", "\xE2\x82\xAC", "x]",        "p*",
+    "0x1F", "1:30", ".inf",        "<<",           "it's",      "a\\b"};
+
+static void gen_scalar(gen *g, bool key) {
+    const char *w = gen_words[rnd(g, sizeof gen_words / sizeof *gen_words)];
+    switch (rnd(g, key ? 3 : 4)) {
+    case 0:
+        put(g, "'");
+        for (const char *c = w; *c; c++)
+            put(g, *c == '\'' ? "''" : (char[]){*c, 0});
+        put(g, "'");
+        break;
+    case 1: {
+        static const char *const esc[] = {
+            "",     "\\n", "\\t", "\\x41", "\\u00e9", "\\U0001F600", "\\\"",
+            "\\\\", "\\ ", "\\N", "\\_",   "\\e",     "#",           ": "};
+        put(g, "\"");
+        for (const char *c = w; *c; c++)
+            put(g, *c == '\\' ? "\\\\" : (char[]){*c, 0});
+        put(g, esc[rnd(g, sizeof esc / sizeof *esc)]);
+        put(g, "\"");
+        break;
+    }
+    case 3: /* a flow collection */
+        if (rnd(g, 2)) {
+            put(g, "[");
+            for (unsigned i = 0, k = rnd(g, 4); i < k; i++) {
+                put(g, i ? ", " : "");
+                put(g, gen_words[rnd(g, 12)]);
+            }
+            put(g, "]");
+        } else {
+            put(g, "{");
+            for (unsigned i = 0, k = rnd(g, 3); i < k; i++) {
+                put(g, i ? ", " : "");
+                put(g, gen_words[rnd(g, 4)]);
+                put(g, ": ");
+                put(g, gen_words[rnd(g, 12)]);
+            }
+            put(g, "}");
+        }
+        break;
+    default:
+        put(g, w);
+        break;
+    }
+}
+
+static void gen_block(gen *g, int ind, int depth, bool seq, bool inline_first);
+
+/* After "key:" or "-": a value on the line, nothing, or a block below. */
+static void gen_value(gen *g, int ind, int depth) {
+    unsigned r = rnd(g, 20);
+    if (depth > 4 || r < 9) {
+        put(g, " ");
+        gen_scalar(g, false);
+        put(g, (const char *[]){"", "", " # c", "  "}[rnd(g, 4)]);
+        put(g, "\n");
+    } else if (r < 11) {
+        put(g, (const char *[]){"", "  ", " # c"}[rnd(g, 3)]);
+        put(g, "\n");
+    } else {
+        put(g, "\n");
+        bool seq = rnd(g, 2);
+        gen_block(g, ind + (int)rnd(g, 4) + (seq ? 0 : 1), depth + 1, seq,
+                  false);
+    }
+}
+
+static void gen_block(gen *g, int ind, int depth, bool seq, bool inline_first) {
+    for (unsigned i = 0, k = 1 + rnd(g, 4); i < k; i++) {
+        if (!(inline_first && i == 0))
+            indent(g, ind);
+        if (rnd(g, 12) == 0)
+            put(g, "# comment\n"), indent(g, ind);
+        if (!seq) {
+            gen_scalar(g, true);
+            put(g, ":");
+            gen_value(g, ind, depth);
+            continue;
+        }
+        unsigned r = rnd(g, 4);
+        if (r < 2 || depth > 4) {
+            put(g, "-");
+            gen_value(g, ind, depth);
+        } else { /* "- key: v" or "- - x" */
+            put(g, "- ");
+            gen_block(g, ind + 2, depth + 1, r == 3, true);
+        }
+    }
+}
+
+/* Thousands of nested documents, a few damaged by one character: both
+ * readers agree on every one the fast reader accepts. */
+static void test_random_documents(void **state) {
+    (void)state;
+    gen g = {.state = 20261206};
+    size_t accepted = 0, total = 20000;
+    for (size_t i = 0; i < total; i++) {
+        g.n = 0;
+        put(&g, (const char *[]){"", "---\n", "# c\n"}[rnd(&g, 3)]);
+        gen_block(&g, 0, 0, rnd(&g, 3) == 0, false);
+        if (rnd(&g, 10) == 0) { /* one character inserted or changed */
+            size_t at = rnd(&g, (unsigned)g.n + 1);
+            char c = " \n-:#\t\"'[{"[rnd(&g, 10)];
+            put(&g, " ");
+            memmove(g.buf + at + 1, g.buf + at, g.n - at - 1);
+            g.buf[at] = c;
+        }
+        if (rnd(&g, 10) == 0 && g.n) /* no newline at the end */
+            g.buf[--g.n] = 0;
+        accepted += both_readers("random document", g.buf, g.n, EITHER);
+    }
+    printf("# %zu of %zu random documents read by the fast reader\n", accepted,
+           total);
+    assert_true(accepted > total / 4);
+    free(g.buf);
+}
+
 /* AA_YAML_READER=libyaml forces libyaml; the result is the same. */
 static void test_env_forces_libyaml(void **state) {
     (void)state;
@@ -345,6 +496,7 @@ int main(void) {
         cmocka_unit_test(test_accepted_edge_cases),
         cmocka_unit_test(test_refused_edge_cases),
         cmocka_unit_test(test_long_and_deep),
+        cmocka_unit_test(test_random_documents),
         cmocka_unit_test(test_test_data_files),
         cmocka_unit_test(test_example_files),
         cmocka_unit_test(test_env_forces_libyaml),
