@@ -48,6 +48,7 @@ static uint32_t sat_add32(uint32_t a, uint32_t b) {
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt, ...)
     AA__PRINTF(5, 6);
 static bool may_resolve(char c);
+static int digit_value(int c);
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
                 ...) {
@@ -503,17 +504,701 @@ static int build(ybuild *B, yaml_parser_t *p) {
     }
 }
 
-int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
-                   const char *file, aa_error *err) {
+/* ---- the fast reader ----------------------------------------------------
+ *
+ * libyaml spends most of a large policy's load in its scanner and in its
+ * mallocs (one or more per token and event). Policy files use a small
+ * part of YAML, so they are first read here: block mappings and sequences
+ * by indentation, scalars on one line (plain, single- and double-quoted),
+ * flow sequences and mappings of such scalars on one line, comments and
+ * one leading `---`. This reader feeds the same builder as the libyaml
+ * events, with the marks libyaml would give, so the tree, its positions
+ * and its non-fatal messages are the same. Anything else it refuses
+ * (FAST_REFUSE), as soon as it meets it, and the whole document is read
+ * again by libyaml: its messages and positions for unusual files stay
+ * libyaml's. fuzz/fuzz_yaml_fast.c checks that both trees are equal
+ * whenever this reader accepts a document. */
+
+#define FAST_REFUSE 1
+
+typedef struct freader {
+    ybuild *B;
+    const char *end;
+    const char *p;          /* cursor */
+    const char *line_start; /* of the line the cursor is on */
+    size_t line;            /* 0-based, as libyaml's marks */
+    const char *cpos;       /* column cache: cpos is at column ccol */
+    size_t ccol;
+    size_t indent; /* column of the current content line */
+    bool eof;      /* no content line left */
+    char *buf;     /* decoded quoted scalars */
+    size_t bufcap;
+} freader;
+
+static int fch(const freader *R, const char *p) {
+    return p < R->end ? (unsigned char)*p : 0; /* NUL bytes are refused */
+}
+
+static bool f_eol(int c) {
+    return c == 0 || c == '\n' || c == '\r';
+}
+
+static bool f_blankz(int c) {
+    return c == ' ' || f_eol(c);
+}
+
+/* Every character libyaml accepts in a document, without tabs, lone CRs,
+ * line separators (U+0085, U+2028, U+2029) or byte order marks: invalid
+ * UTF-8, control characters and NUL bytes are left to libyaml's message. */
+static bool f_chars_ok(const char *data, size_t len) {
+    const unsigned char *s = (const unsigned char *)data;
+    size_t i = 0;
+    while (i < len) {
+        if (i + 8 <= len) { /* eight printable ASCII characters at once */
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            const uint64_t ones = 0x0101010101010101u, high = ones * 0x80;
+            if (!(((x - ones * 0x20) | x | (x + ones)) & high)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        if (c >= 0x20 && c < 0x7F) {
+            i++;
+            continue;
+        }
+        if (c == '\n') {
+            i++;
+            continue;
+        }
+        if (c == '\r') {
+            if (i + 1 >= len || s[i + 1] != '\n')
+                return false;
+            i += 2;
+            continue;
+        }
+        if (c < 0xC2 || c > 0xF4)
+            return false;
+        size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        if (i + n > len)
+            return false;
+        uint32_t cp = c & (n == 2 ? 0x1F : n == 3 ? 0x0F : 0x07);
+        for (size_t k = 1; k < n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || cp < 0xA0 || (cp >= 0xD800 && cp <= 0xDFFF) ||
+            cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF || cp == 0xFFFE ||
+            cp == 0xFFFF)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Column (0-based, in characters) of p on the current line. */
+static size_t f_col(freader *R, const char *p) {
+    if (!R->cpos || R->cpos < R->line_start || p < R->cpos) {
+        R->cpos = R->line_start;
+        R->ccol = 0;
+    }
+    for (const char *q = R->cpos; q < p; q++)
+        R->ccol += ((unsigned char)*q & 0xC0) != 0x80;
+    R->cpos = p;
+    return R->ccol;
+}
+
+static yaml_mark_t f_mark(freader *R, const char *p) {
+    yaml_mark_t m = {0, R->line, f_col(R, p)};
+    return m;
+}
+
+/* Past the line break at p (or to the end). */
+static void f_newline(freader *R, const char *p) {
+    if (p >= R->end) {
+        R->p = R->end;
+        return;
+    }
+    if (*p == '\r')
+        p++;
+    p++; /* '\n' */
+    R->p = p;
+    R->line_start = p;
+    R->line++;
+}
+
+/* Moves to the first character of the next line holding content (skipping
+ * blank and comment lines); sets indent, or eof. `first` allows the one
+ * `---` that may open the document. */
+static int f_next_content(freader *R, bool first) {
+    for (;;) {
+        const char *q = R->p;
+        while (fch(R, q) == ' ')
+            q++;
+        int c = fch(R, q);
+        if (q >= R->end) {
+            R->p = q;
+            R->eof = true;
+            return AA_OK;
+        }
+        if (f_eol(c)) {
+            f_newline(R, q);
+            continue;
+        }
+        if (c == '#') {
+            while (!f_eol(fch(R, q)))
+                q++;
+            f_newline(R, q);
+            continue;
+        }
+        if (q == R->line_start && (c == '-' || c == '.') &&
+            fch(R, q + 1) == c && fch(R, q + 2) == c &&
+            f_blankz(fch(R, q + 3))) {
+            if (!first || c != '-')
+                return FAST_REFUSE;
+            first = false;
+            q += 3;
+            while (fch(R, q) == ' ')
+                q++;
+            if (fch(R, q) == '#' && q[-1] == ' ')
+                while (!f_eol(fch(R, q)))
+                    q++;
+            if (!f_eol(fch(R, q)))
+                return FAST_REFUSE;
+            f_newline(R, q);
+            continue;
+        }
+        R->p = q;
+        R->indent = (size_t)(q - R->line_start); /* spaces only */
+        return AA_OK;
+    }
+}
+
+/* After a node that ends its line: spaces, a comment, the line break. */
+static int f_end_line(freader *R, const char *p) {
+    while (fch(R, p) == ' ')
+        p++;
+    if (fch(R, p) == '#' && p[-1] == ' ')
+        while (!f_eol(fch(R, p)))
+            p++;
+    if (!f_eol(fch(R, p)))
+        return FAST_REFUSE;
+    f_newline(R, p);
+    return f_next_content(R, false);
+}
+
+/* A scalar read by f_scan: its text (in the input or in R->buf). */
+typedef struct fscalar {
+    const char *start; /* first character (a quote for quoted ones) */
+    const char *after; /* past its last character */
+    const char *text;
+    size_t len;
+    yaml_scalar_style_t style;
+} fscalar;
+
+static bool f_reserve(freader *R, size_t n) {
+    if (n <= R->bufcap)
+        return true;
+    size_t cap = R->bufcap ? R->bufcap : 256;
+    while (cap < n)
+        cap *= 2;
+    char *b = realloc(R->buf, cap);
+    if (!b)
+        return false;
+    R->buf = b;
+    R->bufcap = cap;
+    return true;
+}
+
+static int f_hex(int c) {
+    int d = digit_value(c);
+    return d < 16 ? d : -1;
+}
+
+/* A double-quoted scalar on one line, with libyaml's escapes. */
+static int f_dquoted(freader *R, const char *p, fscalar *s) {
+    const char *q = p + 1, *run = q;
+    size_t n = 0;
+    bool copied = false;
+    for (;;) {
+        int c = fch(R, q);
+        if (f_eol(c))
+            return FAST_REFUSE;
+        if (c == '"')
+            break;
+        if (c != '\\') {
+            q++;
+            continue;
+        }
+        /* An escape: copy the run before it, then its value. */
+        size_t k = (size_t)(q - run);
+        if (!f_reserve(R, n + k + 4))
+            return AA_ENOMEM;
+        memcpy(R->buf + n, run, k);
+        n += k;
+        copied = true;
+        int e = fch(R, q + 1);
+        int digits = 0;
+        const char *rep = NULL;
+        switch (e) {
+        case '0':
+            rep = "\0";
+            break;
+        case 'a':
+            rep = "\a";
+            break;
+        case 'b':
+            rep = "\b";
+            break;
+        case 't':
+            rep = "\t";
+            break;
+        case 'n':
+            rep = "\n";
+            break;
+        case 'v':
+            rep = "\v";
+            break;
+        case 'f':
+            rep = "\f";
+            break;
+        case 'r':
+            rep = "\r";
+            break;
+        case 'e':
+            rep = "\x1B";
+            break;
+        case ' ':
+            rep = " ";
+            break;
+        case '"':
+            rep = "\"";
+            break;
+        case '\\':
+            rep = "\\";
+            break;
+        case 'N':
+            rep = "\xC2\x85";
+            break;
+        case '_':
+            rep = "\xC2\xA0";
+            break;
+        case 'L':
+            rep = "\xE2\x80\xA8";
+            break;
+        case 'P':
+            rep = "\xE2\x80\xA9";
+            break;
+        case 'x':
+            digits = 2;
+            break;
+        case 'u':
+            digits = 4;
+            break;
+        case 'U':
+            digits = 8;
+            break;
+        default:
+            return FAST_REFUSE;
+        }
+        if (rep) {
+            size_t rl = e == '0' ? 1 : strlen(rep);
+            memcpy(R->buf + n, rep, rl);
+            n += rl;
+            q += 2;
+            run = q;
+            continue;
+        }
+        uint32_t cp = 0;
+        for (int i = 0; i < digits; i++) {
+            int d = f_hex(fch(R, q + 2 + i));
+            if (d < 0)
+                return FAST_REFUSE;
+            cp = cp * 16 + (uint32_t)d;
+        }
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return FAST_REFUSE;
+        unsigned char *o = (unsigned char *)R->buf + n;
+        if (cp < 0x80) {
+            o[0] = (unsigned char)cp;
+            n += 1;
+        } else if (cp < 0x800) {
+            o[0] = (unsigned char)(0xC0 | (cp >> 6));
+            o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+            n += 2;
+        } else if (cp < 0x10000) {
+            o[0] = (unsigned char)(0xE0 | (cp >> 12));
+            o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+            n += 3;
+        } else {
+            o[0] = (unsigned char)(0xF0 | (cp >> 18));
+            o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+            o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+            n += 4;
+        }
+        q += 2 + digits;
+        run = q;
+    }
+    s->start = p;
+    s->after = q + 1;
+    s->style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+    if (!copied) {
+        s->text = p + 1;
+        s->len = (size_t)(q - p - 1);
+        return AA_OK;
+    }
+    size_t k = (size_t)(q - run);
+    if (!f_reserve(R, n + k))
+        return AA_ENOMEM;
+    memcpy(R->buf + n, run, k);
+    s->text = R->buf;
+    s->len = n + k;
+    return AA_OK;
+}
+
+/* A single-quoted scalar on one line ('' is a quote). */
+static int f_squoted(freader *R, const char *p, fscalar *s) {
+    const char *q = p + 1;
+    bool twice = false;
+    for (;;) {
+        int c = fch(R, q);
+        if (f_eol(c))
+            return FAST_REFUSE;
+        if (c == '\'') {
+            if (fch(R, q + 1) != '\'')
+                break;
+            twice = true;
+            q += 2;
+            continue;
+        }
+        q++;
+    }
+    s->start = p;
+    s->after = q + 1;
+    s->style = YAML_SINGLE_QUOTED_SCALAR_STYLE;
+    s->text = p + 1;
+    s->len = (size_t)(q - p - 1);
+    if (twice) {
+        if (!f_reserve(R, s->len))
+            return AA_ENOMEM;
+        size_t n = 0;
+        for (const char *x = p + 1; x < q; x++) {
+            R->buf[n++] = *x;
+            if (*x == '\'')
+                x++;
+        }
+        s->text = R->buf;
+        s->len = n;
+    }
+    return AA_OK;
+}
+
+static const bool f_indicator[256] = {
+    ['-'] = 1, ['?'] = 1, [':'] = 1, [','] = 1, ['['] = 1,
+    [']'] = 1, ['{'] = 1, ['}'] = 1, ['#'] = 1, ['&'] = 1,
+    ['*'] = 1, ['!'] = 1, ['|'] = 1, ['>'] = 1, ['\''] = 1,
+    ['"'] = 1, ['%'] = 1, ['@'] = 1, ['`'] = 1,
+};
+
+/* Characters that cannot start a plain scalar (or that this reader does
+ * not let start one). */
+static bool f_plain_start(const freader *R, const char *p, bool flow) {
+    int c = fch(R, p);
+    if (c == '-') { /* "-x": a scalar, "- ": a sequence entry */
+        int d = fch(R, p + 1);
+        return (d >= '0' && d <= '9') || (d >= 'a' && d <= 'z') ||
+               (d >= 'A' && d <= 'Z') || d == '_' || d == '.' || d == '/' ||
+               (!flow && d != ' ' && !f_eol(d) && !strchr(",[]{}#", d));
+    }
+    return c > ' ' && !f_indicator[c];
+}
+
+/* Characters a plain scalar's scan stops at: 1 in block and flow context,
+ * 2 in flow context only. */
+static const unsigned char f_class[256] = {
+    [0] = 1,   ['\n'] = 1, ['\r'] = 1, [':'] = 1, [' '] = 1, [','] = 2,
+    ['['] = 2, [']'] = 2,  ['{'] = 2,  ['}'] = 2, ['?'] = 2, ['#'] = 2,
+};
+
+/* A scalar at p. Plain ones end, in block context, at ": ", ":" at the
+ * end of the line, " #" or the end of the line; in flow context also at
+ * ",", "]", "}" (a ":" there must be followed by a plain character). */
+static int f_scan(freader *R, const char *p, bool flow, fscalar *s) {
+    int c = fch(R, p);
+    if (c == '"')
+        return f_dquoted(R, p, s);
+    if (c == '\'')
+        return f_squoted(R, p, s);
+    if (!f_plain_start(R, p, flow))
+        return FAST_REFUSE;
+    const char *q = p;
+    unsigned char mask = flow ? 3 : 1;
+    for (;;) {
+        while (q < R->end && !(f_class[(unsigned char)*q] & mask))
+            q++;
+        c = fch(R, q);
+        if (f_eol(c))
+            break;
+        if (c == ':') {
+            int d = fch(R, q + 1);
+            if (f_blankz(d))
+                break;
+            if (flow && strchr(",[]{}?#", d))
+                return FAST_REFUSE;
+        } else if (c == ' ' && fch(R, q + 1) == '#') {
+            break;
+        } else if (flow && strchr(",]}", c)) {
+            break;
+        } else if (flow && strchr("[{?#", c)) {
+            return FAST_REFUSE;
+        }
+        q++;
+    }
+    const char *e = q;
+    while (e > p && e[-1] == ' ')
+        e--;
+    s->start = p;
+    s->after = q;
+    s->text = p;
+    s->len = (size_t)(e - p);
+    s->style = YAML_PLAIN_SCALAR_STYLE;
+    return AA_OK;
+}
+
+static int f_emit(freader *R, const char *text, size_t len,
+                  yaml_scalar_style_t style, yaml_mark_t m) {
+    yaml_event_t ev; /* the fields on_scalar reads */
+    ev.type = YAML_SCALAR_EVENT;
+    ev.start_mark = m;
+    ev.data.scalar.tag = NULL;
+    ev.data.scalar.anchor = NULL;
+    ev.data.scalar.value = (yaml_char_t *)(uintptr_t)text;
+    ev.data.scalar.length = len;
+    ev.data.scalar.style = style;
+    return on_scalar(R->B, &ev);
+}
+
+static int f_emit_scalar(freader *R, const fscalar *s) {
+    return f_emit(R, s->text, s->len, s->style, f_mark(R, s->start));
+}
+
+static int f_open(freader *R, aa__ykind kind, yaml_mark_t m) {
+    yaml_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.start_mark = m;
+    return open_collection(R->B, kind, &ev, NULL, NULL);
+}
+
+/* True when a block key starts at p: its scalar is followed by ':' and a
+ * blank or the end of the line. */
+static int f_key(freader *R, const char *p, fscalar *s, bool *is_key) {
+    int rc = f_scan(R, p, false, s);
+    if (rc)
+        return rc;
+    *is_key = fch(R, s->after) == ':' && f_blankz(fch(R, s->after + 1));
+    if (*is_key &&
+        (s->after - s->start > 1000 ||
+         (s->style == YAML_PLAIN_SCALAR_STYLE && s->after[-1] == ' ')))
+        return FAST_REFUSE; /* libyaml's 1024-character simple keys */
+    return AA_OK;
+}
+
+/* A flow sequence or mapping of scalars, on one line; returns past it. */
+static int f_flow(freader *R, const char *p, const char **after) {
+    bool map = *p == '{';
+    char close = map ? '}' : ']';
+    int rc = f_open(R, map ? AA__Y_MAP : AA__Y_SEQ, f_mark(R, p));
+    if (rc)
+        return rc;
+    p++;
+    while (fch(R, p) == ' ')
+        p++;
+    if (fch(R, p) != close) {
+        for (;;) {
+            fscalar s;
+            if ((rc = f_scan(R, p, true, &s)) || (rc = f_emit_scalar(R, &s)))
+                return rc;
+            p = s.after;
+            if (map) { /* a key, as in f_key: 1,024 characters at most */
+                if (fch(R, p) != ':' || fch(R, p + 1) != ' ' ||
+                    p - s.start > 1000)
+                    return FAST_REFUSE;
+                p += 2;
+                while (fch(R, p) == ' ')
+                    p++;
+                if ((rc = f_scan(R, p, true, &s)) ||
+                    (rc = f_emit_scalar(R, &s)))
+                    return rc;
+                p = s.after;
+            }
+            while (fch(R, p) == ' ')
+                p++;
+            if (fch(R, p) == close)
+                break;
+            if (fch(R, p) != ',')
+                return FAST_REFUSE;
+            p++;
+            while (fch(R, p) == ' ')
+                p++;
+            if (fch(R, p) == close || fch(R, p) == ',')
+                return FAST_REFUSE;
+        }
+    }
+    *after = p + 1;
+    return close_collection(R->B);
+}
+
+static int f_node(freader *R, bool block);
+
+static bool f_is_entry(const freader *R, const char *p) {
+    return fch(R, p) == '-' && f_blankz(fch(R, p + 1));
+}
+
+/* A block sequence whose first '-' is at the cursor, column col. */
+static int f_seq(freader *R, size_t col) {
+    int rc = f_open(R, AA__Y_SEQ, f_mark(R, R->p));
+    while (rc == AA_OK) {
+        const char *dash = R->p;
+        yaml_mark_t empty = f_mark(R, dash + 1);
+        const char *q = dash + 1;
+        while (fch(R, q) == ' ')
+            q++;
+        if (f_eol(fch(R, q)) || fch(R, q) == '#') {
+            if ((rc = f_end_line(R, dash + 1)))
+                return rc;
+            if (!R->eof && R->indent > col)
+                rc = f_node(R, true);
+            else
+                rc = f_emit(R, "", 0, YAML_PLAIN_SCALAR_STYLE, empty);
+        } else {
+            R->p = q;
+            rc = f_node(R, true);
+        }
+        if (rc)
+            return rc;
+        if (R->eof || R->indent < col ||
+            (R->indent == col && !f_is_entry(R, R->p)))
+            break;
+        if (R->indent > col)
+            return FAST_REFUSE;
+    }
+    return rc ? rc : close_collection(R->B);
+}
+
+/* A block mapping whose first key is at the cursor, column col. */
+static int f_map(freader *R, size_t col) {
+    int rc = f_open(R, AA__Y_MAP, f_mark(R, R->p));
+    while (rc == AA_OK) {
+        fscalar k;
+        bool is_key;
+        if ((rc = f_key(R, R->p, &k, &is_key)))
+            return rc;
+        if (!is_key)
+            return FAST_REFUSE;
+        if ((rc = f_emit_scalar(R, &k)))
+            return rc;
+        const char *colon = k.after;
+        yaml_mark_t empty = f_mark(R, colon + 1);
+        const char *q = colon + 1;
+        while (fch(R, q) == ' ')
+            q++;
+        if (f_eol(fch(R, q)) || fch(R, q) == '#') {
+            if ((rc = f_end_line(R, colon + 1)))
+                return rc;
+            if (!R->eof && R->indent > col)
+                rc = f_node(R, true);
+            else if (!R->eof && R->indent == col && f_is_entry(R, R->p))
+                rc = f_seq(R, col); /* a sequence under its key's column */
+            else
+                rc = f_emit(R, "", 0, YAML_PLAIN_SCALAR_STYLE, empty);
+        } else {
+            R->p = q;
+            rc = f_node(R, false);
+        }
+        if (rc)
+            return rc;
+        if (R->eof || R->indent < col)
+            break;
+        if (R->indent > col)
+            return FAST_REFUSE;
+    }
+    return rc ? rc : close_collection(R->B);
+}
+
+/* The node at the cursor; `block` when it may be a block collection (it
+ * starts its line, or follows "- "). Returns at the next content line. */
+static int f_node(freader *R, bool block) {
+    const char *p = R->p;
+    int c = fch(R, p);
+    if (f_is_entry(R, p))
+        return block ? f_seq(R, f_col(R, p)) : FAST_REFUSE;
+    int rc;
+    if (c == '[' || c == '{') {
+        const char *after;
+        if ((rc = f_flow(R, p, &after)))
+            return rc;
+        return f_end_line(R, after);
+    }
+    fscalar s;
+    bool is_key;
+    if ((rc = f_key(R, p, &s, &is_key)))
+        return rc;
+    if (is_key)
+        return block ? f_map(R, f_col(R, p)) : FAST_REFUSE;
+    if ((rc = f_emit_scalar(R, &s)))
+        return rc;
+    return f_end_line(R, s.after);
+}
+
+/* AA_OK with the document built, FAST_REFUSE, or an error of the builder
+ * (a limit, memory): in every case but AA_OK, libyaml reads it again. */
+static int fast_build(ybuild *B, const char *data, size_t len) {
+    if (!f_chars_ok(data, len))
+        return FAST_REFUSE;
+    freader R = {.B = B, .end = data + len, .p = data, .line_start = data};
+    int rc = f_next_content(&R, true);
+    if (rc == AA_OK && R.eof)
+        rc = FAST_REFUSE; /* no document, or an empty one */
+    if (rc == AA_OK)
+        rc = f_node(&R, true);
+    if (rc == AA_OK && (!R.eof || B->depth != 0))
+        rc = FAST_REFUSE;
+    free(R.buf);
+    return rc;
+}
+
+static void build_init(ybuild *B, aa__ydoc *doc, const char *data, size_t len,
+                       const char *file, aa_error *err) {
     memset(doc, 0, sizeof *doc);
     aa__arena_init(&doc->arena);
     aa__arena_init(&doc->strings);
-    ybuild B = {.doc = doc, .file = file, .err = err, .data = data, .len = len};
+    *B = (ybuild){
+        .doc = doc, .file = file, .err = err, .data = data, .len = len};
+    aa__map_init(&B->anchors);
+    aa__map_init(&B->pairs.seen);
+}
+
+static void build_done(ybuild *B) {
+    if (B->stack)
+        for (size_t i = 0; i < AA__YAML_MAX_DEPTH; i++)
+            free(B->stack[i].kids);
+    free(B->stack);
+    aa__map_free(&B->anchors);
+    pairvec_free(&B->pairs);
+}
+
+static int libyaml_parse(aa__ydoc *doc, const char *data, size_t len,
+                         const char *file, aa_error *err) {
+    ybuild B;
+    build_init(&B, doc, data, len, file, err);
     B.stack = calloc(AA__YAML_MAX_DEPTH, sizeof *B.stack);
     if (!B.stack)
         return yerr(&B, AA_ENOMEM, 0, 0, "out of memory");
-    aa__map_init(&B.anchors);
-    aa__map_init(&B.pairs.seen);
     yaml_parser_t p;
     int rc;
     if (!yaml_parser_initialize(&p)) {
@@ -524,20 +1209,92 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
         rc = build(&B, &p);
         yaml_parser_delete(&p);
     }
-    for (size_t i = 0; i < AA__YAML_MAX_DEPTH; i++)
-        free(B.stack[i].kids);
-    free(B.stack);
-    aa__map_free(&B.anchors);
-    pairvec_free(&B.pairs);
+    build_done(&B);
     if (rc)
         doc->root = NULL;
     return rc;
+}
+
+/* The fast reader alone: AA_OK (its messages in err) or FAST_REFUSE with
+ * doc freed and err untouched. */
+static int fast_parse(aa__ydoc *doc, const char *data, size_t len,
+                      const char *file, aa_error *err) {
+    aa_error *mine = aa_error_new();
+    ybuild B;
+    build_init(&B, doc, data, len, file, mine);
+    B.stack = calloc(AA__YAML_MAX_DEPTH, sizeof *B.stack);
+    int rc = mine && B.stack ? fast_build(&B, data, len) : FAST_REFUSE;
+    build_done(&B);
+    if (rc == AA_OK) {
+        for (size_t i = 0; i < aa_error_count(mine); i++) {
+            const aa_diag *d = aa_error_get(mine, i);
+            aa__error_add(err, d->severity, d->status, d->file, d->line,
+                          d->column, "%s", d->message);
+        }
+    } else {
+        aa__ydoc_free(doc);
+        rc = FAST_REFUSE;
+    }
+    aa_error_free(mine);
+    return rc;
+}
+
+int aa__ydoc_parse_with(aa__ydoc *doc, const char *data, size_t len,
+                        const char *file, aa_error *err, aa__yreader reader) {
+    if (reader != AA__YR_LIBYAML) {
+        int rc = fast_parse(doc, data, len, file, err);
+        if (rc == AA_OK)
+            return AA_OK;
+        if (reader == AA__YR_FAST)
+            return AA__YAML_REFUSED;
+    }
+    return libyaml_parse(doc, data, len, file, err);
+}
+
+int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
+                   const char *file, aa_error *err) {
+    const char *v = getenv("AA_YAML_READER");
+    aa__yreader r =
+        v && strcmp(v, "libyaml") == 0 ? AA__YR_LIBYAML : AA__YR_AUTO;
+    return aa__ydoc_parse_with(doc, data, len, file, err, r);
 }
 
 void aa__ydoc_free(aa__ydoc *doc) {
     aa__arena_free(&doc->arena);
     aa__arena_free(&doc->strings);
     doc->root = NULL;
+}
+
+bool aa__ytree_equal(const aa__ynode *a, const aa__ynode *b, char *why,
+                     size_t size) {
+    if (!a || !b) {
+        if (a != b)
+            snprintf(why, size, "one tree is empty");
+        return a == b;
+    }
+    if (a->kind != b->kind || a->style != b->style || a->tag != b->tag ||
+        a->str != b->str || a->line != b->line || a->col != b->col ||
+        a->len != b->len || a->n != b->n || a->weight != b->weight ||
+        (a->kind == AA__Y_SCALAR && memcmp(a->text, b->text, a->len) != 0)) {
+        snprintf(why, size,
+                 "node at %d:%d (kind %d style %d len %u n %u) differs from "
+                 "node at %d:%d (kind %d style %d len %u n %u)",
+                 a->line, a->col, a->kind, a->style, a->len, a->n, b->line,
+                 b->col, b->kind, b->style, b->len, b->n);
+        return false;
+    }
+    for (uint32_t i = 0; i < a->n; i++) {
+        if (a->kind == AA__Y_SEQ &&
+            !aa__ytree_equal(a->u.items[i], b->u.items[i], why, size))
+            return false;
+        if (a->kind == AA__Y_MAP &&
+            (!aa__ytree_equal(a->u.pairs[i].key, b->u.pairs[i].key, why,
+                              size) ||
+             !aa__ytree_equal(a->u.pairs[i].value, b->u.pairs[i].value, why,
+                              size)))
+            return false;
+    }
+    return true;
 }
 
 const aa__ypair *aa__ymap_find(const aa__ynode *map, const char *key) {

@@ -81,6 +81,22 @@ int aa__ydoc_parse(aa__ydoc *doc, const char *data, size_t len,
                    const char *file, aa_error *err);
 void aa__ydoc_free(aa__ydoc *doc);
 
+/* Which reader aa__ydoc_parse_with uses. AUTO (what aa__ydoc_parse does)
+ * tries the fast reader for the common subset of YAML policy files use and
+ * falls back to libyaml for the whole document when it meets anything else;
+ * the environment variable AA_YAML_READER=libyaml makes aa__ydoc_parse use
+ * libyaml alone. FAST returns AA__YAML_REFUSED (doc freed, err untouched)
+ * where AUTO would fall back. */
+typedef enum { AA__YR_AUTO = 0, AA__YR_LIBYAML, AA__YR_FAST } aa__yreader;
+#define AA__YAML_REFUSED 1
+int aa__ydoc_parse_with(aa__ydoc *doc, const char *data, size_t len,
+                        const char *file, aa_error *err, aa__yreader reader);
+
+/* True when two trees are equal node for node (kinds, styles, tags,
+ * positions, texts); else false with the first difference in why. */
+bool aa__ytree_equal(const aa__ynode *a, const aa__ynode *b, char *why,
+                     size_t size);
+
 /* The value of `key` in a mapping, or NULL. */
 const aa__ypair *aa__ymap_find(const aa__ynode *map, const char *key);
 
