@@ -48,7 +48,6 @@ static uint32_t sat_add32(uint32_t a, uint32_t b) {
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt, ...)
     AA__PRINTF(5, 6);
 static bool may_resolve(char c);
-static int digit_value(int c);
 
 static int yerr(ybuild *B, int status, int line, int col, const char *fmt,
                 ...) {
@@ -713,11 +712,6 @@ static bool f_reserve(freader *R, size_t n) {
     return true;
 }
 
-static int f_hex(int c) {
-    int d = digit_value(c);
-    return d < 16 ? d : -1;
-}
-
 /* A double-quoted scalar on one line, with libyaml's escapes. */
 static int f_dquoted(freader *R, const char *p, fscalar *s) {
     const char *q = p + 1, *run = q;
@@ -814,7 +808,7 @@ static int f_dquoted(freader *R, const char *p, fscalar *s) {
         }
         uint32_t cp = 0;
         for (int i = 0; i < digits; i++) {
-            int d = f_hex(fch(R, q + 2 + i));
+            int d = aa__hex_digit(fch(R, q + 2 + i));
             if (d < 0)
                 return FAST_REFUSE;
             cp = cp * 16 + (uint32_t)d;

@@ -122,7 +122,7 @@ cp "$ENTERPRISE" agent_auth.yaml
 LOG=.agent_auth/audit.jsonl
 "$PY" - >batch.tmpl <<'EOF'
 import json
-for n in range(3000):
+for n in range(20000):
     print(json.dumps({'id': n, 'agent': 'copilot', 'user': 'alice',
                       'action': 'read:docs' if n % 3 else 'delete:x',
                       'resource': 'b@-%d' % n}))
@@ -147,7 +147,7 @@ kill_lane() {
                 >"k/out.$k" 2>"k/err.$k" &
         fi
         pid=$!
-        sleep "$(printf '0.%03d' $((RANDOM % 150)))"
+        sleep "$(printf '0.%03d' $((RANDOM % 100)))"
         kill -KILL "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
         echo "$k $?" >"k/rc.$k"
