@@ -1420,28 +1420,66 @@ static int replay_text(aa_replay *r, aa_request_buf *buf, const char *path,
     return rc;
 }
 
+/* Longer request lines are skipped, as `check --batch` refuses them. */
+#define REPLAY_MAX_LINE ((size_t)16 << 20)
+
+/* Reads the next line of f into b, without its newline. A line longer than
+ * REPLAY_MAX_LINE is not kept whole: *too_long is set and the rest of it
+ * is read past. -1 at the end of the file (or on a read error), 1 when
+ * memory ran out, else 0. */
+static int read_line(FILE *f, aa__buf *b, bool *too_long) {
+    aa__buf_reset(b);
+    *too_long = false;
+    int c;
+    while ((c = getc_unlocked(f)) != EOF && c != '\n') {
+        if (*too_long)
+            continue;
+        if (b->len >= REPLAY_MAX_LINE) {
+            *too_long = true;
+            aa__buf_reset(b);
+            continue;
+        }
+        aa__buf_putc(b, (char)c);
+        if (b->oom)
+            return 1;
+    }
+    return c == EOF && b->len == 0 && !*too_long ? -1 : 0;
+}
+
 static int replay_requests(aa_replay *r, const char *path, aa_error *err) {
     FILE *f = fopen(path, "rb");
     if (!f)
         return aa__fail(err, AA_EIO, "%s: cannot open", path);
     aa_request_buf *buf = aa_request_buf_new();
-    char *line = NULL;
-    size_t cap = 0, no = 0;
-    ssize_t n;
-    int rc = buf ? AA_OK : AA_ENOMEM;
-    while (rc == AA_OK && (n = getline(&line, &cap, f)) >= 0) {
+    aa__buf line;
+    aa__buf_init(&line);
+    size_t no = 0;
+    bool too_long;
+    int got, rc = buf ? AA_OK : AA_ENOMEM;
+    while (rc == AA_OK && (got = read_line(f, &line, &too_long)) >= 0) {
         no++;
-        size_t len = (size_t)n;
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
-                       line[len - 1] == ' ' || line[len - 1] == '\t'))
+        if (got > 0) {
+            rc = AA_ENOMEM;
+            break;
+        }
+        if (too_long) {
+            aa__error_add(err, AA_SEVERITY_WARNING, AA_EINVAL, path, (int)no, 0,
+                          "request skipped: the line is longer than %zu bytes",
+                          REPLAY_MAX_LINE);
+            r->invalid++;
+            continue;
+        }
+        size_t len = line.len;
+        while (len && (line.data[len - 1] == '\r' ||
+                       line.data[len - 1] == ' ' || line.data[len - 1] == '\t'))
             len--;
         if (len == 0)
             continue;
-        rc = replay_text(r, buf, path, no, line, len, NULL, 0, err);
+        rc = replay_text(r, buf, path, no, line.data, len, NULL, 0, err);
     }
     if (rc == AA_OK && ferror(f))
         rc = aa__fail(err, AA_EIO, "%s: read error", path);
-    free(line);
+    aa__buf_free(&line);
     aa_request_buf_free(buf);
     fclose(f);
     return rc;

@@ -94,6 +94,24 @@ aa diff old.yaml old.yaml --requests reqs.jsonl --fail-on change
 expect_rc 0 "replay of identical policies"
 expect_out "Replay: 3 requests, 0 widen, 0 change, 0 reason-only, 3 unchanged, 1 skipped" "identical replay"
 
+# A request line over 16 MiB (the limit of `check --batch`) is skipped
+# with a warning naming its line, without holding it whole; the lines after
+# it are replayed.
+"$PY" - long.jsonl <<'PY'
+import sys
+with open(sys.argv[1], "w") as f:
+    f.write('{"id": "big", "agent": "copilot", "user": "alice", "action": "deploy:prod-db", "metadata": {"pad": "')
+    f.write("x" * (17 << 20))
+    f.write('"}}\n')
+    f.write('{"id": "after", "agent": "copilot", "user": "alice", "action": "deploy:prod-db"}\n')
+PY
+aa diff old.yaml wide.yaml --requests long.jsonl
+expect_rc 1 "replay after a long line widens"
+expect_err "long.jsonl:1: request skipped: the line is longer than 16777216 bytes" "long line named"
+expect_out 'widen  id "after": copilot deploy:prod-db: denied -> allowed (autonomous)' "line after the long one replayed"
+expect_out "Replay: 1 requests, 1 widen, 0 change, 0 reason-only, 0 unchanged, 1 skipped" "long line counted as skipped"
+rm -f long.jsonl
+
 # Replay of an audit log written by `agent-auth check`.
 aa -c old.yaml check --agent copilot --user alice --action deploy:prod-db
 expect_rc 1 "check denies under OLD"
