@@ -134,9 +134,14 @@ static int store_where(const srv *s, const aa_policy *policy, char *buf,
 }
 
 /* Opens the store a policy names; a shared store is cached unless
- * state.consistency says strict. */
-static int store_open(const srv *s, const aa_policy *policy, const char *where,
-                      srv_store **out, aa_error *err) {
+ * state.consistency says strict. At start (at_start), a PostgreSQL store
+ * that cannot be reached is opened anyway, to connect when a call first
+ * needs it: servers may start before their database, and until it answers
+ * /readyz says why, decisions that need state fail closed and the others
+ * are decided. The reason is kept in s->start_store_error. A reload still
+ * refuses a store it cannot reach (the one serving is kept). */
+static int store_open(srv *s, const aa_policy *policy, const char *where,
+                      bool at_start, srv_store **out, aa_error *err) {
     *out = NULL;
     srv_store *st = calloc(1, sizeof *st);
     if (!st || !(st->path = strdup(where))) {
@@ -148,7 +153,23 @@ static int store_open(const srv *s, const aa_policy *policy, const char *where,
     aa_store_options_init(&so);
     so.url = s->state_path;
     so.policy = policy;
-    int rc = aa_store_open(&so, &st->store, err);
+    bool shared = strncmp(where, "postgres", 8) == 0;
+    aa_error *first = at_start && shared ? aa_error_new() : NULL;
+    int rc = aa_store_open(&so, &st->store, first ? first : err);
+    if (rc == AA_ESTATE && first) {
+        const aa_diag *d = aa_error_get(first, 0);
+        if (d)
+            aa_diag_format(d, s->start_store_error,
+                           sizeof s->start_store_error);
+        else
+            snprintf(s->start_store_error, sizeof s->start_store_error, "%s",
+                     aa_strerror(rc));
+        so.lazy = 1;
+        rc = aa_store_open(&so, &st->store, err);
+    } else if (rc != AA_OK && first) { /* say it again, into err */
+        rc = aa_store_open(&so, &st->store, err);
+    }
+    aa_error_free(first);
     if (rc != AA_OK) {
         free(st->path);
         free(st);
@@ -212,8 +233,8 @@ static int snap_load(srv *s, const srv_snap *prev, srv_snap **out,
         else if (prev &&
                  (!prev->store->path || strcmp(prev->store->path, where) == 0))
             snap->store = store_ref(prev->store);
-        else if ((rc = store_open(s, snap->policy, where, &snap->store, err)) !=
-                 AA_OK)
+        else if ((rc = store_open(s, snap->policy, where, !prev, &snap->store,
+                                  err)) != AA_OK)
             *store_failed = true;
     }
     if (rc == AA_OK) {

@@ -545,6 +545,18 @@ static int run_serve(cli_ctx *ctx) {
         token = strdup(getenv("AGENT_AUTH_TOKEN"));
     }
 
+    /* Signals are taken by the main thread only: block them before any
+     * thread starts (the state store's listener and the audit writer's
+     * start with the engine, the HTTP workers later), so that every thread
+     * inherits the mask and none is ended by a SIGTERM meant for the
+     * drain. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
     aa_error *err = aa_error_new();
     if (srv_init(&st->s, ctx->config_path, ctx->state_path, false, err) !=
         AA_OK) {
@@ -558,6 +570,11 @@ static int run_serve(cli_ctx *ctx) {
     st->s.token = token;
     st->s.token_len = token ? strlen(token) : 0;
     st->s.log_json = log_format && strcmp(log_format, "json") == 0;
+    if (st->s.start_store_error[0])
+        srv_log(&st->s, "warning",
+                "serving without the state store for now (decisions that "
+                "need it are denied; /readyz says 503 until it answers): %s",
+                st->s.start_store_error);
     if (cli_opt(ctx, "max-body")->set)
         st->s.max_body = (size_t)cli_opt(ctx, "max-body")->num;
 
@@ -591,14 +608,6 @@ static int run_serve(cli_ctx *ctx) {
     }
     fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
 
-    /* Signals are taken by the main thread only: block them before the
-     * worker threads start, so that they inherit the mask. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 

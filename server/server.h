@@ -79,6 +79,9 @@ typedef struct srv {
     srv_snap *cur;
     pthread_mutex_t reload_mu;    /* one reload at a time; guards below */
     char last_reload_error[1024]; /* "" when the last reload worked */
+    /* Why the state store could not be reached at start ("" when it
+     * could): the server serves anyway, and connects when it answers. */
+    char start_store_error[1024];
 
     bool store_memory; /* tests, fuzzing: one in-memory store throughout */
 

@@ -130,6 +130,38 @@ for _ in $(seq 1 200); do
 done
 [ -n "$ok" ] && pass || fail "serve: resumes by itself after the restart"
 stop_server
+expect_rc 0 "serve with a PostgreSQL store: SIGTERM drains and exits 0"
+
+# ---- the server started while the database is down -------------------------
+# It serves (a fleet's servers may start before their database): /readyz
+# says 503 naming the store, decisions that need state fail closed, others
+# are decided; once the database is up, it is used without a restart.
+bash "$AA_PG_CLUSTER" stop "$AA_PG_DIR"
+start_server srvdown serve --listen 127.0.0.1:0 || {
+    bash "$AA_PG_CLUSTER" start "$AA_PG_DIR"
+    finish
+    exit
+}
+grep -q 'State store unavailable' srvdown.err && pass || fail "serve, started with the database down: the log says the store is unavailable ($(cat srvdown.err))"
+req GET /readyz
+expect_code 503 "serve, started with the database down: not ready"
+expect_json 'any("unavailable" in r for r in d["reasons"])' "serve, started with the database down: /readyz names the store"
+post /v1/authorize "$DELEG_REQ"
+expect_json 'd["allowed"] is False and d["reason"].startswith("State store unavailable:")' "serve, started with the database down: fails closed"
+post /v1/authorize "$PLAIN_REQ"
+expect_json 'd["allowed"] is True' "serve, started with the database down: a request needing no state is decided"
+bash "$AA_PG_CLUSTER" start "$AA_PG_DIR"
+ok=
+for _ in $(seq 1 400); do
+    req GET /readyz
+    [ "$CODE" = 200 ] && { ok=1; break; }
+    sleep 0.05
+done
+[ -n "$ok" ] && pass || fail "serve, database up after the start: ready by itself ($(cat "$OUT"))"
+post /v1/authorize "$DELEG_REQ"
+expect_json 'd["allowed"] is True' "serve, database up after the start: the delegation is used"
+stop_server
+expect_rc 0 "serve, started with the database down: exits 0 on SIGTERM"
 
 # ---- 8 concurrent writers lose nothing -----------------------------------
 for w in 1 2 3 4 5 6 7 8; do
