@@ -157,19 +157,14 @@ static aa_store *anchor_store(const cli_ctx *ctx, const aa_policy *policy,
     o.url = ctx->state_path;
     o.policy = policy;
     o.consistency = AA_CONSISTENCY_STRICT;
-    char where[1024];
     aa_store *st = NULL;
-    if (aa_store_location(&o, where, sizeof where) == AA_OK &&
-        (strncmp(where, "postgresql://", 13) == 0 ||
-         strncmp(where, "postgres://", 11) == 0)) {
-        aa_error *err = aa_error_new();
-        int s = aa_store_open(&o, &st, err);
-        if (s != AA_OK) {
-            *rc = cli_fail(err, s);
-            st = NULL;
-        } else {
-            aa_error_free(err);
-        }
+    aa_error *err = aa_error_new();
+    int s = aa_store_open_anchoring(&o, &st, err);
+    if (s != AA_OK) {
+        *rc = cli_fail(err, s);
+        st = NULL;
+    } else {
+        aa_error_free(err);
     }
     aa_policy_free(own);
     return st;

@@ -405,6 +405,16 @@ AA_API int aa_store_open(const aa_store_options *opts, aa_store **out,
  * aa_store_open refuses (then buf says why). */
 AA_API int aa_store_location(const aa_store_options *opts, char *buf,
                              size_t size);
+/* Opens the store opts names when it records audit chain heads (a
+ * PostgreSQL location; audit anchoring), for aa_audit_verify_options.store:
+ * the store an engine over the same options anchors its log in. For any
+ * other location *out is NULL and the result AA_OK: a SQLite state records
+ * no heads, and its file is neither opened nor made. The store reads the
+ * database for every call (AA_CONSISTENCY_STRICT unless opts asks for
+ * another). Errors as aa_store_open's (AA_ESTATE for a database that cannot
+ * be reached, AA_EINVAL for a location it refuses). */
+AA_API int aa_store_open_anchoring(const aa_store_options *opts, aa_store **out,
+                                   aa_error *err);
 /* Makes the store's tables now, or brings them to this version (`agent-auth
  * state migrate`); a role that may not create tables can then use them.
  * *what (optional) is set to "created" or "up to date". */

@@ -99,6 +99,26 @@ int aa_store_open(const aa_store_options *opts, aa_store **out, aa_error *err) {
                              err);
 }
 
+int aa_store_open_anchoring(const aa_store_options *opts, aa_store **out,
+                            aa_error *err) {
+    if (!out)
+        return aa__fail(err, AA_EINVAL, "aa_store_open_anchoring: out is NULL");
+    *out = NULL;
+    aa_store_options o = read_opts(opts);
+    aa__loc_kind kind;
+    const char *path;
+    char why[600];
+    int rc = aa__state_url_parse(resolve_location(&o), &kind, &path, why,
+                                 sizeof why);
+    if (rc != AA_OK)
+        return aa__fail(err, rc, "%s", why);
+    if (kind != AA__LOC_POSTGRES)
+        return AA_OK; /* records no heads: nothing to open (or create) */
+    if (o.consistency == AA_CONSISTENCY_DEFAULT)
+        o.consistency = AA_CONSISTENCY_STRICT; /* a few lookups: no cache */
+    return aa_store_open(&o, out, err);
+}
+
 const char *aa_store_kind(const aa_store *store) {
     return store && store->ops ? store->ops->kind : "";
 }

@@ -1,5 +1,5 @@
 """Type stubs of the C extension agent_auth._core (internal)."""
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 AUDIT_FROM_POLICY: int
 AUDIT_OFF: int
@@ -58,7 +58,10 @@ def audit_read(path: str, since: Optional[str], agent: Optional[str],
                user: Optional[str], action: Optional[str],
                event: Optional[str], allowed: int,
                limit: int) -> Tuple[List[str], int]: ...
-def audit_verify(path: str) -> Tuple[bool, int, int, List[str]]: ...
+def audit_verify(path: str, policy: Optional[Policy] = None,
+                 state: Optional[str] = None, require_record: bool = False
+                 ) -> Tuple[bool, int, int, List[str],
+                            Optional[Dict[str, Any]]]: ...
 def audit_append(path: str, request: Any, allowed: bool, tier: str,
                  reason: str, requires_approval: bool, approval_policy: str,
                  ms: float, config_name: str, config_version: str) -> None: ...

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from . import _core
 from ._util import raise_core
+from .config import _policy_of
 from .errors import AuditError
 from .types import AuthConfig, AuthDecision, AuthRequest
 
@@ -19,11 +20,22 @@ __all__ = ["AuditLog"]
 
 
 class AuditLog:
-    """The audit log at ``path``."""
+    """The audit log at ``path``.
+
+    ``config`` and ``state`` (ours, optional) say where the state store is
+    that ``verify`` checks the recorded chain head in, as for an engine:
+    ``state`` (a path, ``sqlite:PATH`` or a ``postgresql://`` URL), else
+    the environment's ``AGENT_AUTH_STATE_URL``, else ``config``'s state.
+    """
 
     def __init__(self, path: Union[str, "os.PathLike[str]"] =
-                 ".agent_auth/audit.jsonl") -> None:
+                 ".agent_auth/audit.jsonl", *,
+                 config: Optional[AuthConfig] = None,
+                 state: Optional[Union[str, "os.PathLike[str]"]] = None
+                 ) -> None:
         self.path = pathlib.Path(path)
+        self.config = config
+        self.state = None if state is None else os.fspath(state)
 
     def write(self, request: AuthRequest, decision: AuthDecision,
               config: Optional[AuthConfig] = None) -> None:
@@ -73,15 +85,28 @@ class AuditLog:
             raise_core(e, refused=AuditError)
         return [json.loads(line) for line in lines]
 
-    def verify(self) -> bool:
-        """True when the hash chain is intact (``agent-auth audit
-        --verify``); the messages are in ``last_verify``."""
+    def verify(self, *, require_anchor: bool = False) -> bool:
+        """True when the hash chain is intact, as ``agent-auth audit
+        --verify`` says; the messages are in ``last_verify``.
+
+        With a PostgreSQL state (see the class), the chain head its writers
+        recorded there is checked too: lines cut from the end of the log,
+        or its first lines deleted, make it False, with the messages the
+        command prints ("truncated: the file has 4 lines, but the state
+        store recorded 6 ..."). ``last_verify["recorded"]`` is that head
+        (``{"lines", "head"}``) or None. ``require_anchor`` (with a
+        PostgreSQL state, as ``--require-anchor``) makes a log with no
+        recorded head False. A database that cannot be reached raises
+        StateError ("State store unavailable: ..."); a SQLite state records
+        no heads and changes nothing."""
+        policy = None if self.config is None else _policy_of(self.config)
         try:
-            ok, lines, bad, messages = _core.audit_verify(os.fspath(self.path))
+            ok, lines, bad, messages, recorded = _core.audit_verify(
+                os.fspath(self.path), policy, self.state, require_anchor)
         except _core.CoreError as e:
             raise_core(e, refused=AuditError)
         self.last_verify = {"ok": ok, "lines": lines, "bad_line": bad,
-                            "messages": messages}
+                            "messages": messages, "recorded": recorded}
         return ok
 
     def clear(self) -> None:

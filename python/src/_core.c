@@ -1591,20 +1591,65 @@ static PyObject *mod_audit_read(PyObject *m, PyObject *args) {
     return r;
 }
 
-static PyObject *mod_audit_verify(PyObject *m, PyObject *args) {
-    const char *path;
-    if (!PyArg_ParseTuple(args, "s", &path))
+/* audit_verify(path, policy=None, state=None, require_record=False): the
+ * chain of the log at path, and the head a PostgreSQL state recorded for
+ * it (audit anchoring), as `agent-auth audit --verify` checks them. The
+ * state is `state` (a path, sqlite:PATH or postgresql:// URL), else
+ * AGENT_AUTH_STATE_URL, else the policy's, as for an engine over that
+ * policy; a SQLite state records no heads and is not opened. */
+static PyObject *mod_audit_verify(PyObject *m, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = {"path", "policy", "state", "require_record", NULL};
+    const char *path, *state = NULL;
+    PyObject *policy = Py_None;
+    int require = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|Ozp", kwlist, &path, &policy,
+                                     &state, &require))
         return NULL;
+    PolicyObject *po = NULL;
+    if (policy != Py_None) {
+        if (!PyObject_TypeCheck(policy, &PolicyType)) {
+            PyErr_SetString(PyExc_TypeError, "policy must be a Policy");
+            return NULL;
+        }
+        po = (PolicyObject *)policy;
+        if (!policy_ready(po))
+            return NULL;
+    }
     PyObject *r = NULL;
     WITH_ERR({
-        size_t lines = 0, bad = 0;
+        aa_store_options so;
+        aa_store_options_init(&so);
+        so.policy = po ? po->policy : NULL;
+        so.url = state;
+        aa_store *store = NULL;
+        aa_audit_anchor_info rec;
+        memset(&rec, 0, sizeof rec);
+        aa_audit_verify_options opts = {
+            .size = sizeof opts, .require_record = require, .recorded = &rec};
+        aa_audit_verify_result res;
+        memset(&res, 0, sizeof res);
         int rc;
-        Py_BEGIN_ALLOW_THREADS rc = aa_audit_verify(path, &lines, &bad, err);
+        Py_BEGIN_ALLOW_THREADS rc = aa_store_open_anchoring(&so, &store, err);
+        if (rc == AA_OK) {
+            opts.store = store;
+            rc = aa_audit_verify_chain(path, &opts, &res, err);
+            aa_store_free(store);
+        }
         Py_END_ALLOW_THREADS if (rc == AA_OK || rc == AA_ETAMPER) {
             PyObject *msgs = messages_of(err, -1);
-            r = msgs ? Py_BuildValue("(OnnN)", rc == AA_OK ? Py_True : Py_False,
-                                     (Py_ssize_t)lines, (Py_ssize_t)bad, msgs)
-                     : NULL;
+            PyObject *recorded =
+                rec.recorded
+                    ? Py_BuildValue("{s:n,s:s}", "lines", (Py_ssize_t)rec.lines,
+                                    "head", rec.head)
+                    : Py_NewRef(Py_None);
+            if (msgs && recorded)
+                r = Py_BuildValue("(OnnNN)", rc == AA_OK ? Py_True : Py_False,
+                                  (Py_ssize_t)res.lines,
+                                  (Py_ssize_t)res.bad_line, msgs, recorded);
+            else {
+                Py_XDECREF(msgs);
+                Py_XDECREF(recorded);
+            }
         }
         else raise_status(rc, err);
     })
@@ -1839,8 +1884,10 @@ static PyMethodDef module_methods[] = {
     {"now", mod_now, METH_NOARGS, "now() -> us since the epoch"},
     {"audit_read", mod_audit_read, METH_VARARGS,
      "audit_read(path, since, agent, user, action, event, allowed, limit)"},
-    {"audit_verify", mod_audit_verify, METH_VARARGS,
-     "audit_verify(path) -> (ok, lines, bad_line, messages)"},
+    {"audit_verify", (PyCFunction)(void (*)(void))mod_audit_verify,
+     METH_VARARGS | METH_KEYWORDS,
+     "audit_verify(path, policy=None, state=None, require_record=False) -> "
+     "(ok, lines, bad_line, messages, recorded)"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {

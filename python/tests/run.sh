@@ -20,6 +20,10 @@ if [ "${1:-}" = --asan ]; then
 fi
 case ${AA_SANITIZE:-} in *address*) asan=1 ;; esac
 
+# AA_PY_TESTS names another directory of tests to run instead of
+# python/tests (python/tests_pg: the PostgreSQL tests, run by ctest through
+# tests/pg/run.sh as python.pytest.postgresql).
+#
 # AA_PYTHON=/usr/bin/python3.11-dbg runs the suite on Debian's debug
 # interpreter, where memcheck.py also checks the total reference count.
 py=${AA_PYTHON:-/usr/bin/python3}
@@ -58,10 +62,11 @@ fi
 
 cd "$work"
 export AA_SOURCE_DIR=$src
+tests=${AA_PY_TESTS:-$src/python/tests}
 if [ $asan = 1 ]; then
     export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     LD_PRELOAD=$preload exec "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-        "$src/python/tests" "$@"
+        "$tests" "$@"
 fi
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$src/python/tests" "$@"
+exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$tests" "$@"

@@ -154,7 +154,12 @@ def test_signatures():
     assert params(aa.DelegationManager.create) == [
         ("from_user", E), ("to_agent", E), ("actions", E), ("duration", None),
         ("reason", "")]
-    assert params(aa.AuditLog.__init__) == [("path", ".agent_auth/audit.jsonl")]
+    assert params(aa.AuditLog.__init__)[0] == ("path",
+                                               ".agent_auth/audit.jsonl")
+    # ours beyond it (where verify finds the state) are keyword-only
+    extra = list(inspect.signature(aa.AuditLog.__init__).parameters.values())[2:]
+    assert [p.name for p in extra] == ["config", "state"]
+    assert all(p.kind == p.KEYWORD_ONLY for p in extra)
     assert params(aa.AuditLog.write) == [("request", E), ("decision", E),
                                          ("config", None)]
     read = params(aa.AuditLog.read)

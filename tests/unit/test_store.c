@@ -1447,6 +1447,80 @@ static void test_anchor_ops(void **state) {
     assert_int_equal(aa_store_ping(f->st, NULL), AA_OK);
 }
 
+/* aa_store_open_anchoring opens only a store that records audit heads: a
+ * SQLite location gives NULL and no file; a refused location is an error. */
+static void test_open_anchoring_sqlite(void **state) {
+    fx *f = *state;
+    size_t n = strlen(f->dir) + 32;
+    char *other = malloc(n), *url = malloc(n + 8);
+    snprintf(other, n, "%s/other.db", f->dir);
+    aa_store_options o;
+    aa_store_options_init(&o);
+    o.use_env = 0;
+    aa_store *st = (aa_store *)&o; /* set to NULL by the call */
+    for (int plain = 0; plain < 2; plain++) {
+        snprintf(url, n + 8, "%s%s", plain ? "" : "sqlite:", other);
+        o.url = url;
+        assert_int_equal(aa_store_open_anchoring(&o, &st, NULL), AA_OK);
+        assert_null(st);
+        struct stat sb;
+        assert_int_equal(stat(other, &sb), -1); /* neither opened nor made */
+    }
+    o.url = f->path; /* an existing SQLite store: still none */
+    assert_int_equal(aa_store_open_anchoring(&o, &st, NULL), AA_OK);
+    assert_null(st);
+    aa_error *err = aa_error_new();
+    o.url = "ftp://example.com/state";
+    assert_int_equal(aa_store_open_anchoring(&o, &st, err), AA_EINVAL);
+    assert_null(st);
+    char *t = tu_error_text(err);
+    assert_non_null(strstr(t, "ftp://"));
+    free(t);
+    aa_error_free(err);
+    assert_int_equal(aa_store_open_anchoring(&o, NULL, NULL), AA_EINVAL);
+    free(other);
+    free(url);
+}
+
+/* ... and a PostgreSQL one: the same database and schema as the engine's
+ * store, with the audit head lookups. */
+static void test_pg_open_anchoring(void **state) {
+    fx *f = *state;
+    aa_store_options o;
+    aa_store_options_init(&o);
+    o.use_env = 0;
+    o.url = getenv("AA_PG_URL");
+    o.schema = f->path;
+    aa_store *st = NULL;
+    aa_error *err = aa_error_new();
+    int rc = aa_store_open_anchoring(&o, &st, err);
+    if (rc != AA_OK) {
+        char *t = tu_error_text(err);
+        fail_msg("open: %s", t);
+    }
+    assert_non_null(st);
+    assert_string_equal(aa_store_kind(st), "postgresql");
+    assert_non_null(st->ops->anchor_get);
+    aa__anchor a = anchor_of('a', "/log/a", 5, '1', T0);
+    assert_int_equal(f->st->ops->anchor_put(f->st, &a, NULL), AA_OK);
+    aa__anchor by_id, by_path;
+    bool fid, fpath;
+    char ida[65];
+    memset(ida, 'a', 64);
+    ida[64] = 0;
+    assert_int_equal(st->ops->anchor_get(st, ida, "/log/a", &by_id, &fid,
+                                         &by_path, &fpath, err),
+                     AA_OK);
+    assert_true(fid);
+    assert_int_equal(by_id.lines, 5);
+    aa_store_free(st);
+    /* a database that is not there: the error, no store */
+    o.url = "postgresql://127.0.0.1:1/none?connect_timeout=2";
+    assert_int_equal(aa_store_open_anchoring(&o, &st, err), AA_ESTATE);
+    assert_null(st);
+    aa_error_free(err);
+}
+
 #define BOTH(t)                                                                \
     {"memory:" #t, t, setup_memory, teardown, NULL},                           \
         {"sqlite:" #t, t, setup_sqlite, teardown, NULL}, {                     \
@@ -1486,6 +1560,7 @@ int main(int argc, char **argv) {
             PG(test_threads),
             PG(test_concurrent_revoke),
             PG(test_anchor_ops),
+            PG(test_pg_open_anchoring),
             PG_ANCHOR_TESTS PG_ONLY_TESTS};
         return cmocka_run_group_tests(pg, NULL, NULL);
     }
@@ -1507,6 +1582,7 @@ int main(int argc, char **argv) {
         BOTH(test_anchor_ops),
         BOTH(test_concurrent_revoke),
         SQLITE(test_sqlite_persists),
+        SQLITE(test_open_anchoring_sqlite),
         SQLITE(test_sqlite_cache_sees_other_writers),
         SQLITE(test_sqlite_session_get_into),
         SQLITE(test_sqlite_file_modes),
