@@ -677,6 +677,11 @@ typedef struct aa_audit_verify_options {
     int require_record;
     /* Optional: filled in with what the store recorded. */
     struct aa_audit_anchor_info *recorded;
+    /* 1: a log that does not exist is one not written yet (0 lines, AA_OK)
+     * rather than an error, unless the store recorded a head for its path:
+     * then it was deleted or moved ("missing", AA_ETAMPER), which the store
+     * tells whatever this says. */
+    int missing_ok;
 } aa_audit_verify_options;
 
 /* What a state store recorded about a log (aa_audit_verify_options.store). */

@@ -37,13 +37,29 @@ struct aa__anchorer {
     bool have_pending;
 };
 
-/* The log's path made absolute (the file exists once it is open). */
+/* The log's path made absolute. A file that is not there (a log deleted
+ * since) gets its directory's real path and its own name, which is the
+ * path its writers recorded while it was a plain file there. */
 void aa__anchor_abs_path(const char *path, char *out, size_t size) {
     char buf[PATH_MAX];
-    if (realpath(path, buf))
+    if (realpath(path, buf)) {
         snprintf(out, size, "%s", buf);
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char dir[PATH_MAX];
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
     else
-        snprintf(out, size, "%s", path);
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (*base && realpath(dir, buf) &&
+        snprintf(out, size, "%s%s%s", buf, strcmp(buf, "/") ? "/" : "", base) <
+            (int)size)
+        return;
+    snprintf(out, size, "%s", path);
 }
 
 static void notify(void *ud) { /* under the writer's mutex: only wake */

@@ -896,6 +896,38 @@ static int check_recorded(const char *path, const aa_audit_verify_options *opts,
     return AA_OK;
 }
 
+/* A log that is not there, with a store that records heads: AA_ETAMPER
+ * when the store recorded one for its path (the log was deleted or moved),
+ * else AA_ENOTFOUND. */
+static int check_missing(const char *path, const aa_audit_verify_options *opts,
+                         aa_audit_anchor_info *info, aa_error *err) {
+    aa_store *st = opts->store;
+    if (!st->ops->anchor_get)
+        return AA_ENOTFOUND;
+    info->store_records = 1;
+    char abs[4096];
+    aa__anchor_abs_path(path, abs, sizeof abs);
+    aa__anchor by_id, by_path;
+    bool found_id, found_path;
+    int rc = st->ops->anchor_get(st, "-", abs, &by_id, &found_id, &by_path,
+                                 &found_path, err);
+    if (rc != AA_OK)
+        return rc;
+    if (!found_path)
+        return AA_ENOTFOUND;
+    info->recorded = 1;
+    info->lines = (size_t)by_path.lines;
+    memcpy(info->head, by_path.hash, sizeof info->head);
+    info->updated_at = by_path.updated_at;
+    char when[33];
+    aa_format_time(by_path.updated_at, when);
+    return aa__fail(err, AA_ETAMPER,
+                    "audit log '%s': missing: the state store recorded %lld "
+                    "lines for this log (head %.12s..., at %s): it was "
+                    "deleted or moved",
+                    path, (long long)by_path.lines, by_path.hash, when);
+}
+
 int aa_audit_verify_chain(const char *path,
                           const aa_audit_verify_options *options,
                           aa_audit_verify_result *result, aa_error *err) {
@@ -912,6 +944,20 @@ int aa_audit_verify_chain(const char *path,
     if (!aa__empty(want) && !hex_anchor(want, anchor))
         return aa__fail(err, AA_EINVAL,
                         "anchor '%.80s' is not a hash (64 hex digits)", want);
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT &&
+        (options && (options->store || options->missing_ok))) {
+        aa_audit_anchor_info info;
+        memset(&info, 0, sizeof info);
+        int mrc = options->store ? check_missing(path, options, &info, err)
+                                 : AA_ENOTFOUND;
+        if (options->recorded)
+            *options->recorded = info;
+        if (mrc != AA_ENOTFOUND)
+            return mrc;
+        if (options->missing_ok && !options->require_record && aa__empty(want))
+            return AA_OK; /* not written yet: nothing to prove */
+    }
     chain c = {.err = err, .anchor = aa__empty(want) ? NULL : anchor};
     fileset set = {0};
     bool unanchored;

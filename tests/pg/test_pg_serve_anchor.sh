@@ -6,6 +6,7 @@
 #   - the tail cut off: ok false, a problem naming the truncation in the
 #     words the command uses;
 #   - the head lines deleted: ok false, "head deleted or log replaced";
+#   - the whole log deleted: ok false, "missing: the state store recorded";
 #   - the database down: ok false, "State store unavailable";
 #   - with a SQLite state (which records no heads) nothing changes: a cut
 #     tail cannot be told, an edited line still can.
@@ -75,6 +76,18 @@ verify
 expect_json 'd["ok"] is False' "head deleted: not ok"
 expect_json 'any("head deleted or log replaced" in p for p in d["problems"])' \
     "head deleted: a problem names it"
+cp full.jsonl "$LOG"
+
+# ---- the whole log deleted: the recorded head tells it from a log not yet
+# written -------------------------------------------------------------------------
+rm -f "$LOG"
+verify
+expect_json 'd["ok"] is False' "log deleted: not ok"
+expect_json 'any("missing: the state store recorded 6 lines" in p for p in d["problems"])' \
+    "log deleted: a problem names the missing log and the recorded head"
+aa audit --verify
+expect_rc 1 "log deleted: the command fails too"
+expect_err "missing: the state store recorded 6 lines" "log deleted: the command's words"
 cp full.jsonl "$LOG"
 
 # ---- an edited line: still the chain's own finding --------------------------------
