@@ -788,20 +788,6 @@ static int64_t col_i64(const PGresult *r, int row, int col) {
     return strtoll(pq.getvalue(r, row, col), NULL, 10);
 }
 
-/* Only "active" is live: any other text (a database shared with other
- * tools, or tampered with, may hold one) grants nothing. */
-static aa_grant_status status_from_text(const char *t) {
-    if (t && strcmp(t, "active") == 0)
-        return AA_GRANT_ACTIVE;
-    if (t && strcmp(t, "expired") == 0)
-        return AA_GRANT_EXPIRED;
-    return AA_GRANT_REVOKED;
-}
-
-static char *col_dup(const PGresult *r, int row, int col) {
-    return strdup(pq.getvalue(r, row, col));
-}
-
 static void copy_id(char dst[37], const PGresult *r, int row, int col) {
     snprintf(dst, 37, "%s", pq.getvalue(r, row, col));
 }
@@ -850,18 +836,10 @@ static char *pack_actions(const aa_delegation *d) {
 /* ---- sessions ------------------------------------------------------------ */
 
 static int session_from_row(const PGresult *r, int row, aa_session *out) {
-    copy_id(out->session_id, r, row, 0);
-    out->agent = col_dup(r, row, 1);
-    out->user = col_dup(r, row, 2);
-    out->scope = col_dup(r, row, 3);
-    out->created_at = col_i64(r, row, 4);
-    out->expires_at = col_i64(r, row, 5);
-    out->status = status_from_text(pq.getvalue(r, row, 6));
-    if (!out->agent || !out->user || !out->scope) {
-        aa_session_clear(out);
-        return AA_ENOMEM;
-    }
-    return AA_OK;
+    return aa__session_from_cols(out, pq.getvalue(r, row, 0),
+                                 pq.getvalue(r, row, 1), pq.getvalue(r, row, 2),
+                                 pq.getvalue(r, row, 3), col_i64(r, row, 4),
+                                 col_i64(r, row, 5), pq.getvalue(r, row, 6));
 }
 
 static int pg_session_put(aa_store *base, const aa_session *sess,
@@ -966,7 +944,8 @@ static int revoke_row(pg_store *s, int q, const char *id, int64_t now,
     if (rc != AA_OK)
         return rc;
     if (pq.ntuples(r) > 0)
-        *revoked = status_from_text(pq.getvalue(r, 0, 0)) == AA_GRANT_REVOKED;
+        *revoked = aa__grant_status_from_text(pq.getvalue(r, 0, 0)) ==
+                   AA_GRANT_REVOKED;
     pq.clear(r);
     return AA_OK;
 }
@@ -978,32 +957,34 @@ static int pg_session_revoke(aa_store *base, const char *id, int64_t now,
     return revoke_row((pg_store *)base, Q_SESS_REVOKE, id, now, revoked, err);
 }
 
-static int pg_session_list(aa_store *base, const char *agent, const char *user,
-                           int64_t now, aa_session **out, size_t *n,
-                           aa_error *err) {
-    pg_store *s = (pg_store *)base;
-    if (!out || !n)
-        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+/* Fills the element at out (a row of a list) from row `row` of r. */
+typedef int (*row_fill)(const PGresult *r, int row, void *out);
+
+/* Runs the listing q and fills a new array (elements of `size` bytes, each
+ * emptied by clear) with its rows: *out and *n. No tables: no rows. */
+static int read_list(pg_store *s, int q, int nv, const char *const *v,
+                     const char *what, size_t size, row_fill fill,
+                     void (*clear)(void *), void **out, size_t *n,
+                     aa_error *err) {
     *out = NULL;
     *n = 0;
-    char t[24];
-    i64(t, now);
-    const char *v[3] = {agent, user, t};
     PGresult *r;
-    int k = read_q(s, Q_SESS_LIST, 3, v, &r, err, "listing sessions");
+    int k = read_q(s, q, nv, v, &r, err, what);
     if (k == R_ABSENT)
         return AA_OK;
     if (k != R_OK)
         return AA_ESTATE;
     int rows = pq.ntuples(r);
-    aa_session *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
+    char *items = calloc(rows ? (size_t)rows : 1, size);
     int status = items ? AA_OK : AA_ENOMEM;
     int i = 0;
     for (; status == AA_OK && i < rows; i++)
-        status = session_from_row(r, i, &items[i]);
+        status = fill(r, i, items + (size_t)i * size);
     pq.clear(r);
-    if (status != AA_OK) {
-        aa_session_list_free(items, (size_t)(i ? i - 1 : 0));
+    if (status != AA_OK) { /* the row that failed is empty already */
+        for (int j = 0; j < i - 1; j++)
+            clear(items + (size_t)j * size);
+        free(items);
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
     *out = items;
@@ -1011,26 +992,45 @@ static int pg_session_list(aa_store *base, const char *agent, const char *user,
     return AA_OK;
 }
 
+static int session_fill(const PGresult *r, int row, void *out) {
+    return session_from_row(r, row, out);
+}
+
+static void session_clear(void *sess) {
+    aa_session_clear(sess);
+}
+
+static int pg_session_list(aa_store *base, const char *agent, const char *user,
+                           int64_t now, aa_session **out, size_t *n,
+                           aa_error *err) {
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+    char t[24];
+    i64(t, now);
+    const char *v[3] = {agent, user, t};
+    void *items;
+    int rc =
+        read_list((pg_store *)base, Q_SESS_LIST, 3, v, "listing sessions",
+                  sizeof **out, session_fill, session_clear, &items, n, err);
+    *out = items;
+    return rc;
+}
+
 /* ---- delegations --------------------------------------------------------- */
 
 static int delegation_from_row(const PGresult *r, int row, aa_delegation *out) {
-    copy_id(out->delegation_id, r, row, 0);
-    out->from_user = col_dup(r, row, 1);
-    out->to_agent = col_dup(r, row, 2);
     size_t len = 0;
     char *blob = col_bytea(r, row, 3, &len);
-    bool ok = blob && out->from_user && out->to_agent &&
-              aa__grant_actions_unpack(blob, len, out);
-    free(blob);
-    out->granted_at = col_i64(r, row, 4);
-    out->expires_at = col_i64(r, row, 5);
-    out->reason = col_dup(r, row, 6);
-    out->status = status_from_text(pq.getvalue(r, row, 7));
-    if (!ok || !out->reason) {
-        aa_delegation_clear(out);
+    if (!blob) {
+        memset(out, 0, sizeof *out);
         return AA_ENOMEM;
     }
-    return AA_OK;
+    int status = aa__delegation_from_cols(
+        out, pq.getvalue(r, row, 0), pq.getvalue(r, row, 1),
+        pq.getvalue(r, row, 2), blob, len, col_i64(r, row, 4),
+        col_i64(r, row, 5), pq.getvalue(r, row, 6), pq.getvalue(r, row, 7));
+    free(blob);
+    return status;
 }
 
 static int pg_delegation_put(aa_store *base, const aa_delegation *d,
@@ -1168,36 +1168,27 @@ static int pg_delegation_revoke(aa_store *base, const char *id, int64_t now,
     return revoke_row((pg_store *)base, Q_DEL_REVOKE, id, now, revoked, err);
 }
 
+static int delegation_fill(const PGresult *r, int row, void *out) {
+    return delegation_from_row(r, row, out);
+}
+
+static void delegation_clear(void *d) {
+    aa_delegation_clear(d);
+}
+
 static int pg_delegation_list(aa_store *base, const char *agent, int64_t now,
                               aa_delegation **out, size_t *n, aa_error *err) {
-    pg_store *s = (pg_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
-    *out = NULL;
-    *n = 0;
     char t[24];
     i64(t, now);
     const char *v[2] = {agent, t};
-    PGresult *r;
-    int k = read_q(s, Q_DEL_LIST, 2, v, &r, err, "listing delegations");
-    if (k == R_ABSENT)
-        return AA_OK;
-    if (k != R_OK)
-        return AA_ESTATE;
-    int rows = pq.ntuples(r);
-    aa_delegation *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
-    int status = items ? AA_OK : AA_ENOMEM;
-    int i = 0;
-    for (; status == AA_OK && i < rows; i++)
-        status = delegation_from_row(r, i, &items[i]);
-    pq.clear(r);
-    if (status != AA_OK) {
-        aa_delegation_list_free(items, (size_t)(i ? i - 1 : 0));
-        return aa__fail(err, AA_ENOMEM, "out of memory");
-    }
+    void *items;
+    int rc = read_list((pg_store *)base, Q_DEL_LIST, 2, v,
+                       "listing delegations", sizeof **out, delegation_fill,
+                       delegation_clear, &items, n, err);
     *out = items;
-    *n = (size_t)rows;
-    return AA_OK;
+    return rc;
 }
 
 /* ---- cleanup ------------------------------------------------------------- */
@@ -1209,11 +1200,10 @@ static size_t affected(PGresult *r) {
 static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
                       size_t *marked, size_t *purged, aa_error *err) {
     pg_store *s = (pg_store *)base;
-    if (retention_us < 0)
-        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
     int64_t cutoff;
-    if (__builtin_sub_overflow(now, retention_us, &cutoff))
-        cutoff = INT64_MIN;
+    int rc = aa__cleanup_cutoff(now, retention_us, &cutoff, err);
+    if (rc != AA_OK)
+        return rc;
     if (atomic_load(&s->schema_state) != SCHEMA_READY) {
         int status;
         pg_conn *pc = conn_for(s, READ, &status, err);
@@ -1236,7 +1226,7 @@ static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
         i64(t, i < 2 ? now : cutoff);
         const char *v[1] = {t};
         PGresult *r;
-        int rc = write_q(s, steps[i], 1, v, &r, err, "cleaning up");
+        rc = write_q(s, steps[i], 1, v, &r, err, "cleaning up");
         if (rc != AA_OK)
             return rc;
         counts[i] = affected(r);
