@@ -13,27 +13,15 @@
 
 #include "audit.h"
 
-typedef struct fixture {
-    char *dir;
-    char *path;
-} fixture;
+typedef tu_dir_file fixture; /* dir, and path: dir/audit.jsonl */
 
 static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    size_t n = strlen(f->dir) + 32;
-    f->path = malloc(n);
-    snprintf(f->path, n, "%s/audit.jsonl", f->dir);
-    *state = f;
+    *state = tu_dir_file_new("audit.jsonl");
     return 0;
 }
 
 static int teardown(void **state) {
-    fixture *f = *state;
-    tu_rmdir(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
+    tu_dir_file_free(*state);
     return 0;
 }
 
