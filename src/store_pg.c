@@ -7,7 +7,11 @@
  * and Kerberos libraries it pulls in, unless state is in PostgreSQL.
  *
  * Every statement is parameterized (PQexecParams); the only text put into
- * SQL is the schema name, checked to be [a-z_][a-z0-9_]* and quoted. The
+ * SQL is the schema name, checked to be [a-z_][a-z0-9_]* and quoted. A
+ * statement a connection runs a second time is prepared on it (PQprepare,
+ * then PQexecPrepared: the server no longer parses and plans it); a
+ * connection made again prepares anew, and one whose prepared statements
+ * go missing (a pooler in transaction mode) goes back to PQexecParams. The
  * tables live in that schema and are made by the first write (in one
  * transaction under an advisory lock, with a schema-version row); until
  * then reads find an empty state, so read-only commands need no CREATE
@@ -69,6 +73,10 @@ typedef struct pq_api {
     void (*finish)(PGconn *);
     PGresult *(*execParams)(PGconn *, const char *, int, const Oid *,
                             const char *const *, const int *, const int *, int);
+    PGresult *(*prepare)(PGconn *, const char *, const char *, int,
+                         const Oid *);
+    PGresult *(*execPrepared)(PGconn *, const char *, int, const char *const *,
+                              const int *, const int *, int);
     ExecStatusType (*resultStatus)(const PGresult *);
     char *(*resultErrorField)(const PGresult *, int);
     char *(*resultErrorMessage)(const PGresult *);
@@ -118,6 +126,8 @@ static void pq_load(void) {
     SYM(errorMessage, "PQerrorMessage");
     SYM(finish, "PQfinish");
     SYM(execParams, "PQexecParams");
+    SYM(prepare, "PQprepare");
+    SYM(execPrepared, "PQexecPrepared");
     SYM(resultStatus, "PQresultStatus");
     SYM(resultErrorField, "PQresultErrorField");
     SYM(resultErrorMessage, "PQresultErrorMessage");
@@ -291,7 +301,15 @@ static const char *const query_sql[Q_COUNT] = {
 typedef struct pg_conn {
     pthread_mutex_t mu; /* held while a call uses the connection */
     PGconn *c;          /* NULL: not open (or broken and closed) */
+    /* Of c (made anew with it): the statements prepared on it (bit q),
+     * how often each ran (up to 2), and whether it runs them unprepared
+     * for good (its prepared statements went missing). */
+    uint32_t prepared;
+    uint8_t runs[Q_COUNT];
+    bool unprepared;
 } pg_conn;
+
+_Static_assert(Q_COUNT <= 32, "pg_conn.prepared has a bit per statement");
 
 enum { SCHEMA_UNKNOWN, SCHEMA_READY, SCHEMA_ABSENT, SCHEMA_OLD };
 
@@ -301,6 +319,7 @@ typedef struct pg_store {
     char *shown;    /* the URL without its password, for messages */
     char schema[64];
     char *sql[Q_COUNT];
+    char stmt[Q_COUNT][32]; /* the name each is prepared under */
     pg_conn conns[POOL];
     atomic_uint next;
     atomic_int schema_state;
@@ -496,6 +515,9 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
     }
     pthread_mutex_unlock(&s->retry_mu);
     pc->c = connect_now(s, "agent-auth", why, sizeof why);
+    pc->prepared = 0; /* a new session has none of our statements */
+    memset(pc->runs, 0, sizeof pc->runs);
+    pc->unprepared = false;
     pthread_mutex_lock(&s->retry_mu);
     if (pc->c) {
         s->backoff = 0;
@@ -541,14 +563,11 @@ static bool sqlstate_is(const PGresult *r, const char *code) {
     return st && strcmp(st, code) == 0;
 }
 
-/* Runs sql with n text parameters. R_OK with *res (caller clears);
- * R_ABSENT when the schema or a table is not there; R_LOST when the
- * connection broke (it is closed); R_ERROR otherwise. msg says why. */
-static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
-                  PGresult **res, char *msg, size_t msz) {
-    *res = NULL;
-    msg[0] = 0;
-    PGresult *r = pq.execParams(pc->c, sql, n, NULL, vals, NULL, NULL, 0);
+/* The outcome of r, a statement's result on pc: R_OK with *res (caller
+ * clears); R_ABSENT when the schema or a table is not there; R_LOST when
+ * the connection broke (it is closed); R_ERROR otherwise. msg says why. */
+static int outcome(pg_conn *pc, PGresult *r, PGresult **res, char *msg,
+                   size_t msz) {
     ExecStatusType st = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         *res = r;
@@ -574,6 +593,63 @@ static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
         return R_LOST;
     }
     return R_ERROR;
+}
+
+/* Runs sql with n text parameters; as outcome(). */
+static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
+                  PGresult **res, char *msg, size_t msz) {
+    *res = NULL;
+    msg[0] = 0;
+    PGresult *r = pq.execParams(pc->c, sql, n, NULL, vals, NULL, NULL, 0);
+    return outcome(pc, r, res, msg, msz);
+}
+
+/* Prepares statement q on pc (its second run there). A connection that
+ * cannot prepare it (a pooler's server session may hold the name already)
+ * runs its statements unprepared from then on; a broken one is found by
+ * the statement that follows, and a missing table (the statement reads
+ * "absent") is not the connection's fault: it prepares again on its next
+ * run. */
+static void prepare_q(pg_store *s, pg_conn *pc, int q, int n) {
+    PGresult *r = pq.prepare(pc->c, s->stmt[q], s->sql[q], n, NULL);
+    if (r && pq.resultStatus(r) == PGRES_COMMAND_OK)
+        pc->prepared |= 1u << q;
+    else if (pq.status(pc->c) == CONNECTION_OK && !sqlstate_is(r, "42P01") &&
+             !sqlstate_is(r, "3F000"))
+        pc->unprepared = true;
+    else
+        pc->runs[q] = 1; /* prepared on the next run */
+    pq.clear(r);
+}
+
+/* Runs statement q of s on pc: from its second run on this connection,
+ * prepared. As outcome(). */
+static int exec_stmt(pg_store *s, pg_conn *pc, int q, int n,
+                     const char *const *vals, PGresult **res, char *msg,
+                     size_t msz) {
+    uint32_t bit = 1u << q;
+    if (!(pc->prepared & bit) && !pc->unprepared && ++pc->runs[q] >= 2)
+        prepare_q(s, pc, q, n);
+    if (pc->prepared & bit) {
+        *res = NULL;
+        msg[0] = 0;
+        PGresult *r =
+            pq.execPrepared(pc->c, s->stmt[q], n, vals, NULL, NULL, 0);
+        /* Gone (26000: a pooler in transaction mode gave the statement to
+         * another server session, or a DISCARD ALL), or planned for
+         * columns whose type changed since (0A000, "cached plan must not
+         * change result type"): nothing was done, so this connection runs
+         * it again unprepared, and all its statements from now on. */
+        if (pq.status(pc->c) == CONNECTION_OK &&
+            (sqlstate_is(r, "26000") || sqlstate_is(r, "0A000"))) {
+            pq.clear(r);
+            pc->prepared = 0;
+            pc->unprepared = true;
+        } else {
+            return outcome(pc, r, res, msg, msz);
+        }
+    }
+    return exec_q(pc, s->sql[q], n, vals, res, msg, msz);
 }
 
 /* Puts the failure of a statement in err; returns AA_ESTATE. */
@@ -743,7 +819,7 @@ static int read_q(pg_store *s, int q, int n, const char *const *vals,
             return R_ABSENT;
         }
         char msg[256];
-        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        int k = exec_stmt(s, pc, q, n, vals, res, msg, sizeof msg);
         conn_put(pc);
         if (k == R_ABSENT)
             atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
@@ -766,7 +842,7 @@ static int write_q(pg_store *s, int q, int n, const char *const *vals,
         if (!pc)
             return status;
         char msg[256];
-        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        int k = exec_stmt(s, pc, q, n, vals, res, msg, sizeof msg);
         conn_put(pc);
         if (k == R_ABSENT && attempt == 0) { /* dropped meanwhile: make it */
             atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
@@ -1572,6 +1648,23 @@ static const aa__store_ops pg_ops = {
     .ping = pg_ping,
 };
 
+/* For the tests: how many statements are prepared, over every connection
+ * of st (a PostgreSQL store); *unprepared: how many connections run theirs
+ * unprepared for good. */
+size_t aa__store_pg_prepared(aa_store *st, size_t *unprepared);
+size_t aa__store_pg_prepared(aa_store *st, size_t *unprepared) {
+    pg_store *s = (pg_store *)st;
+    size_t n = 0;
+    *unprepared = 0;
+    for (int i = 0; i < POOL; i++) {
+        pthread_mutex_lock(&s->conns[i].mu);
+        n += (size_t)__builtin_popcount(s->conns[i].prepared);
+        *unprepared += s->conns[i].unprepared;
+        pthread_mutex_unlock(&s->conns[i].mu);
+    }
+    return n;
+}
+
 /* Whether a host of opts is a Unix socket directory that every user may
  * write to (/tmp, or any mode o+w directory), while no requirepeer makes
  * libpq check who owns the socket; the first such directory in dir. */
@@ -1649,8 +1742,15 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
     for (int i = 0; i < POOL; i++)
         pthread_mutex_init(&s->conns[i].mu, NULL);
     bool ok = s->conninfo && s->shown;
-    for (int q = 0; ok && q < Q_COUNT; q++)
+    for (int q = 0; ok && q < Q_COUNT; q++) {
         ok = (s->sql[q] = expand(query_sql[q], s->schema)) != NULL;
+        /* Named by its text (the schema is in it): under a pooler that
+         * shares server sessions, a statement of ours found there under
+         * this name is this very statement. */
+        if (ok)
+            snprintf(s->stmt[q], sizeof s->stmt[q], "aa_%d_%016" PRIx64, q,
+                     aa__hash(s->sql[q], strlen(s->sql[q])));
+    }
     if (!ok) {
         pg_close(&s->base);
         return aa__fail(err, AA_ENOMEM, "out of memory");
