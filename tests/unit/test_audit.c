@@ -24,16 +24,6 @@
 
 typedef tu_dir_file fixture; /* dir, and path: dir/audit.jsonl */
 
-static int setup(void **state) {
-    *state = tu_dir_file_new("audit.jsonl");
-    return 0;
-}
-
-static int teardown(void **state) {
-    tu_dir_file_free(*state);
-    return 0;
-}
-
 /* The file split into lines (without '\n'); a final fragment without '\n'
  * is a line too. */
 typedef struct lines {
@@ -1785,7 +1775,9 @@ static void test_verify_rotation_set(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, tu_setup_audit_file,                   \
+                                    tu_teardown_dir_file)
         cmocka_unit_test(test_sha256_vectors),
         T(test_decision_fields),
         T(test_number_and_time_text),

@@ -15,16 +15,6 @@
 
 typedef tu_dir_file fixture; /* dir, and path: dir/audit.jsonl */
 
-static int setup(void **state) {
-    *state = tu_dir_file_new("audit.jsonl");
-    return 0;
-}
-
-static int teardown(void **state) {
-    tu_dir_file_free(*state);
-    return 0;
-}
-
 /* In a child: opens its own log (flock belongs to the open file, so a
  * handle must not cross fork) and writes n decisions (forever if n < 0).
  * Never returns. */
@@ -215,8 +205,10 @@ static void test_killed_writers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_eight_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_eight_processes, tu_setup_audit_file, tu_teardown_dir_file),
+        cmocka_unit_test_setup_teardown(
+            test_killed_writers, tu_setup_audit_file, tu_teardown_dir_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,6 +86,16 @@ void tu_dir_file_free(tu_dir_file *f) {
     free(f);
 }
 
+int tu_setup_audit_file(void **state) {
+    *state = tu_dir_file_new("audit.jsonl");
+    return 0;
+}
+
+int tu_teardown_dir_file(void **state) {
+    tu_dir_file_free(*state);
+    return 0;
+}
+
 char *tu_error_text(const aa_error *err) {
     size_t cap = 256, len = 0;
     char *out = malloc(cap);
