@@ -13,6 +13,39 @@ static void print_expiry(const char *label, int64_t at) {
     printf("%-8s %s (%s)\n", label, iso, rel);
 }
 
+/* How `--list` shows sessions or delegations. */
+typedef struct list_view {
+    const char *what; /* "session", "delegation" */
+    size_t size;      /* of one item */
+    size_t ncols;
+    const char *const *hdr;
+    json_t *(*json)(const void *item);
+    void (*add_row)(cli_table *t, const void *item, int64_t now);
+} list_view;
+
+/* Prints the n items at list: a JSON array, or a table and their count. */
+static void print_list(const cli_ctx *ctx, const list_view *v, const void *list,
+                       size_t n) {
+    const char *items = list;
+    if (ctx->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, v->json(items + i * v->size));
+        cli_print_json(a);
+    } else if (n == 0) {
+        printf("No active %ss.\n", v->what);
+    } else {
+        cli_table t;
+        cli_table_init(&t, v->ncols, v->hdr);
+        int64_t now = aa_now();
+        for (size_t i = 0; i < n; i++)
+            v->add_row(&t, items + i * v->size, now);
+        cli_table_print(ctx, &t, stdout);
+        cli_table_free(&t);
+        printf("%zu active %s%s\n", n, v->what, n == 1 ? "" : "s");
+    }
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 static const opt_spec sessions_opts[] = {
@@ -112,7 +145,24 @@ static int sessions_create(const cli_ctx *ctx, cli_engine *ce) {
     return rc;
 }
 
+static json_t *session_json(const void *item) {
+    return cli_session_json(item);
+}
+
+static void session_row(cli_table *t, const void *item, int64_t now) {
+    const aa_session *s = item;
+    char rel[48];
+    cli_relative_time(s->expires_at, now, rel, sizeof rel);
+    const char *row[] = {s->session_id, s->agent, s->user,
+                         *s->scope ? s->scope : "(all)", rel};
+    cli_table_add(t, row);
+}
+
 static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
+    static const char *const hdr[] = {"SESSION", "AGENT", "USER", "SCOPE",
+                                      "EXPIRES"};
+    static const list_view view = {"session", sizeof(aa_session), 5,
+                                   hdr,       session_json,       session_row};
     aa_session *list = NULL;
     size_t n = 0;
     aa_error *err = aa_error_new();
@@ -121,31 +171,7 @@ static int sessions_list(const cli_ctx *ctx, cli_engine *ce) {
     if (rc != AA_OK)
         return cli_fail(err, rc);
     aa_error_free(err);
-    if (ctx->json) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, cli_session_json(&list[i]));
-        cli_print_json(a);
-    } else if (n == 0) {
-        printf("No active sessions.\n");
-    } else {
-        static const char *const hdr[] = {"SESSION", "AGENT", "USER", "SCOPE",
-                                          "EXPIRES"};
-        cli_table t;
-        cli_table_init(&t, 5, hdr);
-        int64_t now = aa_now();
-        for (size_t i = 0; i < n; i++) {
-            char rel[48];
-            cli_relative_time(list[i].expires_at, now, rel, sizeof rel);
-            const char *row[] = {list[i].session_id, list[i].agent,
-                                 list[i].user,
-                                 *list[i].scope ? list[i].scope : "(all)", rel};
-            cli_table_add(&t, row);
-        }
-        cli_table_print(ctx, &t, stdout);
-        cli_table_free(&t);
-        printf("%zu active session%s\n", n, n == 1 ? "" : "s");
-    }
+    print_list(ctx, &view, list, n);
     aa_session_list_free(list, n);
     return EXIT_OK;
 }
@@ -370,7 +396,30 @@ static const opt_spec delegations_opts[] = {
     {"agent", 'a', OPT_STRING, "AGENT", "only delegations to this agent", 0},
 };
 
+static json_t *delegation_json(const void *item) {
+    return cli_delegation_json(item);
+}
+
+static void delegation_row(cli_table *t, const void *item, int64_t now) {
+    const aa_delegation *d = item;
+    char rel[48], acts[512] = "";
+    cli_relative_time(d->expires_at, now, rel, sizeof rel);
+    for (size_t k = 0; k < d->action_count; k++) {
+        size_t used = strlen(acts);
+        snprintf(acts + used, sizeof acts - used, "%s%s", k ? "," : "",
+                 d->actions[k]);
+    }
+    const char *row[] = {d->delegation_id, d->from_user, d->to_agent, acts, rel,
+                         d->reason};
+    cli_table_add(t, row);
+}
+
 static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
+    static const char *const hdr[] = {"DELEGATION", "FROM",    "TO",
+                                      "ACTIONS",    "EXPIRES", "REASON"};
+    static const list_view view = {
+        "delegation", sizeof(aa_delegation), 6,
+        hdr,          delegation_json,       delegation_row};
     aa_delegation *list = NULL;
     size_t n = 0;
     aa_error *err = aa_error_new();
@@ -379,39 +428,7 @@ static int delegations_list(const cli_ctx *ctx, cli_engine *ce) {
     if (rc != AA_OK)
         return cli_fail(err, rc);
     aa_error_free(err);
-    if (ctx->json) {
-        json_t *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, cli_delegation_json(&list[i]));
-        cli_print_json(a);
-    } else if (n == 0) {
-        printf("No active delegations.\n");
-    } else {
-        static const char *const hdr[] = {"DELEGATION", "FROM",    "TO",
-                                          "ACTIONS",    "EXPIRES", "REASON"};
-        cli_table t;
-        cli_table_init(&t, 6, hdr);
-        int64_t now = aa_now();
-        for (size_t i = 0; i < n; i++) {
-            char rel[48], acts[512] = "";
-            cli_relative_time(list[i].expires_at, now, rel, sizeof rel);
-            for (size_t k = 0; k < list[i].action_count; k++) {
-                size_t used = strlen(acts);
-                snprintf(acts + used, sizeof acts - used, "%s%s", k ? "," : "",
-                         list[i].actions[k]);
-            }
-            const char *row[] = {list[i].delegation_id,
-                                 list[i].from_user,
-                                 list[i].to_agent,
-                                 acts,
-                                 rel,
-                                 list[i].reason};
-            cli_table_add(&t, row);
-        }
-        cli_table_print(ctx, &t, stdout);
-        cli_table_free(&t);
-        printf("%zu active delegation%s\n", n, n == 1 ? "" : "s");
-    }
+    print_list(ctx, &view, list, n);
     aa_delegation_list_free(list, n);
     return EXIT_OK;
 }

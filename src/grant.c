@@ -1,7 +1,8 @@
 /* grant.c - freeing and copying sessions, delegation grants and stores;
- * pair keys. */
+ * pair keys; reading the rows the stores keep. */
 #include "store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -103,4 +104,64 @@ bool aa__grant_actions_unpack(const char *blob, size_t len, aa_delegation *d) {
         i += l + 1;
     }
     return ok;
+}
+
+aa_grant_status aa__grant_status_from_text(const char *text) {
+    if (text && strcmp(text, "active") == 0)
+        return AA_GRANT_ACTIVE;
+    if (text && strcmp(text, "expired") == 0)
+        return AA_GRANT_EXPIRED;
+    return AA_GRANT_REVOKED;
+}
+
+static char *text_dup(const char *t) {
+    return strdup(t ? t : "");
+}
+
+int aa__session_from_cols(aa_session *out, const char *id, const char *agent,
+                          const char *user, const char *scope,
+                          int64_t created_at, int64_t expires_at,
+                          const char *status) {
+    snprintf(out->session_id, sizeof out->session_id, "%s", id ? id : "");
+    out->agent = text_dup(agent);
+    out->user = text_dup(user);
+    out->scope = text_dup(scope);
+    out->created_at = created_at;
+    out->expires_at = expires_at;
+    out->status = aa__grant_status_from_text(status);
+    if (!out->agent || !out->user || !out->scope) {
+        aa_session_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+int aa__delegation_from_cols(aa_delegation *out, const char *id,
+                             const char *from_user, const char *to_agent,
+                             const char *actions, size_t len,
+                             int64_t granted_at, int64_t expires_at,
+                             const char *reason, const char *status) {
+    snprintf(out->delegation_id, sizeof out->delegation_id, "%s", id ? id : "");
+    out->from_user = text_dup(from_user);
+    out->to_agent = text_dup(to_agent);
+    bool ok = out->from_user && out->to_agent &&
+              aa__grant_actions_unpack(actions, len, out);
+    out->granted_at = granted_at;
+    out->expires_at = expires_at;
+    out->reason = text_dup(reason);
+    out->status = aa__grant_status_from_text(status);
+    if (!ok || !out->reason) {
+        aa_delegation_clear(out);
+        return AA_ENOMEM;
+    }
+    return AA_OK;
+}
+
+int aa__cleanup_cutoff(int64_t now, int64_t retention_us, int64_t *cutoff,
+                       aa_error *err) {
+    if (retention_us < 0)
+        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
+    if (__builtin_sub_overflow(now, retention_us, cutoff))
+        *cutoff = INT64_MIN;
+    return AA_OK;
 }

@@ -49,14 +49,20 @@ static int64_t expiry(int64_t start_us, int64_t duration_s) {
 }
 
 /* Before a session or a grant is made: the log must be usable (see
- * need_audit), and the record gets a fresh id. */
+ * need_audit), and the record gets a fresh id; it starts now (*start) and
+ * ends duration_s later (*end). */
 static int new_record(aa_engine *e, char id[37], const char *what,
+                      int64_t duration_s, int64_t *start, int64_t *end,
                       aa_error *err) {
     int rc = need_audit(e, err);
     if (rc == AA_OK && aa__uuid4(id) != AA_OK)
         rc =
             aa__fail(err, AA_EIO, "cannot read random bytes for a %s id", what);
-    return rc;
+    if (rc != AA_OK)
+        return rc;
+    *start = aa__engine_now(e);
+    *end = expiry(*start, duration_s);
+    return AA_OK;
 }
 
 /* Audits the creation of a session or a grant that the store already holds.
@@ -148,13 +154,12 @@ int aa_session_create(aa_engine *e, const char *agent, const char *user,
 
     aa_session s;
     memset(&s, 0, sizeof s);
-    if ((rc = new_record(e, s.session_id, "session", err)) != AA_OK)
+    if ((rc = new_record(e, s.session_id, "session", duration, &s.created_at,
+                         &s.expires_at, err)) != AA_OK)
         return rc;
     s.agent = (char *)agent;
     s.user = (char *)user;
     s.scope = (char *)(scope ? scope : "");
-    s.created_at = aa__engine_now(e);
-    s.expires_at = expiry(s.created_at, duration);
     s.status = AA_GRANT_ACTIVE;
     rc = e->store->ops->session_put(e->store, &s, err);
     if (rc != AA_OK)
@@ -341,14 +346,13 @@ int aa_delegation_create(aa_engine *e, const char *from_user,
 
     aa_delegation g;
     memset(&g, 0, sizeof g);
-    if ((rc = new_record(e, g.delegation_id, "delegation", err)) != AA_OK)
+    if ((rc = new_record(e, g.delegation_id, "delegation", duration,
+                         &g.granted_at, &g.expires_at, err)) != AA_OK)
         return rc;
     g.from_user = (char *)from_user;
     g.to_agent = (char *)to_agent;
     g.actions = (char **)actions;
     g.action_count = nactions;
-    g.granted_at = aa__engine_now(e);
-    g.expires_at = expiry(g.granted_at, duration);
     g.reason = (char *)(reason ? reason : "");
     g.status = AA_GRANT_ACTIVE;
     rc = e->store->ops->delegation_put(e->store, &g, err);

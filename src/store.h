@@ -133,6 +133,28 @@ bool aa__grant_actions_pack(const aa_delegation *d, aa__buf *b);
  * aa_delegation_clear. */
 bool aa__grant_actions_unpack(const char *blob, size_t len, aa_delegation *d);
 
+/* A status column's text: only "active" is live; any other text (a
+ * database shared with other tools, or tampered with, may hold one), or
+ * none, grants nothing. */
+aa_grant_status aa__grant_status_from_text(const char *text);
+/* Fills *out from the columns of a stored session row (a NULL text reads
+ * as ""). AA_ENOMEM, with *out cleared, when out of memory. */
+int aa__session_from_cols(aa_session *out, const char *id, const char *agent,
+                          const char *user, const char *scope,
+                          int64_t created_at, int64_t expires_at,
+                          const char *status);
+/* The same for a grant; actions holds its patterns as
+ * aa__grant_actions_pack wrote them (len bytes). */
+int aa__delegation_from_cols(aa_delegation *out, const char *id,
+                             const char *from_user, const char *to_agent,
+                             const char *actions, size_t len,
+                             int64_t granted_at, int64_t expires_at,
+                             const char *reason, const char *status);
+/* Where cleanup stops keeping rows that are not active: now - retention_us
+ * (at least INT64_MIN). AA_EINVAL when retention_us is negative. */
+int aa__cleanup_cutoff(int64_t now, int64_t retention_us, int64_t *cutoff,
+                       aa_error *err);
+
 /* Every store implementation starts with this. */
 struct aa_store {
     const aa__store_ops *ops;

@@ -195,6 +195,41 @@ static int by_created(const void *a, const void *b) {
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* The rows of the k entries at pick (each esize bytes: a pointer to a
+ * mem_sess or a mem_deleg), sorted by cmp, copied by copy into a new array
+ * of rows of rsize bytes (each emptied by clear): *list, NULL when k is 0.
+ * False when out of memory. Called with the store's mutex held. */
+static bool sorted_copy(void *pick, size_t k, size_t esize,
+                        int (*cmp)(const void *, const void *), size_t rsize,
+                        int (*copy)(void *row, const void *entry),
+                        void (*clear)(void *row), void **list) {
+    *list = NULL;
+    if (!k)
+        return true;
+    qsort(pick, k, esize, cmp);
+    char *rows = calloc(k, rsize);
+    if (!rows)
+        return false;
+    for (size_t i = 0; i < k; i++) {
+        if (copy(rows + i * rsize, (const char *)pick + i * esize) != AA_OK) {
+            while (i-- > 0)
+                clear(rows + i * rsize);
+            free(rows);
+            return false;
+        }
+    }
+    *list = rows;
+    return true;
+}
+
+static int session_copy_entry(void *row, const void *entry) {
+    return copy_session(row, &(*(mem_sess *const *)entry)->s);
+}
+
+static void session_clear_row(void *row) {
+    aa_session_clear(row);
+}
+
 static int mem_session_list(aa_store *base, const char *agent, const char *user,
                             int64_t now, aa_session **out, size_t *n,
                             aa_error *err) {
@@ -203,7 +238,6 @@ static int mem_session_list(aa_store *base, const char *agent, const char *user,
         return aa__fail(err, AA_EINVAL, "session_list: missing argument");
     *out = NULL;
     *n = 0;
-    int status = AA_OK;
     pthread_mutex_lock(&m->mu);
     mem_sess **pick = malloc((m->nsess ? m->nsess : 1) * sizeof *pick);
     size_t k = 0;
@@ -214,26 +248,17 @@ static int mem_session_list(aa_store *base, const char *agent, const char *user,
             (!user || strcmp(user, s->user) == 0))
             pick[k++] = m->sess[i];
     }
-    aa_session *list = NULL;
-    if (pick && k) {
-        qsort(pick, k, sizeof *pick, by_created);
-        list = calloc(k, sizeof *list);
-        for (size_t i = 0; list && i < k; i++) {
-            if (copy_session(&list[i], &pick[i]->s) != AA_OK) {
-                aa_session_list_free(list, i);
-                list = NULL;
-            }
-        }
-    }
+    void *list = NULL;
+    bool ok =
+        pick && sorted_copy(pick, k, sizeof *pick, by_created, sizeof **out,
+                            session_copy_entry, session_clear_row, &list);
     pthread_mutex_unlock(&m->mu);
-    if (!pick || (k && !list))
-        status = aa__fail(err, AA_ENOMEM, "out of memory");
     free(pick);
-    if (status == AA_OK) {
-        *out = list;
-        *n = k;
-    }
-    return status;
+    if (!ok)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    *out = list;
+    *n = k;
+    return AA_OK;
 }
 
 /* ---- delegations --------------------------------------------------------- */
@@ -454,6 +479,14 @@ static int by_granted(const void *a, const void *b) {
     return older(x, y) ? -1 : older(y, x);
 }
 
+static int delegation_copy_entry(void *row, const void *entry) {
+    return copy_delegation(row, &(*(mem_deleg *const *)entry)->d);
+}
+
+static void delegation_clear_row(void *row) {
+    aa_delegation_clear(row);
+}
+
 static int mem_delegation_list(aa_store *base, const char *agent, int64_t now,
                                aa_delegation **out, size_t *n, aa_error *err) {
     mem_store *m = (mem_store *)base;
@@ -461,7 +494,6 @@ static int mem_delegation_list(aa_store *base, const char *agent, int64_t now,
         return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
     *out = NULL;
     *n = 0;
-    int status = AA_OK;
     pthread_mutex_lock(&m->mu);
     mem_deleg **pick = malloc((m->ndeleg ? m->ndeleg : 1) * sizeof *pick);
     size_t k = 0;
@@ -471,26 +503,17 @@ static int mem_delegation_list(aa_store *base, const char *agent, int64_t now,
             (!agent || strcmp(agent, d->to_agent) == 0))
             pick[k++] = m->deleg[i];
     }
-    aa_delegation *list = NULL;
-    if (pick && k) {
-        qsort(pick, k, sizeof *pick, by_granted);
-        list = calloc(k, sizeof *list);
-        for (size_t i = 0; list && i < k; i++) {
-            if (copy_delegation(&list[i], &pick[i]->d) != AA_OK) {
-                aa_delegation_list_free(list, i);
-                list = NULL;
-            }
-        }
-    }
+    void *list = NULL;
+    bool ok =
+        pick && sorted_copy(pick, k, sizeof *pick, by_granted, sizeof **out,
+                            delegation_copy_entry, delegation_clear_row, &list);
     pthread_mutex_unlock(&m->mu);
-    if (!pick || (k && !list))
-        status = aa__fail(err, AA_ENOMEM, "out of memory");
     free(pick);
-    if (status == AA_OK) {
-        *out = list;
-        *n = k;
-    }
-    return status;
+    if (!ok)
+        return aa__fail(err, AA_ENOMEM, "out of memory");
+    *out = list;
+    *n = k;
+    return AA_OK;
 }
 
 /* ---- cleanup ------------------------------------------------------------- */
@@ -498,11 +521,10 @@ static int mem_delegation_list(aa_store *base, const char *agent, int64_t now,
 static int mem_cleanup(aa_store *base, int64_t now, int64_t retention_us,
                        size_t *marked, size_t *purged, aa_error *err) {
     mem_store *m = (mem_store *)base;
-    if (retention_us < 0)
-        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
     int64_t cutoff;
-    if (__builtin_sub_overflow(now, retention_us, &cutoff))
-        cutoff = INT64_MIN;
+    int rc = aa__cleanup_cutoff(now, retention_us, &cutoff, err);
+    if (rc != AA_OK)
+        return rc;
     size_t nmarked = 0, npurged = 0;
     int status = AA_OK;
     pthread_mutex_lock(&m->mu);

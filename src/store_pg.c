@@ -7,7 +7,11 @@
  * and Kerberos libraries it pulls in, unless state is in PostgreSQL.
  *
  * Every statement is parameterized (PQexecParams); the only text put into
- * SQL is the schema name, checked to be [a-z_][a-z0-9_]* and quoted. The
+ * SQL is the schema name, checked to be [a-z_][a-z0-9_]* and quoted. A
+ * statement a connection runs a second time is prepared on it (PQprepare,
+ * then PQexecPrepared: the server no longer parses and plans it); a
+ * connection made again prepares anew, and one whose prepared statements
+ * go missing (a pooler in transaction mode) goes back to PQexecParams. The
  * tables live in that schema and are made by the first write (in one
  * transaction under an advisory lock, with a schema-version row); until
  * then reads find an empty state, so read-only commands need no CREATE
@@ -69,6 +73,10 @@ typedef struct pq_api {
     void (*finish)(PGconn *);
     PGresult *(*execParams)(PGconn *, const char *, int, const Oid *,
                             const char *const *, const int *, const int *, int);
+    PGresult *(*prepare)(PGconn *, const char *, const char *, int,
+                         const Oid *);
+    PGresult *(*execPrepared)(PGconn *, const char *, int, const char *const *,
+                              const int *, const int *, int);
     ExecStatusType (*resultStatus)(const PGresult *);
     char *(*resultErrorField)(const PGresult *, int);
     char *(*resultErrorMessage)(const PGresult *);
@@ -118,6 +126,8 @@ static void pq_load(void) {
     SYM(errorMessage, "PQerrorMessage");
     SYM(finish, "PQfinish");
     SYM(execParams, "PQexecParams");
+    SYM(prepare, "PQprepare");
+    SYM(execPrepared, "PQexecPrepared");
     SYM(resultStatus, "PQresultStatus");
     SYM(resultErrorField, "PQresultErrorField");
     SYM(resultErrorMessage, "PQresultErrorMessage");
@@ -291,7 +301,15 @@ static const char *const query_sql[Q_COUNT] = {
 typedef struct pg_conn {
     pthread_mutex_t mu; /* held while a call uses the connection */
     PGconn *c;          /* NULL: not open (or broken and closed) */
+    /* Of c (made anew with it): the statements prepared on it (bit q),
+     * how often each ran (up to 2), and whether it runs them unprepared
+     * for good (its prepared statements went missing). */
+    uint32_t prepared;
+    uint8_t runs[Q_COUNT];
+    bool unprepared;
 } pg_conn;
+
+_Static_assert(Q_COUNT <= 32, "pg_conn.prepared has a bit per statement");
 
 enum { SCHEMA_UNKNOWN, SCHEMA_READY, SCHEMA_ABSENT, SCHEMA_OLD };
 
@@ -301,6 +319,7 @@ typedef struct pg_store {
     char *shown;    /* the URL without its password, for messages */
     char schema[64];
     char *sql[Q_COUNT];
+    char stmt[Q_COUNT][32]; /* the name each is prepared under */
     pg_conn conns[POOL];
     atomic_uint next;
     atomic_int schema_state;
@@ -496,6 +515,9 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
     }
     pthread_mutex_unlock(&s->retry_mu);
     pc->c = connect_now(s, "agent-auth", why, sizeof why);
+    pc->prepared = 0; /* a new session has none of our statements */
+    memset(pc->runs, 0, sizeof pc->runs);
+    pc->unprepared = false;
     pthread_mutex_lock(&s->retry_mu);
     if (pc->c) {
         s->backoff = 0;
@@ -541,14 +563,11 @@ static bool sqlstate_is(const PGresult *r, const char *code) {
     return st && strcmp(st, code) == 0;
 }
 
-/* Runs sql with n text parameters. R_OK with *res (caller clears);
- * R_ABSENT when the schema or a table is not there; R_LOST when the
- * connection broke (it is closed); R_ERROR otherwise. msg says why. */
-static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
-                  PGresult **res, char *msg, size_t msz) {
-    *res = NULL;
-    msg[0] = 0;
-    PGresult *r = pq.execParams(pc->c, sql, n, NULL, vals, NULL, NULL, 0);
+/* The outcome of r, a statement's result on pc: R_OK with *res (caller
+ * clears); R_ABSENT when the schema or a table is not there; R_LOST when
+ * the connection broke (it is closed); R_ERROR otherwise. msg says why. */
+static int outcome(pg_conn *pc, PGresult *r, PGresult **res, char *msg,
+                   size_t msz) {
     ExecStatusType st = r ? pq.resultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
         *res = r;
@@ -574,6 +593,63 @@ static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
         return R_LOST;
     }
     return R_ERROR;
+}
+
+/* Runs sql with n text parameters; as outcome(). */
+static int exec_q(pg_conn *pc, const char *sql, int n, const char *const *vals,
+                  PGresult **res, char *msg, size_t msz) {
+    *res = NULL;
+    msg[0] = 0;
+    PGresult *r = pq.execParams(pc->c, sql, n, NULL, vals, NULL, NULL, 0);
+    return outcome(pc, r, res, msg, msz);
+}
+
+/* Prepares statement q on pc (its second run there). A connection that
+ * cannot prepare it (a pooler's server session may hold the name already)
+ * runs its statements unprepared from then on; a broken one is found by
+ * the statement that follows, and a missing table (the statement reads
+ * "absent") is not the connection's fault: it prepares again on its next
+ * run. */
+static void prepare_q(pg_store *s, pg_conn *pc, int q, int n) {
+    PGresult *r = pq.prepare(pc->c, s->stmt[q], s->sql[q], n, NULL);
+    if (r && pq.resultStatus(r) == PGRES_COMMAND_OK)
+        pc->prepared |= 1u << q;
+    else if (pq.status(pc->c) == CONNECTION_OK && !sqlstate_is(r, "42P01") &&
+             !sqlstate_is(r, "3F000"))
+        pc->unprepared = true;
+    else
+        pc->runs[q] = 1; /* prepared on the next run */
+    pq.clear(r);
+}
+
+/* Runs statement q of s on pc: from its second run on this connection,
+ * prepared. As outcome(). */
+static int exec_stmt(pg_store *s, pg_conn *pc, int q, int n,
+                     const char *const *vals, PGresult **res, char *msg,
+                     size_t msz) {
+    uint32_t bit = 1u << q;
+    if (!(pc->prepared & bit) && !pc->unprepared && ++pc->runs[q] >= 2)
+        prepare_q(s, pc, q, n);
+    if (pc->prepared & bit) {
+        *res = NULL;
+        msg[0] = 0;
+        PGresult *r =
+            pq.execPrepared(pc->c, s->stmt[q], n, vals, NULL, NULL, 0);
+        /* Gone (26000: a pooler in transaction mode gave the statement to
+         * another server session, or a DISCARD ALL), or planned for
+         * columns whose type changed since (0A000, "cached plan must not
+         * change result type"): nothing was done, so this connection runs
+         * it again unprepared, and all its statements from now on. */
+        if (pq.status(pc->c) == CONNECTION_OK &&
+            (sqlstate_is(r, "26000") || sqlstate_is(r, "0A000"))) {
+            pq.clear(r);
+            pc->prepared = 0;
+            pc->unprepared = true;
+        } else {
+            return outcome(pc, r, res, msg, msz);
+        }
+    }
+    return exec_q(pc, s->sql[q], n, vals, res, msg, msz);
 }
 
 /* Puts the failure of a statement in err; returns AA_ESTATE. */
@@ -743,7 +819,7 @@ static int read_q(pg_store *s, int q, int n, const char *const *vals,
             return R_ABSENT;
         }
         char msg[256];
-        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        int k = exec_stmt(s, pc, q, n, vals, res, msg, sizeof msg);
         conn_put(pc);
         if (k == R_ABSENT)
             atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
@@ -766,7 +842,7 @@ static int write_q(pg_store *s, int q, int n, const char *const *vals,
         if (!pc)
             return status;
         char msg[256];
-        int k = exec_q(pc, s->sql[q], n, vals, res, msg, sizeof msg);
+        int k = exec_stmt(s, pc, q, n, vals, res, msg, sizeof msg);
         conn_put(pc);
         if (k == R_ABSENT && attempt == 0) { /* dropped meanwhile: make it */
             atomic_store(&s->schema_state, SCHEMA_UNKNOWN);
@@ -786,20 +862,6 @@ static void i64(char buf[24], int64_t v) {
 
 static int64_t col_i64(const PGresult *r, int row, int col) {
     return strtoll(pq.getvalue(r, row, col), NULL, 10);
-}
-
-/* Only "active" is live: any other text (a database shared with other
- * tools, or tampered with, may hold one) grants nothing. */
-static aa_grant_status status_from_text(const char *t) {
-    if (t && strcmp(t, "active") == 0)
-        return AA_GRANT_ACTIVE;
-    if (t && strcmp(t, "expired") == 0)
-        return AA_GRANT_EXPIRED;
-    return AA_GRANT_REVOKED;
-}
-
-static char *col_dup(const PGresult *r, int row, int col) {
-    return strdup(pq.getvalue(r, row, col));
 }
 
 static void copy_id(char dst[37], const PGresult *r, int row, int col) {
@@ -850,18 +912,10 @@ static char *pack_actions(const aa_delegation *d) {
 /* ---- sessions ------------------------------------------------------------ */
 
 static int session_from_row(const PGresult *r, int row, aa_session *out) {
-    copy_id(out->session_id, r, row, 0);
-    out->agent = col_dup(r, row, 1);
-    out->user = col_dup(r, row, 2);
-    out->scope = col_dup(r, row, 3);
-    out->created_at = col_i64(r, row, 4);
-    out->expires_at = col_i64(r, row, 5);
-    out->status = status_from_text(pq.getvalue(r, row, 6));
-    if (!out->agent || !out->user || !out->scope) {
-        aa_session_clear(out);
-        return AA_ENOMEM;
-    }
-    return AA_OK;
+    return aa__session_from_cols(out, pq.getvalue(r, row, 0),
+                                 pq.getvalue(r, row, 1), pq.getvalue(r, row, 2),
+                                 pq.getvalue(r, row, 3), col_i64(r, row, 4),
+                                 col_i64(r, row, 5), pq.getvalue(r, row, 6));
 }
 
 static int pg_session_put(aa_store *base, const aa_session *sess,
@@ -966,7 +1020,8 @@ static int revoke_row(pg_store *s, int q, const char *id, int64_t now,
     if (rc != AA_OK)
         return rc;
     if (pq.ntuples(r) > 0)
-        *revoked = status_from_text(pq.getvalue(r, 0, 0)) == AA_GRANT_REVOKED;
+        *revoked = aa__grant_status_from_text(pq.getvalue(r, 0, 0)) ==
+                   AA_GRANT_REVOKED;
     pq.clear(r);
     return AA_OK;
 }
@@ -978,32 +1033,34 @@ static int pg_session_revoke(aa_store *base, const char *id, int64_t now,
     return revoke_row((pg_store *)base, Q_SESS_REVOKE, id, now, revoked, err);
 }
 
-static int pg_session_list(aa_store *base, const char *agent, const char *user,
-                           int64_t now, aa_session **out, size_t *n,
-                           aa_error *err) {
-    pg_store *s = (pg_store *)base;
-    if (!out || !n)
-        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+/* Fills the element at out (a row of a list) from row `row` of r. */
+typedef int (*row_fill)(const PGresult *r, int row, void *out);
+
+/* Runs the listing q and fills a new array (elements of `size` bytes, each
+ * emptied by clear) with its rows: *out and *n. No tables: no rows. */
+static int read_list(pg_store *s, int q, int nv, const char *const *v,
+                     const char *what, size_t size, row_fill fill,
+                     void (*clear)(void *), void **out, size_t *n,
+                     aa_error *err) {
     *out = NULL;
     *n = 0;
-    char t[24];
-    i64(t, now);
-    const char *v[3] = {agent, user, t};
     PGresult *r;
-    int k = read_q(s, Q_SESS_LIST, 3, v, &r, err, "listing sessions");
+    int k = read_q(s, q, nv, v, &r, err, what);
     if (k == R_ABSENT)
         return AA_OK;
     if (k != R_OK)
         return AA_ESTATE;
     int rows = pq.ntuples(r);
-    aa_session *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
+    char *items = calloc(rows ? (size_t)rows : 1, size);
     int status = items ? AA_OK : AA_ENOMEM;
     int i = 0;
     for (; status == AA_OK && i < rows; i++)
-        status = session_from_row(r, i, &items[i]);
+        status = fill(r, i, items + (size_t)i * size);
     pq.clear(r);
-    if (status != AA_OK) {
-        aa_session_list_free(items, (size_t)(i ? i - 1 : 0));
+    if (status != AA_OK) { /* the row that failed is empty already */
+        for (int j = 0; j < i - 1; j++)
+            clear(items + (size_t)j * size);
+        free(items);
         return aa__fail(err, AA_ENOMEM, "out of memory");
     }
     *out = items;
@@ -1011,26 +1068,45 @@ static int pg_session_list(aa_store *base, const char *agent, const char *user,
     return AA_OK;
 }
 
+static int session_fill(const PGresult *r, int row, void *out) {
+    return session_from_row(r, row, out);
+}
+
+static void session_clear(void *sess) {
+    aa_session_clear(sess);
+}
+
+static int pg_session_list(aa_store *base, const char *agent, const char *user,
+                           int64_t now, aa_session **out, size_t *n,
+                           aa_error *err) {
+    if (!out || !n)
+        return aa__fail(err, AA_EINVAL, "session_list: missing argument");
+    char t[24];
+    i64(t, now);
+    const char *v[3] = {agent, user, t};
+    void *items;
+    int rc =
+        read_list((pg_store *)base, Q_SESS_LIST, 3, v, "listing sessions",
+                  sizeof **out, session_fill, session_clear, &items, n, err);
+    *out = items;
+    return rc;
+}
+
 /* ---- delegations --------------------------------------------------------- */
 
 static int delegation_from_row(const PGresult *r, int row, aa_delegation *out) {
-    copy_id(out->delegation_id, r, row, 0);
-    out->from_user = col_dup(r, row, 1);
-    out->to_agent = col_dup(r, row, 2);
     size_t len = 0;
     char *blob = col_bytea(r, row, 3, &len);
-    bool ok = blob && out->from_user && out->to_agent &&
-              aa__grant_actions_unpack(blob, len, out);
-    free(blob);
-    out->granted_at = col_i64(r, row, 4);
-    out->expires_at = col_i64(r, row, 5);
-    out->reason = col_dup(r, row, 6);
-    out->status = status_from_text(pq.getvalue(r, row, 7));
-    if (!ok || !out->reason) {
-        aa_delegation_clear(out);
+    if (!blob) {
+        memset(out, 0, sizeof *out);
         return AA_ENOMEM;
     }
-    return AA_OK;
+    int status = aa__delegation_from_cols(
+        out, pq.getvalue(r, row, 0), pq.getvalue(r, row, 1),
+        pq.getvalue(r, row, 2), blob, len, col_i64(r, row, 4),
+        col_i64(r, row, 5), pq.getvalue(r, row, 6), pq.getvalue(r, row, 7));
+    free(blob);
+    return status;
 }
 
 static int pg_delegation_put(aa_store *base, const aa_delegation *d,
@@ -1168,36 +1244,27 @@ static int pg_delegation_revoke(aa_store *base, const char *id, int64_t now,
     return revoke_row((pg_store *)base, Q_DEL_REVOKE, id, now, revoked, err);
 }
 
+static int delegation_fill(const PGresult *r, int row, void *out) {
+    return delegation_from_row(r, row, out);
+}
+
+static void delegation_clear(void *d) {
+    aa_delegation_clear(d);
+}
+
 static int pg_delegation_list(aa_store *base, const char *agent, int64_t now,
                               aa_delegation **out, size_t *n, aa_error *err) {
-    pg_store *s = (pg_store *)base;
     if (!out || !n)
         return aa__fail(err, AA_EINVAL, "delegation_list: missing argument");
-    *out = NULL;
-    *n = 0;
     char t[24];
     i64(t, now);
     const char *v[2] = {agent, t};
-    PGresult *r;
-    int k = read_q(s, Q_DEL_LIST, 2, v, &r, err, "listing delegations");
-    if (k == R_ABSENT)
-        return AA_OK;
-    if (k != R_OK)
-        return AA_ESTATE;
-    int rows = pq.ntuples(r);
-    aa_delegation *items = calloc(rows ? (size_t)rows : 1, sizeof *items);
-    int status = items ? AA_OK : AA_ENOMEM;
-    int i = 0;
-    for (; status == AA_OK && i < rows; i++)
-        status = delegation_from_row(r, i, &items[i]);
-    pq.clear(r);
-    if (status != AA_OK) {
-        aa_delegation_list_free(items, (size_t)(i ? i - 1 : 0));
-        return aa__fail(err, AA_ENOMEM, "out of memory");
-    }
+    void *items;
+    int rc = read_list((pg_store *)base, Q_DEL_LIST, 2, v,
+                       "listing delegations", sizeof **out, delegation_fill,
+                       delegation_clear, &items, n, err);
     *out = items;
-    *n = (size_t)rows;
-    return AA_OK;
+    return rc;
 }
 
 /* ---- cleanup ------------------------------------------------------------- */
@@ -1209,11 +1276,10 @@ static size_t affected(PGresult *r) {
 static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
                       size_t *marked, size_t *purged, aa_error *err) {
     pg_store *s = (pg_store *)base;
-    if (retention_us < 0)
-        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
     int64_t cutoff;
-    if (__builtin_sub_overflow(now, retention_us, &cutoff))
-        cutoff = INT64_MIN;
+    int rc = aa__cleanup_cutoff(now, retention_us, &cutoff, err);
+    if (rc != AA_OK)
+        return rc;
     if (atomic_load(&s->schema_state) != SCHEMA_READY) {
         int status;
         pg_conn *pc = conn_for(s, READ, &status, err);
@@ -1236,7 +1302,7 @@ static int pg_cleanup(aa_store *base, int64_t now, int64_t retention_us,
         i64(t, i < 2 ? now : cutoff);
         const char *v[1] = {t};
         PGresult *r;
-        int rc = write_q(s, steps[i], 1, v, &r, err, "cleaning up");
+        rc = write_q(s, steps[i], 1, v, &r, err, "cleaning up");
         if (rc != AA_OK)
             return rc;
         counts[i] = affected(r);
@@ -1582,6 +1648,23 @@ static const aa__store_ops pg_ops = {
     .ping = pg_ping,
 };
 
+/* For the tests: how many statements are prepared, over every connection
+ * of st (a PostgreSQL store); *unprepared: how many connections run theirs
+ * unprepared for good. */
+size_t aa__store_pg_prepared(aa_store *st, size_t *unprepared);
+size_t aa__store_pg_prepared(aa_store *st, size_t *unprepared) {
+    pg_store *s = (pg_store *)st;
+    size_t n = 0;
+    *unprepared = 0;
+    for (int i = 0; i < POOL; i++) {
+        pthread_mutex_lock(&s->conns[i].mu);
+        n += (size_t)__builtin_popcount(s->conns[i].prepared);
+        *unprepared += s->conns[i].unprepared;
+        pthread_mutex_unlock(&s->conns[i].mu);
+    }
+    return n;
+}
+
 /* Whether a host of opts is a Unix socket directory that every user may
  * write to (/tmp, or any mode o+w directory), while no requirepeer makes
  * libpq check who owns the socket; the first such directory in dir. */
@@ -1659,8 +1742,15 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
     for (int i = 0; i < POOL; i++)
         pthread_mutex_init(&s->conns[i].mu, NULL);
     bool ok = s->conninfo && s->shown;
-    for (int q = 0; ok && q < Q_COUNT; q++)
+    for (int q = 0; ok && q < Q_COUNT; q++) {
         ok = (s->sql[q] = expand(query_sql[q], s->schema)) != NULL;
+        /* Named by its text (the schema is in it): under a pooler that
+         * shares server sessions, a statement of ours found there under
+         * this name is this very statement. */
+        if (ok)
+            snprintf(s->stmt[q], sizeof s->stmt[q], "aa_%d_%016" PRIx64, q,
+                     aa__hash(s->sql[q], strlen(s->sql[q])));
+    }
     if (!ok) {
         pg_close(&s->base);
         return aa__fail(err, AA_ENOMEM, "out of memory");

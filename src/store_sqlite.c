@@ -299,23 +299,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v) {
     sqlite3_bind_text(st, i, v ? v : "", -1, SQLITE_STATIC);
 }
 
-/* Only "active" is live: any other text grants nothing. */
-static aa_grant_status status_from_text(const unsigned char *t) {
-    if (t && strcmp((const char *)t, "active") == 0)
-        return AA_GRANT_ACTIVE;
-    if (t && strcmp((const char *)t, "expired") == 0)
-        return AA_GRANT_EXPIRED;
-    return AA_GRANT_REVOKED;
-}
-
-static char *col_dup(sqlite3_stmt *st, int i) {
+/* Column i as text; NULL reads as "". */
+static const char *col_text(sqlite3_stmt *st, int i) {
     const unsigned char *t = sqlite3_column_text(st, i);
-    return strdup(t ? (const char *)t : "");
+    return t ? (const char *)t : "";
 }
 
 static void copy_id(char dst[37], sqlite3_stmt *st, int i) {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(dst, 37, "%s", t ? (const char *)t : "");
+    snprintf(dst, 37, "%s", col_text(st, i));
 }
 
 /* Steps a write statement to completion and resets it. */
@@ -368,18 +359,10 @@ static int run(sq_conn *c, sqlite3_stmt *st, aa_error *err, const char *what) {
 /* ---- sessions ------------------------------------------------------------ */
 
 static int session_from_row(sqlite3_stmt *st, aa_session *out) {
-    copy_id(out->session_id, st, 0);
-    out->agent = col_dup(st, 1);
-    out->user = col_dup(st, 2);
-    out->scope = col_dup(st, 3);
-    out->created_at = sqlite3_column_int64(st, 4);
-    out->expires_at = sqlite3_column_int64(st, 5);
-    out->status = status_from_text(sqlite3_column_text(st, 6));
-    if (!out->agent || !out->user || !out->scope) {
-        aa_session_clear(out);
-        return AA_ENOMEM;
-    }
-    return AA_OK;
+    return aa__session_from_cols(out, col_text(st, 0), col_text(st, 1),
+                                 col_text(st, 2), col_text(st, 3),
+                                 sqlite3_column_int64(st, 4),
+                                 sqlite3_column_int64(st, 5), col_text(st, 6));
 }
 
 static int sq_session_put(aa_store *base, const aa_session *sess,
@@ -507,8 +490,8 @@ static int revoke_row(sq_store *s, int q, const char *id, int64_t now,
     sqlite3_bind_int64(st, 2, now);
     write_lock(c);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *t = sqlite3_column_text(st, 0);
-        *revoked = status_from_text(t) == AA_GRANT_REVOKED;
+        *revoked = aa__grant_status_from_text((const char *)sqlite3_column_text(
+                       st, 0)) == AA_GRANT_REVOKED;
     }
     write_unlock(c);
     if (rc != SQLITE_DONE) {
@@ -592,22 +575,12 @@ static int sq_session_list(aa_store *base, const char *agent, const char *user,
 /* ---- delegations --------------------------------------------------------- */
 
 static int delegation_from_row(sqlite3_stmt *st, aa_delegation *out) {
-    copy_id(out->delegation_id, st, 0);
-    out->from_user = col_dup(st, 1);
-    out->to_agent = col_dup(st, 2);
-    const char *blob = sqlite3_column_blob(st, 3);
+    const char *blob = sqlite3_column_blob(st, 3); /* before its length */
     size_t len = (size_t)sqlite3_column_bytes(st, 3);
-    bool ok = out->from_user && out->to_agent &&
-              aa__grant_actions_unpack(blob, len, out);
-    out->granted_at = sqlite3_column_int64(st, 4);
-    out->expires_at = sqlite3_column_int64(st, 5);
-    out->reason = col_dup(st, 6);
-    out->status = status_from_text(sqlite3_column_text(st, 7));
-    if (!ok || !out->reason) {
-        aa_delegation_clear(out);
-        return AA_ENOMEM;
-    }
-    return AA_OK;
+    return aa__delegation_from_cols(
+        out, col_text(st, 0), col_text(st, 1), col_text(st, 2), blob, len,
+        sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
+        col_text(st, 6), col_text(st, 7));
 }
 
 static int sq_delegation_put(aa_store *base, const aa_delegation *d,
@@ -841,11 +814,10 @@ static int sq_delegation_list(aa_store *base, const char *agent, int64_t now,
 static int sq_cleanup(aa_store *base, int64_t now, int64_t retention_us,
                       size_t *marked, size_t *purged, aa_error *err) {
     sq_store *s = (sq_store *)base;
-    if (retention_us < 0)
-        return aa__fail(err, AA_EINVAL, "cleanup: negative retention");
     int64_t cutoff;
-    if (__builtin_sub_overflow(now, retention_us, &cutoff))
-        cutoff = INT64_MIN;
+    int rc = aa__cleanup_cutoff(now, retention_us, &cutoff, err);
+    if (rc != AA_OK)
+        return rc;
     size_t nmarked = 0, npurged = 0;
     sq_conn *c = conn_get(s);
     /* Every statement of the transaction is prepared before it begins, so

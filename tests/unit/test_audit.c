@@ -22,36 +22,7 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-typedef struct fixture {
-    char *dir;
-    char *path; /* dir/audit.jsonl */
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    size_t n = strlen(f->dir) + 32;
-    f->path = malloc(n);
-    snprintf(f->path, n, "%s/audit.jsonl", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    tu_rmdir(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
+typedef tu_dir_file fixture; /* dir, and path: dir/audit.jsonl */
 
 /* The file split into lines (without '\n'); a final fragment without '\n'
  * is a line too. */
@@ -485,18 +456,18 @@ static void test_number_and_time_text(void **state) {
 
 static void test_creates_directories_owner_only(void **state) {
     fixture *f = *state;
-    char *path = join(f->dir, "a/b/c/audit.jsonl");
+    char *path = tu_join(f->dir, "a/b/c/audit.jsonl");
     aa__audit *a = NULL;
     assert_int_equal(aa__audit_open(path, AA__FSYNC_NEVER, &a, NULL), AA_OK);
     aa__audit_close(a);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
-    char *d = join(f->dir, "a/b/c");
+    char *d = tu_join(f->dir, "a/b/c");
     assert_int_equal(stat(d, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     free(d);
-    d = join(f->dir, "a");
+    d = tu_join(f->dir, "a");
     assert_int_equal(stat(d, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     free(d);
@@ -822,7 +793,7 @@ static void test_fail_path_is_directory(void **state) {
     fixture *f = *state;
     aa__audit *a = (aa__audit *)1;
     aa_error *err = aa_error_new();
-    char *sub = join(f->dir, "sub");
+    char *sub = tu_join(f->dir, "sub");
     assert_int_equal(mkdir(sub, 0700), 0);
     assert_int_equal(aa__audit_open(sub, AA__FSYNC_NEVER, &a, err),
                      AA_EREFUSED);
@@ -835,9 +806,9 @@ static void test_fail_path_is_directory(void **state) {
     aa_error_free(err);
 
     /* A parent that is a file. */
-    char *file = join(f->dir, "plain");
+    char *file = tu_join(f->dir, "plain");
     assert_int_equal(tu_write_file(file, "x"), 0);
-    char *path = join(file, "audit.jsonl");
+    char *path = tu_join(file, "audit.jsonl");
     err = aa_error_new();
     assert_int_equal(aa__audit_open(path, AA__FSYNC_NEVER, &a, err), AA_EAUDIT);
     assert_true(contains(err, strerror(ENOTDIR)));
@@ -869,11 +840,11 @@ static int readonly_case(const char *path) {
 
 static void test_fail_readonly_directory(void **state) {
     fixture *f = *state;
-    char *ro = join(f->dir, "ro");
+    char *ro = tu_join(f->dir, "ro");
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(chmod(ro, 0555), 0);
-    char *in_ro = join(ro, "audit.jsonl");
-    char *below = join(ro, "sub/audit.jsonl"); /* a directory to create */
+    char *in_ro = tu_join(ro, "audit.jsonl");
+    char *below = tu_join(ro, "sub/audit.jsonl"); /* a directory to create */
     if (geteuid() != 0) {
         assert_int_equal(readonly_case(in_ro), 0);
         assert_int_equal(readonly_case(below), 0);
@@ -929,7 +900,7 @@ static void test_fail_disk_full(void **state) {
  * the refusal says how to keep no log. */
 static void test_special_files_refused(void **state) {
     fixture *f = *state;
-    char *fifo = join(f->dir, "fifo");
+    char *fifo = tu_join(f->dir, "fifo");
     assert_int_equal(mkfifo(fifo, 0600), 0);
     const char *paths[] = {"/dev/null", "/dev/zero", "/dev/full", fifo};
     for (size_t i = 0; i < 4; i++) {
@@ -1489,7 +1460,7 @@ static void test_rotate(void **state) {
     lines_free(&old);
 
     err = aa_error_new();
-    char *missing = join(f->dir, "missing.jsonl");
+    char *missing = tu_join(f->dir, "missing.jsonl");
     assert_int_equal(aa_audit_rotate(missing, 1, now, NULL, NULL, err), AA_EIO);
     assert_true(contains(err, "missing.jsonl"));
     assert_int_equal(aa_audit_rotate(f->path, -1, now, NULL, NULL, err),
@@ -1512,7 +1483,7 @@ static void make_torn_log(const char *path) {
  * still verify, whether the fragment ends the archive or not. */
 static void test_rotate_with_torn_fragment(void **state) {
     fixture *f = *state;
-    char *other = join(f->dir, "other.jsonl");
+    char *other = tu_join(f->dir, "other.jsonl");
     const char *paths[2] = {f->path, other};
     for (int cut_at = 3; cut_at <= 4; cut_at++) {
         const char *p = paths[cut_at - 3];
@@ -1657,7 +1628,7 @@ static void test_metadata_and_redaction(void **state) {
 /* A policy file hashes its bytes as they are on disk. */
 static void test_policy_sha256_of_file(void **state) {
     fixture *f = *state;
-    char *pf = join(f->dir, "p.yaml");
+    char *pf = tu_join(f->dir, "p.yaml");
     static const char yaml[] = "\xef\xbb\xbfversion: \"1.0\"\n# comment\n";
     assert_int_equal(tu_write_file(pf, yaml), 0);
     aa_policy *p = NULL;
@@ -1769,7 +1740,7 @@ static void test_verify_rotation_set(void **state) {
     aa_error_free(err);
 
     /* The oldest archive gone: the start is not anchored. */
-    char *moved = join(f->dir, "elsewhere.jsonl");
+    char *moved = tu_join(f->dir, "elsewhere.jsonl");
     assert_int_equal(rename(arch1, moved), 0);
     err = aa_error_new();
     assert_int_equal(aa_audit_verify_chain(f->path, NULL, &res, err),
@@ -1804,7 +1775,9 @@ static void test_verify_rotation_set(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn)                                                                  \
+    cmocka_unit_test_setup_teardown(fn, tu_setup_audit_file,                   \
+                                    tu_teardown_dir_file)
         cmocka_unit_test(test_sha256_vectors),
         T(test_decision_fields),
         T(test_number_and_time_text),

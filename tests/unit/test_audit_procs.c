@@ -13,29 +13,7 @@
 
 #include "audit.h"
 
-typedef struct fixture {
-    char *dir;
-    char *path;
-} fixture;
-
-static int setup(void **state) {
-    fixture *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    size_t n = strlen(f->dir) + 32;
-    f->path = malloc(n);
-    snprintf(f->path, n, "%s/audit.jsonl", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state) {
-    fixture *f = *state;
-    tu_rmdir(f->dir);
-    free(f->dir);
-    free(f->path);
-    free(f);
-    return 0;
-}
+typedef tu_dir_file fixture; /* dir, and path: dir/audit.jsonl */
 
 /* In a child: opens its own log (flock belongs to the open file, so a
  * handle must not cross fork) and writes n decisions (forever if n < 0).
@@ -227,8 +205,10 @@ static void test_killed_writers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_eight_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_killed_writers, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_eight_processes, tu_setup_audit_file, tu_teardown_dir_file),
+        cmocka_unit_test_setup_teardown(
+            test_killed_writers, tu_setup_audit_file, tu_teardown_dir_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,20 +43,29 @@ static int setup_memory(void **state) {
     return 0;
 }
 
-static int setup_sqlite(void **state) {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    assert_non_null(f->dir);
-    size_t n = strlen(f->dir) + 32;
-    f->path = malloc(n);
-    snprintf(f->path, n, "%s/state.db", f->dir);
-    aa_error *err = aa_error_new();
-    int rc = aa_store_open_sqlite(f->path, &f->st, err);
+/* Fails the test, with err's messages, unless the store opened; frees
+ * err. */
+static void opened(int rc, aa_error *err) {
     if (rc != AA_OK) {
         char *t = tu_error_text(err);
         fail_msg("open: %s", t);
     }
     aa_error_free(err);
+}
+
+/* A fixture with a fresh directory and path, the file `name` in it. */
+static fx *fx_in_dir(const char *name) {
+    fx *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir();
+    assert_non_null(f->dir);
+    f->path = tu_join(f->dir, name);
+    return f;
+}
+
+static int setup_sqlite(void **state) {
+    fx *f = fx_in_dir("state.db");
+    aa_error *err = aa_error_new();
+    opened(aa_store_open_sqlite(f->path, &f->st, err), err);
     assert_string_equal(f->st->ops->kind, "sqlite");
     *state = f;
     return 0;
@@ -65,12 +74,7 @@ static int setup_sqlite(void **state) {
 /* A lazy store over a path where no file exists yet: its first write
  * creates it. */
 static int setup_lazy(void **state) {
-    fx *f = calloc(1, sizeof *f);
-    f->dir = tu_tmpdir();
-    assert_non_null(f->dir);
-    size_t n = strlen(f->dir) + 32;
-    f->path = malloc(n);
-    snprintf(f->path, n, "%s/sub/state.db", f->dir); /* no directory yet */
+    fx *f = fx_in_dir("sub/state.db"); /* no directory yet */
     assert_int_equal(aa_store_open_sqlite_lazy(f->path, &f->st, NULL), AA_OK);
     *state = f;
     return 0;
@@ -89,12 +93,7 @@ static int open_pg(fx *f, aa_store_consistency c) {
     o.schema = f->path;
     o.consistency = c;
     aa_error *err = aa_error_new();
-    int rc = aa_store_open(&o, &f->st, err);
-    if (rc != AA_OK) {
-        char *t = tu_error_text(err);
-        fail_msg("open: %s", t);
-    }
-    aa_error_free(err);
+    opened(aa_store_open(&o, &f->st, err), err);
     assert_string_equal(f->st->ops->kind, "postgresql");
     return 0;
 }
@@ -770,13 +769,6 @@ static void test_concurrent_revoke(void **state) {
 
 /* ---- SQLite only --------------------------------------------------------- */
 
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* Opens path, expecting failure `status`; returns the messages. */
 static char *open_fails(const char *path, int status) {
     aa_error *err = aa_error_new();
@@ -923,7 +915,7 @@ static void test_sqlite_session_get_into(void **state) {
 static void test_sqlite_file_modes(void **state) {
     fx *f = *state;
     mode_t old = umask(022);
-    char *path = join(f->dir, "made/deeper/state.db");
+    char *path = tu_join(f->dir, "made/deeper/state.db");
     aa_store *st = NULL;
     int rc = aa_store_open_sqlite(path, &st, NULL);
     umask(old);
@@ -931,8 +923,8 @@ static void test_sqlite_file_modes(void **state) {
     put_session(st, "s1", "a", "u", "", T0, T0 + SEC); /* WAL is in use */
 
     struct stat sb;
-    char *made = join(f->dir, "made");
-    char *deeper = join(f->dir, "made/deeper");
+    char *made = tu_join(f->dir, "made");
+    char *deeper = tu_join(f->dir, "made/deeper");
     assert_int_equal(stat(made, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0700);
     assert_int_equal(stat(deeper, &sb), 0);
@@ -942,7 +934,7 @@ static void test_sqlite_file_modes(void **state) {
     const char *side[] = {"made/deeper/state.db-wal",
                           "made/deeper/state.db-shm"};
     for (int i = 0; i < 2; i++) {
-        char *p = join(f->dir, side[i]);
+        char *p = tu_join(f->dir, side[i]);
         assert_int_equal(stat(p, &sb), 0);
         assert_int_equal(sb.st_mode & 0777, 0600);
         free(p);
@@ -967,7 +959,7 @@ static void test_sqlite_file_modes(void **state) {
 
 static void test_sqlite_corrupt_file(void **state) {
     fx *f = *state;
-    char *path = join(f->dir, "junk.db");
+    char *path = tu_join(f->dir, "junk.db");
     char junk[8192];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof junk; i++) {
@@ -1050,7 +1042,7 @@ static void test_sqlite_statement_fails_to_prepare(void **state) {
 
 static void test_sqlite_foreign_database(void **state) {
     fx *f = *state;
-    char *path = join(f->dir, "other.db");
+    char *path = tu_join(f->dir, "other.db");
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     assert_int_equal(
@@ -1075,7 +1067,7 @@ static void test_sqlite_foreign_database(void **state) {
     text = open_fails("", AA_EINVAL);
     free(text);
     /* the parent "directory" is a file */
-    char *under = join(f->path, "x.db");
+    char *under = tu_join(f->path, "x.db");
     text = open_fails(under, AA_ESTATE);
     assert_non_null(strstr(text, under));
     free(text);
@@ -1153,13 +1145,13 @@ static void test_sqlite_unreadable_file(void **state) {
 
 static void test_sqlite_readonly_directory(void **state) {
     fx *f = *state;
-    char *ro = join(f->dir, "ro");
+    char *ro = tu_join(f->dir, "ro");
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(chmod(ro, 0555), 0);
     assert_int_equal(chmod(f->dir, 0755), 0);
     if (geteuid() == 0) /* nobody's own directory, read-only to nobody */
         assert_int_equal(chown(ro, 65534, 65534), 0);
-    char *path = join(ro, "state.db");
+    char *path = tu_join(ro, "state.db");
     char *got = as_unprivileged(try_open, path);
     char want[512];
     snprintf(want, sizeof want, "%d|state store '%s': ", AA_ESTATE, path);
@@ -1173,7 +1165,7 @@ static void test_sqlite_readonly_directory(void **state) {
      * cannot make its WAL files there. */
     aa_store_free(((fx *)*state)->st);
     f->st = NULL;
-    char *db = join(ro, "old.db");
+    char *db = tu_join(ro, "old.db");
     assert_int_equal(chmod(ro, 0755), 0);
     assert_int_equal(rename(f->path, db), 0);
     assert_int_equal(chmod(ro, 0555), 0);
@@ -1353,10 +1345,10 @@ static void test_lazy_sees_later_store(void **state) {
 /* What is already there is checked when the lazy store is opened. */
 static void test_lazy_refuses_planted_directory(void **state) {
     fx *f = *state;
-    char *dir = join(f->dir, "planted");
+    char *dir = tu_join(f->dir, "planted");
     assert_int_equal(mkdir(dir, 0700), 0);
     assert_int_equal(chown(dir, 65534, 65534), geteuid() == 0 ? 0 : -1);
-    char *path = join(dir, "state.db");
+    char *path = tu_join(dir, "state.db");
     aa_store *st = NULL;
     aa_error *err = aa_error_new();
     if (geteuid() == 0) {

@@ -65,6 +65,37 @@ void tu_rmdir(const char *dir) {
     }
 }
 
+char *tu_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+tu_dir_file *tu_dir_file_new(const char *name) {
+    tu_dir_file *f = calloc(1, sizeof *f);
+    f->dir = tu_tmpdir();
+    f->path = tu_join(f->dir, name);
+    return f;
+}
+
+void tu_dir_file_free(tu_dir_file *f) {
+    tu_rmdir(f->dir);
+    free(f->dir);
+    free(f->path);
+    free(f);
+}
+
+int tu_setup_audit_file(void **state) {
+    *state = tu_dir_file_new("audit.jsonl");
+    return 0;
+}
+
+int tu_teardown_dir_file(void **state) {
+    tu_dir_file_free(*state);
+    return 0;
+}
+
 char *tu_error_text(const aa_error *err) {
     size_t cap = 256, len = 0;
     char *out = malloc(cap);
