@@ -130,6 +130,10 @@ struct aa__audit {
     /* Set in a forked child (see on_fork_child): the open file and its
      * lock are the parent's, so the next group reopens the log first. */
     bool reopen;
+    /* Threads created and not yet running their main function (under mu):
+     * fork waits for them (see on_fork_prepare). */
+    unsigned starting;
+    pthread_cond_t started_cv;
     struct aa__audit *reg_prev, *reg_next; /* the registry, below */
     unsigned groups;                       /* groups written, up to 2 */
     pthread_t releaser;
@@ -368,15 +372,30 @@ static void *syncer_main(void *arg);
  * no queue (its waiters were threads of the parent), no leader, no
  * releaser or sync thread (threads are not copied), and a reopened file,
  * since the open file description, and with it the flock, is shared with
- * the parent: writers sharing one would all hold the lock at once. */
+ * the parent: writers sharing one would all hold the lock at once.
+ *
+ * The writer starts its threads itself, from calls that return at once
+ * (aa_engine_new starts the sync thread, the second group the releaser),
+ * and a process may fork the moment such a call returns. A thread that is
+ * still starting may be inside malloc: the C library's allocator is
+ * fork-safe, but an allocator that is not (AddressSanitizer's before LLVM
+ * 18 takes no lock around fork, and its thread start allocates) leaves
+ * the child a lock nobody will release, and the child hangs in its first
+ * malloc. So fork waits until every thread of a writer has started, that
+ * is, runs its main function (thread_started); from then on these threads
+ * only wait on their condition variable or make system calls, and never
+ * allocate. */
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static aa__audit *registry;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static void on_fork_prepare(void) {
     pthread_mutex_lock(&registry_mu);
-    for (aa__audit *a = registry; a; a = a->reg_next)
+    for (aa__audit *a = registry; a; a = a->reg_next) {
         pthread_mutex_lock(&a->mu);
+        while (a->starting > 0) /* a thread of its own may be in malloc */
+            pthread_cond_wait(&a->started_cv, &a->mu);
+    }
 }
 
 static void on_fork_parent(void) {
@@ -405,9 +424,26 @@ static void on_fork_child(void) {
         pthread_cond_init(&a->cv, &ca);
         pthread_cond_init(&a->lease_cv, &ca);
         pthread_condattr_destroy(&ca);
+        pthread_cond_init(&a->started_cv, NULL); /* `starting` is 0 here */
         pthread_mutex_unlock(&a->mu);
     }
     pthread_mutex_unlock(&registry_mu);
+}
+
+/* Starts one of the writer's threads, counted in `starting` until it runs
+ * (see "fork" above). Called with mu held. */
+static int start_thread(aa__audit *a, pthread_t *t, void *(*fn)(void *)) {
+    a->starting++;
+    int e = pthread_create(t, NULL, fn, a);
+    if (e != 0)
+        a->starting--;
+    return e;
+}
+
+/* The first thing a writer's thread does, with mu held: it has started. */
+static void thread_started(aa__audit *a) {
+    if (--a->starting == 0)
+        pthread_cond_broadcast(&a->started_cv);
 }
 
 static void atfork_init(void) {
@@ -450,7 +486,7 @@ static int after_fork(aa__audit *a, aa_error *err) {
     a->reopen = false;
     a->opener_pid = getpid();
     if (a->mode == AA__FSYNC_INTERVAL && !a->syncer_running &&
-        pthread_create(&a->syncer, NULL, syncer_main, a) == 0)
+        start_thread(a, &a->syncer, syncer_main) == 0)
         a->syncer_running = true;
     return AA_OK;
 }
@@ -487,26 +523,30 @@ int aa__audit_open(const char *path, aa__fsync_mode fsync, aa__audit **out,
     pthread_cond_init(&a->cv, &ca);
     pthread_cond_init(&a->lease_cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&a->started_cv, NULL);
 
     int rc = (a->gerr = aa_error_new()) ? open_file(a, err)
                                         : aa__fail(err, AA_ENOMEM,
                                                    "audit log '%s': out of "
                                                    "memory",
                                                    path);
+    if (rc == AA_OK)
+        registry_add(a); /* before the sync thread starts: fork waits for it */
     if (rc == AA_OK && fsync == AA__FSYNC_INTERVAL) {
-        int e = pthread_create(&a->syncer, NULL, syncer_main, a);
+        pthread_mutex_lock(&a->mu); /* a fork may read `starting` now */
+        int e = start_thread(a, &a->syncer, syncer_main);
+        if (e == 0)
+            a->syncer_running = true;
+        pthread_mutex_unlock(&a->mu);
         if (e != 0)
             rc = aa__fail(err, AA_EAUDIT,
                           "audit log '%s': cannot start the sync thread: %s",
                           path, strerror(e));
-        else
-            a->syncer_running = true;
     }
     if (rc != AA_OK) {
         aa__audit_close(a);
         return rc;
     }
-    registry_add(a);
     *out = a;
     return AA_OK;
 }
@@ -541,6 +581,7 @@ void aa__audit_close(aa__audit *a) {
     aa_error_free(a->gerr);
     pthread_cond_destroy(&a->cv);
     pthread_cond_destroy(&a->lease_cv);
+    pthread_cond_destroy(&a->started_cv);
     pthread_mutex_destroy(&a->mu);
     free(a->path);
     free(a);
@@ -551,6 +592,7 @@ void aa__audit_close(aa__audit *a) {
 static void *syncer_main(void *arg) {
     aa__audit *a = arg;
     pthread_mutex_lock(&a->mu);
+    thread_started(a);
     for (;;) {
         while (!a->dirty && !a->stop)
             pthread_cond_wait(&a->cv, &a->mu);
@@ -1036,6 +1078,7 @@ static void unlock(aa__audit *a) {
 static void *release_main(void *arg) {
     aa__audit *a = arg;
     pthread_mutex_lock(&a->mu);
+    thread_started(a);
     while (!a->lease_stop) {
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
@@ -1241,7 +1284,7 @@ static void lead(aa__audit *a, waiter *first) {
      * the releaser finds it unused or held for HOLD_NS. Otherwise it is
      * released, under the mutex, before the next leader can start. */
     if (a->groups < 2 && ++a->groups == 2 &&
-        pthread_create(&a->releaser, NULL, release_main, a) == 0) {
+        start_thread(a, &a->releaser, release_main) == 0) {
         a->releaser_running = true;
         a->releaser_pid = getpid();
     }

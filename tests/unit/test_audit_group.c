@@ -641,26 +641,7 @@ static void test_fork_then_free_releases_lock(void **state) {
  * inherited. Their audit writer must not share its parent's open file,
  * whose flock they would all hold at once: each reopens the log in the
  * child, and the chain stays one chain. */
-#if defined(__SANITIZE_ADDRESS__)
-#define AA_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AA_TEST_ASAN 1
-#endif
-#endif
-
 static void forked_workers(fixture *f, const char *fsync) {
-#ifdef AA_TEST_ASAN
-    /* Under AddressSanitizer the forked workers hang in about half the
-     * runs (found late, cause not yet known: the ASan runtime or the audit
-     * writer's fork handler). Reported as skipped, never as passed; the
-     * plain and ThreadSanitizer builds run this test. */
-    (void)f;
-    (void)fsync;
-    fprintf(stderr, "SKIPPED under AddressSanitizer: forked workers "
-                    "(an open problem)\n");
-    skip();
-#endif
     aa_policy *p = policy_with(fsync);
     aa_engine *e = engine_on(p, f->path);
     assert_non_null(e);
@@ -710,6 +691,70 @@ static void test_forked_workers_share_engine(void **state) {
 /* The same with fsync interval: the child starts its own sync thread. */
 static void test_forked_workers_fsync_interval(void **state) {
     forked_workers(*state, "interval");
+}
+
+/* ---- fork just after a background thread starts ---------------------------
+ * The writer starts its threads itself: the lease's releaser from inside the
+ * second group's aa_authorize, the sync thread of fsync interval from inside
+ * aa_engine_new. A server may fork the moment such a call returns, while the
+ * new thread is still starting; the child must still decide and exit. (Under
+ * AddressSanitizer a thread allocates as it starts, and an allocator that is
+ * not fork-safe leaves the child a lock nobody will release: the child hangs
+ * in a malloc that needs that lock, such as its own threads' first ones, until
+ * its alarm.) Each round forks once, right after the thread was started or a
+ * decision or two later, and the child starts the threads of its own. */
+static void fork_after_thread_start(fixture *f, const char *fsync, int before) {
+    enum { ROUNDS = 50 };
+    size_t lines = 0, want = 0;
+    aa_policy *p = policy_with(fsync);
+    aa_decision *d = aa_decision_new();
+    aa_request r = {
+        .agent = "bot", .user = "u", .action = "read", .resource = "x"};
+    for (int round = 0; round < ROUNDS; round++) {
+        aa_engine *e = engine_on(p, f->path);
+        assert_non_null(e);
+        int n = before + round % 3; /* the thread a few steps further on */
+        for (int i = 0; i < n; i++)
+            assert_int_equal(aa_authorize(e, &r, d), AA_OK);
+        want += (size_t)n + 3;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) { /* three groups: the child starts threads too */
+            alarm(60);
+            int ok = 1;
+            for (int i = 0; i < 3; i++)
+                ok &= aa_authorize(e, &r, d) == AA_OK && aa_decision_allowed(d);
+            aa_engine_free(e);
+            _exit(ok ? 0 : 1);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+            fail_msg("round %d: the child %s %d", round,
+                     WIFEXITED(status) ? "exited with" : "was killed by signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status)
+                                       : WTERMSIG(status));
+        aa_engine_free(e);
+    }
+    aa_decision_free(d);
+    aa_policy_free(p);
+    size_t bad = 0;
+    aa_error *err = aa_error_new();
+    if (aa_audit_verify(f->path, &lines, &bad, err) != AA_OK)
+        fail_msg("verify: %s", tu_error_text(err));
+    aa_error_free(err);
+    assert_int_equal(bad, 0);
+    assert_int_equal(lines, want);
+}
+
+/* Forked right after the second group started the releaser. */
+static void test_fork_after_releaser_starts(void **state) {
+    fork_after_thread_start(*state, "never", 2);
+}
+
+/* Forked right after aa_engine_new started the sync thread. */
+static void test_fork_after_syncer_starts(void **state) {
+    fork_after_thread_start(*state, "interval", 0);
 }
 
 /* ---- aa_authorize_many with bad arguments --------------------------------
@@ -771,6 +816,8 @@ int main(void) {
         T(test_many_null_or_repeated_decisions),
         T(test_forked_workers_share_engine),
         T(test_forked_workers_fsync_interval),
+        T(test_fork_after_releaser_starts),
+        T(test_fork_after_syncer_starts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
