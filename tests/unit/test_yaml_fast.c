@@ -373,8 +373,8 @@ static void test_boundary_refused(void **state) {
         "a: \x7F\n",
         "a: \x0B\n",
         "a: \xEF\xBF\xBE\n", /* U+FFFE */
-        "a: \xEF\xBB\xBF"
-        "b\n", /* a byte order mark inside */
+        ("a: \xEF\xBB\xBF"
+         "b\n"), /* a byte order mark inside */
         "\n\n",
         "   \n  \n",
     };
