@@ -60,7 +60,7 @@ bench: deps
 
 fuzz: dev-deps
 	@cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DAA_BUILD_FUZZ=ON -DAA_BUILD_TESTS=OFF -DAA_BUILD_BENCH=OFF \
-	  -DAA_SANITIZE=address,undefined -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
+	  -DAA_SANITIZE=address,undefined >/dev/null
 	@cmake --build build-fuzz -j$(JOBS)
 
 fuzz-smoke: fuzz

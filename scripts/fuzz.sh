@@ -9,6 +9,14 @@ set -eu
 build=${1:-build-fuzz}
 secs=${2:-30}
 top=$(cd "$(dirname "$0")/.." && pwd)
+# The targets learn from the coverage of the library code they call; a
+# library built without it leaves libFuzzer the target's own file only.
+if ! grep -qs -e -fsanitize=fuzzer-no-link \
+    "$build/CMakeFiles/agentauth_obj.dir/flags.make" "$build/build.ninja"; then
+    echo "$build: the library is not built with -fsanitize=fuzzer-no-link;" \
+        "configure it with -DAA_BUILD_FUZZ=ON (make fuzz)" >&2
+    exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0

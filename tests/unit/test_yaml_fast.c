@@ -286,6 +286,106 @@ static void test_refused_edge_cases(void **state) {
     both_readers("nul key", "\0: b\n", 5, REFUSE);
 }
 
+/* Constructs at the edge of the subset that the fast reader reads: each
+ * must give libyaml's tree, positions and messages. */
+static void test_boundary_accepted(void **state) {
+    (void)state;
+    static const char *const cases[] = {
+        "a: a :b\n",   /* " :" not followed by a blank: one scalar */
+        "a: [a :b]\n", /* the same in a flow sequence */
+        "a: [b:c, http://x]\n",
+        "a:# c\n",   /* no blank after ':': a plain scalar */
+        "a #b: c\n", /* a scalar, then a comment */
+        "-: 1\n",    /* the key "-" */
+        "--a: 1\n",
+        "---: 1\n", /* not a document marker */
+        "...: 1\n",
+        "a: ---\n",
+        "a: ...\n",
+        "a:\n  ---\n", /* an indented "---" is a scalar */
+        "- -\n",
+        "- - \n",
+        "- -1\n",
+        "-  - a\n",
+        "a:\n# c\n- x\n", /* a comment before a sequence at the key's
+                             column */
+        "a:\n- - x\n  - y\nb: 1\n",
+        "a:\n-\n  x\n",
+        "- a:\n   - b\n  c: d\n",
+        "x:\n  a:\n  - b\n  c: 1\nd: 2\n",
+        "a:\n  - x\n  -\nb: 1\n",
+        "a: \"\\xE9\\xff\\u00E9\\uFFFF\\uFEFF\\U0010FFFF\\u2028\\u0085\"\n",
+        "a: \"\\x00\"\n",   /* a NUL: the builder's message */
+        "a: b\xC2\xA0#c\n", /* a no-break space is no blank */
+        "a\xC2\xA0: b\n",
+        "a:\n\xC2\xA0 b: 1\n",
+        "<<: {a: 1, b: 2}\na: 3\n",
+        "<<:\n- {a: 1}\n- {a: 2, b: 3}\n",
+        "<<: [a, b]\n", /* the merge message */
+        ("<<: {k: 0}\n<<: {k: 1}\n<<: {k: 2}\n<<: {k: 3}\n<<: {k: 4}\n"
+         "<<: {k: 5}\n<<: {k: 6}\n<<: {k: 7}\n<<: {k: 8}\n"),
+        "\"a\": 1\n'a': 2\na: 3\n", /* one key in three styles */
+        "a: {\"b\": 1, b: 2}\n",
+        "1: a\n01: b\n\"1\": c\n",
+        "a: [\xC3\xA9, \xE2\x82\xAC:x]\nb: {\xC3\xA9: \xE2\x82\xAC}\n",
+        "--- #\na: 1\n",
+        "---   \na: 1\n",
+        "a:\r\n  \r\n  b: 1\r\n",
+        "-\r\n-\r\n",
+        "a:\r\n",
+        "{a: 1}\n",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_str(cases[i], ACCEPT);
+}
+
+/* Constructs at the edge of the subset that the fast reader leaves to
+ * libyaml: libyaml's error, or a construct read only by libyaml. */
+static void test_boundary_refused(void **state) {
+    (void)state;
+    static const char *const cases[] = {
+        "a: [b]# c\n",
+        "a: [b #c]\n",
+        "a: [b#c]\n",
+        "a: [b: c]\n",
+        "a: [?b]\n",
+        "a: {\"b\":c}\n",
+        "a: [b, # c\n  d]\n",
+        "a: \"\\/\"\n",
+        "a: \"\\'\"\n",
+        "a: \"\\U00110000\"\n",
+        "a: \"x\"\"y\"\n",
+        "---# x\na: 1\n",
+        "--- a: 1\n",
+        "--- [a]\n",
+        "---\n---\na: 1\n",
+        "a: 1\n... # x\n",
+        "-# c\n",
+        "&a b: c\n",
+        "!a: b\n",
+        "a: !x 1\n",
+        "  ---\na: 1\n",
+        "- a\n  b: 1\n",
+        "a:\n- b\n c: 1\n",
+        "a   :\n",
+        "a: b # c\t\n",
+        "a: \xC2\x9F\n", /* C1 control */
+        "a: \x7F\n",
+        "a: \x0B\n",
+        "a: \xEF\xBF\xBE\n", /* U+FFFE */
+        ("a: \xEF\xBB\xBF"
+         "b\n"), /* a byte order mark inside */
+        "\n\n",
+        "   \n  \n",
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        check_str(cases[i], REFUSE);
+    both_readers("UTF-16",
+                 "\xFF\xFE"
+                 "a\0:\0 \0b\0\n\0",
+                 12, REFUSE);
+}
+
 /* Long lines and deep nesting: equal, or refused at the depth limit. */
 static void test_long_and_deep(void **state) {
     (void)state;
@@ -323,6 +423,21 @@ static void test_long_and_deep(void **state) {
     for (int i = 0; i < 60; i++)
         k += (size_t)sprintf(deep + k, "%*sk%d:\n", i, "", i);
     both_readers("60 deep", deep, k, ACCEPT);
+    /* "- - - x" on one line: 63 sequences are read; 65 are over the
+     * depth limit, libyaml's message. */
+    k = 0;
+    for (int i = 0; i < 63; i++)
+        k += (size_t)sprintf(deep + k, "- ");
+    k += (size_t)sprintf(deep + k, "x\n");
+    both_readers("63 sequences on one line", deep, k, ACCEPT);
+    memcpy(deep + k - 2, "- - x\n", 7);
+    both_readers("65 sequences on one line", deep, k + 4, REFUSE);
+    /* A key of 501 two-byte characters: over 1,000 bytes, refused. */
+    k = 0;
+    for (int i = 0; i < 501; i++)
+        k += (size_t)sprintf(deep + k, "\xC3\xA9");
+    k += (size_t)sprintf(deep + k, ": 1\n");
+    both_readers("long key of two-byte characters", deep, k, REFUSE);
 }
 
 /* ---- random nested documents ------------------------------------------ */
@@ -495,6 +610,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted_edge_cases),
         cmocka_unit_test(test_refused_edge_cases),
+        cmocka_unit_test(test_boundary_accepted),
+        cmocka_unit_test(test_boundary_refused),
         cmocka_unit_test(test_long_and_deep),
         cmocka_unit_test(test_random_documents),
         cmocka_unit_test(test_test_data_files),
