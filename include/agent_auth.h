@@ -120,7 +120,9 @@ AA_API size_t aa_error_count_severity(const aa_error *err,
 /* The i-th message, in the order they were found; NULL past the end. */
 AA_API const aa_diag *aa_error_get(const aa_error *err, size_t i);
 /* Formats "file:line:col: message" (parts that are unknown are left out)
- * into buf; returns the length it needed, as snprintf does. */
+ * into buf, one line for a terminal or a log: each control character (C0,
+ * DEL, C1) of the message is shown as '?'; returns the length it needed,
+ * as snprintf does. */
 AA_API int aa_diag_format(const aa_diag *d, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 
 #include <openssl/evp.h>
 
+#include "cli.h"
 #include "server.h"
 
 #define POLICY_MAX_BYTES ((size_t)16 << 20)
@@ -23,17 +24,19 @@ void srv_log(const srv *s, const char *level, const char *fmt, ...) {
     va_end(ap);
     char ts[33];
     aa_format_time(aa_now(), ts);
-    if (s && s->log_json) {
-        json_t *o =
-            json_pack("{s:s,s:s,s:s}", "time", ts, "level", level, "msg", msg);
+    if (s && s->log_json) { /* cli_jstr: a message that is not UTF-8 too */
+        json_t *o = json_pack("{s:s,s:s,s:o}", "time", ts, "level", level,
+                              "msg", cli_jstr(msg));
         char *line =
             o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (line)
             fprintf(stderr, "%s\n", line);
         free(line);
         json_decref(o);
-    } else {
-        fprintf(stderr, "%s %s %s\n", ts, level, msg);
+    } else { /* one line, no control character from a request or file */
+        fprintf(stderr, "%s %s ", ts, level);
+        cli_put_text(msg, stderr);
+        fputc('\n', stderr);
     }
 }
 

@@ -79,15 +79,41 @@ const aa_diag *aa_error_get(const aa_error *err, size_t i) {
     return err && i < err->count ? &err->items[i] : NULL;
 }
 
+/* Length of the control character at s (0 if none): C0 and DEL, and C1
+ * written in UTF-8 (U+0080..U+009F, which some terminals obey). */
+static size_t control_len(const unsigned char *s) {
+    if (*s < 0x20 || *s == 0x7f)
+        return 1;
+    return s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9f ? 2 : 0;
+}
+
+/* Messages quote what the policy or request holds (names, keys, values),
+ * which may carry control characters: the text form shows each as '?', so
+ * a message is one line and cannot move a terminal's cursor, forge a line
+ * or erase one. (The message itself keeps them, for JSON.) */
 int aa_diag_format(const aa_diag *d, char *buf, size_t size) {
+    int n;
     if (d->file && d->line > 0 && d->column > 0)
-        return snprintf(buf, size, "%s:%d:%d: %s", d->file, d->line, d->column,
-                        d->message);
-    if (d->file && d->line > 0)
-        return snprintf(buf, size, "%s:%d: %s", d->file, d->line, d->message);
-    if (d->file)
-        return snprintf(buf, size, "%s: %s", d->file, d->message);
-    return snprintf(buf, size, "%s", d->message);
+        n = snprintf(buf, size, "%s:%d:%d: %s", d->file, d->line, d->column,
+                     d->message);
+    else if (d->file && d->line > 0)
+        n = snprintf(buf, size, "%s:%d: %s", d->file, d->line, d->message);
+    else if (d->file)
+        n = snprintf(buf, size, "%s: %s", d->file, d->message);
+    else
+        n = snprintf(buf, size, "%s", d->message);
+    if (n < 0 || size == 0)
+        return n; /* (the length needed counts a C1 as two bytes) */
+    unsigned char *in = (unsigned char *)buf, *out = in;
+    int dropped = 0;
+    while (*in) {
+        size_t k = control_len(in);
+        *out++ = k ? '?' : *in;
+        in += k ? k : 1;
+        dropped += k > 1 ? (int)k - 1 : 0;
+    }
+    *out = 0;
+    return n - dropped;
 }
 
 int aa__error_vadd(aa_error *err, aa_severity sev, int status, const char *file,

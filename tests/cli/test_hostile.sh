@@ -53,6 +53,20 @@ aa -c junk-ascii.yaml validate
 expect_no_crash "YAML punctuation junk"
 [ "$RC" = 1 ] || [ "$RC" = 0 ] && pass || fail "YAML punctuation junk: exit $RC"
 
+# Control characters written as escapes in a quoted key or value of the
+# policy reach the diagnostics: on a terminal they are shown as '?', so a
+# policy cannot forge a line ("Config is valid") or erase its warning.
+cp "$ENTERPRISE" ctl.yaml
+printf '"k\\e[2K\\rConfig is valid\\nfake\\u009b": 1\n' >> ctl.yaml
+aa -c ctl.yaml validate
+no_esc "validate: escapes in a policy key"
+grep -q $'\r' "$ERR" && fail "validate: a CR from the policy in stderr" || pass
+expect_err "unknown key 'k?[2K?Config is valid?fake?'" "validate: the key shown with '?' for its control characters"
+grep -q "unknown key 'k.*fake" "$ERR" && pass ||
+    fail "validate: the key's warning is cut into two lines"
+aa -c ctl.yaml validate -o json
+defer_json "any('k\x1b[2K\rConfig is valid\nfake\x9b' in w['message'] for w in d['warnings'])" "validate -o json keeps the key, escaped by JSON"
+
 policy_refused big.yaml "a 20 MB file"
 expect_err "limit" "names the size limit"
 rm -f big.yaml

@@ -50,6 +50,15 @@ grep -q 'agent_auth_policy_reloads_total{result="ok"} 1' "$OUT" && pass || fail 
 grep -q 'agent_auth_policy_last_reload_failed 1' "$OUT" && pass || fail "metrics show the last reload failed"
 grep -q "agent_auth_policy_info{name=\"policy-b\",version=\"1.0\",sha256=\"$sum\"} 1" "$OUT" && pass || fail "policy_info still names b"
 grep -q 'policy reload failed' s.err && pass || fail "the failed reload is logged"
+# An error quoting control characters from the file is logged on one line
+# without them (a policy cannot forge a log line or move a terminal).
+printf 'version: "1.0"\nroles:\n  editor: {actions: [read]}\nprofiles:\n  assistant: {role: "ed\\e[31m\\nforged 0000 info policy reloaded"}\n' >p.yaml
+req POST /v1/policy/reload
+expect_code 422 "a policy naming an unknown role is refused"
+grep -q $'\033' s.err && fail "the log has an ESC byte from the policy" || pass
+grep -q '^forged' s.err && fail "the policy forged a log line" || pass
+grep -q "policy reload failed.*ed?\[31m?forged" s.err && pass ||
+    fail "the error is logged on one line, control characters as '?': $(tail -n 3 s.err)"
 
 # ---- SIGHUP ------------------------------------------------------------------------
 cp a.yaml p.yaml
