@@ -38,6 +38,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <libpq-fe.h>
 #include <poll.h>
 #include <pthread.h>
@@ -67,7 +68,10 @@
 /* ---- libpq, loaded on first use ------------------------------------------ */
 
 typedef struct pq_api {
-    PGconn *(*connectdbParams)(const char *const *, const char *const *, int);
+    PGconn *(*connectStartParams)(const char *const *, const char *const *,
+                                  int);
+    PostgresPollingStatusType (*connectPoll)(PGconn *);
+    PQconninfoOption *(*conninfo)(PGconn *);
     ConnStatusType (*status)(const PGconn *);
     char *(*errorMessage)(const PGconn *);
     void (*finish)(PGconn *);
@@ -121,7 +125,9 @@ static void pq_load(void) {
             return;                                                            \
         }                                                                      \
     } while (0)
-    SYM(connectdbParams, "PQconnectdbParams");
+    SYM(connectStartParams, "PQconnectStartParams");
+    SYM(connectPoll, "PQconnectPoll");
+    SYM(conninfo, "PQconninfo");
     SYM(status, "PQstatus");
     SYM(errorMessage, "PQerrorMessage");
     SYM(finish, "PQfinish");
@@ -445,15 +451,97 @@ static void ignore_notice(void *arg, const char *message) {
     (void)message;
 }
 
+/* c's connect_timeout in seconds (the URL's, else ours), as libpq's own
+ * blocking connect reads it: 0 (none) for 0 or less, at least 2; -1 when
+ * it is not a number. */
+static int connect_timeout(PGconn *c) {
+    PQconninfoOption *opts = pq.conninfo(c);
+    if (!opts)
+        return 5;
+    int secs = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (strcmp(o->keyword, "connect_timeout") != 0 || !o->val)
+            continue;
+        char *end;
+        errno = 0;
+        long v = strtol(o->val, &end, 10);
+        while (*end == ' ')
+            end++;
+        if (end == o->val || *end || errno || v > INT_MAX)
+            secs = -1;
+        else
+            secs = v <= 0 ? 0 : v < 2 ? 2 : (int)v;
+    }
+    pq.conninfoFree(opts);
+    return secs;
+}
+
+/* Connects c, started by PQconnectStartParams: PQconnectPoll whenever its
+ * socket is ready, for at most timeout seconds (0: no limit). false with
+ * why set when it fails. */
+static bool connect_poll(PGconn *c, int timeout, char *why, size_t size) {
+    uint64_t deadline =
+        timeout ? aa__mono_ns() + (uint64_t)timeout * 1000000000ull : 0;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st == PGRES_POLLING_READING || st == PGRES_POLLING_WRITING) {
+        int wait = 1000; /* ms; the deadline is checked at least this often */
+        if (deadline) {
+            uint64_t now = aa__mono_ns();
+            if (now >= deadline) {
+                snprintf(why, size, "timeout expired");
+                return false;
+            }
+            if (deadline - now < 1000000000ull)
+                wait = (int)((deadline - now + 999999) / 1000000);
+        }
+        struct pollfd p = {.fd = pq.socket(c),
+                           .events =
+                               st == PGRES_POLLING_READING ? POLLIN : POLLOUT};
+        if (p.fd < 0)
+            break; /* not expected: said by libpq's message, below */
+        int n = poll(&p, 1, wait);
+        if (n < 0 && errno != EINTR) {
+            snprintf(why, size, "waiting for the server: %s", strerror(errno));
+            return false;
+        }
+        if (n <= 0)
+            continue;
+        st = pq.connectPoll(c);
+    }
+    if (st == PGRES_POLLING_OK && pq.status(c) == CONNECTION_OK)
+        return true;
+    first_line(pq.errorMessage(c), why, size);
+    return false;
+}
+
+/* A new connection for app, or NULL with why set. Started and polled here,
+ * not made by PQconnectdbParams, so that the notice processor is set
+ * before libpq reads anything: the messages that come with the
+ * connection's first answer (a server's DEBUG or WARNING lines, the FATAL
+ * of an idle timeout that fires before a slow client reads its
+ * ReadyForQuery) would otherwise go to stderr. connect_timeout bounds the
+ * whole attempt (libpq's blocking connect moves on to the next host of a
+ * list instead: here a host that never answers fails the attempt, which is
+ * made again after the backoff). */
 static PGconn *connect_now(pg_store *s, const char *app, char *why,
                            size_t size) {
     static const char *const keys[] = {"connect_timeout", "application_name",
                                        "dbname", NULL};
     const char *vals[] = {"5", app, s->conninfo, NULL};
-    PGconn *c = pq.connectdbParams(keys, vals, 1);
-    if (c)
+    PGconn *c = pq.connectStartParams(keys, vals, 1);
+    bool made = false;
+    char line[200] = "";
+    if (c && pq.status(c) != CONNECTION_BAD) {
         pq.setNoticeProcessor(c, ignore_notice, NULL);
-    if (c && pq.status(c) == CONNECTION_OK) {
+        int timeout = connect_timeout(c);
+        if (timeout < 0)
+            snprintf(line, sizeof line, "connect_timeout is not a number");
+        else
+            made = connect_poll(c, timeout, line, sizeof line);
+    } else {
+        first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
+    }
+    if (made) {
         /* Our statements and nothing else: an empty search_path, so that
          * one set on the role, the database or in the URL cannot redirect
          * a function or operator they name to another schema (only
@@ -472,8 +560,6 @@ static PGconn *connect_now(pg_store *s, const char *app, char *why,
         pq.finish(c);
         return NULL;
     }
-    char line[200];
-    first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
     const char *hint = connect_hint(line);
     if (snprintf(why, size, "%s%s%s", line, hint ? ": " : "",
                  hint ? hint : "") < 0)
@@ -1665,6 +1751,14 @@ size_t aa__store_pg_prepared(aa_store *st, size_t *unprepared) {
     return n;
 }
 
+/* For the tests: whether the notification connection of st (a cached
+ * PostgreSQL store) is made and listening. */
+bool aa__store_pg_listening(aa_store *st);
+bool aa__store_pg_listening(aa_store *st) {
+    pg_store *s = (pg_store *)st;
+    return atomic_load_explicit(&s->listening, memory_order_acquire);
+}
+
 /* Whether a host of opts is a Unix socket directory that every user may
  * write to (/tmp, or any mode o+w directory), while no requirepeer makes
  * libpq check who owns the socket; the first such directory in dir. */
@@ -1704,7 +1798,7 @@ int aa__store_open_pg(const char *url, const char *schema, bool cached,
                         "letters, digits or '_', not starting with a digit",
                         schema);
     pthread_once(&pq_once, pq_load);
-    if (!pq.connectdbParams)
+    if (!pq.connectStartParams)
         return aa__fail(err, AA_ESTATE, "state store %s: %s", shown,
                         pq_load_error);
     char *perr = NULL;
