@@ -29,8 +29,9 @@
 
 #define AA__POLICY_MAX_BYTES ((size_t)16 * 1024 * 1024)
 /* Bounds on what a policy may expand to: the depth of an `extends` chain,
- * and the patterns of all effective sets together (each profile repeats
- * its role chain's actions). */
+ * and the patterns of all effective lists together (each profile's list
+ * holds its role chain's actions: stored once per role, but explanations,
+ * lint and diff go through every profile's whole list). */
 #define AA__MAX_ROLE_DEPTH 100
 #define AA__MAX_EFFECTIVE  4000000
 /* "Did you mean" compares a name with at most this many candidates in
@@ -1664,34 +1665,41 @@ static bool add_list(loader *L, aa__patset *set, const aa__strlist *l) {
     return aa__patset_build(set);
 }
 
-/* role_pats[r]: role r's actions, classified once for all the profiles
- * whose chain includes it. */
+/* Role `role`'s chain set: its actions, then its parent's, ... (own role
+ * first), each tagged with its origin. Made once, when the first profile of
+ * that role is compiled, and shared by all of them. role_pats[r]: role r's
+ * actions, classified once. */
+static const aa__patset *role_chain(loader *L, int role,
+                                    aa__pattern *const *role_pats) {
+    aa__role *roles = L->p->roles;
+    if (roles[role].chain)
+        return roles[role].chain;
+    size_t n = 0;
+    for (int r = role; r >= 0; r = roles[r].parent)
+        n += roles[r].actions.count;
+    aa__patset *set = lalloc(L, sizeof *set);
+    aa__origin *origins = lalloc(L, n * sizeof *origins);
+    if (!set || !origins || !aa__patset_init_arena(set, &L->p->arena, n))
+        return NULL;
+    size_t k = 0;
+    for (int r = role; r >= 0; r = roles[r].parent)
+        for (size_t i = 0; i < roles[r].actions.count; i++, k++) {
+            origins[k] = (aa__origin){r, (int)i};
+            if (!aa__patset_add_pattern(set, &role_pats[r][i], &origins[k]))
+                return NULL;
+        }
+    if (!aa__patset_build(set))
+        return NULL;
+    roles[role].chain = set;
+    return set;
+}
+
 static bool compile_profile(loader *L, aa__profile *pr,
                             aa__pattern *const *role_pats) {
-    const aa_policy *p = L->p;
-    size_t n = pr->allow.count;
-    for (int r = pr->role; r >= 0; r = p->roles[r].parent)
-        n += p->roles[r].actions.count;
-    pr->origins = lalloc(L, n * sizeof *pr->origins);
-    if (!pr->origins || !aa__patset_init_arena(&pr->effective, &L->p->arena, n))
+    pr->chain = NULL;
+    if (pr->role >= 0 && !(pr->chain = role_chain(L, pr->role, role_pats)))
         return false;
-    size_t k = 0;
-    for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
-        const aa__strlist *a = &p->roles[r].actions;
-        for (size_t i = 0; i < a->count; i++, k++) {
-            pr->origins[k] = (aa__origin){r, (int)i};
-            if (!aa__patset_add_pattern(&pr->effective, &role_pats[r][i],
-                                        &pr->origins[k]))
-                return false;
-        }
-    }
-    for (size_t i = 0; i < pr->allow.count; i++, k++) {
-        pr->origins[k] = (aa__origin){-1, (int)i};
-        if (!aa__patset_add(&pr->effective, pr->allow.items[i],
-                            &pr->origins[k]))
-            return false;
-    }
-    return aa__patset_build(&pr->effective) &&
+    return add_list(L, &pr->allowset, &pr->allow) &&
            add_list(L, &pr->denied, &pr->deny) &&
            add_list(L, &pr->scopeset, &pr->scopes);
 }
@@ -1971,8 +1979,11 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
 void aa_policy_free(aa_policy *p) {
     if (!p)
         return;
+    for (size_t i = 0; i < p->nroles; i++)
+        if (p->roles[i].chain)
+            aa__patset_free(p->roles[i].chain);
     for (size_t i = 0; i < p->nprofiles; i++) {
-        aa__patset_free(&p->profiles[i].effective);
+        aa__patset_free(&p->profiles[i].allowset);
         aa__patset_free(&p->profiles[i].denied);
         aa__patset_free(&p->profiles[i].scopeset);
     }
