@@ -116,6 +116,55 @@ static void test_patset_first_match_wins(void **state) {
     aa__patset_free(&s);
 }
 
+/* Every prefix of one list of patterns as a set, from one entry (scanned
+ * in order) to all of them (hashed exact names, wildcards in order), in
+ * malloc'd and arena sets alike: the entry that matches is always the
+ * first of the list whose pattern matches. */
+static void test_patset_sizes(void **state) {
+    (void)state;
+    static const char *const pats[] = {
+        "read", "write:*",  "read", "*:x",    "list", "a?c",    "deploy:prod",
+        "*",    "deploy:*", "list", "b[0-9]", "zz",   "read:*", "q"};
+    static const char *const strs[] = {
+        "read", "write:x", "a:x",  "list",   "abc", "deploy:prod", "b7",
+        "zz",   "q",       "none", "read:y", "",    "deploy:",     "write:"};
+    size_t np = AA__ARRAY_LEN(pats);
+    aa__arena arena;
+    aa__arena_init(&arena);
+    for (size_t n = 0; n <= np; n++) {
+        for (int in_arena = 0; in_arena < 2; in_arena++) {
+            aa__patset s;
+            if (in_arena)
+                assert_true(aa__patset_init_arena(&s, &arena, 1));
+            else
+                aa__patset_init(&s);
+            for (size_t i = 0; i < n; i++)
+                assert_true(aa__patset_add(&s, pats[i], NULL));
+            assert_true(aa__patset_build(&s));
+            for (size_t k = 0; k < AA__ARRAY_LEN(strs); k++) {
+                size_t len = strlen(strs[k]);
+                int want = -1;
+                for (size_t i = 0; i < n && want < 0; i++)
+                    if (aa__glob_match(pats[i], strlen(pats[i]), strs[k], len))
+                        want = (int)i;
+                const aa__patset_entry *e = aa__patset_match(&s, strs[k], len);
+                const aa__patset_entry *h = aa__patset_match_h(
+                    &s, strs[k], len, aa__hash(strs[k], len));
+                assert_ptr_equal(e, h);
+                if (want < 0) {
+                    assert_null(e);
+                } else {
+                    assert_non_null(e);
+                    assert_int_equal(e->index, want);
+                    assert_string_equal(e->pat.text, pats[want]);
+                }
+            }
+            aa__patset_free(&s);
+        }
+    }
+    aa__arena_free(&arena);
+}
+
 static void test_time(void **state) {
     (void)state;
     char buf[33];
@@ -199,6 +248,7 @@ int main(void) {
         cmocka_unit_test(test_error_collects_every_message),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_patset_first_match_wins),
+        cmocka_unit_test(test_patset_sizes),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_buf_json),
