@@ -64,6 +64,12 @@ typedef struct loader {
     /* The source, to place condition errors (line starts made on demand). */
     const char *data;
     size_t len;
+    /* A regular file's source is freed once parsed: the file is read
+     * again, and used when it still has the same SHA-256, the first time a
+     * condition error needs its lines. */
+    const char *reread_path; /* NULL: no reading again */
+    size_t file_len;         /* bytes the policy was loaded from */
+    char *reread;            /* what was read again (malloc'd), or NULL */
     const aa__ynode *root;
     size_t *lines;
     size_t nlines;
@@ -707,8 +713,46 @@ static const aa__value *var_lookup(void *ud, const char *name, size_t len) {
 
 /* ---- conditions ---------------------------------------------------------- */
 
+/* The policy file's bytes again, into L->data, when they are what was
+ * loaded (same length and SHA-256); false otherwise (the caller then
+ * places a message less precisely). Tried once. */
+static bool read_again(loader *L) {
+    const char *path = L->reread_path;
+    L->reread_path = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char *buf = malloc(L->file_len + 1);
+    size_t got = 0;
+    while (buf && got <= L->file_len) {
+        ssize_t r = read(fd, buf + got, L->file_len + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    char sum[65];
+    if (!buf || got != L->file_len || !aa__sha256_hex(buf, got, sum) ||
+        strcmp(sum, L->p->sha256) != 0) {
+        free(buf);
+        return false;
+    }
+    L->reread = buf;
+    L->data = buf;
+    L->len = got;
+    if (got >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* as loaded */
+        L->data += 3;
+        L->len -= 3;
+    }
+    return true;
+}
+
 /* Where line `line` (1-based) starts in the source, or NULL. */
 static const char *source_line(loader *L, int line, size_t *len) {
+    if (!L->data && !(L->reread_path && read_again(L)))
+        return NULL;
     if (!L->lines) {
         size_t n = 1;
         for (size_t i = 0; i < L->len; i++)
@@ -1760,11 +1804,13 @@ static int compile_sets(loader *L) {
 /* ---- entry points -------------------------------------------------------- */
 
 /* *owned, when not NULL, is the malloc'd buffer holding data: it is freed
- * (and set to NULL) as soon as the text is no longer read, before the
- * pattern sets are built, so that the two are never in memory together. */
+ * (and set to NULL) as soon as the text is no longer read, so that it is
+ * never in memory with all of the tree and the compiled policy: right after
+ * parsing when `name` is a regular file that can be read again (for the
+ * lines of a condition error), else after the schema walk. */
 static int load_doc(const char *data, size_t len, const char *name,
                     const aa_load_options *opts, aa_policy **out, aa_error *err,
-                    char **owned) {
+                    char **owned, bool regular) {
     aa_policy *p = calloc(1, sizeof *p);
     if (!p)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -1776,6 +1822,7 @@ static int load_doc(const char *data, size_t len, const char *name,
                 .p = p,
                 .data = data,
                 .len = len,
+                .file_len = len,
                 .suggest_budget = AA__SUGGEST_BUDGET};
     if (opts) {
         L.strict = opts->strict != 0;
@@ -1806,6 +1853,13 @@ static int load_doc(const char *data, size_t len, const char *name,
     if (rc == AA_OK)
         rc = aa__ydoc_parse(&doc, data, len, name, err);
     aa__arena_adopt(&p->arena, &doc.strings); /* the policy's strings */
+    if (owned && regular) { /* the tree holds copies of every text */
+        free(*owned);
+        *owned = NULL;
+        L.reread_path = name;
+        L.data = NULL;
+        L.len = 0;
+    }
     const aa__ynode *root = doc.root;
     if (rc == AA_OK && (!root || is_null(root))) {
         aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
@@ -1851,6 +1905,9 @@ static int load_doc(const char *data, size_t len, const char *name,
         if (owned) {
             free(*owned);
             *owned = NULL;
+            free(L.reread);
+            L.reread = NULL;
+            L.reread_path = NULL;
             L.data = NULL; /* source_line finds no line from here on */
             L.len = 0;
             L.nlines = 0;
@@ -1864,6 +1921,7 @@ static int load_doc(const char *data, size_t len, const char *name,
     }
     free(L.extends_node);
     free(L.lines);
+    free(L.reread);
     aa__ydoc_free(&doc);
     if (rc != AA_OK) {
         aa_policy_free(p);
@@ -1892,7 +1950,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
                              "policy is %zu bytes, over the limit of %zu "
                              "bytes",
                              len, max);
-    return load_doc(data ? data : "", len, name, opts, out, err, NULL);
+    return load_doc(data ? data : "", len, name, opts, out, err, NULL, false);
 }
 
 static int io_error(aa_error *err, const char *path, const char *what, int e) {
@@ -1971,7 +2029,8 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
         aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
                       "policy file is over the limit of %zu bytes", max);
     if (rc == AA_OK)
-        rc = load_doc(data, len, path, opts, out, err, &data);
+        rc = load_doc(data, len, path, opts, out, err, &data,
+                      S_ISREG(st.st_mode));
     free(data);
     return rc;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "yaml_doc.h"
@@ -896,6 +898,96 @@ static void test_effective_explanations(void **state) {
     free(text);
 }
 
+/* ---- condition errors placed from a file --------------------------------- */
+
+/* A file's source is freed once parsed and read again for the lines of a
+ * condition error: the messages are those of the same text loaded from a
+ * buffer, from a regular file, with a BOM, and from a FIFO (which cannot
+ * be read again, so its text is kept). */
+static char *load_messages(const char *path, const char *text) {
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = path ? aa_policy_load_file(path, NULL, &p, err)
+                  : aa_policy_load_buffer(text, strlen(text), "cond.yaml", NULL,
+                                          &p, err);
+    assert_int_equal(rc, AA_EPOLICY);
+    assert_null(p);
+    char *t = tu_error_text(err);
+    aa_error_free(err);
+    return t;
+}
+
+static void test_condition_errors_from_files(void **state) {
+    (void)state;
+    const char *body = "version: '1.0'\n"
+                       "approval_policies:\n"
+                       "  - name: quoted\n"
+                       "    condition: 'action == \"x\" and and'\n"
+                       "    tier: soft\n"
+                       "  - name: block\n"
+                       "    condition: |\n"
+                       "      action == \"y\" or\n"
+                       "        user ==\n"
+                       "    tier: soft\n";
+    char *dir = tu_tmpdir();
+    char path[512], bom_path[512], fifo[512];
+    snprintf(path, sizeof path, "%s/cond.yaml", dir);
+    snprintf(bom_path, sizeof bom_path, "%s/bom.yaml", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+    assert_int_equal(tu_write_file(path, body), 0);
+    char *bom = malloc(strlen(body) + 4);
+    assert_non_null(bom);
+    memcpy(bom, "\xEF\xBB\xBF", 3);
+    memcpy(bom + 3, body, strlen(body) + 1);
+    assert_int_equal(tu_write_file(bom_path, bom), 0);
+
+    char *from_buffer = load_messages(NULL, body);
+    /* The first error points into the line, past the value's start. */
+    assert_non_null(strstr(from_buffer, ":4:"));
+    assert_null(strstr(from_buffer, ":4:16:"));
+    char *from_file = load_messages(path, NULL);
+    char *from_bom = load_messages(bom_path, NULL);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *w = fopen(fifo, "w");
+        if (w)
+            fputs(body, w);
+        _exit(w && fclose(w) == 0 ? 0 : 1);
+    }
+    char *from_fifo = load_messages(fifo, NULL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* Same lines and columns; only the file names differ. */
+    const char *names[] = {path, bom_path, fifo};
+    char *got[] = {from_file, from_bom, from_fifo};
+    for (size_t i = 0; i < 3; i++) {
+        aa__buf want;
+        aa__buf_init(&want);
+        for (const char *q = from_buffer; *q;) {
+            const char *at = strstr(q, "cond.yaml");
+            if (!at) {
+                aa__buf_puts(&want, q);
+                break;
+            }
+            aa__buf_printf(&want, "%.*s%s", (int)(at - q), q, names[i]);
+            q = at + strlen("cond.yaml");
+        }
+        assert_string_equal(got[i], want.data);
+        aa__buf_free(&want);
+    }
+    free(from_buffer);
+    free(from_file);
+    free(from_bom);
+    free(from_fifo);
+    free(bom);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 /* ---- YAML scalars -------------------------------------------------------- */
 
 static void test_scalar_resolution(void **state) {
@@ -1096,6 +1188,7 @@ int main(void) {
         cmocka_unit_test(test_effective_sets_are_bounded),
         cmocka_unit_test(test_effective_lists),
         cmocka_unit_test(test_effective_explanations),
+        cmocka_unit_test(test_condition_errors_from_files),
         cmocka_unit_test(test_scalar_resolution),
         cmocka_unit_test(test_scalar_resolution_pyyaml),
     };
