@@ -49,6 +49,24 @@
 #define DEF_RETENTION_DAYS      90
 #define DEF_AUDIT_PATH          ".agent_auth/audit.jsonl"
 
+/* A profile as the schema walk reads it. The policy's aa__profile array
+ * is made from these once the tree is freed (make_profiles), so that its
+ * compiled part (pattern sets, some 250 bytes a profile) never adds to the
+ * memory the tree holds. */
+typedef struct parsed_profile {
+    const char *name;
+    const char *description;
+    const char *role_name;
+    int role;
+    aa_tier default_tier;
+    aa__strlist allow;
+    aa__strlist deny;
+    aa__strlist scopes;
+    int64_t max_session_duration;
+    bool require_scope;
+    aa__pos pos;
+} parsed_profile;
+
 typedef struct loader {
     const char *file;
     aa_error *err;
@@ -59,6 +77,8 @@ typedef struct loader {
     size_t nerrors;
     size_t suggest_budget; /* candidate comparisons left */
     bool oom;
+    parsed_profile *profiles; /* malloc'd, until make_profiles */
+    size_t nprofiles;
     /* Per-role nodes, for messages about `extends`. */
     const aa__ynode **extends_node;
     /* The source, to place condition errors (line starts made on demand). */
@@ -1241,22 +1261,20 @@ static void load_profiles(loader *L, const aa__ynode *root) {
     const aa__ynode *m = get_map(L, root, "profiles", NULL);
     if (!m || m->n == 0)
         return;
-    p->profiles = lalloc(L, m->n * sizeof *p->profiles);
-    if (!aa__map_reserve(&p->profile_by_name, m->n))
+    L->profiles = calloc(m->n, sizeof *L->profiles);
+    if (!L->profiles) {
         L->oom = true;
-    if (!p->profiles)
         return;
+    }
     for (size_t i = 0; i < m->n; i++) {
         const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
-        aa__profile *pr = &p->profiles[p->nprofiles++];
+        parsed_profile *pr = &L->profiles[L->nprofiles++];
         pr->name = text_of(k);
         pr->description = "";
         pr->role = -1;
         pr->max_session_duration = DEF_PROFILE_SESSION;
         pr->default_tier = AA_TIER_AUTONOMOUS;
         pr->pos = (aa__pos){k->line, k->col};
-        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
-            L->oom = true;
         char what[160];
         name_what(what, sizeof what, "", "profile", k->text);
         if (k->len == 0)
@@ -1748,9 +1766,48 @@ static bool compile_profile(loader *L, aa__profile *pr,
            add_list(L, &pr->scopeset, &pr->scopes);
 }
 
+/* The policy's profiles, from what the walk read (then freed), and the
+ * map of their names. false on OOM. */
+static bool make_profiles(loader *L) {
+    aa_policy *p = L->p;
+    size_t n = L->nprofiles;
+    if (n == 0)
+        return true;
+    p->profiles = aa__arena_alloc_raw(&p->arena, n * sizeof *p->profiles);
+    if (!p->profiles || !aa__map_reserve(&p->profile_by_name, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const parsed_profile *q = &L->profiles[i];
+        aa__profile *pr = &p->profiles[i];
+        *pr = (aa__profile){.name = q->name,
+                            .description = q->description,
+                            .role_name = q->role_name,
+                            .role = q->role,
+                            .allow = q->allow,
+                            .deny = q->deny,
+                            .scopes = q->scopes,
+                            .max_session_duration = q->max_session_duration,
+                            .default_tier = q->default_tier,
+                            .require_scope = q->require_scope,
+                            .pos = q->pos};
+        aa__patset_init(&pr->allowset);
+        aa__patset_init(&pr->denied);
+        aa__patset_init(&pr->scopeset);
+        p->nprofiles++;
+        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
+            return false;
+    }
+    free(L->profiles);
+    L->profiles = NULL;
+    L->nprofiles = 0;
+    return true;
+}
+
 /* AA_OK, AA_ELIMIT (reported) or AA_ENOMEM. */
 static int compile_sets(loader *L) {
     aa_policy *p = L->p;
+    if (!make_profiles(L))
+        return AA_ENOMEM;
     size_t total = 0;
     for (size_t i = 0; i < p->nprofiles; i++) {
         const aa__profile *pr = &p->profiles[i];
@@ -1922,6 +1979,7 @@ static int load_doc(const char *data, size_t len, const char *name,
     free(L.extends_node);
     free(L.lines);
     free(L.reread);
+    free(L.profiles);
     aa__ydoc_free(&doc);
     if (rc != AA_OK) {
         aa_policy_free(p);

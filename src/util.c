@@ -17,7 +17,13 @@ struct aa__arena_block {
     _Alignas(16) unsigned char data[];
 };
 
-#define AA__ARENA_BLOCK 16384
+/* Blocks grow with the arena: 16 KiB at first, then as large as the arena
+ * so far, up to 1 MiB. A large arena (the tree of a 2.7 MB policy is 10 MB)
+ * is then a few large blocks, which malloc maps and unmaps whole: freed,
+ * they go back to the system instead of staying as holes in the heap that
+ * a later large array cannot use. */
+#define AA__ARENA_BLOCK     16384
+#define AA__ARENA_BLOCK_MAX (1024 * 1024)
 
 void aa__arena_init(aa__arena *a) {
     memset(a, 0, sizeof *a);
@@ -40,7 +46,10 @@ static void *arena_take(aa__arena *a, size_t size, size_t align) {
     aa__arena_block *b = a->head;
     size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
     if (!b || at > b->cap || b->cap - at < size) {
-        size_t cap = size > AA__ARENA_BLOCK / 4 ? size : AA__ARENA_BLOCK;
+        size_t block = a->total < AA__ARENA_BLOCK       ? AA__ARENA_BLOCK
+                       : a->total < AA__ARENA_BLOCK_MAX ? a->total
+                                                        : AA__ARENA_BLOCK_MAX;
+        size_t cap = size > block / 4 ? size : block;
         aa__arena_block *nb = malloc(sizeof *nb + cap);
         if (!nb)
             return NULL;
