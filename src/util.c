@@ -14,6 +14,7 @@ struct aa__arena_block {
     aa__arena_block *next;
     size_t used;
     size_t cap;
+    bool zeroed; /* from calloc: what is not handed out yet is zero */
     _Alignas(16) unsigned char data[];
 };
 
@@ -24,6 +25,10 @@ struct aa__arena_block {
  * a later large array cannot use. */
 #define AA__ARENA_BLOCK     16384
 #define AA__ARENA_BLOCK_MAX (1024 * 1024)
+/* Blocks this large come from calloc, which maps them zeroed rather than
+ * clearing them; a smaller block is malloc'd, and only what is asked for
+ * zeroed is cleared (a short-lived arena may use a few bytes of it). */
+#define AA__ARENA_CALLOC (128 * 1024)
 
 void aa__arena_init(aa__arena *a) {
     memset(a, 0, sizeof *a);
@@ -41,8 +46,9 @@ void aa__arena_free(aa__arena *a) {
 }
 
 /* Room for `size` bytes at `align` (16 or 1) in the head block, which
- * gets a successor when full. Not zeroed. */
-static void *arena_take(aa__arena *a, size_t size, size_t align) {
+ * gets a successor when full. Zeroed when `zero` (each byte of a block is
+ * handed out once, so a calloc'd block needs no memset). */
+static void *arena_take(aa__arena *a, size_t size, size_t align, bool zero) {
     aa__arena_block *b = a->head;
     size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
     if (!b || at > b->cap || b->cap - at < size) {
@@ -50,11 +56,14 @@ static void *arena_take(aa__arena *a, size_t size, size_t align) {
                        : a->total < AA__ARENA_BLOCK_MAX ? a->total
                                                         : AA__ARENA_BLOCK_MAX;
         size_t cap = size > block / 4 ? size : block;
-        aa__arena_block *nb = malloc(sizeof *nb + cap);
+        bool big = cap >= AA__ARENA_CALLOC;
+        aa__arena_block *nb =
+            big ? calloc(1, sizeof *nb + cap) : malloc(sizeof *nb + cap);
         if (!nb)
             return NULL;
         nb->used = 0;
         nb->cap = cap;
+        nb->zeroed = big;
         if (b && cap == size) { /* big one-off: keep filling the current */
             nb->next = b->next;
             b->next = nb;
@@ -68,28 +77,25 @@ static void *arena_take(aa__arena *a, size_t size, size_t align) {
     void *p = b->data + at;
     b->used = at + size;
     a->total += size;
+    if (zero && !b->zeroed)
+        memset(p, 0, size);
     return p;
 }
 
 void *aa__arena_alloc_raw(aa__arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
-    return arena_take(a, size ? size : 16, 16);
+    return arena_take(a, size ? size : 16, 16, false);
 }
 
 void *aa__arena_alloc(aa__arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
-    if (size == 0)
-        size = 16;
-    void *p = arena_take(a, size, 16);
-    if (p)
-        memset(p, 0, size);
-    return p;
+    return arena_take(a, size ? size : 16, 16, true);
 }
 
 /* Strings are packed byte by byte, and not zeroed first: they are written
  * whole. */
 char *aa__arena_strndup(aa__arena *a, const char *s, size_t n) {
-    char *p = arena_take(a, n + 1, 1);
+    char *p = arena_take(a, n + 1, 1, false);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;

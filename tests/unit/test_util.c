@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pattern.h"
@@ -165,6 +166,41 @@ static void test_patset_sizes(void **state) {
     aa__arena_free(&arena);
 }
 
+/* aa__arena_alloc is zeroed in small blocks and in large ones (calloc'd,
+ * which a memset no longer follows), also where malloc hands back memory
+ * that was written and freed, and next to strings and raw arrays. */
+static void test_arena_zeroed(void **state) {
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        /* Dirty memory for malloc to hand back. */
+        for (size_t n = 1024; n <= 4u << 20; n *= 4) {
+            unsigned char *junk = malloc(n);
+            assert_non_null(junk);
+            memset(junk, 0xA5, n);
+            free(junk);
+        }
+        aa__arena a;
+        aa__arena_init(&a);
+        size_t sizes[] = {1, 24, 100, 5000, 16384, 70000, 300000, 2000000};
+        for (int rep = 0; rep < 40; rep++) {
+            for (size_t k = 0; k < AA__ARRAY_LEN(sizes); k++) {
+                size_t n = sizes[k] >> (rep % 4);
+                unsigned char *raw = aa__arena_alloc_raw(&a, n ? n : 1);
+                assert_non_null(raw);
+                memset(raw, 0xFF, n ? n : 1);
+                assert_non_null(aa__arena_strdup(&a, "packed text"));
+                unsigned char *z = aa__arena_alloc(&a, n);
+                assert_non_null(z);
+                for (size_t i = 0; i < n; i++)
+                    if (z[i] != 0)
+                        fail_msg("byte %zu of %zu not zero", i, n);
+                memset(z, 0x5A, n);
+            }
+        }
+        aa__arena_free(&a);
+    }
+}
+
 static void test_time(void **state) {
     (void)state;
     char buf[33];
@@ -249,6 +285,7 @@ int main(void) {
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_patset_first_match_wins),
         cmocka_unit_test(test_patset_sizes),
+        cmocka_unit_test(test_arena_zeroed),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_buf_json),
