@@ -1955,9 +1955,11 @@ static int load_doc(const char *data, size_t len, const char *name,
         load_a2a(&L, root);
         load_audit(&L, root);
         load_state(&L, root);
-        /* Everything the policy keeps was copied out of the tree: free it
-         * first so that the pattern sets can reuse its memory. */
+        /* Everything the policy keeps was copied out of the tree: its
+         * blocks become room for the profiles and the pattern sets, in
+         * memory the process holds already. */
         size_t doc_errors = doc.nerrors;
+        aa__arena_recycle(&p->arena, &doc.arena);
         aa__ydoc_free(&doc);
         if (owned) {
             free(*owned);
@@ -1975,6 +1977,7 @@ static int load_doc(const char *data, size_t len, const char *name,
             rc = AA_EPOLICY;
         else if ((rc = compile_sets(&L)) == AA_ENOMEM)
             aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+        aa__arena_trim(&p->arena); /* what the sets did not need */
     }
     free(L.extends_node);
     free(L.lines);
