@@ -1302,9 +1302,64 @@ static int run_process(char *const argv[], const char *out, uint64_t *wall,
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * A child's peak RSS as wait4 reports it is at least this process's own:
+ * posix_spawn shares this process's memory until the child's exec, and the
+ * kernel carries the old memory's high-water mark over the exec. So the
+ * peak of a command is measured by a small process of its own (this
+ * program, exec'd afresh with --peak-rss), whose child starts from its
+ * small memory: the figure is the command's own peak.
+ */
+static char self_exe[PATH_MAX];
+
+/* --peak-rss CMD...: runs CMD (stdin and stdout /dev/null), prints its
+ * peak RSS in KiB, exits with its status. */
+static int peak_rss_main(char *const argv[]) {
+    pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY), out = open("/dev/null", O_WRONLY);
+        if (in < 0 || out < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0)
+            _exit(127);
+        execvp(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0)
+        die("wait4: %s", strerror(errno));
+    printf("%ld\n", ru.ru_maxrss);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* The peak RSS of one run of argv, in KiB. */
+static long child_peak_rss_kb(char *const argv[], int expect_rc) {
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **av = xcalloc(n + 3, sizeof *av);
+    av[0] = self_exe;
+    av[1] = (char *)"--peak-rss";
+    memcpy(av + 2, argv, n * sizeof *av);
+    char *out = tmp_path("peak-rss.txt");
+    uint64_t wall;
+    struct rusage ru;
+    int rc = run_process(av, out, &wall, &ru);
+    if (rc != expect_rc)
+        die("%s exited with %d, expected %d", argv[0], rc, expect_rc);
+    char *text = read_text(out);
+    long kb = strtol(text, NULL, 10);
+    unlink(out);
+    free(text);
+    free(out);
+    free(av);
+    return kb;
+}
+
 typedef struct proc_figure {
     double ns;   /* median wall time per run */
-    long rss_kb; /* largest peak RSS of any run */
+    long rss_kb; /* peak RSS of one run (child_peak_rss_kb) */
     double cpu;  /* child CPU over wall, percent */
 } proc_figure;
 
@@ -1329,9 +1384,10 @@ static proc_figure time_process(char *const argv[], int expect_rc, int warm,
         cpu +=
             (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000u +
             (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000u;
-        if (ru.ru_maxrss > f.rss_kb)
-            f.rss_kb = ru.ru_maxrss;
     }
+    if (between) /* the peak of one more run, measured on its own */
+        between(ud);
+    f.rss_kb = child_peak_rss_kb(argv, expect_rc);
     f.ns = median(ns, runs);
     f.cpu = 100.0 * (double)cpu / (double)wall;
     free(ns);
@@ -1717,6 +1773,13 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--peak-rss") == 0)
+        return peak_rss_main(argv + 2);
+    ssize_t sn = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+    if (sn > 0)
+        self_exe[sn] = 0;
+    else
+        snprintf(self_exe, sizeof self_exe, "%s", argv[0]);
     init_mix();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {

@@ -327,20 +327,20 @@ static void trace_line(aa_decision *d, const char *name, int outcome,
 static void describe_origin(aa__buf *b, const aa_policy *p,
                             const aa__profile *prof,
                             const aa__patset_entry *hit) {
-    const aa__origin *o = hit->tag;
-    if (!o || o->role < 0)
+    aa__origin o = aa__effective_origin(hit);
+    if (o.role < 0)
         aa__buf_printf(b, "'%s' in the allow list of profile '%s'",
                        hit->pat.text, prof->name);
     else
         aa__buf_printf(b, "'%s' from role '%s'%s", hit->pat.text,
-                       p->roles[o->role].name,
-                       o->role == prof->role ? "" : " (inherited)");
-    if (o && o->role >= 0 && o->role != prof->role) {
+                       p->roles[o.role].name,
+                       o.role == prof->role ? "" : " (inherited)");
+    if (o.role >= 0 && o.role != prof->role) {
         aa__buf_puts(b, " via ");
         for (int r = prof->role; r >= 0; r = p->roles[r].parent) {
             aa__buf_printf(b, "%s%s", r == prof->role ? "" : " -> ",
                            p->roles[r].name);
-            if (r == o->role)
+            if (r == o.role)
                 break;
         }
     }
@@ -598,7 +598,7 @@ static bool step_allow(run *r) {
     if (!prof)
         return true;
     const aa__patset_entry *hit =
-        aa__patset_match_h(&prof->effective, r->action, r->alen, r->ahash);
+        aa__effective_match(prof, r->action, r->alen, r->ahash);
     if (!hit) {
         step(r->d, "allow", 0,
              "no allowed pattern of profile '%s' matches '%s'", prof->name,

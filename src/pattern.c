@@ -201,6 +201,11 @@ bool aa__pattern_match(const aa__pattern *p, const char *s, size_t n) {
 
 /* ---- pattern sets -------------------------------------------------------- */
 
+/* Sets of at most this many entries are scanned in order: cheaper than
+ * hashing the string and probing a map, and they need neither (a policy
+ * holds thousands of them: each profile's allow, deny and scope lists). */
+#define AA__PATSET_SCAN 4
+
 void aa__patset_init(aa__patset *s) {
     memset(s, 0, sizeof *s);
     s->any_index = -1;
@@ -266,7 +271,7 @@ bool aa__patset_build(aa__patset *s) {
     aa__map_init(&s->exact);
     s->any = false;
     s->any_index = -1;
-    if (s->count == 0)
+    if (s->count <= AA__PATSET_SCAN)
         return true;
     /* Sized exactly: a policy holds thousands of small sets. */
     size_t nexact = 0, nwild = 0;
@@ -311,8 +316,12 @@ bool aa__patset_build(aa__patset *s) {
 
 const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
                                            size_t n, uint64_t hash) {
-    if (s->count == 0)
+    if (s->count <= AA__PATSET_SCAN) {
+        for (size_t i = 0; i < s->count; i++)
+            if (aa__pattern_match(&s->entries[i].pat, str, n))
+                return &s->entries[i];
         return NULL;
+    }
     const aa__patset_entry *best =
         s->exact.count ? aa__map_get_h(&s->exact, str, n, hash) : NULL;
     /* The wildcard entries are in insertion order: the first match that
@@ -329,7 +338,8 @@ const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
 
 const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,
                                          size_t n) {
-    return aa__patset_match_h(s, str, n, aa__hash(str, n));
+    uint64_t hash = s->count <= AA__PATSET_SCAN ? 0 : aa__hash(str, n);
+    return aa__patset_match_h(s, str, n, hash); /* no hash when scanned */
 }
 
 /* ---- coverage: is L(p) a subset of the union of L(q)? -------------------- */

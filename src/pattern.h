@@ -76,7 +76,9 @@ bool aa__patset_add_pattern(aa__patset *s, const aa__pattern *pat,
                             const void *tag);
 bool aa__patset_build(aa__patset *s);
 /* The matching entry with the lowest insertion index, or NULL. `hash` is
- * aa__hash(str, n) (computed once per request by the caller). */
+ * aa__hash(str, n) (computed once per request by the caller). A set of a
+ * few entries has no map and no wild array: it is scanned in order, and
+ * `hash` is not read. */
 const aa__patset_entry *aa__patset_match_h(const aa__patset *s, const char *str,
                                            size_t n, uint64_t hash);
 const aa__patset_entry *aa__patset_match(const aa__patset *s, const char *str,

@@ -33,10 +33,12 @@ typedef struct aa__role {
     int parent;          /* index into roles, -1 for none */
     int depth;           /* 0 for a root role */
     aa__pos pos;
+    /* Compiled when some profile has this role, shared by all of them: */
+    aa__patset *chain; /* own actions, then the parent's, ...; or NULL */
 } aa__role;
 
 /* Where an effective allow entry came from: a role (by index) or the
- * profile's own allow list (role == -1). Used as the patset tag. */
+ * profile's own allow list (role == -1). */
 typedef struct aa__origin {
     int role;  /* -1: the profile's allow list */
     int index; /* index in that list */
@@ -54,12 +56,50 @@ typedef struct aa__profile {
     aa_tier default_tier;
     bool require_scope; /* a request without a scope is denied */
     aa__pos pos;
-    /* Compiled: */
-    aa__origin *origins;  /* one per effective entry, tags of `effective` */
-    aa__patset effective; /* role chain actions (own role first) + allow */
-    aa__patset denied;    /* tags: NULL */
-    aa__patset scopeset;  /* tags: NULL */
+    /* Compiled (read through the aa__effective_* functions below): */
+    const aa__patset *chain; /* the role's chain set, or NULL; tags: an
+                                aa__origin each */
+    aa__patset allowset;     /* the allow list; tags: NULL */
+    aa__patset denied;       /* tags: NULL */
+    aa__patset scopeset;     /* tags: NULL */
 } aa__profile;
+
+/*
+ * A profile's effective allow list: its role chain's actions (own role
+ * first, then the parent's, ...), then its own allow list; the first entry
+ * that matches an action decides. The chain part is one set per role,
+ * shared by every profile of that role, so the list is read through these
+ * functions rather than one array.
+ */
+static inline size_t aa__effective_count(const aa__profile *pr) {
+    return (pr->chain ? pr->chain->count : 0) + pr->allowset.count;
+}
+
+/* Entry i, for i < aa__effective_count(pr). */
+static inline const aa__patset_entry *aa__effective_entry(const aa__profile *pr,
+                                                          size_t i) {
+    size_t nchain = pr->chain ? pr->chain->count : 0;
+    return i < nchain ? &pr->chain->entries[i]
+                      : &pr->allowset.entries[i - nchain];
+}
+
+/* Where effective entry e (from the two functions above or below) came
+ * from. */
+static inline aa__origin aa__effective_origin(const aa__patset_entry *e) {
+    return e->tag ? *(const aa__origin *)e->tag : (aa__origin){-1, e->index};
+}
+
+/* The first effective entry that matches str, or NULL. `hash` is
+ * aa__hash(str, n). Every chain entry comes before every allow entry, so
+ * a chain hit decides and the allow list is asked only on a miss. */
+static inline const aa__patset_entry *aa__effective_match(const aa__profile *pr,
+                                                          const char *str,
+                                                          size_t n,
+                                                          uint64_t hash) {
+    const aa__patset_entry *e =
+        pr->chain ? aa__patset_match_h(pr->chain, str, n, hash) : NULL;
+    return e ? e : aa__patset_match_h(&pr->allowset, str, n, hash);
+}
 
 typedef struct aa__approval {
     const char *name;

@@ -150,12 +150,12 @@ static json_t *describe_role(const aa_policy *p, size_t idx) {
 
 static json_t *describe_profile(const aa_policy *p, const aa__profile *pr) {
     json_t *eff = json_array();
-    for (size_t i = 0; i < pr->effective.count; i++) {
-        const aa__patset_entry *e = &pr->effective.entries[i];
-        const aa__origin *o = e->tag;
+    for (size_t i = 0; i < aa__effective_count(pr); i++) {
+        const aa__patset_entry *e = aa__effective_entry(pr, i);
+        aa__origin o = aa__effective_origin(e);
         char from[300];
-        if (o && o->role >= 0)
-            snprintf(from, sizeof from, "role:%s", p->roles[o->role].name);
+        if (o.role >= 0)
+            snprintf(from, sizeof from, "role:%s", p->roles[o.role].name);
         else
             snprintf(from, sizeof from, "allow");
         json_array_append_new(eff,

@@ -114,6 +114,11 @@ static void set_push_patset(dctx *c, const aa__patset *s) {
         set_push(c, s->entries[i].pat.text);
 }
 
+static void set_push_effective(dctx *c, const aa__profile *pr) {
+    for (size_t i = 0; i < aa__effective_count(pr); i++)
+        set_push(c, aa__effective_entry(pr, i)->pat.text);
+}
+
 static void set_push_list(dctx *c, const aa__strlist *l) {
     for (size_t i = 0; l && i < l->count; i++)
         set_push(c, l->items[i]);
@@ -343,7 +348,7 @@ static bool witness(dctx *c, const char *pat, const char *also,
  * the diff's arena; NULL when none was found. */
 static bool allows(const aa__profile *p, const char *action) {
     size_t n = strlen(action);
-    return aa__patset_match(&p->effective, action, n) &&
+    return aa__effective_match(p, action, n, aa__hash(action, n)) &&
            !aa__patset_match(&p->denied, action, n);
 }
 
@@ -380,19 +385,19 @@ static const char *action_both(dctx *c, const aa__profile *po,
         return allows(po, within) && allows(pn, within) ? keep(c, within)
                                                         : NULL;
     size_t tries = 0;
-    for (size_t i = 0; i < pn->effective.count; i++) {
-        const char *en = pn->effective.entries[i].pat.text;
+    for (size_t i = 0; i < aa__effective_count(pn); i++) {
+        const char *en = aa__effective_entry(pn, i)->pat.text;
         if (!prefix_compatible(en, within))
             continue;
-        for (size_t j = 0; j < po->effective.count; j++) {
-            const char *eo = po->effective.entries[j].pat.text;
+        for (size_t j = 0; j < aa__effective_count(po); j++) {
+            const char *eo = aa__effective_entry(po, j)->pat.text;
             if (!prefix_compatible(eo, within) || !prefix_compatible(en, eo))
                 continue;
             if (++tries > DIFF_MAX_PAIRS) {
                 c->undecided = true;
                 return NULL;
             }
-            const char *also[2] = {po->effective.entries[j].pat.text, within};
+            const char *also[2] = {eo, within};
             set_reset(c);
             set_push_patset(c, &pn->denied);
             set_push_patset(c, &po->denied);
@@ -433,18 +438,19 @@ static const char *scope_for(dctx *c, const aa__profile *a,
 /* "`deploy:*` in role editor" for effective entry i of profile pr. */
 static aa__pos origin_text(const aa_policy *p, const aa__profile *pr, size_t i,
                            aa__buf *out) {
-    const aa__origin *o = &pr->origins[i];
-    const char *pat = pr->effective.entries[i].pat.text;
+    const aa__patset_entry *e = aa__effective_entry(pr, i);
+    aa__origin o = aa__effective_origin(e);
+    const char *pat = e->pat.text;
     aa__pos pos = pr->pos;
-    if (o->role >= 0) {
-        const aa__role *r = &p->roles[o->role];
+    if (o.role >= 0) {
+        const aa__role *r = &p->roles[o.role];
         aa__buf_printf(out, "`%s` in role %s", pat, r->name);
-        pos = r->actions.pos ? r->actions.pos[o->index] : r->pos;
+        pos = r->actions.pos ? r->actions.pos[o.index] : r->pos;
     } else {
         aa__buf_printf(out, "`%s` in the allow list of profile %s", pat,
                        pr->name);
         if (pr->allow.pos)
-            pos = pr->allow.pos[o->index];
+            pos = pr->allow.pos[o.index];
     }
     return pos;
 }
@@ -465,12 +471,12 @@ static void diff_actions(dctx *c, const char *agent, const aa__profile *po,
     const aa_policy *lp = allowed ? c->o.p : c->n.p;
     if (!g)
         return;
-    for (size_t i = 0; i < g->effective.count; i++) {
-        const char *e = g->effective.entries[i].pat.text;
+    for (size_t i = 0; i < aa__effective_count(g); i++) {
+        const char *e = aa__effective_entry(g, i)->pat.text;
         set_reset(c);
         set_push_patset(c, &g->denied);
         if (l)
-            set_push_patset(c, &l->effective);
+            set_push_effective(c, l);
         const char *via = NULL; /* the deny of l that made the difference */
         aa__pos via_pos = {0, 0};
         aa__cover r = gdiff(c, e, NULL, 0, AA__COVER_SKIP_EMPTY);
@@ -1132,11 +1138,11 @@ static void diff_profile(dctx *c, const char *name, const aa__profile *po,
                          const aa__profile *pn, const changes *ac,
                          const changes *xc) {
     bool same_actions = po && pn &&
-                        po->effective.count == pn->effective.count &&
+                        aa__effective_count(po) == aa__effective_count(pn) &&
                         po->deny.count == pn->deny.count;
-    for (size_t i = 0; same_actions && i < po->effective.count; i++)
-        same_actions = strcmp(po->effective.entries[i].pat.text,
-                              pn->effective.entries[i].pat.text) == 0;
+    for (size_t i = 0; same_actions && i < aa__effective_count(po); i++)
+        same_actions = strcmp(aa__effective_entry(po, i)->pat.text,
+                              aa__effective_entry(pn, i)->pat.text) == 0;
     for (size_t i = 0; same_actions && i < po->deny.count; i++)
         same_actions = strcmp(po->deny.items[i], pn->deny.items[i]) == 0;
     if (!same_actions) {

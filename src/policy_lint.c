@@ -340,12 +340,12 @@ static void check_profiles(linter *L, const role_use *users) {
                     pr->allow.items[a], pr->name, deny[d]);
         }
         /* profile-empty */
-        size_t ne = pr->effective.count;
+        size_t ne = aa__effective_count(pr);
         bool none = ne == 0;
         if (!none && pr->deny.count) {
             none = true;
             for (size_t e = 0; e < ne && none; e++)
-                none = covered(L, pr->effective.entries[e].pat.text, deny,
+                none = covered(L, aa__effective_entry(pr, e)->pat.text, deny,
                                pr->deny.count, NULL, NULL) == AA__COVER_YES;
         }
         if (none)
@@ -541,16 +541,16 @@ static void check_delegation(linter *L) {
     aa__map_init(&seen);
     size_t total = 0, n = 0;
     for (size_t i = 0; i < p->nprofiles; i++)
-        total += p->profiles[i].effective.count;
+        total += aa__effective_count(&p->profiles[i]);
     const char **all = malloc((total ? total : 1) * sizeof *all);
     if (!all) {
         L->oom = true;
         return;
     }
     for (size_t i = 0; i < p->nprofiles; i++) {
-        const aa__patset *s = &p->profiles[i].effective;
-        for (size_t e = 0; e < s->count; e++) {
-            const char *t = s->entries[e].pat.text;
+        const aa__profile *pr = &p->profiles[i];
+        for (size_t e = 0; e < aa__effective_count(pr); e++) {
+            const char *t = aa__effective_entry(pr, e)->pat.text;
             if (aa__map_get(&seen, t, strlen(t)))
                 continue;
             if (!aa__map_put(&seen, t, strlen(t), (void *)t)) {

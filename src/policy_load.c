@@ -29,8 +29,9 @@
 
 #define AA__POLICY_MAX_BYTES ((size_t)16 * 1024 * 1024)
 /* Bounds on what a policy may expand to: the depth of an `extends` chain,
- * and the patterns of all effective sets together (each profile repeats
- * its role chain's actions). */
+ * and the patterns of all effective lists together (each profile's list
+ * holds its role chain's actions: stored once per role, but explanations,
+ * lint and diff go through every profile's whole list). */
 #define AA__MAX_ROLE_DEPTH 100
 #define AA__MAX_EFFECTIVE  4000000
 /* "Did you mean" compares a name with at most this many candidates in
@@ -48,6 +49,24 @@
 #define DEF_RETENTION_DAYS      90
 #define DEF_AUDIT_PATH          ".agent_auth/audit.jsonl"
 
+/* A profile as the schema walk reads it. The policy's aa__profile array
+ * is made from these once the tree is freed (make_profiles), so that its
+ * compiled part (pattern sets, some 250 bytes a profile) never adds to the
+ * memory the tree holds. */
+typedef struct parsed_profile {
+    const char *name;
+    const char *description;
+    const char *role_name;
+    int role;
+    aa_tier default_tier;
+    aa__strlist allow;
+    aa__strlist deny;
+    aa__strlist scopes;
+    int64_t max_session_duration;
+    bool require_scope;
+    aa__pos pos;
+} parsed_profile;
+
 typedef struct loader {
     const char *file;
     aa_error *err;
@@ -58,11 +77,19 @@ typedef struct loader {
     size_t nerrors;
     size_t suggest_budget; /* candidate comparisons left */
     bool oom;
+    parsed_profile *profiles; /* malloc'd, until make_profiles */
+    size_t nprofiles;
     /* Per-role nodes, for messages about `extends`. */
     const aa__ynode **extends_node;
     /* The source, to place condition errors (line starts made on demand). */
     const char *data;
     size_t len;
+    /* A regular file's source is freed once parsed: the file is read
+     * again, and used when it still has the same SHA-256, the first time a
+     * condition error needs its lines. */
+    const char *reread_path; /* NULL: no reading again */
+    size_t file_len;         /* bytes the policy was loaded from */
+    char *reread;            /* what was read again (malloc'd), or NULL */
     const aa__ynode *root;
     size_t *lines;
     size_t nlines;
@@ -706,8 +733,46 @@ static const aa__value *var_lookup(void *ud, const char *name, size_t len) {
 
 /* ---- conditions ---------------------------------------------------------- */
 
+/* The policy file's bytes again, into L->data, when they are what was
+ * loaded (same length and SHA-256); false otherwise (the caller then
+ * places a message less precisely). Tried once. */
+static bool read_again(loader *L) {
+    const char *path = L->reread_path;
+    L->reread_path = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char *buf = malloc(L->file_len + 1);
+    size_t got = 0;
+    while (buf && got <= L->file_len) {
+        ssize_t r = read(fd, buf + got, L->file_len + 1 - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    char sum[65];
+    if (!buf || got != L->file_len || !aa__sha256_hex(buf, got, sum) ||
+        strcmp(sum, L->p->sha256) != 0) {
+        free(buf);
+        return false;
+    }
+    L->reread = buf;
+    L->data = buf;
+    L->len = got;
+    if (got >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0) { /* as loaded */
+        L->data += 3;
+        L->len -= 3;
+    }
+    return true;
+}
+
 /* Where line `line` (1-based) starts in the source, or NULL. */
 static const char *source_line(loader *L, int line, size_t *len) {
+    if (!L->data && !(L->reread_path && read_again(L)))
+        return NULL;
     if (!L->lines) {
         size_t n = 1;
         for (size_t i = 0; i < L->len; i++)
@@ -1196,22 +1261,20 @@ static void load_profiles(loader *L, const aa__ynode *root) {
     const aa__ynode *m = get_map(L, root, "profiles", NULL);
     if (!m || m->n == 0)
         return;
-    p->profiles = lalloc(L, m->n * sizeof *p->profiles);
-    if (!aa__map_reserve(&p->profile_by_name, m->n))
+    L->profiles = calloc(m->n, sizeof *L->profiles);
+    if (!L->profiles) {
         L->oom = true;
-    if (!p->profiles)
         return;
+    }
     for (size_t i = 0; i < m->n; i++) {
         const aa__ynode *k = m->u.pairs[i].key, *v = m->u.pairs[i].value;
-        aa__profile *pr = &p->profiles[p->nprofiles++];
+        parsed_profile *pr = &L->profiles[L->nprofiles++];
         pr->name = text_of(k);
         pr->description = "";
         pr->role = -1;
         pr->max_session_duration = DEF_PROFILE_SESSION;
         pr->default_tier = AA_TIER_AUTONOMOUS;
         pr->pos = (aa__pos){k->line, k->col};
-        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
-            L->oom = true;
         char what[160];
         name_what(what, sizeof what, "", "profile", k->text);
         if (k->len == 0)
@@ -1664,41 +1727,87 @@ static bool add_list(loader *L, aa__patset *set, const aa__strlist *l) {
     return aa__patset_build(set);
 }
 
-/* role_pats[r]: role r's actions, classified once for all the profiles
- * whose chain includes it. */
+/* Role `role`'s chain set: its actions, then its parent's, ... (own role
+ * first), each tagged with its origin. Made once, when the first profile of
+ * that role is compiled, and shared by all of them. role_pats[r]: role r's
+ * actions, classified once. */
+static const aa__patset *role_chain(loader *L, int role,
+                                    aa__pattern *const *role_pats) {
+    aa__role *roles = L->p->roles;
+    if (roles[role].chain)
+        return roles[role].chain;
+    size_t n = 0;
+    for (int r = role; r >= 0; r = roles[r].parent)
+        n += roles[r].actions.count;
+    aa__patset *set = lalloc(L, sizeof *set);
+    aa__origin *origins = lalloc(L, n * sizeof *origins);
+    if (!set || !origins || !aa__patset_init_arena(set, &L->p->arena, n))
+        return NULL;
+    size_t k = 0;
+    for (int r = role; r >= 0; r = roles[r].parent)
+        for (size_t i = 0; i < roles[r].actions.count; i++, k++) {
+            origins[k] = (aa__origin){r, (int)i};
+            if (!aa__patset_add_pattern(set, &role_pats[r][i], &origins[k]))
+                return NULL;
+        }
+    if (!aa__patset_build(set))
+        return NULL;
+    roles[role].chain = set;
+    return set;
+}
+
 static bool compile_profile(loader *L, aa__profile *pr,
                             aa__pattern *const *role_pats) {
-    const aa_policy *p = L->p;
-    size_t n = pr->allow.count;
-    for (int r = pr->role; r >= 0; r = p->roles[r].parent)
-        n += p->roles[r].actions.count;
-    pr->origins = lalloc(L, n * sizeof *pr->origins);
-    if (!pr->origins || !aa__patset_init_arena(&pr->effective, &L->p->arena, n))
+    pr->chain = NULL;
+    if (pr->role >= 0 && !(pr->chain = role_chain(L, pr->role, role_pats)))
         return false;
-    size_t k = 0;
-    for (int r = pr->role; r >= 0; r = p->roles[r].parent) {
-        const aa__strlist *a = &p->roles[r].actions;
-        for (size_t i = 0; i < a->count; i++, k++) {
-            pr->origins[k] = (aa__origin){r, (int)i};
-            if (!aa__patset_add_pattern(&pr->effective, &role_pats[r][i],
-                                        &pr->origins[k]))
-                return false;
-        }
-    }
-    for (size_t i = 0; i < pr->allow.count; i++, k++) {
-        pr->origins[k] = (aa__origin){-1, (int)i};
-        if (!aa__patset_add(&pr->effective, pr->allow.items[i],
-                            &pr->origins[k]))
-            return false;
-    }
-    return aa__patset_build(&pr->effective) &&
+    return add_list(L, &pr->allowset, &pr->allow) &&
            add_list(L, &pr->denied, &pr->deny) &&
            add_list(L, &pr->scopeset, &pr->scopes);
+}
+
+/* The policy's profiles, from what the walk read (then freed), and the
+ * map of their names. false on OOM. */
+static bool make_profiles(loader *L) {
+    aa_policy *p = L->p;
+    size_t n = L->nprofiles;
+    if (n == 0)
+        return true;
+    p->profiles = aa__arena_alloc_raw(&p->arena, n * sizeof *p->profiles);
+    if (!p->profiles || !aa__map_reserve(&p->profile_by_name, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const parsed_profile *q = &L->profiles[i];
+        aa__profile *pr = &p->profiles[i];
+        *pr = (aa__profile){.name = q->name,
+                            .description = q->description,
+                            .role_name = q->role_name,
+                            .role = q->role,
+                            .allow = q->allow,
+                            .deny = q->deny,
+                            .scopes = q->scopes,
+                            .max_session_duration = q->max_session_duration,
+                            .default_tier = q->default_tier,
+                            .require_scope = q->require_scope,
+                            .pos = q->pos};
+        aa__patset_init(&pr->allowset);
+        aa__patset_init(&pr->denied);
+        aa__patset_init(&pr->scopeset);
+        p->nprofiles++;
+        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
+            return false;
+    }
+    free(L->profiles);
+    L->profiles = NULL;
+    L->nprofiles = 0;
+    return true;
 }
 
 /* AA_OK, AA_ELIMIT (reported) or AA_ENOMEM. */
 static int compile_sets(loader *L) {
     aa_policy *p = L->p;
+    if (!make_profiles(L))
+        return AA_ENOMEM;
     size_t total = 0;
     for (size_t i = 0; i < p->nprofiles; i++) {
         const aa__profile *pr = &p->profiles[i];
@@ -1752,11 +1861,13 @@ static int compile_sets(loader *L) {
 /* ---- entry points -------------------------------------------------------- */
 
 /* *owned, when not NULL, is the malloc'd buffer holding data: it is freed
- * (and set to NULL) as soon as the text is no longer read, before the
- * pattern sets are built, so that the two are never in memory together. */
+ * (and set to NULL) as soon as the text is no longer read, so that it is
+ * never in memory with all of the tree and the compiled policy: right after
+ * parsing when `name` is a regular file that can be read again (for the
+ * lines of a condition error), else after the schema walk. */
 static int load_doc(const char *data, size_t len, const char *name,
                     const aa_load_options *opts, aa_policy **out, aa_error *err,
-                    char **owned) {
+                    char **owned, bool regular) {
     aa_policy *p = calloc(1, sizeof *p);
     if (!p)
         return aa__fail(err, AA_ENOMEM, "out of memory");
@@ -1768,6 +1879,7 @@ static int load_doc(const char *data, size_t len, const char *name,
                 .p = p,
                 .data = data,
                 .len = len,
+                .file_len = len,
                 .suggest_budget = AA__SUGGEST_BUDGET};
     if (opts) {
         L.strict = opts->strict != 0;
@@ -1798,6 +1910,13 @@ static int load_doc(const char *data, size_t len, const char *name,
     if (rc == AA_OK)
         rc = aa__ydoc_parse(&doc, data, len, name, err);
     aa__arena_adopt(&p->arena, &doc.strings); /* the policy's strings */
+    if (owned && regular) { /* the tree holds copies of every text */
+        free(*owned);
+        *owned = NULL;
+        L.reread_path = name;
+        L.data = NULL;
+        L.len = 0;
+    }
     const aa__ynode *root = doc.root;
     if (rc == AA_OK && (!root || is_null(root))) {
         aa__error_add(err, AA_SEVERITY_ERROR, AA_EPOLICY, name, 0, 0,
@@ -1836,13 +1955,18 @@ static int load_doc(const char *data, size_t len, const char *name,
         load_a2a(&L, root);
         load_audit(&L, root);
         load_state(&L, root);
-        /* Everything the policy keeps was copied out of the tree: free it
-         * first so that the pattern sets can reuse its memory. */
+        /* Everything the policy keeps was copied out of the tree: its
+         * blocks become room for the profiles and the pattern sets, in
+         * memory the process holds already. */
         size_t doc_errors = doc.nerrors;
+        aa__arena_recycle(&p->arena, &doc.arena);
         aa__ydoc_free(&doc);
         if (owned) {
             free(*owned);
             *owned = NULL;
+            free(L.reread);
+            L.reread = NULL;
+            L.reread_path = NULL;
             L.data = NULL; /* source_line finds no line from here on */
             L.len = 0;
             L.nlines = 0;
@@ -1853,9 +1977,12 @@ static int load_doc(const char *data, size_t len, const char *name,
             rc = AA_EPOLICY;
         else if ((rc = compile_sets(&L)) == AA_ENOMEM)
             aa__fail(err, AA_ENOMEM, "out of memory loading %s", name);
+        aa__arena_trim(&p->arena); /* what the sets did not need */
     }
     free(L.extends_node);
     free(L.lines);
+    free(L.reread);
+    free(L.profiles);
     aa__ydoc_free(&doc);
     if (rc != AA_OK) {
         aa_policy_free(p);
@@ -1884,7 +2011,7 @@ int aa_policy_load_buffer(const char *data, size_t len, const char *name,
                              "policy is %zu bytes, over the limit of %zu "
                              "bytes",
                              len, max);
-    return load_doc(data ? data : "", len, name, opts, out, err, NULL);
+    return load_doc(data ? data : "", len, name, opts, out, err, NULL, false);
 }
 
 static int io_error(aa_error *err, const char *path, const char *what, int e) {
@@ -1963,7 +2090,8 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
         aa__error_add(err, AA_SEVERITY_ERROR, AA_ELIMIT, path, 0, 0,
                       "policy file is over the limit of %zu bytes", max);
     if (rc == AA_OK)
-        rc = load_doc(data, len, path, opts, out, err, &data);
+        rc = load_doc(data, len, path, opts, out, err, &data,
+                      S_ISREG(st.st_mode));
     free(data);
     return rc;
 }
@@ -1971,8 +2099,11 @@ int aa_policy_load_file(const char *path, const aa_load_options *opts,
 void aa_policy_free(aa_policy *p) {
     if (!p)
         return;
+    for (size_t i = 0; i < p->nroles; i++)
+        if (p->roles[i].chain)
+            aa__patset_free(p->roles[i].chain);
     for (size_t i = 0; i < p->nprofiles; i++) {
-        aa__patset_free(&p->profiles[i].effective);
+        aa__patset_free(&p->profiles[i].allowset);
         aa__patset_free(&p->profiles[i].denied);
         aa__patset_free(&p->profiles[i].scopeset);
     }

@@ -14,38 +14,96 @@ struct aa__arena_block {
     aa__arena_block *next;
     size_t used;
     size_t cap;
+    bool zeroed; /* from calloc: what is not handed out yet is zero */
     _Alignas(16) unsigned char data[];
 };
 
-#define AA__ARENA_BLOCK 16384
+/* Blocks grow with the arena: 16 KiB at first, then as large as the arena
+ * so far, up to 4 MiB. A large arena (the tree of a 2.7 MB policy is 10 MB)
+ * is then a few large blocks, which malloc maps and unmaps whole: freed,
+ * they go back to the system instead of staying as holes in the heap that
+ * a later large array cannot use, and recycled (aa__arena_recycle), they
+ * hold such an array. */
+#define AA__ARENA_BLOCK     16384
+#define AA__ARENA_BLOCK_MAX (4 * 1024 * 1024)
+/* Blocks this large come from calloc, which maps them zeroed rather than
+ * clearing them; a smaller block is malloc'd, and only what is asked for
+ * zeroed is cleared (a short-lived arena may use a few bytes of it). */
+#define AA__ARENA_CALLOC (128 * 1024)
 
 void aa__arena_init(aa__arena *a) {
     memset(a, 0, sizeof *a);
 }
 
-void aa__arena_free(aa__arena *a) {
-    aa__arena_block *b = a->head;
+static void free_blocks(aa__arena_block *b) {
     while (b) {
         aa__arena_block *next = b->next;
         free(b);
         b = next;
     }
-    a->head = NULL;
-    a->total = 0;
+}
+
+void aa__arena_free(aa__arena *a) {
+    free_blocks(a->head);
+    free_blocks(a->spare);
+    aa__arena_init(a);
+}
+
+void aa__arena_trim(aa__arena *a) {
+    free_blocks(a->spare);
+    a->spare = NULL;
+}
+
+void aa__arena_recycle(aa__arena *dst, aa__arena *src) {
+    aa__arena_block *b = src->head;
+    while (b) {
+        aa__arena_block *next = b->next;
+        b->used = 0;
+        b->zeroed = false; /* written: cleared when handed out zeroed */
+        b->next = dst->spare;
+        dst->spare = b;
+        b = next;
+    }
+    src->head = NULL;
+    aa__arena_free(src); /* its own spare blocks, if any */
+}
+
+/* The first spare block of a with room for `size` bytes, taken out of the
+ * spare list; NULL when there is none. */
+static aa__arena_block *take_spare(aa__arena *a, size_t size) {
+    for (aa__arena_block **pb = &a->spare; *pb; pb = &(*pb)->next) {
+        aa__arena_block *b = *pb;
+        if (b->cap >= size) {
+            *pb = b->next;
+            return b;
+        }
+    }
+    return NULL;
 }
 
 /* Room for `size` bytes at `align` (16 or 1) in the head block, which
- * gets a successor when full. Not zeroed. */
-static void *arena_take(aa__arena *a, size_t size, size_t align) {
+ * gets a successor when full. Zeroed when `zero` (each byte of a block is
+ * handed out once, so a calloc'd block needs no memset). */
+static void *arena_take(aa__arena *a, size_t size, size_t align, bool zero) {
     aa__arena_block *b = a->head;
     size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
     if (!b || at > b->cap || b->cap - at < size) {
-        size_t cap = size > AA__ARENA_BLOCK / 4 ? size : AA__ARENA_BLOCK;
-        aa__arena_block *nb = malloc(sizeof *nb + cap);
-        if (!nb)
-            return NULL;
-        nb->used = 0;
-        nb->cap = cap;
+        size_t block = a->total < AA__ARENA_BLOCK       ? AA__ARENA_BLOCK
+                       : a->total < AA__ARENA_BLOCK_MAX ? a->total
+                                                        : AA__ARENA_BLOCK_MAX;
+        size_t cap = size > block / 4 ? size : block;
+        aa__arena_block *nb = take_spare(a, size);
+        if (nb) {
+            cap = nb->cap;
+        } else {
+            bool big = cap >= AA__ARENA_CALLOC;
+            nb = big ? calloc(1, sizeof *nb + cap) : malloc(sizeof *nb + cap);
+            if (!nb)
+                return NULL;
+            nb->used = 0;
+            nb->cap = cap;
+            nb->zeroed = big;
+        }
         if (b && cap == size) { /* big one-off: keep filling the current */
             nb->next = b->next;
             b->next = nb;
@@ -59,28 +117,25 @@ static void *arena_take(aa__arena *a, size_t size, size_t align) {
     void *p = b->data + at;
     b->used = at + size;
     a->total += size;
+    if (zero && !b->zeroed)
+        memset(p, 0, size);
     return p;
 }
 
 void *aa__arena_alloc_raw(aa__arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
-    return arena_take(a, size ? size : 16, 16);
+    return arena_take(a, size ? size : 16, 16, false);
 }
 
 void *aa__arena_alloc(aa__arena *a, size_t size) {
     size = (size + 15) & ~(size_t)15;
-    if (size == 0)
-        size = 16;
-    void *p = arena_take(a, size, 16);
-    if (p)
-        memset(p, 0, size);
-    return p;
+    return arena_take(a, size ? size : 16, 16, true);
 }
 
 /* Strings are packed byte by byte, and not zeroed first: they are written
  * whole. */
 char *aa__arena_strndup(aa__arena *a, const char *s, size_t n) {
-    char *p = arena_take(a, n + 1, 1);
+    char *p = arena_take(a, n + 1, 1, false);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -97,6 +152,7 @@ void aa__arena_adopt(aa__arena *dst, aa__arena *src) {
     b->next = dst->head; /* src's head stays the block being filled */
     dst->head = src->head;
     dst->total += src->total;
+    free_blocks(src->spare);
     aa__arena_init(src);
 }
 

@@ -31,7 +31,8 @@
 typedef struct aa__arena_block aa__arena_block;
 typedef struct aa__arena {
     aa__arena_block *head;
-    size_t total; /* bytes handed out, for limits and statistics */
+    size_t total;           /* bytes handed out, for limits and statistics */
+    aa__arena_block *spare; /* emptied blocks to fill before new ones */
 } aa__arena;
 
 /* Copies a caller's options struct (whose first member is its size) into
@@ -52,6 +53,12 @@ char *aa__arena_strndup(aa__arena *a, const char *s, size_t n);
 /* Moves every block of src into dst (src is left empty): what was
  * allocated in src now lives as long as dst. */
 void aa__arena_adopt(aa__arena *dst, aa__arena *src);
+/* Empties src (everything allocated in it is gone) and gives its blocks to
+ * dst as room for dst's next allocations, before any new block: memory
+ * that is already the process's is reused rather than asked for again.
+ * aa__arena_trim frees the ones still unused. */
+void aa__arena_recycle(aa__arena *dst, aa__arena *src);
+void aa__arena_trim(aa__arena *a);
 
 /* ---- growable string buffer -------------------------------------------- */
 

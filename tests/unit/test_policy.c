@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "yaml_doc.h"
@@ -47,7 +49,8 @@ static const aa__profile *profile(const aa_policy *p, const char *name) {
 /* The effective entry that decides `action`, or NULL. */
 static const aa__patset_entry *allows(const aa__profile *pr,
                                       const char *action) {
-    return aa__patset_match(&pr->effective, action, strlen(action));
+    return aa__effective_match(pr, action, strlen(action),
+                               aa__hash(action, strlen(action)));
 }
 
 static bool matches(const aa__patset *s, const char *str) {
@@ -138,28 +141,29 @@ static void test_enterprise_profiles(void **state) {
         "search:*",        "list",      "read:secrets-metadata"};
     const int want_role[] = {2, 2, 2, 1, 1, 0, 0, 0, -1};
     const int want_index[] = {0, 1, 2, 0, 1, 0, 1, 2, 0};
-    assert_int_equal(cop->effective.count, 9);
+    assert_int_equal(aa__effective_count(cop), 9);
     for (size_t i = 0; i < 9; i++) {
-        const aa__patset_entry *e = &cop->effective.entries[i];
-        const aa__origin *o = e->tag;
+        const aa__patset_entry *e = aa__effective_entry(cop, i);
+        aa__origin o = aa__effective_origin(e);
         assert_string_equal(e->pat.text, want[i]);
-        assert_ptr_equal(o, &cop->origins[i]);
-        assert_int_equal(o->role, want_role[i]);
-        assert_int_equal(o->index, want_index[i]);
+        assert_int_equal(o.role, want_role[i]);
+        assert_int_equal(o.index, want_index[i]);
     }
-    /* Exact names are hashed, globs are not. */
-    assert_int_equal(cop->effective.exact.count, 5);
-    assert_int_equal(cop->effective.nwild, 4);
+    /* Exact names are hashed, globs are not (in a set too large to scan:
+     * the allow list's one entry is simply compared). */
+    assert_int_equal(cop->chain->exact.count, 4);
+    assert_int_equal(cop->chain->nwild, 4);
+    assert_int_equal(cop->allowset.exact.count, 0);
 
     const aa__patset_entry *e = allows(cop, "read:documents");
     assert_non_null(e);
     assert_string_equal(e->pat.text, "read:*");
-    assert_int_equal(((const aa__origin *)e->tag)->role, 0);
+    assert_int_equal(aa__effective_origin(e).role, 0);
     e = allows(cop, "read:secrets-metadata"); /* read:* comes first */
     assert_string_equal(e->pat.text, "read:*");
     e = allows(cop, "list");
     assert_int_equal(e->pat.kind, AA__PAT_EXACT);
-    assert_int_equal(((const aa__origin *)e->tag)->index, 2);
+    assert_int_equal(aa__effective_origin(e).index, 2);
     assert_non_null(allows(cop, "deploy:prod-db")); /* deny is separate */
     assert_null(allows(cop, "pay:invoice"));
 
@@ -174,7 +178,7 @@ static void test_enterprise_profiles(void **state) {
     const aa__profile *bill = profile(p, "billing-agent");
     assert_int_equal(bill->default_tier, AA_TIER_SOFT);
     assert_int_equal(bill->max_session_duration, 900);
-    assert_int_equal(bill->effective.count, 5); /* finance 2 + viewer 3 */
+    assert_int_equal(aa__effective_count(bill), 5); /* finance 2 + viewer 3 */
     assert_int_equal(bill->scopes.count, 0);
     assert_int_equal(bill->scopeset.count, 0);
 
@@ -335,13 +339,12 @@ static void test_minimal_defaults(void **state) {
     assert_int_equal(a->default_tier, AA_TIER_AUTONOMOUS);
     assert_int_equal(a->scopes.count, 0);
     assert_string_equal(a->description, "");
-    assert_int_equal(a->effective.count, 2);
-    assert_string_equal(a->effective.entries[0].pat.text, "write");
-    assert_string_equal(a->effective.entries[1].pat.text, "read");
-    assert_int_equal(((const aa__origin *)a->effective.entries[1].tag)->role,
-                     0);
-    assert_int_equal(a->effective.exact.count, 2);
-    assert_int_equal(a->effective.nwild, 0);
+    assert_int_equal(aa__effective_count(a), 2);
+    assert_string_equal(aa__effective_entry(a, 0)->pat.text, "write");
+    assert_string_equal(aa__effective_entry(a, 1)->pat.text, "read");
+    assert_int_equal(aa__effective_origin(aa__effective_entry(a, 1)).role, 0);
+    assert_int_equal(a->chain->exact.count, 0); /* two entries: scanned */
+    assert_int_equal(a->chain->nwild, 0);
 
     assert_int_equal(p->approvals[0].tier, AA_TIER_STRONG);
     assert_true(p->delegation.enabled);
@@ -653,6 +656,338 @@ static void test_effective_sets_are_bounded(void **state) {
     aa_error_free(err);
 }
 
+/* ---- effective lists: role chains shared between profiles -------------- */
+
+/* Roles root <- empty (no actions) <- mid <- top, a role with no actions
+ * and no parent, and a chain of 12 roles d0 <- d1 <- ... <- d11 that each
+ * hold `shared` and `lvl<i>:*`. */
+static char *chain_policy(void) {
+    aa__buf b;
+    aa__buf_init(&b);
+    aa__buf_puts(&b, "version: '1.0'\n"
+                     "roles:\n"
+                     "  root: {actions: [read, 'list:*']}\n"
+                     "  empty: {extends: root}\n"
+                     "  mid: {extends: empty, actions: ['write:*', read]}\n"
+                     "  top: {extends: mid, actions: ['deploy:*']}\n"
+                     "  lonely: {description: nothing}\n");
+    for (int i = 0; i < 12; i++) {
+        aa__buf_printf(&b, "  d%d: {actions: [shared, 'lvl%d:*']", i, i);
+        if (i)
+            aa__buf_printf(&b, ", extends: d%d", i - 1);
+        aa__buf_puts(&b, "}\n");
+    }
+    aa__buf_puts(&b, "profiles:\n"
+                     "  a: {role: top, allow: [report, read, 'deploy:x']}\n"
+                     "  b: {role: top}\n"
+                     "  c: {allow: ['x:*', y, 'x:1']}\n"
+                     "  e: {role: empty, allow: [z]}\n"
+                     "  n: {role: lonely}\n"
+                     "  deep: {role: d11, allow: [shared, 'lvl0:*']}\n"
+                     "  deep2: {role: d11}\n"
+                     "  half: {role: d5}\n"
+                     "audit: {enabled: false}\n");
+    assert_false(b.oom);
+    return b.data;
+}
+
+/* The effective list as the contract states it, built from the roles'
+ * strlists: the role chain's actions (own role first), then allow. */
+typedef struct ref_entry {
+    const char *text;
+    aa__origin o;
+} ref_entry;
+
+static size_t reference_list(const aa_policy *p, const aa__profile *pr,
+                             ref_entry *out, size_t cap) {
+    size_t n = 0;
+    for (int r = pr->role; r >= 0; r = p->roles[r].parent)
+        for (size_t i = 0; i < p->roles[r].actions.count; i++) {
+            assert_true(n < cap);
+            out[n++] = (ref_entry){p->roles[r].actions.items[i], {r, (int)i}};
+        }
+    for (size_t i = 0; i < pr->allow.count; i++) {
+        assert_true(n < cap);
+        out[n++] = (ref_entry){pr->allow.items[i], {-1, (int)i}};
+    }
+    return n;
+}
+
+/* Every profile's effective list, entry by entry and origin by origin, is
+ * the reference list; the entry that matches an action is the first one of
+ * that list whose pattern matches it. */
+static void check_effective_lists(const aa_policy *p, const char *const *acts,
+                                  size_t nacts) {
+    ref_entry ref[64];
+    for (size_t k = 0; k < p->nprofiles; k++) {
+        const aa__profile *pr = &p->profiles[k];
+        size_t n = reference_list(p, pr, ref, AA__ARRAY_LEN(ref));
+        assert_int_equal(aa__effective_count(pr), n);
+        for (size_t i = 0; i < n; i++) {
+            const aa__patset_entry *e = aa__effective_entry(pr, i);
+            aa__origin o = aa__effective_origin(e);
+            assert_string_equal(e->pat.text, ref[i].text);
+            assert_int_equal(o.role, ref[i].o.role);
+            assert_int_equal(o.index, ref[i].o.index);
+        }
+        for (size_t a = 0; a < nacts; a++) {
+            size_t first = n;
+            for (size_t i = 0; i < n && first == n; i++)
+                if (aa__glob_match(ref[i].text, strlen(ref[i].text), acts[a],
+                                   strlen(acts[a])))
+                    first = i;
+            const aa__patset_entry *hit = allows(pr, acts[a]);
+            if (first == n) {
+                assert_null(hit);
+                continue;
+            }
+            assert_non_null(hit);
+            assert_ptr_equal(hit, aa__effective_entry(pr, first));
+        }
+    }
+}
+
+static void test_effective_lists(void **state) {
+    (void)state;
+    char *text = chain_policy();
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    assert_int_equal(load_text(text, NULL, &p, err), AA_OK);
+    const char *acts[] = {"read",    "list:x", "write:y", "deploy:x", "report",
+                          "x:1",     "y",      "z",       "shared",   "lvl0:q",
+                          "lvl11:q", "lvl5:q", "lvl6:q",  "nothing",  ""};
+    check_effective_lists(p, acts, AA__ARRAY_LEN(acts));
+
+    /* Profiles of one role share its chain set; a chain holds the actions
+     * of every role up to the root, own role first. */
+    const aa__profile *a = profile(p, "a"), *b = profile(p, "b");
+    assert_non_null(a->chain);
+    assert_ptr_equal(a->chain, b->chain);
+    assert_ptr_equal(profile(p, "deep")->chain, profile(p, "deep2")->chain);
+    assert_int_equal(aa__effective_count(a), 8);
+    assert_int_equal(aa__effective_count(b), 5);
+    assert_string_equal(aa__effective_entry(a, 5)->pat.text, "report");
+    /* `read` of mid comes before root's and a's own. */
+    aa__origin o = aa__effective_origin(allows(a, "read"));
+    assert_int_equal(o.role, (int)(role(p, "mid") - p->roles));
+    assert_int_equal(o.index, 1);
+    /* An allow entry that a chain entry also covers is never the match. */
+    assert_string_equal(allows(a, "deploy:x")->pat.text, "deploy:*");
+    o = aa__effective_origin(allows(a, "report"));
+    assert_int_equal(o.role, -1);
+    assert_int_equal(o.index, 0);
+    assert_null(allows(b, "report"));
+
+    /* No role: the allow list alone, in order (`x:*` before `x:1`). */
+    const aa__profile *c = profile(p, "c");
+    assert_null(c->chain);
+    assert_int_equal(aa__effective_count(c), 3);
+    o = aa__effective_origin(allows(c, "x:1"));
+    assert_int_equal(o.role, -1);
+    assert_int_equal(o.index, 0);
+
+    /* A role without actions of its own: its parent's, then allow. */
+    const aa__profile *e = profile(p, "e");
+    assert_int_equal(aa__effective_count(e), 3);
+    assert_string_equal(aa__effective_entry(e, 2)->pat.text, "z");
+    /* A role without actions and no parent: nothing. */
+    const aa__profile *n = profile(p, "n");
+    assert_int_equal(aa__effective_count(n), 0);
+    assert_null(allows(n, "read"));
+
+    /* A deep chain: its own role's `shared` first, the root's last. */
+    const aa__profile *deep = profile(p, "deep");
+    assert_int_equal(aa__effective_count(deep), 26);
+    o = aa__effective_origin(allows(deep, "shared"));
+    assert_int_equal(o.role, (int)(role(p, "d11") - p->roles));
+    o = aa__effective_origin(allows(deep, "lvl0:q"));
+    assert_int_equal(o.role, (int)(role(p, "d0") - p->roles));
+    assert_int_equal(o.index, 1);
+    assert_int_equal(aa__effective_count(profile(p, "half")), 12);
+    aa_policy_free(p);
+    aa_error_free(err);
+    free(text);
+
+    p = load_example("enterprise.yaml");
+    const char *eacts[] = {"read:documents", "read:secrets-metadata",
+                           "deploy:prod-db", "list",
+                           "pay:invoice",    "write:code",
+                           "comment:x"};
+    check_effective_lists(p, eacts, AA__ARRAY_LEN(eacts));
+    aa_policy_free(p);
+}
+
+/* The engine's explanation of an allow names the entry, its role and the
+ * chain down to it, or the profile's allow list. */
+static void expect_allow_step(aa_engine *e, const char *agent,
+                              const char *action, const char *want) {
+    aa_decision *d = aa_decision_new();
+    assert_non_null(d);
+    aa_decision_set_explain(d, 1);
+    aa_request r = {.agent = agent, .user = "u", .action = action};
+    aa_authorize(e, &r, d);
+    const aa_trace_step *s = NULL;
+    for (size_t i = 0; i < aa_decision_trace_count(d); i++)
+        if (strcmp(aa_decision_trace_get(d, i)->step, "allow") == 0)
+            s = aa_decision_trace_get(d, i);
+    assert_non_null(s);
+    if (strcmp(s->detail, want) != 0)
+        print_error("got: %s\nwant: %s\n", s->detail, want);
+    assert_string_equal(s->detail, want);
+    aa_decision_free(d);
+}
+
+static void test_effective_explanations(void **state) {
+    (void)state;
+    char *text = chain_policy();
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    assert_int_equal(load_text(text, NULL, &p, err), AA_OK);
+    aa_engine_options eo = {.audit_mode = AA_AUDIT_OFF};
+    aa_engine *e = NULL;
+    assert_int_equal(aa_engine_new(p, &eo, &e, NULL), AA_OK);
+    expect_allow_step(e, "a", "deploy:x",
+                      "'deploy:x' is allowed by 'deploy:*' from role 'top'");
+    expect_allow_step(e, "b", "read",
+                      "'read' is allowed by 'read' from role 'mid' "
+                      "(inherited) via top -> mid");
+    expect_allow_step(e, "a", "list:q",
+                      "'list:q' is allowed by 'list:*' from role 'root' "
+                      "(inherited) via top -> mid -> empty -> root");
+    expect_allow_step(e, "a", "report",
+                      "'report' is allowed by 'report' in the allow list of "
+                      "profile 'a'");
+    expect_allow_step(e, "c", "x:1",
+                      "'x:1' is allowed by 'x:*' in the allow list of "
+                      "profile 'c'");
+    expect_allow_step(e, "e", "z",
+                      "'z' is allowed by 'z' in the allow list of profile "
+                      "'e'");
+    expect_allow_step(e, "b", "report",
+                      "no allowed pattern of profile 'b' matches 'report'");
+    expect_allow_step(e, "deep2", "lvl1:q",
+                      "'lvl1:q' is allowed by 'lvl1:*' from role 'd1' "
+                      "(inherited) via d11 -> d10 -> d9 -> d8 -> d7 -> d6 -> "
+                      "d5 -> d4 -> d3 -> d2 -> d1");
+    aa_engine_free(e);
+
+    /* `agent-auth describe`: the same list, with where each came from. */
+    char *js = aa_policy_describe_json(p);
+    assert_non_null(js);
+    json_error_t jerr;
+    json_t *j = json_loads(js, 0, &jerr);
+    assert_non_null(j);
+    json_t *eff = json_object_get(
+        json_array_get(json_object_get(j, "profiles"), 0), "effective");
+    const char *want[][2] = {{"deploy:*", "role:top"}, {"write:*", "role:mid"},
+                             {"read", "role:mid"},     {"read", "role:root"},
+                             {"list:*", "role:root"},  {"report", "allow"},
+                             {"read", "allow"},        {"deploy:x", "allow"}};
+    assert_int_equal(json_array_size(eff), AA__ARRAY_LEN(want));
+    for (size_t i = 0; i < AA__ARRAY_LEN(want); i++) {
+        json_t *x = json_array_get(eff, i);
+        assert_string_equal(json_string_value(json_object_get(x, "pattern")),
+                            want[i][0]);
+        assert_string_equal(json_string_value(json_object_get(x, "from")),
+                            want[i][1]);
+    }
+    json_decref(j);
+    free(js);
+    aa_policy_free(p);
+    aa_error_free(err);
+    free(text);
+}
+
+/* ---- condition errors placed from a file --------------------------------- */
+
+/* A file's source is freed once parsed and read again for the lines of a
+ * condition error: the messages are those of the same text loaded from a
+ * buffer, from a regular file, with a BOM, and from a FIFO (which cannot
+ * be read again, so its text is kept). */
+static char *load_messages(const char *path, const char *text) {
+    aa_error *err = aa_error_new();
+    aa_policy *p = NULL;
+    int rc = path ? aa_policy_load_file(path, NULL, &p, err)
+                  : aa_policy_load_buffer(text, strlen(text), "cond.yaml", NULL,
+                                          &p, err);
+    assert_int_equal(rc, AA_EPOLICY);
+    assert_null(p);
+    char *t = tu_error_text(err);
+    aa_error_free(err);
+    return t;
+}
+
+static void test_condition_errors_from_files(void **state) {
+    (void)state;
+    const char *body = "version: '1.0'\n"
+                       "approval_policies:\n"
+                       "  - name: quoted\n"
+                       "    condition: 'action == \"x\" and and'\n"
+                       "    tier: soft\n"
+                       "  - name: block\n"
+                       "    condition: |\n"
+                       "      action == \"y\" or\n"
+                       "        user ==\n"
+                       "    tier: soft\n";
+    char *dir = tu_tmpdir();
+    char path[512], bom_path[512], fifo[512];
+    snprintf(path, sizeof path, "%s/cond.yaml", dir);
+    snprintf(bom_path, sizeof bom_path, "%s/bom.yaml", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+    assert_int_equal(tu_write_file(path, body), 0);
+    char *bom = malloc(strlen(body) + 4);
+    assert_non_null(bom);
+    memcpy(bom, "\xEF\xBB\xBF", 3);
+    memcpy(bom + 3, body, strlen(body) + 1);
+    assert_int_equal(tu_write_file(bom_path, bom), 0);
+
+    char *from_buffer = load_messages(NULL, body);
+    /* The first error points into the line, past the value's start. */
+    assert_non_null(strstr(from_buffer, ":4:"));
+    assert_null(strstr(from_buffer, ":4:16:"));
+    char *from_file = load_messages(path, NULL);
+    char *from_bom = load_messages(bom_path, NULL);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *w = fopen(fifo, "w");
+        if (w)
+            fputs(body, w);
+        _exit(w && fclose(w) == 0 ? 0 : 1);
+    }
+    char *from_fifo = load_messages(fifo, NULL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+    /* Same lines and columns; only the file names differ. */
+    const char *names[] = {path, bom_path, fifo};
+    char *got[] = {from_file, from_bom, from_fifo};
+    for (size_t i = 0; i < 3; i++) {
+        aa__buf want;
+        aa__buf_init(&want);
+        for (const char *q = from_buffer; *q;) {
+            const char *at = strstr(q, "cond.yaml");
+            if (!at) {
+                aa__buf_puts(&want, q);
+                break;
+            }
+            aa__buf_printf(&want, "%.*s%s", (int)(at - q), q, names[i]);
+            q = at + strlen("cond.yaml");
+        }
+        assert_string_equal(got[i], want.data);
+        aa__buf_free(&want);
+    }
+    free(from_buffer);
+    free(from_file);
+    free(from_bom);
+    free(from_fifo);
+    free(bom);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 /* ---- YAML scalars -------------------------------------------------------- */
 
 static void test_scalar_resolution(void **state) {
@@ -851,6 +1186,9 @@ int main(void) {
         cmocka_unit_test(test_not_a_policy),
         cmocka_unit_test(test_deep_nesting_and_aliases),
         cmocka_unit_test(test_effective_sets_are_bounded),
+        cmocka_unit_test(test_effective_lists),
+        cmocka_unit_test(test_effective_explanations),
+        cmocka_unit_test(test_condition_errors_from_files),
         cmocka_unit_test(test_scalar_resolution),
         cmocka_unit_test(test_scalar_resolution_pyyaml),
     };

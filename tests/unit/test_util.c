@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pattern.h"
@@ -116,6 +117,137 @@ static void test_patset_first_match_wins(void **state) {
     aa__patset_free(&s);
 }
 
+/* Every prefix of one list of patterns as a set, from one entry (scanned
+ * in order) to all of them (hashed exact names, wildcards in order), in
+ * malloc'd and arena sets alike: the entry that matches is always the
+ * first of the list whose pattern matches. */
+static void test_patset_sizes(void **state) {
+    (void)state;
+    static const char *const pats[] = {
+        "read", "write:*",  "read", "*:x",    "list", "a?c",    "deploy:prod",
+        "*",    "deploy:*", "list", "b[0-9]", "zz",   "read:*", "q"};
+    static const char *const strs[] = {
+        "read", "write:x", "a:x",  "list",   "abc", "deploy:prod", "b7",
+        "zz",   "q",       "none", "read:y", "",    "deploy:",     "write:"};
+    size_t np = AA__ARRAY_LEN(pats);
+    aa__arena arena;
+    aa__arena_init(&arena);
+    for (size_t n = 0; n <= np; n++) {
+        for (int in_arena = 0; in_arena < 2; in_arena++) {
+            aa__patset s;
+            if (in_arena)
+                assert_true(aa__patset_init_arena(&s, &arena, 1));
+            else
+                aa__patset_init(&s);
+            for (size_t i = 0; i < n; i++)
+                assert_true(aa__patset_add(&s, pats[i], NULL));
+            assert_true(aa__patset_build(&s));
+            for (size_t k = 0; k < AA__ARRAY_LEN(strs); k++) {
+                size_t len = strlen(strs[k]);
+                int want = -1;
+                for (size_t i = 0; i < n && want < 0; i++)
+                    if (aa__glob_match(pats[i], strlen(pats[i]), strs[k], len))
+                        want = (int)i;
+                const aa__patset_entry *e = aa__patset_match(&s, strs[k], len);
+                const aa__patset_entry *h = aa__patset_match_h(
+                    &s, strs[k], len, aa__hash(strs[k], len));
+                assert_ptr_equal(e, h);
+                if (want < 0) {
+                    assert_null(e);
+                } else {
+                    assert_non_null(e);
+                    assert_int_equal(e->index, want);
+                    assert_string_equal(e->pat.text, pats[want]);
+                }
+            }
+            aa__patset_free(&s);
+        }
+    }
+    aa__arena_free(&arena);
+}
+
+/* aa__arena_alloc is zeroed in small blocks and in large ones (calloc'd,
+ * which a memset no longer follows), also where malloc hands back memory
+ * that was written and freed, and next to strings and raw arrays. */
+static void test_arena_zeroed(void **state) {
+    (void)state;
+    for (int round = 0; round < 2; round++) {
+        /* Dirty memory for malloc to hand back. */
+        for (size_t n = 1024; n <= 4u << 20; n *= 4) {
+            unsigned char *junk = malloc(n);
+            assert_non_null(junk);
+            memset(junk, 0xA5, n);
+            free(junk);
+        }
+        aa__arena a;
+        aa__arena_init(&a);
+        size_t sizes[] = {1, 24, 100, 5000, 16384, 70000, 300000, 2000000};
+        for (int rep = 0; rep < 40; rep++) {
+            for (size_t k = 0; k < AA__ARRAY_LEN(sizes); k++) {
+                size_t n = sizes[k] >> (rep % 4);
+                unsigned char *raw = aa__arena_alloc_raw(&a, n ? n : 1);
+                assert_non_null(raw);
+                memset(raw, 0xFF, n ? n : 1);
+                assert_non_null(aa__arena_strdup(&a, "packed text"));
+                unsigned char *z = aa__arena_alloc(&a, n);
+                assert_non_null(z);
+                for (size_t i = 0; i < n; i++)
+                    if (z[i] != 0)
+                        fail_msg("byte %zu of %zu not zero", i, n);
+                memset(z, 0x5A, n);
+            }
+        }
+        aa__arena_free(&a);
+    }
+}
+
+/* A recycled arena's blocks hold the next allocations of another (a
+ * large array too, when a block is large enough), zeroed where asked
+ * although they were written; what was not used is freed by trim or with
+ * the arena (ASan and valgrind see any leak). */
+static void test_arena_recycle(void **state) {
+    (void)state;
+    aa__arena tree, pol;
+    aa__arena_init(&tree);
+    aa__arena_init(&pol);
+    for (int i = 0; i < 2000; i++) { /* 10 MB in blocks of up to 4 MiB */
+        unsigned char *x = aa__arena_alloc_raw(&tree, 5000);
+        assert_non_null(x);
+        memset(x, 0xC3, 5000);
+    }
+    assert_non_null(aa__arena_strdup(&pol, "kept"));
+    aa__arena_recycle(&pol, &tree);
+    assert_null(tree.head);
+    size_t big = 3u << 20; /* fits in a recycled 4 MiB block */
+    unsigned char *arr = aa__arena_alloc(&pol, big);
+    assert_non_null(arr);
+    for (size_t i = 0; i < big; i += 4096)
+        assert_int_equal(arr[i], 0);
+    assert_int_equal(arr[big - 1], 0);
+    memset(arr, 0x11, big);
+    for (int i = 0; i < 300; i++) {
+        unsigned char *z = aa__arena_alloc(&pol, 700);
+        assert_non_null(z);
+        for (size_t k = 0; k < 700; k++)
+            assert_int_equal(z[k], 0);
+        memset(z, 0x22, 700);
+    }
+    aa__arena_trim(&pol);
+    assert_null(pol.spare);
+    assert_non_null(aa__arena_alloc(&pol, 100));
+    aa__arena_free(&pol);
+    aa__arena_free(&tree); /* empty: nothing to free twice */
+
+    /* Spare blocks left untrimmed are freed with the arena. */
+    aa__arena_init(&tree);
+    aa__arena_init(&pol);
+    for (int i = 0; i < 100; i++)
+        assert_non_null(aa__arena_alloc(&tree, 4000));
+    aa__arena_recycle(&pol, &tree);
+    assert_non_null(pol.spare);
+    aa__arena_free(&pol);
+}
+
 static void test_time(void **state) {
     (void)state;
     char buf[33];
@@ -199,6 +331,9 @@ int main(void) {
         cmocka_unit_test(test_error_collects_every_message),
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_patset_first_match_wins),
+        cmocka_unit_test(test_patset_sizes),
+        cmocka_unit_test(test_arena_zeroed),
+        cmocka_unit_test(test_arena_recycle),
         cmocka_unit_test(test_time),
         cmocka_unit_test(test_uuid4),
         cmocka_unit_test(test_buf_json),
