@@ -478,9 +478,16 @@ static void check_nodes(loader *L, const aa__ynode *n, bool nulls_ok,
     }
     for (size_t i = 0; i < n->n; i++) {
         const aa__ynode *k = n->u.pairs[i].key, *v = n->u.pairs[i].value;
+        aa__yscalar s;
         if (!k->str)
             check_scalar(L, k, seen);
-        aa__yscalar s;
+        if (k->kind == AA__Y_SCALAR && !k->str &&
+            (aa__yscalar_resolve(k, &s), s.type == AA__YV_NULL))
+            lwarn(L, k,
+                  "the key '%.40s' is null under YAML 1.1 and 1.2 (PyYAML "
+                  "reads it as None, not as the name '%.40s'); quote it for "
+                  "a name",
+                  k->text, k->text);
         if (v->kind == AA__Y_SCALAR && !v->str && !nulls_ok &&
             (aa__yscalar_resolve(v, &s), s.type == AA__YV_NULL)) {
             lerr(L, k,

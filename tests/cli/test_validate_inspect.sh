@@ -335,4 +335,13 @@ else
 fi
 
 check_deferred
+# A key that is null (~, null) names an agent "~" here but None in PyYAML:
+# a warning at its place; a quoted one is a plain name.
+printf 'version: "1.0"\nroles:\n  r: {actions: [a]}\nprofiles:\n  ~: {role: r}\n  null: {role: r}\n  "Null": {role: r}\n' > nullkeys.yaml
+aa -c nullkeys.yaml validate
+expect_rc 0 "null keys: valid, with warnings"
+expect_err "nullkeys.yaml:5:3: the key '~' is null under YAML 1.1 and 1.2" "null key '~' warned at its place"
+expect_err "nullkeys.yaml:6:3: the key 'null' is null" "null key 'null' warned"
+grep -q "'Null' is null" "$ERR" && fail "a quoted key is a name, not null" || pass
+
 finish
