@@ -335,7 +335,7 @@ typedef struct pg_store {
     pthread_mutex_t retry_mu;
     uint64_t retry_at;
     uint64_t backoff;
-    char last_error[256];   /* of the last connection attempt */
+    char last_error[768];   /* of the last connection attempt */
     char last_failure[800]; /* of the last failed call, for reasons */
 
     /* Cached mode. */
@@ -514,34 +514,168 @@ static bool connect_poll(PGconn *c, int timeout, char *why, size_t size) {
     return false;
 }
 
+/* c, just started by PQconnectStartParams, connected: its notice
+ * processor set first, then polled for at most its connect_timeout. NULL
+ * with line set (libpq's first line, or ours) when it fails. */
+static PGconn *connect_started(PGconn *c, char *line, size_t size) {
+    bool made = false;
+    if (c && pq.status(c) != CONNECTION_BAD) {
+        pq.setNoticeProcessor(c, ignore_notice, NULL);
+        int timeout = connect_timeout(c);
+        if (timeout < 0)
+            snprintf(line, size, "connect_timeout is not a number");
+        else
+            made = connect_poll(c, timeout, line, size);
+    } else {
+        first_line(c ? pq.errorMessage(c) : "out of memory", line, size);
+    }
+    if (!made && c) {
+        pq.finish(c);
+        c = NULL;
+    }
+    return c;
+}
+
+/* How many entries libpq counts in a comma-separated list (0: none). */
+static int list_count(const char *list) {
+    if (!list || !*list)
+        return 0;
+    int n = 1;
+    for (; *list; list++)
+        n += *list == ',';
+    return n;
+}
+
+/* Entry i of such a list into out ("" for an empty or missing one); false
+ * when it does not fit (no host name, address or port is that long). */
+static bool list_entry(const char *list, int i, char *out, size_t size) {
+    out[0] = 0;
+    for (; list && i > 0; i--) {
+        list = strchr(list, ',');
+        list = list ? list + 1 : NULL;
+    }
+    if (!list)
+        return true;
+    size_t n = strcspn(list, ",");
+    if (n >= size)
+        return false;
+    memcpy(out, list, n);
+    out[n] = 0;
+    return true;
+}
+
+/* How many hosts libpq finds in lists (host, hostaddr, port), as it counts
+ * them: hostaddr's entries, else host's; 0 when the lists do not match
+ * (libpq says how when the URL is used as it is). */
+static int host_count(const char *const lists[3]) {
+    int hosts = list_count(lists[0]), addrs = list_count(lists[1]);
+    int n = addrs ? addrs : hosts ? hosts : 1;
+    int ports = list_count(lists[2]);
+    if ((hosts && hosts != n) || (ports > 1 && ports != n))
+        return 0;
+    return n;
+}
+
+/* The hosts of a list tried in turn, each with a connection of its own:
+ * the URL's settings (opts, after our defaults) with host, hostaddr and
+ * port set to that host's entries, so that each has its own
+ * connect_timeout (and its own target_session_attrs check), as in libpq's
+ * blocking connect. NULL with line set to what each host answered. */
+static PGconn *connect_hosts(pg_store *s, const PQconninfoOption *opts,
+                             const char *const lists[3], int n, const char *app,
+                             char *line, size_t size) {
+    static const char *const names[3] = {"host", "hostaddr", "port"};
+    size_t k = 0;
+    while (opts[k].keyword)
+        k++;
+    const char **keys = calloc(k + 6, sizeof *keys);
+    const char **vals = calloc(k + 6, sizeof *vals);
+    PGconn *c = NULL;
+    size_t m = 0, used = 0;
+    line[0] = 0;
+    if (!keys || !vals) {
+        snprintf(line, size, "out of memory");
+        n = 0;
+    } else { /* the URL's own settings, after these, override them */
+        keys[m] = "connect_timeout", vals[m++] = "5";
+        keys[m] = "application_name", vals[m++] = app;
+    }
+    for (size_t j = 0; n && j < k; j++) {
+        const char *key = opts[j].keyword;
+        if (opts[j].val && strcmp(key, names[0]) != 0 &&
+            strcmp(key, names[1]) != 0 && strcmp(key, names[2]) != 0)
+            keys[m] = key, vals[m++] = opts[j].val;
+    }
+    const size_t common = m;
+    for (int i = 0; i < n && !c && !atomic_load(&s->stop); i++) {
+        char one[3][256], got[256];
+        bool fits = true;
+        m = common;
+        for (int e = 0; e < 3; e++) {
+            int at = e == 2 && list_count(lists[2]) == 1 ? 0 : i;
+            fits = list_entry(lists[e], at, one[e], sizeof one[e]) && fits;
+            if (one[e][0])
+                keys[m] = names[e], vals[m++] = one[e];
+        }
+        keys[m] = vals[m] = NULL;
+        if (fits)
+            c = connect_started(pq.connectStartParams(keys, vals, 0), got,
+                                sizeof got);
+        else
+            snprintf(got, sizeof got, "too long a host name");
+        /* "host[:port]: what it answered; ..." */
+        if (!c && used < size) {
+            int w = snprintf(line + used, size - used, "%s%s%s%s: %s",
+                             used ? "; " : "",
+                             one[0][0]   ? one[0]
+                             : one[1][0] ? one[1]
+                                         : "default host",
+                             one[2][0] ? ":" : "", one[2], got);
+            used += w > 0 ? (size_t)w : 0;
+        }
+    }
+    free(keys);
+    free(vals);
+    return c;
+}
+
 /* A new connection for app, or NULL with why set. Started and polled here,
  * not made by PQconnectdbParams, so that the notice processor is set
  * before libpq reads anything: the messages that come with the
  * connection's first answer (a server's DEBUG or WARNING lines, the FATAL
  * of an idle timeout that fires before a slow client reads its
- * ReadyForQuery) would otherwise go to stderr. connect_timeout bounds the
- * whole attempt (libpq's blocking connect moves on to the next host of a
- * list instead: here a host that never answers fails the attempt, which is
- * made again after the backoff). */
+ * ReadyForQuery) would otherwise go to stderr. libpq applies no
+ * connect_timeout to a connection polled so: connect_poll does, to each
+ * connection, and a URL that lists several hosts is tried one host at a
+ * time (connect_hosts), so that one that never answers hands over to the
+ * next as in libpq's blocking connect. */
 static PGconn *connect_now(pg_store *s, const char *app, char *why,
                            size_t size) {
-    static const char *const keys[] = {"connect_timeout", "application_name",
-                                       "dbname", NULL};
-    const char *vals[] = {"5", app, s->conninfo, NULL};
-    PGconn *c = pq.connectStartParams(keys, vals, 1);
-    bool made = false;
-    char line[200] = "";
-    if (c && pq.status(c) != CONNECTION_BAD) {
-        pq.setNoticeProcessor(c, ignore_notice, NULL);
-        int timeout = connect_timeout(c);
-        if (timeout < 0)
-            snprintf(line, sizeof line, "connect_timeout is not a number");
-        else
-            made = connect_poll(c, timeout, line, sizeof line);
-    } else {
-        first_line(c ? pq.errorMessage(c) : "out of memory", line, sizeof line);
+    char line[600] = "";
+    PQconninfoOption *opts = pq.conninfoParse(s->conninfo, NULL);
+    const char *lists[3] = {NULL, NULL, NULL}; /* host, hostaddr, port */
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (strcmp(o->keyword, "host") == 0)
+            lists[0] = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0)
+            lists[1] = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            lists[2] = o->val;
     }
-    if (made) {
+    int n = opts ? host_count(lists) : 0;
+    PGconn *c;
+    if (n > 1) {
+        c = connect_hosts(s, opts, lists, n, app, line, sizeof line);
+    } else {
+        static const char *const keys[] = {"connect_timeout",
+                                           "application_name", "dbname", NULL};
+        const char *vals[] = {"5", app, s->conninfo, NULL};
+        c = connect_started(pq.connectStartParams(keys, vals, 1), line,
+                            sizeof line);
+    }
+    if (opts)
+        pq.conninfoFree(opts);
+    if (c) {
         /* Our statements and nothing else: an empty search_path, so that
          * one set on the role, the database or in the URL cannot redirect
          * a function or operator they name to another schema (only
@@ -564,8 +698,6 @@ static PGconn *connect_now(pg_store *s, const char *app, char *why,
     if (snprintf(why, size, "%s%s%s", line, hint ? ": " : "",
                  hint ? hint : "") < 0)
         why[0] = 0;
-    if (c)
-        pq.finish(c);
     return NULL;
 }
 
@@ -587,7 +719,7 @@ static int conn_ready(pg_store *s, pg_conn *pc, aa_error *err) {
         pc->c = NULL;
     }
     uint64_t now = aa__mono_ns();
-    char why[256];
+    char why[768];
     pthread_mutex_lock(&s->retry_mu);
     if (now < s->retry_at) {
         snprintf(why, sizeof why, "%s", s->last_error);
@@ -1529,7 +1661,7 @@ static void *listen_main(void *arg) {
     uint64_t up_since = 0;              /* when the connection was made */
     while (!atomic_load(&s->stop)) {
         if (!c) {
-            char why[256];
+            char why[768];
             c = connect_now(s, "agent-auth listener", why, sizeof why);
             PGresult *r = c ? pq.execParams(c, "LISTEN " CHANNEL, 0, NULL, NULL,
                                             NULL, NULL, 0)
