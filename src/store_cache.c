@@ -29,20 +29,99 @@ typedef struct gen_page {
     _Atomic uint64_t gen;
 } gen_page;
 
+/* A session as a lookup reads it: the id in the entry itself (ids are
+ * UUIDs) and the three strings in one block, with their lengths, so that
+ * an answer touches few cache lines and copies with one memcpy. */
 typedef struct sess_entry {
-    char *key; /* the id */
+    char *key; /* the id: keybuf, or allocated when longer */
     uint64_t gen;
     bool found;
-    aa_session s; /* strings owned */
+    char keybuf[40];
+    aa_session s; /* agent, user, scope point into text */
+    char *text;   /* agent NUL user NUL scope NUL (when found) */
+    size_t textlen;
+    size_t len[2]; /* of agent and user */
 } sess_entry;
 
+static void sess_entry_free(sess_entry *e) {
+    free(e->text);
+    if (e->key != e->keybuf)
+        free(e->key);
+    free(e);
+}
+
+/* Copies what s says into e (strings NULL as ""); false when out of
+ * memory (e then holds no strings). */
+static bool sess_entry_set(sess_entry *e, const aa_session *s) {
+    const char *src[3] = {s->agent ? s->agent : "", s->user ? s->user : "",
+                          s->scope ? s->scope : ""};
+    size_t len[3] = {strlen(src[0]), strlen(src[1]), strlen(src[2])};
+    size_t total = len[0] + len[1] + len[2] + 3;
+    free(e->text);
+    e->text = malloc(total);
+    if (!e->text) {
+        memset(&e->s, 0, sizeof e->s);
+        return false;
+    }
+    char *p = e->text;
+    char *dst[3];
+    for (int i = 0; i < 3; i++) {
+        dst[i] = p;
+        memcpy(p, src[i], len[i] + 1);
+        p += len[i] + 1;
+    }
+    e->s = *s;
+    e->s.agent = dst[0];
+    e->s.user = dst[1];
+    e->s.scope = dst[2];
+    e->textlen = total;
+    e->len[0] = len[0];
+    e->len[1] = len[1];
+    return true;
+}
+
+/* A pair's grants: the key in the entry when it fits, the grants and
+ * their patterns in one block (pack_grants), for few cache lines a
+ * lookup. */
 typedef struct deleg_entry {
-    char *key; /* agent '\0' user */
+    char *key; /* agent '\0' user: keybuf, or allocated when longer */
     size_t keylen;
     uint64_t gen;
-    aa__cache_grant *grants;
+    aa__cache_grant *grants; /* one block: free(grants) frees it all */
     size_t n;
+    char keybuf[48];
 } deleg_entry;
+
+static void deleg_entry_free(deleg_entry *e) {
+    free(e->grants);
+    if (e->key != e->keybuf)
+        free(e->key);
+    free(e);
+}
+
+/* The n grants copied into one block (the array, then every pattern
+ * blob), their own memory freed either way; NULL when out of memory (or
+ * n is 0). */
+static aa__cache_grant *pack_grants(aa__cache_grant *grants, size_t n,
+                                    bool *ok) {
+    size_t total = n * sizeof *grants;
+    for (size_t i = 0; i < n; i++)
+        total += grants[i].len;
+    aa__cache_grant *block = n ? malloc(total) : NULL;
+    *ok = block || !n;
+    if (block) {
+        char *p = (char *)(block + n);
+        for (size_t i = 0; i < n; i++) {
+            block[i] = grants[i];
+            block[i].patterns = p;
+            if (grants[i].len)
+                memcpy(p, grants[i].patterns, grants[i].len);
+            p += grants[i].len;
+        }
+    }
+    aa__cache_grants_free(grants, n);
+    return block;
+}
 
 typedef struct shard {
     _Alignas(64) pthread_rwlock_t lock;
@@ -133,17 +212,13 @@ static void drop_entries(shard *sh) {
         sess_entry *e = sh->sessions.slots[i].value;
         if (!sh->sessions.slots[i].key || !e)
             continue;
-        aa_session_clear(&e->s);
-        free(e->key);
-        free(e);
+        sess_entry_free(e);
     }
     for (size_t i = 0; i < sh->delegs.cap; i++) {
         deleg_entry *e = sh->delegs.slots[i].value;
         if (!sh->delegs.slots[i].key || !e)
             continue;
-        aa__cache_grants_free(e->grants, e->n);
-        free(e->key);
-        free(e);
+        deleg_entry_free(e);
     }
     aa__map_free(&sh->sessions);
     aa__map_free(&sh->delegs);
@@ -195,8 +270,18 @@ static bool session_lookup(aa__cache *c, const char *id, uint64_t gen,
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e && e->gen == gen) {
         *found = e->found;
-        hit = !e->found || (buf ? aa__session_copy_into(&e->s, out, buf, cap)
-                                : copy_session(&e->s, out));
+        if (!e->found)
+            hit = true;
+        else if (!buf)
+            hit = copy_session(&e->s, out);
+        else if (e->textlen <= cap) { /* the three strings, as one block */
+            memcpy(buf, e->text, e->textlen);
+            *out = e->s;
+            out->agent = buf;
+            out->user = buf + e->len[0] + 1;
+            out->scope = out->user + e->len[1] + 1;
+            hit = true;
+        }
     }
     pthread_rwlock_unlock(&sh->lock);
     return hit;
@@ -230,21 +315,32 @@ bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
     return false;
 }
 
+bool aa__cache_session_answer_into(aa__cache *c, const char *id, int64_t now,
+                                   aa_session *out, char *buf, size_t cap,
+                                   int *status) {
+    bool found;
+    if (!aa__cache_session_get_into(c, id, aa__cache_gen(c), &found, out, buf,
+                                    cap))
+        return false;
+    if (!found) {
+        *status = AA_ENOTFOUND;
+        return true;
+    }
+    if (out->status != AA_GRANT_ACTIVE || now < out->expires_at) {
+        *status = AA_OK;
+        return true;
+    }
+    return false; /* expired since it was cached: the read marks it */
+}
+
 int aa__store_session_get_into(aa_store *s, aa__cache *c, const char *id,
                                int64_t now, aa_session *out, char *buf,
                                size_t cap, aa_error *err) {
     if (!id || !out || !buf)
         return aa__fail(err, AA_EINVAL, "session_get: missing argument");
-    if (c) {
-        bool found;
-        if (aa__cache_session_get_into(c, id, aa__cache_gen(c), &found, out,
-                                       buf, cap)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-        }
-    }
+    int status;
+    if (c && aa__cache_session_answer_into(c, id, now, out, buf, cap, &status))
+        return status;
     /* Not in memory, or expired since it was cached: the full read. */
     aa_session full;
     int rc = s->ops->session_get(s, id, now, &full, err);
@@ -268,26 +364,27 @@ void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
     shard *sh = shard_of(c, id, len, &h);
     pthread_rwlock_wrlock(&sh->lock);
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
-    if (e) { /* refresh in place */
-        aa_session_clear(&e->s);
-        memset(&e->s, 0, sizeof e->s);
-    } else {
+    if (!e) {
         make_room(sh);
         e = calloc(1, sizeof *e);
-        if (e && !(e->key = strdup(id))) {
-            free(e);
-            e = NULL;
+        if (e) {
+            e->key = len < sizeof e->keybuf ? e->keybuf : malloc(len + 1);
+            if (e->key)
+                memcpy(e->key, id, len + 1);
         }
-        if (e && !aa__map_put(&sh->sessions, e->key, len, e)) {
-            free(e->key);
-            free(e);
+        if (e && (!e->key || !aa__map_put(&sh->sessions, e->key, len, e))) {
+            sess_entry_free(e);
             e = NULL;
         }
     }
-    if (e) {
+    if (e) { /* new, or refreshed in place */
         e->gen = gen;
         e->found = s != NULL;
-        if (s && !copy_session(s, &e->s)) {
+        if (!s) {
+            free(e->text);
+            e->text = NULL;
+            e->textlen = 0;
+        } else if (!sess_entry_set(e, s)) {
             e->found = false;
             e->gen = gen - 1; /* could not copy: never answer from it */
         }
@@ -347,12 +444,26 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
     return answered;
 }
 
+bool aa__cache_deleg_answer(aa__cache *c, const char *agent, const char *user,
+                            const char *action, int64_t now, aa__deleg_hit *hit,
+                            int *status) {
+    bool found;
+    if (!aa__cache_deleg_find(c, agent, user, action, now, aa__cache_gen(c),
+                              &found, hit))
+        return false;
+    *status = found ? AA_OK : AA_ENOTFOUND;
+    return true;
+}
+
 void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n) {
+    bool ok;
+    aa__cache_grant *block = pack_grants(grants, n, &ok);
+    char buf[256];
     size_t klen;
-    char *key = aa__pair_key(agent, user, NULL, 0, &klen);
+    char *key = ok ? aa__pair_key(agent, user, buf, sizeof buf, &klen) : NULL;
     if (!key) { /* out of memory: not cached */
-        aa__cache_grants_free(grants, n);
+        free(block);
         return;
     }
     uint64_t h;
@@ -360,30 +471,30 @@ void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
     pthread_rwlock_wrlock(&sh->lock);
     deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
     if (e) {
-        aa__cache_grants_free(e->grants, e->n);
-        free(key);
-        key = NULL;
+        free(e->grants);
     } else {
         make_room(sh);
         e = calloc(1, sizeof *e);
         if (e) {
-            e->key = key;
             e->keylen = klen;
-            key = NULL;
-            if (!aa__map_put(&sh->delegs, e->key, e->keylen, e)) {
-                free(e->key);
-                free(e);
-                e = NULL;
-            }
+            e->key = klen < sizeof e->keybuf ? e->keybuf : malloc(klen + 1);
+            if (e->key)
+                memcpy(e->key, key, klen + 1);
+        }
+        if (e && (!e->key || !aa__map_put(&sh->delegs, e->key, klen, e))) {
+            e->grants = NULL;
+            deleg_entry_free(e);
+            e = NULL;
         }
     }
     if (e) {
         e->gen = gen;
-        e->grants = grants;
+        e->grants = block;
         e->n = n;
     } else {
-        aa__cache_grants_free(grants, n);
+        free(block);
     }
-    free(key);
     pthread_rwlock_unlock(&sh->lock);
+    if (key != buf)
+        free(key);
 }

@@ -53,6 +53,14 @@ bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
  * the clock, so that the read marks it. */
 bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
                               int64_t now, aa_session *out, int *status);
+/* What a store's session_get_into answers from cache c alone: true when
+ * it answers, *status then AA_OK (*out filled, its strings in buf) or
+ * AA_ENOTFOUND. False when the store must be read: not cached, not for
+ * the current generation, the strings do not fit, or an active session
+ * that expired since (the read marks it). */
+bool aa__cache_session_answer_into(aa__cache *c, const char *id, int64_t now,
+                                   aa_session *out, char *buf, size_t cap,
+                                   int *status);
 /* A store's session_get_into: from cache c (NULL: the store has none in
  * use now) when it answers and the session did not expire since, else
  * s->ops->session_get with the strings copied into buf. */
@@ -77,6 +85,12 @@ typedef struct aa__cache_grant {
 bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
                           const char *action, int64_t now, uint64_t gen,
                           bool *found, aa__deleg_hit *hit);
+/* What a store's delegation_find answers from cache c alone (for the
+ * current generation): true when it answers, *status then AA_OK (*hit
+ * filled) or AA_ENOTFOUND; false when the store must be read. */
+bool aa__cache_deleg_answer(aa__cache *c, const char *agent, const char *user,
+                            const char *action, int64_t now, aa__deleg_hit *hit,
+                            int *status);
 /* Frees n grants and the array that holds them. */
 void aa__cache_grants_free(aa__cache_grant *grants, size_t n);
 
