@@ -87,7 +87,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         {.key = str[9], .type = AA_VALUE_LIST, .items = items, .count = 2}};
     if (str[11]) {
         r.metadata = meta;
-        r.metadata_count = str[11][0] % 3;
+        r.metadata_count = (unsigned char)str[11][0] % 3;
     }
 
     static const char *const names[7] = {
@@ -126,7 +126,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
         if (t.len[i] != (str[i] ? strlen(str[i]) : 0))
             abort();
     if (t.agent_hash != aa__hash(str[0] ? str[0] : "", t.len[0]) ||
-        t.action_hash != aa__hash(str[2] ? str[2] : "", t.len[2]))
+        t.action_hash != aa__hash(str[2] ? str[2] : "", t.len[2]) ||
+        t.user_hash != aa__hash(str[1] ? str[1] : "", t.len[1]))
         abort();
     for (int i = 0; i < NSTR; i++)
         free(str[i]);

@@ -405,26 +405,36 @@ static bool step_session(run *r) {
         return false;
     }
     aa_session s;
-    memset(&s, 0, sizeof s);
+    size_t slen[3];  /* of s.agent, s.user, s.scope */
     char sbuf[1024]; /* the session's strings, when the store can */
     bool owned = false;
+    void *held = NULL; /* the cache's lock, while s points into it */
     const aa__store_ops *ops = e->store->ops;
-    int64_t now = run_now(r);
     aa__cache *cache = ops->read_cache ? ops->read_cache(e->store) : NULL;
+    size_t idlen = r->txt.len[AA__RT_SESSION_ID];
+    uint64_t h =
+        cache ? aa__cache_session_prefetch(cache, req->session_id, idlen) : 0;
+    int64_t now = run_now(r);
     int rc;
     /* Answered from memory, or read from the store (timed). */
-    if (!cache || !aa__cache_session_answer_into(cache, req->session_id, now,
-                                                 &s, sbuf, sizeof sbuf, &rc)) {
+    if (!cache || !aa__cache_session_view(cache, req->session_id, idlen, h, now,
+                                          &s, slen, &rc, &held)) {
         run_timer(r);
+        memset(&s, 0, sizeof s);
         rc = ops->session_get_into
                  ? ops->session_get_into(e->store, req->session_id, now, &s,
                                          sbuf, sizeof sbuf, NULL)
                  : AA_ELIMIT;
-    }
-    if (rc == AA_ELIMIT) {
-        memset(&s, 0, sizeof s);
-        rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
-        owned = true;
+        if (rc == AA_ELIMIT) {
+            memset(&s, 0, sizeof s);
+            rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
+            owned = true;
+        }
+        if (rc == AA_OK) {
+            slen[0] = s.agent ? strlen(s.agent) : 0;
+            slen[1] = s.user ? strlen(s.user) : 0;
+            slen[2] = s.scope ? strlen(s.scope) : 0;
+        }
     }
     if (rc != AA_OK || s.status != AA_GRANT_ACTIVE) {
         if (rc == AA_OK || rc == AA_ENOTFOUND) {
@@ -440,23 +450,26 @@ static bool step_session(run *r) {
              rc == AA_OK          ? aa_grant_status_name(s.status)
              : rc == AA_ENOTFOUND ? "unknown"
                                   : "unreadable");
+        aa__cache_release(held);
         if (owned)
             aa_session_clear(&s);
         return false;
     }
     bool ok = false;
-    if (strcmp(s.agent, req->agent) != 0) {
+    size_t ulen = r->txt.len[AA__RT_USER];
+    if (slen[0] != r->agent_len || !aa__mem_eq(s.agent, req->agent, slen[0])) {
         deny(d,
              "Session agent mismatch: session is for agent '%s', request is "
              "from agent '%s'",
              s.agent, req->agent);
-    } else if (!aa__empty(s.user) && strcmp(s.user, req->user) != 0) {
+    } else if (slen[1] &&
+               (slen[1] != ulen || !aa__mem_eq(s.user, req->user, ulen))) {
         deny(d,
              "Session user mismatch: session is for user '%s', request is for "
              "user '%s'",
              s.user, req->user);
-    } else if (!aa__empty(s.scope) && !aa__empty(req->scope) &&
-               !aa__glob_match(s.scope, strlen(s.scope), req->scope,
+    } else if (slen[2] && r->txt.len[AA__RT_SCOPE] &&
+               !aa__glob_match(s.scope, slen[2], req->scope,
                                r->txt.len[AA__RT_SCOPE])) {
         deny(d, "Scope '%s' is outside session scope '%s'", req->scope,
              s.scope);
@@ -469,6 +482,7 @@ static bool step_session(run *r) {
              req->session_id, s.agent, s.user, s.scope ? s.scope : "");
     else
         step(d, "session", -1, "%s", aa_decision_reason(d));
+    aa__cache_release(held);
     if (owned)
         aa_session_clear(&s);
     return ok;
@@ -661,16 +675,23 @@ static bool step_delegation(run *r) {
     if (r->permit || !e->store)
         return true;
     const aa__store_ops *ops = e->store->ops;
-    int64_t now = run_now(r);
     aa__cache *cache = ops->read_cache ? ops->read_cache(e->store) : NULL;
+    aa__cache_pair pair;
+    if (cache && !aa__cache_deleg_prefetch(
+                     cache, req->agent, r->agent_len, r->agent_hash, req->user,
+                     r->txt.len[AA__RT_USER], r->txt.user_hash, &pair))
+        cache = NULL;
+    int64_t now = run_now(r);
     int rc;
     /* Answered from memory, or read from the store (timed). */
-    if (!cache || !aa__cache_deleg_answer(cache, req->agent, req->user,
-                                          r->action, now, &r->hit, &rc)) {
+    if (!cache || !aa__cache_deleg_answer(cache, &pair, r->action, r->alen, now,
+                                          &r->hit, &rc)) {
         run_timer(r);
         rc = ops->delegation_find(e->store, req->agent, req->user, r->action,
                                   now, &r->hit, NULL);
     }
+    if (cache)
+        aa__cache_pair_done(&pair);
     if (rc == AA_OK && !r->p->delegation.enabled) {
         r->grant_disabled = true;
         step(r->d, "delegation", 0,

@@ -363,11 +363,10 @@ bool aa__map_reserve(aa__map *m, size_t n) {
     return cap <= m->cap || map_rehash(m, cap);
 }
 
-static bool map_insert(aa__map *m, const char *key, size_t keylen, void *value,
-                       bool replace) {
+static bool map_insert(aa__map *m, const char *key, size_t keylen, uint64_t h,
+                       void *value, bool replace) {
     if ((m->count + 1) * 4 > m->cap * 3 && !map_grow(m))
         return false;
-    uint64_t h = aa__hash(key, keylen);
     size_t j = h & (m->cap - 1);
     while (m->slots[j].key) {
         aa__map_slot *s = &m->slots[j];
@@ -384,13 +383,18 @@ static bool map_insert(aa__map *m, const char *key, size_t keylen, void *value,
     return true;
 }
 
+bool aa__map_put_h(aa__map *m, const char *key, size_t keylen, uint64_t hash,
+                   void *value) {
+    return map_insert(m, key, keylen, hash, value, true);
+}
+
 bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
-    return map_insert(m, key, keylen, value, true);
+    return map_insert(m, key, keylen, aa__hash(key, keylen), value, true);
 }
 
 bool aa__map_put_first(aa__map *m, const char *key, size_t keylen,
                        void *value) {
-    return map_insert(m, key, keylen, value, false);
+    return map_insert(m, key, keylen, aa__hash(key, keylen), value, false);
 }
 
 void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
@@ -671,7 +675,9 @@ const char *aa__request_check(const aa_request *req, char buf[96],
         hash_seen(req->agent ? req->agent : "", len[AA__RT_AGENT], &seen);
     t->action_hash =
         hash_seen(req->action ? req->action : "", len[AA__RT_ACTION], &seen);
-    len[AA__RT_USER] = len_seen(req->user, &seen);
+    len[AA__RT_USER] = req->user ? strlen(req->user) : 0;
+    t->user_hash =
+        hash_seen(req->user ? req->user : "", len[AA__RT_USER], &seen);
     len[AA__RT_RESOURCE] = len_seen(req->resource, &seen);
     len[AA__RT_SCOPE] = len_seen(req->scope, &seen);
     len[AA__RT_SESSION_ID] = len_seen(req->session_id, &seen);

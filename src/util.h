@@ -155,6 +155,10 @@ void aa__map_init(aa__map *m);
 void aa__map_free(aa__map *m);
 /* Inserts or replaces; the key is not copied. Returns false on OOM. */
 bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value);
+/* The same with a hash of the caller's own: a map filled this way must be
+ * read with aa__map_get_h and that hash. */
+bool aa__map_put_h(aa__map *m, const char *key, size_t keylen, uint64_t hash,
+                   void *value);
 /* Inserts unless the key is there already (the first value stays). */
 bool aa__map_put_first(aa__map *m, const char *key, size_t keylen, void *value);
 /* NULL when absent. `hash` must be aa__hash(key, keylen). */
@@ -236,10 +240,11 @@ typedef struct aa__req_text {
     size_t len[AA__RT_N];
     uint64_t agent_hash;  /* aa__hash(agent, len[AA__RT_AGENT]) */
     uint64_t action_hash; /* aa__hash(action, len[AA__RT_ACTION]) */
+    uint64_t user_hash;   /* aa__hash(user, len[AA__RT_USER]) */
 } aa__req_text;
 /* aa__request_bad_utf8 (the same answer for every request), filling *t:
  * a request of ASCII text is checked a word at a time, in the passes that
- * measure its strings and hash agent and action. *t is filled in either
+ * measure its strings and hash agent, user and action. *t is filled in either
  * case. */
 const char *aa__request_check(const aa_request *req, char buf[96],
                               aa__req_text *t);

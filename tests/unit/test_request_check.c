@@ -111,6 +111,8 @@ static void expect(const aa_request *r, const char *want) {
                 aa__hash(r->agent ? r->agent : "", t.len[AA__RT_AGENT]));
     assert_true(t.action_hash ==
                 aa__hash(r->action ? r->action : "", t.len[AA__RT_ACTION]));
+    assert_true(t.user_hash ==
+                aa__hash(r->user ? r->user : "", t.len[AA__RT_USER]));
 }
 
 /* Sequences that are not UTF-8, each refused wherever it stands. */
