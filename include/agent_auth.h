@@ -312,10 +312,12 @@ AA_API int aa_decision_requires_approval(const aa_decision *d);
 AA_API const char *
 aa_decision_approval_policy(const aa_decision *d); /* "" if none */
 /* Milliseconds from the first step of the decision that can take long (a
- * state-store lookup, the user-permissions callback, evaluating a
- * condition) to the decision; 0 for a decision made by the in-memory steps
- * alone (request check, profile, pattern sets, indexes), which take well
- * under a microsecond and read no clock. */
+ * read of the state store, the user-permissions callback, a matcher in a
+ * condition, the engine's clock callback) to the decision; 0 for a
+ * decision made by the in-memory steps alone (request check, profile,
+ * pattern sets, indexes, conditions without matchers, a session or
+ * delegation answered from the store's cache), which take well under a
+ * microsecond and start no timer. */
 AA_API double aa_decision_time_ms(const aa_decision *d);
 AA_API int aa_decision_is_denied(const aa_decision *d);
 AA_API int aa_decision_is_autonomous(const aa_decision *d);

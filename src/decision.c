@@ -45,17 +45,6 @@ void aa_decision_set_explain(aa_decision *d, int on) {
     d->explain = on != 0;
 }
 
-void aa__decision_reset(aa_decision *d) {
-    d->allowed = false;
-    d->tier = AA_TIER_AUTONOMOUS;
-    d->requires_approval = false;
-    d->approval_policy = "";
-    d->time_ms = 0;
-    aa__buf_reset(&d->reason);
-    d->nsteps = 0;
-    d->nview = 0;
-}
-
 aa__buf *aa__decision_step(aa_decision *d, const char *name, int outcome) {
     if (!d->explain)
         return NULL;

@@ -41,7 +41,16 @@ struct aa_decision {
 };
 
 /* Starts a fresh decision (keeps buffers). */
-void aa__decision_reset(aa_decision *d);
+static inline void aa__decision_reset(aa_decision *d) {
+    d->allowed = false;
+    d->tier = AA_TIER_AUTONOMOUS;
+    d->requires_approval = false;
+    d->approval_policy = "";
+    d->time_ms = 0;
+    aa__buf_reset(&d->reason);
+    d->nsteps = 0;
+    d->nview = 0;
+}
 /* Adds a trace step when explain is on; returns its detail buffer to
  * append to, or NULL when explain is off (or memory ran out). */
 aa__buf *aa__decision_step(aa_decision *d, const char *name, int outcome);

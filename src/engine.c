@@ -19,6 +19,7 @@
 
 #include "audit_anchor.h"
 #include "decision.h"
+#include "store_cache.h"
 
 /* ---- engine lifetime ----------------------------------------------------- */
 
@@ -141,21 +142,9 @@ int aa__engine_audit_event(aa_engine *e, const char *event,
 
 /* ---- evaluation context -------------------------------------------------- */
 
-static int call_matcher(void *ud, const char *name, const char *value,
-                        bool *result) {
-    const aa_engine *e = ud;
-    aa__matcher *m = aa__map_get(&e->matcher_by_name, name, strlen(name));
-    if (!m)
-        return AA_ENOTFOUND;
-    int r = 0;
-    int rc = m->fn(m->userdata, value, &r);
-    *result = r != 0;
-    return rc;
-}
-
-static void set_field(aa__expr_ctx *c, aa__field f, const char *s) {
+static void set_field(aa__expr_ctx *c, aa__field f, const char *s, size_t len) {
     c->fields[f] = s ? s : "";
-    c->field_len[f] = s ? strlen(s) : 0;
+    c->field_len[f] = len; /* 0 for NULL */
 }
 
 /* ---- the pipeline -------------------------------------------------------- */
@@ -178,8 +167,9 @@ typedef struct run {
     const char *action;
     size_t alen;
     uint64_t ahash;      /* aa__hash(action), shared by every lookup */
-    uint64_t agent_hash; /* aa__hash(agent), set by step_profile */
+    uint64_t agent_hash; /* aa__hash(agent) */
     size_t agent_len;
+    aa__req_text txt;        /* the request's string lengths (check_request) */
     int64_t now;             /* 0 until a step reads the clock */
     uint64_t t0;             /* when the first step that can wait began */
     bool timed;              /* t0 is set */
@@ -195,11 +185,12 @@ typedef struct run {
 } run;
 
 /* Starts the decision's timer, once: evaluation_time_ms is the time from
- * the first step that can take long (the state store, the embedding
- * program's callbacks, evaluating conditions) to the decision. The steps
- * before it only look at memory: they take well under a microsecond, the
- * 0.001 ms the audit log shows, and a decision made by them alone reads
- * no clock and reports 0. */
+ * the first step that can take long (a read of the state store, the
+ * embedding program's callbacks: user permissions, matchers, its clock) to
+ * the decision. The steps before it only look at memory (the request,
+ * the policy, a store's cache, conditions without matchers): they take
+ * well under a microsecond, the 0.001 ms the audit log shows, and a
+ * decision made by them alone reads no clock for it and reports 0. */
 static void run_timer(run *r) {
     if (r->timed)
         return;
@@ -207,10 +198,29 @@ static void run_timer(run *r) {
     r->timed = true;
 }
 
-static int64_t run_now(run *r) {
+/* A `matches` in a condition: the embedding program's matcher, timed. */
+static int run_matcher(void *ud, const char *name, const char *value,
+                       bool *result) {
+    run *r = ud;
+    aa__matcher *m = aa__map_get(&r->e->matcher_by_name, name, strlen(name));
+    if (!m)
+        return AA_ENOTFOUND;
     run_timer(r);
-    if (!r->now)
+    int res = 0;
+    int rc = m->fn(m->userdata, value, &res);
+    *result = res != 0;
+    return rc;
+}
+
+/* The time that expiry is decided against, read once per decision. The
+ * system clock is not a step that waits (the timer does not start for it);
+ * an embedding program's clock is a callback, and is timed. */
+static int64_t run_now(run *r) {
+    if (!r->now) {
+        if (r->e->clock)
+            run_timer(r);
         r->now = aa__engine_now(r->e);
+    }
     return r->now;
 }
 
@@ -223,21 +233,22 @@ static const aa__expr_ctx *run_ctx(run *r) {
     const aa_request *q = r->req;
     c->fields[AA__F_AGENT] = q->agent;
     c->field_len[AA__F_AGENT] = r->agent_len;
-    set_field(c, AA__F_USER, q->user);
+    const size_t *len = r->txt.len;
+    set_field(c, AA__F_USER, q->user, len[AA__RT_USER]);
     c->fields[AA__F_ACTION] = r->action;
     c->field_len[AA__F_ACTION] = r->alen;
-    set_field(c, AA__F_RESOURCE, q->resource);
-    set_field(c, AA__F_SCOPE, q->scope);
-    set_field(c, AA__F_TARGET_AGENT, q->target_agent);
-    set_field(c, AA__F_SESSION_ID, q->session_id);
+    set_field(c, AA__F_RESOURCE, q->resource, len[AA__RT_RESOURCE]);
+    set_field(c, AA__F_SCOPE, q->scope, len[AA__RT_SCOPE]);
+    set_field(c, AA__F_TARGET_AGENT, q->target_agent, len[AA__RT_TARGET_AGENT]);
+    set_field(c, AA__F_SESSION_ID, q->session_id, len[AA__RT_SESSION_ID]);
     c->fields[AA__F_FROM_AGENT] = c->fields[AA__F_AGENT];
     c->field_len[AA__F_FROM_AGENT] = c->field_len[AA__F_AGENT];
     c->fields[AA__F_TO_AGENT] = c->fields[AA__F_TARGET_AGENT];
     c->field_len[AA__F_TO_AGENT] = c->field_len[AA__F_TARGET_AGENT];
     c->meta = q->metadata;
     c->nmeta = q->metadata ? q->metadata_count : 0;
-    c->matcher = call_matcher;
-    c->matcher_ud = r->e;
+    c->matcher = run_matcher;
+    c->matcher_ud = r;
     r->ctx_ready = true;
     return c;
 }
@@ -278,9 +289,31 @@ static void deny(aa_decision *d, const char *fmt, ...) {
     va_end(ap);
 }
 
-/* As deny, from pieces: the hot denials avoid printf. */
-/* Appends the strings parts[0, n) (n <= 8) to b: one reservation, one copy each
- * (the hot reasons avoid printf and repeated length checks). */
+/* Copies n bytes, reading only src[0, n): the pieces of reasons are
+ * short, and a call to memcpy for each cost more than the copy. */
+static inline void copy_short(char *dst, const char *src, size_t n) {
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy(dst + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy(dst + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
+/* Appends the strings parts[0, n) (n <= 8) to b: one reservation, one copy
+ * each (the hot reasons avoid printf and repeated length checks). */
 static inline void reason_cat(aa__buf *b, const char *const *parts, size_t n) {
     size_t len[8], total = 0;
     for (size_t i = 0; i < n; i++)
@@ -289,7 +322,7 @@ static inline void reason_cat(aa__buf *b, const char *const *parts, size_t n) {
         return;
     char *p = b->data + b->len;
     for (size_t i = 0; i < n; i++) {
-        memcpy(p, parts[i], len[i]);
+        copy_short(p, parts[i], len[i]);
         p += len[i];
     }
     b->len += total;
@@ -364,7 +397,6 @@ static bool step_session(run *r) {
     aa_decision *d = r->d;
     if (aa__empty(req->session_id))
         return true;
-    int64_t now = run_now(r);
     if (!e->store) {
         deny(d, "Invalid or expired session: '%s' (no state store)",
              req->session_id);
@@ -373,18 +405,36 @@ static bool step_session(run *r) {
         return false;
     }
     aa_session s;
-    memset(&s, 0, sizeof s);
+    size_t slen[3];  /* of s.agent, s.user, s.scope */
     char sbuf[1024]; /* the session's strings, when the store can */
     bool owned = false;
+    void *held = NULL; /* the cache's lock, while s points into it */
     const aa__store_ops *ops = e->store->ops;
-    int rc = ops->session_get_into
+    aa__cache *cache = ops->read_cache ? ops->read_cache(e->store) : NULL;
+    size_t idlen = r->txt.len[AA__RT_SESSION_ID];
+    uint64_t h =
+        cache ? aa__cache_session_prefetch(cache, req->session_id, idlen) : 0;
+    int64_t now = run_now(r);
+    int rc;
+    /* Answered from memory, or read from the store (timed). */
+    if (!cache || !aa__cache_session_view(cache, req->session_id, idlen, h, now,
+                                          &s, slen, &rc, &held)) {
+        run_timer(r);
+        memset(&s, 0, sizeof s);
+        rc = ops->session_get_into
                  ? ops->session_get_into(e->store, req->session_id, now, &s,
                                          sbuf, sizeof sbuf, NULL)
                  : AA_ELIMIT;
-    if (rc == AA_ELIMIT) {
-        memset(&s, 0, sizeof s);
-        rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
-        owned = true;
+        if (rc == AA_ELIMIT) {
+            memset(&s, 0, sizeof s);
+            rc = ops->session_get(e->store, req->session_id, now, &s, NULL);
+            owned = true;
+        }
+        if (rc == AA_OK) {
+            slen[0] = s.agent ? strlen(s.agent) : 0;
+            slen[1] = s.user ? strlen(s.user) : 0;
+            slen[2] = s.scope ? strlen(s.scope) : 0;
+        }
     }
     if (rc != AA_OK || s.status != AA_GRANT_ACTIVE) {
         if (rc == AA_OK || rc == AA_ENOTFOUND) {
@@ -400,24 +450,27 @@ static bool step_session(run *r) {
              rc == AA_OK          ? aa_grant_status_name(s.status)
              : rc == AA_ENOTFOUND ? "unknown"
                                   : "unreadable");
+        aa__cache_release(held);
         if (owned)
             aa_session_clear(&s);
         return false;
     }
     bool ok = false;
-    if (strcmp(s.agent, req->agent) != 0) {
+    size_t ulen = r->txt.len[AA__RT_USER];
+    if (slen[0] != r->agent_len || !aa__mem_eq(s.agent, req->agent, slen[0])) {
         deny(d,
              "Session agent mismatch: session is for agent '%s', request is "
              "from agent '%s'",
              s.agent, req->agent);
-    } else if (!aa__empty(s.user) && strcmp(s.user, req->user) != 0) {
+    } else if (slen[1] &&
+               (slen[1] != ulen || !aa__mem_eq(s.user, req->user, ulen))) {
         deny(d,
              "Session user mismatch: session is for user '%s', request is for "
              "user '%s'",
              s.user, req->user);
-    } else if (!aa__empty(s.scope) && !aa__empty(req->scope) &&
-               !aa__glob_match(s.scope, strlen(s.scope), req->scope,
-                               strlen(req->scope))) {
+    } else if (slen[2] && r->txt.len[AA__RT_SCOPE] &&
+               !aa__glob_match(s.scope, slen[2], req->scope,
+                               r->txt.len[AA__RT_SCOPE])) {
         deny(d, "Scope '%s' is outside session scope '%s'", req->scope,
              s.scope);
     } else {
@@ -429,6 +482,7 @@ static bool step_session(run *r) {
              req->session_id, s.agent, s.user, s.scope ? s.scope : "");
     else
         step(d, "session", -1, "%s", aa_decision_reason(d));
+    aa__cache_release(held);
     if (owned)
         aa_session_clear(&s);
     return ok;
@@ -438,7 +492,6 @@ static bool step_session(run *r) {
 static bool step_profile(run *r) {
     const aa_request *req = r->req;
     const aa_policy *p = r->p;
-    r->agent_hash = aa__hash(req->agent, r->agent_len);
     r->prof = aa__map_get_h(&p->profile_by_name, req->agent, r->agent_len,
                             r->agent_hash);
     const aa__profile *prof = r->prof;
@@ -496,7 +549,7 @@ static bool step_scope(run *r) {
     if (!prof->scopeset.count)
         return true;
     const aa__patset_entry *hit =
-        aa__patset_match(&prof->scopeset, scope, strlen(scope));
+        aa__patset_match(&prof->scopeset, scope, r->txt.len[AA__RT_SCOPE]);
     if (!hit) {
         DENY(r->d, "Scope '", scope, "' not allowed by profile '", prof->name,
              "'");
@@ -621,8 +674,24 @@ static bool step_delegation(run *r) {
     const aa_request *req = r->req;
     if (r->permit || !e->store)
         return true;
-    int rc = e->store->ops->delegation_find(
-        e->store, req->agent, req->user, r->action, run_now(r), &r->hit, NULL);
+    const aa__store_ops *ops = e->store->ops;
+    aa__cache *cache = ops->read_cache ? ops->read_cache(e->store) : NULL;
+    aa__cache_pair pair;
+    if (cache && !aa__cache_deleg_prefetch(
+                     cache, req->agent, r->agent_len, r->agent_hash, req->user,
+                     r->txt.len[AA__RT_USER], r->txt.user_hash, &pair))
+        cache = NULL;
+    int64_t now = run_now(r);
+    int rc;
+    /* Answered from memory, or read from the store (timed). */
+    if (!cache || !aa__cache_deleg_answer(cache, &pair, r->action, r->alen, now,
+                                          &r->hit, &rc)) {
+        run_timer(r);
+        rc = ops->delegation_find(e->store, req->agent, req->user, r->action,
+                                  now, &r->hit, NULL);
+    }
+    if (cache)
+        aa__cache_pair_done(&pair);
     if (rc == AA_OK && !r->p->delegation.enabled) {
         r->grant_disabled = true;
         step(r->d, "delegation", 0,
@@ -685,7 +754,6 @@ static bool a2a_condition(run *r, const aa__a2a *a, int *rc,
     aa__buf *b = NULL;
     *rc = AA_OK;
     if (!aa__expr_is_empty(a->cond)) {
-        run_timer(r);
         if (d->explain) {
             b = aa__decision_step(d, "a2a", 0);
             if (b)
@@ -718,7 +786,7 @@ static bool step_a2a(run *r) {
         return true;
     const aa_policy *p = r->p;
     aa_decision *d = r->d;
-    size_t tlen = strlen(req->target_agent), flen = r->agent_len;
+    size_t tlen = r->txt.len[AA__RT_TARGET_AGENT], flen = r->agent_len;
     aa__index_req *x = run_ireq(r);
     x->fields[AA__F_TARGET_AGENT] = x->fields[AA__F_TO_AGENT] =
         req->target_agent;
@@ -837,10 +905,8 @@ static void approval_tier(run *r) {
     if (d->explain)
         trace_skipped(r, &c);
     int i = aa__cands_next(&c);
-    if (i >= 0) {
+    if (i >= 0)
         ctx = run_ctx(r);
-        run_timer(r);
-    }
     for (; i >= 0; i = aa__cands_next(&c)) {
         /* Settled: nothing later can change tier or name. Without explain
          * the loop stops here; with it, the rest is evaluated for the trace
@@ -929,7 +995,7 @@ static const char *bad_metadata(const aa_request *req) {
 
 /* The request's own shape: AA_OK, or AA_EINVAL with the decision denied. */
 static int check_request(const aa_engine *e, const aa_request *req,
-                         aa_decision *d, size_t *agent_len, size_t *alen) {
+                         aa_decision *d, aa__req_text *t) {
     if (!e || !req) {
         deny(d, "Invalid request: no engine or request");
         return AA_EINVAL;
@@ -943,7 +1009,7 @@ static int check_request(const aa_engine *e, const aa_request *req,
         return AA_EINVAL;
     }
     char field[96]; /* text that is not UTF-8 is an input error */
-    const char *bad = aa__request_bad_utf8_len(req, field, agent_len, alen);
+    const char *bad = aa__request_check(req, field, t);
     if (bad) {
         deny(d, "Invalid request: %s is not valid UTF-8", bad);
         return AA_EINVAL;
@@ -1091,19 +1157,19 @@ int aa_authorize_many(aa_engine *e, const aa_request *reqs, size_t n,
 
 int aa_authorize(aa_engine *e, const aa_request *req, aa_decision *d) {
     aa__decision_reset(d); /* time_ms 0: see run_timer */
-    size_t agent_len = 0, alen = 0;
-    int rc = check_request(e, req, d, &agent_len, &alen);
+    run r;
+    int rc = check_request(e, req, d, &r.txt);
     if (rc != AA_OK)
         return rc;
-    run r;
     r.e = e;
     r.p = e->policy;
     r.req = req;
     r.d = d;
     r.action = req->action;
-    r.alen = alen;
-    r.ahash = aa__hash(r.action, r.alen);
-    r.agent_len = agent_len;
+    r.alen = r.txt.len[AA__RT_ACTION];
+    r.ahash = r.txt.action_hash;
+    r.agent_len = r.txt.len[AA__RT_AGENT];
+    r.agent_hash = r.txt.agent_hash;
     r.now = 0;
     r.timed = false;
     r.prof = NULL;

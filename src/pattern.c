@@ -91,10 +91,30 @@ static bool class_match(const char *pat, size_t start, size_t end, uint32_t c) {
 /* Iterative matcher with a single backtrack point for '*': O(len(pat) *
  * len(s)) at worst, linear in practice, never exponential. `?` and classes
  * take one character (code point) of s; a literal compares one character. */
+/* Whether some byte of w is c. */
+static inline bool word_has(uint64_t w, unsigned char c) {
+    const uint64_t ones = UINT64_C(0x0101010101010101);
+    uint64_t x = w ^ (ones * c);
+    return ((x - ones) & ~x & (ones << 7)) != 0;
+}
+
 bool aa__glob_match(const char *pat, size_t plen, const char *s, size_t n) {
     size_t pi = 0, si = 0;
     size_t star_p = (size_t)-1, star_s = 0;
     uint32_t c, lc;
+    /* A leading run of plain ASCII literals, eight bytes at a time: what
+     * the loop below would do a byte at a time (names and scopes are
+     * mostly literal). */
+    while (plen - pi >= 8 && n - si >= 8) {
+        uint64_t w, v;
+        memcpy(&w, pat + pi, 8);
+        memcpy(&v, s + si, 8);
+        if (w != v || (w & UINT64_C(0x8080808080808080)) || word_has(w, '*') ||
+            word_has(w, '?') || word_has(w, '['))
+            break;
+        pi += 8;
+        si += 8;
+    }
     while (si < n) {
         if (pi < plen) {
             unsigned char pc = (unsigned char)pat[pi];

@@ -111,6 +111,12 @@ typedef struct aa__store_ops {
     /* Optional (NULL: always reachable): AA_OK when the store answers now;
      * otherwise err says why. */
     int (*ping)(aa_store *s, aa_error *err);
+    /* Optional (NULL: none): the read cache (store_cache.h) through which
+     * session_get_into and delegation_find answer now, or NULL when they
+     * would not use one. What it answers is what those calls would answer
+     * without reading the store; the engine asks it first, so that a
+     * lookup answered from memory is not timed as one that waits. */
+    struct aa__cache *(*read_cache)(aa_store *s);
 } aa__store_ops;
 
 /* The key of an (agent, user) pair: agent, NUL, user, NUL, written into

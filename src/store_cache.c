@@ -29,26 +29,145 @@ typedef struct gen_page {
     _Atomic uint64_t gen;
 } gen_page;
 
+/* A session as a lookup reads it: the id in the entry itself (ids are
+ * UUIDs) and the three strings in one block, with their lengths, so that
+ * an answer touches few cache lines and copies with one memcpy. */
+#define SESS_INLINE 96 /* bytes of strings kept in the entry itself */
 typedef struct sess_entry {
-    char *key; /* the id */
     uint64_t gen;
     bool found;
-    aa_session s; /* strings owned */
+    char keybuf[39];
+    char *key;  /* the id: keybuf, or allocated when longer */
+    char *text; /* agent NUL user NUL scope NUL (when found): inl, or
+                   allocated when longer */
+    size_t textlen;
+    size_t len[2]; /* of agent and user */
+    aa_session s;  /* agent, user, scope point into text */
+    char inl[SESS_INLINE];
 } sess_entry;
 
+static void sess_text_free(sess_entry *e) {
+    if (e->text != e->inl)
+        free(e->text);
+    e->text = NULL;
+}
+
+static void sess_entry_free(sess_entry *e) {
+    sess_text_free(e);
+    if (e->key != e->keybuf)
+        free(e->key);
+    free(e);
+}
+
+/* Copies what s says into e (strings NULL as ""); false when out of
+ * memory (e then holds no strings). */
+static bool sess_entry_set(sess_entry *e, const aa_session *s) {
+    const char *src[3] = {s->agent ? s->agent : "", s->user ? s->user : "",
+                          s->scope ? s->scope : ""};
+    size_t len[3] = {strlen(src[0]), strlen(src[1]), strlen(src[2])};
+    size_t total = len[0] + len[1] + len[2] + 3;
+    sess_text_free(e);
+    e->text = total <= sizeof e->inl ? e->inl : malloc(total);
+    if (!e->text) {
+        memset(&e->s, 0, sizeof e->s);
+        return false;
+    }
+    char *p = e->text;
+    char *dst[3];
+    for (int i = 0; i < 3; i++) {
+        dst[i] = p;
+        memcpy(p, src[i], len[i] + 1);
+        p += len[i] + 1;
+    }
+    e->s = *s;
+    e->s.agent = dst[0];
+    e->s.user = dst[1];
+    e->s.scope = dst[2];
+    e->textlen = total;
+    e->len[0] = len[0];
+    e->len[1] = len[1];
+    return true;
+}
+
+/* A pair's grants: the key in the entry when it fits, the grants and
+ * their patterns in one block (pack_grants), for few cache lines a
+ * lookup. */
+#define DELEG_INLINE 192 /* bytes of grants kept in the entry itself */
 typedef struct deleg_entry {
-    char *key; /* agent '\0' user */
+    char *key; /* agent '\0' user: keybuf, or allocated when longer */
     size_t keylen;
     uint64_t gen;
-    aa__cache_grant *grants;
+    aa__cache_grant *grants; /* one block (pack_grants): inl, or allocated */
     size_t n;
+    char keybuf[48];
+    _Alignas(aa__cache_grant) char inl[DELEG_INLINE];
 } deleg_entry;
+
+static void deleg_grants_free(deleg_entry *e) {
+    if ((char *)e->grants != e->inl)
+        free(e->grants);
+    e->grants = NULL;
+}
+
+static void deleg_entry_free(deleg_entry *e) {
+    deleg_grants_free(e);
+    if (e->key != e->keybuf)
+        free(e->key);
+    free(e);
+}
+
+/* The n grants copied into one block (the array, then every pattern
+ * blob): inl (cap bytes) when they fit, else allocated; their own memory
+ * freed either way. NULL when out of memory (or n is 0). */
+static aa__cache_grant *pack_grants(aa__cache_grant *grants, size_t n,
+                                    char *inl, size_t cap, bool *ok) {
+    size_t total = n * sizeof *grants;
+    for (size_t i = 0; i < n; i++)
+        total += grants[i].len;
+    aa__cache_grant *block = !n             ? NULL
+                             : total <= cap ? (aa__cache_grant *)inl
+                                            : malloc(total);
+    *ok = block || !n;
+    if (block) {
+        char *p = (char *)(block + n);
+        for (size_t i = 0; i < n; i++) {
+            block[i] = grants[i];
+            block[i].patterns = p;
+            if (grants[i].len)
+                memcpy(p, grants[i].patterns, grants[i].len);
+            p += grants[i].len;
+        }
+    }
+    aa__cache_grants_free(grants, n);
+    return block;
+}
 
 typedef struct shard {
     _Alignas(64) pthread_rwlock_t lock;
     aa__map sessions; /* id -> sess_entry* */
     aa__map delegs;   /* agent\0user -> deleg_entry* */
+    /* The sessions map's slots and cap - 1 as last published under the
+     * write lock, read without the lock only to prefetch a slot (a stale
+     * value prefetches a useless line, nothing worse). */
+    _Atomic(aa__map_slot *) sess_slots;
+    _Atomic size_t sess_mask;
+    _Atomic(aa__map_slot *) deleg_slots; /* the same for delegs */
+    _Atomic size_t deleg_mask;
 } shard;
+
+/* After a change to sh's maps, under its write lock. */
+static void publish_slots(shard *sh) {
+    atomic_store_explicit(&sh->sess_slots, sh->sessions.slots,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sh->sess_mask,
+                          sh->sessions.cap ? sh->sessions.cap - 1 : 0,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sh->deleg_slots, sh->delegs.slots,
+                          memory_order_relaxed);
+    atomic_store_explicit(&sh->deleg_mask,
+                          sh->delegs.cap ? sh->delegs.cap - 1 : 0,
+                          memory_order_relaxed);
+}
 
 struct aa__cache {
     gen_page *page;
@@ -133,17 +252,13 @@ static void drop_entries(shard *sh) {
         sess_entry *e = sh->sessions.slots[i].value;
         if (!sh->sessions.slots[i].key || !e)
             continue;
-        aa_session_clear(&e->s);
-        free(e->key);
-        free(e);
+        sess_entry_free(e);
     }
     for (size_t i = 0; i < sh->delegs.cap; i++) {
         deleg_entry *e = sh->delegs.slots[i].value;
         if (!sh->delegs.slots[i].key || !e)
             continue;
-        aa__cache_grants_free(e->grants, e->n);
-        free(e->key);
-        free(e);
+        deleg_entry_free(e);
     }
     aa__map_free(&sh->sessions);
     aa__map_free(&sh->delegs);
@@ -195,8 +310,18 @@ static bool session_lookup(aa__cache *c, const char *id, uint64_t gen,
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
     if (e && e->gen == gen) {
         *found = e->found;
-        hit = !e->found || (buf ? aa__session_copy_into(&e->s, out, buf, cap)
-                                : copy_session(&e->s, out));
+        if (!e->found)
+            hit = true;
+        else if (!buf)
+            hit = copy_session(&e->s, out);
+        else if (e->textlen <= cap) { /* the three strings, as one block */
+            memcpy(buf, e->text, e->textlen);
+            *out = e->s;
+            out->agent = buf;
+            out->user = buf + e->len[0] + 1;
+            out->scope = out->user + e->len[1] + 1;
+            hit = true;
+        }
     }
     pthread_rwlock_unlock(&sh->lock);
     return hit;
@@ -230,21 +355,79 @@ bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
     return false;
 }
 
+bool aa__cache_session_answer_into(aa__cache *c, const char *id, int64_t now,
+                                   aa_session *out, char *buf, size_t cap,
+                                   int *status) {
+    bool found;
+    if (!aa__cache_session_get_into(c, id, aa__cache_gen(c), &found, out, buf,
+                                    cap))
+        return false;
+    if (!found) {
+        *status = AA_ENOTFOUND;
+        return true;
+    }
+    if (out->status != AA_GRANT_ACTIVE || now < out->expires_at) {
+        *status = AA_OK;
+        return true;
+    }
+    return false; /* expired since it was cached: the read marks it */
+}
+
+uint64_t aa__cache_session_prefetch(aa__cache *c, const char *id,
+                                    size_t idlen) {
+    uint64_t h;
+    shard *sh = shard_of(c, id, idlen, &h);
+    aa__map_slot *slots =
+        atomic_load_explicit(&sh->sess_slots, memory_order_relaxed);
+    size_t mask = atomic_load_explicit(&sh->sess_mask, memory_order_relaxed);
+    if (slots)
+        __builtin_prefetch(&slots[h & mask]);
+    return h;
+}
+
+bool aa__cache_session_view(aa__cache *c, const char *id, size_t idlen,
+                            uint64_t h, int64_t now, aa_session *out,
+                            size_t len[3], int *status, void **held) {
+    uint64_t gen = aa__cache_gen(c);
+    shard *sh = &c->shards[(h >> 59) % NSHARDS]; /* as shard_of */
+    pthread_rwlock_rdlock(&sh->lock);
+    sess_entry *e = aa__map_get_h(&sh->sessions, id, idlen, h);
+    *held = NULL;
+    if (!e || e->gen != gen) {
+        pthread_rwlock_unlock(&sh->lock);
+        return false;
+    }
+    if (!e->found) {
+        pthread_rwlock_unlock(&sh->lock);
+        *status = AA_ENOTFOUND;
+        return true;
+    }
+    if (e->s.status == AA_GRANT_ACTIVE && now >= e->s.expires_at) {
+        pthread_rwlock_unlock(&sh->lock); /* expired since: the read marks it */
+        return false;
+    }
+    *out = e->s;
+    len[0] = e->len[0];
+    len[1] = e->len[1];
+    len[2] = e->textlen - e->len[0] - e->len[1] - 3;
+    *status = AA_OK;
+    *held = &sh->lock;
+    return true;
+}
+
+void aa__cache_release(void *held) {
+    if (held)
+        pthread_rwlock_unlock(held);
+}
+
 int aa__store_session_get_into(aa_store *s, aa__cache *c, const char *id,
                                int64_t now, aa_session *out, char *buf,
                                size_t cap, aa_error *err) {
     if (!id || !out || !buf)
         return aa__fail(err, AA_EINVAL, "session_get: missing argument");
-    if (c) {
-        bool found;
-        if (aa__cache_session_get_into(c, id, aa__cache_gen(c), &found, out,
-                                       buf, cap)) {
-            if (!found)
-                return AA_ENOTFOUND;
-            if (out->status != AA_GRANT_ACTIVE || now < out->expires_at)
-                return AA_OK;
-        }
-    }
+    int status;
+    if (c && aa__cache_session_answer_into(c, id, now, out, buf, cap, &status))
+        return status;
     /* Not in memory, or expired since it was cached: the full read. */
     aa_session full;
     int rc = s->ops->session_get(s, id, now, &full, err);
@@ -268,30 +451,31 @@ void aa__cache_session_put(aa__cache *c, const char *id, uint64_t gen,
     shard *sh = shard_of(c, id, len, &h);
     pthread_rwlock_wrlock(&sh->lock);
     sess_entry *e = aa__map_get_h(&sh->sessions, id, len, h);
-    if (e) { /* refresh in place */
-        aa_session_clear(&e->s);
-        memset(&e->s, 0, sizeof e->s);
-    } else {
+    if (!e) {
         make_room(sh);
         e = calloc(1, sizeof *e);
-        if (e && !(e->key = strdup(id))) {
-            free(e);
-            e = NULL;
+        if (e) {
+            e->key = len < sizeof e->keybuf ? e->keybuf : malloc(len + 1);
+            if (e->key)
+                memcpy(e->key, id, len + 1);
         }
-        if (e && !aa__map_put(&sh->sessions, e->key, len, e)) {
-            free(e->key);
-            free(e);
+        if (e && (!e->key || !aa__map_put(&sh->sessions, e->key, len, e))) {
+            sess_entry_free(e);
             e = NULL;
         }
     }
-    if (e) {
+    if (e) { /* new, or refreshed in place */
         e->gen = gen;
         e->found = s != NULL;
-        if (s && !copy_session(s, &e->s)) {
+        if (!s) {
+            sess_text_free(e);
+            e->textlen = 0;
+        } else if (!sess_entry_set(e, s)) {
             e->found = false;
             e->gen = gen - 1; /* could not copy: never answer from it */
         }
     }
+    publish_slots(sh);
     pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -312,20 +496,44 @@ bool aa__grant_patterns_match(const char *blob, size_t len, const char *action,
     return false;
 }
 
-bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
-                          const char *action, int64_t now, uint64_t gen,
-                          bool *found, aa__deleg_hit *hit) {
-    char buf[256];
-    size_t klen;
-    char *key = aa__pair_key(agent, user, buf, sizeof buf, &klen);
-    if (!key)
+/* A pair's hash, from the hashes of its agent and user (which the engine
+ * has made already). */
+static uint64_t pair_hash(uint64_t agent_hash, uint64_t user_hash) {
+    uint64_t h = agent_hash ^ (user_hash * 0x9e3779b97f4a7c15ULL);
+    h ^= h >> 31;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 29);
+}
+
+/* The pair's key and hash into p; false when out of memory. */
+static bool pair_make(const char *agent, size_t aglen, uint64_t agent_hash,
+                      const char *user, size_t ulen, uint64_t user_hash,
+                      aa__cache_pair *p) {
+    p->len = aglen + 1 + ulen;
+    p->key = p->len < sizeof p->buf ? p->buf : malloc(p->len + 1);
+    if (!p->key)
         return false;
+    memcpy(p->key, agent, aglen + 1);
+    memcpy(p->key + aglen + 1, user, ulen + 1);
+    p->hash = pair_hash(agent_hash, user_hash);
+    return true;
+}
+
+void aa__cache_pair_done(aa__cache_pair *p) {
+    if (p->key != p->buf)
+        free(p->key);
+    p->key = NULL;
+}
+
+/* The grants of pair p for generation gen, under the shard's read lock:
+ * true when cached; then the oldest live one matching action is in *hit. */
+static bool deleg_lookup(aa__cache *c, const aa__cache_pair *p,
+                         const char *action, size_t alen, int64_t now,
+                         uint64_t gen, bool *found, aa__deleg_hit *hit) {
     bool answered = false;
-    size_t alen = strlen(action);
-    uint64_t h;
-    shard *sh = shard_of(c, key, klen, &h);
+    shard *sh = &c->shards[(p->hash >> 59) % NSHARDS]; /* as shard_of */
     pthread_rwlock_rdlock(&sh->lock);
-    deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
+    deleg_entry *e = aa__map_get_h(&sh->delegs, p->key, p->len, p->hash);
     if (e && e->gen == gen) {
         answered = true;
         *found = false;
@@ -342,48 +550,90 @@ bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
         }
     }
     pthread_rwlock_unlock(&sh->lock);
-    if (key != buf)
-        free(key);
     return answered;
+}
+
+bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
+                          const char *action, int64_t now, uint64_t gen,
+                          bool *found, aa__deleg_hit *hit) {
+    aa__cache_pair p;
+    size_t aglen = strlen(agent), ulen = strlen(user);
+    if (!pair_make(agent, aglen, aa__hash(agent, aglen), user, ulen,
+                   aa__hash(user, ulen), &p))
+        return false;
+    bool answered =
+        deleg_lookup(c, &p, action, strlen(action), now, gen, found, hit);
+    aa__cache_pair_done(&p);
+    return answered;
+}
+
+bool aa__cache_deleg_prefetch(aa__cache *c, const char *agent, size_t aglen,
+                              uint64_t agent_hash, const char *user,
+                              size_t ulen, uint64_t user_hash,
+                              aa__cache_pair *p) {
+    if (!pair_make(agent, aglen, agent_hash, user, ulen, user_hash, p))
+        return false;
+    shard *sh = &c->shards[(p->hash >> 59) % NSHARDS];
+    aa__map_slot *slots =
+        atomic_load_explicit(&sh->deleg_slots, memory_order_relaxed);
+    size_t mask = atomic_load_explicit(&sh->deleg_mask, memory_order_relaxed);
+    if (slots)
+        __builtin_prefetch(&slots[p->hash & mask]);
+    return true;
+}
+
+bool aa__cache_deleg_answer(aa__cache *c, const aa__cache_pair *p,
+                            const char *action, size_t alen, int64_t now,
+                            aa__deleg_hit *hit, int *status) {
+    bool found;
+    if (!deleg_lookup(c, p, action, alen, now, aa__cache_gen(c), &found, hit))
+        return false;
+    *status = found ? AA_OK : AA_ENOTFOUND;
+    return true;
 }
 
 void aa__cache_deleg_put(aa__cache *c, const char *agent, const char *user,
                          uint64_t gen, aa__cache_grant *grants, size_t n) {
+    char buf[256];
     size_t klen;
-    char *key = aa__pair_key(agent, user, NULL, 0, &klen);
+    char *key = aa__pair_key(agent, user, buf, sizeof buf, &klen);
     if (!key) { /* out of memory: not cached */
         aa__cache_grants_free(grants, n);
         return;
     }
-    uint64_t h;
-    shard *sh = shard_of(c, key, klen, &h);
+    size_t aglen = strlen(agent);
+    uint64_t h =
+        pair_hash(aa__hash(agent, aglen), aa__hash(user, klen - aglen - 1));
+    shard *sh = &c->shards[(h >> 59) % NSHARDS]; /* as shard_of */
     pthread_rwlock_wrlock(&sh->lock);
     deleg_entry *e = aa__map_get_h(&sh->delegs, key, klen, h);
     if (e) {
-        aa__cache_grants_free(e->grants, e->n);
-        free(key);
-        key = NULL;
+        deleg_grants_free(e);
     } else {
         make_room(sh);
         e = calloc(1, sizeof *e);
         if (e) {
-            e->key = key;
             e->keylen = klen;
-            key = NULL;
-            if (!aa__map_put(&sh->delegs, e->key, e->keylen, e)) {
-                free(e->key);
-                free(e);
-                e = NULL;
-            }
+            e->key = klen < sizeof e->keybuf ? e->keybuf : malloc(klen + 1);
+            if (e->key)
+                memcpy(e->key, key, klen + 1);
+        }
+        if (e && (!e->key || !aa__map_put_h(&sh->delegs, e->key, klen, h, e))) {
+            e->grants = NULL;
+            deleg_entry_free(e);
+            e = NULL;
         }
     }
     if (e) {
-        e->gen = gen;
-        e->grants = grants;
-        e->n = n;
+        bool ok;
+        e->grants = pack_grants(grants, n, e->inl, sizeof e->inl, &ok);
+        e->n = ok ? n : 0;
+        e->gen = ok ? gen : gen - 1; /* could not copy: never answer */
     } else {
         aa__cache_grants_free(grants, n);
     }
-    free(key);
+    publish_slots(sh); /* make_room may have emptied the shard */
     pthread_rwlock_unlock(&sh->lock);
+    if (key != buf)
+        free(key);
 }

@@ -53,6 +53,29 @@ bool aa__cache_session_get_into(aa__cache *c, const char *id, uint64_t gen,
  * the clock, so that the read marks it. */
 bool aa__cache_session_answer(aa__cache *c, const char *id, uint64_t gen,
                               int64_t now, aa_session *out, int *status);
+/* What a store's session_get_into answers from cache c alone: true when
+ * it answers, *status then AA_OK (*out filled, its strings in buf) or
+ * AA_ENOTFOUND. False when the store must be read: not cached, not for
+ * the current generation, the strings do not fit, or an active session
+ * that expired since (the read marks it). */
+bool aa__cache_session_answer_into(aa__cache *c, const char *id, int64_t now,
+                                   aa_session *out, char *buf, size_t cap,
+                                   int *status);
+/* The same without a copy, for the engine (hash: from
+ * aa__cache_session_prefetch): when the cache answers AA_OK,
+ * *out's strings point into the cache (len[] has the lengths of agent,
+ * user and scope) and the cache's read lock stays held (*held) until
+ * aa__cache_release(*held), which the caller must call soon (the lock
+ * keeps writers of that part of the cache waiting). *held is NULL
+ * otherwise: false (read the store) or AA_ENOTFOUND. */
+bool aa__cache_session_view(aa__cache *c, const char *id, size_t idlen,
+                            uint64_t hash, int64_t now, aa_session *out,
+                            size_t len[3], int *status, void **held);
+/* Starts loading the cache line where session id would be found (so that
+ * it arrives while the caller reads the clock) and returns the id's hash,
+ * which aa__cache_session_view takes. */
+uint64_t aa__cache_session_prefetch(aa__cache *c, const char *id, size_t idlen);
+void aa__cache_release(void *held);
 /* A store's session_get_into: from cache c (NULL: the store has none in
  * use now) when it answers and the session did not expire since, else
  * s->ops->session_get with the strings copied into buf. */
@@ -77,6 +100,29 @@ typedef struct aa__cache_grant {
 bool aa__cache_deleg_find(aa__cache *c, const char *agent, const char *user,
                           const char *action, int64_t now, uint64_t gen,
                           bool *found, aa__deleg_hit *hit);
+/* An (agent, user) pair's key (agent NUL user) and its hash. */
+typedef struct aa__cache_pair {
+    char *key; /* buf, or allocated: aa__cache_pair_done frees it */
+    size_t len;
+    uint64_t hash;
+    char buf[128];
+} aa__cache_pair;
+/* Makes *p for the pair (lengths and aa__hash of agent and user given)
+ * and starts loading the cache
+ * line where it would be found, so that it arrives while the caller
+ * reads the clock. False when out of memory (nothing to free). */
+bool aa__cache_deleg_prefetch(aa__cache *c, const char *agent, size_t aglen,
+                              uint64_t agent_hash, const char *user,
+                              size_t ulen, uint64_t user_hash,
+                              aa__cache_pair *p);
+void aa__cache_pair_done(aa__cache_pair *p);
+/* What a store's delegation_find answers from cache c alone (for the
+ * current generation) for pair p: true when it answers, *status then
+ * AA_OK (*hit filled) or AA_ENOTFOUND; false when the store must be
+ * read. */
+bool aa__cache_deleg_answer(aa__cache *c, const aa__cache_pair *p,
+                            const char *action, size_t alen, int64_t now,
+                            aa__deleg_hit *hit, int *status);
 /* Frees n grants and the array that holds them. */
 void aa__cache_grants_free(aa__cache_grant *grants, size_t n);
 

@@ -152,6 +152,14 @@ static int lazy_delegation_find(aa_store *base, const char *agent,
     return in->ops->delegation_find(in, agent, user, action, now, hit, err);
 }
 
+/* The open store's cache; none before it is open (a lookup then checks
+ * for the file, which is not an answer from memory). */
+static struct aa__cache *lazy_read_cache(aa_store *base) {
+    lazy_store *s = (lazy_store *)base;
+    aa_store *in = atomic_load_explicit(&s->inner, memory_order_acquire);
+    return in && in->ops->read_cache ? in->ops->read_cache(in) : NULL;
+}
+
 static int lazy_delegation_revoke(aa_store *base, const char *id, int64_t now,
                                   int *revoked, aa_error *err) {
     if (revoked)
@@ -191,6 +199,7 @@ static const aa__store_ops lazy_ops = {
     .delegation_put = lazy_delegation_put,
     .delegation_get = lazy_delegation_get,
     .delegation_find = lazy_delegation_find,
+    .read_cache = lazy_read_cache,
     .delegation_revoke = lazy_delegation_revoke,
     .delegation_list = lazy_delegation_list,
     .cleanup = lazy_cleanup,

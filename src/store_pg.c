@@ -1219,6 +1219,11 @@ static int pg_session_get(aa_store *base, const char *id, int64_t now,
     return status;
 }
 
+static aa__cache *pg_read_cache(aa_store *base) {
+    pg_store *s = (pg_store *)base;
+    return use_cache(s) ? s->cache : NULL;
+}
+
 static int pg_session_get_into(aa_store *base, const char *id, int64_t now,
                                aa_session *out, char *buf, size_t cap,
                                aa_error *err) {
@@ -1855,6 +1860,7 @@ static const aa__store_ops pg_ops = {
     .delegation_put = pg_delegation_put,
     .delegation_get = pg_delegation_get,
     .delegation_find = pg_delegation_find,
+    .read_cache = pg_read_cache,
     .delegation_revoke = pg_delegation_revoke,
     .delegation_list = pg_delegation_list,
     .cleanup = pg_cleanup,

@@ -470,6 +470,10 @@ static int sq_session_get(aa_store *base, const char *id, int64_t now,
     return status;
 }
 
+static aa__cache *sq_read_cache(aa_store *base) {
+    return ((sq_store *)base)->cache;
+}
+
 static int sq_session_get_into(aa_store *base, const char *id, int64_t now,
                                aa_session *out, char *buf, size_t cap,
                                aa_error *err) {
@@ -935,6 +939,7 @@ static const aa__store_ops sqlite_ops = {
     .delegation_put = sq_delegation_put,
     .delegation_get = sq_delegation_get,
     .delegation_find = sq_delegation_find,
+    .read_cache = sq_read_cache,
     .delegation_revoke = sq_delegation_revoke,
     .delegation_list = sq_delegation_list,
     .cleanup = sq_cleanup,

@@ -171,14 +171,7 @@ void aa__buf_free(aa__buf *b) {
     memset(b, 0, sizeof *b);
 }
 
-void aa__buf_reset(aa__buf *b) {
-    b->len = 0;
-    b->oom = false;
-    if (b->data)
-        b->data[0] = 0;
-}
-
-bool aa__buf_reserve(aa__buf *b, size_t extra) {
+bool aa__buf_grow(aa__buf *b, size_t extra) {
     if (b->oom)
         return false;
     if (b->len + extra + 1 <= b->cap)
@@ -323,36 +316,56 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n) {
 
 /* ---- hash map ------------------------------------------------------------ */
 
-/* Eight bytes at a time: names and actions are short, and this is on the
- * decision path (agent and action are hashed once per request). */
-uint64_t aa__hash(const char *s, size_t n) {
+/* The last 1-7 bytes of a string as one word, by fixed-size loads (no
+ * memcpy call) that stay inside s[0, n): every byte is in the word, each
+ * in a lane of its own (bits 8k to 8k+7), so a byte's top bit is a top
+ * bit of a lane. */
+static inline uint64_t tail_word(const char *s, size_t n) {
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        return (uint64_t)a << 32 | b;
+    }
+    return (uint64_t)(unsigned char)s[0] << 16 |
+           (uint64_t)(unsigned char)s[n / 2] << 8 | (unsigned char)s[n - 1];
+}
+
+/* aa__hash, also ORing every word it reads into *seen (which then has a
+ * lane's top bit set when some byte of s is not ASCII). */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline uint64_t
+hash_seen(const char *s, size_t n, uint64_t *seen) {
     const uint64_t k = 0x9e3779b97f4a7c15ULL;
     uint64_t h = 0x243f6a8885a308d3ULL ^ (n * k);
+    uint64_t acc = 0;
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, s, 8);
+        acc |= w;
         h = (h ^ w) * k;
         h ^= h >> 29;
         s += 8;
         n -= 8;
     }
-    if (n) { /* the last 1-7 bytes, by fixed-size loads (no memcpy call) */
-        uint64_t w;
-        if (n >= 4) {
-            uint32_t a, b;
-            memcpy(&a, s, 4);
-            memcpy(&b, s + n - 4, 4);
-            w = (uint64_t)a << 32 | b;
-        } else {
-            w = (uint64_t)(unsigned char)s[0] << 16 |
-                (uint64_t)(unsigned char)s[n / 2] << 8 |
-                (unsigned char)s[n - 1];
-        }
+    if (n) {
+        uint64_t w = tail_word(s, n);
+        acc |= w;
         h = (h ^ w) * k;
         h ^= h >> 29;
     }
+    *seen |= acc;
     h *= 0xbf58476d1ce4e5b9ULL;
     return h ^ (h >> 32);
+}
+
+/* Eight bytes at a time: names and actions are short, and this is on the
+ * decision path (agent and action are hashed once per request). */
+uint64_t aa__hash(const char *s, size_t n) {
+    uint64_t unused = 0;
+    return hash_seen(s, n, &unused);
 }
 
 void aa__map_init(aa__map *m) {
@@ -406,11 +419,10 @@ bool aa__map_reserve(aa__map *m, size_t n) {
     return cap <= m->cap || map_rehash(m, cap);
 }
 
-static bool map_insert(aa__map *m, const char *key, size_t keylen, void *value,
-                       bool replace) {
+static bool map_insert(aa__map *m, const char *key, size_t keylen, uint64_t h,
+                       void *value, bool replace) {
     if ((m->count + 1) * 4 > m->cap * 3 && !map_grow(m))
         return false;
-    uint64_t h = aa__hash(key, keylen);
     size_t j = h & (m->cap - 1);
     while (m->slots[j].key) {
         aa__map_slot *s = &m->slots[j];
@@ -427,13 +439,18 @@ static bool map_insert(aa__map *m, const char *key, size_t keylen, void *value,
     return true;
 }
 
+bool aa__map_put_h(aa__map *m, const char *key, size_t keylen, uint64_t hash,
+                   void *value) {
+    return map_insert(m, key, keylen, hash, value, true);
+}
+
 bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value) {
-    return map_insert(m, key, keylen, value, true);
+    return map_insert(m, key, keylen, aa__hash(key, keylen), value, true);
 }
 
 bool aa__map_put_first(aa__map *m, const char *key, size_t keylen,
                        void *value) {
-    return map_insert(m, key, keylen, value, false);
+    return map_insert(m, key, keylen, aa__hash(key, keylen), value, false);
 }
 
 void *aa__map_get_h(const aa__map *m, const char *key, size_t keylen,
@@ -614,38 +631,23 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
-/* One pass over a NUL-terminated string (NULL is fine). A sequence cut by
- * the NUL fails at the NUL, before any byte past it is read. Stores the
- * length in *len (when not NULL) of a string that passes. */
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline bool
-utf8_str_len(const char *s, size_t *len) {
+/* One pass over a NUL-terminated string (NULL is fine), a byte at a
+ * time. A sequence cut by the NUL fails at the NUL, before any byte past
+ * it is read. */
+static bool utf8_str(const char *s) {
     const unsigned char *u = (const unsigned char *)s;
     if (!u)
         return true;
     for (;;) {
-        while ((signed char)*u > 0) /* ASCII, not NUL: one test a byte */
+        while ((signed char)*u > 0) /* ASCII, not NUL */
             u++;
-        if (!*u) {
-            if (len)
-                *len = (size_t)(u - (const unsigned char *)s);
+        if (!*u)
             return true;
-        }
         size_t k = aa__utf8_decode((const char *)u, 4, NULL);
         if (!k)
             return false;
         u += k;
     }
-}
-
-#if defined(__GNUC__)
-__attribute__((always_inline))
-#endif
-static inline bool
-utf8_str(const char *s) {
-    return utf8_str_len(s, NULL);
 }
 
 /* A metadata value: a string, or a list whose string items are UTF-8. */
@@ -661,16 +663,11 @@ static bool utf8_value(const aa_meta *m) {
 }
 
 const char *aa__request_bad_utf8(const aa_request *req, char buf[96]) {
-    return aa__request_bad_utf8_len(req, buf, NULL, NULL);
-}
-
-const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
-                                     size_t *agent_len, size_t *action_len) {
-    if (!utf8_str_len(req->agent, agent_len))
+    if (!utf8_str(req->agent))
         return "'agent'";
     if (!utf8_str(req->user))
         return "'user'";
-    if (!utf8_str_len(req->action, action_len))
+    if (!utf8_str(req->action))
         return "'action'";
     if (!utf8_str(req->resource))
         return "'resource'";
@@ -696,6 +693,64 @@ const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
         }
     }
     return NULL;
+}
+
+/* The OR of the words of s[0, n) (see tail_word). */
+static inline uint64_t words_or(const char *s, size_t n) {
+    uint64_t acc = 0;
+    for (; n >= 8; s += 8, n -= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        acc |= w;
+    }
+    return n ? acc | tail_word(s, n) : acc;
+}
+
+/* strlen(s), 0 for NULL, ORing s's words into *seen. */
+static inline size_t len_seen(const char *s, uint64_t *seen) {
+    if (!s)
+        return 0;
+    size_t n = strlen(s);
+    *seen |= words_or(s, n);
+    return n;
+}
+
+#define NOT_ASCII UINT64_C(0x8080808080808080)
+
+const char *aa__request_check(const aa_request *req, char buf[96],
+                              aa__req_text *t) {
+    /* ASCII is UTF-8: the common request is measured and hashed by words,
+     * and read byte by byte only when some byte is not ASCII (then by
+     * aa__request_bad_utf8, which names the field). strlen and the words
+     * read nothing past a string's NUL. */
+    uint64_t seen = 0;
+    size_t *len = t->len;
+    len[AA__RT_AGENT] = req->agent ? strlen(req->agent) : 0;
+    len[AA__RT_ACTION] = req->action ? strlen(req->action) : 0;
+    t->agent_hash =
+        hash_seen(req->agent ? req->agent : "", len[AA__RT_AGENT], &seen);
+    t->action_hash =
+        hash_seen(req->action ? req->action : "", len[AA__RT_ACTION], &seen);
+    len[AA__RT_USER] = req->user ? strlen(req->user) : 0;
+    t->user_hash =
+        hash_seen(req->user ? req->user : "", len[AA__RT_USER], &seen);
+    len[AA__RT_RESOURCE] = len_seen(req->resource, &seen);
+    len[AA__RT_SCOPE] = len_seen(req->scope, &seen);
+    len[AA__RT_SESSION_ID] = len_seen(req->session_id, &seen);
+    len[AA__RT_TARGET_AGENT] = len_seen(req->target_agent, &seen);
+    for (size_t i = 0; req->metadata && i < req->metadata_count; i++) {
+        const aa_meta *m = &req->metadata[i];
+        len_seen(m->key, &seen);
+        if (m->type == AA_VALUE_STRING)
+            len_seen(m->string, &seen);
+        for (size_t k = 0; m->type == AA_VALUE_LIST && m->items && k < m->count;
+             k++)
+            if (m->items[k].type == AA_VALUE_STRING)
+                len_seen(m->items[k].string, &seen);
+    }
+    if (!(seen & NOT_ASCII))
+        return NULL;
+    return aa__request_bad_utf8(req, buf);
 }
 
 char *aa__strdup(const char *s) {

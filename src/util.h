@@ -71,8 +71,20 @@ typedef struct aa__buf {
 
 void aa__buf_init(aa__buf *b);
 void aa__buf_free(aa__buf *b);
-void aa__buf_reset(aa__buf *b); /* len = 0, keeps memory */
-bool aa__buf_reserve(aa__buf *b, size_t extra);
+/* len = 0, keeps memory (inline: every decision resets its reason). */
+static inline void aa__buf_reset(aa__buf *b) {
+    b->len = 0;
+    b->oom = false;
+    if (b->data)
+        b->data[0] = 0;
+}
+/* Room for `extra` more bytes and a NUL; false when out of memory. */
+bool aa__buf_grow(aa__buf *b, size_t extra);
+static inline bool aa__buf_reserve(aa__buf *b, size_t extra) {
+    if (!b->oom && b->len + extra + 1 <= b->cap)
+        return true;
+    return aa__buf_grow(b, extra);
+}
 void aa__buf_append(aa__buf *b, const char *s, size_t n);
 void aa__buf_puts(aa__buf *b, const char *s);
 void aa__buf_putc(aa__buf *b, char c);
@@ -93,8 +105,8 @@ void aa__buf_json_string(aa__buf *b, const char *s, size_t n);
 /* 64-bit FNV-1a variant, fast on short keys. */
 uint64_t aa__hash(const char *s, size_t n);
 
-/* Whether a[0, n) equals b[0, n): short keys (names, actions) by a few
- * fixed-size loads, without a call; longer ones by memcmp. */
+/* Whether a[0, n) equals b[0, n): keys up to 64 bytes (names, actions,
+ * ids) by fixed-size loads, without a call; longer ones by memcmp. */
 static inline bool aa__mem_eq(const char *a, const char *b, size_t n) {
     if (n >= 8 && n <= 16) {
         uint64_t a0, b0, a1, b1;
@@ -118,6 +130,18 @@ static inline bool aa__mem_eq(const char *a, const char *b, size_t n) {
                 return false;
         return true;
     }
+    if (n <=
+        64) { /* ids (36 bytes) and the like: words, the last overlapping */
+        uint64_t diff = 0, a0, b0;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&a0, a + i, 8);
+            memcpy(&b0, b + i, 8);
+            diff |= a0 ^ b0;
+        }
+        memcpy(&a0, a + n - 8, 8);
+        memcpy(&b0, b + n - 8, 8);
+        return (diff | (a0 ^ b0)) == 0;
+    }
     return memcmp(a, b, n) == 0;
 }
 
@@ -138,6 +162,10 @@ void aa__map_init(aa__map *m);
 void aa__map_free(aa__map *m);
 /* Inserts or replaces; the key is not copied. Returns false on OOM. */
 bool aa__map_put(aa__map *m, const char *key, size_t keylen, void *value);
+/* The same with a hash of the caller's own: a map filled this way must be
+ * read with aa__map_get_h and that hash. */
+bool aa__map_put_h(aa__map *m, const char *key, size_t keylen, uint64_t hash,
+                   void *value);
 /* Inserts unless the key is there already (the first value stays). */
 bool aa__map_put_first(aa__map *m, const char *key, size_t keylen, void *value);
 /* NULL when absent. `hash` must be aa__hash(key, keylen). */
@@ -202,10 +230,31 @@ size_t aa__utf8_encode(uint32_t cp, char out[4]);
  * values and list items) is well-formed UTF-8; otherwise names the first
  * field that is not, e.g. "'user'" or "metadata 'note'" (in buf). */
 const char *aa__request_bad_utf8(const aa_request *req, char buf[96]);
-/* The same, storing strlen(agent) and strlen(action) (when the pointers
- * are not NULL and those strings pass: the check reads them anyway). */
-const char *aa__request_bad_utf8_len(const aa_request *req, char buf[96],
-                                     size_t *agent_len, size_t *action_len);
+
+/* A request's strings as aa__request_check measured them: len[] is
+ * strlen of each field (0 for NULL), indexed by aa__rt_field. */
+typedef enum aa__rt_field {
+    AA__RT_AGENT,
+    AA__RT_USER,
+    AA__RT_ACTION,
+    AA__RT_RESOURCE,
+    AA__RT_SCOPE,
+    AA__RT_SESSION_ID,
+    AA__RT_TARGET_AGENT,
+    AA__RT_N
+} aa__rt_field;
+typedef struct aa__req_text {
+    size_t len[AA__RT_N];
+    uint64_t agent_hash;  /* aa__hash(agent, len[AA__RT_AGENT]) */
+    uint64_t action_hash; /* aa__hash(action, len[AA__RT_ACTION]) */
+    uint64_t user_hash;   /* aa__hash(user, len[AA__RT_USER]) */
+} aa__req_text;
+/* aa__request_bad_utf8 (the same answer for every request), filling *t:
+ * a request of ASCII text is checked a word at a time, in the passes that
+ * measure its strings and hash agent, user and action. *t is filled in either
+ * case. */
+const char *aa__request_check(const aa_request *req, char buf[96],
+                              aa__req_text *t);
 
 /* strdup that returns NULL for NULL. */
 char *aa__strdup(const char *s);

@@ -466,6 +466,90 @@ static void test_time_from_first_wait(void **state) {
     aa_policy_free(p);
 }
 
+static int slow_matcher(void *ud, const char *value, int *result) {
+    (void)ud;
+    (void)value;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+    *result = 1;
+    return AA_OK;
+}
+
+/* The timer starts at a matcher (the embedding program's code), not at a
+ * condition that only reads the request; a session lookup answered from
+ * the store's cache is memory too, one that reads the store is timed. */
+static void test_time_matcher_and_cache(void **state) {
+    (void)state;
+    static const char yaml[] =
+        "version: \"1.0\"\n"
+        "profiles:\n  bot: {allow: [\"read:*\"]}\n"
+        "approval_policies:\n"
+        "  - {name: plain, condition: 'action == \"read:plain\"', tier: soft}\n"
+        "  - {name: slow, condition: 'action == \"read:slow\" and user matches "
+        "slowm', tier: soft}\n"
+        "audit: {enabled: false}\n";
+    aa_policy *p = NULL;
+    assert_int_equal(
+        aa_policy_load_buffer(yaml, strlen(yaml), "t.yaml", NULL, &p, NULL),
+        AA_OK);
+    char *dir = tu_tmpdir();
+    char db[512];
+    snprintf(db, sizeof db, "%s/state.db", dir);
+    aa_store *st = NULL;
+    assert_int_equal(aa_store_open_sqlite(db, &st, NULL), AA_OK);
+    aa_engine_options o;
+    aa_engine_options_init(&o);
+    o.audit_mode = AA_AUDIT_OFF;
+    o.store = st;
+    aa_engine *e = NULL;
+    assert_int_equal(aa_engine_new(p, &o, &e, NULL), AA_OK);
+    assert_int_equal(aa_engine_register_matcher(e, "slowm", slow_matcher, NULL),
+                     AA_OK);
+    aa_decision *d = aa_decision_new();
+
+    aa_request plain = {.agent = "bot", .user = "u", .action = "read:plain"};
+    assert_int_equal(aa_authorize(e, &plain, d), AA_OK);
+    assert_true(aa_decision_allowed(d));
+    assert_string_equal(aa_decision_approval_policy(d), "plain");
+    assert_true(aa_decision_time_ms(d) == 0.0);
+    aa_request slow = {.agent = "bot", .user = "u", .action = "read:slow"};
+    assert_int_equal(aa_authorize(e, &slow, d), AA_OK);
+    assert_string_equal(aa_decision_approval_policy(d), "slow");
+    assert_true(aa_decision_time_ms(d) >= 2.0);
+
+    aa_session s;
+    assert_int_equal(
+        aa_session_create(e, "bot", "u", "", AA_DURATION_DEFAULT, &s, NULL),
+        AA_OK);
+    aa_request sr = {.agent = "bot",
+                     .user = "u",
+                     .action = "read:x",
+                     .session_id = s.session_id};
+    assert_int_equal(aa_authorize(e, &sr, d), AA_OK); /* read from the file */
+    assert_true(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) > 0.0);
+    assert_int_equal(aa_authorize(e, &sr, d), AA_OK); /* from the cache */
+    assert_true(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) == 0.0);
+    /* A delegation looked up for an action nothing else permits: read from
+     * the file first, then answered from the cache. */
+    aa_request nd = {.agent = "bot", .user = "u", .action = "pay:x"};
+    assert_int_equal(aa_authorize(e, &nd, d), AA_OK);
+    assert_false(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) > 0.0);
+    assert_int_equal(aa_authorize(e, &nd, d), AA_OK);
+    assert_false(aa_decision_allowed(d));
+    assert_true(aa_decision_time_ms(d) == 0.0);
+    aa_session_clear(&s);
+
+    aa_decision_free(d);
+    aa_engine_free(e);
+    aa_store_free(st);
+    aa_policy_free(p);
+    tu_rmdir(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_approval_candidates),
@@ -473,6 +557,7 @@ int main(void) {
         cmocka_unit_test(test_a2a_candidates),
         cmocka_unit_test(test_decisions_unchanged),
         cmocka_unit_test(test_time_from_first_wait),
+        cmocka_unit_test(test_time_matcher_and_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
