@@ -12,44 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tests/unit/ref_utf8.h"
 #include "util.h"
-
-/* Well-formed UTF-8 as Unicode's table 3-7 lists it, up to the NUL. */
-static bool ref_utf8(const char *str) {
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        unsigned c = *s;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        int more;
-        unsigned lo = 0x80, hi = 0xbf;
-        if (c >= 0xc2 && c <= 0xdf)
-            more = 1;
-        else if (c == 0xe0)
-            more = 2, lo = 0xa0;
-        else if (c == 0xed)
-            more = 2, hi = 0x9f;
-        else if (c >= 0xe1 && c <= 0xef)
-            more = 2;
-        else if (c == 0xf0)
-            more = 3, lo = 0x90;
-        else if (c == 0xf4)
-            more = 3, hi = 0x8f;
-        else if (c >= 0xf1 && c <= 0xf3)
-            more = 3;
-        else
-            return false;
-        if (s[1] < lo || s[1] > hi)
-            return false;
-        for (int i = 2; i <= more; i++)
-            if (s[i] < 0x80 || s[i] > 0xbf)
-                return false;
-        s += more + 1;
-    }
-    return true;
-}
 
 #define NSTR 12 /* 7 fields, then metadata strings */
 
