@@ -397,6 +397,32 @@ static int close_collection(ybuild *B) {
     return rc;
 }
 
+/* A hash of a text of up to 24 bytes from a few words of it: cheaper than
+ * aa__hash, and a collision only costs a copy. */
+static size_t short_hash(const char *s, size_t len) {
+    uint64_t a = 0, b = 0, c = 0;
+    if (len >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + len - 8, 8);
+        if (len > 16)
+            memcpy(&c, s + 8, 8);
+    } else if (len >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + len - 4, 4);
+        a = x;
+        b = y;
+    } else if (len > 0) {
+        a = (uint64_t)(unsigned char)s[0] |
+            (uint64_t)(unsigned char)s[len / 2] << 8 |
+            (uint64_t)(unsigned char)s[len - 1] << 16;
+    }
+    uint64_t h =
+        (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (c * 0xC2B2AE3D27D4EB4Full) ^ len) *
+        0xFF51AFD7ED558CCDull;
+    return (size_t)(h >> 32);
+}
+
 /* The text of a scalar: an earlier copy of the same short text, or a new
  * one. */
 static const char *store_text(ybuild *B, const char *value, size_t len) {
@@ -404,7 +430,7 @@ static const char *store_text(ybuild *B, const char *value, size_t len) {
         return aa__arena_strndup(&B->doc->strings, value, len);
     if (!B->intern && !(B->intern = calloc(INTERN_SLOTS, sizeof *B->intern)))
         return aa__arena_strndup(&B->doc->strings, value, len);
-    yintern *slot = &B->intern[aa__hash(value, len) & (INTERN_SLOTS - 1)];
+    yintern *slot = &B->intern[short_hash(value, len) & (INTERN_SLOTS - 1)];
     if (slot->text && slot->len == len && memcmp(slot->text, value, len) == 0)
         return slot->text;
     const char *t = aa__arena_strndup(&B->doc->strings, value, len);
