@@ -76,6 +76,7 @@ struct aa__expr {
     size_t meta_keylen;
     const char *const *meta_vals;
     size_t meta_n;
+    size_t size; /* bytes of the block: the header and what follows it */
 };
 
 /* The truth value of node n of e alone (constant folding in

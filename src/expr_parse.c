@@ -1097,8 +1097,9 @@ static bool meta_pin_of(const aa__expr *e, const node *n, const node **key,
 }
 
 /* Fills e->meta_* from the first top-level conjunct that pins a metadata
- * key, unless a conjunct before it could raise an evaluation error. */
-static void compute_meta_pin(aa__expr *e, const char **space) {
+ * key, unless a conjunct before it could raise an evaluation error.
+ * Returns the pin space left. */
+static const char **compute_meta_pin(aa__expr *e, const char **space) {
     const node *root = &e->nodes[e->root];
     uint32_t nkids = root->kind == N_AND ? root->b : 1;
     for (uint32_t i = 0; i < nkids; i++) {
@@ -1112,11 +1113,12 @@ static void compute_meta_pin(aa__expr *e, const char **space) {
             e->meta_keylen = key->v.u.s.len;
             e->meta_vals = (const char *const *)space;
             e->meta_n = count;
-            return;
+            return space + count;
         }
         if (k->can_err)
-            return; /* skipping could hide its error */
+            return space; /* skipping could hide its error */
     }
+    return space;
 }
 
 /* ---- filters: what a condition needs of a request ------------------------
@@ -1369,6 +1371,91 @@ static size_t align_up(size_t n, size_t a) {
     return (n + a - 1) & ~(a - 1);
 }
 
+/* The sections of a compiled block, in order: nodes, values, pins, kids,
+ * chars. */
+enum { SEC_NODES, SEC_VALS, SEC_PINS, SEC_KIDS, SEC_CHARS, SEC_COUNT };
+
+typedef struct reloc {
+    uintptr_t old_base, old_end;
+    uintptr_t old_off[SEC_COUNT + 1]; /* + 1: the end of the block */
+    char *new_base;
+    size_t new_off[SEC_COUNT];
+} reloc;
+
+/* Where a pointer into the old block is in the new one; a pointer
+ * elsewhere (NULL, a static string) is kept. A pointer one past a
+ * section's last used byte (an empty list's items) stays one past it. */
+static const void *relocate(const reloc *r, const void *ptr) {
+    uintptr_t a = (uintptr_t)ptr;
+    if (!ptr || a < r->old_base || a >= r->old_end)
+        return ptr;
+    size_t off = (size_t)(a - r->old_base);
+    for (int s = SEC_COUNT - 1; s >= 0; s--)
+        if (off >= r->old_off[s])
+            return r->new_base + r->new_off[s] + (off - r->old_off[s]);
+    return r->new_base + off; /* the header */
+}
+
+static void relocate_value(const reloc *r, aa__value *v) {
+    if (v->type == AA__V_STR)
+        v->u.s.p = relocate(r, v->u.s.p);
+    else if (v->type == AA__V_LIST)
+        v->u.list.items = relocate(r, v->u.list.items);
+}
+
+/* The block of a compiled condition is sized for the worst case of its
+ * tokens (every token a node, a value, a pin...); most conditions use a
+ * third of it. Moves what is used into a block of its own size and frees
+ * the first; keeps the first when that would not save much, or when
+ * memory is short. */
+static aa__expr *shrink_block(aa__expr *e, const size_t old_off[SEC_COUNT],
+                              size_t total, const size_t used[SEC_COUNT]) {
+    static const size_t align[SEC_COUNT] = {16, 8, 8, 4, 1};
+    reloc r;
+    size_t end = old_off[SEC_NODES];
+    for (int s = 0; s < SEC_COUNT; s++) {
+        r.new_off[s] = align_up(end, align[s]);
+        end = r.new_off[s] + used[s];
+    }
+    if (end + 64 > total)
+        return e;
+    char *nb = malloc(end);
+    if (!nb)
+        return e;
+    const char *ob = (const char *)e;
+    memcpy(nb, ob, old_off[SEC_NODES]);
+    for (int s = 0; s < SEC_COUNT; s++)
+        if (used[s])
+            memcpy(nb + r.new_off[s], ob + old_off[s], used[s]);
+    r.old_base = (uintptr_t)ob;
+    r.old_end = (uintptr_t)ob + total;
+    for (int s = 0; s < SEC_COUNT; s++)
+        r.old_off[s] = old_off[s];
+    r.old_off[SEC_COUNT] = total;
+    r.new_base = nb;
+
+    aa__expr *n = (aa__expr *)(void *)nb;
+    n->size = end;
+    n->src = relocate(&r, n->src);
+    n->nodes = relocate(&r, n->nodes);
+    n->kids = relocate(&r, n->kids);
+    n->meta_key = relocate(&r, n->meta_key);
+    n->meta_vals = relocate(&r, n->meta_vals);
+    for (int f = 0; f < AA__F_COUNT; f++)
+        n->pin_vals[f] = relocate(&r, n->pin_vals[f]);
+    node *nodes = (node *)(void *)(nb + r.new_off[SEC_NODES]);
+    for (size_t i = 0; i < used[SEC_NODES] / sizeof(node); i++)
+        relocate_value(&r, &nodes[i].v);
+    aa__value *vals = (aa__value *)(void *)(nb + r.new_off[SEC_VALS]);
+    for (size_t i = 0; i < used[SEC_VALS] / sizeof(aa__value); i++)
+        relocate_value(&r, &vals[i]);
+    const char **pins = (const char **)(void *)(nb + r.new_off[SEC_PINS]);
+    for (size_t i = 0; i < used[SEC_PINS] / sizeof(char *); i++)
+        pins[i] = relocate(&r, pins[i]);
+    free(e);
+    return n;
+}
+
 int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
                      void *vars_ud, aa__expr **out, aa__expr_error *err) {
     aa__expr_error dummy;
@@ -1437,6 +1524,7 @@ int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
 
     e->src = p.src;
     e->srclen = srclen;
+    e->size = total;
     e->nodes = p.nodes;
     e->kids = p.kids;
     if (lx.toks[0].t == T_EOF) {
@@ -1457,10 +1545,18 @@ int aa__expr_compile(const char *src, aa__ctx_kind kind, aa__var_lookup_fn vars,
         free(block);
         return AA_EPARSE;
     }
-    if (!e->empty)
-        compute_meta_pin(
-            e, compute_pins(e, (const char **)(void *)(block + off_pins)));
-    *out = e;
+    size_t npins_used = 0;
+    if (!e->empty) {
+        const char **pins = (const char **)(void *)(block + off_pins);
+        npins_used =
+            (size_t)(compute_meta_pin(e, compute_pins(e, pins)) - pins);
+    }
+    const size_t old_off[5] = {off_nodes, off_vals, off_pins, off_kids,
+                               off_chars};
+    const size_t used[5] = {p.nn * sizeof(node), p.nv * sizeof(aa__value),
+                            npins_used * sizeof(char *),
+                            p.nk * sizeof(uint32_t), p.nc};
+    *out = shrink_block(e, old_off, total, used);
     return AA_OK;
 }
 

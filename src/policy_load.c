@@ -1781,7 +1781,7 @@ static bool make_profiles(loader *L) {
     if (n == 0)
         return true;
     p->profiles = aa__arena_alloc_raw(&p->arena, n * sizeof *p->profiles);
-    if (!p->profiles || !aa__map_reserve(&p->profile_by_name, n))
+    if (!p->profiles)
         return false;
     for (size_t i = 0; i < n; i++) {
         const parsed_profile *q = &L->profiles[i];
@@ -1801,12 +1801,19 @@ static bool make_profiles(loader *L) {
         aa__patset_init(&pr->denied);
         aa__patset_init(&pr->scopeset);
         p->nprofiles++;
-        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
-            return false;
     }
     free(L->profiles);
     L->profiles = NULL;
     L->nprofiles = 0;
+    /* The name map once the walk's array is freed: the two are never in
+     * memory together. */
+    if (!aa__map_reserve(&p->profile_by_name, n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        aa__profile *pr = &p->profiles[i];
+        if (!aa__map_put(&p->profile_by_name, pr->name, strlen(pr->name), pr))
+            return false;
+    }
     return true;
 }
 

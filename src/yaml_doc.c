@@ -38,7 +38,22 @@ typedef struct ybuild {
     aa__ynode *pool; /* unused nodes of the last chunk */
     size_t npool;
     pairvec pairs; /* finish_map's work list, reused by every mapping */
+    struct yintern *intern; /* short texts already stored, or NULL */
 } ybuild;
+
+/* Short scalars are stored once: a policy repeats its mapping keys
+ * (`description`, `role`, `allow`... in each of 10,000 profiles) and many
+ * values (role names, patterns). A direct-mapped table of the last text
+ * seen for each hash slot finds most repeats; a text it misses is stored
+ * again, which is only memory. Nodes never write their text, so sharing
+ * it is safe. Only for inputs big enough to repay the table. */
+#define INTERN_MAX_LEN   24
+#define INTERN_SLOTS     4096
+#define INTERN_MIN_INPUT 16384
+typedef struct yintern {
+    const char *text;
+    uint32_t len;
+} yintern;
 
 #define SAT_ADD(a, b) ((a) > SIZE_MAX - (b) ? SIZE_MAX : (a) + (b))
 static uint32_t sat_add32(uint32_t a, uint32_t b) {
@@ -382,6 +397,48 @@ static int close_collection(ybuild *B) {
     return rc;
 }
 
+/* A hash of a text of up to 24 bytes from a few words of it: cheaper than
+ * aa__hash, and a collision only costs a copy. */
+static size_t short_hash(const char *s, size_t len) {
+    uint64_t a = 0, b = 0, c = 0;
+    if (len >= 8) {
+        memcpy(&a, s, 8);
+        memcpy(&b, s + len - 8, 8);
+        if (len > 16)
+            memcpy(&c, s + 8, 8);
+    } else if (len >= 4) {
+        uint32_t x, y;
+        memcpy(&x, s, 4);
+        memcpy(&y, s + len - 4, 4);
+        a = x;
+        b = y;
+    } else if (len > 0) {
+        a = (uint64_t)(unsigned char)s[0] |
+            (uint64_t)(unsigned char)s[len / 2] << 8 |
+            (uint64_t)(unsigned char)s[len - 1] << 16;
+    }
+    uint64_t h =
+        (a ^ (b * 0x9E3779B97F4A7C15ull) ^ (c * 0xC2B2AE3D27D4EB4Full) ^ len) *
+        0xFF51AFD7ED558CCDull;
+    return (size_t)(h >> 32);
+}
+
+/* The text of a scalar: an earlier copy of the same short text, or a new
+ * one. */
+static const char *store_text(ybuild *B, const char *value, size_t len) {
+    if (len > INTERN_MAX_LEN || B->len < INTERN_MIN_INPUT)
+        return aa__arena_strndup(&B->doc->strings, value, len);
+    if (!B->intern && !(B->intern = calloc(INTERN_SLOTS, sizeof *B->intern)))
+        return aa__arena_strndup(&B->doc->strings, value, len);
+    yintern *slot = &B->intern[short_hash(value, len) & (INTERN_SLOTS - 1)];
+    if (slot->text && slot->len == len && memcmp(slot->text, value, len) == 0)
+        return slot->text;
+    const char *t = aa__arena_strndup(&B->doc->strings, value, len);
+    if (t)
+        *slot = (yintern){t, (uint32_t)len};
+    return t;
+}
+
 static int on_scalar(ybuild *B, const yaml_event_t *ev) {
     const yaml_mark_t *m = &ev->start_mark;
     int rc = count_nodes(B, 1, m, false);
@@ -395,7 +452,7 @@ static int on_scalar(ybuild *B, const yaml_event_t *ev) {
     if (len > UINT32_MAX)
         return yerr(B, AA_ELIMIT, n->line, n->col,
                     "a YAML scalar is longer than %u bytes", UINT32_MAX);
-    n->text = aa__arena_strndup(&B->doc->strings, value, len);
+    n->text = store_text(B, value, len);
     if (!n->text)
         return yerr(B, AA_ENOMEM, 0, 0, "out of memory");
     n->len = (uint32_t)len;
@@ -1184,6 +1241,7 @@ static void build_done(ybuild *B) {
     free(B->stack);
     aa__map_free(&B->anchors);
     pairvec_free(&B->pairs);
+    free(B->intern);
 }
 
 static int libyaml_parse(aa__ydoc *doc, const char *data, size_t len,

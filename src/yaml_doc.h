@@ -41,7 +41,12 @@ typedef struct aa__ypair {
     const aa__ynode *value;
 } aa__ypair;
 
-/* Small (40 bytes): a 2.7 MB policy has about 220,000 nodes. */
+/* Small (32 bytes on a 64-bit machine): a 2.7 MB policy has about 220,000
+ * nodes, all alive at once while the policy is read. A scalar's text and a
+ * collection's children share one pointer: read `text` only when kind is
+ * AA__Y_SCALAR, `u` only when it is not. `len` is 0 for a collection and `n`
+ * is 0 for a scalar, so a loop over a node's children does nothing for a
+ * scalar. */
 struct aa__ynode {
     unsigned char kind;  /* aa__ykind */
     unsigned char style; /* aa__ystyle, scalars */
@@ -51,14 +56,16 @@ struct aa__ynode {
                             1.1 and 1.2 alike */
     int line;            /* of the node's first character */
     int col;
-    uint32_t len;     /* scalars: bytes of text */
-    const char *text; /* scalars: the value, NUL-terminated */
-    union {
-        const aa__ynode **items; /* AA__Y_SEQ */
-        const aa__ypair *pairs;  /* AA__Y_MAP */
-    } u;
-    uint32_t n;      /* items or pairs */
+    uint32_t len;    /* scalars: bytes of text; 0 for a collection */
+    uint32_t n;      /* items or pairs; 0 for a scalar */
     uint32_t weight; /* nodes with aliases expanded, saturating */
+    union {
+        const char *text; /* AA__Y_SCALAR: the value, NUL-terminated */
+        union {
+            const aa__ynode **items; /* AA__Y_SEQ */
+            const aa__ypair *pairs;  /* AA__Y_MAP */
+        } u;
+    };
 };
 
 /* Limits for aa__ydoc_parse. */

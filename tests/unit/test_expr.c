@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "expr.h"
+#include "expr_impl.h"
 
 /* ---- test matchers ------------------------------------------------------ */
 
@@ -999,6 +1000,50 @@ static void test_variables_copied(void **state) {
     assert_string_equal(err.message, "variable '$deep' is nested too deep");
 }
 
+/* A compiled condition's block holds what it uses, not the worst case of
+ * its tokens (a node, a value, a pin and a list slot for every token):
+ * parentheses, commas and operators' second words make no node. */
+static void test_compiled_size(void **state) {
+    (void)state;
+    const char *srcs[] = {
+        "((((action == \"deploy\"))))",
+        "action in [\"a\", \"b\", \"c\", \"d\"] and not (user == \"x\")",
+        "metadata.env in [\"prod\", \"production\"] and amount > 5",
+        "(user == \"a\") or (user == \"b\") or (user == \"c\")",
+    };
+    for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+        aa__expr *e = NULL;
+        aa__expr_error err;
+        assert_int_equal(
+            aa__expr_compile(srcs[i], AA__CTX_APPROVAL, NULL, NULL, &e, &err),
+            AA_OK);
+        size_t srclen = strlen(srcs[i]);
+        size_t per_node = sizeof(struct node) + sizeof(aa__value) +
+                          sizeof(char *) + sizeof(uint32_t);
+        size_t bound = ((sizeof(aa__expr) + 15) & ~(size_t)15) +
+                       e->nnodes * per_node + 2 * (srclen + 1) + 32;
+        if (e->size > bound)
+            fail_msg("'%s': %zu bytes for %u nodes (at most %zu)", srcs[i],
+                     e->size, e->nnodes, bound);
+        assert_string_equal(aa__expr_source(e), srcs[i]);
+        aa__expr_free(e);
+    }
+    /* what the block points to moved with it */
+    aa__expr *e = NULL;
+    assert_int_equal(
+        aa__expr_compile(srcs[2], AA__CTX_APPROVAL, NULL, NULL, &e, NULL),
+        AA_OK);
+    const char *key;
+    size_t keylen, n;
+    const char *const *vals;
+    assert_true(aa__expr_meta_pin(e, &key, &keylen, &vals, &n));
+    assert_int_equal(n, 2);
+    assert_memory_equal(key, "env", 3);
+    assert_string_equal(vals[0], "prod");
+    assert_string_equal(vals[1], "production");
+    aa__expr_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),
@@ -1010,6 +1055,7 @@ int main(void) {
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_api),
         cmocka_unit_test(test_variables_copied),
+        cmocka_unit_test(test_compiled_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,9 @@
 #include "pattern.h"
 #include "util.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 static void test_status_codes(void **state) {
     (void)state;
     assert_string_equal(aa_strerror(AA_OK), "success");
@@ -164,6 +167,62 @@ static void test_patset_sizes(void **state) {
         }
     }
     aa__arena_free(&arena);
+}
+
+/* Whether every page of [p, p + len) is in memory (mincore). */
+static bool resident(const void *p, size_t len) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)p & ~(page - 1);
+    size_t n = ((uintptr_t)p + len - lo + page - 1) / page;
+    unsigned char *vec = malloc(n);
+    assert_non_null(vec);
+    assert_int_equal(mincore((void *)lo, n * page, vec), 0);
+    bool all = true;
+    for (size_t i = 0; i < n; i++)
+        all &= (vec[i] & 1) != 0;
+    free(vec);
+    return all;
+}
+
+/* The pages of a large block are brought into memory as it is handed out
+ * (madvise(MADV_POPULATE_WRITE) a stretch at a time, not a page fault per
+ * page): memory never touched is resident, and still reads as zero where
+ * asked zeroed. A kernel without MADV_POPULATE_WRITE faults pages in as
+ * before (only the contents are checked then). */
+static void test_arena_populated(void **state) {
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *probe = mmap(NULL, 4 * page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(probe != MAP_FAILED);
+    bool can = madvise(probe, 4 * page, 23 /* MADV_POPULATE_WRITE */) == 0;
+    munmap(probe, 4 * page);
+
+    aa__arena a;
+    aa__arena_init(&a);
+    size_t pieces = 0;
+    while (a.total < (3u << 20)) { /* into blocks of 1 MiB and more */
+        assert_non_null(aa__arena_alloc_raw(&a, 5000));
+        pieces++;
+    }
+    for (int i = 0; i < 20; i++) {
+        unsigned char *x = aa__arena_alloc_raw(&a, 5000);
+        assert_non_null(x);
+        if (can && !resident(x, 5000))
+            fail_msg("piece %zu of an arena of %zu bytes is not in memory",
+                     pieces + (size_t)i, a.total);
+        unsigned char *z = aa__arena_alloc(&a, 3000);
+        assert_non_null(z);
+        for (size_t k = 0; k < 3000; k++)
+            assert_int_equal(z[k], 0);
+    }
+    unsigned char *big = aa__arena_alloc(&a, 600000); /* a block of its own */
+    assert_non_null(big);
+    if (can)
+        assert_true(resident(big, 600000));
+    for (size_t k = 0; k < 600000; k += 512)
+        assert_int_equal(big[k], 0);
+    aa__arena_free(&a);
 }
 
 /* aa__arena_alloc is zeroed in small blocks and in large ones (calloc'd,
@@ -327,6 +386,7 @@ static void test_map(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_arena_populated),
         cmocka_unit_test(test_status_codes),
         cmocka_unit_test(test_error_collects_every_message),
         cmocka_unit_test(test_glob),

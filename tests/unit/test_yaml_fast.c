@@ -606,6 +606,113 @@ static void test_env_forces_libyaml(void **state) {
     aa__ydoc_free(&d2);
 }
 
+/* A node is 32 bytes on a 64-bit machine: a scalar's text and a
+ * collection's children share one pointer, and a scalar has no children
+ * (n == 0) and a collection no text length (len == 0), from either reader. */
+static void check_layout(const aa__ynode *root) {
+    assert_int_equal(root->kind, AA__Y_MAP);
+    assert_int_equal(root->len, 0);
+    assert_int_equal(root->n, 2);
+    const aa__ynode *a = root->u.pairs[0].key, *seq = root->u.pairs[0].value;
+    assert_int_equal(a->kind, AA__Y_SCALAR);
+    assert_string_equal(a->text, "a");
+    assert_int_equal(a->len, 1);
+    assert_int_equal(a->n, 0);
+    assert_int_equal(seq->kind, AA__Y_SEQ);
+    assert_int_equal(seq->len, 0);
+    assert_int_equal(seq->n, 2);
+    assert_string_equal(seq->u.items[0]->text, "bb");
+    assert_int_equal(seq->u.items[0]->len, 2);
+    assert_int_equal(seq->u.items[0]->n, 0);
+    const aa__ynode *m = seq->u.items[1];
+    assert_int_equal(m->kind, AA__Y_MAP);
+    assert_int_equal(m->len, 0);
+    assert_int_equal(m->n, 1);
+    assert_string_equal(m->u.pairs[0].key->text, "c");
+    assert_string_equal(m->u.pairs[0].value->text, "d");
+    const aa__ynode *e = root->u.pairs[1].value;
+    assert_int_equal(e->kind, AA__Y_SCALAR);
+    assert_int_equal(e->len, 0);
+    assert_int_equal(e->n, 0);
+    assert_string_equal(e->text, "");
+}
+
+static void test_node_layout(void **state) {
+    (void)state;
+    if (sizeof(void *) == 8)
+        assert_int_equal(sizeof(aa__ynode), 32);
+    const char *text = "a:\n  - bb\n  - c: d\ne: ''\n";
+    aa__yreader readers[] = {AA__YR_FAST, AA__YR_LIBYAML};
+    for (size_t r = 0; r < 2; r++) {
+        aa__ydoc doc;
+        aa_error *err = aa_error_new();
+        assert_int_equal(
+            aa__ydoc_parse_with(&doc, text, strlen(text), "t", err, readers[r]),
+            AA_OK);
+        check_layout(doc.root);
+        aa__ydoc_free(&doc);
+        aa_error_free(err);
+    }
+}
+
+/* In a big document, short texts that repeat (mapping keys, role names)
+ * are stored once; every text still reads as written, from either reader,
+ * and long texts are each their own. */
+static void test_short_texts_shared(void **state) {
+    (void)state;
+    size_t cap = 64 * 1024, len = 0;
+    char *buf = malloc(cap);
+    assert_non_null(buf);
+    len += (size_t)snprintf(buf + len, cap - len, "profiles:\n");
+    for (int i = 0; i < 600; i++)
+        len += (size_t)snprintf(
+            buf + len, cap - len,
+            "  bot-%d:\n    role: engineer\n    description: the same "
+            "description, longer than the shared ones\n",
+            i);
+    assert_true(len > 16384 && len < cap);
+    aa__yreader readers[] = {AA__YR_FAST, AA__YR_LIBYAML};
+    aa__ydoc docs[2];
+    for (size_t r = 0; r < 2; r++) {
+        assert_int_equal(
+            aa__ydoc_parse_with(&docs[r], buf, len, "t", NULL, readers[r]),
+            AA_OK);
+        const aa__ynode *profiles = docs[r].root->u.pairs[0].value;
+        assert_int_equal(profiles->n, 600);
+        size_t role_keys = 0, role_values = 0, descriptions = 0;
+        const char *last_key = NULL, *last_value = NULL, *last_desc = NULL;
+        for (uint32_t i = 0; i < profiles->n; i++) {
+            const aa__ynode *p = profiles->u.pairs[i].value;
+            char name[32];
+            snprintf(name, sizeof name, "bot-%u", i);
+            assert_string_equal(profiles->u.pairs[i].key->text, name);
+            assert_int_equal(p->n, 2);
+            const aa__ynode *k = p->u.pairs[0].key, *v = p->u.pairs[0].value;
+            const aa__ynode *d = p->u.pairs[1].value;
+            assert_string_equal(k->text, "role");
+            assert_string_equal(v->text, "engineer");
+            assert_string_equal(p->u.pairs[1].key->text, "description");
+            assert_string_equal(d->text, "the same description, longer than "
+                                         "the shared ones");
+            role_keys += k->text != last_key;
+            role_values += v->text != last_value;
+            descriptions += d->text != last_desc;
+            last_key = k->text;
+            last_value = v->text;
+            last_desc = d->text;
+        }
+        /* a name may take the slot of `role` or `engineer` now and then */
+        assert_true(role_keys <= 4);
+        assert_true(role_values <= 4);
+        assert_int_equal(descriptions, 600);
+    }
+    char why[300];
+    assert_true(aa__ytree_equal(docs[0].root, docs[1].root, why, sizeof why));
+    aa__ydoc_free(&docs[0]);
+    aa__ydoc_free(&docs[1]);
+    free(buf);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_accepted_edge_cases),
@@ -617,6 +724,8 @@ int main(void) {
         cmocka_unit_test(test_test_data_files),
         cmocka_unit_test(test_example_files),
         cmocka_unit_test(test_env_forces_libyaml),
+        cmocka_unit_test(test_node_layout),
+        cmocka_unit_test(test_short_texts_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
