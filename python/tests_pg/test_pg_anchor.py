@@ -26,10 +26,18 @@ SCHEMA = "py_anchor_%d" % os.getpid()
 TRUNCATED = "truncated: the file has 4 lines, but the state store recorded 6"
 
 
+# psql and pg_ctl run without the sanitizer runtime that the ASan suite
+# preloads into the interpreter (python/tests/run.sh): under it they can
+# hang at exit in a library destructor (p11-kit's freelocale), which is
+# theirs, not ours.
+PG_TOOLS_ENV = {k: v for k, v in os.environ.items()
+            if k not in ("LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS")}
+
+
 def psql(sql):
     return subprocess.run([os.path.join(PG_BIN, "psql"), "-qAt", "-d", PG_URL,
                            "-c", sql], check=True, capture_output=True,
-                          text=True).stdout.strip()
+                          text=True, env=PG_TOOLS_ENV, timeout=60).stdout.strip()
 
 
 @pytest.fixture
@@ -121,13 +129,13 @@ def test_database_down_raises(tmp):
     decide(config, 2)
     cluster = str(SRC / "tests" / "pg" / "cluster.sh")
     subprocess.run(["bash", cluster, "stop", os.environ["AA_PG_DIR"]],
-                   check=True)
+                   check=True, env=PG_TOOLS_ENV, timeout=120)
     try:
         with pytest.raises(aa.StateError, match="State store unavailable"):
             aa.AuditLog(config.audit.path).verify()
     finally:
         subprocess.run(["bash", cluster, "start", os.environ["AA_PG_DIR"]],
-                       check=True)
+                       check=True, env=PG_TOOLS_ENV, timeout=120)
     assert aa.AuditLog(config.audit.path).verify() is True
 
 
