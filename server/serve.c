@@ -6,14 +6,22 @@
  * set over the shared listening socket. Limits (docs/server.md): at most
  * SERVE_MAX_CONNECTIONS connections, an idle or slow connection is closed
  * after SERVE_TIMEOUT_S seconds, a body over --max-body gets 413.
+ *
+ * libmicrohttpd is loaded when `serve` starts (dlopen of AA_MHD_SONAME,
+ * taken from the library at configure time), so that the other commands
+ * do not load it, nor the TLS libraries it pulls in; its header gives the
+ * types and constants at build time. AGENT_AUTH_LIBMICROHTTPD names
+ * another file to load instead (docs/server.md).
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +42,72 @@
 #define SERVE_TIMEOUT_S         30
 #define SERVE_DRAIN_MS          5000
 #define SERVE_WATCH_DEBOUNCE_MS 200
+
+#ifndef AA_MHD_SONAME
+#define AA_MHD_SONAME "libmicrohttpd.so.12"
+#endif
+#ifndef AA_MHD_PACKAGE
+#define AA_MHD_PACKAGE "libmicrohttpd12"
+#endif
+
+/* ---- libmicrohttpd, loaded when serve starts ------------------------------
+ */
+
+typedef struct mhd_api {
+    struct MHD_Daemon *(*start_daemon)(unsigned int, uint16_t,
+                                       MHD_AcceptPolicyCallback, void *,
+                                       MHD_AccessHandlerCallback, void *, ...);
+    MHD_socket (*quiesce_daemon)(struct MHD_Daemon *);
+    void (*stop_daemon)(struct MHD_Daemon *);
+    const char *(*lookup_connection_value)(struct MHD_Connection *,
+                                           enum MHD_ValueKind, const char *);
+    enum MHD_Result (*queue_response)(struct MHD_Connection *, unsigned int,
+                                      struct MHD_Response *);
+    struct MHD_Response *(*create_response_from_buffer)(
+        size_t, void *, enum MHD_ResponseMemoryMode);
+    void (*destroy_response)(struct MHD_Response *);
+    enum MHD_Result (*add_response_header)(struct MHD_Response *, const char *,
+                                           const char *);
+} mhd_api;
+
+static mhd_api mhd;
+static char mhd_load_error[PATH_MAX + 512];
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+
+static void mhd_load(void) {
+    const char *file = getenv("AGENT_AUTH_LIBMICROHTTPD");
+    if (!file || !*file)
+        file = AA_MHD_SONAME;
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(mhd_load_error, sizeof mhd_load_error,
+                 "serve needs libmicrohttpd (Debian: apt-get install %s): "
+                 "%s",
+                 AA_MHD_PACKAGE, dlerror());
+        return;
+    }
+    mhd_api a;
+#define SYM(field, name)                                                       \
+    do {                                                                       \
+        *(void **)&a.field = dlsym(h, name);                                   \
+        if (!a.field) {                                                        \
+            snprintf(mhd_load_error, sizeof mhd_load_error,                    \
+                     "%s lacks %s: serve needs libmicrohttpd (%s)", file,      \
+                     name, AA_MHD_SONAME);                                     \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+    SYM(start_daemon, "MHD_start_daemon");
+    SYM(quiesce_daemon, "MHD_quiesce_daemon");
+    SYM(stop_daemon, "MHD_stop_daemon");
+    SYM(lookup_connection_value, "MHD_lookup_connection_value");
+    SYM(queue_response, "MHD_queue_response");
+    SYM(create_response_from_buffer, "MHD_create_response_from_buffer");
+    SYM(destroy_response, "MHD_destroy_response");
+    SYM(add_response_header, "MHD_add_response_header");
+#undef SYM
+    mhd = a;
+}
 
 static const opt_spec serve_opts[] = {
     {"listen", 0, OPT_STRING, "HOST:PORT",
@@ -189,39 +263,39 @@ typedef struct conn_req {
 } conn_req;
 
 static const char *mhd_header(void *ud, const char *name) {
-    return MHD_lookup_connection_value(ud, MHD_HEADER_KIND, name);
+    return mhd.lookup_connection_value(ud, MHD_HEADER_KIND, name);
 }
 
 static const char *mhd_query(void *ud, const char *name) {
-    return MHD_lookup_connection_value(ud, MHD_GET_ARGUMENT_KIND, name);
+    return mhd.lookup_connection_value(ud, MHD_GET_ARGUMENT_KIND, name);
 }
 
 static enum MHD_Result send_resp(serve_state *st, struct MHD_Connection *c,
                                  srv_http_resp *o) {
     struct MHD_Response *r =
-        o->body ? MHD_create_response_from_buffer(o->len, o->body,
+        o->body ? mhd.create_response_from_buffer(o->len, o->body,
                                                   MHD_RESPMEM_MUST_FREE)
-                : MHD_create_response_from_buffer(0, (void *)"",
+                : mhd.create_response_from_buffer(0, (void *)"",
                                                   MHD_RESPMEM_PERSISTENT);
     if (!r) {
         free(o->body);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+    mhd.add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                             o->content_type ? o->content_type
                                             : "application/json");
     if (o->allow)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, o->allow);
+        mhd.add_response_header(r, MHD_HTTP_HEADER_ALLOW, o->allow);
     if (o->www_auth)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+        mhd.add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (o->auth_headers) {
-        MHD_add_response_header(r, "X-Agent-Auth-Tier", o->tier);
-        MHD_add_response_header(r, "X-Agent-Auth-Reason", o->reason);
+        mhd.add_response_header(r, "X-Agent-Auth-Tier", o->tier);
+        mhd.add_response_header(r, "X-Agent-Auth-Reason", o->reason);
     }
     if (atomic_load_explicit(&st->s.draining, memory_order_relaxed))
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, (unsigned)o->status, r);
-    MHD_destroy_response(r);
+        mhd.add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = mhd.queue_response(c, (unsigned)o->status, r);
+    mhd.destroy_response(r);
     return ret;
 }
 
@@ -251,7 +325,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
         *con_cls = k;
         atomic_fetch_add(&st->inflight, 1);
         const char *cl =
-            MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+            mhd.lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > st->s.max_body) {
             k->too_big = true;
             return too_large(st, c);
@@ -527,6 +601,10 @@ static int run_serve(cli_ctx *ctx) {
         strcmp(log_format, "json") != 0)
         return cli_usage_error(ctx, "--log-format must be text or json");
 
+    pthread_once(&mhd_once, mhd_load);
+    if (!mhd.start_daemon)
+        return cli_error("%s", mhd_load_error);
+
     /* Past a file size limit a write fails (and the decision is denied);
      * it must not end the process. */
     signal(SIGXFSZ, SIG_IGN);
@@ -611,7 +689,7 @@ static int run_serve(cli_ctx *ctx) {
     signal(SIGPIPE, SIG_IGN);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 
-    struct MHD_Daemon *d = MHD_start_daemon(
+    struct MHD_Daemon *d = mhd.start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
             MHD_USE_ERROR_LOG,
         0, NULL, NULL, on_request, st, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
@@ -683,7 +761,7 @@ static int run_serve(cli_ctx *ctx) {
     /* Drain: stop accepting, let what is in flight finish (bounded). */
     srv_log(&st->s, "info", "stopping: finishing requests in flight");
     atomic_store(&st->s.draining, true);
-    MHD_socket q = MHD_quiesce_daemon(d);
+    MHD_socket q = mhd.quiesce_daemon(d);
     if (q != MHD_INVALID_SOCKET)
         close(q);
     struct timespec t0;
@@ -695,7 +773,7 @@ static int run_serve(cli_ctx *ctx) {
     if (atomic_load(&st->inflight) > 0)
         srv_log(&st->s, "warn", "%d requests still in flight after %d ms",
                 atomic_load(&st->inflight), SERVE_DRAIN_MS);
-    MHD_stop_daemon(d);
+    mhd.stop_daemon(d);
     if (ifd >= 0)
         close(ifd);
     close(sfd);

@@ -42,4 +42,9 @@ aa version
 expect_rc 0 "agent-auth version"
 expect_out "agent-auth $major.$minor.$patch" "CLI version agrees with the header macros"
 
+# The CLI does not link libmicrohttpd (serve loads it when it starts), so
+# no command loads it nor the TLS libraries it pulls in.
+linked=$(ldd "$AGENT_AUTH" | grep -E 'lib(microhttpd|gnutls|p11-kit|tasn1|nettle|hogweed|gmp)' || true)
+[ -z "$linked" ] && pass || fail "the CLI links libraries only serve needs: $(echo $linked)"
+
 finish

@@ -16,6 +16,19 @@ aa -c p.yaml serve --listen 127.0.0.1:0 --threads 257
 expect_rc 2 "serve_threads_bound: --threads over 256"
 expect_err "256" "serve_threads_bound: the limit is named"
 
+# libmicrohttpd is loaded when serve starts: a file that cannot be loaded,
+# or one without its functions, is a clear error (exit 1), and the other
+# commands do not need it.
+AGENT_AUTH_LIBMICROHTTPD=$TMP/no-such-libmicrohttpd.so aa -c p.yaml serve --listen 127.0.0.1:0
+expect_rc 1 "serve_mhd_missing: exit 1 when libmicrohttpd cannot be loaded"
+expect_err "Error: serve needs libmicrohttpd (Debian: apt-get install libmicrohttpd" "serve_mhd_missing: the library and the package are named"
+expect_err "no-such-libmicrohttpd.so" "serve_mhd_missing: the loader's reason is given"
+AGENT_AUTH_LIBMICROHTTPD=libc.so.6 aa -c p.yaml serve --listen 127.0.0.1:0
+expect_rc 1 "serve_mhd_wrong_library: exit 1 for a library without libmicrohttpd's functions"
+expect_err "Error: libc.so.6 lacks MHD_start_daemon: serve needs libmicrohttpd" "serve_mhd_wrong_library: the missing function is named"
+AGENT_AUTH_LIBMICROHTTPD=$TMP/no-such-libmicrohttpd.so aa -c p.yaml check -a assistant -u bob --action write
+expect_rc 0 "serve_mhd_missing: check needs no libmicrohttpd"
+
 # A non-loopback address with --insecure: it starts, and answers.
 start_server ins -c p.yaml serve --listen 0.0.0.0:0 --insecure || { finish; exit; }
 case $URL in http://0.0.0.0:[1-9]*) pass ;; *) fail "serve_insecure: listening line $URL" ;; esac
