@@ -250,7 +250,10 @@ static int next_item(scan *s, char close) {
     return *s->p++ == ',' ? 0 : -1;
 }
 
-/* Skips any JSON value (for "id"), decoding strings to check them. */
+/* Skips any JSON value (for "id"), decoding strings to check them. An
+ * object of more than one member gives up: whether two of its keys are the
+ * same (which makes the line invalid, as it does anywhere) is left to the
+ * slow path. */
 static bool skip_value(scan *s, int depth) {
     ws(s);
     if (s->p >= s->end || depth > 16)
@@ -272,8 +275,8 @@ static bool skip_value(scan *s, int depth) {
         s->p++;
         if (closes_at_once(s, close))
             return true;
-        for (;;) {
-            if ((obj && !member_key(s)) || !skip_value(s, depth + 1))
+        for (size_t n = 1;; n++) {
+            if ((obj && (n > 1 || !member_key(s))) || !skip_value(s, depth + 1))
                 return false;
             int end = next_item(s, close);
             if (end)

@@ -174,6 +174,10 @@ static void test_errors_name_the_field(void **state) {
          AA_EPARSE, "duplicate"},
         {"{\"agent\":\"a\\u0000b\",\"user\":\"u\",\"action\":\"x\"}", AA_EPARSE,
          "invalid JSON"},
+        /* a duplicate key anywhere, also inside the echoed id */
+        {"{\"agent\":\"a\",\"user\":\"u\",\"action\":\"x\",\"id\":"
+         "{\"k\":[1,{\"u\":1,\"v\":2,\"u\":3}]}}",
+         AA_EPARSE, "duplicate"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         int rc = read_req(f, cases[i].text);
