@@ -8,15 +8,12 @@
 #   - the database stopped: decisions still made and logged; when it is
 #     back the anchor catches up and verify passes again;
 #   - /readyz of `agent-auth serve` reports the unreachable database.
-. "$AA_SOURCE_DIR/tests/cli/lib.sh"
-. "$AA_SOURCE_DIR/tests/cli/serve_lib.sh"
-: "${AA_PG_URL:?run through tests/pg/run.sh}"
+. "$AA_SOURCE_DIR/tests/pg/pg_lib.sh"
 
 cp "$ENTERPRISE" agent_auth.yaml
 export AGENT_AUTH_STATE_URL=$AA_PG_URL
 export AGENT_AUTH_STATE_SCHEMA=anchor_$$
 LOG=.agent_auth/audit.jsonl
-psql_q() { "$AA_PG_BIN/psql" -qAt -d "$AA_PG_URL" -c "$1"; }
 decide() {
     local i
     for i in $(seq 1 "$1"); do
@@ -150,13 +147,7 @@ req GET /readyz
 expect_code 503 "readyz: not ready with the database down"
 grep -q "State store unavailable" "$OUT" && pass || fail "readyz names the unreachable state store"
 bash "$AA_PG_CLUSTER" start "$AA_PG_DIR"
-ok=
-for _ in $(seq 1 100); do
-    req GET /readyz
-    [ "$CODE" = 200 ] && { ok=1; break; }
-    sleep 0.05
-done
-[ -n "$ok" ] && pass || fail "readyz: ready again once the database is back"
+wait_ready 100 && pass || fail "readyz: ready again once the database is back"
 stop_server
 
 psql_q "SET client_min_messages = warning; DROP SCHEMA anchor_$$ CASCADE" >/dev/null

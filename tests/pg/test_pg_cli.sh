@@ -8,16 +8,13 @@
 #     with a clear error; when it is back, everything resumes by itself;
 #   - 8 concurrent writers lose nothing; kill -9 of a writer leaves no
 #     half-made grant.
-. "$AA_SOURCE_DIR/tests/cli/lib.sh"
-. "$AA_SOURCE_DIR/tests/cli/serve_lib.sh"
-: "${AA_PG_URL:?run through tests/pg/run.sh}"
+. "$AA_SOURCE_DIR/tests/pg/pg_lib.sh"
 
 cp "$ENTERPRISE" agent_auth.yaml
 export AGENT_AUTH_STATE_URL=$AA_PG_URL
 export AGENT_AUTH_STATE_SCHEMA=cli_$$
 T=timeout
 command -v timeout >/dev/null || T=
-psql_q() { "$AA_PG_BIN/psql" -qAt -d "$AA_PG_URL" -c "$1"; }
 json_field() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUT" "$1"; }
 
 # ---- one-shot commands ---------------------------------------------------
@@ -151,13 +148,7 @@ expect_json 'd["allowed"] is False and d["reason"].startswith("State store unava
 post /v1/authorize "$PLAIN_REQ"
 expect_json 'd["allowed"] is True' "serve, started with the database down: a request needing no state is decided"
 bash "$AA_PG_CLUSTER" start "$AA_PG_DIR"
-ok=
-for _ in $(seq 1 400); do
-    req GET /readyz
-    [ "$CODE" = 200 ] && { ok=1; break; }
-    sleep 0.05
-done
-[ -n "$ok" ] && pass || fail "serve, database up after the start: ready by itself ($(cat "$OUT"))"
+wait_ready 400 && pass || fail "serve, database up after the start: ready by itself ($(cat "$OUT"))"
 post /v1/authorize "$DELEG_REQ"
 expect_json 'd["allowed"] is True' "serve, database up after the start: the delegation is used"
 stop_server

@@ -10,15 +10,12 @@
 #   - the database down: ok false, "State store unavailable";
 #   - with a SQLite state (which records no heads) nothing changes: a cut
 #     tail cannot be told, an edited line still can.
-. "$AA_SOURCE_DIR/tests/cli/lib.sh"
-. "$AA_SOURCE_DIR/tests/cli/serve_lib.sh"
-: "${AA_PG_URL:?run through tests/pg/run.sh}"
+. "$AA_SOURCE_DIR/tests/pg/pg_lib.sh"
 
 cp "$ENTERPRISE" agent_auth.yaml
 export AGENT_AUTH_STATE_URL=$AA_PG_URL
 export AGENT_AUTH_STATE_SCHEMA=srv_anchor_$$
 LOG=.agent_auth/audit.jsonl
-psql_q() { "$AA_PG_BIN/psql" -qAt -d "$AA_PG_URL" -c "$1"; }
 # decide N: N decisions through the server
 decide() {
     local i

@@ -4,13 +4,12 @@
 #     revoked) with its times and status; a second copy changes nothing;
 #   - migrate makes the tables once, so that a role with only USAGE and
 #     SELECT/INSERT/UPDATE/DELETE (no CREATE) can use the store.
-. "$AA_SOURCE_DIR/tests/cli/lib.sh"
-: "${AA_PG_URL:?run through tests/pg/run.sh}"
+PG_LIB_NO_SERVER=1
+. "$AA_SOURCE_DIR/tests/pg/pg_lib.sh"
 
 cp "$ENTERPRISE" agent_auth.yaml
 unset AGENT_AUTH_STATE_URL
 export AGENT_AUTH_STATE_SCHEMA=cmd_$$
-psql_q() { "$AA_PG_BIN/psql" -qAt -d "$AA_PG_URL" -c "$1"; }
 id_of() { "$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$OUT" "$1"; }
 
 # ---- a SQLite state with every kind of row ---------------------------------
