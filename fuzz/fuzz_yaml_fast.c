@@ -8,16 +8,7 @@
 
 #include "agent_auth.h"
 #include "yaml_doc.h"
-
-static void messages(const aa_error *err, char *out, size_t size) {
-    size_t n = 0;
-    out[0] = 0;
-    for (size_t i = 0; i < aa_error_count(err) && n < size; i++) {
-        char line[512];
-        aa_diag_format(aa_error_get(err, i), line, sizeof line);
-        n += (size_t)snprintf(out + n, size - n, "%s\n", line);
-    }
-}
+#include "../tests/unit/yaml_messages.h"
 
 static void differ(const char *what, const char *a, const char *b) {
     fprintf(stderr, "fast reader differs from libyaml: %s\n%s\n---\n%s\n", what,
@@ -38,9 +29,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     int rd = aa__ydoc_parse_with(&dflt, text, size, "f.yaml", ed, AA__YR_AUTO);
     static char ms[1 << 15], mf[1 << 15], md[1 << 15];
     char why[300] = "";
-    messages(es, ms, sizeof ms);
-    messages(ef, mf, sizeof mf);
-    messages(ed, md, sizeof md);
+    yaml_messages(es, ms, sizeof ms);
+    yaml_messages(ef, mf, sizeof mf);
+    yaml_messages(ed, md, sizeof md);
     if (rf != AA__YAML_REFUSED) {
         if (rf != AA_OK || rs != AA_OK)
             differ("status", ms, mf);

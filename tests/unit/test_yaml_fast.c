@@ -3,6 +3,7 @@
  * accepts, accepts the policy files we ship, and refuses the rest. */
 #include "testutil.h"
 #include "yaml_doc.h"
+#include "yaml_messages.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -11,16 +12,6 @@
 #include <sys/stat.h>
 
 enum { EITHER = 0, ACCEPT, REFUSE };
-
-static void messages(const aa_error *err, char *out, size_t size) {
-    size_t n = 0;
-    out[0] = 0;
-    for (size_t i = 0; i < aa_error_count(err) && n < size; i++) {
-        char line[512];
-        aa_diag_format(aa_error_get(err, i), line, sizeof line);
-        n += (size_t)snprintf(out + n, size - n, "%s\n", line);
-    }
-}
 
 /* Reads data with both readers; when the fast one accepts, its tree and
  * messages must be libyaml's. Returns whether it accepted. */
@@ -33,9 +24,9 @@ static bool both_readers(const char *what, const char *data, size_t len,
     int rf = aa__ydoc_parse_with(&fast, data, len, "t.yaml", ef, AA__YR_FAST);
     int ra = aa__ydoc_parse_with(&autod, data, len, "t.yaml", ea, AA__YR_AUTO);
     static char ms[1 << 16], mf[1 << 16], ma[1 << 16];
-    messages(es, ms, sizeof ms);
-    messages(ef, mf, sizeof mf);
-    messages(ea, ma, sizeof ma);
+    yaml_messages(es, ms, sizeof ms);
+    yaml_messages(ef, mf, sizeof mf);
+    yaml_messages(ea, ma, sizeof ma);
     char why[300] = "";
     bool accepted = rf != AA__YAML_REFUSED;
     if (accepted) {
